@@ -1,0 +1,322 @@
+/*
+ * diffguard.h - the public contract of libdiffguard.
+ *
+ * libdiffguard defends transfer-learned image classifiers against
+ * Teacher-feature mimicry attacks (Wu et al., IEEE TDSC 2023) by validating
+ * each input with per-class "differentiators".  If a function, type or
+ * constant is not declared in this file, it is not part of the API.
+ *
+ * Conventions (doc/api-conventions.md has the long form):
+ *  - Every function that can fail returns a dg_status.  DG_OK is 0.  On
+ *    failure a human-readable detail is kept per thread until the next failing
+ *    call on that thread: dg_last_error_detail().
+ *  - Objects are opaque handles created by dg_*_create / dg_*_load and
+ *    released by the matching dg_*_free, which accepts NULL.  On failure the
+ *    out-pointer is set to NULL.
+ *  - Pointers passed in are borrowed for the duration of the call only,
+ *    unless a declaration says otherwise.
+ *  - Strings returned by the library belong to the library.
+ *  - Option structs begin with struct_size; fill them with the matching
+ *    *_init() function, then change fields.  Fields are only ever appended.
+ *  - Images enter as float tensors in NCHW order (batch, channel, row,
+ *    column), already preprocessed for the model, or as 8-bit pixels /
+ *    encoded PNG or JPEG files that the library preprocesses as the model
+ *    file says.
+ *  - Thread rule: each declaration states it.  "Any thread" means the call
+ *    may run concurrently with any other call on the same object; "one thread
+ *    at a time" means calls on that object must be serialised by the caller.
+ *  - The library never aborts, never prints and never longjmps across this
+ *    interface.
+ */
+#ifndef DIFFGUARD_H
+#define DIFFGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diffguard_version.h"
+
+#if defined(_WIN32) && defined(DG_BUILDING_DLL)
+#define DG_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(DG_USING_DLL)
+#define DG_API __declspec(dllimport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define DG_API __attribute__((visibility("default")))
+#else
+#define DG_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status, errors and versions                                              */
+/* ------------------------------------------------------------------------ */
+
+/** Result of every fallible call.  Values are explicit and only appended. */
+typedef enum dg_status {
+    DG_OK = 0,
+    DG_E_INVALID_ARG = 1, /**< a NULL pointer, out-of-range value, bad string */
+    DG_E_NOMEM = 2,       /**< an allocation failed or a size overflowed */
+    DG_E_IO = 3,          /**< a file could not be opened, read or written */
+    DG_E_FORMAT = 4,      /**< a file or buffer is corrupt or not of the expected kind */
+    DG_E_UNSUPPORTED = 5, /**< a valid request this build or version cannot serve */
+    DG_E_STATE = 6,       /**< the object is not in a state that allows the call */
+    DG_E_SHAPE = 7,       /**< tensor shapes or sizes do not agree */
+    DG_E_BACKEND = 8,     /**< the compute backend (oneDNN) failed */
+    DG_E_ABI = 9,         /**< an option struct's struct_size is not understood */
+    DG_E_INTERNAL = 10,   /**< a library invariant broke; please report it */
+    DG_E_MISMATCH = 11,   /**< objects that must belong together do not */
+    DG_E_CANCELLED = 12   /**< a progress callback asked to stop */
+} dg_status;
+
+/** Static, never NULL text for a status; "unknown status" for other values.
+ *  Thread: any thread. */
+DG_API const char *dg_strerror(int status);
+
+/** Detail of the last failure on the calling thread ("" if none).  Valid
+ *  until the next failing dg_* call on the same thread.  Thread: any thread. */
+DG_API const char *dg_last_error_detail(void);
+
+/** DG_VERSION_NUMBER of the library actually loaded.  Thread: any thread. */
+DG_API uint32_t dg_version_number(void);
+/** "MAJOR.MINOR.PATCH" of the library actually loaded.  Thread: any thread. */
+DG_API const char *dg_version_string(void);
+/** ABI version of the library actually loaded; equals the soname major.
+ *  Bindings compare it with DG_ABI_VERSION.  Thread: any thread. */
+DG_API uint32_t dg_abi_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Handles                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** A neural network: architecture, weights, input preprocessing, class
+ *  names.  Reference counted; read-only once shared, so any number of
+ *  threads may run it through their own dg_session. */
+typedef struct dg_model dg_model;
+/** Per-thread execution state for one model (buffers, backend primitives). */
+typedef struct dg_session dg_session;
+/** A labelled image set held in memory as 8-bit pixels. */
+typedef struct dg_dataset dg_dataset;
+/** Activation statistics and pruning masks (defence). */
+typedef struct dg_pruner dg_pruner;
+/** The per-class differentiator ensemble, stored as a guard file (defence). */
+typedef struct dg_ensemble dg_ensemble;
+/** The two-phase validator: one per thread over a shared ensemble. */
+typedef struct dg_validator dg_validator;
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Layer kinds (dg_layer_info.kind).  Values are stored in model files. */
+#define DG_LAYER_CONV 1           /**< 2-D convolution with bias */
+#define DG_LAYER_RELU 2
+#define DG_LAYER_MAXPOOL 3
+#define DG_LAYER_AVGPOOL 4        /**< average pool, padding excluded */
+#define DG_LAYER_GLOBAL_AVGPOOL 5
+#define DG_LAYER_FLATTEN 6
+#define DG_LAYER_LINEAR 7         /**< fully connected with bias */
+#define DG_LAYER_BATCHNORM 8      /**< per channel; folded at inference */
+#define DG_LAYER_ADD 9            /**< element-wise sum of two layers */
+#define DG_LAYER_SOFTMAX 10
+#define DG_LAYER_DROPOUT 11       /**< identity at inference */
+
+/** Layer flags (dg_layer_info.flags). */
+#define DG_LAYER_FLAG_FROZEN 1u   /**< training leaves its parameters alone */
+
+/** Pixel formats of 8-bit images handed to the library. */
+#define DG_PIXEL_GRAY8 1
+#define DG_PIXEL_RGB8 2
+#define DG_PIXEL_RGBA8 3
+
+/** How raw 8-bit pixels become model input:
+ *  input[c] = (pixel[c] * scale - mean[c]) / std[c], after converting to
+ *  `channels` channels and resizing (bilinear) to height x width. */
+typedef struct dg_preprocess {
+    uint32_t struct_size;
+    uint32_t channels; /**< 1 or 3 */
+    uint32_t height;
+    uint32_t width;
+    float scale;       /**< default 1/255, so pixels map to [0,1] */
+    float mean[3];     /**< default 0 */
+    float std[3];      /**< default 1 */
+} dg_preprocess;
+
+/** Fills defaults for a channels x height x width model.  Thread: any. */
+DG_API dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
+                                    uint32_t channels, uint32_t height,
+                                    uint32_t width);
+
+/** Read-only description of one layer.  The caller sets struct_size. */
+typedef struct dg_layer_info {
+    uint32_t struct_size;
+    int32_t kind;        /**< DG_LAYER_* */
+    int32_t input0;      /**< producing layer, -1 for the model input */
+    int32_t input1;      /**< second input of DG_LAYER_ADD, else -1 */
+    uint32_t flags;      /**< DG_LAYER_FLAG_* */
+    uint32_t channels;   /**< output shape per sample: channels x height x width */
+    uint32_t height;
+    uint32_t width;
+    uint32_t kernel;     /**< conv and pooling; 0 otherwise */
+    uint32_t stride;
+    uint32_t padding;
+    uint64_t param_count;  /**< trainable and statistic values */
+    uint32_t pruned_units; /**< channels or features masked out */
+} dg_layer_info;
+
+/** Loads a model file (doc/model-format.md).  The checksum is verified.
+ *  Thread: any. */
+DG_API dg_status dg_model_load_file(const char *path, dg_model **out);
+/** Loads a model from memory.  The bytes are copied: the caller may free them
+ *  after the call.  Thread: any. */
+DG_API dg_status dg_model_load_memory(const void *data, size_t size,
+                                      dg_model **out);
+/** Writes the model atomically (temporary file, fsync, rename): a crash
+ *  leaves either the old file or the new one.  Thread: any, if no thread is
+ *  changing the model. */
+DG_API dg_status dg_model_save_file(const dg_model *m, const char *path);
+/** Serialises into buf.  *size_out receives the size needed; with buf NULL
+ *  or capacity too small nothing is written (DG_E_INVALID_ARG for a small
+ *  non-NULL buffer).  Thread: as dg_model_save_file. */
+DG_API dg_status dg_model_save_memory(const dg_model *m, void *buf,
+                                      size_t capacity, size_t *size_out);
+
+/** Builds a freshly initialised model from an architecture string such as
+ *  "c32k3,relu,c32k3,relu,mp2,c64k3,relu,mp2,fc256,relu,fc10" (doc/
+ *  architecture-spec.md) for inputs of channels x height x width.  Weights
+ *  are drawn from a generator seeded by `seed` (He initialisation).
+ *  Thread: any. */
+DG_API dg_status dg_model_create(const char *spec, uint32_t channels,
+                                 uint32_t height, uint32_t width,
+                                 uint64_t seed, dg_model **out);
+
+/** Adds a reference; each reference is dropped by one dg_model_free.
+ *  Thread: any. */
+DG_API dg_model *dg_model_retain(dg_model *m);
+/** Drops a reference; frees at zero.  NULL is a no-op.  Thread: any. */
+DG_API void dg_model_free(dg_model *m);
+
+/** Input shape per sample.  Thread: any. */
+DG_API dg_status dg_model_input_shape(const dg_model *m, uint32_t *channels,
+                                      uint32_t *height, uint32_t *width);
+/** Number of layers.  Thread: any. */
+DG_API dg_status dg_model_layer_count(const dg_model *m, uint32_t *count);
+/** Output size per sample of the last layer (the class count of a
+ *  classifier).  Thread: any. */
+DG_API dg_status dg_model_output_size(const dg_model *m, uint32_t *size);
+/** Describes layer `index`.  Thread: any. */
+DG_API dg_status dg_model_layer_info(const dg_model *m, uint32_t index,
+                                     dg_layer_info *info);
+/** The stored preprocessing.  Thread: any. */
+DG_API dg_status dg_model_get_preprocess(const dg_model *m, dg_preprocess *p);
+/** Replaces the preprocessing; its shape must equal the input shape.
+ *  Thread: one thread, with no other thread using the model. */
+DG_API dg_status dg_model_set_preprocess(dg_model *m, const dg_preprocess *p);
+/** Name of output class `index` ("" when unnamed); owned by the model.
+ *  Thread: any. */
+DG_API dg_status dg_model_class_name(const dg_model *m, uint32_t index,
+                                     const char **name);
+/** Names the output classes; count must equal the output size.  Each name is
+ *  copied, at most 63 bytes of UTF-8.  Thread: as dg_model_set_preprocess. */
+DG_API dg_status dg_model_set_class_names(dg_model *m,
+                                          const char *const *names,
+                                          uint32_t count);
+
+/* ------------------------------------------------------------------------ */
+/* Inference sessions                                                       */
+/* ------------------------------------------------------------------------ */
+
+/** Creates a session that runs `m` on up to max_batch samples per call.
+ *  Backend primitives are built here; later runs allocate nothing for
+ *  batches up to max_batch.  The session holds a reference to the model.
+ *  Thread: any (the model is only read). */
+DG_API dg_status dg_session_create(const dg_model *m, uint32_t max_batch,
+                                   dg_session **out);
+/** Runs the model on `batch` preprocessed samples (NCHW floats,
+ *  input_len == batch * C * H * W).  Thread: one thread at a time per session. */
+DG_API dg_status dg_session_run(dg_session *s, const float *input,
+                                size_t input_len, uint32_t batch);
+/** Borrows the output of `layer` (-1: the last layer) of the last run:
+ *  batch x C x H x W floats, valid until the next run or free.  Any shape
+ *  pointer may be NULL.  Thread: as dg_session_run. */
+DG_API dg_status dg_session_output(const dg_session *s, int32_t layer,
+                                   const float **data, uint32_t *batch,
+                                   uint32_t *channels, uint32_t *height,
+                                   uint32_t *width);
+/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+DG_API void dg_session_free(dg_session *s);
+
+/* ------------------------------------------------------------------------ */
+/* Images                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Converts 8-bit pixels (DG_PIXEL_*, rows `stride` bytes apart) into the
+ *  model's input as its preprocessing says: channel conversion, bilinear
+ *  resize, scaling and normalisation.  out_len must be C*H*W of the model.
+ *  Thread: any. */
+DG_API dg_status dg_image_from_pixels(const dg_model *m, const uint8_t *pixels,
+                                      uint32_t width, uint32_t height,
+                                      size_t stride, int32_t pixel_format,
+                                      float *out, size_t out_len);
+/** Decodes a PNG or JPEG held in memory (detected by signature) and
+ *  preprocesses it like dg_image_from_pixels.  Thread: any. */
+DG_API dg_status dg_image_decode(const dg_model *m, const void *data,
+                                 size_t size, float *out, size_t out_len);
+/** dg_image_decode on a file's contents.  Thread: any. */
+DG_API dg_status dg_image_load_file(const dg_model *m, const char *path,
+                                    float *out, size_t out_len);
+
+/* ------------------------------------------------------------------------ */
+/* Data sets                                                                */
+/* ------------------------------------------------------------------------ */
+
+/** Loads an IDX image file (idx3, unsigned bytes) and its IDX label file
+ *  (idx1), each plain or gzip-compressed, as the MNIST family ships them.
+ *  Thread: any. */
+DG_API dg_status dg_dataset_load_idx(const char *images_path,
+                                     const char *labels_path,
+                                     dg_dataset **out);
+/** Loads an image folder: one sub-folder per class, sorted by name, holding
+ *  PNG or JPEG files.  Every image is converted to channels x height x width
+ *  (gray or RGB, bilinear resize).  Thread: any. */
+DG_API dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
+                                        uint32_t height, uint32_t width,
+                                        dg_dataset **out);
+/** A new data set holding the samples whose label is in classes[0..n-1],
+ *  relabelled 0..n-1 in that order, keeping at most per_class samples of
+ *  each class (0: all), in their original order.  Thread: any. */
+DG_API dg_status dg_dataset_select(const dg_dataset *ds,
+                                   const int32_t *classes, uint32_t n_classes,
+                                   uint32_t per_class, dg_dataset **out);
+/** Sample count.  Thread: any. */
+DG_API dg_status dg_dataset_count(const dg_dataset *ds, uint32_t *count);
+/** Shape of one sample.  Thread: any. */
+DG_API dg_status dg_dataset_sample_shape(const dg_dataset *ds,
+                                         uint32_t *channels, uint32_t *height,
+                                         uint32_t *width);
+/** Number of classes (largest label + 1).  Thread: any. */
+DG_API dg_status dg_dataset_class_count(const dg_dataset *ds,
+                                        uint32_t *count);
+/** Label of sample `index`.  Thread: any. */
+DG_API dg_status dg_dataset_label(const dg_dataset *ds, uint32_t index,
+                                  int32_t *label);
+/** Borrows the 8-bit pixels of sample `index` (C x H x W, planar).
+ *  Valid while the data set lives.  Thread: any. */
+DG_API dg_status dg_dataset_pixels(const dg_dataset *ds, uint32_t index,
+                                   const uint8_t **pixels);
+/** Writes samples indices[0..n-1] as model input (preprocessed by m, or
+ *  scaled to [0,1] when m is NULL) into out (n*C*H*W floats) and, if labels
+ *  is not NULL, their labels.  Thread: any. */
+DG_API dg_status dg_dataset_batch(const dg_dataset *ds, const dg_model *m,
+                                  const uint32_t *indices, uint32_t n,
+                                  float *out, size_t out_len, int32_t *labels);
+/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+DG_API void dg_dataset_free(dg_dataset *ds);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DIFFGUARD_H */

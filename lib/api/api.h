@@ -1,0 +1,19 @@
+/* api.h - helpers shared by the public entry points. */
+#ifndef DG_API_API_H
+#define DG_API_API_H
+
+#include <string.h>
+
+#include "core/status.h"
+
+/* An option or result struct from the caller: struct_size must cover at
+ * least the first published layout (v1) and at most what this library
+ * knows, unless the unknown tail is all zero (a newer caller's defaults). */
+dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
+                          size_t known_size, const char *type);
+
+#define DG_CHECK_STRUCT(p, type, v1_size)                                     \
+    DG_TRY(dg_check_struct((p), (p) ? (p)->struct_size : 0, (v1_size),        \
+                           sizeof(type), #type))
+
+#endif

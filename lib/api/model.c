@@ -1,0 +1,203 @@
+/* model.c - public entry points for models: creation, reference counting,
+ * and read-only queries. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/alloc.h"
+#include "nn/model.h"
+#include "nn/spec.h"
+
+dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
+                          size_t known_size, const char *type)
+{
+    if (!p) return dg_fail(DG_E_INVALID_ARG, "%s pointer is NULL", type);
+    if (struct_size < v1_size)
+        return dg_fail(DG_E_ABI, "%s.struct_size is %zu, less than %zu", type,
+                       struct_size, v1_size);
+    const unsigned char *tail = (const unsigned char *)p + known_size;
+    for (size_t k = known_size; k < struct_size; k++, tail++)
+        if (*tail)
+            return dg_fail(DG_E_ABI,
+                           "%s has fields beyond the %zu bytes this library "
+                           "knows",
+                           type, known_size);
+    return DG_OK;
+}
+
+dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
+                             uint32_t channels, uint32_t height,
+                             uint32_t width)
+{
+    if (!p) return dg_fail(DG_E_INVALID_ARG, "dg_preprocess pointer is NULL");
+    if (struct_size < sizeof *p)
+        return dg_fail(DG_E_ABI, "dg_preprocess struct_size %zu < %zu",
+                       struct_size, sizeof *p);
+    memset(p, 0, struct_size);
+    p->struct_size = (uint32_t)sizeof *p;
+    p->channels = channels;
+    p->height = height;
+    p->width = width;
+    p->scale = 1.0f / 255.0f;
+    for (int c = 0; c < 3; c++) p->std[c] = 1.0f;
+    return DG_OK;
+}
+
+dg_status dg_model_create(const char *spec, uint32_t channels,
+                          uint32_t height, uint32_t width, uint64_t seed,
+                          dg_model **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(spec);
+    dg_model *m;
+    DG_TRY(dg_spec_parse(spec, (dg_shape){channels, height, width}, &m));
+    dg_model_init_weights(m, seed);
+    *out = m;
+    return DG_OK;
+}
+
+dg_model *dg_model_retain(dg_model *m)
+{
+    if (m) atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void dg_model_free(dg_model *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        dg_model_destroy(m);
+}
+
+dg_status dg_model_input_shape(const dg_model *m, uint32_t *channels,
+                               uint32_t *height, uint32_t *width)
+{
+    DG_CHECK_ARG(m);
+    if (channels) *channels = m->input.c;
+    if (height) *height = m->input.h;
+    if (width) *width = m->input.w;
+    return DG_OK;
+}
+
+dg_status dg_model_layer_count(const dg_model *m, uint32_t *count)
+{
+    DG_CHECK_ARG(m && count);
+    *count = m->n_layers;
+    return DG_OK;
+}
+
+dg_status dg_model_output_size(const dg_model *m, uint32_t *size)
+{
+    DG_CHECK_ARG(m && size);
+    *size = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    return DG_OK;
+}
+
+dg_status dg_model_layer_info(const dg_model *m, uint32_t index,
+                              dg_layer_info *info)
+{
+    DG_CHECK_ARG(m);
+    DG_CHECK_STRUCT(info, dg_layer_info, sizeof(dg_layer_info));
+    if (index >= m->n_layers)
+        return dg_fail(DG_E_INVALID_ARG, "layer %u of %u", index,
+                       m->n_layers);
+    const dg_layer *l = &m->layers[index];
+    dg_layer_info v = {0};
+    v.struct_size = info->struct_size;
+    v.kind = l->kind;
+    v.input0 = l->input[0];
+    v.input1 = l->input[1];
+    v.flags = l->flags;
+    v.channels = l->out.c;
+    v.height = l->out.h;
+    v.width = l->out.w;
+    v.kernel = l->kernel;
+    v.stride = l->stride;
+    v.padding = l->padding;
+    for (uint32_t p = 0; p < l->n_params; p++) v.param_count += l->param_len[p];
+    v.pruned_units = dg_layer_pruned(l);
+    memcpy(info, &v, sizeof v);
+    return DG_OK;
+}
+
+dg_status dg_model_get_preprocess(const dg_model *m, dg_preprocess *p)
+{
+    DG_CHECK_ARG(m);
+    DG_CHECK_STRUCT(p, dg_preprocess, sizeof(dg_preprocess));
+    uint32_t size = p->struct_size;
+    *p = m->pre;
+    p->struct_size = size;
+    return DG_OK;
+}
+
+dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input)
+{
+    if (p->channels != input.c || p->height != input.h ||
+        p->width != input.w)
+        return dg_fail(DG_E_SHAPE,
+                       "preprocessing makes %ux%ux%u, the model takes "
+                       "%ux%ux%u",
+                       p->channels, p->height, p->width, input.c, input.h,
+                       input.w);
+    if (p->channels != 1 && p->channels != 3)
+        return dg_fail(DG_E_UNSUPPORTED, "preprocessing for %u channels",
+                       p->channels);
+    for (uint32_t c = 0; c < p->channels; c++)
+        if (!isfinite(p->mean[c]) || !isfinite(p->std[c]) || p->std[c] == 0.0f)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "preprocessing channel %u: mean %g, std %g", c,
+                           (double)p->mean[c], (double)p->std[c]);
+    if (!isfinite(p->scale) || p->scale == 0.0f)
+        return dg_fail(DG_E_INVALID_ARG, "preprocessing scale %g",
+                       (double)p->scale);
+    return DG_OK;
+}
+
+dg_status dg_model_set_preprocess(dg_model *m, const dg_preprocess *p)
+{
+    DG_CHECK_ARG(m);
+    DG_CHECK_STRUCT(p, dg_preprocess, sizeof(dg_preprocess));
+    DG_TRY(dg_preprocess_validate(p, m->input));
+    m->pre = *p;
+    m->pre.struct_size = sizeof m->pre;
+    return DG_OK;
+}
+
+dg_status dg_model_class_name(const dg_model *m, uint32_t index,
+                              const char **name)
+{
+    DG_CHECK_ARG(m && name);
+    uint32_t n = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    if (index >= n)
+        return dg_fail(DG_E_INVALID_ARG, "class %u of %u", index, n);
+    *name = m->n_class_names ? m->class_names[index] : "";
+    return DG_OK;
+}
+
+dg_status dg_model_set_class_names(dg_model *m, const char *const *names,
+                                   uint32_t count)
+{
+    DG_CHECK_ARG(m && (names || count == 0));
+    uint32_t n = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    if (count != 0 && count != n)
+        return dg_fail(DG_E_SHAPE, "%u class names for %u outputs", count, n);
+    for (uint32_t k = 0; k < count; k++) {
+        if (!names[k])
+            return dg_fail(DG_E_INVALID_ARG, "class name %u is NULL", k);
+        if (strlen(names[k]) >= DG_CLASS_NAME_CAP)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "class name %u is longer than %d bytes", k,
+                           DG_CLASS_NAME_CAP - 1);
+    }
+    char(*copy)[DG_CLASS_NAME_CAP] = NULL;
+    if (count)
+        DG_TRY(dg_alloc_array((void **)&copy, count, DG_CLASS_NAME_CAP,
+                              "class names"));
+    for (uint32_t k = 0; k < count; k++)
+        memcpy(copy[k], names[k], strlen(names[k]) + 1);
+    free(m->class_names);
+    m->class_names = copy;
+    m->n_class_names = count;
+    return DG_OK;
+}

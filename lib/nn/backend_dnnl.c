@@ -1,0 +1,743 @@
+/* backend_dnnl.c - the only file that calls oneDNN.
+ *
+ * Each public constructor describes one operation, lets oneDNN choose an
+ * implementation, and wraps it as a dg_prim whose tensors are bound per run.
+ * Activations are plain NCHW/NC so the rest of the library can read them;
+ * inference weights may be repacked once into oneDNN's preferred layout. */
+#include "nn/backend.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+
+#include "core/alloc.h"
+
+struct dg_prim {
+    dnnl_primitive_t prim;
+    dnnl_stream_t stream;
+    int n_args;
+    int dnnl_arg[DG_SLOTS + 2];
+    int slot[DG_SLOTS + 2]; /* -1: bound at creation (packed, scratchpad) */
+    dnnl_memory_t mem[DG_SLOTS + 2];
+    void *owned[3];         /* scratchpad and packed weights/bias buffers */
+    size_t workspace_bytes;
+};
+
+static dnnl_engine_t engine;
+static dnnl_status_t engine_status = dnnl_success;
+static once_flag engine_once = ONCE_FLAG_INIT;
+
+static void engine_create(void)
+{
+    engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
+}
+
+static dg_status dnnl_fail(dnnl_status_t st, const char *what)
+{
+    static const char *names[] = {
+        "success", "out of memory", "invalid arguments", "unimplemented",
+        "iterator ends", "runtime error", "not required", "invalid graph",
+        "invalid graph op", "invalid shape", "invalid data type"};
+    const char *n =
+        (unsigned)st < sizeof names / sizeof *names ? names[st] : "unknown";
+    return dg_fail(st == dnnl_out_of_memory ? DG_E_NOMEM : DG_E_BACKEND,
+                   "oneDNN %s: %s", what, n);
+}
+
+#define DNNL_TRY(call, what)                                                  \
+    do {                                                                      \
+        dnnl_status_t st_ = (call);                                           \
+        if (st_ != dnnl_success) return dnnl_fail(st_, what);                 \
+    } while (0)
+
+static dg_status get_engine(dnnl_engine_t *out)
+{
+    call_once(&engine_once, engine_create);
+    if (engine_status != dnnl_success)
+        return dnnl_fail(engine_status, "creating the CPU engine");
+    *out = engine;
+    return DG_OK;
+}
+
+/* ---- memory descriptors ------------------------------------------------ */
+
+static dg_status md_nchw(dnnl_memory_desc_t *md, uint32_t n, dg_shape s)
+{
+    dnnl_dims_t d = {n, s.c, s.h, s.w};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nchw),
+             "activation descriptor");
+    return DG_OK;
+}
+
+static dg_status md_2d(dnnl_memory_desc_t *md, uint32_t rows, uint32_t cols,
+                       int any)
+{
+    dnnl_dims_t d = {rows, cols};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 2, d, dnnl_f32,
+                                          any ? dnnl_format_tag_any : dnnl_ab),
+             "matrix descriptor");
+    return DG_OK;
+}
+
+static dg_status md_1d(dnnl_memory_desc_t *md, uint32_t n)
+{
+    dnnl_dims_t d = {n};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 1, d, dnnl_f32, dnnl_a),
+             "vector descriptor");
+    return DG_OK;
+}
+
+static dg_status md_weights(dnnl_memory_desc_t *md, const dg_window *g,
+                            int any)
+{
+    dnnl_dims_t d = {g->out.c, g->in.c, g->k, g->k};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32,
+                                          any ? dnnl_format_tag_any
+                                              : dnnl_oihw),
+             "weights descriptor");
+    return DG_OK;
+}
+
+/* Channel-broadcast mask: 1 x C x 1 x 1, or 1 x C for rank 2. */
+static dg_status md_mask(dnnl_memory_desc_t *md, uint32_t c, int rank)
+{
+    dnnl_dims_t d = {1, c, 1, 1};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, rank, d, dnnl_f32,
+                                          rank == 4 ? dnnl_nchw : dnnl_ab),
+             "mask descriptor");
+    return DG_OK;
+}
+
+/* ---- primitive construction ------------------------------------------- */
+
+typedef struct binding {
+    dg_slot slot;
+    int arg;
+} binding;
+
+void dg_prim_free(dg_prim *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->n_args; i++)
+        if (p->mem[i]) dnnl_memory_destroy(p->mem[i]);
+    for (int i = 0; i < 3; i++) free(p->owned[i]);
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    if (p->stream) dnnl_stream_destroy(p->stream);
+    free(p);
+}
+
+static dg_status add_arg(dg_prim *p, const dnnl_memory_desc_t *md, int arg,
+                         int slot, void *handle)
+{
+    DNNL_TRY(dnnl_memory_create(&p->mem[p->n_args], md, engine,
+                                handle ? handle : DNNL_MEMORY_NONE),
+             "binding memory");
+    p->dnnl_arg[p->n_args] = arg;
+    p->slot[p->n_args] = slot;
+    p->n_args++;
+    return DG_OK;
+}
+
+static dg_status alloc_owned(dg_prim *p, int which, size_t bytes,
+                             const char *what)
+{
+    void *buf = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded > DG_MAX_ALLOC || !(buf = aligned_alloc(64, rounded ? rounded : 64)))
+        return dg_fail(DG_E_NOMEM, "%s: %zu bytes", what, bytes);
+    p->owned[which] = buf;
+    return DG_OK;
+}
+
+/* Creates the primitive for `desc` (attr may be NULL, hint may be NULL),
+ * binds the listed arguments as run-time slots, and attaches an owned
+ * scratchpad. */
+static dg_status build(dg_prim **out, const void *desc,
+                       dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                       const binding *binds, int n_binds, const char *what,
+                       dnnl_primitive_desc_t *keep_pd)
+{
+    *out = NULL;
+    dnnl_engine_t eng = NULL;
+    DG_TRY(get_engine(&eng));
+    dnnl_primitive_attr_t own_attr = NULL;
+    if (!attr) {
+        DNNL_TRY(dnnl_primitive_attr_create(&own_attr), what);
+        attr = own_attr;
+    }
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(
+        attr, dnnl_scratchpad_mode_user);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, desc, attr, eng, hint);
+    if (own_attr) dnnl_primitive_attr_destroy(own_attr);
+    if (st != dnnl_success) return dnnl_fail(st, what);
+
+    dg_prim *p = calloc(1, sizeof *p);
+    dg_status s = p ? DG_OK : dg_fail(DG_E_NOMEM, "%s", what);
+    if (s == DG_OK) {
+        st = dnnl_primitive_create(&p->prim, pd);
+        if (st == dnnl_success) st = dnnl_stream_create(&p->stream, eng,
+                                                        dnnl_stream_default_flags);
+        if (st != dnnl_success) s = dnnl_fail(st, what);
+    }
+    for (int i = 0; s == DG_OK && i < n_binds; i++) {
+        const dnnl_memory_desc_t *md =
+            dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md,
+                                         binds[i].arg);
+        s = add_arg(p, md, binds[i].arg, (int)binds[i].slot, NULL);
+        if (s == DG_OK && binds[i].slot == DG_WORKSPACE)
+            p->workspace_bytes = dnnl_memory_desc_get_size(md);
+    }
+    if (s == DG_OK) {
+        const dnnl_memory_desc_t *smd =
+            dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        size_t bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+        if (bytes > 0) {
+            s = alloc_owned(p, 0, bytes, "scratchpad");
+            if (s == DG_OK)
+                s = add_arg(p, smd, DNNL_ARG_SCRATCHPAD, -1, p->owned[0]);
+        }
+    }
+    if (s == DG_OK && keep_pd) {
+        *keep_pd = pd;
+    } else {
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (s != DG_OK) {
+        dg_prim_free(p);
+        return s;
+    }
+    *out = p;
+    return DG_OK;
+}
+
+/* Creates a primitive descriptor only, as the hint a backward pass needs. */
+static dg_status hint_pd(dnnl_primitive_desc_t *pd, const void *desc,
+                         const char *what)
+{
+    dnnl_engine_t eng = NULL;
+    DG_TRY(get_engine(&eng));
+    DNNL_TRY(dnnl_primitive_desc_create(pd, desc, NULL, eng, NULL), what);
+    return DG_OK;
+}
+
+/* Copies a plain tensor into the layout the primitive asked for, into an
+ * owned buffer bound permanently to `arg`. */
+static dg_status pack(dg_prim *p, const_dnnl_primitive_desc_t pd, int arg,
+                      const dnnl_memory_desc_t *plain, const float *data,
+                      int owned_slot)
+{
+    const dnnl_memory_desc_t *want =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
+    size_t bytes = dnnl_memory_desc_get_size(want);
+    DG_TRY(alloc_owned(p, owned_slot, bytes, "packed weights"));
+    if (dnnl_memory_desc_equal(want, plain)) {
+        memcpy(p->owned[owned_slot], data, bytes);
+        return add_arg(p, want, arg, -1, p->owned[owned_slot]);
+    }
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_status_t st = dnnl_memory_create(&src, plain, engine, (void *)data);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&dst, want, engine, p->owned[owned_slot]);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&rpd, plain, engine, want,
+                                                engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&r, rpd);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+        st = dnnl_primitive_execute(r, p->stream, 2, args);
+        if (st == dnnl_success) st = dnnl_stream_wait(p->stream);
+    }
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (src) dnnl_memory_destroy(src);
+    if (dst) dnnl_memory_destroy(dst);
+    if (st != dnnl_success) return dnnl_fail(st, "repacking weights");
+    return add_arg(p, want, arg, -1, p->owned[owned_slot]);
+}
+
+dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS])
+{
+    dnnl_exec_arg_t ea[DG_SLOTS + 2];
+    for (int i = 0; i < p->n_args; i++) {
+        if (p->slot[i] >= 0) {
+            void *h = args[p->slot[i]];
+            if (!h)
+                return dg_fail(DG_E_INTERNAL, "primitive argument %d unbound",
+                               p->slot[i]);
+            DNNL_TRY(dnnl_memory_set_data_handle(p->mem[i], h),
+                     "binding a tensor");
+        }
+        ea[i].arg = p->dnnl_arg[i];
+        ea[i].memory = p->mem[i];
+    }
+    DNNL_TRY(dnnl_primitive_execute(p->prim, p->stream, p->n_args, ea),
+             "execute");
+    DNNL_TRY(dnnl_stream_wait(p->stream), "stream wait");
+    return DG_OK;
+}
+
+size_t dg_prim_workspace_bytes(const dg_prim *p) { return p->workspace_bytes; }
+
+/* Post-ops: optional channel mask (binary multiply), then optional ReLU. */
+static dg_status post_attr(dnnl_primitive_attr_t *attr, unsigned post,
+                           uint32_t channels, int rank, int *mask_index)
+{
+    *attr = NULL;
+    *mask_index = -1;
+    if (!post) return DG_OK;
+    dnnl_post_ops_t ops;
+    DNNL_TRY(dnnl_post_ops_create(&ops), "post-ops");
+    dnnl_status_t st = dnnl_success;
+    int idx = 0;
+    if (post & DG_POST_MASK) {
+        dnnl_memory_desc_t mmd;
+        dg_status s = md_mask(&mmd, channels, rank);
+        if (s != DG_OK) {
+            dnnl_post_ops_destroy(ops);
+            return s;
+        }
+        st = dnnl_post_ops_append_binary(ops, dnnl_binary_mul, &mmd);
+        *mask_index = idx++;
+    }
+    if (st == dnnl_success && (post & DG_POST_RELU))
+        st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f,
+                                          0.0f);
+    if (st == dnnl_success) st = dnnl_primitive_attr_create(attr);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, ops);
+    dnnl_post_ops_destroy(ops);
+    if (st != dnnl_success) {
+        if (*attr) dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+        return dnnl_fail(st, "post-ops");
+    }
+    return DG_OK;
+}
+
+/* Shared tail of conv and linear forward: bind activations, then either
+ * pack the weights once or bind them per run. */
+static dg_status weighted_forward(dg_prim **out, const void *desc,
+                                  unsigned post, uint32_t channels, int rank,
+                                  const dnnl_memory_desc_t *plain_w,
+                                  const dnnl_memory_desc_t *plain_b,
+                                  const float *packed_w, const float *packed_b,
+                                  const char *what)
+{
+    dnnl_primitive_attr_t attr;
+    int mask_index;
+    DG_TRY(post_attr(&attr, post, channels, rank, &mask_index));
+    binding b[4] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
+    int nb = 2;
+    if (!packed_w) {
+        b[nb++] = (binding){DG_WEIGHTS, DNNL_ARG_WEIGHTS};
+        b[nb++] = (binding){DG_BIAS, DNNL_ARG_BIAS};
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dg_status s = build(out, desc, attr, NULL, b, nb, what, &pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (s != DG_OK) return s;
+    if (packed_w) s = pack(*out, pd, DNNL_ARG_WEIGHTS, plain_w, packed_w, 1);
+    if (s == DG_OK && packed_w)
+        s = pack(*out, pd, DNNL_ARG_BIAS, plain_b, packed_b, 2);
+    if (s == DG_OK && mask_index >= 0) {
+        const dnnl_memory_desc_t *mmd = dnnl_primitive_desc_query_md(
+            pd, dnnl_query_exec_arg_md,
+            DNNL_ARG_ATTR_MULTIPLE_POST_OP(mask_index) | DNNL_ARG_SRC_1);
+        s = add_arg(*out, mmd,
+                    DNNL_ARG_ATTR_MULTIPLE_POST_OP(mask_index) | DNNL_ARG_SRC_1,
+                    DG_MASK, NULL);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    if (s != DG_OK) {
+        dg_prim_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+/* ---- convolution ------------------------------------------------------- */
+
+typedef struct conv_mds {
+    dnnl_memory_desc_t src, w, b, dst;
+    dnnl_dims_t strides, pad;
+} conv_mds;
+
+static dg_status conv_describe(conv_mds *c, const dg_window *g, int any_w)
+{
+    DG_TRY(md_nchw(&c->src, g->n, g->in));
+    DG_TRY(md_nchw(&c->dst, g->n, g->out));
+    DG_TRY(md_weights(&c->w, g, any_w));
+    DG_TRY(md_1d(&c->b, g->out.c));
+    c->strides[0] = c->strides[1] = g->s;
+    c->pad[0] = c->pad[1] = g->p;
+    return DG_OK;
+}
+
+static dg_status conv_forward_desc(dnnl_convolution_desc_t *d, conv_mds *c,
+                                   const dg_window *g, int training, int any_w)
+{
+    DG_TRY(conv_describe(c, g, any_w));
+    DNNL_TRY(dnnl_convolution_forward_desc_init(
+                 d, training ? dnnl_forward_training : dnnl_forward_inference,
+                 dnnl_convolution_direct, &c->src, &c->w, &c->b, &c->dst,
+                 c->strides, c->pad, c->pad),
+             "convolution forward");
+    return DG_OK;
+}
+
+dg_status dg_conv_forward(dg_prim **out, const dg_window *g, int training,
+                          unsigned post, const float *packed_weights,
+                          const float *packed_bias)
+{
+    dnnl_convolution_desc_t d;
+    conv_mds c;
+    DG_TRY(conv_forward_desc(&d, &c, g, training, packed_weights != NULL));
+    dnnl_memory_desc_t plain_w;
+    DG_TRY(md_weights(&plain_w, g, 0));
+    return weighted_forward(out, &d, post, g->out.c, 4, &plain_w, &c.b,
+                            packed_weights, packed_bias, "convolution forward");
+}
+
+dg_status dg_conv_backward_data(dg_prim **out, const dg_window *g)
+{
+    dnnl_convolution_desc_t fd, d;
+    conv_mds c;
+    DG_TRY(conv_forward_desc(&fd, &c, g, 1, 0));
+    DNNL_TRY(dnnl_convolution_backward_data_desc_init(
+                 &d, dnnl_convolution_direct, &c.src, &c.w, &c.dst, c.strides,
+                 c.pad, c.pad),
+             "convolution backward data");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "convolution forward hint"));
+    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_WEIGHTS, DNNL_ARG_WEIGHTS},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
+    dg_status s = build(out, &d, NULL, hint, b, 3, "convolution backward data",
+                        NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return s;
+}
+
+dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g)
+{
+    dnnl_convolution_desc_t fd, d;
+    conv_mds c;
+    DG_TRY(conv_forward_desc(&fd, &c, g, 1, 0));
+    DNNL_TRY(dnnl_convolution_backward_weights_desc_init(
+                 &d, dnnl_convolution_direct, &c.src, &c.w, &c.b, &c.dst,
+                 c.strides, c.pad, c.pad),
+             "convolution backward weights");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "convolution forward hint"));
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_DIFF_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS},
+                   {DG_DIFF_BIAS, DNNL_ARG_DIFF_BIAS}};
+    dg_status s = build(out, &d, NULL, hint, b, 4,
+                        "convolution backward weights", NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return s;
+}
+
+/* ---- linear ------------------------------------------------------------ */
+
+typedef struct ip_mds {
+    dnnl_memory_desc_t src, w, b, dst;
+} ip_mds;
+
+static dg_status ip_forward_desc(dnnl_inner_product_desc_t *d, ip_mds *m,
+                                 uint32_t n, uint32_t in, uint32_t out,
+                                 int training, int any_w)
+{
+    DG_TRY(md_2d(&m->src, n, in, 0));
+    DG_TRY(md_2d(&m->dst, n, out, 0));
+    DG_TRY(md_2d(&m->w, out, in, any_w));
+    DG_TRY(md_1d(&m->b, out));
+    DNNL_TRY(dnnl_inner_product_forward_desc_init(
+                 d, training ? dnnl_forward_training : dnnl_forward_inference,
+                 &m->src, &m->w, &m->b, &m->dst),
+             "linear forward");
+    return DG_OK;
+}
+
+dg_status dg_linear_forward(dg_prim **out, uint32_t n, uint32_t in_features,
+                            uint32_t out_features, int training,
+                            unsigned post, const float *packed_weights,
+                            const float *packed_bias)
+{
+    dnnl_inner_product_desc_t d;
+    ip_mds m;
+    DG_TRY(ip_forward_desc(&d, &m, n, in_features, out_features, training,
+                           packed_weights != NULL));
+    dnnl_memory_desc_t plain_w;
+    DG_TRY(md_2d(&plain_w, out_features, in_features, 0));
+    return weighted_forward(out, &d, post, out_features, 2, &plain_w, &m.b,
+                            packed_weights, packed_bias, "linear forward");
+}
+
+dg_status dg_linear_backward_data(dg_prim **out, uint32_t n,
+                                  uint32_t in_features, uint32_t out_features)
+{
+    dnnl_inner_product_desc_t fd, d;
+    ip_mds m;
+    DG_TRY(ip_forward_desc(&fd, &m, n, in_features, out_features, 1, 0));
+    DNNL_TRY(dnnl_inner_product_backward_data_desc_init(&d, &m.src, &m.w,
+                                                        &m.dst),
+             "linear backward data");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "linear forward hint"));
+    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_WEIGHTS, DNNL_ARG_WEIGHTS},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
+    dg_status s = build(out, &d, NULL, hint, b, 3, "linear backward data",
+                        NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return s;
+}
+
+dg_status dg_linear_backward_weights(dg_prim **out, uint32_t n,
+                                     uint32_t in_features,
+                                     uint32_t out_features)
+{
+    dnnl_inner_product_desc_t fd, d;
+    ip_mds m;
+    DG_TRY(ip_forward_desc(&fd, &m, n, in_features, out_features, 1, 0));
+    DNNL_TRY(dnnl_inner_product_backward_weights_desc_init(&d, &m.src, &m.w,
+                                                           &m.b, &m.dst),
+             "linear backward weights");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "linear forward hint"));
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_DIFF_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS},
+                   {DG_DIFF_BIAS, DNNL_ARG_DIFF_BIAS}};
+    dg_status s = build(out, &d, NULL, hint, b, 4, "linear backward weights",
+                        NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return s;
+}
+
+/* ---- pooling ----------------------------------------------------------- */
+
+static dg_status pool_forward_desc(dnnl_pooling_desc_t *d, const dg_window *g,
+                                   int max, int training)
+{
+    dnnl_memory_desc_t src, dst;
+    DG_TRY(md_nchw(&src, g->n, g->in));
+    DG_TRY(md_nchw(&dst, g->n, g->out));
+    dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
+                pad = {g->p, g->p};
+    DNNL_TRY(dnnl_pooling_forward_desc_init(
+                 d, training ? dnnl_forward_training : dnnl_forward_inference,
+                 max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                 &src, &dst, strides, kernel, pad, pad),
+             "pooling forward");
+    return DG_OK;
+}
+
+dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
+                          int training)
+{
+    dnnl_pooling_desc_t d;
+    DG_TRY(pool_forward_desc(&d, g, max, training));
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
+                   {DG_DST, DNNL_ARG_DST},
+                   {DG_WORKSPACE, DNNL_ARG_WORKSPACE}};
+    return build(out, &d, NULL, NULL, b, max && training ? 3 : 2,
+                 "pooling forward", NULL);
+}
+
+dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
+{
+    dnnl_pooling_desc_t fd, d;
+    DG_TRY(pool_forward_desc(&fd, g, max, 1));
+    dnnl_memory_desc_t src, dst;
+    DG_TRY(md_nchw(&src, g->n, g->in));
+    DG_TRY(md_nchw(&dst, g->n, g->out));
+    dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
+                pad = {g->p, g->p};
+    DNNL_TRY(dnnl_pooling_backward_desc_init(
+                 &d, max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                 &src, &dst, strides, kernel, pad, pad),
+             "pooling backward");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "pooling forward hint"));
+    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC},
+                   {DG_WORKSPACE, DNNL_ARG_WORKSPACE}};
+    dg_status s = build(out, &d, NULL, hint, b, max ? 3 : 2,
+                        "pooling backward", NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return s;
+}
+
+/* ---- element-wise, softmax, batch norm, binary, reduction --------------- */
+
+dg_status dg_relu_forward(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t md;
+    dnnl_eltwise_desc_t d;
+    DG_TRY(md_nchw(&md, n, s));
+    DNNL_TRY(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training,
+                                            dnnl_eltwise_relu, &md, 0.f, 0.f),
+             "relu forward");
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
+    return build(out, &d, NULL, NULL, b, 2, "relu forward", NULL);
+}
+
+dg_status dg_relu_backward(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t md;
+    dnnl_eltwise_desc_t fd, d;
+    DG_TRY(md_nchw(&md, n, s));
+    DNNL_TRY(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training,
+                                            dnnl_eltwise_relu, &md, 0.f, 0.f),
+             "relu forward");
+    DNNL_TRY(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_relu, &md, &md,
+                                             0.f, 0.f),
+             "relu backward");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "relu forward hint"));
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
+    dg_status st = build(out, &d, NULL, hint, b, 3, "relu backward", NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return st;
+}
+
+dg_status dg_softmax_forward(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t md;
+    dnnl_softmax_desc_t d;
+    DG_TRY(md_nchw(&md, n, s));
+    DNNL_TRY(dnnl_softmax_forward_desc_init(&d, dnnl_forward_training, &md, 1),
+             "softmax forward");
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
+    return build(out, &d, NULL, NULL, b, 2, "softmax forward", NULL);
+}
+
+dg_status dg_softmax_backward(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t md;
+    dnnl_softmax_desc_t fd, d;
+    DG_TRY(md_nchw(&md, n, s));
+    DNNL_TRY(dnnl_softmax_forward_desc_init(&fd, dnnl_forward_training, &md,
+                                            1),
+             "softmax forward");
+    DNNL_TRY(dnnl_softmax_backward_desc_init(&d, &md, &md, 1),
+             "softmax backward");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "softmax forward hint"));
+    binding b[] = {{DG_DST, DNNL_ARG_DST},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
+    dg_status st = build(out, &d, NULL, hint, b, 3, "softmax backward", NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return st;
+}
+
+static const unsigned bnorm_flags = dnnl_use_scale | dnnl_use_shift;
+
+dg_status dg_bnorm_forward(dg_prim **out, uint32_t n, dg_shape s, float eps,
+                           int training)
+{
+    dnnl_memory_desc_t md;
+    dnnl_batch_normalization_desc_t d;
+    DG_TRY(md_nchw(&md, n, s));
+    DNNL_TRY(dnnl_batch_normalization_forward_desc_init(
+                 &d, training ? dnnl_forward_training : dnnl_forward_inference,
+                 &md, eps,
+                 bnorm_flags | (training ? 0u : (unsigned)dnnl_use_global_stats)),
+             "batchnorm forward");
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC},       {DG_DST, DNNL_ARG_DST},
+                   {DG_SCALE, DNNL_ARG_SCALE},   {DG_SHIFT, DNNL_ARG_SHIFT},
+                   {DG_MEAN, DNNL_ARG_MEAN},     {DG_VARIANCE, DNNL_ARG_VARIANCE}};
+    return build(out, &d, NULL, NULL, b, 6, "batchnorm forward", NULL);
+}
+
+dg_status dg_bnorm_backward(dg_prim **out, uint32_t n, dg_shape s, float eps)
+{
+    dnnl_memory_desc_t md;
+    dnnl_batch_normalization_desc_t fd, d;
+    DG_TRY(md_nchw(&md, n, s));
+    DNNL_TRY(dnnl_batch_normalization_forward_desc_init(
+                 &fd, dnnl_forward_training, &md, eps, bnorm_flags),
+             "batchnorm forward");
+    DNNL_TRY(dnnl_batch_normalization_backward_desc_init(
+                 &d, dnnl_backward, &md, &md, eps, bnorm_flags),
+             "batchnorm backward");
+    dnnl_primitive_desc_t hint;
+    DG_TRY(hint_pd(&hint, &fd, "batchnorm forward hint"));
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+                   {DG_SCALE, DNNL_ARG_SCALE},
+                   {DG_MEAN, DNNL_ARG_MEAN},
+                   {DG_VARIANCE, DNNL_ARG_VARIANCE},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC},
+                   {DG_DIFF_SCALE, DNNL_ARG_DIFF_SCALE},
+                   {DG_DIFF_SHIFT, DNNL_ARG_DIFF_SHIFT}};
+    dg_status st = build(out, &d, NULL, hint, b, 8, "batchnorm backward", NULL);
+    dnnl_primitive_desc_destroy(hint);
+    return st;
+}
+
+static dg_status binary(dg_prim **out, dnnl_alg_kind_t alg,
+                        const dnnl_memory_desc_t *a,
+                        const dnnl_memory_desc_t *b, const char *what)
+{
+    dnnl_binary_desc_t d;
+    DNNL_TRY(dnnl_binary_desc_init(&d, alg, a, b, a), what);
+    binding bi[] = {{DG_SRC, DNNL_ARG_SRC_0},
+                    {DG_SRC1, DNNL_ARG_SRC_1},
+                    {DG_DST, DNNL_ARG_DST}};
+    return build(out, &d, NULL, NULL, bi, 3, what, NULL);
+}
+
+dg_status dg_add(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t md;
+    DG_TRY(md_nchw(&md, n, s));
+    return binary(out, dnnl_binary_add, &md, &md, "add");
+}
+
+dg_status dg_scale_channels(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t md, mmd;
+    DG_TRY(md_nchw(&md, n, s));
+    DG_TRY(md_mask(&mmd, s.c, 4));
+    dnnl_binary_desc_t d;
+    DNNL_TRY(dnnl_binary_desc_init(&d, dnnl_binary_mul, &md, &mmd, &md),
+             "channel mask");
+    binding bi[] = {{DG_SRC, DNNL_ARG_SRC_0},
+                    {DG_MASK, DNNL_ARG_SRC_1},
+                    {DG_DST, DNNL_ARG_DST}};
+    return build(out, &d, NULL, NULL, bi, 3, "channel mask", NULL);
+}
+
+dg_status dg_mean_spatial(dg_prim **out, uint32_t n, dg_shape s)
+{
+    dnnl_memory_desc_t src, dst;
+    DG_TRY(md_nchw(&src, n, s));
+    DG_TRY(md_nchw(&dst, n, (dg_shape){s.c, 1, 1}));
+    dnnl_reduction_desc_t d;
+    DNNL_TRY(dnnl_reduction_desc_init(&d, dnnl_reduction_mean, &src, &dst,
+                                      0.f, 0.f),
+             "spatial mean");
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
+    return build(out, &d, NULL, NULL, b, 2, "spatial mean", NULL);
+}
+
+dg_status dg_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
+                   float alpha, const float *a, int64_t lda, const float *b,
+                   int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    DNNL_TRY(dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta,
+                        c, ldc),
+             "sgemm");
+    return DG_OK;
+}

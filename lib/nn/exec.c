@@ -1,0 +1,383 @@
+/* exec.c - the executor: buffers, fusion decisions, planning, and the order
+ * in which layers run forward and backward.  The math is in layers.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "nn/exec_internal.h"
+
+static int is_inference(const dg_exec *e)
+{
+    return !(e->flags & (DG_EXEC_TRAINING | DG_EXEC_BACKWARD));
+}
+
+/* Layers whose output is the input itself (no computation, no buffer). */
+static int is_alias(const dg_exec *e, const dg_layer *l)
+{
+    return l->kind == DG_LAYER_FLATTEN ||
+           (l->kind == DG_LAYER_DROPOUT && !(e->flags & DG_EXEC_TRAINING));
+}
+
+/* The only consumer of layer i, or -1 if it has none or several. */
+static int32_t sole_consumer(const dg_exec *e, int32_t i)
+{
+    if (e->run[i].consumers != 1) return -1;
+    for (uint32_t j = (uint32_t)i + 1; j < e->m->n_layers; j++) {
+        const dg_layer *l = &e->m->layers[j];
+        if (l->input[0] == i || l->input[1] == i) return (int32_t)j;
+    }
+    return -1;
+}
+
+/* Inference fusion: conv [+ batchnorm] [+ relu] and linear [+ relu] become
+ * one primitive, with the pruning mask applied before the ReLU.  A conv
+ * that has a mask keeps its batch norm separate: the mask must zero the
+ * conv output, which the folded bias would not. */
+static void decide_fusion(dg_exec *e)
+{
+    for (uint32_t i = 0; i < e->m->n_layers; i++) {
+        dg_layer *l = &e->m->layers[i];
+        dg_layer_run *r = &e->run[i];
+        if (l->kind != DG_LAYER_CONV && l->kind != DG_LAYER_LINEAR) continue;
+        if (l->mask) r->post |= DG_POST_MASK;
+        int32_t tail = (int32_t)i, next = sole_consumer(e, (int32_t)i);
+        if (next >= 0 && l->kind == DG_LAYER_CONV && !l->mask &&
+            e->m->layers[next].kind == DG_LAYER_BATCHNORM &&
+            next == (int32_t)i + 1) {
+            r->folded_bn = 1;
+            e->run[next].computed_by = (int32_t)i;
+            tail = next;
+            next = sole_consumer(e, next);
+        }
+        if (next >= 0 && e->m->layers[next].kind == DG_LAYER_RELU) {
+            r->post |= DG_POST_RELU;
+            e->run[next].computed_by = (int32_t)i;
+            tail = next;
+        }
+        for (int32_t k = (int32_t)i; k < tail; k++)
+            if (k == (int32_t)i || e->run[k].computed_by == (int32_t)i)
+                e->run[k].overwritten_by = tail;
+    }
+}
+
+static void free_prims(dg_exec *e)
+{
+    for (uint32_t i = 0; i < e->m->n_layers; i++) {
+        dg_layer_run *r = &e->run[i];
+        dg_prim_free(r->fwd);
+        dg_prim_free(r->bwd_data);
+        dg_prim_free(r->bwd_weights);
+        dg_prim_free(r->scale);
+        r->fwd = r->bwd_data = r->bwd_weights = r->scale = NULL;
+    }
+}
+
+static dg_status plan(dg_exec *e, uint32_t batch)
+{
+    free_prims(e);
+    e->batch = batch;
+    for (uint32_t i = 0; i < e->m->n_layers; i++) {
+        dg_status s = dg_layer_plan(e, (int32_t)i);
+        if (s != DG_OK) {
+            free_prims(e);
+            e->batch = 0;
+            return dg_fail_context(s, "planning layer %u (%s) for batch %u",
+                                   i, dg_layer_kind_name(e->m->layers[i].kind),
+                                   batch);
+        }
+    }
+    return DG_OK;
+}
+
+void dg_exec_free(dg_exec *e)
+{
+    if (!e) return;
+    if (e->run) {
+        free_prims(e);
+        for (uint32_t i = 0; i < e->m->n_layers; i++) {
+            dg_layer_run *r = &e->run[i];
+            dg_free_aligned(r->out_buf);
+            dg_free_aligned(r->diff_buf);
+            dg_free_aligned(r->tmp_buf);
+            dg_free_aligned(r->stat_buf);
+            dg_free_aligned(r->mask_f);
+            dg_free_aligned(r->scale_f);
+            free(r->workspace);
+        }
+    }
+    if (e->grad) {
+        for (size_t k = 0; k < (size_t)e->m->n_layers * DG_MAX_PARAMS; k++)
+            dg_free_aligned(e->grad[k]);
+        free(e->grad);
+    }
+    dg_free_aligned(e->input_diff);
+    dg_free_aligned(e->scratch);
+    free(e->run);
+    free(e);
+}
+
+static dg_status alloc_buffers(dg_exec *e)
+{
+    size_t cap = e->cap, largest = dg_shape_size(e->m->input);
+    int backward = (e->flags & DG_EXEC_BACKWARD) != 0;
+    int train = (e->flags & DG_EXEC_TRAINING) != 0;
+    for (uint32_t i = 0; i < e->m->n_layers; i++) {
+        dg_layer *l = &e->m->layers[i];
+        dg_layer_run *r = &e->run[i];
+        size_t n = cap * dg_shape_size(l->out);
+        if (dg_shape_size(l->out) > largest) largest = dg_shape_size(l->out);
+        if (!is_alias(e, l) && r->computed_by < 0)
+            DG_TRY(dg_alloc_aligned(&r->out_buf, n, "layer output"));
+        if (backward)
+            DG_TRY(dg_alloc_aligned(&r->diff_buf, n, "layer gradient"));
+        int needs_tmp = (l->mask && backward) ||
+                        (l->kind == DG_LAYER_DROPOUT && train) ||
+                        (l->kind == DG_LAYER_BATCHNORM && train && backward);
+        if (needs_tmp) DG_TRY(dg_alloc_aligned(&r->tmp_buf, n, "layer scratch"));
+        if (l->kind == DG_LAYER_BATCHNORM && train)
+            DG_TRY(dg_alloc_aligned(&r->stat_buf, 2 * (size_t)l->out.c,
+                                    "batch statistics"));
+        if (l->kind == DG_LAYER_BATCHNORM)
+            DG_TRY(dg_alloc_aligned(&r->scale_f, l->out.c, "batchnorm scale"));
+        if (l->mask) {
+            DG_TRY(dg_alloc_aligned(&r->mask_f, l->out.c, "mask"));
+            for (uint32_t u = 0; u < l->out.c; u++)
+                r->mask_f[u] = l->mask[u] ? 1.0f : 0.0f;
+        }
+        for (uint32_t p = 0; backward && p < l->n_trainable; p++)
+            DG_TRY(dg_alloc_aligned(&e->grad[i * DG_MAX_PARAMS + p],
+                                    l->param_len[p], "parameter gradient"));
+    }
+    if (backward) {
+        DG_TRY(dg_alloc_aligned(&e->input_diff,
+                                cap * dg_shape_size(e->m->input),
+                                "input gradient"));
+        DG_TRY(dg_alloc_aligned(&e->scratch, cap * largest, "gradient sum"));
+    }
+    return DG_OK;
+}
+
+dg_status dg_exec_create(dg_model *m, uint32_t capacity, unsigned flags,
+                         dg_exec **out)
+{
+    *out = NULL;
+    if (capacity == 0 || capacity > (1u << 20))
+        return dg_fail(DG_E_INVALID_ARG, "batch capacity %u out of range",
+                       capacity);
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].mask && m->layers[i].kind != DG_LAYER_CONV &&
+            m->layers[i].kind != DG_LAYER_LINEAR)
+            return dg_fail(DG_E_UNSUPPORTED,
+                           "layer %u (%s) has a mask; only conv and linear "
+                           "layers can be pruned",
+                           i, dg_layer_kind_name(m->layers[i].kind));
+    dg_exec *e;
+    DG_TRY(dg_alloc_array((void **)&e, 1, sizeof *e, "executor"));
+    e->m = m;
+    e->cap = capacity;
+    e->flags = flags;
+    e->bn_momentum = 0.1f;
+    dg_rng_seed(&e->rng, 0);
+    dg_status s = dg_alloc_array((void **)&e->run, m->n_layers,
+                                 sizeof *e->run, "executor layers");
+    if (s == DG_OK && (flags & DG_EXEC_BACKWARD))
+        s = dg_alloc_array((void **)&e->grad,
+                           (size_t)m->n_layers * DG_MAX_PARAMS,
+                           sizeof *e->grad, "gradient table");
+    if (s != DG_OK) {
+        free(e->run);
+        free(e);
+        return s;
+    }
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        e->run[i].computed_by = e->run[i].overwritten_by = -1;
+        for (int k = 0; k < 2; k++)
+            if (m->layers[i].input[k] >= 0)
+                e->run[m->layers[i].input[k]].consumers++;
+    }
+    if (is_inference(e)) decide_fusion(e);
+    s = alloc_buffers(e);
+    if (s == DG_OK) s = plan(e, capacity);
+    if (s != DG_OK) {
+        dg_exec_free(e);
+        return s;
+    }
+    *out = e;
+    return DG_OK;
+}
+
+/* Points alias and fused layers at the buffers they share. */
+static void bind_outputs(dg_exec *e, int32_t last)
+{
+    for (int32_t i = 0; i <= last; i++) {
+        dg_layer *l = &e->m->layers[i];
+        dg_layer_run *r = &e->run[i];
+        if (is_alias(e, l))
+            r->out = dg_exec_src(e, i, 0);
+        else if (r->out_buf)
+            r->out = r->out_buf;
+        if (r->diff_buf) r->diff = r->diff_buf;
+    }
+    /* A fused head writes straight into its tail's buffer. */
+    for (int32_t i = 0; i <= last; i++) {
+        int32_t tail = e->run[i].overwritten_by;
+        if (tail >= 0 && e->run[i].computed_by < 0) {
+            for (int32_t k = i; k <= tail; k++)
+                if (k == i || e->run[k].computed_by == i)
+                    e->run[k].out = e->run[tail].out_buf;
+        }
+    }
+}
+
+dg_status dg_exec_forward_to(dg_exec *e, const float *input, uint32_t batch,
+                             int32_t last)
+{
+    if (batch == 0 || batch > e->cap)
+        return dg_fail(DG_E_SHAPE, "batch %u exceeds the capacity %u", batch,
+                       e->cap);
+    if (last < 0 || last >= (int32_t)e->m->n_layers)
+        return dg_fail(DG_E_INVALID_ARG, "layer %d out of range", last);
+    if (batch != e->batch) DG_TRY(plan(e, batch));
+    e->input = input;
+    e->last_grad = 0;
+    bind_outputs(e, last);
+    for (int32_t i = 0; i <= last; i++) {
+        if (e->run[i].computed_by >= 0) continue;
+        dg_status s = dg_layer_forward(e, i);
+        if (s != DG_OK)
+            return dg_fail_context(s, "layer %d (%s) forward", i,
+                                   dg_layer_kind_name(e->m->layers[i].kind));
+    }
+    return DG_OK;
+}
+
+dg_status dg_exec_forward(dg_exec *e, const float *input, uint32_t batch)
+{
+    return dg_exec_forward_to(e, input, batch, (int32_t)e->m->n_layers - 1);
+}
+
+const float *dg_exec_output(const dg_exec *e, int32_t layer)
+{
+    if (layer < 0 || layer >= (int32_t)e->m->n_layers) {
+        dg_fail(DG_E_INVALID_ARG, "layer %d out of range", layer);
+        return NULL;
+    }
+    if (e->run[layer].overwritten_by >= 0) {
+        dg_fail(DG_E_STATE,
+                "layer %d is fused with layer %d at inference; read layer %d",
+                layer, e->run[layer].overwritten_by,
+                e->run[layer].overwritten_by);
+        return NULL;
+    }
+    return e->run[layer].out;
+}
+
+static int trainable(const dg_layer *l)
+{
+    return l->n_trainable > 0 && !(l->flags & DG_LAYER_FLAG_FROZEN);
+}
+
+/* Adds src into dst (n floats). */
+static void accumulate(float *dst, const float *src, size_t n)
+{
+    for (size_t k = 0; k < n; k++) dst[k] += src[k];
+}
+
+dg_status dg_exec_backward(dg_exec *e, int32_t from, const float *diff,
+                           unsigned what)
+{
+    if (!(e->flags & DG_EXEC_BACKWARD))
+        return dg_fail(DG_E_STATE, "executor was created without backward");
+    if (from < 0 || from >= (int32_t)e->m->n_layers || e->batch == 0)
+        return dg_fail(DG_E_INVALID_ARG, "backward from layer %d", from);
+    uint32_t n_layers = e->m->n_layers;
+    /* needs[i]: some wanted gradient depends on layer i's output gradient. */
+    uint8_t needs_stack[256], *needs = needs_stack;
+    if (n_layers > sizeof needs_stack) {
+        DG_TRY(dg_alloc_array((void **)&needs, n_layers, 1, "backward"));
+    }
+    int input_needed = (what & DG_GRAD_INPUT) != 0;
+    for (uint32_t i = 0; i < n_layers; i++) {
+        const dg_layer *l = &e->m->layers[i];
+        int up = input_needed;
+        for (int k = 0; k < 2; k++)
+            if (l->input[k] >= 0 && needs[l->input[k]]) up = 1;
+        needs[i] = (uint8_t)(up || ((what & DG_GRAD_PARAMS) && trainable(l)));
+    }
+    size_t in_size = dg_shape_size(e->m->input);
+    uint32_t input_consumers = 0;
+    for (int32_t i = 0; i <= from; i++) {
+        dg_layer_run *r = &e->run[i];
+        if (i != from)
+            memset(r->diff, 0,
+                   e->batch * dg_shape_size(e->m->layers[i].out) *
+                       sizeof(float));
+        for (int k = 0; k < 2; k++)
+            input_consumers += e->m->layers[i].input[k] == -1 &&
+                               (k == 0 || e->m->layers[i].kind == DG_LAYER_ADD);
+    }
+    if (input_needed) memset(e->input_diff, 0, e->batch * in_size * sizeof(float));
+    memcpy(e->run[from].diff, diff,
+           e->batch * dg_shape_size(e->m->layers[from].out) * sizeof(float));
+
+    dg_status s = DG_OK;
+    for (int32_t i = from; i >= 0 && s == DG_OK; i--) {
+        dg_layer *l = &e->m->layers[i];
+        if (!needs[i]) continue;
+        float *dsrc[2] = {NULL, NULL}, *sum_into[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            int32_t j = l->input[k];
+            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            int wanted = j < 0 ? input_needed : needs[j];
+            if (!wanted) continue;
+            float *target = j < 0 ? e->input_diff : e->run[j].diff;
+            uint32_t consumers = j < 0 ? input_consumers : e->run[j].consumers;
+            /* A single consumer writes the gradient; several add theirs. */
+            if (consumers == 1) {
+                dsrc[k] = target;
+            } else {
+                dsrc[k] = e->scratch;
+                sum_into[k] = target;
+            }
+        }
+        if (dsrc[0] && dsrc[1] && dsrc[0] == dsrc[1]) {
+            /* Both operands need the scratch: run as two accumulations. */
+            dsrc[1] = NULL;
+        }
+        s = dg_layer_backward(e, i, dsrc, (what & DG_GRAD_PARAMS) && trainable(l));
+        size_t n_in = e->batch * dg_shape_size(l->in);
+        for (int k = 0; k < 2 && s == DG_OK; k++)
+            if (sum_into[k] && dsrc[k]) accumulate(sum_into[k], dsrc[k], n_in);
+        if (s == DG_OK && l->kind == DG_LAYER_ADD && sum_into[1] && !dsrc[1])
+            accumulate(sum_into[1], e->run[i].diff, n_in);
+        if (s != DG_OK)
+            s = dg_fail_context(s, "layer %d (%s) backward", i,
+                                dg_layer_kind_name(l->kind));
+    }
+    if (needs != needs_stack) free(needs);
+    e->last_grad = s == DG_OK ? what : 0;
+    return s;
+}
+
+float *dg_exec_param_grad(const dg_exec *e, int32_t layer, uint32_t p)
+{
+    if (!e->grad || layer < 0 || layer >= (int32_t)e->m->n_layers ||
+        p >= DG_MAX_PARAMS)
+        return NULL;
+    return e->grad[(size_t)layer * DG_MAX_PARAMS + p];
+}
+
+const float *dg_exec_input_grad(const dg_exec *e)
+{
+    return (e->last_grad & DG_GRAD_INPUT) ? e->input_diff : NULL;
+}
+
+void dg_exec_seed(dg_exec *e, uint64_t seed) { dg_rng_seed(&e->rng, seed); }
+
+void dg_exec_set_bn_momentum(dg_exec *e, float momentum)
+{
+    e->bn_momentum = momentum;
+}
+
+uint32_t dg_exec_batch(const dg_exec *e) { return e->batch; }
+dg_model *dg_exec_model(const dg_exec *e) { return e->m; }

@@ -1,0 +1,303 @@
+/* model.c - graph validation, shape inference, initialisation, copies. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+
+dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out)
+{
+    *out = NULL;
+    if (n_layers == 0 || n_layers > DG_MAX_LAYERS)
+        return dg_fail(DG_E_FORMAT, "a model needs 1 to %d layers, not %u",
+                       DG_MAX_LAYERS, n_layers);
+    if (input.c == 0 || input.h == 0 || input.w == 0 || input.c > DG_MAX_DIM ||
+        input.h > DG_MAX_DIM || input.w > DG_MAX_DIM)
+        return dg_fail(DG_E_SHAPE, "input shape %ux%ux%u is out of range",
+                       input.c, input.h, input.w);
+    dg_model *m;
+    DG_TRY(dg_alloc_array((void **)&m, 1, sizeof *m, "model"));
+    dg_status s = dg_alloc_array((void **)&m->layers, n_layers,
+                                 sizeof *m->layers, "model layers");
+    if (s != DG_OK) {
+        free(m);
+        return s;
+    }
+    atomic_init(&m->refs, 1);
+    m->n_layers = n_layers;
+    m->input = input;
+    dg_preprocess_init(&m->pre, sizeof m->pre, input.c, input.h, input.w);
+    for (uint32_t i = 0; i < n_layers; i++) {
+        m->layers[i].input[0] = (int32_t)i - 1;
+        m->layers[i].input[1] = -1;
+    }
+    *out = m;
+    return DG_OK;
+}
+
+const char *dg_layer_kind_name(int32_t kind)
+{
+    switch (kind) {
+    case DG_LAYER_CONV: return "conv";
+    case DG_LAYER_RELU: return "relu";
+    case DG_LAYER_MAXPOOL: return "maxpool";
+    case DG_LAYER_AVGPOOL: return "avgpool";
+    case DG_LAYER_GLOBAL_AVGPOOL: return "global_avgpool";
+    case DG_LAYER_FLATTEN: return "flatten";
+    case DG_LAYER_LINEAR: return "linear";
+    case DG_LAYER_BATCHNORM: return "batchnorm";
+    case DG_LAYER_ADD: return "add";
+    case DG_LAYER_SOFTMAX: return "softmax";
+    case DG_LAYER_DROPOUT: return "dropout";
+    default: return "?";
+    }
+}
+
+uint32_t dg_layer_units(const dg_layer *l) { return l->out.c; }
+
+uint32_t dg_layer_pruned(const dg_layer *l)
+{
+    uint32_t n = 0;
+    if (l->mask)
+        for (uint32_t u = 0; u < l->out.c; u++) n += l->mask[u] == 0;
+    return n;
+}
+
+static dg_status window_out(const dg_layer *l, uint32_t idx, uint32_t in,
+                            uint32_t *out)
+{
+    if (l->kernel == 0 || l->stride == 0 || l->kernel > DG_MAX_DIM ||
+        l->stride > DG_MAX_DIM || l->padding >= l->kernel)
+        return dg_fail(DG_E_FORMAT,
+                       "layer %u (%s): kernel %u, stride %u, padding %u are "
+                       "invalid (need kernel, stride >= 1, padding < kernel)",
+                       idx, dg_layer_kind_name(l->kind), l->kernel, l->stride,
+                       l->padding);
+    uint64_t span = (uint64_t)in + 2u * l->padding;
+    if (span < l->kernel)
+        return dg_fail(DG_E_SHAPE,
+                       "layer %u (%s): kernel %u exceeds padded input %llu",
+                       idx, dg_layer_kind_name(l->kind), l->kernel,
+                       (unsigned long long)span);
+    *out = (uint32_t)((span - l->kernel) / l->stride + 1);
+    return DG_OK;
+}
+
+/* Declares parameter p of length len, allocating it if absent, or checks
+ * the length of one that was loaded. */
+static dg_status declare_param(dg_layer *l, uint32_t idx, uint32_t p,
+                               size_t len, float fill)
+{
+    if (l->param[p]) {
+        if (l->param_len[p] != len)
+            return dg_fail(DG_E_SHAPE,
+                           "layer %u (%s): parameter %u has %zu values, the "
+                           "shape needs %zu",
+                           idx, dg_layer_kind_name(l->kind), p,
+                           l->param_len[p], len);
+        return DG_OK;
+    }
+    DG_TRY(dg_alloc_aligned(&l->param[p], len, "layer parameters"));
+    for (size_t i = 0; fill != 0.0f && i < len; i++) l->param[p][i] = fill;
+    l->param_len[p] = len;
+    return DG_OK;
+}
+
+static dg_status finalize_layer(dg_model *m, uint32_t i)
+{
+    dg_layer *l = &m->layers[i];
+    for (int k = 0; k < 2; k++) {
+        int32_t src = l->input[k];
+        int needed = k == 0 || l->kind == DG_LAYER_ADD;
+        if (!needed) {
+            l->input[k] = -1;
+            continue;
+        }
+        if (src < -1 || src >= (int32_t)i)
+            return dg_fail(DG_E_FORMAT,
+                           "layer %u reads layer %d, which does not come "
+                           "before it",
+                           i, src);
+    }
+    l->in = l->input[0] < 0 ? m->input : m->layers[l->input[0]].out;
+    dg_shape in = l->in, out = in;
+    uint32_t n_params = 0, n_trainable = 0;
+    size_t plen[DG_MAX_PARAMS] = {0};
+    float pfill[DG_MAX_PARAMS] = {0};
+    switch (l->kind) {
+    case DG_LAYER_CONV:
+        if (l->units == 0 || l->units > DG_MAX_DIM)
+            return dg_fail(DG_E_FORMAT, "layer %u (conv): %u output channels",
+                           i, l->units);
+        DG_TRY(window_out(l, i, in.h, &out.h));
+        DG_TRY(window_out(l, i, in.w, &out.w));
+        out.c = l->units;
+        n_params = n_trainable = 2;
+        plen[0] = (size_t)l->units * in.c * l->kernel * l->kernel;
+        plen[1] = l->units;
+        break;
+    case DG_LAYER_MAXPOOL:
+    case DG_LAYER_AVGPOOL:
+        DG_TRY(window_out(l, i, in.h, &out.h));
+        DG_TRY(window_out(l, i, in.w, &out.w));
+        break;
+    case DG_LAYER_GLOBAL_AVGPOOL:
+        out.h = out.w = 1;
+        break;
+    case DG_LAYER_FLATTEN:
+        out = (dg_shape){(uint32_t)dg_shape_size(in), 1, 1};
+        break;
+    case DG_LAYER_LINEAR:
+        if (l->units == 0 || l->units > DG_MAX_DIM)
+            return dg_fail(DG_E_FORMAT, "layer %u (linear): %u outputs", i,
+                           l->units);
+        out = (dg_shape){l->units, 1, 1};
+        n_params = n_trainable = 2;
+        plen[0] = (size_t)l->units * dg_shape_size(in);
+        plen[1] = l->units;
+        break;
+    case DG_LAYER_BATCHNORM:
+        if (!(l->eps > 0.0f && l->eps < 1.0f))
+            return dg_fail(DG_E_FORMAT, "layer %u (batchnorm): epsilon %g",
+                           i, (double)l->eps);
+        n_params = 4;
+        n_trainable = 2;
+        plen[0] = plen[1] = plen[2] = plen[3] = in.c;
+        pfill[0] = pfill[3] = 1.0f;
+        break;
+    case DG_LAYER_ADD: {
+        dg_shape b = l->input[1] < 0 ? m->input : m->layers[l->input[1]].out;
+        if (b.c != in.c || b.h != in.h || b.w != in.w)
+            return dg_fail(DG_E_SHAPE,
+                           "layer %u (add): inputs %ux%ux%u and %ux%ux%u "
+                           "differ",
+                           i, in.c, in.h, in.w, b.c, b.h, b.w);
+        break;
+    }
+    case DG_LAYER_DROPOUT:
+        if (!(l->rate >= 0.0f && l->rate < 1.0f))
+            return dg_fail(DG_E_FORMAT, "layer %u (dropout): rate %g", i,
+                           (double)l->rate);
+        break;
+    case DG_LAYER_RELU:
+    case DG_LAYER_SOFTMAX:
+        break;
+    default:
+        return dg_fail(DG_E_FORMAT, "layer %u has unknown kind %d", i,
+                       l->kind);
+    }
+    if (out.c > DG_MAX_DIM * 64u || dg_shape_size(out) > ((size_t)1 << 31))
+        return dg_fail(DG_E_SHAPE, "layer %u (%s): output %ux%ux%u too large",
+                       i, dg_layer_kind_name(l->kind), out.c, out.h, out.w);
+    if (l->n_params && l->n_params != n_params)
+        return dg_fail(DG_E_FORMAT, "layer %u (%s) has %u parameters, not %u",
+                       i, dg_layer_kind_name(l->kind), l->n_params, n_params);
+    for (uint32_t p = 0; p < n_params; p++) {
+        if (plen[p] > DG_MAX_ALLOC / sizeof(float))
+            return dg_fail(DG_E_SHAPE, "layer %u: parameter %u too large", i,
+                           p);
+        DG_TRY(declare_param(l, i, p, plen[p], pfill[p]));
+    }
+    l->n_params = n_params;
+    l->n_trainable = n_trainable;
+    l->out = out;
+    return DG_OK;
+}
+
+dg_status dg_model_finalize(dg_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layers; i++) DG_TRY(finalize_layer(m, i));
+    if (m->n_class_names && m->n_class_names != dg_model_output_shape(m).c)
+        return dg_fail(DG_E_SHAPE, "%u class names for %u outputs",
+                       m->n_class_names, dg_model_output_shape(m).c);
+    return DG_OK;
+}
+
+void dg_model_init_weights(dg_model *m, uint64_t seed)
+{
+    dg_rng rng;
+    dg_rng_seed(&rng, seed);
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        dg_layer *l = &m->layers[i];
+        if (l->kind != DG_LAYER_CONV && l->kind != DG_LAYER_LINEAR) continue;
+        size_t fan_in = l->param_len[0] / l->units;
+        float sd = sqrtf(2.0f / (float)fan_in);
+        for (size_t k = 0; k < l->param_len[0]; k++)
+            l->param[0][k] = sd * dg_rng_normal(&rng);
+        memset(l->param[1], 0, l->param_len[1] * sizeof(float));
+    }
+}
+
+dg_shape dg_model_output_shape(const dg_model *m)
+{
+    return m->layers[m->n_layers - 1].out;
+}
+
+int32_t dg_model_logits_layer(const dg_model *m)
+{
+    int32_t i = (int32_t)m->n_layers - 1;
+    while (i > 0 && m->layers[i].kind == DG_LAYER_SOFTMAX)
+        i = m->layers[i].input[0];
+    return i;
+}
+
+static void free_layers(dg_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        for (uint32_t p = 0; p < DG_MAX_PARAMS; p++)
+            dg_free_aligned(m->layers[i].param[p]);
+        free(m->layers[i].mask);
+    }
+    free(m->layers);
+}
+
+void dg_model_destroy(dg_model *m)
+{
+    if (!m) return;
+    free_layers(m);
+    free(m->class_names);
+    free(m);
+}
+
+dg_status dg_model_clone(const dg_model *src, dg_model **out)
+{
+    dg_model *m;
+    DG_TRY(dg_model_alloc(src->n_layers, src->input, &m));
+    m->pre = src->pre;
+    dg_status s = DG_OK;
+    for (uint32_t i = 0; i < src->n_layers && s == DG_OK; i++) {
+        const dg_layer *a = &src->layers[i];
+        dg_layer *b = &m->layers[i];
+        *b = *a;
+        b->mask = NULL;
+        for (uint32_t p = 0; p < DG_MAX_PARAMS; p++) b->param[p] = NULL;
+        for (uint32_t p = 0; p < a->n_params && s == DG_OK; p++) {
+            s = dg_alloc_aligned(&b->param[p], a->param_len[p], "clone");
+            if (s == DG_OK)
+                memcpy(b->param[p], a->param[p],
+                       a->param_len[p] * sizeof(float));
+        }
+        if (s == DG_OK && a->mask) {
+            s = dg_alloc_array((void **)&b->mask, a->out.c, 1, "clone mask");
+            if (s == DG_OK) memcpy(b->mask, a->mask, a->out.c);
+        }
+    }
+    if (s == DG_OK && src->n_class_names) {
+        s = dg_alloc_array((void **)&m->class_names, src->n_class_names,
+                           DG_CLASS_NAME_CAP, "class names");
+        if (s == DG_OK) {
+            memcpy(m->class_names, src->class_names,
+                   (size_t)src->n_class_names * DG_CLASS_NAME_CAP);
+            m->n_class_names = src->n_class_names;
+        }
+    }
+    if (s != DG_OK) {
+        dg_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return DG_OK;
+}

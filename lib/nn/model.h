@@ -1,0 +1,101 @@
+/* model.h - the model graph shared by inference, training, the defence and
+ * the attack.  A model is a list of layers in execution order; each layer
+ * reads the output of earlier layers (or the model input, index -1). */
+#ifndef DG_NN_MODEL_H
+#define DG_NN_MODEL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#define DG_MAX_PARAMS 4
+#define DG_MAX_LAYERS 4096
+#define DG_MAX_DIM 65536
+#define DG_CLASS_NAME_CAP 64
+
+/* Shape of one sample: channels x height x width (features are c x 1 x 1). */
+typedef struct dg_shape {
+    uint32_t c, h, w;
+} dg_shape;
+
+static inline size_t dg_shape_size(dg_shape s)
+{
+    return (size_t)s.c * s.h * s.w;
+}
+
+typedef struct dg_layer {
+    int32_t kind;       /* DG_LAYER_* */
+    int32_t input[2];   /* producers; -1 = model input; input[1] for ADD */
+    uint32_t flags;     /* DG_LAYER_FLAG_* */
+    uint32_t units;     /* conv output channels, linear output features */
+    uint32_t kernel, stride, padding; /* conv and pooling, square */
+    float eps;          /* batchnorm */
+    float rate;         /* dropout probability */
+
+    /* Parameters, owned, in the order the layer's math defines (conv:
+     * weight OIHW, bias; linear: weight OI, bias; batchnorm: gamma, beta,
+     * running mean, running variance).  The first n_trainable are learnt;
+     * the rest are statistics. */
+    uint32_t n_params, n_trainable;
+    float *param[DG_MAX_PARAMS];
+    size_t param_len[DG_MAX_PARAMS];
+
+    /* Pruning mask over output units (channels or features): 1 keeps, 0
+     * removes.  NULL means nothing is pruned.  Honoured by forward and
+     * backward passes. */
+    uint8_t *mask;
+
+    dg_shape in, out; /* derived by dg_model_finalize */
+} dg_layer;
+
+struct dg_model {
+    atomic_uint refs;
+    dg_shape input;
+    dg_preprocess pre;
+    uint32_t n_layers;
+    dg_layer *layers;
+    uint32_t n_class_names; /* 0 or the output size */
+    char (*class_names)[DG_CLASS_NAME_CAP];
+};
+
+/* Allocates a model with n zeroed layers (refs = 1) for inputs of `input`. */
+dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out);
+
+/* Checks the graph (inputs refer to earlier layers, kinds and
+ * hyper-parameters valid), derives every layer's shapes and parameter
+ * sizes, and allocates any parameter still NULL (zeroed; batchnorm
+ * gamma and variance start at 1).  Idempotent. */
+dg_status dg_model_finalize(dg_model *m);
+
+/* He-normal weights, zero biases, from a generator seeded by `seed`. */
+void dg_model_init_weights(dg_model *m, uint64_t seed);
+
+/* A deep copy with refs = 1. */
+dg_status dg_model_clone(const dg_model *src, dg_model **out);
+
+/* Output shape per sample of the last layer. */
+/* Checks preprocessing against an input shape (channels 1 or 3, finite
+ * values, non-zero std and scale). */
+dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input);
+
+/* Frees a model regardless of its reference count. */
+void dg_model_destroy(dg_model *m);
+
+dg_shape dg_model_output_shape(const dg_model *m);
+
+/* Number of output units of a layer (the length its mask would have). */
+uint32_t dg_layer_units(const dg_layer *l);
+
+/* Human name of a layer kind ("conv", "relu", ...), "?" if unknown. */
+const char *dg_layer_kind_name(int32_t kind);
+
+/* Number of pruned units (mask zeros). */
+uint32_t dg_layer_pruned(const dg_layer *l);
+
+/* Index of the last layer whose output is not produced by a softmax: the
+ * logits that losses and attacks work on. */
+int32_t dg_model_logits_layer(const dg_model *m);
+
+#endif
