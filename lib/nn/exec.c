@@ -218,14 +218,10 @@ static void bind_outputs(dg_exec *e, int32_t last)
             r->out = r->out_buf;
         if (r->diff_buf) r->diff = r->diff_buf;
     }
-    /* A fused head writes straight into its tail's buffer. */
+    /* Fused layers share their head's buffer, which holds the final value. */
     for (int32_t i = 0; i <= last; i++) {
-        int32_t tail = e->run[i].overwritten_by;
-        if (tail >= 0 && e->run[i].computed_by < 0) {
-            for (int32_t k = i; k <= tail; k++)
-                if (k == i || e->run[k].computed_by == i)
-                    e->run[k].out = e->run[tail].out_buf;
-        }
+        int32_t head = e->run[i].computed_by;
+        if (head >= 0) e->run[i].out = e->run[head].out_buf;
     }
 }
 

@@ -1,0 +1,388 @@
+/* test_layers.c - every layer's forward pass against the naive references in
+ * naive.h, over random shapes with odd sizes, padding and stride, in both
+ * inference (fused, packed weights) and training executors. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "naive.h"
+#include "nn/exec.h"
+#include "nn/model.h"
+#include "nn/spec.h"
+
+static dg_rng rng;
+
+static float *random_floats(size_t n, float scale)
+{
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = scale * (2 * dg_rng_uniform(&rng) - 1);
+    return p;
+}
+
+static void randomize_params(dg_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        dg_layer *l = &m->layers[i];
+        for (uint32_t p = 0; p < l->n_params; p++)
+            for (size_t k = 0; k < l->param_len[p]; k++)
+                l->param[p][k] = dg_rng_uniform(&rng) - 0.5f;
+        if (l->kind == DG_LAYER_BATCHNORM)
+            for (size_t k = 0; k < l->param_len[3]; k++)
+                l->param[3][k] = 0.5f + dg_rng_uniform(&rng); /* variance > 0 */
+    }
+}
+
+static dg_model *build(const char *spec, dg_shape in)
+{
+    dg_model *m = NULL;
+    dg_status s = dg_spec_parse(spec, in, &m);
+    ck_assert_msg(s == DG_OK, "%s: %s", spec, dg_last_error_detail());
+    randomize_params(m);
+    return m;
+}
+
+/* Runs m on x (batch n) with the given executor flags; returns a copy of
+ * layer `layer`'s output. */
+static float *run(dg_model *m, const float *x, uint32_t n, unsigned flags,
+                  int32_t layer)
+{
+    dg_exec *e = NULL;
+    dg_status s = dg_exec_create(m, n, flags, &e);
+    ck_assert_msg(s == DG_OK, "exec: %s", dg_last_error_detail());
+    s = dg_exec_forward(e, x, n);
+    ck_assert_msg(s == DG_OK, "forward: %s", dg_last_error_detail());
+    const float *out = dg_exec_output(e, layer);
+    ck_assert_msg(out != NULL, "output: %s", dg_last_error_detail());
+    size_t len = (size_t)n * dg_shape_size(m->layers[layer].out);
+    float *copy = malloc(len * sizeof *copy);
+    memcpy(copy, out, len * sizeof *copy);
+    dg_exec_free(e);
+    return copy;
+}
+
+static const unsigned modes[] = {0, DG_EXEC_BACKWARD};
+
+static void expect_close(const float *got, const float *want, size_t n,
+                         double tol, const char *what)
+{
+    double err = max_rel_err(got, want, n);
+    ck_assert_msg(err <= tol, "%s: error %g > %g", what, err, tol);
+}
+
+START_TEST(conv_matches_reference)
+{
+    for (int trial = 0; trial < 24; trial++) {
+        int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 5);
+        int H = 3 + (int)dg_rng_below(&rng, 12), W = 3 + (int)dg_rng_below(&rng, 12);
+        int K = 1 + (int)dg_rng_below(&rng, H < W ? H : W < 5 ? (H < W ? H : W) : 5);
+        if (K > H) K = H;
+        if (K > W) K = W;
+        int S = 1 + (int)dg_rng_below(&rng, 3), P = (int)dg_rng_below(&rng, (uint32_t)K);
+        int O = 1 + (int)dg_rng_below(&rng, 9);
+        char spec[64];
+        snprintf(spec, sizeof spec, "c%dk%ds%dp%d", O, K, S, P);
+        dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+        int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+        ck_assert_int_eq(m->layers[0].out.h, OH);
+        ck_assert_int_eq(m->layers[0].out.w, OW);
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        float *want = malloc((size_t)N * O * OH * OW * sizeof *want);
+        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1],
+                   O, K, S, P, want, OH, OW);
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, (uint32_t)N, modes[k], 0);
+            expect_close(got, want, (size_t)N * O * OH * OW, 1e-4, spec);
+            free(got);
+        }
+        free(x);
+        free(want);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
+START_TEST(pooling_matches_reference)
+{
+    for (int trial = 0; trial < 32; trial++) {
+        int max = trial % 2 == 0;
+        int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 4);
+        int H = 2 + (int)dg_rng_below(&rng, 11), W = 2 + (int)dg_rng_below(&rng, 11);
+        int lim = H < W ? H : W;
+        int K = 1 + (int)dg_rng_below(&rng, (uint32_t)(lim < 4 ? lim : 4));
+        int S = 1 + (int)dg_rng_below(&rng, 3), P = (int)dg_rng_below(&rng, (uint32_t)K);
+        if (P > K / 2) P = K / 2; /* oneDNN requires the window to see data */
+        char spec[64];
+        snprintf(spec, sizeof spec, "%s%ds%dp%d", max ? "mp" : "ap", K, S, P);
+        dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+        int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        float *want = malloc((size_t)N * C * OH * OW * sizeof *want);
+        naive_pool(x, N, C, H, W, K, S, P, max, want, OH, OW);
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, (uint32_t)N, modes[k], 0);
+            expect_close(got, want, (size_t)N * C * OH * OW, 1e-5, spec);
+            free(got);
+        }
+        free(x);
+        free(want);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
+START_TEST(linear_relu_softmax_gap_match_reference)
+{
+    for (int trial = 0; trial < 12; trial++) {
+        int N = 1 + (int)dg_rng_below(&rng, 5), C = 1 + (int)dg_rng_below(&rng, 4);
+        int H = 1 + (int)dg_rng_below(&rng, 7), W = 1 + (int)dg_rng_below(&rng, 7);
+        int O = 1 + (int)dg_rng_below(&rng, 20);
+        char spec[64];
+        snprintf(spec, sizeof spec, "gap,fc%d,relu,softmax", O);
+        /* Also the flattening linear on a 3-D input. */
+        char spec2[64];
+        snprintf(spec2, sizeof spec2, "flatten,fc%d,relu", O);
+        dg_shape in = {(uint32_t)C, (uint32_t)H, (uint32_t)W};
+        dg_model *m = build(spec, in), *m2 = build(spec2, in);
+        float *x = random_floats((size_t)N * C * H * W, 2);
+        float *pooled = malloc((size_t)N * C * sizeof *pooled);
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                double s = 0;
+                for (int p = 0; p < H * W; p++) s += x[((size_t)n * C + c) * H * W + p];
+                pooled[n * C + c] = (float)(s / (H * W));
+            }
+        float *lin = malloc((size_t)N * O * sizeof *lin);
+        float *soft = malloc((size_t)N * O * sizeof *soft);
+        naive_linear(pooled, N, C, m->layers[1].param[0], m->layers[1].param[1], O, lin);
+        for (int k = 0; k < N * O; k++) lin[k] = lin[k] > 0 ? lin[k] : 0;
+        naive_softmax(lin, N, O, 1, soft);
+        float *lin2 = malloc((size_t)N * O * sizeof *lin2);
+        naive_linear(x, N, C * H * W, m2->layers[1].param[0], m2->layers[1].param[1], O, lin2);
+        for (int k = 0; k < N * O; k++) lin2[k] = lin2[k] > 0 ? lin2[k] : 0;
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *g0 = run(m, x, (uint32_t)N, modes[k], 0);
+            expect_close(g0, pooled, (size_t)N * C, 1e-5, "gap");
+            float *g2 = run(m, x, (uint32_t)N, modes[k], 2);
+            expect_close(g2, lin, (size_t)N * O, 1e-4, "linear+relu");
+            float *g3 = run(m, x, (uint32_t)N, modes[k], 3);
+            expect_close(g3, soft, (size_t)N * O, 1e-5, "softmax");
+            float *h2 = run(m2, x, (uint32_t)N, modes[k], 2);
+            expect_close(h2, lin2, (size_t)N * O, 1e-4, "flatten+linear+relu");
+            free(g0);
+            free(g2);
+            free(g3);
+            free(h2);
+        }
+        free(x);
+        free(pooled);
+        free(lin);
+        free(soft);
+        free(lin2);
+        dg_model_destroy(m);
+        dg_model_destroy(m2);
+    }
+}
+END_TEST
+
+/* conv + batchnorm + relu: folded into one primitive at inference, three
+ * separate ones otherwise; both must agree with the reference. */
+START_TEST(batchnorm_inference_and_folding)
+{
+    for (int trial = 0; trial < 8; trial++) {
+        int N = 1 + (int)dg_rng_below(&rng, 4), C = 1 + (int)dg_rng_below(&rng, 3);
+        int H = 4 + (int)dg_rng_below(&rng, 6), W = 4 + (int)dg_rng_below(&rng, 6);
+        int O = 2 + (int)dg_rng_below(&rng, 6);
+        char spec[64];
+        snprintf(spec, sizeof spec, "c%dk3p1,bn,relu", O);
+        dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        size_t ny = (size_t)N * O * H * W;
+        float *conv = malloc(ny * sizeof *conv), *want = malloc(ny * sizeof *want);
+        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1], O,
+                   3, 1, 1, conv, H, W);
+        const dg_layer *bn = &m->layers[1];
+        naive_bnorm(conv, N, O, H * W, bn->param[0], bn->param[1], bn->param[2],
+                    bn->param[3], bn->eps, want);
+        for (size_t k = 0; k < ny; k++) want[k] = want[k] > 0 ? want[k] : 0;
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, (uint32_t)N, modes[k], 2);
+            expect_close(got, want, ny, 1e-4, "conv+bn+relu");
+            free(got);
+        }
+        /* The fused conv's own output is not observable at inference. */
+        dg_exec *e;
+        ck_assert_int_eq(dg_exec_create(m, (uint32_t)N, 0, &e), DG_OK);
+        ck_assert_int_eq(dg_exec_forward(e, x, (uint32_t)N), DG_OK);
+        ck_assert_ptr_null(dg_exec_output(e, 0));
+        ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "fused"));
+        dg_exec_free(e);
+        free(x);
+        free(conv);
+        free(want);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
+START_TEST(batchnorm_training_uses_batch_statistics)
+{
+    int N = 4, C = 3, H = 5, W = 6;
+    dg_model *m = build("bn", (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+    float *x = random_floats((size_t)N * C * H * W, 3);
+    float mean[3], var[3], old_mean[3], old_var[3];
+    memcpy(old_mean, m->layers[0].param[2], sizeof old_mean);
+    memcpy(old_var, m->layers[0].param[3], sizeof old_var);
+    naive_batch_stats(x, N, C, H * W, mean, var);
+    float *want = malloc((size_t)N * C * H * W * sizeof *want);
+    const dg_layer *bn = &m->layers[0];
+    naive_bnorm(x, N, C, H * W, bn->param[0], bn->param[1], mean, var, bn->eps, want);
+    float *got = run(m, x, (uint32_t)N, DG_EXEC_TRAINING | DG_EXEC_BACKWARD, 0);
+    expect_close(got, want, (size_t)N * C * H * W, 1e-4, "bn training");
+    /* Running statistics moved 10% towards the batch's (unbiased) ones. */
+    double unbias = (double)(N * H * W) / (N * H * W - 1);
+    for (int c = 0; c < C; c++) {
+        ck_assert_double_eq_tol(bn->param[2][c], 0.9 * old_mean[c] + 0.1 * mean[c], 1e-5);
+        ck_assert_double_eq_tol(bn->param[3][c], 0.9 * old_var[c] + 0.1 * unbias * var[c],
+                                1e-4);
+    }
+    free(x);
+    free(want);
+    free(got);
+    dg_model_destroy(m);
+}
+END_TEST
+
+START_TEST(add_dropout_and_residual_graph)
+{
+    /* y = relu(conv2(relu(conv1(x))) + relu(conv1(x))) */
+    int N = 2, C = 2, H = 7, W = 5;
+    dg_model *m = build("c3k3p1,relu,c3k3p1,add@1,relu,drop0.5",
+                        (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+    float *x = random_floats((size_t)N * C * H * W, 1);
+    size_t ny = (size_t)N * 3 * H * W;
+    float *a = malloc(ny * sizeof *a), *b = malloc(ny * sizeof *b);
+    naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1], 3, 3, 1, 1,
+               a, H, W);
+    for (size_t k = 0; k < ny; k++) a[k] = a[k] > 0 ? a[k] : 0;
+    naive_conv(a, N, 3, H, W, m->layers[2].param[0], m->layers[2].param[1], 3, 3, 1, 1,
+               b, H, W);
+    for (size_t k = 0; k < ny; k++) b[k] = b[k] + a[k] > 0 ? b[k] + a[k] : 0;
+    for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+        float *got = run(m, x, (uint32_t)N, modes[k], 5); /* dropout = identity */
+        expect_close(got, b, ny, 1e-4, "residual");
+        free(got);
+    }
+    /* In training, dropout zeroes about half and doubles the rest. */
+    float *t = run(m, x, (uint32_t)N, DG_EXEC_TRAINING, 5);
+    size_t zeroed = 0, nonzero = 0;
+    for (size_t k = 0; k < ny; k++) {
+        if (b[k] == 0) continue;
+        nonzero++;
+        if (t[k] == 0)
+            zeroed++;
+        else
+            ck_assert_float_eq_tol(t[k], 2 * b[k], 1e-4 * (1 + fabsf(b[k])));
+    }
+    ck_assert(zeroed > nonzero / 4 && zeroed < 3 * nonzero / 4);
+    free(t);
+    free(x);
+    free(a);
+    free(b);
+    dg_model_destroy(m);
+}
+END_TEST
+
+/* A pruning mask zeroes its units in every executor kind, fused or not. */
+START_TEST(masks_zero_their_units)
+{
+    int N = 3, C = 2, H = 6, W = 6;
+    const char *specs[] = {"c6k3,relu", "c6k3", "c6k3,bn,relu"};
+    for (size_t sp = 0; sp < 3; sp++) {
+        dg_model *m = build(specs[sp], (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+        m->layers[0].mask = calloc(6, 1);
+        for (int u = 0; u < 6; u++) m->layers[0].mask[u] = u % 3 != 1;
+        /* Positive biases so an unmasked unit would be visibly non-zero. */
+        for (int u = 0; u < 6; u++) m->layers[0].param[1][u] = 5;
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        int32_t last = (int32_t)m->n_layers - 1;
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            /* With batch norm after it, the conv itself carries the zeros. */
+            float *y = run(m, x, (uint32_t)N, modes[k], sp == 2 ? 0 : last);
+            for (int n = 0; n < N; n++)
+                for (int u = 0; u < 6; u++)
+                    for (int p = 0; p < 16; p++) {
+                        float v = y[((size_t)n * 6 + u) * 16 + p];
+                        if (u % 3 == 1)
+                            ck_assert_float_eq(v, 0.0f);
+                        else
+                            ck_assert(v != 0.0f);
+                    }
+            free(y);
+        }
+        free(x);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
+/* A session planned for batch 8 must give the same per-sample results when
+ * run on smaller batches (primitives are re-planned, buffers reused). */
+START_TEST(batch_size_changes_do_not_change_results)
+{
+    dg_model *m = build("c4k3p1,relu,mp2,c8k3,relu,gap,fc5",
+                        (dg_shape){1, 12, 12});
+    float *x = random_floats(8 * 144, 1);
+    float *all = run(m, x, 8, 0, 6);
+    dg_exec *e;
+    ck_assert_int_eq(dg_exec_create(m, 8, 0, &e), DG_OK);
+    for (uint32_t n = 1; n <= 8; n += 3) {
+        ck_assert_int_eq(dg_exec_forward(e, x, n), DG_OK);
+        expect_close(dg_exec_output(e, 6), all, (size_t)n * 5, 1e-5, "batch");
+    }
+    ck_assert_int_eq(dg_exec_forward(e, x, 9), DG_E_SHAPE);
+    dg_exec_free(e);
+    free(all);
+    free(x);
+    dg_model_destroy(m);
+}
+END_TEST
+
+START_TEST(architecture_strings_are_validated)
+{
+    const char *bad[] = {"",          "c3",      "c0k3",     "fc",
+                         "relu,,fc3", "mp0",     "c3k9",     "drop1.5",
+                         "add@5",     "banana",  "c3k3p3",   "fc99999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dg_model *m = (dg_model *)1;
+        dg_status s = dg_spec_parse(bad[i], (dg_shape){1, 8, 8}, &m);
+        ck_assert_msg(s != DG_OK, "accepted \"%s\"", bad[i]);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strlen(dg_last_error_detail()) > 0, "no detail for %s", bad[i]);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    dg_rng_seed(&rng, 20261129);
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("forward");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, conv_matches_reference);
+    tcase_add_test(tc, pooling_matches_reference);
+    tcase_add_test(tc, linear_relu_softmax_gap_match_reference);
+    tcase_add_test(tc, batchnorm_inference_and_folding);
+    tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
+    tcase_add_test(tc, add_dropout_and_residual_graph);
+    tcase_add_test(tc, masks_zero_their_units);
+    tcase_add_test(tc, batch_size_changes_do_not_change_results);
+    tcase_add_test(tc, architecture_strings_are_validated);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
