@@ -676,12 +676,13 @@ dg_status dg_bnorm_backward(dg_prim **out, uint32_t n, dg_shape s, float eps)
     binding b[] = {{DG_SRC, DNNL_ARG_SRC},
                    {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
                    {DG_SCALE, DNNL_ARG_SCALE},
+                   {DG_SHIFT, DNNL_ARG_SHIFT},
                    {DG_MEAN, DNNL_ARG_MEAN},
                    {DG_VARIANCE, DNNL_ARG_VARIANCE},
                    {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC},
                    {DG_DIFF_SCALE, DNNL_ARG_DIFF_SCALE},
                    {DG_DIFF_SHIFT, DNNL_ARG_DIFF_SHIFT}};
-    dg_status st = build(out, &d, NULL, hint, b, 8, "batchnorm backward", NULL);
+    dg_status st = build(out, &d, NULL, hint, b, 9, "batchnorm backward", NULL);
     dnnl_primitive_desc_destroy(hint);
     return st;
 }

@@ -267,30 +267,58 @@ static void global_avgpool_backward(const dg_exec *e, const dg_layer *l,
         for (size_t k = 0; k < plane; k++) dsrc[p * plane + k] = dy[p] * inv;
 }
 
+/* Gradients of gamma and beta with fixed (running) statistics:
+ * dgamma = sum dy * xhat, dbeta = sum dy, per channel. */
+static void batchnorm_param_grads(const dg_exec *e, const dg_layer *l,
+                                  const float *x, const float *dy,
+                                  float *dgamma, float *dbeta)
+{
+    size_t plane = (size_t)l->out.h * l->out.w;
+    for (uint32_t c = 0; c < l->out.c; c++) {
+        float inv_std = 1.0f / sqrtf(l->param[3][c] + l->eps);
+        double g = 0, b = 0;
+        for (uint32_t n = 0; n < e->batch; n++) {
+            size_t base = ((size_t)n * l->out.c + c) * plane;
+            for (size_t k = 0; k < plane; k++) {
+                g += (double)dy[base + k] * (x[base + k] - l->param[2][c]) *
+                     inv_std;
+                b += dy[base + k];
+            }
+        }
+        dgamma[c] = (float)g;
+        dbeta[c] = (float)b;
+    }
+}
+
 static dg_status batchnorm_backward(dg_exec *e, int32_t i, float *dsrc,
                                     int want_params)
 {
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
     void *a[DG_SLOTS] = {0};
-    if (!training(e)) { /* running statistics: a fixed per-channel scale */
+    if (!training(e)) { /* running statistics: a fixed per-channel affine */
+        if (want_params)
+            batchnorm_param_grads(e, l, dg_exec_src(e, i, 0), r->diff,
+                                  dg_exec_param_grad(e, i, 0),
+                                  dg_exec_param_grad(e, i, 1));
         if (!dsrc) return DG_OK;
         a[DG_SRC] = r->diff;
         a[DG_MASK] = r->scale_f;
         a[DG_DST] = dsrc;
         return dg_prim_run(r->scale, a);
     }
-    /* oneDNN computes the data and parameter gradients in one pass; unwanted
-     * results land in scratch. */
+    /* oneDNN computes the data and parameter gradients in one pass; a data
+     * gradient nobody needs lands in scratch, and parameter gradients of a
+     * frozen layer are simply not applied by the optimiser. */
     a[DG_SRC] = dg_exec_src(e, i, 0);
     a[DG_DIFF_DST] = r->diff;
     a[DG_SCALE] = l->param[0];
+    a[DG_SHIFT] = l->param[1];
     a[DG_MEAN] = r->stat_buf;
     a[DG_VARIANCE] = r->stat_buf + l->out.c;
     a[DG_DIFF_SRC] = dsrc ? dsrc : r->tmp_buf;
     a[DG_DIFF_SCALE] = dg_exec_param_grad(e, i, 0);
     a[DG_DIFF_SHIFT] = dg_exec_param_grad(e, i, 1);
-    (void)want_params;
     return dg_prim_run(r->bwd_data, a);
 }
 
