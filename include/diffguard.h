@@ -315,6 +315,97 @@ DG_API dg_status dg_dataset_batch(const dg_dataset *ds, const dg_model *m,
 /** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
 DG_API void dg_dataset_free(dg_dataset *ds);
 
+/* ------------------------------------------------------------------------ */
+/* Training, evaluation and transfer learning                               */
+/* ------------------------------------------------------------------------ */
+
+/** Progress of long work.  `stage` is a static string ("train",
+ *  "evaluate", ...), done/total count its steps, metric is a running value
+ *  such as the loss (NaN if none).  Return non-zero to stop early: the call
+ *  then fails with DG_E_CANCELLED, keeping any checkpoint already written.
+ *  Called on the thread that made the call. */
+typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
+                              uint64_t total, double metric);
+
+#define DG_OPTIMIZER_SGD 1   /**< with momentum; weight decay as L2 */
+#define DG_OPTIMIZER_ADAM 2  /**< weight decay decoupled (AdamW) */
+
+/** The default Teacher for 1x28x28 inputs (Fashion-MNIST classes 0-4). */
+#define DG_ARCH_FMNIST_TEACHER                                                \
+    "c32k3,relu,c32k3,relu,mp2,c64k3,relu,c64k3,relu,mp2,fc256,relu,fc128,"  \
+    "relu,fc5"
+
+#define DG_SCHEDULE_CONSTANT 0
+#define DG_SCHEDULE_STEP 1   /**< lr *= step_gamma every step_epochs */
+#define DG_SCHEDULE_COSINE 2 /**< cosine decay to 0 over all epochs */
+
+typedef struct dg_train_opts {
+    uint32_t struct_size;
+    uint32_t epochs;          /**< default 4 */
+    uint32_t batch_size;      /**< default 64 */
+    int32_t optimizer;        /**< default DG_OPTIMIZER_ADAM */
+    float learning_rate;      /**< default 1e-3 */
+    float momentum;           /**< SGD only; default 0.9 */
+    float weight_decay;       /**< default 0 */
+    int32_t schedule;         /**< default DG_SCHEDULE_CONSTANT */
+    uint32_t step_epochs;     /**< default 1 */
+    float step_gamma;         /**< default 0.5 */
+    uint64_t seed;            /**< shuffling and dropout; default 1 */
+    /** If not NULL, a checkpoint is written there atomically at the end of
+     *  every epoch, and training resumes from it if it already exists for
+     *  the same model shape and settings.  Borrowed for the call. */
+    const char *checkpoint_path;
+    /** If not NULL, adds distillation from this model's outputs:
+     *  alpha * T^2 * KL(softmax(teacher/T) || softmax(model/T)). */
+    const dg_model *distill_from;
+    float distill_alpha;       /**< default 0.5 */
+    float distill_temperature; /**< default 4 */
+    dg_progress_fn progress;   /**< NULL: silent */
+    void *progress_user;
+} dg_train_opts;
+
+/** Written by dg_model_train when not NULL; the caller sets struct_size. */
+typedef struct dg_train_report {
+    uint32_t struct_size;
+    uint32_t epochs_run;     /**< epochs trained by this call */
+    uint32_t resumed_epoch;  /**< epochs already done by a checkpoint */
+    float last_loss;         /**< mean training loss of the last epoch */
+    float last_accuracy;     /**< training accuracy of the last epoch */
+} dg_train_report;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
+
+/** Trains the non-frozen layers of m on ds (labels must be below the
+ *  model's output size; sample shape must equal its input) with
+ *  cross-entropy (plus distillation when asked).  The model's weights change
+ *  in place.  Thread: one thread, with no other thread using m or any
+ *  session of m (sessions made before keep the old weights). */
+DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
+                                const dg_train_opts *o,
+                                dg_train_report *report);
+
+/** Classifies every sample of ds and counts: *correct and *total, and when
+ *  confusion is not NULL, confusion[true * k + predicted] for k = the
+ *  model's output size (confusion_len must be k * k).  Thread: any. */
+DG_API dg_status dg_model_evaluate(const dg_model *m, const dg_dataset *ds,
+                                   uint32_t *confusion, size_t confusion_len,
+                                   uint32_t *correct, uint32_t *total);
+
+/** Makes a Student: copies layers 0..cut_layer of the Teacher (frozen) and
+ *  appends a freshly initialised head described by an architecture string
+ *  (e.g. "fc5").  cut_layer -1 means "through the last hidden layer": every
+ *  layer before the Teacher's final linear layer.  The Student keeps the
+ *  Teacher's preprocessing.  Thread: any. */
+DG_API dg_status dg_model_transfer(const dg_model *teacher, int32_t cut_layer,
+                                   const char *head_spec, uint64_t seed,
+                                   dg_model **student);
+
+/** Freezes (non-zero) or unfreezes one layer.  Thread: as
+ *  dg_model_set_preprocess. */
+DG_API dg_status dg_model_set_frozen(dg_model *m, uint32_t layer,
+                                     int32_t frozen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -71,7 +71,7 @@ static void check_case(const grad_case *c)
     dg_model *m;
     dg_status s = dg_spec_parse(c->spec, c->in, &m);
     ck_assert_msg(s == DG_OK, "%s: %s", c->spec, dg_last_error_detail());
-    dg_model_init_weights(m, 11);
+    dg_model_init_weights(m, 0, 11);
     for (uint32_t i = 0; i < m->n_layers; i++) { /* non-zero biases */
         dg_layer *l = &m->layers[i];
         if (l->kind == DG_LAYER_CONV || l->kind == DG_LAYER_LINEAR)
@@ -162,7 +162,7 @@ START_TEST(frozen_and_masked_layers)
 {
     dg_model *m;
     ck_assert_int_eq(dg_spec_parse("c4k3,relu,fc3", (dg_shape){1, 5, 5}, &m), DG_OK);
-    dg_model_init_weights(m, 3);
+    dg_model_init_weights(m, 0, 3);
     m->layers[2].flags |= DG_LAYER_FLAG_FROZEN;
     m->layers[0].mask = calloc(4, 1);
     m->layers[0].mask[0] = m->layers[0].mask[2] = 1;

@@ -38,6 +38,18 @@ void dg_put_bytes(dg_writer *w, const void *p, size_t n)
     w->len += n;
 }
 
+size_t dg_put_space(dg_writer *w, size_t n)
+{
+    size_t at = w->len;
+    static const uint8_t zeros[256];
+    while (n > 0 && w->status == DG_OK) {
+        size_t chunk = n < sizeof zeros ? n : sizeof zeros;
+        dg_put_bytes(w, zeros, chunk);
+        n -= chunk;
+    }
+    return at;
+}
+
 void dg_put_u8(dg_writer *w, uint8_t v) { dg_put_bytes(w, &v, 1); }
 
 void dg_put_u32(dg_writer *w, uint32_t v)

@@ -25,6 +25,9 @@ void dg_put_f32(dg_writer *w, float v);
 void dg_put_f32s(dg_writer *w, const float *v, size_t n);
 /* A string as u32 length + bytes (no terminator). */
 void dg_put_str(dg_writer *w, const char *s);
+/* Appends n zero bytes for a caller to fill in place; returns their offset
+ * (pointers into data move as the writer grows). */
+size_t dg_put_space(dg_writer *w, size_t n);
 /* Overwrites 4 bytes at `at` (for sizes and checksums known afterwards). */
 void dg_patch_u32(dg_writer *w, size_t at, uint32_t v);
 

@@ -17,7 +17,9 @@ dg_status dg_file_read_all(const char *path, size_t max_size, uint8_t **data,
 {
     *data = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK so that a FIFO cannot hang the open; regular files are
+     * unaffected. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return dg_fail(DG_E_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
@@ -93,7 +95,10 @@ dg_status dg_file_write_atomic(const char *path, const void *data, size_t len)
         s = dg_fail(DG_E_IO, "fsync %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && s == DG_OK)
         s = dg_fail(DG_E_IO, "close %s: %s", tmp, strerror(errno));
-    if (s == DG_OK && chmod(tmp, 0644) != 0)
+    /* Keep the mode of the file being replaced; new files get 0644. */
+    struct stat old;
+    mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644;
+    if (s == DG_OK && chmod(tmp, mode) != 0)
         s = dg_fail(DG_E_IO, "chmod %s: %s", tmp, strerror(errno));
     if (s == DG_OK && rename(tmp, path) != 0)
         s = dg_fail(DG_E_IO, "rename %s to %s: %s", tmp, path,

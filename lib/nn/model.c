@@ -38,6 +38,29 @@ dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out)
     return DG_OK;
 }
 
+dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input)
+{
+    if (p->channels != input.c || p->height != input.h ||
+        p->width != input.w)
+        return dg_fail(DG_E_SHAPE,
+                       "preprocessing makes %ux%ux%u, the model takes "
+                       "%ux%ux%u",
+                       p->channels, p->height, p->width, input.c, input.h,
+                       input.w);
+    if (p->channels != 1 && p->channels != 3)
+        return dg_fail(DG_E_UNSUPPORTED, "preprocessing for %u channels",
+                       p->channels);
+    for (uint32_t c = 0; c < p->channels; c++)
+        if (!isfinite(p->mean[c]) || !isfinite(p->std[c]) || p->std[c] == 0.0f)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "preprocessing channel %u: mean %g, std %g", c,
+                           (double)p->mean[c], (double)p->std[c]);
+    if (!isfinite(p->scale) || p->scale == 0.0f)
+        return dg_fail(DG_E_INVALID_ARG, "preprocessing scale %g",
+                       (double)p->scale);
+    return DG_OK;
+}
+
 const char *dg_layer_kind_name(int32_t kind)
 {
     switch (kind) {
@@ -216,11 +239,11 @@ dg_status dg_model_finalize(dg_model *m)
     return DG_OK;
 }
 
-void dg_model_init_weights(dg_model *m, uint64_t seed)
+void dg_model_init_weights(dg_model *m, uint32_t first, uint64_t seed)
 {
     dg_rng rng;
     dg_rng_seed(&rng, seed);
-    for (uint32_t i = 0; i < m->n_layers; i++) {
+    for (uint32_t i = first; i < m->n_layers; i++) {
         dg_layer *l = &m->layers[i];
         if (l->kind != DG_LAYER_CONV && l->kind != DG_LAYER_LINEAR) continue;
         size_t fan_in = l->param_len[0] / l->units;
@@ -262,29 +285,30 @@ void dg_model_destroy(dg_model *m)
     free(m);
 }
 
+dg_status dg_layer_copy(dg_layer *dst, const dg_layer *src)
+{
+    *dst = *src;
+    dst->mask = NULL;
+    for (uint32_t p = 0; p < DG_MAX_PARAMS; p++) dst->param[p] = NULL;
+    for (uint32_t p = 0; p < src->n_params; p++) {
+        DG_TRY(dg_alloc_aligned(&dst->param[p], src->param_len[p], "copy"));
+        memcpy(dst->param[p], src->param[p], src->param_len[p] * sizeof(float));
+    }
+    if (src->mask) {
+        DG_TRY(dg_alloc_array((void **)&dst->mask, src->out.c, 1, "copy mask"));
+        memcpy(dst->mask, src->mask, src->out.c);
+    }
+    return DG_OK;
+}
+
 dg_status dg_model_clone(const dg_model *src, dg_model **out)
 {
     dg_model *m;
     DG_TRY(dg_model_alloc(src->n_layers, src->input, &m));
     m->pre = src->pre;
     dg_status s = DG_OK;
-    for (uint32_t i = 0; i < src->n_layers && s == DG_OK; i++) {
-        const dg_layer *a = &src->layers[i];
-        dg_layer *b = &m->layers[i];
-        *b = *a;
-        b->mask = NULL;
-        for (uint32_t p = 0; p < DG_MAX_PARAMS; p++) b->param[p] = NULL;
-        for (uint32_t p = 0; p < a->n_params && s == DG_OK; p++) {
-            s = dg_alloc_aligned(&b->param[p], a->param_len[p], "clone");
-            if (s == DG_OK)
-                memcpy(b->param[p], a->param[p],
-                       a->param_len[p] * sizeof(float));
-        }
-        if (s == DG_OK && a->mask) {
-            s = dg_alloc_array((void **)&b->mask, a->out.c, 1, "clone mask");
-            if (s == DG_OK) memcpy(b->mask, a->mask, a->out.c);
-        }
-    }
+    for (uint32_t i = 0; i < src->n_layers && s == DG_OK; i++)
+        s = dg_layer_copy(&m->layers[i], &src->layers[i]);
     if (s == DG_OK && src->n_class_names) {
         s = dg_alloc_array((void **)&m->class_names, src->n_class_names,
                            DG_CLASS_NAME_CAP, "class names");

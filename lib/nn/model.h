@@ -69,13 +69,18 @@ dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out);
  * gamma and variance start at 1).  Idempotent. */
 dg_status dg_model_finalize(dg_model *m);
 
-/* He-normal weights, zero biases, from a generator seeded by `seed`. */
-void dg_model_init_weights(dg_model *m, uint64_t seed);
+/* He-normal weights and zero biases for layers first.., from a generator
+ * seeded by `seed`. */
+void dg_model_init_weights(dg_model *m, uint32_t first, uint64_t seed);
+
+/* A deep copy of one layer's fields, parameters and mask into dst (whose
+ * own buffers must be empty); on failure dst holds what was copied so far,
+ * to be freed with its model. */
+dg_status dg_layer_copy(dg_layer *dst, const dg_layer *src);
 
 /* A deep copy with refs = 1. */
 dg_status dg_model_clone(const dg_model *src, dg_model **out);
 
-/* Output shape per sample of the last layer. */
 /* Checks preprocessing against an input shape (channels 1 or 3, finite
  * values, non-zero std and scale). */
 dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input);
@@ -83,6 +88,7 @@ dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input);
 /* Frees a model regardless of its reference count. */
 void dg_model_destroy(dg_model *m);
 
+/* Output shape per sample of the last layer. */
 dg_shape dg_model_output_shape(const dg_model *m);
 
 /* Number of output units of a layer (the length its mask would have). */
