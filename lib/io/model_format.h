@@ -1,0 +1,27 @@
+/* model_format.h - the model file format (doc/model-format.md): a
+ * versioned, checksummed, little-endian serialisation of a dg_model. */
+#ifndef DG_IO_MODEL_FORMAT_H
+#define DG_IO_MODEL_FORMAT_H
+
+#include <stddef.h>
+
+#include "core/bytes.h"
+#include "nn/model.h"
+
+/* The version this library writes.  Readers accept every minor version of
+ * their major version and refuse a newer major one. */
+#define DG_MODEL_FORMAT_MAJOR 1u
+#define DG_MODEL_FORMAT_MINOR 0u
+
+/* Appends the model file of the finalised model m to w, checksummed on its
+ * own so that a container (a guard file) can embed it.  Returns w->status. */
+dg_status dg_model_write(const dg_model *m, dg_writer *w);
+
+/* Parses a model file of exactly `size` bytes into a new finalised model
+ * (refs 1).  The model owns copies of everything it keeps; `data` is only
+ * read during the call.  Corrupt or hostile input fails with DG_E_FORMAT,
+ * DG_E_SHAPE or DG_E_UNSUPPORTED and a detail, having allocated no more
+ * than a small multiple of `size`. */
+dg_status dg_model_read(const void *data, size_t size, dg_model **out);
+
+#endif
