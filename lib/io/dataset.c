@@ -1,0 +1,134 @@
+/* dataset.c - the in-memory data set and class selection. */
+#include "io/dataset.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+dg_status dg_dataset_alloc(uint32_t count, uint32_t channels, uint32_t height,
+                           uint32_t width, dg_dataset **out)
+{
+    *out = NULL;
+    size_t sample_size;
+    if (!dg_mul_ok((size_t)channels * height, width, &sample_size))
+        return dg_fail(DG_E_NOMEM, "samples of %ux%ux%u are too large",
+                       channels, height, width);
+    dg_dataset *ds;
+    DG_TRY(dg_alloc_array((void **)&ds, 1, sizeof *ds, "data set"));
+    *ds = (dg_dataset){.count = count,
+                       .channels = channels,
+                       .height = height,
+                       .width = width,
+                       .sample_size = sample_size};
+    dg_status s = dg_alloc_array((void **)&ds->pixels, count, sample_size,
+                                 "data set pixels");
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&ds->labels, count, sizeof *ds->labels,
+                           "data set labels");
+    if (s != DG_OK) {
+        dg_dataset_destroy(ds);
+        return s;
+    }
+    *out = ds;
+    return DG_OK;
+}
+
+void dg_dataset_count_classes(dg_dataset *ds)
+{
+    int32_t largest = -1;
+    for (uint32_t i = 0; i < ds->count; i++)
+        if (ds->labels[i] > largest) largest = ds->labels[i];
+    ds->n_classes = (uint32_t)(largest + 1);
+}
+
+void dg_dataset_destroy(dg_dataset *ds)
+{
+    if (!ds) return;
+    free(ds->pixels);
+    free(ds->labels);
+    free(ds);
+}
+
+/* new_label[old] = position of `old` in classes, or -1 when not selected. */
+static dg_status map_classes(const dg_dataset *ds, const int32_t *classes,
+                             uint32_t n_classes, int32_t **new_label)
+{
+    DG_TRY(dg_alloc_array((void **)new_label, ds->n_classes,
+                          sizeof **new_label, "class map"));
+    int32_t *map = *new_label;
+    for (uint32_t c = 0; c < ds->n_classes; c++) map[c] = -1;
+    for (uint32_t k = 0; k < n_classes; k++) {
+        int32_t label = classes[k];
+        dg_status s = DG_OK;
+        if (label < 0 || (uint32_t)label >= ds->n_classes)
+            s = dg_fail(DG_E_INVALID_ARG,
+                        "classes[%u] is %d; the data set has classes 0 to %u",
+                        k, label, ds->n_classes - 1);
+        else if (map[label] >= 0)
+            s = dg_fail(DG_E_INVALID_ARG,
+                        "classes[%u] repeats class %d (classes[%d])", k,
+                        label, map[label]);
+        if (s != DG_OK) {
+            free(map);
+            *new_label = NULL;
+            return s;
+        }
+        map[label] = (int32_t)k;
+    }
+    return DG_OK;
+}
+
+/* Walks the samples in order and reports, per sample, the new label it
+ * gets (-1: dropped), honouring the per-class cap.  `taken` has one
+ * counter per selected class and starts zeroed. */
+static int32_t keep_label(const int32_t *new_label, uint32_t per_class,
+                          uint32_t *taken, int32_t old_label)
+{
+    int32_t k = new_label[old_label];
+    if (k < 0 || (per_class != 0 && taken[k] >= per_class)) return -1;
+    taken[k]++;
+    return k;
+}
+
+dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
+                            uint32_t n_classes, uint32_t per_class,
+                            dg_dataset **out)
+{
+    *out = NULL;
+    int32_t *new_label;
+    uint32_t *taken = NULL;
+    dg_dataset *sub = NULL;
+    DG_TRY(map_classes(ds, classes, n_classes, &new_label));
+    dg_status s = dg_alloc_array((void **)&taken, n_classes, sizeof *taken,
+                                 "class counters");
+    if (s != DG_OK) goto out;
+
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < ds->count; i++)
+        if (keep_label(new_label, per_class, taken, ds->labels[i]) >= 0)
+            count++;
+    if (count == 0) {
+        s = dg_fail(DG_E_INVALID_ARG,
+                    "the %u selected classes hold no samples", n_classes);
+        goto out;
+    }
+    s = dg_dataset_alloc(count, ds->channels, ds->height, ds->width, &sub);
+    if (s != DG_OK) goto out;
+
+    memset(taken, 0, (size_t)n_classes * sizeof *taken);
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < ds->count; i++) {
+        int32_t k = keep_label(new_label, per_class, taken, ds->labels[i]);
+        if (k < 0) continue;
+        memcpy(dg_dataset_sample(sub, j), dg_dataset_sample(ds, i),
+               ds->sample_size);
+        sub->labels[j++] = k;
+    }
+    dg_dataset_count_classes(sub);
+    *out = sub;
+out:
+    free(new_label);
+    free(taken);
+    return s;
+}

@@ -1,0 +1,56 @@
+/* dataset.h - labelled 8-bit image sets in memory, and their loaders.
+ *
+ * A data set is immutable once a loader returns it, so any number of
+ * threads may read it. */
+#ifndef DG_IO_DATASET_H
+#define DG_IO_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct dg_dataset {
+    uint32_t count;
+    uint32_t channels, height, width; /* of every sample */
+    uint32_t n_classes;               /* largest label + 1 */
+    size_t sample_size;               /* channels * height * width bytes */
+    uint8_t *pixels; /* count samples of sample_size bytes, each planar CHW */
+    int32_t *labels; /* count labels, each >= 0 */
+};
+
+/* Allocates a data set of `count` zeroed samples of the given shape. */
+dg_status dg_dataset_alloc(uint32_t count, uint32_t channels, uint32_t height,
+                           uint32_t width, dg_dataset **out);
+
+/* Sets n_classes from the labels; loaders call it once labels are in. */
+void dg_dataset_count_classes(dg_dataset *ds);
+
+static inline uint8_t *dg_dataset_sample(const dg_dataset *ds, uint32_t i)
+{
+    return ds->pixels + (size_t)i * ds->sample_size;
+}
+
+void dg_dataset_destroy(dg_dataset *ds);
+
+/* The samples whose label is classes[k], relabelled k, at most per_class of
+ * each (0: all), in their original order.  The classes are distinct labels
+ * below ds->n_classes. */
+dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
+                            uint32_t n_classes, uint32_t per_class,
+                            dg_dataset **out);
+
+/* IDX files (the MNIST family): an idx3 unsigned-byte image file and an
+ * idx1 label file, each plain or gzip-compressed.  Samples are 1 x rows x
+ * columns. */
+dg_status dg_idx_load(const char *images_path, const char *labels_path,
+                      dg_dataset **out);
+
+/* An image folder: one sub-folder per class (class k is the k-th name in
+ * strcmp order), each holding .png, .jpg or .jpeg files (any case), read in
+ * name order and converted to channels x height x width.  Names starting
+ * with '.' are skipped. */
+dg_status dg_folder_load(const char *dir, uint32_t channels, uint32_t height,
+                         uint32_t width, dg_dataset **out);
+
+#endif
