@@ -53,7 +53,7 @@ dg_status dg_model_create(const char *spec, uint32_t channels,
     DG_CHECK_ARG(spec);
     dg_model *m;
     DG_TRY(dg_spec_parse(spec, (dg_shape){channels, height, width}, &m));
-    dg_model_init_weights(m, seed);
+    dg_model_init_weights(m, 0, seed);
     *out = m;
     return DG_OK;
 }
@@ -128,29 +128,6 @@ dg_status dg_model_get_preprocess(const dg_model *m, dg_preprocess *p)
     uint32_t size = p->struct_size;
     *p = m->pre;
     p->struct_size = size;
-    return DG_OK;
-}
-
-dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input)
-{
-    if (p->channels != input.c || p->height != input.h ||
-        p->width != input.w)
-        return dg_fail(DG_E_SHAPE,
-                       "preprocessing makes %ux%ux%u, the model takes "
-                       "%ux%ux%u",
-                       p->channels, p->height, p->width, input.c, input.h,
-                       input.w);
-    if (p->channels != 1 && p->channels != 3)
-        return dg_fail(DG_E_UNSUPPORTED, "preprocessing for %u channels",
-                       p->channels);
-    for (uint32_t c = 0; c < p->channels; c++)
-        if (!isfinite(p->mean[c]) || !isfinite(p->std[c]) || p->std[c] == 0.0f)
-            return dg_fail(DG_E_INVALID_ARG,
-                           "preprocessing channel %u: mean %g, std %g", c,
-                           (double)p->mean[c], (double)p->std[c]);
-    if (!isfinite(p->scale) || p->scale == 0.0f)
-        return dg_fail(DG_E_INVALID_ARG, "preprocessing scale %g",
-                       (double)p->scale);
     return DG_OK;
 }
 

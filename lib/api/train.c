@@ -1,0 +1,102 @@
+/* train.c - public entry points for training, evaluation and transfer. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/alloc.h"
+#include "train/train.h"
+
+dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size)
+{
+    if (!o) return dg_fail(DG_E_INVALID_ARG, "dg_train_opts pointer is NULL");
+    if (struct_size < sizeof *o)
+        return dg_fail(DG_E_ABI, "dg_train_opts struct_size %zu < %zu",
+                       struct_size, sizeof *o);
+    memset(o, 0, struct_size);
+    o->struct_size = (uint32_t)sizeof *o;
+    o->epochs = 4;
+    o->batch_size = 64;
+    o->optimizer = DG_OPTIMIZER_ADAM;
+    o->learning_rate = 1e-3f;
+    o->momentum = 0.9f;
+    o->schedule = DG_SCHEDULE_CONSTANT;
+    o->step_epochs = 1;
+    o->step_gamma = 0.5f;
+    o->seed = 1;
+    o->distill_alpha = 0.5f;
+    o->distill_temperature = 4.0f;
+    return DG_OK;
+}
+
+dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
+                         const dg_train_opts *o, dg_train_report *report)
+{
+    DG_CHECK_ARG(m && ds);
+    DG_CHECK_STRUCT(o, dg_train_opts, sizeof(dg_train_opts));
+    dg_train_report local = {0};
+    if (report) {
+        DG_CHECK_STRUCT(report, dg_train_report, sizeof(dg_train_report));
+        local.struct_size = report->struct_size;
+    }
+    dg_status s = dg_train_run(m, ds, o, &local);
+    if (report) memcpy(report, &local, sizeof local);
+    return s;
+}
+
+dg_status dg_model_evaluate(const dg_model *m, const dg_dataset *ds,
+                            uint32_t *confusion, size_t confusion_len,
+                            uint32_t *correct, uint32_t *total)
+{
+    DG_CHECK_ARG(m && ds && correct && total);
+    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m)), n;
+    if (confusion && confusion_len != (size_t)k * k)
+        return dg_fail(DG_E_SHAPE, "confusion needs %u x %u entries, not %zu",
+                       k, k, confusion_len);
+    DG_TRY(dg_dataset_count(ds, &n));
+    int32_t *pred;
+    DG_TRY(dg_alloc_array((void **)&pred, n ? n : 1, sizeof *pred,
+                          "predictions"));
+    dg_status s = dg_predict_all(m, ds, pred, NULL, NULL);
+    uint32_t hits = 0;
+    if (confusion) memset(confusion, 0, confusion_len * sizeof *confusion);
+    for (uint32_t i = 0; s == DG_OK && i < n; i++) {
+        int32_t label;
+        s = dg_dataset_label(ds, i, &label);
+        if (s == DG_OK && (label < 0 || (uint32_t)label >= k))
+            s = dg_fail(DG_E_SHAPE, "sample %u has label %d; the model has "
+                                    "%u outputs",
+                        i, label, k);
+        if (s != DG_OK) break;
+        hits += pred[i] == label;
+        if (confusion) confusion[(size_t)label * k + (uint32_t)pred[i]]++;
+    }
+    free(pred);
+    if (s != DG_OK) return s;
+    *correct = hits;
+    *total = n;
+    return DG_OK;
+}
+
+dg_status dg_model_transfer(const dg_model *teacher, int32_t cut_layer,
+                            const char *head_spec, uint64_t seed,
+                            dg_model **student)
+{
+    DG_CHECK_ARG(student);
+    *student = NULL;
+    DG_CHECK_ARG(teacher && head_spec);
+    return dg_transfer_build(teacher, cut_layer, head_spec, seed, student);
+}
+
+dg_status dg_model_set_frozen(dg_model *m, uint32_t layer, int32_t frozen)
+{
+    DG_CHECK_ARG(m);
+    if (layer >= m->n_layers)
+        return dg_fail(DG_E_INVALID_ARG, "layer %u of %u", layer,
+                       m->n_layers);
+    if (frozen)
+        m->layers[layer].flags |= DG_LAYER_FLAG_FROZEN;
+    else
+        m->layers[layer].flags &= ~DG_LAYER_FLAG_FROZEN;
+    return DG_OK;
+}

@@ -1,0 +1,159 @@
+/* checkpoint.c - training checkpoints.
+ *
+ * Layout (little-endian): magic "DGCKPT\0\0", u32 version, u64 settings
+ * fingerprint, u32 epochs done, u64 model length, the model file bytes
+ * (doc/model-format.md), optimiser state, u32 CRC-32 of all before it. */
+#include "train/checkpoint.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/bytes.h"
+#include "core/file.h"
+#include "nn/model.h"
+
+static const char magic[8] = "DGCKPT\0";
+enum { CHECKPOINT_VERSION = 1 };
+
+/* Everything that changes what an epoch computes, so that a resumed run
+ * continues the same training rather than silently mixing two.  The epoch
+ * count is left out: extending a finished run is allowed. */
+static uint64_t fingerprint(const dg_model *m, const dg_train_opts *o,
+                            uint32_t n_samples)
+{
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_put_u32(&w, o->batch_size);
+    dg_put_u32(&w, (uint32_t)o->optimizer);
+    dg_put_f32(&w, o->learning_rate);
+    dg_put_f32(&w, o->momentum);
+    dg_put_f32(&w, o->weight_decay);
+    dg_put_u32(&w, (uint32_t)o->schedule);
+    dg_put_u32(&w, o->step_epochs);
+    dg_put_f32(&w, o->step_gamma);
+    dg_put_u64(&w, o->seed);
+    dg_put_u32(&w, o->distill_from != NULL);
+    dg_put_f32(&w, o->distill_alpha);
+    dg_put_f32(&w, o->distill_temperature);
+    dg_put_u32(&w, n_samples);
+    dg_put_u32(&w, m->n_layers);
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        dg_put_u32(&w, (uint32_t)m->layers[i].kind);
+        dg_put_u32(&w, m->layers[i].flags);
+        for (uint32_t p = 0; p < m->layers[i].n_params; p++)
+            dg_put_u64(&w, m->layers[i].param_len[p]);
+    }
+    uint64_t h = w.status == DG_OK ? dg_hash64(w.data, w.len) : 0;
+    dg_writer_release(&w);
+    return h;
+}
+
+dg_status dg_checkpoint_save(const char *path, const dg_model *m,
+                             const dg_optim *optim, uint32_t epochs_done,
+                             const dg_train_opts *o, uint32_t n_samples)
+{
+    size_t model_len = 0;
+    DG_TRY(dg_model_save_memory(m, NULL, 0, &model_len));
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_put_bytes(&w, magic, sizeof magic);
+    dg_put_u32(&w, CHECKPOINT_VERSION);
+    dg_put_u64(&w, fingerprint(m, o, n_samples));
+    dg_put_u32(&w, epochs_done);
+    dg_put_u64(&w, model_len);
+    size_t at = dg_put_space(&w, model_len);
+    dg_status s = w.status;
+    if (s == DG_OK)
+        s = dg_model_save_memory(m, w.data + at, model_len, &model_len);
+    if (s == DG_OK) {
+        dg_optim_save(optim, &w);
+        dg_put_u32(&w, dg_crc32(w.data, w.len));
+        s = w.status;
+    }
+    if (s == DG_OK) s = dg_file_write_atomic(path, w.data, w.len);
+    dg_writer_release(&w);
+    return s == DG_OK ? s : dg_fail_context(s, "checkpoint %s", path);
+}
+
+/* Copies the weights and masks of a loaded checkpoint model into m, whose
+ * architecture must be the same. */
+static dg_status adopt_weights(dg_model *m, const dg_model *from,
+                               const char *path)
+{
+    if (from->n_layers != m->n_layers)
+        return dg_fail(DG_E_MISMATCH, "%s holds %u layers, the model %u",
+                       path, from->n_layers, m->n_layers);
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        dg_layer *a = &m->layers[i];
+        const dg_layer *b = &from->layers[i];
+        if (a->kind != b->kind || a->n_params != b->n_params ||
+            (a->mask == NULL) != (b->mask == NULL))
+            return dg_fail(DG_E_MISMATCH, "%s: layer %u differs", path, i);
+        for (uint32_t p = 0; p < a->n_params; p++)
+            if (a->param_len[p] != b->param_len[p])
+                return dg_fail(DG_E_MISMATCH, "%s: layer %u differs", path, i);
+    }
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        dg_layer *a = &m->layers[i];
+        const dg_layer *b = &from->layers[i];
+        for (uint32_t p = 0; p < a->n_params; p++)
+            memcpy(a->param[p], b->param[p], a->param_len[p] * sizeof(float));
+        if (a->mask) memcpy(a->mask, b->mask, a->out.c);
+    }
+    return DG_OK;
+}
+
+dg_status dg_checkpoint_resume(const char *path, dg_model *m, dg_optim *optim,
+                               const dg_train_opts *o, uint32_t n_samples,
+                               uint32_t *epochs_done)
+{
+    *epochs_done = 0;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) return DG_OK;
+    uint8_t *data;
+    size_t len;
+    DG_TRY(dg_file_read_all(path, (size_t)1 << 31, &data, &len));
+    dg_reader r;
+    dg_reader_init(&r, data, len);
+    char got_magic[8];
+    uint32_t version, crc, done;
+    uint64_t print, model_len;
+    dg_status s = len < 12 ? dg_fail(DG_E_FORMAT, "too short") : DG_OK;
+    if (s == DG_OK) {
+        crc = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
+              (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
+        if (crc != dg_crc32(data, len - 4))
+            s = dg_fail(DG_E_FORMAT, "checksum mismatch");
+        r.len = len - 4;
+    }
+    if (s == DG_OK) s = dg_get_bytes(&r, got_magic, 8, "magic");
+    if (s == DG_OK && memcmp(got_magic, magic, 8) != 0)
+        s = dg_fail(DG_E_FORMAT, "not a libdiffguard checkpoint");
+    if (s == DG_OK) s = dg_get_u32(&r, &version, "version");
+    if (s == DG_OK && version != CHECKPOINT_VERSION)
+        s = dg_fail(DG_E_UNSUPPORTED, "checkpoint version %u", version);
+    if (s == DG_OK) s = dg_get_u64(&r, &print, "fingerprint");
+    if (s == DG_OK && print != fingerprint(m, o, n_samples))
+        s = dg_fail(DG_E_MISMATCH,
+                    "it was made with other settings, data or architecture; "
+                    "remove it or choose another checkpoint path");
+    if (s == DG_OK) s = dg_get_u32(&r, &done, "epochs done");
+    if (s == DG_OK) s = dg_get_u64(&r, &model_len, "model length");
+    if (s == DG_OK && model_len > dg_reader_left(&r))
+        s = dg_fail(DG_E_FORMAT, "truncated model");
+    dg_model *saved = NULL;
+    if (s == DG_OK)
+        s = dg_model_load_memory(data + r.pos, (size_t)model_len, &saved);
+    if (s == DG_OK) {
+        r.pos += (size_t)model_len;
+        s = adopt_weights(m, saved, path);
+    }
+    if (s == DG_OK) s = dg_optim_load(optim, &r);
+    dg_model_free(saved);
+    free(data);
+    if (s != DG_OK) return dg_fail_context(s, "resuming from %s", path);
+    *epochs_done = done;
+    return DG_OK;
+}

@@ -1,0 +1,92 @@
+/* loss.c - training losses and their gradients. */
+#include "train/loss.h"
+
+#include <math.h>
+#include <string.h>
+
+void dg_softmax_row(const float *logits, uint32_t k, float t, float *out)
+{
+    float mx = logits[0];
+    for (uint32_t j = 1; j < k; j++)
+        if (logits[j] > mx) mx = logits[j];
+    double sum = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        out[j] = expf((logits[j] - mx) / t);
+        sum += out[j];
+    }
+    for (uint32_t j = 0; j < k; j++) out[j] = (float)(out[j] / sum);
+}
+
+double dg_loss_cross_entropy(const float *logits, const int32_t *labels,
+                             uint32_t n, uint32_t k, float *grad,
+                             uint32_t *correct)
+{
+    double total = 0;
+    uint32_t hits = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        float mx = z[0];
+        uint32_t arg = 0;
+        for (uint32_t j = 1; j < k; j++)
+            if (z[j] > mx) {
+                mx = z[j];
+                arg = j;
+            }
+        hits += arg == (uint32_t)labels[i];
+        double sum = 0;
+        for (uint32_t j = 0; j < k; j++) sum += exp((double)z[j] - mx);
+        double log_sum = log(sum) + mx;
+        total += log_sum - z[labels[i]];
+        if (!grad) continue;
+        float *g = grad + (size_t)i * k;
+        for (uint32_t j = 0; j < k; j++) {
+            double pj = exp((double)z[j] - log_sum);
+            g[j] = (float)((pj - (j == (uint32_t)labels[i])) / n);
+        }
+    }
+    if (correct) *correct = hits;
+    return total / n;
+}
+
+/* log sum_j exp(z_j / t), computed stably. */
+static double log_sum_exp(const float *z, uint32_t k, float t)
+{
+    float mx = z[0];
+    for (uint32_t j = 1; j < k; j++)
+        if (z[j] > mx) mx = z[j];
+    double sum = 0;
+    for (uint32_t j = 0; j < k; j++) sum += exp(((double)z[j] - mx) / t);
+    return log(sum) + mx / (double)t;
+}
+
+double dg_loss_distill(const float *student, const float *teacher,
+                       uint32_t n, uint32_t k, float alpha, float t,
+                       float *grad)
+{
+    double total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *zs = student + (size_t)i * k, *zt = teacher + (size_t)i * k;
+        double ls = log_sum_exp(zs, k, t), lt = log_sum_exp(zt, k, t);
+        float *g = grad + (size_t)i * k;
+        for (uint32_t j = 0; j < k; j++) {
+            double log_p = zt[j] / (double)t - lt, log_q = zs[j] / (double)t - ls;
+            double p = exp(log_p), q = exp(log_q);
+            total += p * (log_p - log_q);
+            /* d/dz_student of T^2 KL(p || softmax(z / T)) = T (q - p). */
+            g[j] += (float)(alpha * t * (q - p) / n);
+        }
+    }
+    return alpha * t * t * total / n;
+}
+
+double dg_loss_feature_l2(const float *f, const float *target, uint32_t n,
+                          size_t dim, float *grad)
+{
+    double total = 0;
+    for (size_t i = 0; i < (size_t)n * dim; i++) {
+        double d = (double)f[i] - target[i];
+        total += d * d;
+        if (grad) grad[i] = (float)(2 * d / n);
+    }
+    return total / n;
+}

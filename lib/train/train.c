@@ -1,0 +1,246 @@
+/* train.c - mini-batch training with reproducible shuffling, distillation,
+ * learning-rate schedules and per-epoch checkpoints. */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "nn/exec.h"
+#include "train/checkpoint.h"
+#include "train/loss.h"
+#include "train/optim.h"
+
+typedef struct trainer {
+    dg_model *m;
+    const dg_dataset *ds;
+    const dg_train_opts *o;
+    dg_exec *exec, *teacher;
+    dg_optim *optim;
+    uint32_t n, k, steps_per_epoch;
+    int32_t logits_layer;
+    uint32_t *order;
+    float *x, *grad;
+    int32_t *labels;
+} trainer;
+
+static float learning_rate(const dg_train_opts *o, uint32_t epoch,
+                           uint64_t step, uint64_t total_steps)
+{
+    switch (o->schedule) {
+    case DG_SCHEDULE_STEP:
+        return o->learning_rate *
+               powf(o->step_gamma, (float)(epoch / o->step_epochs));
+    case DG_SCHEDULE_COSINE:
+        return 0.5f * o->learning_rate *
+               (1.0f + cosf(3.14159265f * (float)step / (float)total_steps));
+    default:
+        return o->learning_rate;
+    }
+}
+
+static dg_status check_options(const dg_model *m, const dg_dataset *ds,
+                               const dg_train_opts *o, uint32_t *n)
+{
+    uint32_t c, h, w, classes;
+    DG_TRY(dg_dataset_count(ds, n));
+    DG_TRY(dg_dataset_sample_shape(ds, &c, &h, &w));
+    DG_TRY(dg_dataset_class_count(ds, &classes));
+    if (c != m->input.c || h != m->input.h || w != m->input.w)
+        return dg_fail(DG_E_SHAPE, "samples are %ux%ux%u, the model takes "
+                                   "%ux%ux%u",
+                       c, h, w, m->input.c, m->input.h, m->input.w);
+    uint32_t k = (uint32_t)dg_shape_size(m->layers[dg_model_logits_layer(m)].out);
+    if (classes > k)
+        return dg_fail(DG_E_SHAPE, "the data set has %u classes, the model "
+                                   "outputs %u",
+                       classes, k);
+    if (*n == 0) return dg_fail(DG_E_INVALID_ARG, "the data set is empty");
+    if (o->epochs == 0 || o->epochs > 100000 || o->batch_size == 0 ||
+        o->batch_size > 65536)
+        return dg_fail(DG_E_INVALID_ARG, "epochs %u / batch size %u out of "
+                                         "range",
+                       o->epochs, o->batch_size);
+    if (!(o->learning_rate > 0) || !isfinite(o->learning_rate) ||
+        !(o->weight_decay >= 0) || !(o->momentum >= 0 && o->momentum < 1))
+        return dg_fail(DG_E_INVALID_ARG,
+                       "learning rate %g, weight decay %g, momentum %g",
+                       (double)o->learning_rate, (double)o->weight_decay,
+                       (double)o->momentum);
+    if (o->schedule == DG_SCHEDULE_STEP && o->step_epochs == 0)
+        return dg_fail(DG_E_INVALID_ARG, "step schedule every 0 epochs");
+    if (o->distill_from) {
+        const dg_model *t = o->distill_from;
+        if (t->input.c != m->input.c || t->input.h != m->input.h ||
+            t->input.w != m->input.w ||
+            dg_shape_size(dg_model_output_shape(t)) != k)
+            return dg_fail(DG_E_SHAPE, "the distillation teacher's input or "
+                                       "output differs from the model's");
+        if (!(o->distill_temperature > 0) || !(o->distill_alpha >= 0))
+            return dg_fail(DG_E_INVALID_ARG, "distillation T %g, alpha %g",
+                           (double)o->distill_temperature,
+                           (double)o->distill_alpha);
+    }
+    return DG_OK;
+}
+
+static void trainer_free(trainer *t)
+{
+    dg_exec_free(t->exec);
+    dg_exec_free(t->teacher);
+    dg_optim_free(t->optim);
+    free(t->order);
+    dg_free_aligned(t->x);
+    dg_free_aligned(t->grad);
+    free(t->labels);
+}
+
+static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
+                              const dg_train_opts *o)
+{
+    memset(t, 0, sizeof *t);
+    t->m = m;
+    t->ds = ds;
+    t->o = o;
+    DG_TRY(check_options(m, ds, o, &t->n));
+    t->logits_layer = dg_model_logits_layer(m);
+    t->k = (uint32_t)dg_shape_size(m->layers[t->logits_layer].out);
+    uint32_t b = o->batch_size < t->n ? o->batch_size : t->n;
+    t->steps_per_epoch = (t->n + b - 1) / b;
+    dg_optim_config oc = {o->optimizer, o->momentum, o->weight_decay,
+                          0.9f, 0.999f, 1e-8f};
+    DG_TRY(dg_optim_create(m, &oc, &t->optim));
+    DG_TRY(dg_exec_create(m, b, DG_EXEC_TRAINING | DG_EXEC_BACKWARD, &t->exec));
+    if (o->distill_from)
+        DG_TRY(dg_exec_create((dg_model *)o->distill_from, b, 0, &t->teacher));
+    DG_TRY(dg_alloc_array((void **)&t->order, t->n, sizeof *t->order, "order"));
+    DG_TRY(dg_alloc_aligned(&t->x, (size_t)b * dg_shape_size(m->input), "batch"));
+    DG_TRY(dg_alloc_aligned(&t->grad, (size_t)b * t->k, "loss gradient"));
+    return dg_alloc_array((void **)&t->labels, b, sizeof *t->labels, "labels");
+}
+
+/* One step on samples order[first .. first+n-1]; returns the batch loss. */
+static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
+                            double *loss, uint32_t *correct)
+{
+    const dg_train_opts *o = t->o;
+    DG_TRY(dg_dataset_batch(t->ds, t->m, t->order + first, n, t->x,
+                            (size_t)n * dg_shape_size(t->m->input), t->labels));
+    DG_TRY(dg_exec_forward_to(t->exec, t->x, n, t->logits_layer));
+    const float *logits = dg_exec_output(t->exec, t->logits_layer);
+    *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
+    if (t->teacher) {
+        DG_TRY(dg_exec_forward(t->teacher, t->x, n));
+        const dg_model *tm = o->distill_from;
+        const float *soft = dg_exec_output(t->teacher, dg_model_logits_layer(tm));
+        if (!soft) return DG_E_STATE;
+        *loss += dg_loss_distill(logits, soft, n, t->k, o->distill_alpha,
+                                 o->distill_temperature, t->grad);
+    }
+    DG_TRY(dg_exec_backward(t->exec, t->logits_layer, t->grad, DG_GRAD_PARAMS));
+    dg_optim_step(t->optim, t->exec, lr);
+    return DG_OK;
+}
+
+static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
+{
+    const dg_train_opts *o = t->o;
+    uint64_t total = (uint64_t)o->epochs * t->steps_per_epoch;
+    uint32_t b = dg_exec_batch(t->exec);
+    for (uint32_t epoch = start; epoch < o->epochs; epoch++) {
+        /* Each epoch's order depends only on (seed, epoch), so a resumed run
+         * sees the same batches as an uninterrupted one. */
+        dg_rng rng;
+        dg_rng_seed(&rng, o->seed * 0x9e3779b97f4a7c15ull + epoch);
+        for (uint32_t i = 0; i < t->n; i++) t->order[i] = i;
+        dg_rng_shuffle(&rng, t->order, t->n);
+        dg_exec_seed(t->exec, dg_rng_next(&rng));
+        double loss_sum = 0;
+        uint64_t hits = 0;
+        for (uint32_t s = 0; s < t->steps_per_epoch; s++) {
+            uint32_t first = s * b, n = t->n - first < b ? t->n - first : b;
+            uint64_t global = (uint64_t)epoch * t->steps_per_epoch + s;
+            double loss;
+            uint32_t correct;
+            DG_TRY(train_step(t, first, n, learning_rate(o, epoch, global, total),
+                              &loss, &correct));
+            if (!isfinite(loss))
+                return dg_fail(DG_E_STATE, "epoch %u step %u: the loss is %g; "
+                                           "lower the learning rate",
+                               epoch + 1, s + 1, loss);
+            loss_sum += loss * n;
+            hits += correct;
+            if (o->progress &&
+                o->progress(o->progress_user, "train", global + 1, total,
+                            loss_sum / ((double)first + n)))
+                return dg_fail(DG_E_CANCELLED, "training stopped at epoch %u",
+                               epoch + 1);
+        }
+        if (rep) {
+            rep->epochs_run++;
+            rep->last_loss = (float)(loss_sum / t->n);
+            rep->last_accuracy = (float)hits / (float)t->n;
+        }
+        if (o->checkpoint_path)
+            DG_TRY(dg_checkpoint_save(o->checkpoint_path, t->m, t->optim,
+                                      epoch + 1, o, t->n));
+    }
+    return DG_OK;
+}
+
+dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
+                       const dg_train_opts *o, dg_train_report *report)
+{
+    trainer t;
+    dg_status s = trainer_init(&t, m, ds, o);
+    uint32_t start = 0;
+    if (s == DG_OK && o->checkpoint_path)
+        s = dg_checkpoint_resume(o->checkpoint_path, m, t.optim, o, t.n,
+                                 &start);
+    if (report) report->resumed_epoch = start;
+    if (s == DG_OK) s = run_epochs(&t, start, report);
+    trainer_free(&t);
+    return s;
+}
+
+dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,
+                         int32_t *predictions, dg_progress_fn progress,
+                         void *user)
+{
+    uint32_t n;
+    DG_TRY(dg_dataset_count(ds, &n));
+    if (n == 0) return DG_OK;
+    uint32_t b = n < 256 ? n : 256;
+    dg_exec *e = NULL;
+    float *x = NULL;
+    uint32_t *idx = NULL;
+    size_t in = dg_shape_size(m->input);
+    int32_t last = (int32_t)m->n_layers - 1;
+    uint32_t k = (uint32_t)dg_shape_size(m->layers[last].out);
+    dg_status s = dg_exec_create((dg_model *)m, b, 0, &e);
+    if (s == DG_OK) s = dg_alloc_aligned(&x, (size_t)b * in, "batch");
+    if (s == DG_OK) s = dg_alloc_array((void **)&idx, b, sizeof *idx, "batch");
+    for (uint32_t first = 0; s == DG_OK && first < n; first += b) {
+        uint32_t cnt = n - first < b ? n - first : b;
+        for (uint32_t i = 0; i < cnt; i++) idx[i] = first + i;
+        s = dg_dataset_batch(ds, m, idx, cnt, x, (size_t)cnt * in, NULL);
+        if (s == DG_OK) s = dg_exec_forward(e, x, cnt);
+        const float *y = s == DG_OK ? dg_exec_output(e, last) : NULL;
+        for (uint32_t i = 0; y && i < cnt; i++) {
+            const float *row = y + (size_t)i * k;
+            uint32_t arg = 0;
+            for (uint32_t j = 1; j < k; j++)
+                if (row[j] > row[arg]) arg = j;
+            predictions[first + i] = (int32_t)arg;
+        }
+        if (s == DG_OK && progress &&
+            progress(user, "evaluate", first + cnt, n, NAN))
+            s = dg_fail(DG_E_CANCELLED, "evaluation stopped");
+    }
+    dg_exec_free(e);
+    dg_free_aligned(x);
+    free(idx);
+    return s;
+}

@@ -1,0 +1,334 @@
+/* test_train.c - losses against hand-computed values and finite
+ * differences; the training loop on a small synthetic problem; masks,
+ * frozen layers, reproducibility, checkpoints and resume; transfer. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "diffguard.h"
+#include "io/dataset.h"
+#include "nn/model.h"
+#include "train/loss.h"
+
+START_TEST(cross_entropy_by_hand)
+{
+    /* logits (1, 2, 3), label 2: log(e + e^2 + e^3) - 3 = 0.4076059644. */
+    float z[6] = {1, 2, 3, 0, 0, 0}, g[6];
+    int32_t y[2] = {2, 1};
+    uint32_t correct;
+    double loss = dg_loss_cross_entropy(z, y, 2, 3, g, &correct);
+    double second = log(3.0); /* uniform logits */
+    ck_assert_double_eq_tol(loss, (0.4076059644 + second) / 2, 1e-6);
+    ck_assert_uint_eq(correct, 1); /* row 2 ties: argmax is class 0 */
+    double s = exp(1) + exp(2) + exp(3);
+    ck_assert_double_eq_tol(g[0], exp(1) / s / 2, 1e-6);
+    ck_assert_double_eq_tol(g[2], (exp(3) / s - 1) / 2, 1e-6);
+    ck_assert_double_eq_tol(g[4], (1.0 / 3 - 1) / 2, 1e-6);
+}
+END_TEST
+
+START_TEST(distillation_by_hand_and_finite_differences)
+{
+    float zs[4] = {0.5f, -1.0f, 2.0f, 0.0f}, zt[4] = {1.0f, 0.0f, 1.5f, -2.0f};
+    float t = 2.0f, alpha = 0.7f, g[4] = {0};
+    double loss = dg_loss_distill(zs, zt, 1, 4, alpha, t, g);
+    /* Independent evaluation of alpha T^2 KL(p || q) in double. */
+    double p[4], q[4], sp = 0, sq = 0, kl = 0;
+    for (int j = 0; j < 4; j++) {
+        p[j] = exp(zt[j] / t);
+        q[j] = exp(zs[j] / t);
+        sp += p[j];
+        sq += q[j];
+    }
+    for (int j = 0; j < 4; j++) kl += p[j] / sp * log((p[j] / sp) / (q[j] / sq));
+    ck_assert_double_eq_tol(loss, alpha * t * t * kl, 1e-6);
+    for (int j = 0; j < 4; j++) {
+        float keep = zs[j], h = 1e-2f, dummy[4] = {0};
+        zs[j] = keep + h;
+        double up = dg_loss_distill(zs, zt, 1, 4, alpha, t, dummy);
+        zs[j] = keep - h;
+        double down = dg_loss_distill(zs, zt, 1, 4, alpha, t, dummy);
+        zs[j] = keep;
+        ck_assert_double_eq_tol(g[j], (up - down) / (2 * h), 1e-4);
+    }
+}
+END_TEST
+
+START_TEST(feature_l2_by_hand)
+{
+    float f[4] = {1, 2, 3, 4}, target[4] = {0, 2, 5, 4}, g[4];
+    double loss = dg_loss_feature_l2(f, target, 2, 2, g);
+    ck_assert_double_eq_tol(loss, (1.0 + 0 + 4 + 0) / 2, 1e-9);
+    ck_assert_float_eq(g[0], 1.0f);
+    ck_assert_float_eq(g[2], -2.0f);
+}
+END_TEST
+
+/* Four classes of 8x8 images: a bright bar at a class-specific position
+ * (row 1, row 6, column 1, column 6) on uniform noise. */
+static dg_dataset *bars(uint32_t per_class, uint64_t seed)
+{
+    dg_dataset *ds;
+    ck_assert_int_eq(dg_dataset_alloc(4 * per_class, 1, 8, 8, &ds), DG_OK);
+    dg_rng rng;
+    dg_rng_seed(&rng, seed);
+    for (uint32_t i = 0; i < ds->count; i++) {
+        uint8_t *px = dg_dataset_sample(ds, i);
+        int32_t c = (int32_t)(i % 4);
+        ds->labels[i] = c;
+        for (int k = 0; k < 64; k++) px[k] = (uint8_t)dg_rng_below(&rng, 120);
+        for (int k = 0; k < 8; k++) {
+            int r = c == 0 ? 1 : c == 1 ? 6 : k, col = c == 2 ? 1 : c == 3 ? 6 : k;
+            px[r * 8 + col] = (uint8_t)(200 + dg_rng_below(&rng, 56));
+        }
+    }
+    dg_dataset_count_classes(ds);
+    return ds;
+}
+
+static dg_model *small_model(uint64_t seed)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_model_create("c4k3,relu,mp2,fc16,relu,fc4", 1, 8, 8, seed, &m),
+                     DG_OK);
+    return m;
+}
+
+static dg_train_opts quick_opts(uint32_t epochs)
+{
+    dg_train_opts o;
+    ck_assert_int_eq(dg_train_opts_init(&o, sizeof o), DG_OK);
+    o.epochs = epochs;
+    o.batch_size = 16;
+    o.learning_rate = 1e-2f;
+    o.seed = 5;
+    return o;
+}
+
+static double accuracy(const dg_model *m, const dg_dataset *ds)
+{
+    uint32_t correct, total;
+    ck_assert_int_eq(dg_model_evaluate(m, ds, NULL, 0, &correct, &total), DG_OK);
+    return (double)correct / total;
+}
+
+START_TEST(synthetic_problem_reaches_full_accuracy)
+{
+    dg_dataset *train = bars(64, 1), *test = bars(32, 2);
+    dg_model *m = small_model(3);
+    double before = accuracy(m, test);
+    dg_train_opts o = quick_opts(15);
+    dg_train_report rep = {.struct_size = sizeof rep};
+    dg_status s = dg_model_train(m, train, &o, &rep);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    ck_assert_uint_eq(rep.epochs_run, 15);
+    ck_assert_double_eq_tol(rep.last_accuracy, 1.0, 1e-9);
+    ck_assert_double_eq_tol(accuracy(m, test), 1.0, 1e-9);
+    ck_assert(before < 0.6);
+    /* The confusion matrix agrees with the counts. */
+    uint32_t conf[16], correct, total;
+    ck_assert_int_eq(dg_model_evaluate(m, test, conf, 16, &correct, &total), DG_OK);
+    for (int c = 0; c < 4; c++) ck_assert_uint_eq(conf[c * 4 + c], 32);
+    dg_model_free(m);
+    dg_dataset_free(train);
+    dg_dataset_free(test);
+}
+END_TEST
+
+START_TEST(sgd_schedules_and_distillation_train)
+{
+    dg_dataset *train = bars(32, 4);
+    dg_model *teacher = small_model(8);
+    dg_train_opts o = quick_opts(12);
+    ck_assert_int_eq(dg_model_train(teacher, train, &o, NULL), DG_OK);
+    /* A student distilled from it with SGD and a cosine schedule agrees
+     * with it on the training set. */
+    dg_model *student = small_model(9);
+    o.optimizer = DG_OPTIMIZER_SGD;
+    o.learning_rate = 0.05f;
+    o.schedule = DG_SCHEDULE_COSINE;
+    o.distill_from = teacher;
+    ck_assert_int_eq(dg_model_train(student, train, &o, NULL), DG_OK);
+    ck_assert(accuracy(student, train) > 0.95);
+    o.schedule = DG_SCHEDULE_STEP;
+    o.step_epochs = 0;
+    ck_assert_int_eq(dg_model_train(student, train, &o, NULL), DG_E_INVALID_ARG);
+    dg_model_free(teacher);
+    dg_model_free(student);
+    dg_dataset_free(train);
+}
+END_TEST
+
+START_TEST(masks_and_frozen_layers_hold_through_training)
+{
+    dg_dataset *train = bars(32, 5);
+    dg_model *m = small_model(6);
+    m->layers[0].mask = calloc(4, 1);
+    m->layers[0].mask[1] = m->layers[0].mask[3] = 1;
+    m->layers[3].mask = calloc(16, 1);
+    memset(m->layers[3].mask, 1, 16);
+    m->layers[3].mask[5] = 0;
+    ck_assert_int_eq(dg_model_set_frozen(m, 5, 1), DG_OK);
+    float head[64];
+    memcpy(head, m->layers[5].param[0], sizeof head);
+    dg_train_opts o = quick_opts(3);
+    ck_assert_int_eq(dg_model_train(m, train, &o, NULL), DG_OK);
+    ck_assert_int_eq(memcmp(head, m->layers[5].param[0], sizeof head), 0);
+    for (int u = 0; u < 4; u++)
+        for (int k = 0; k < 9; k++) {
+            float w = m->layers[0].param[0][u * 9 + k];
+            if (u % 2 == 0) ck_assert_float_eq(w, 0.0f);
+        }
+    for (int k = 0; k < 36; k++) ck_assert_float_eq(m->layers[3].param[0][5 * 36 + k], 0.0f);
+    /* Masked units stay silent in inference. */
+    dg_session *s;
+    float x[64];
+    for (int k = 0; k < 64; k++) x[k] = (float)k / 64;
+    ck_assert_int_eq(dg_session_create(m, 1, &s), DG_OK);
+    ck_assert_int_eq(dg_session_run(s, x, 64, 1), DG_OK);
+    const float *y;
+    ck_assert_int_eq(dg_session_output(s, 4, &y, NULL, NULL, NULL, NULL), DG_OK);
+    ck_assert_float_eq(y[5], 0.0f);
+    dg_session_free(s);
+    dg_model_free(m);
+    dg_dataset_free(train);
+}
+END_TEST
+
+static int same_weights(const dg_model *a, const dg_model *b, double tol)
+{
+    for (uint32_t i = 0; i < a->n_layers; i++)
+        for (uint32_t p = 0; p < a->layers[i].n_params; p++)
+            for (size_t k = 0; k < a->layers[i].param_len[p]; k++)
+                if (fabs((double)a->layers[i].param[p][k] - b->layers[i].param[p][k]) > tol)
+                    return 0;
+    return 1;
+}
+
+START_TEST(same_seed_same_weights)
+{
+    dg_dataset *train = bars(16, 7);
+    dg_model *a = small_model(1), *b = small_model(1), *c = small_model(1);
+    dg_train_opts o = quick_opts(2);
+    ck_assert_int_eq(dg_model_train(a, train, &o, NULL), DG_OK);
+    ck_assert_int_eq(dg_model_train(b, train, &o, NULL), DG_OK);
+    o.seed = 6;
+    ck_assert_int_eq(dg_model_train(c, train, &o, NULL), DG_OK);
+    ck_assert(same_weights(a, b, 0));
+    ck_assert(!same_weights(a, c, 1e-6));
+    dg_model_free(a);
+    dg_model_free(b);
+    dg_model_free(c);
+    dg_dataset_free(train);
+}
+END_TEST
+
+static int stop_after(void *user, const char *stage, uint64_t done,
+                      uint64_t total, double metric)
+{
+    (void)stage;
+    (void)total;
+    (void)metric;
+    return done >= *(uint64_t *)user;
+}
+
+START_TEST(interrupted_training_resumes)
+{
+    char path[] = "/tmp/dg_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    dg_dataset *train = bars(16, 8); /* 64 samples: 4 steps per epoch */
+    dg_model *whole = small_model(2), *resumed = small_model(2);
+    dg_train_opts o = quick_opts(3);
+    ck_assert_int_eq(dg_model_train(whole, train, &o, NULL), DG_OK);
+
+    /* Stop in the middle of epoch 2: the checkpoint holds epoch 1. */
+    uint64_t stop = 6;
+    o.checkpoint_path = path;
+    o.progress = stop_after;
+    o.progress_user = &stop;
+    ck_assert_int_eq(dg_model_train(resumed, train, &o, NULL), DG_E_CANCELLED);
+    o.progress = NULL;
+    dg_train_report rep = {.struct_size = sizeof rep};
+    dg_model *fresh = small_model(2); /* a new process would start afresh */
+    ck_assert_int_eq(dg_model_train(fresh, train, &o, &rep), DG_OK);
+    ck_assert_uint_eq(rep.resumed_epoch, 1);
+    ck_assert_uint_eq(rep.epochs_run, 2);
+    ck_assert_msg(same_weights(whole, fresh, 1e-5), "resumed run diverged");
+
+    /* A checkpoint made with other settings is refused, not mixed in. */
+    o.learning_rate = 0.5f;
+    ck_assert_int_eq(dg_model_train(fresh, train, &o, NULL), DG_E_MISMATCH);
+    /* A corrupt one is reported. */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 40, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    o.learning_rate = 1e-2f;
+    ck_assert_int_eq(dg_model_train(fresh, train, &o, NULL), DG_E_FORMAT);
+    unlink(path);
+    dg_model_free(whole);
+    dg_model_free(resumed);
+    dg_model_free(fresh);
+    dg_dataset_free(train);
+}
+END_TEST
+
+START_TEST(transfer_copies_and_freezes_the_teacher)
+{
+    dg_model *teacher = small_model(4), *student;
+    ck_assert_int_eq(dg_model_transfer(teacher, -1, "fc3", 1, &student), DG_OK);
+    ck_assert_uint_eq(student->n_layers, 6);   /* c,relu,mp,fc16,relu + fc3 */
+    for (uint32_t i = 0; i < 5; i++) {
+        ck_assert(student->layers[i].flags & DG_LAYER_FLAG_FROZEN);
+        ck_assert_int_eq(student->layers[i].kind, teacher->layers[i].kind);
+    }
+    ck_assert(!(student->layers[5].flags & DG_LAYER_FLAG_FROZEN));
+    ck_assert_int_eq(memcmp(student->layers[3].param[0], teacher->layers[3].param[0],
+                            teacher->layers[3].param_len[0] * sizeof(float)), 0);
+    ck_assert_uint_eq(dg_model_output_shape(student).c, 3);
+    dg_dataset *train = bars(16, 9);
+    int32_t classes[3] = {0, 2, 3};
+    dg_dataset *three;
+    ck_assert_int_eq(dg_dataset_select(train, classes, 3, 0, &three), DG_OK);
+    dg_train_opts o = quick_opts(2);
+    ck_assert_int_eq(dg_model_train(student, three, &o, NULL), DG_OK);
+    ck_assert_int_eq(memcmp(student->layers[3].param[0], teacher->layers[3].param[0],
+                            teacher->layers[3].param_len[0] * sizeof(float)), 0);
+    dg_model *bad;
+    ck_assert_int_eq(dg_model_transfer(teacher, 9, "fc3", 1, &bad), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_model_transfer(teacher, 2, "fc3,zz", 1, &bad), DG_E_INVALID_ARG);
+    ck_assert_ptr_null(bad);
+    dg_model_free(teacher);
+    dg_model_free(student);
+    dg_dataset_free(train);
+    dg_dataset_free(three);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("train");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, cross_entropy_by_hand);
+    tcase_add_test(tc, distillation_by_hand_and_finite_differences);
+    tcase_add_test(tc, feature_l2_by_hand);
+    tcase_add_test(tc, synthetic_problem_reaches_full_accuracy);
+    tcase_add_test(tc, sgd_schedules_and_distillation_train);
+    tcase_add_test(tc, masks_and_frozen_layers_hold_through_training);
+    tcase_add_test(tc, same_seed_same_weights);
+    tcase_add_test(tc, interrupted_training_resumes);
+    tcase_add_test(tc, transfer_copies_and_freezes_the_teacher);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
