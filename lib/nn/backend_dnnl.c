@@ -13,6 +13,16 @@
 
 #include "core/alloc.h"
 
+/* A run-time tensor kept in a layout of the primitive's choosing: the
+ * caller's plain buffer is reordered into `inner` before the primitive runs
+ * (inputs) or out of it afterwards (outputs). */
+typedef struct adapter {
+    int slot, output;
+    dnnl_memory_t user, inner;
+    dnnl_primitive_t reorder;
+    void *buf;
+} adapter;
+
 struct dg_prim {
     dnnl_primitive_t prim;
     dnnl_stream_t stream;
@@ -22,6 +32,8 @@ struct dg_prim {
     dnnl_memory_t mem[DG_SLOTS + 2];
     void *owned[3];         /* scratchpad and packed weights/bias buffers */
     size_t workspace_bytes;
+    adapter adapt[4];
+    int n_adapt;
 };
 
 static dnnl_engine_t engine;
@@ -88,14 +100,20 @@ static dg_status md_1d(dnnl_memory_desc_t *md, uint32_t n)
     return DG_OK;
 }
 
-static dg_status md_weights(dnnl_memory_desc_t *md, const dg_window *g,
-                            int any)
+static dg_status md_weights(dnnl_memory_desc_t *md, const dg_window *g)
 {
     dnnl_dims_t d = {g->out.c, g->in.c, g->k, g->k};
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32,
-                                          any ? dnnl_format_tag_any
-                                              : dnnl_oihw),
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_oihw),
              "weights descriptor");
+    return DG_OK;
+}
+
+/* The same dimensions as `plain` with the layout left to the primitive. */
+static dg_status md_any(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plain)
+{
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, plain->ndims, plain->dims,
+                                          dnnl_f32, dnnl_format_tag_any),
+             "layout-free descriptor");
     return DG_OK;
 }
 
@@ -111,10 +129,19 @@ static dg_status md_mask(dnnl_memory_desc_t *md, uint32_t c, int rank)
 
 /* ---- primitive construction ------------------------------------------- */
 
+/* A run-time argument.  With `plain` set, the primitive was free to choose
+ * the tensor's layout, and the caller's plain buffer is adapted to it. */
 typedef struct binding {
     dg_slot slot;
     int arg;
+    const dnnl_memory_desc_t *plain;
 } binding;
+
+static int is_output_slot(dg_slot s)
+{
+    return s == DG_DST || s == DG_DIFF_SRC || s == DG_DIFF_WEIGHTS ||
+           s == DG_DIFF_BIAS;
+}
 
 void dg_prim_free(dg_prim *p)
 {
@@ -122,6 +149,13 @@ void dg_prim_free(dg_prim *p)
     for (int i = 0; i < p->n_args; i++)
         if (p->mem[i]) dnnl_memory_destroy(p->mem[i]);
     for (int i = 0; i < 3; i++) free(p->owned[i]);
+    for (int i = 0; i < p->n_adapt; i++) {
+        adapter *a = &p->adapt[i];
+        if (a->user) dnnl_memory_destroy(a->user);
+        if (a->inner) dnnl_memory_destroy(a->inner);
+        if (a->reorder) dnnl_primitive_destroy(a->reorder);
+        free(a->buf);
+    }
     if (p->prim) dnnl_primitive_destroy(p->prim);
     if (p->stream) dnnl_stream_destroy(p->stream);
     free(p);
@@ -147,6 +181,53 @@ static dg_status alloc_owned(dg_prim *p, int which, size_t bytes,
     if (rounded > DG_MAX_ALLOC || !(buf = aligned_alloc(64, rounded ? rounded : 64)))
         return dg_fail(DG_E_NOMEM, "%s: %zu bytes", what, bytes);
     p->owned[which] = buf;
+    return DG_OK;
+}
+
+/* Binds `arg` to a buffer in the layout `want`, reordered from or to the
+ * caller's plain layout at every run. */
+static dg_status add_adapter(dg_prim *p, const binding *b,
+                             const dnnl_memory_desc_t *want)
+{
+    if (p->n_adapt == (int)(sizeof p->adapt / sizeof *p->adapt))
+        return dg_fail(DG_E_INTERNAL, "too many layout adapters");
+    adapter *a = &p->adapt[p->n_adapt++];
+    a->slot = (int)b->slot;
+    a->output = is_output_slot(b->slot);
+    size_t bytes = (dnnl_memory_desc_get_size(want) + 63) & ~(size_t)63;
+    if (!(a->buf = aligned_alloc(64, bytes ? bytes : 64)))
+        return dg_fail(DG_E_NOMEM, "layout buffer of %zu bytes", bytes);
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_status_t st = dnnl_memory_create(&a->inner, want, engine, a->buf);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&a->user, b->plain, engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success)
+        st = a->output ? dnnl_reorder_primitive_desc_create(
+                             &rpd, want, engine, b->plain, engine, NULL)
+                       : dnnl_reorder_primitive_desc_create(
+                             &rpd, b->plain, engine, want, engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&a->reorder, rpd);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (st != dnnl_success) return dnnl_fail(st, "layout reorder");
+    DNNL_TRY(dnnl_memory_create(&p->mem[p->n_args], want, engine, a->buf),
+             "binding memory");
+    p->dnnl_arg[p->n_args] = b->arg;
+    p->slot[p->n_args] = -1;
+    p->n_args++;
+    return DG_OK;
+}
+
+static dg_status run_adapter(dg_prim *p, adapter *a, void *user_buf)
+{
+    if (!user_buf)
+        return dg_fail(DG_E_INTERNAL, "primitive argument %d unbound",
+                       a->slot);
+    DNNL_TRY(dnnl_memory_set_data_handle(a->user, user_buf),
+             "binding a tensor");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, a->output ? a->inner : a->user},
+                               {DNNL_ARG_TO, a->output ? a->user : a->inner}};
+    DNNL_TRY(dnnl_primitive_execute(a->reorder, p->stream, 2, args),
+             "layout reorder");
     return DG_OK;
 }
 
@@ -186,7 +267,10 @@ static dg_status build(dg_prim **out, const void *desc,
         const dnnl_memory_desc_t *md =
             dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md,
                                          binds[i].arg);
-        s = add_arg(p, md, binds[i].arg, (int)binds[i].slot, NULL);
+        if (binds[i].plain && !dnnl_memory_desc_equal(md, binds[i].plain))
+            s = add_adapter(p, &binds[i], md);
+        else
+            s = add_arg(p, md, binds[i].arg, (int)binds[i].slot, NULL);
         if (s == DG_OK && binds[i].slot == DG_WORKSPACE)
             p->workspace_bytes = dnnl_memory_desc_get_size(md);
     }
@@ -263,6 +347,9 @@ static dg_status pack(dg_prim *p, const_dnnl_primitive_desc_t pd, int arg,
 dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS])
 {
     dnnl_exec_arg_t ea[DG_SLOTS + 2];
+    for (int i = 0; i < p->n_adapt; i++)
+        if (!p->adapt[i].output)
+            DG_TRY(run_adapter(p, &p->adapt[i], args[p->adapt[i].slot]));
     for (int i = 0; i < p->n_args; i++) {
         if (p->slot[i] >= 0) {
             void *h = args[p->slot[i]];
@@ -277,6 +364,9 @@ dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS])
     }
     DNNL_TRY(dnnl_primitive_execute(p->prim, p->stream, p->n_args, ea),
              "execute");
+    for (int i = 0; i < p->n_adapt; i++)
+        if (p->adapt[i].output)
+            DG_TRY(run_adapter(p, &p->adapt[i], args[p->adapt[i].slot]));
     DNNL_TRY(dnnl_stream_wait(p->stream), "stream wait");
     return DG_OK;
 }
@@ -320,29 +410,34 @@ static dg_status post_attr(dnnl_primitive_attr_t *attr, unsigned post,
 
 /* Shared tail of conv and linear forward: bind activations, then either
  * pack the weights once or bind them per run. */
+/* Plain (caller-side) layouts of a weighted layer's tensors. */
+typedef struct plain_mds {
+    dnnl_memory_desc_t src, dst, w, b;
+} plain_mds;
+
 static dg_status weighted_forward(dg_prim **out, const void *desc,
                                   unsigned post, uint32_t channels, int rank,
-                                  const dnnl_memory_desc_t *plain_w,
-                                  const dnnl_memory_desc_t *plain_b,
+                                  const plain_mds *plain,
                                   const float *packed_w, const float *packed_b,
                                   const char *what)
 {
     dnnl_primitive_attr_t attr;
     int mask_index;
     DG_TRY(post_attr(&attr, post, channels, rank, &mask_index));
-    binding b[4] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
+    binding b[4] = {{DG_SRC, DNNL_ARG_SRC, &plain->src},
+                    {DG_DST, DNNL_ARG_DST, &plain->dst}};
     int nb = 2;
     if (!packed_w) {
-        b[nb++] = (binding){DG_WEIGHTS, DNNL_ARG_WEIGHTS};
-        b[nb++] = (binding){DG_BIAS, DNNL_ARG_BIAS};
+        b[nb++] = (binding){DG_WEIGHTS, DNNL_ARG_WEIGHTS, &plain->w};
+        b[nb++] = (binding){DG_BIAS, DNNL_ARG_BIAS, NULL};
     }
     dnnl_primitive_desc_t pd = NULL;
     dg_status s = build(out, desc, attr, NULL, b, nb, what, &pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (s != DG_OK) return s;
-    if (packed_w) s = pack(*out, pd, DNNL_ARG_WEIGHTS, plain_w, packed_w, 1);
+    if (packed_w) s = pack(*out, pd, DNNL_ARG_WEIGHTS, &plain->w, packed_w, 1);
     if (s == DG_OK && packed_w)
-        s = pack(*out, pd, DNNL_ARG_BIAS, plain_b, packed_b, 2);
+        s = pack(*out, pd, DNNL_ARG_BIAS, &plain->b, packed_b, 2);
     if (s == DG_OK && mask_index >= 0) {
         const dnnl_memory_desc_t *mmd = dnnl_primitive_desc_query_md(
             pd, dnnl_query_exec_arg_md,
@@ -361,26 +456,34 @@ static dg_status weighted_forward(dg_prim **out, const void *desc,
 
 /* ---- convolution ------------------------------------------------------- */
 
+/* The convolution lets oneDNN choose the layouts of activations and
+ * weights (blocked layouts run direct JIT kernels several times faster than
+ * the im2col path plain NCHW gets); layout adapters convert at the edges. */
 typedef struct conv_mds {
     dnnl_memory_desc_t src, w, b, dst;
+    plain_mds plain;
     dnnl_dims_t strides, pad;
 } conv_mds;
 
-static dg_status conv_describe(conv_mds *c, const dg_window *g, int any_w)
+static dg_status conv_describe(conv_mds *c, const dg_window *g)
 {
-    DG_TRY(md_nchw(&c->src, g->n, g->in));
-    DG_TRY(md_nchw(&c->dst, g->n, g->out));
-    DG_TRY(md_weights(&c->w, g, any_w));
+    DG_TRY(md_nchw(&c->plain.src, g->n, g->in));
+    DG_TRY(md_nchw(&c->plain.dst, g->n, g->out));
+    DG_TRY(md_weights(&c->plain.w, g));
     DG_TRY(md_1d(&c->b, g->out.c));
+    c->plain.b = c->b;
+    DG_TRY(md_any(&c->src, &c->plain.src));
+    DG_TRY(md_any(&c->dst, &c->plain.dst));
+    DG_TRY(md_any(&c->w, &c->plain.w));
     c->strides[0] = c->strides[1] = g->s;
     c->pad[0] = c->pad[1] = g->p;
     return DG_OK;
 }
 
 static dg_status conv_forward_desc(dnnl_convolution_desc_t *d, conv_mds *c,
-                                   const dg_window *g, int training, int any_w)
+                                   const dg_window *g, int training)
 {
-    DG_TRY(conv_describe(c, g, any_w));
+    DG_TRY(conv_describe(c, g));
     DNNL_TRY(dnnl_convolution_forward_desc_init(
                  d, training ? dnnl_forward_training : dnnl_forward_inference,
                  dnnl_convolution_direct, &c->src, &c->w, &c->b, &c->dst,
@@ -395,10 +498,8 @@ dg_status dg_conv_forward(dg_prim **out, const dg_window *g, int training,
 {
     dnnl_convolution_desc_t d;
     conv_mds c;
-    DG_TRY(conv_forward_desc(&d, &c, g, training, packed_weights != NULL));
-    dnnl_memory_desc_t plain_w;
-    DG_TRY(md_weights(&plain_w, g, 0));
-    return weighted_forward(out, &d, post, g->out.c, 4, &plain_w, &c.b,
+    DG_TRY(conv_forward_desc(&d, &c, g, training));
+    return weighted_forward(out, &d, post, g->out.c, 4, &c.plain,
                             packed_weights, packed_bias, "convolution forward");
 }
 
@@ -406,16 +507,16 @@ dg_status dg_conv_backward_data(dg_prim **out, const dg_window *g)
 {
     dnnl_convolution_desc_t fd, d;
     conv_mds c;
-    DG_TRY(conv_forward_desc(&fd, &c, g, 1, 0));
+    DG_TRY(conv_forward_desc(&fd, &c, g, 1));
     DNNL_TRY(dnnl_convolution_backward_data_desc_init(
                  &d, dnnl_convolution_direct, &c.src, &c.w, &c.dst, c.strides,
                  c.pad, c.pad),
              "convolution backward data");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "convolution forward hint"));
-    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST},
-                   {DG_WEIGHTS, DNNL_ARG_WEIGHTS},
-                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
+    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST, &c.plain.dst},
+                   {DG_WEIGHTS, DNNL_ARG_WEIGHTS, &c.plain.w},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC, &c.plain.src}};
     dg_status s = build(out, &d, NULL, hint, b, 3, "convolution backward data",
                         NULL);
     dnnl_primitive_desc_destroy(hint);
@@ -426,17 +527,17 @@ dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g)
 {
     dnnl_convolution_desc_t fd, d;
     conv_mds c;
-    DG_TRY(conv_forward_desc(&fd, &c, g, 1, 0));
+    DG_TRY(conv_forward_desc(&fd, &c, g, 1));
     DNNL_TRY(dnnl_convolution_backward_weights_desc_init(
                  &d, dnnl_convolution_direct, &c.src, &c.w, &c.b, &c.dst,
                  c.strides, c.pad, c.pad),
              "convolution backward weights");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "convolution forward hint"));
-    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
-                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
-                   {DG_DIFF_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS},
-                   {DG_DIFF_BIAS, DNNL_ARG_DIFF_BIAS}};
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC, &c.plain.src},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST, &c.plain.dst},
+                   {DG_DIFF_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS, &c.plain.w},
+                   {DG_DIFF_BIAS, DNNL_ARG_DIFF_BIAS, NULL}};
     dg_status s = build(out, &d, NULL, hint, b, 4,
                         "convolution backward weights", NULL);
     dnnl_primitive_desc_destroy(hint);
@@ -445,18 +546,25 @@ dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g)
 
 /* ---- linear ------------------------------------------------------------ */
 
+/* Activations stay plain (N x features suits the GEMM kernels); the
+ * weights' layout is left to oneDNN. */
 typedef struct ip_mds {
     dnnl_memory_desc_t src, w, b, dst;
+    plain_mds plain;
 } ip_mds;
 
 static dg_status ip_forward_desc(dnnl_inner_product_desc_t *d, ip_mds *m,
                                  uint32_t n, uint32_t in, uint32_t out,
-                                 int training, int any_w)
+                                 int training)
 {
-    DG_TRY(md_2d(&m->src, n, in, 0));
-    DG_TRY(md_2d(&m->dst, n, out, 0));
-    DG_TRY(md_2d(&m->w, out, in, any_w));
-    DG_TRY(md_1d(&m->b, out));
+    DG_TRY(md_2d(&m->plain.src, n, in, 0));
+    DG_TRY(md_2d(&m->plain.dst, n, out, 0));
+    DG_TRY(md_2d(&m->plain.w, out, in, 0));
+    DG_TRY(md_1d(&m->plain.b, out));
+    m->src = m->plain.src;
+    m->dst = m->plain.dst;
+    m->b = m->plain.b;
+    DG_TRY(md_2d(&m->w, out, in, 1));
     DNNL_TRY(dnnl_inner_product_forward_desc_init(
                  d, training ? dnnl_forward_training : dnnl_forward_inference,
                  &m->src, &m->w, &m->b, &m->dst),
@@ -471,11 +579,8 @@ dg_status dg_linear_forward(dg_prim **out, uint32_t n, uint32_t in_features,
 {
     dnnl_inner_product_desc_t d;
     ip_mds m;
-    DG_TRY(ip_forward_desc(&d, &m, n, in_features, out_features, training,
-                           packed_weights != NULL));
-    dnnl_memory_desc_t plain_w;
-    DG_TRY(md_2d(&plain_w, out_features, in_features, 0));
-    return weighted_forward(out, &d, post, out_features, 2, &plain_w, &m.b,
+    DG_TRY(ip_forward_desc(&d, &m, n, in_features, out_features, training));
+    return weighted_forward(out, &d, post, out_features, 2, &m.plain,
                             packed_weights, packed_bias, "linear forward");
 }
 
@@ -484,15 +589,15 @@ dg_status dg_linear_backward_data(dg_prim **out, uint32_t n,
 {
     dnnl_inner_product_desc_t fd, d;
     ip_mds m;
-    DG_TRY(ip_forward_desc(&fd, &m, n, in_features, out_features, 1, 0));
+    DG_TRY(ip_forward_desc(&fd, &m, n, in_features, out_features, 1));
     DNNL_TRY(dnnl_inner_product_backward_data_desc_init(&d, &m.src, &m.w,
                                                         &m.dst),
              "linear backward data");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "linear forward hint"));
-    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST},
-                   {DG_WEIGHTS, DNNL_ARG_WEIGHTS},
-                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
+    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST, NULL},
+                   {DG_WEIGHTS, DNNL_ARG_WEIGHTS, &m.plain.w},
+                   {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC, NULL}};
     dg_status s = build(out, &d, NULL, hint, b, 3, "linear backward data",
                         NULL);
     dnnl_primitive_desc_destroy(hint);
@@ -505,16 +610,16 @@ dg_status dg_linear_backward_weights(dg_prim **out, uint32_t n,
 {
     dnnl_inner_product_desc_t fd, d;
     ip_mds m;
-    DG_TRY(ip_forward_desc(&fd, &m, n, in_features, out_features, 1, 0));
+    DG_TRY(ip_forward_desc(&fd, &m, n, in_features, out_features, 1));
     DNNL_TRY(dnnl_inner_product_backward_weights_desc_init(&d, &m.src, &m.w,
                                                            &m.b, &m.dst),
              "linear backward weights");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "linear forward hint"));
-    binding b[] = {{DG_SRC, DNNL_ARG_SRC},
-                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
-                   {DG_DIFF_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS},
-                   {DG_DIFF_BIAS, DNNL_ARG_DIFF_BIAS}};
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC, NULL},
+                   {DG_DIFF_DST, DNNL_ARG_DIFF_DST, NULL},
+                   {DG_DIFF_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS, &m.plain.w},
+                   {DG_DIFF_BIAS, DNNL_ARG_DIFF_BIAS, NULL}};
     dg_status s = build(out, &d, NULL, hint, b, 4, "linear backward weights",
                         NULL);
     dnnl_primitive_desc_destroy(hint);
