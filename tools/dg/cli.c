@@ -1,0 +1,317 @@
+/* cli.c - option parsing, usage text and failure reporting for every
+ * command. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every command accepts --help; it is listed after the command's own. */
+static const cli_option help_option = {"help", 'h', NULL, "show this help"};
+
+/* The command being run, for the "dg COMMAND: " prefix of messages. */
+static const char *current_command;
+
+/* ------------------------------------------------------------------------ */
+/* Reporting                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Every message starts here: "dg COMMAND: " and the caller's text, on a
+ * line of its own even while a progress bar is drawn. */
+static void report(const char *fmt, va_list ap)
+{
+    progress_clear();
+    if (current_command)
+        fprintf(stderr, "dg %s: ", current_command);
+    else
+        fputs("dg: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+int cli_fail(dg_status status, const char *what_fmt, ...)
+{
+    const char *detail = dg_last_error_detail();
+    va_list ap;
+    va_start(ap, what_fmt);
+    report(what_fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s", dg_strerror(status));
+    if (detail[0]) fprintf(stderr, ": %s", detail);
+    fputc('\n', stderr);
+    return CLI_EXIT_FAILURE;
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report(fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_EXIT_FAILURE;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report(fmt, ap);
+    va_end(ap);
+    if (current_command)
+        fprintf(stderr, "\nTry 'dg %s --help'.\n", current_command);
+    else
+        fputs("\nTry 'dg help'.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Option tables                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* The command's options followed by --help; NULL past the end. */
+static const cli_option *option_at(const cli_command *cmd, size_t index)
+{
+    size_t n = 0;
+    while (cmd->options[n].name) n++;
+    if (n >= CLI_MAX_OPTIONS) {
+        fprintf(stderr, "dg %s: more than %d options\n", cmd->name,
+                CLI_MAX_OPTIONS - 1);
+        abort();
+    }
+    if (index < n) return &cmd->options[index];
+    return index == n ? &help_option : NULL;
+}
+
+static int find_long(const cli_command *cmd, const char *name, size_t len)
+{
+    const cli_option *opt;
+    for (size_t i = 0; (opt = option_at(cmd, i)); i++)
+        if (strlen(opt->name) == len && strncmp(opt->name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int find_short(const cli_command *cmd, char name)
+{
+    const cli_option *opt;
+    for (size_t i = 0; (opt = option_at(cmd, i)); i++)
+        if (opt->short_name && opt->short_name == name) return (int)i;
+    return -1;
+}
+
+/* Asking for an option the table lacks is a bug in the command. */
+static int must_find(const cli_args *args, const char *name)
+{
+    int index = find_long(args->command, name, strlen(name));
+    if (index < 0) {
+        fprintf(stderr, "dg %s: option --%s is not in the table\n",
+                args->command->name, name);
+        abort();
+    }
+    return index;
+}
+
+bool cli_flag(const cli_args *args, const char *name)
+{
+    return args->present[must_find(args, name)];
+}
+
+const char *cli_value(const cli_args *args, const char *name)
+{
+    return args->values[must_find(args, name)];
+}
+
+int cli_long(const cli_args *args, const char *name, long fallback, long min,
+             long max, long *out)
+{
+    const char *text = cli_value(args, name);
+    if (!text) {
+        *out = fallback;
+        return CLI_EXIT_OK;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return cli_usage_error("--%s must be an integer from %ld to %ld, "
+                               "not \"%s\"",
+                               name, min, max, text);
+    *out = v;
+    return CLI_EXIT_OK;
+}
+
+int cli_double(const cli_args *args, const char *name, double fallback,
+               double min, double max, double *out)
+{
+    const char *text = cli_value(args, name);
+    if (!text) {
+        *out = fallback;
+        return CLI_EXIT_OK;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < min || v > max)
+        return cli_usage_error("--%s must be a number from %g to %g, "
+                               "not \"%s\"",
+                               name, min, max, text);
+    *out = v;
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Usage                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* "-k, --top K" or "    --json": the left column of the option list. */
+static int format_option(const cli_option *opt, char *buf, size_t size)
+{
+    char short_part[8] = "    ";
+    if (opt->short_name) snprintf(short_part, sizeof short_part, "-%c, ",
+                                  opt->short_name);
+    return snprintf(buf, size, "%s--%s%s%s", short_part, opt->name,
+                    opt->value ? " " : "", opt->value ? opt->value : "");
+}
+
+void cli_print_usage(const cli_command *cmd, FILE *out)
+{
+    fprintf(out, "usage: dg %s [OPTIONS]%s%s\n\n%s.\n", cmd->name,
+            cmd->synopsis[0] ? " " : "", cmd->synopsis, cmd->summary);
+    if (cmd->description) fprintf(out, "\n%s\n", cmd->description);
+
+    const cli_option *opt;
+    char left[128];
+    int width = 0;
+    for (size_t i = 0; (opt = option_at(cmd, i)); i++) {
+        int w = format_option(opt, left, sizeof left);
+        if (w > width) width = w;
+    }
+    fputs("\nOptions:\n", out);
+    for (size_t i = 0; (opt = option_at(cmd, i)); i++) {
+        format_option(opt, left, sizeof left);
+        fprintf(out, "  %-*s  %s\n", width, left, opt->help);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Outcome of parsing besides an exit code: run the command, or show help. */
+enum { PARSE_RUN = -1, PARSE_HELP = -2 };
+
+/* Stores option `index`, taking its value from `inline_value` or the next
+ * argument.  Returns PARSE_RUN or a usage error. */
+static int take_option(cli_args *args, int index, const char *spelled,
+                       const char *inline_value, int argc, char **argv,
+                       int *next)
+{
+    const cli_option *opt = option_at(args->command, (size_t)index);
+    args->present[index] = true;
+    if (!opt->value) {
+        if (inline_value)
+            return cli_usage_error("%s takes no value", spelled);
+        return PARSE_RUN;
+    }
+    if (!inline_value) {
+        if (*next >= argc)
+            return cli_usage_error("%s needs a value (%s)", spelled,
+                                   opt->value);
+        inline_value = argv[(*next)++];
+    }
+    args->values[index] = inline_value;
+    return PARSE_RUN;
+}
+
+/* "--name", "--name=value", "--name value". */
+static int parse_long_option(cli_args *args, const char *arg, int argc,
+                             char **argv, int *next)
+{
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    int index = find_long(args->command, name, len);
+    if (index < 0)
+        return cli_usage_error("unknown option --%.*s", (int)len, name);
+    char spelled[96];
+    snprintf(spelled, sizeof spelled, "--%.*s", (int)len, name);
+    return take_option(args, index, spelled, eq ? eq + 1 : NULL, argc, argv,
+                       next);
+}
+
+/* "-q", "-k 5", "-k5", and clusters of flags such as "-qk5". */
+static int parse_short_options(cli_args *args, const char *arg, int argc,
+                               char **argv, int *next)
+{
+    for (const char *c = arg + 1; *c; c++) {
+        int index = find_short(args->command, *c);
+        if (index < 0) return cli_usage_error("unknown option -%c", *c);
+        char spelled[3] = {'-', *c, '\0'};
+        const char *rest = c[1] ? c + 1 : NULL;
+        bool takes_value = option_at(args->command, (size_t)index)->value;
+        int rc = take_option(args, index, spelled, takes_value ? rest : NULL,
+                             argc, argv, next);
+        if (rc != PARSE_RUN || takes_value) return rc;
+    }
+    return PARSE_RUN;
+}
+
+static int parse(cli_args *args, int argc, char **argv)
+{
+    bool options_done = false;
+    int next = 1;
+    while (next < argc) {
+        const char *arg = argv[next++];
+        int rc = PARSE_RUN;
+        if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0)
+            args->positional[args->n_positional++] = (char *)arg;
+        else if (strcmp(arg, "--") == 0)
+            options_done = true;
+        else if (arg[1] == '-')
+            rc = parse_long_option(args, arg, argc, argv, &next);
+        else
+            rc = parse_short_options(args, arg, argc, argv, &next);
+        if (rc != PARSE_RUN) return rc;
+        if (cli_flag(args, help_option.name)) return PARSE_HELP;
+    }
+    const cli_command *cmd = args->command;
+    if (args->n_positional < cmd->min_args ||
+        (cmd->max_args >= 0 && args->n_positional > cmd->max_args))
+        return cli_usage_error("expected %s, got %d argument%s",
+                               cmd->synopsis[0] ? cmd->synopsis
+                                                : "no arguments",
+                               args->n_positional,
+                               args->n_positional == 1 ? "" : "s");
+    return PARSE_RUN;
+}
+
+int cli_run(const cli_command *cmd, int argc, char **argv)
+{
+    current_command = cmd->name;
+    cli_args args = {.command = cmd};
+    args.positional = malloc((size_t)argc * sizeof *args.positional);
+    if (!args.positional) return cli_error("out of memory");
+
+    int rc = parse(&args, argc, argv);
+    if (rc == PARSE_HELP) {
+        cli_print_usage(cmd, stdout);
+        rc = CLI_EXIT_OK;
+    } else if (rc == PARSE_RUN) {
+        int quiet = find_long(cmd, "quiet", strlen("quiet"));
+        progress_set_enabled(quiet < 0 || !args.present[quiet]);
+        rc = cmd->run(&args);
+    }
+    free(args.positional);
+    return rc;
+}
+
+int cli_check_output(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    int write_rc = cli_error("writing the output: %s",
+                             errno ? strerror(errno) : "write error");
+    return rc == CLI_EXIT_OK ? write_rc : rc;
+}

@@ -1,0 +1,173 @@
+/* cli.h - what every dg command shares: the command and option tables,
+ * argument parsing, the failure reporter, a streaming JSON writer, aligned
+ * text tables and a progress bar.  Commands use only this header and the
+ * public diffguard.h. */
+#ifndef DG_CLI_H
+#define DG_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "diffguard.h"
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CLI_PRINTF(fmt, args)
+#endif
+
+/* Exit codes: failures of the work itself, and mistakes on the command
+ * line. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
+
+/* ------------------------------------------------------------------------ */
+/* Commands and options                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* One option a command accepts; value == NULL makes it a flag. */
+typedef struct cli_option {
+    const char *name;  /* long name, without the leading "--" */
+    char short_name;   /* 0 for none */
+    const char *value; /* placeholder shown in usage, such as "K" */
+    const char *help;  /* one line; state the default here */
+} cli_option;
+
+/* Options several commands share, so their wording stays the same. */
+#define CLI_OPTION_JSON {"json", 0, NULL, "print the result as JSON on stdout"}
+#define CLI_OPTION_QUIET {"quiet", 'q', NULL, "do not show progress"}
+#define CLI_OPTIONS_END {NULL, 0, NULL, NULL}
+
+/* Enough for any command; the parser aborts on a longer table. */
+#define CLI_MAX_OPTIONS 32
+
+typedef struct cli_args cli_args;
+
+/* A command: the table in main.c lists one of these per command file. */
+typedef struct cli_command {
+    const char *name;
+    const char *summary;       /* one line for `dg help` */
+    const char *synopsis;      /* positional arguments: "MODEL IMAGE..." */
+    const char *description;   /* more text for `--help`, or NULL */
+    const cli_option *options; /* ends with CLI_OPTIONS_END */
+    int min_args;              /* positional argument count */
+    int max_args;              /* -1: no limit */
+    int (*run)(const cli_args *args); /* returns a CLI_EXIT_* code */
+} cli_command;
+
+/* The parsed command line handed to a command. */
+struct cli_args {
+    const cli_command *command;
+    const char *values[CLI_MAX_OPTIONS]; /* per option: last value given */
+    bool present[CLI_MAX_OPTIONS];       /* per option: given at least once */
+    char **positional;
+    int n_positional;
+};
+
+/* Parses argv (argv[0] is the command name) and runs the command, or
+ * prints its usage for --help.  Returns the exit code. */
+int cli_run(const cli_command *cmd, int argc, char **argv);
+
+/* Flushes stdout; a full disk or a closed pipe turns success `rc` into a
+ * reported failure.  Returns the final exit code. */
+int cli_check_output(int rc);
+
+/* Prints the usage of one command (options from its table, plus --help). */
+void cli_print_usage(const cli_command *cmd, FILE *out);
+
+/* Option accessors; `name` must be in the command's table. */
+bool cli_flag(const cli_args *args, const char *name);
+const char *cli_value(const cli_args *args, const char *name);
+
+/* Reads an integer or number option, or `fallback` when it is absent,
+ * checking min <= value <= max.  Returns CLI_EXIT_OK, or reports a usage
+ * error ("--top must be an integer from 1 to 10") and returns
+ * CLI_EXIT_USAGE. */
+int cli_long(const cli_args *args, const char *name, long fallback, long min,
+             long max, long *out);
+int cli_double(const cli_args *args, const char *name, double fallback,
+               double min, double max, double *out);
+
+/* ------------------------------------------------------------------------ */
+/* Reporting failures (all on stderr, prefixed "dg COMMAND: ")              */
+/* ------------------------------------------------------------------------ */
+
+/* A library call failed: "<what>: <dg_strerror>: <dg_last_error_detail>".
+ * Call it right after the failing call, before the detail is replaced.
+ * Returns CLI_EXIT_FAILURE. */
+int cli_fail(dg_status status, const char *what_fmt, ...) CLI_PRINTF(2, 3);
+/* Something outside the library failed.  Returns CLI_EXIT_FAILURE. */
+int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* The command line is wrong; adds a pointer to --help.  Returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* ------------------------------------------------------------------------ */
+/* Streaming JSON writer (json.c)                                           */
+/* ------------------------------------------------------------------------ */
+
+#define JSON_MAX_DEPTH 32
+
+/* Writes indented JSON; commas and indentation are automatic.  Inside an
+ * object, call json_key before each value. */
+typedef struct json_writer {
+    FILE *out;
+    int depth;
+    bool has_items[JSON_MAX_DEPTH]; /* the open container is not empty */
+    bool after_key;                 /* the next value follows a key */
+} json_writer;
+
+void json_init(json_writer *w, FILE *out);
+void json_begin_object(json_writer *w);
+void json_end_object(json_writer *w);
+void json_begin_array(json_writer *w);
+void json_end_array(json_writer *w);
+void json_key(json_writer *w, const char *key);
+/* Invalid UTF-8 becomes U+FFFD, so any C string makes valid JSON. */
+void json_string(json_writer *w, const char *s);
+/* Enough digits to give back the same float; NaN and infinities as null. */
+void json_number(json_writer *w, double value);
+void json_int(json_writer *w, int64_t value);
+void json_bool(json_writer *w, bool value);
+
+/* ------------------------------------------------------------------------ */
+/* Aligned text tables (table.c)                                            */
+/* ------------------------------------------------------------------------ */
+
+#define TABLE_MAX_COLUMNS 16
+
+/* Collects cells row by row, then prints every column as wide as its
+ * widest cell. */
+typedef struct cli_table {
+    const char *align; /* one letter per column: 'l'eft or 'r'ight */
+    size_t n_columns;
+    char **cells; /* row-major, starting with the header row if any */
+    size_t n_cells, capacity;
+    bool out_of_memory;
+} cli_table;
+
+/* headers has one entry per letter of align (at most TABLE_MAX_COLUMNS),
+ * or is NULL for a table without a header row. */
+void table_init(cli_table *t, const char *align, const char *const *headers);
+/* Appends the next cell; rows wrap after the last column. */
+void table_cell(cli_table *t, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Prints the table indented by `indent` spaces and frees it.  Returns
+ * CLI_EXIT_OK, or reports running out of memory. */
+int table_print(cli_table *t, FILE *out, size_t indent);
+
+/* ------------------------------------------------------------------------ */
+/* Progress on stderr (progress.c)                                          */
+/* ------------------------------------------------------------------------ */
+
+/* On a terminal: one redrawn line with a bar, percentage, count, rate and
+ * ETA, at most ten times a second.  Otherwise: a plain line every 10% or
+ * 10 s.  Work finished within a second shows nothing.  One at a time. */
+void progress_start(const char *label, uint64_t total);
+void progress_update(uint64_t done);
+void progress_finish(void);
+/* Erases the bar before other output; the next update redraws it. */
+void progress_clear(void);
+/* --quiet turns progress off for the whole run. */
+void progress_set_enabled(bool enabled);
+
+#endif

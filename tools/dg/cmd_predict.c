@@ -1,0 +1,244 @@
+/* cmd_predict.c - `dg predict MODEL IMAGE...`: the most probable classes of
+ * each image.  Images are decoded one by one and run in batches; an image
+ * that cannot be decoded is reported and skipped. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "commands.h"
+
+enum { DEFAULT_TOP = 3, DEFAULT_BATCH = 32, MAX_BATCH = 4096 };
+
+typedef struct predictor {
+    dg_model *model;
+    dg_session *session;
+    json_writer *json;    /* NULL for text output */
+    size_t sample_len;    /* floats per preprocessed image */
+    uint32_t n_classes;
+    uint32_t top;
+    bool ends_in_softmax; /* else the outputs are logits */
+    uint32_t capacity;    /* images per batch */
+    uint32_t batch_size;  /* images waiting in the batch */
+    float *input;         /* capacity * sample_len */
+    const char **files;   /* capacity: the file of each waiting image */
+    double *probability;  /* n_classes */
+    uint32_t *ranked;     /* top: class indices, most probable first */
+    uint32_t printed;     /* images reported so far */
+} predictor;
+
+static int open_model(predictor *p, const char *path)
+{
+    dg_status st = dg_model_load_file(path, &p->model);
+    uint32_t n_layers = 0;
+    dg_layer_info last = {.struct_size = sizeof last};
+    if (st == DG_OK) st = dg_model_output_size(p->model, &p->n_classes);
+    if (st == DG_OK) st = dg_model_layer_count(p->model, &n_layers);
+    if (st == DG_OK) st = dg_model_layer_info(p->model, n_layers - 1, &last);
+    uint32_t channels = 0, height = 0, width = 0;
+    if (st == DG_OK)
+        st = dg_model_input_shape(p->model, &channels, &height, &width);
+    if (st != DG_OK) return cli_fail(st, "loading %s", path);
+    p->ends_in_softmax = last.kind == DG_LAYER_SOFTMAX;
+    p->sample_len = (size_t)channels * height * width;
+    return CLI_EXIT_OK;
+}
+
+static int allocate(predictor *p, long capacity)
+{
+    p->capacity = (uint32_t)capacity;
+    p->input = malloc(p->capacity * p->sample_len * sizeof *p->input);
+    p->files = malloc(p->capacity * sizeof *p->files);
+    p->probability = malloc(p->n_classes * sizeof *p->probability);
+    p->ranked = malloc(p->top * sizeof *p->ranked);
+    if (!p->input || !p->files || !p->probability || !p->ranked)
+        return cli_error("out of memory");
+    dg_status st = dg_session_create(p->model, p->capacity, &p->session);
+    if (st != DG_OK) return cli_fail(st, "preparing the model");
+    return CLI_EXIT_OK;
+}
+
+/* Probabilities from one image's outputs: a softmax over the logits unless
+ * the model already ends in one. */
+static void to_probabilities(predictor *p, const float *outputs)
+{
+    double largest = -INFINITY, sum = 0;
+    for (uint32_t k = 0; k < p->n_classes; k++) {
+        p->probability[k] = outputs[k];
+        if (outputs[k] > largest) largest = outputs[k];
+    }
+    if (p->ends_in_softmax) return;
+    /* Subtracting the largest logit keeps exp() from overflowing. */
+    for (uint32_t k = 0; k < p->n_classes; k++) {
+        p->probability[k] = exp(p->probability[k] - largest);
+        sum += p->probability[k];
+    }
+    for (uint32_t k = 0; k < p->n_classes; k++) p->probability[k] /= sum;
+}
+
+/* The `top` most probable classes; ties keep the lower class first. */
+static void rank_classes(predictor *p)
+{
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < p->n_classes; k++) {
+        if (n == p->top &&
+            !(p->probability[k] > p->probability[p->ranked[n - 1]]))
+            continue;
+        uint32_t at = n < p->top ? n++ : n - 1;
+        while (at > 0 &&
+               p->probability[k] > p->probability[p->ranked[at - 1]]) {
+            p->ranked[at] = p->ranked[at - 1];
+            at--;
+        }
+        p->ranked[at] = k;
+    }
+}
+
+static const char *class_name(const predictor *p, uint32_t k)
+{
+    const char *name = "";
+    dg_model_class_name(p->model, k, &name); /* k < n_classes: cannot fail */
+    return name;
+}
+
+static int report_image(predictor *p, const char *file)
+{
+    if (p->json) {
+        json_begin_object(p->json);
+        json_key(p->json, "file");
+        json_string(p->json, file);
+        json_key(p->json, "top");
+        json_begin_array(p->json);
+        for (uint32_t r = 0; r < p->top; r++) {
+            uint32_t k = p->ranked[r];
+            json_begin_object(p->json);
+            json_key(p->json, "class");
+            json_int(p->json, k);
+            json_key(p->json, "name");
+            json_string(p->json, class_name(p, k));
+            json_key(p->json, "probability");
+            json_number(p->json, p->probability[k]);
+            json_end_object(p->json);
+        }
+        json_end_array(p->json);
+        json_end_object(p->json);
+        return CLI_EXIT_OK;
+    }
+    printf("%s%s\n", p->printed ? "\n" : "", file);
+    cli_table t;
+    table_init(&t, "rrl", NULL);
+    for (uint32_t r = 0; r < p->top; r++) {
+        uint32_t k = p->ranked[r];
+        const char *name = class_name(p, k);
+        table_cell(&t, "%.4f", p->probability[k]);
+        table_cell(&t, "%u", k);
+        table_cell(&t, "%s", name[0] ? name : "-");
+    }
+    return table_print(&t, stdout, 2);
+}
+
+/* Runs the waiting images and reports each. */
+static int run_batch(predictor *p)
+{
+    if (p->batch_size == 0) return CLI_EXIT_OK;
+    const float *outputs;
+    dg_status st = dg_session_run(p->session, p->input,
+                                  p->batch_size * p->sample_len,
+                                  p->batch_size);
+    if (st == DG_OK)
+        st = dg_session_output(p->session, -1, &outputs, NULL, NULL, NULL,
+                               NULL);
+    if (st != DG_OK) return cli_fail(st, "running the model");
+    progress_clear();
+    int rc = CLI_EXIT_OK;
+    for (uint32_t i = 0; i < p->batch_size && rc == CLI_EXIT_OK; i++) {
+        to_probabilities(p, outputs + (size_t)i * p->n_classes);
+        rank_classes(p);
+        rc = report_image(p, p->files[i]);
+        p->printed++;
+    }
+    fflush(stdout);
+    p->batch_size = 0;
+    return rc;
+}
+
+/* Decodes every image into the batch, running it whenever it fills. */
+static int predict_all(predictor *p, char **files, int n_files)
+{
+    int rc = CLI_EXIT_OK;
+    progress_start("predict", (uint64_t)n_files);
+    for (int i = 0; i < n_files; i++) {
+        float *slot = p->input + p->batch_size * p->sample_len;
+        dg_status st = dg_image_load_file(p->model, files[i], slot,
+                                          p->sample_len);
+        if (st != DG_OK) {
+            rc = cli_fail(st, "decoding %s", files[i]);
+        } else {
+            p->files[p->batch_size++] = files[i];
+            if (p->batch_size == p->capacity) {
+                int batch_rc = run_batch(p);
+                if (batch_rc != CLI_EXIT_OK) return batch_rc;
+            }
+        }
+        progress_update((uint64_t)i + 1);
+    }
+    int batch_rc = run_batch(p);
+    progress_finish();
+    return batch_rc != CLI_EXIT_OK ? batch_rc : rc;
+}
+
+static int run_predict(const cli_args *args)
+{
+    predictor p = {0};
+    json_writer json;
+    char **files = args->positional + 1;
+    int n_files = args->n_positional - 1;
+    long batch, top;
+    int rc = cli_long(args, "batch", DEFAULT_BATCH, 1, MAX_BATCH, &batch);
+    if (rc == CLI_EXIT_OK) rc = open_model(&p, args->positional[0]);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "top",
+                      p.n_classes < DEFAULT_TOP ? p.n_classes : DEFAULT_TOP,
+                      1, p.n_classes, &top);
+    if (rc == CLI_EXIT_OK) {
+        p.top = (uint32_t)top;
+        rc = allocate(&p, batch < n_files ? batch : n_files);
+    }
+    if (rc == CLI_EXIT_OK) {
+        if (cli_flag(args, "json")) {
+            p.json = &json;
+            json_init(p.json, stdout);
+            json_begin_array(p.json);
+        }
+        rc = predict_all(&p, files, n_files);
+        if (p.json) json_end_array(p.json);
+    }
+    dg_session_free(p.session);
+    dg_model_free(p.model);
+    free(p.input);
+    free(p.files);
+    free(p.probability);
+    free(p.ranked);
+    return rc;
+}
+
+static const cli_option predict_options[] = {
+    {"top", 'k', "K", "classes to show per image (default 3)"},
+    {"batch", 'b', "N", "images per forward pass (default 32)"},
+    CLI_OPTION_JSON,
+    CLI_OPTION_QUIET,
+    CLI_OPTIONS_END,
+};
+
+const cli_command cmd_predict = {
+    .name = "predict",
+    .summary = "Classify PNG or JPEG images with a model",
+    .synopsis = "MODEL IMAGE...",
+    .description = "Prints the most probable classes of each image with "
+                   "their probabilities.\nImages are preprocessed as the "
+                   "model file says.  An image that cannot be\ndecoded is "
+                   "reported and skipped, and the exit code is then 1.",
+    .options = predict_options,
+    .min_args = 2,
+    .max_args = -1,
+    .run = run_predict,
+};

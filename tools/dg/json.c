@@ -1,0 +1,150 @@
+/* json.c - a streaming JSON writer: the caller opens and closes containers
+ * and the writer places commas, indentation and escapes. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void json_init(json_writer *w, FILE *out)
+{
+    memset(w, 0, sizeof *w);
+    w->out = out;
+}
+
+static void newline_and_indent(json_writer *w)
+{
+    fputc('\n', w->out);
+    for (int d = 0; d < w->depth; d++) fputs("  ", w->out);
+}
+
+/* Everything a value needs in front of it: a comma after the previous item
+ * and a fresh line, unless it is the value of a key. */
+static void before_value(json_writer *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->depth == 0) return;
+    if (w->has_items[w->depth - 1]) fputc(',', w->out);
+    w->has_items[w->depth - 1] = true;
+    newline_and_indent(w);
+}
+
+static void open_container(json_writer *w, char bracket)
+{
+    before_value(w);
+    if (w->depth == JSON_MAX_DEPTH) abort(); /* a bug in the command */
+    fputc(bracket, w->out);
+    w->has_items[w->depth++] = false;
+}
+
+static void close_container(json_writer *w, char bracket)
+{
+    bool had_items = w->has_items[--w->depth];
+    if (had_items) newline_and_indent(w);
+    fputc(bracket, w->out);
+    if (w->depth == 0) fputc('\n', w->out);
+}
+
+void json_begin_object(json_writer *w) { open_container(w, '{'); }
+void json_end_object(json_writer *w) { close_container(w, '}'); }
+void json_begin_array(json_writer *w) { open_container(w, '['); }
+void json_end_array(json_writer *w) { close_container(w, ']'); }
+
+/* Length of the well-formed UTF-8 sequence at s (at most `avail` bytes),
+ * or 0 when it is malformed, overlong, a surrogate or past U+10FFFF. */
+static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+{
+    static const uint32_t smallest[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t len;
+    uint32_t code;
+    if (s[0] < 0x80) return 1;
+    if ((s[0] & 0xE0) == 0xC0) {
+        len = 2;
+        code = s[0] & 0x1Fu;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3;
+        code = s[0] & 0x0Fu;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4;
+        code = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (avail < len) return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        code = code << 6 | (s[k] & 0x3Fu);
+    }
+    if (code < smallest[len] || code > 0x10FFFF ||
+        (code >= 0xD800 && code <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static void write_string(FILE *out, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t left = strlen(text);
+    fputc('"', out);
+    while (left > 0) {
+        size_t len = utf8_sequence_length(s, left);
+        if (len == 0) {
+            fputs("\xEF\xBF\xBD", out); /* U+FFFD for one bad byte */
+            len = 1;
+        } else if (*s == '"' || *s == '\\') {
+            fprintf(out, "\\%c", *s);
+        } else if (*s == '\n') {
+            fputs("\\n", out);
+        } else if (*s == '\t') {
+            fputs("\\t", out);
+        } else if (*s == '\r') {
+            fputs("\\r", out);
+        } else if (*s < 0x20) {
+            fprintf(out, "\\u%04x", *s);
+        } else {
+            fwrite(s, 1, len, out);
+        }
+        s += len;
+        left -= len;
+    }
+    fputc('"', out);
+}
+
+void json_key(json_writer *w, const char *key)
+{
+    before_value(w);
+    write_string(w->out, key);
+    fputs(": ", w->out);
+    w->after_key = true;
+}
+
+void json_string(json_writer *w, const char *s)
+{
+    before_value(w);
+    write_string(w->out, s);
+}
+
+void json_number(json_writer *w, double value)
+{
+    before_value(w);
+    if (isfinite(value))
+        fprintf(w->out, "%.9g", value);
+    else
+        fputs("null", w->out);
+}
+
+void json_int(json_writer *w, int64_t value)
+{
+    before_value(w);
+    fprintf(w->out, "%" PRId64, value);
+}
+
+void json_bool(json_writer *w, bool value)
+{
+    before_value(w);
+    fputs(value ? "true" : "false", w->out);
+}

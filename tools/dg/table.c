@@ -1,0 +1,87 @@
+/* table.c - aligned text tables for human-readable output. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void table_init(cli_table *t, const char *align, const char *const *headers)
+{
+    memset(t, 0, sizeof *t);
+    t->align = align;
+    t->n_columns = strlen(align);
+    if (t->n_columns == 0 || t->n_columns > TABLE_MAX_COLUMNS) abort();
+    for (size_t c = 0; headers && c < t->n_columns; c++)
+        table_cell(t, "%s", headers[c]);
+}
+
+void table_cell(cli_table *t, const char *fmt, ...)
+{
+    if (t->out_of_memory) return;
+    if (t->n_cells == t->capacity) {
+        size_t capacity = t->capacity ? 2 * t->capacity : 64;
+        char **cells = realloc(t->cells, capacity * sizeof *cells);
+        if (!cells) {
+            t->out_of_memory = true;
+            return;
+        }
+        t->cells = cells;
+        t->capacity = capacity;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *cell = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!cell) {
+        t->out_of_memory = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(cell, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    t->cells[t->n_cells++] = cell;
+}
+
+/* Columns the text takes on a terminal: one per UTF-8 character. */
+static size_t display_width(const char *s)
+{
+    size_t width = 0;
+    for (; *s; s++) width += ((unsigned char)*s & 0xC0) != 0x80;
+    return width;
+}
+
+static void pad(FILE *out, size_t n)
+{
+    while (n-- > 0) fputc(' ', out);
+}
+
+static void print_rows(const cli_table *t, FILE *out, size_t indent)
+{
+    size_t width[TABLE_MAX_COLUMNS] = {0};
+    for (size_t i = 0; i < t->n_cells; i++) {
+        size_t w = display_width(t->cells[i]);
+        if (w > width[i % t->n_columns]) width[i % t->n_columns] = w;
+    }
+    for (size_t i = 0; i < t->n_cells; i++) {
+        size_t column = i % t->n_columns;
+        bool last = column + 1 == t->n_columns || i + 1 == t->n_cells;
+        size_t gap = width[column] - display_width(t->cells[i]);
+        if (column == 0) pad(out, indent);
+        if (t->align[column] == 'r') pad(out, gap);
+        fputs(t->cells[i], out);
+        /* No trailing blanks after the last column. */
+        if (t->align[column] != 'r' && !last) pad(out, gap);
+        fputs(last ? "\n" : "  ", out);
+    }
+}
+
+int table_print(cli_table *t, FILE *out, size_t indent)
+{
+    if (!t->out_of_memory) print_rows(t, out, indent);
+    for (size_t i = 0; i < t->n_cells; i++) free(t->cells[i]);
+    free(t->cells);
+    bool failed = t->out_of_memory;
+    memset(t, 0, sizeof *t);
+    return failed ? cli_error("out of memory") : CLI_EXIT_OK;
+}
