@@ -60,26 +60,46 @@ static void decide_fusion(dg_exec *e)
     }
 }
 
-static void free_prims(dg_exec *e)
+static void free_plan(dg_exec *e, int slot)
 {
     for (uint32_t i = 0; i < e->m->n_layers; i++) {
-        dg_layer_run *r = &e->run[i];
-        dg_prim_free(r->fwd);
-        dg_prim_free(r->bwd_data);
-        dg_prim_free(r->bwd_weights);
-        dg_prim_free(r->scale);
-        r->fwd = r->bwd_data = r->bwd_weights = r->scale = NULL;
+        dg_layer_prims *p = &e->run[i].plan[slot];
+        dg_prim_free(p->fwd);
+        dg_prim_free(p->bwd_data);
+        dg_prim_free(p->bwd_weights);
+        dg_prim_free(p->scale);
+        memset(p, 0, sizeof *p);
     }
+    e->plan_batch[slot] = 0;
 }
 
+static void use_plan(dg_exec *e, int slot)
+{
+    for (uint32_t i = 0; i < e->m->n_layers; i++)
+        e->run[i].p = &e->run[i].plan[slot];
+    e->batch = e->plan_batch[slot];
+    e->plan_used[slot] = ++e->clock;
+}
+
+/* Switches to the plan for `batch`, building it in the least recently used
+ * slot if none exists. */
 static dg_status plan(dg_exec *e, uint32_t batch)
 {
-    free_prims(e);
-    e->batch = batch;
+    int slot = 0;
+    for (int k = 0; k < DG_EXEC_PLANS; k++) {
+        if (e->plan_batch[k] == batch) {
+            use_plan(e, k);
+            return DG_OK;
+        }
+        if (e->plan_used[k] < e->plan_used[slot]) slot = k;
+    }
+    free_plan(e, slot);
+    e->plan_batch[slot] = batch;
+    use_plan(e, slot);
     for (uint32_t i = 0; i < e->m->n_layers; i++) {
         dg_status s = dg_layer_plan(e, (int32_t)i);
         if (s != DG_OK) {
-            free_prims(e);
+            free_plan(e, slot);
             e->batch = 0;
             return dg_fail_context(s, "planning layer %u (%s) for batch %u",
                                    i, dg_layer_kind_name(e->m->layers[i].kind),
@@ -93,7 +113,7 @@ void dg_exec_free(dg_exec *e)
 {
     if (!e) return;
     if (e->run) {
-        free_prims(e);
+        for (int k = 0; k < DG_EXEC_PLANS; k++) free_plan(e, k);
         for (uint32_t i = 0; i < e->m->n_layers; i++) {
             dg_layer_run *r = &e->run[i];
             dg_free_aligned(r->out_buf);

@@ -7,16 +7,28 @@
 #include "nn/backend.h"
 #include "nn/exec.h"
 
+/* Primitives are shape-specific: an executor keeps this many plans (one per
+ * batch size seen, least recently used replaced) so that alternating batch
+ * sizes re-plan nothing after warm-up.  Buffers are shared by all plans. */
+#define DG_EXEC_PLANS 8
+
+/* One layer's primitives for one batch size. */
+typedef struct dg_layer_prims {
+    dg_prim *fwd, *bwd_data, *bwd_weights, *scale; /* scale: mask or BN */
+} dg_layer_prims;
+
 /* Per-layer run state.  Pointers named *_buf are owned; out/diff may alias
  * another layer's buffer (flatten, fused layers). */
 typedef struct dg_layer_run {
-    dg_prim *fwd, *bwd_data, *bwd_weights, *scale; /* scale: mask or BN */
+    dg_layer_prims plan[DG_EXEC_PLANS];
+    dg_layer_prims *p; /* the plan of the current batch size */
     float *out;       /* output of the last forward (alias or out_buf) */
     float *out_buf;
     float *diff;      /* d loss / d output */
     float *diff_buf;
     float *tmp_buf;   /* masked gradient, dropout mask, ... (out size) */
-    void *workspace;  /* max-pool indices */
+    void *workspace;  /* max-pool indices, sized for the largest plan */
+    size_t workspace_bytes;
     float *stat_buf;  /* batch-norm: batch mean then batch variance (2C) */
     float *mask_f;    /* the layer's mask as floats (units), or NULL */
     float *scale_f;   /* batch-norm inverse std times gamma (C) */
@@ -31,7 +43,9 @@ typedef struct dg_layer_run {
 
 struct dg_exec {
     dg_model *m;
-    uint32_t cap, batch; /* batch: the size primitives are planned for */
+    uint32_t cap, batch; /* batch: the size of the current plan */
+    uint32_t plan_batch[DG_EXEC_PLANS]; /* 0: slot unused */
+    uint64_t plan_used[DG_EXEC_PLANS], clock;
     unsigned flags;
     dg_layer_run *run;
     const float *input;

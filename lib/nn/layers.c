@@ -64,29 +64,29 @@ static dg_status plan_weighted(dg_exec *e, int32_t i)
             w = fw;
             b = fb;
         }
-        dg_status s = conv ? dg_conv_forward(&r->fwd, &g, 0, r->post, w, b)
-                           : dg_linear_forward(&r->fwd, e->batch, in_features,
+        dg_status s = conv ? dg_conv_forward(&r->p->fwd, &g, 0, r->post, w, b)
+                           : dg_linear_forward(&r->p->fwd, e->batch, in_features,
                                                l->units, 0, r->post, w, b);
         dg_free_aligned(fw);
         dg_free_aligned(fb);
         return s;
     }
     if (conv) {
-        DG_TRY(dg_conv_forward(&r->fwd, &g, 1, 0, NULL, NULL));
+        DG_TRY(dg_conv_forward(&r->p->fwd, &g, 1, 0, NULL, NULL));
     } else {
-        DG_TRY(dg_linear_forward(&r->fwd, e->batch, in_features, l->units, 1,
+        DG_TRY(dg_linear_forward(&r->p->fwd, e->batch, in_features, l->units, 1,
                                  0, NULL, NULL));
     }
     if (l->mask)
-        DG_TRY(dg_scale_channels(&r->scale, e->batch, l->out));
+        DG_TRY(dg_scale_channels(&r->p->scale, e->batch, l->out));
     if (!backward_on(e)) return DG_OK;
     if (conv) {
-        DG_TRY(dg_conv_backward_data(&r->bwd_data, &g));
-        return dg_conv_backward_weights(&r->bwd_weights, &g);
+        DG_TRY(dg_conv_backward_data(&r->p->bwd_data, &g));
+        return dg_conv_backward_weights(&r->p->bwd_weights, &g);
     }
-    DG_TRY(dg_linear_backward_data(&r->bwd_data, e->batch, in_features,
+    DG_TRY(dg_linear_backward_data(&r->p->bwd_data, e->batch, in_features,
                                    l->units));
-    return dg_linear_backward_weights(&r->bwd_weights, e->batch, in_features,
+    return dg_linear_backward_weights(&r->p->bwd_weights, e->batch, in_features,
                                       l->units);
 }
 
@@ -96,14 +96,17 @@ static dg_status plan_pool(dg_exec *e, int32_t i)
     dg_layer_run *r = &e->run[i];
     dg_window g = window_of(e, l);
     int max = l->kind == DG_LAYER_MAXPOOL;
-    DG_TRY(dg_pool_forward(&r->fwd, &g, max, backward_on(e)));
+    DG_TRY(dg_pool_forward(&r->p->fwd, &g, max, backward_on(e)));
     if (!backward_on(e)) return DG_OK;
-    DG_TRY(dg_pool_backward(&r->bwd_data, &g, max));
-    size_t bytes = dg_prim_workspace_bytes(r->fwd);
-    if (bytes) {
+    DG_TRY(dg_pool_backward(&r->p->bwd_data, &g, max));
+    /* One workspace serves every cached plan: keep the largest. */
+    size_t bytes = dg_prim_workspace_bytes(r->p->fwd);
+    if (bytes > r->workspace_bytes) {
         free(r->workspace);
         r->workspace = NULL;
+        r->workspace_bytes = 0;
         DG_TRY(dg_alloc_array(&r->workspace, bytes, 1, "pooling workspace"));
+        r->workspace_bytes = bytes;
     }
     return DG_OK;
 }
@@ -113,14 +116,14 @@ static dg_status plan_batchnorm(dg_exec *e, int32_t i)
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
     if (r->computed_by >= 0) return DG_OK;
-    DG_TRY(dg_bnorm_forward(&r->fwd, e->batch, l->out, l->eps, training(e)));
+    DG_TRY(dg_bnorm_forward(&r->p->fwd, e->batch, l->out, l->eps, training(e)));
     if (!backward_on(e)) return DG_OK;
     if (training(e))
-        return dg_bnorm_backward(&r->bwd_data, e->batch, l->out, l->eps);
+        return dg_bnorm_backward(&r->p->bwd_data, e->batch, l->out, l->eps);
     /* Inference statistics: the backward pass is a per-channel scale. */
     for (uint32_t c = 0; c < l->out.c; c++)
         r->scale_f[c] = l->param[0][c] / sqrtf(l->param[3][c] + l->eps);
-    return dg_scale_channels(&r->scale, e->batch, l->out);
+    return dg_scale_channels(&r->p->scale, e->batch, l->out);
 }
 
 dg_status dg_layer_plan(dg_exec *e, int32_t i)
@@ -135,21 +138,21 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
     case DG_LAYER_AVGPOOL:
         return plan_pool(e, i);
     case DG_LAYER_GLOBAL_AVGPOOL:
-        return dg_mean_spatial(&r->fwd, e->batch, l->in);
+        return dg_mean_spatial(&r->p->fwd, e->batch, l->in);
     case DG_LAYER_RELU:
         if (r->computed_by >= 0) return DG_OK;
-        DG_TRY(dg_relu_forward(&r->fwd, e->batch, l->out));
-        return backward_on(e) ? dg_relu_backward(&r->bwd_data, e->batch, l->out)
+        DG_TRY(dg_relu_forward(&r->p->fwd, e->batch, l->out));
+        return backward_on(e) ? dg_relu_backward(&r->p->bwd_data, e->batch, l->out)
                               : DG_OK;
     case DG_LAYER_SOFTMAX:
-        DG_TRY(dg_softmax_forward(&r->fwd, e->batch, l->out));
+        DG_TRY(dg_softmax_forward(&r->p->fwd, e->batch, l->out));
         return backward_on(e)
-                   ? dg_softmax_backward(&r->bwd_data, e->batch, l->out)
+                   ? dg_softmax_backward(&r->p->bwd_data, e->batch, l->out)
                    : DG_OK;
     case DG_LAYER_BATCHNORM:
         return plan_batchnorm(e, i);
     case DG_LAYER_ADD:
-        return dg_add(&r->fwd, e->batch, l->out);
+        return dg_add(&r->p->fwd, e->batch, l->out);
     case DG_LAYER_FLATTEN:
     case DG_LAYER_DROPOUT:
         return DG_OK;
@@ -198,32 +201,32 @@ dg_status dg_layer_forward(dg_exec *e, int32_t i)
         a[DG_WEIGHTS] = l->param[0];
         a[DG_BIAS] = l->param[1];
         a[DG_MASK] = r->mask_f;
-        DG_TRY(dg_prim_run(r->fwd, a));
-        if (!r->scale) return DG_OK;
+        DG_TRY(dg_prim_run(r->p->fwd, a));
+        if (!r->p->scale) return DG_OK;
         a[DG_SRC] = r->out;
-        return dg_prim_run(r->scale, a);
+        return dg_prim_run(r->p->scale, a);
     case DG_LAYER_BATCHNORM:
         a[DG_SCALE] = l->param[0];
         a[DG_SHIFT] = l->param[1];
         a[DG_MEAN] = training(e) ? r->stat_buf : l->param[2];
         a[DG_VARIANCE] = training(e) ? r->stat_buf + l->out.c : l->param[3];
-        DG_TRY(dg_prim_run(r->fwd, a));
+        DG_TRY(dg_prim_run(r->p->fwd, a));
         if (training(e)) update_running_stats(e, l, r);
         return DG_OK;
     case DG_LAYER_ADD:
         a[DG_SRC1] = dg_exec_src(e, i, 1);
-        return dg_prim_run(r->fwd, a);
+        return dg_prim_run(r->p->fwd, a);
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL:
         a[DG_WORKSPACE] = r->workspace;
-        return dg_prim_run(r->fwd, a);
+        return dg_prim_run(r->p->fwd, a);
     case DG_LAYER_DROPOUT:
         if (training(e)) dropout_forward(e, l, r, a[DG_SRC]);
         return DG_OK;
     case DG_LAYER_FLATTEN:
         return DG_OK;
     default:
-        return dg_prim_run(r->fwd, a);
+        return dg_prim_run(r->p->fwd, a);
     }
 }
 
@@ -236,11 +239,11 @@ static dg_status weighted_backward(dg_exec *e, int32_t i, float *dsrc,
     dg_layer_run *r = &e->run[i];
     void *a[DG_SLOTS] = {0};
     float *dy = r->diff;
-    if (r->scale) { /* pruned units pass no gradient */
+    if (r->p->scale) { /* pruned units pass no gradient */
         a[DG_SRC] = dy;
         a[DG_MASK] = r->mask_f;
         a[DG_DST] = r->tmp_buf;
-        DG_TRY(dg_prim_run(r->scale, a));
+        DG_TRY(dg_prim_run(r->p->scale, a));
         dy = r->tmp_buf;
     }
     memset(a, 0, sizeof a);
@@ -250,11 +253,11 @@ static dg_status weighted_backward(dg_exec *e, int32_t i, float *dsrc,
     if (want_params) {
         a[DG_DIFF_WEIGHTS] = dg_exec_param_grad(e, i, 0);
         a[DG_DIFF_BIAS] = dg_exec_param_grad(e, i, 1);
-        DG_TRY(dg_prim_run(r->bwd_weights, a));
+        DG_TRY(dg_prim_run(r->p->bwd_weights, a));
     }
     if (!dsrc) return DG_OK;
     a[DG_DIFF_SRC] = dsrc;
-    return dg_prim_run(r->bwd_data, a);
+    return dg_prim_run(r->p->bwd_data, a);
 }
 
 static void global_avgpool_backward(const dg_exec *e, const dg_layer *l,
@@ -305,7 +308,7 @@ static dg_status batchnorm_backward(dg_exec *e, int32_t i, float *dsrc,
         a[DG_SRC] = r->diff;
         a[DG_MASK] = r->scale_f;
         a[DG_DST] = dsrc;
-        return dg_prim_run(r->scale, a);
+        return dg_prim_run(r->p->scale, a);
     }
     /* oneDNN computes the data and parameter gradients in one pass; a data
      * gradient nobody needs lands in scratch, and parameter gradients of a
@@ -319,7 +322,7 @@ static dg_status batchnorm_backward(dg_exec *e, int32_t i, float *dsrc,
     a[DG_DIFF_SRC] = dsrc ? dsrc : r->tmp_buf;
     a[DG_DIFF_SCALE] = dg_exec_param_grad(e, i, 0);
     a[DG_DIFF_SHIFT] = dg_exec_param_grad(e, i, 1);
-    return dg_prim_run(r->bwd_data, a);
+    return dg_prim_run(r->p->bwd_data, a);
 }
 
 dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
@@ -359,5 +362,5 @@ dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
     a[DG_DIFF_DST] = r->diff;
     a[DG_DIFF_SRC] = dsrc[0];
     a[DG_WORKSPACE] = r->workspace;
-    return dg_prim_run(r->bwd_data, a);
+    return dg_prim_run(r->p->bwd_data, a);
 }
