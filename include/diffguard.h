@@ -106,6 +106,14 @@ typedef struct dg_ensemble dg_ensemble;
 /** The two-phase validator: one per thread over a shared ensemble. */
 typedef struct dg_validator dg_validator;
 
+/** Progress of long work.  `stage` is a static string ("train",
+ *  "evaluate", ...), done/total count its steps, metric is a running value
+ *  such as the loss (NaN if none).  Return non-zero to stop early: the call
+ *  then fails with DG_E_CANCELLED, keeping any checkpoint already written.
+ *  Called on the thread that made the call. */
+typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
+                              uint64_t total, double metric);
+
 /* ------------------------------------------------------------------------ */
 /* Models                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -316,16 +324,211 @@ DG_API dg_status dg_dataset_batch(const dg_dataset *ds, const dg_model *m,
 DG_API void dg_dataset_free(dg_dataset *ds);
 
 /* ------------------------------------------------------------------------ */
-/* Training, evaluation and transfer learning                               */
+/* Defence: pruner, differentiator ensemble (guard) and validator           */
 /* ------------------------------------------------------------------------ */
 
-/** Progress of long work.  `stage` is a static string ("train",
- *  "evaluate", ...), done/total count its steps, metric is a running value
- *  such as the loss (NaN if none).  Return non-zero to stop early: the call
- *  then fails with DG_E_CANCELLED, keeping any checkpoint already written.
- *  Called on the thread that made the call. */
-typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
-                              uint64_t total, double metric);
+/** Which units a pruner removes for a class. */
+#define DG_PRUNE_MOST 1  /**< the most activated by the class (default) */
+#define DG_PRUNE_LEAST 2 /**< the least activated */
+
+/** Creates a pruner for the units (channels, or features) of `layer`'s
+ *  output, usually the ReLU after a convolution or linear layer; the masks
+ *  it makes go on the convolution or linear layer that produced them.
+ *  The pruner holds a reference to m.  Thread: any. */
+DG_API dg_status dg_pruner_create(const dg_model *m, int32_t layer,
+                                  dg_pruner **out);
+/** Measures the mean activation of every unit per class (channels are
+ *  averaged over space) over ds, whose labels are classes of m.  Adds to
+ *  earlier measurements.  Thread: one thread at a time per pruner. */
+DG_API dg_status dg_pruner_measure(dg_pruner *p, const dg_dataset *ds,
+                                   dg_progress_fn progress, void *user);
+/** Number of units measured.  Thread: any. */
+DG_API dg_status dg_pruner_unit_count(const dg_pruner *p, uint32_t *units);
+/** Mean activation of each unit over samples of class `cls` (out_len must
+ *  equal the unit count).  Thread: any, with no concurrent measure. */
+DG_API dg_status dg_pruner_activations(const dg_pruner *p, uint32_t cls,
+                                       float *out, size_t out_len);
+/** A copy of the model with round(fraction * units) units masked for
+ *  class `cls` (DG_PRUNE_MOST or DG_PRUNE_LEAST activated; ties broken by
+ *  unit index), their weights and biases zeroed.  Thread: as
+ *  dg_pruner_activations. */
+DG_API dg_status dg_pruner_prune(const dg_pruner *p, uint32_t cls,
+                                 float fraction, int32_t mode,
+                                 dg_model **out);
+/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+DG_API void dg_pruner_free(dg_pruner *p);
+
+/** Phase-2 decision rules. */
+#define DG_RULE_VOTES 1 /**< accept if >= tau differentiators agree */
+#define DG_RULE_SCORE 2 /**< accept if mean softmax score >= theta */
+
+/** The most differentiators a validation consults. */
+#define DG_MAX_MEMBERS 16
+
+/** How to build a guard.  Differentiator v of class c is pruned at
+ *  prune_layers[v % n_prune_layers] with fraction
+ *  ratios[(v / n_prune_layers) % n_ratios]. */
+typedef struct dg_ensemble_opts {
+    uint32_t struct_size;
+    uint32_t variants;         /**< V per class; default 6 */
+    uint32_t members;          /**< M consulted by default; default 5 */
+    int32_t rule;              /**< default DG_RULE_VOTES */
+    /** Unit-owning (convolution or linear) layers of the Student to prune;
+     *  -1 in the first entry: the Student's last convolution. */
+    int32_t prune_layers[4];
+    uint32_t n_prune_layers;   /**< default 1 */
+    float ratios[8];           /**< default 0.1 0.2 0.3 0.4 0.5 0.6 */
+    uint32_t n_ratios;         /**< default 6 */
+    int32_t prune_mode;        /**< default DG_PRUNE_MOST */
+    /** Also retrain the pruned layer itself (non-zero), not only the
+     *  layers after it.  Default 1. */
+    int32_t retrain_pruned;
+    uint32_t epochs;           /**< fine-tuning epochs; default 4 */
+    uint32_t batch_size;       /**< default 64 */
+    float learning_rate;       /**< Adam; default 1e-3 */
+    float distill_alpha;       /**< default 0.5 */
+    float distill_temperature; /**< default 4 */
+    float target_frr;          /**< calibration target; default 0.05 */
+    /** Held-out share of the training data used for scoring and
+     *  calibration when no held-out set is given; default 0.2. */
+    float holdout_fraction;
+    uint64_t seed;             /**< default 1 */
+    /** If not NULL, every differentiator is saved there when built, and a
+     *  new build with the same settings reuses them (resume).  Borrowed. */
+    const char *work_dir;
+    dg_progress_fn progress;
+    void *progress_user;
+} dg_ensemble_opts;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size);
+
+/** Builds the differentiator ensemble for `student` from its training data
+ *  `train` (labels are the Student's classes) and optional held-out clean
+ *  data (NULL: split off holdout_fraction of train): per class, V pruned
+ *  and distilled variants, ranked by agreement with the Student on
+ *  held-out inputs of that class, with thresholds calibrated for every M
+ *  from 1 to V.  The guard holds a reference to the Student.  Thread: any
+ *  (slow: minutes). */
+DG_API dg_status dg_ensemble_build(const dg_model *student,
+                                const dg_dataset *train,
+                                const dg_dataset *holdout,
+                                const dg_ensemble_opts *o, dg_ensemble **out);
+/** Writes the guard atomically (doc/guard-format.md).  Thread: any. */
+DG_API dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path);
+/** Loads a guard for `student`; a guard made for another Student (by
+ *  content hash) is refused with DG_E_MISMATCH.  Holds a reference to the
+ *  Student.  Thread: any. */
+DG_API dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
+                                    dg_ensemble **out);
+/** As dg_ensemble_load_file, from memory (copied as needed).  Thread: any. */
+DG_API dg_status dg_ensemble_load_memory(const void *data, size_t size,
+                                      const dg_model *student,
+                                      dg_ensemble **out);
+
+/** A guard's shape and defaults.  The caller sets struct_size. */
+typedef struct dg_ensemble_info {
+    uint32_t struct_size;
+    uint32_t classes;    /**< the Student's output size */
+    uint32_t variants;   /**< V per class */
+    uint32_t members;    /**< default M */
+    int32_t rule;        /**< default rule */
+    float target_frr;    /**< the calibration target */
+    uint64_t student_hash;
+} dg_ensemble_info;
+
+DG_API dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info);
+
+/** One differentiator of a class, by rank (0 = best).  The caller sets
+ *  struct_size. */
+typedef struct dg_member_info {
+    uint32_t struct_size;
+    int32_t prune_layer;   /**< Student layer whose units were pruned */
+    float ratio;           /**< fraction of its units pruned */
+    int32_t mode;          /**< DG_PRUNE_* */
+    uint64_t seed;
+    uint32_t pruned_units;
+    uint32_t tail_layers;  /**< layers computed beyond the shared prefix */
+    float agreement;       /**< with the Student on held-out clean inputs */
+    float score;           /**< the ranking score */
+} dg_member_info;
+
+DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
+                                 uint32_t rank, dg_member_info *info);
+
+/** Calibrated thresholds of class `cls` for M members.  The caller sets
+ *  struct_size. */
+typedef struct dg_calibration {
+    uint32_t struct_size;
+    uint32_t tau;        /**< votes needed */
+    float theta;         /**< mean score needed */
+    float frr_votes;     /**< false rejection reached by tau on its data */
+    float frr_score;     /**< ... and by theta */
+    uint32_t samples;    /**< clean held-out samples it was set on */
+    int32_t pooled;      /**< non-zero: too few samples, all classes pooled */
+} dg_calibration;
+
+DG_API dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+                                      uint32_t members, dg_calibration *c);
+
+/** Retains or releases a guard (reference counted like models); a loaded
+ *  guard is immutable and may be shared by any number of threads.
+ *  dg_ensemble_free(NULL) is a no-op. */
+DG_API dg_ensemble *dg_ensemble_retain(dg_ensemble *g);
+DG_API void dg_ensemble_free(dg_ensemble *g);
+
+typedef struct dg_validator_opts {
+    uint32_t struct_size;
+    uint32_t members;    /**< M; 0: the guard's default */
+    int32_t rule;        /**< DG_RULE_*; 0: the guard's default */
+    uint32_t max_batch;  /**< largest batch per call; default 64 */
+} dg_validator_opts;
+
+DG_API dg_status dg_validator_opts_init(dg_validator_opts *o,
+                                        size_t struct_size);
+
+/** Why an input was accepted or rejected.  The caller sets struct_size. */
+typedef struct dg_verdict {
+    uint32_t struct_size;
+    int32_t accepted;    /**< 1: accept the phase-1 label; 0: reject */
+    int32_t label;       /**< phase-1 class (the Student's) */
+    int32_t rule;        /**< the rule in force */
+    uint32_t members;    /**< differentiators consulted (M) */
+    uint32_t votes;      /**< how many agreed with label */
+    float score;         /**< mean softmax probability of label */
+    float threshold;     /**< tau (as a number) or theta in force */
+    int32_t member_label[DG_MAX_MEMBERS];  /**< each one's argmax */
+    float member_score[DG_MAX_MEMBERS];    /**< each one's P(label) */
+} dg_verdict;
+
+/** Creates a validator over a guard: per-thread state (executors for the
+ *  Student and every differentiator tail, buffers) prepared for batches up
+ *  to max_batch.  It holds a reference to the guard.  Thread: any. */
+DG_API dg_status dg_validator_create(const dg_ensemble *g,
+                                     const dg_validator_opts *o,
+                                     dg_validator **out);
+/** Two-phase validation of `batch` preprocessed inputs (NCHW floats,
+ *  input_len == batch * C * H * W): phase 1 runs the Student, phase 2 the
+ *  first M differentiators of each predicted class, computing the layers
+ *  shared with the Student once.  Writes batch verdicts.  After the first
+ *  calls with each batch size it allocates nothing.  Thread: one thread at
+ *  a time per validator; use one validator per thread. */
+DG_API dg_status dg_validate(dg_validator *v, const float *input,
+                             size_t input_len, uint32_t batch,
+                             dg_verdict *verdicts);
+/** As dg_validate, with phase 1 taken from the host's own Student
+ *  prediction: labels[i] is its class for sample i (only the layers the
+ *  differentiators share are run).  Thread: as dg_validate. */
+DG_API dg_status dg_validate_labeled(dg_validator *v, const float *input,
+                                     size_t input_len, uint32_t batch,
+                                     const int32_t *labels,
+                                     dg_verdict *verdicts);
+/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+DG_API void dg_validator_free(dg_validator *v);
+
+/* ------------------------------------------------------------------------ */
+/* Training, evaluation and transfer learning                               */
+/* ------------------------------------------------------------------------ */
 
 #define DG_OPTIMIZER_SGD 1   /**< with momentum; weight decay as L2 */
 #define DG_OPTIMIZER_ADAM 2  /**< weight decay decoupled (AdamW) */

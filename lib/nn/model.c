@@ -301,6 +301,17 @@ dg_status dg_layer_copy(dg_layer *dst, const dg_layer *src)
     return DG_OK;
 }
 
+static dg_status copy_class_names(dg_model *dst, const dg_model *src)
+{
+    if (!src->n_class_names) return DG_OK;
+    DG_TRY(dg_alloc_array((void **)&dst->class_names, src->n_class_names,
+                          DG_CLASS_NAME_CAP, "class names"));
+    memcpy(dst->class_names, src->class_names,
+           (size_t)src->n_class_names * DG_CLASS_NAME_CAP);
+    dst->n_class_names = src->n_class_names;
+    return DG_OK;
+}
+
 dg_status dg_model_clone(const dg_model *src, dg_model **out)
 {
     dg_model *m;
@@ -309,19 +320,43 @@ dg_status dg_model_clone(const dg_model *src, dg_model **out)
     dg_status s = DG_OK;
     for (uint32_t i = 0; i < src->n_layers && s == DG_OK; i++)
         s = dg_layer_copy(&m->layers[i], &src->layers[i]);
-    if (s == DG_OK && src->n_class_names) {
-        s = dg_alloc_array((void **)&m->class_names, src->n_class_names,
-                           DG_CLASS_NAME_CAP, "class names");
-        if (s == DG_OK) {
-            memcpy(m->class_names, src->class_names,
-                   (size_t)src->n_class_names * DG_CLASS_NAME_CAP);
-            m->n_class_names = src->n_class_names;
-        }
-    }
+    if (s == DG_OK) s = copy_class_names(m, src);
     if (s != DG_OK) {
         dg_model_destroy(m);
         return s;
     }
     *out = m;
+    return DG_OK;
+}
+
+dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out)
+{
+    *out = NULL;
+    if (first >= m->n_layers)
+        return dg_fail(DG_E_INVALID_ARG, "slice from layer %u of %u", first,
+                       m->n_layers);
+    dg_shape in = first == 0 ? m->input : m->layers[first - 1].out;
+    dg_model *t;
+    DG_TRY(dg_model_alloc(m->n_layers - first, in, &t));
+    dg_status s = DG_OK;
+    for (uint32_t i = first; i < m->n_layers && s == DG_OK; i++) {
+        dg_layer *l = &t->layers[i - first];
+        s = dg_layer_copy(l, &m->layers[i]);
+        for (int k = 0; k < 2 && s == DG_OK; k++) {
+            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (l->input[k] < (int32_t)first - 1)
+                s = dg_fail(DG_E_UNSUPPORTED,
+                            "layer %u reads layer %d, before the slice at %u",
+                            i, l->input[k], first);
+            l->input[k] -= (int32_t)first;
+        }
+    }
+    if (s == DG_OK) s = copy_class_names(t, m);
+    if (s == DG_OK) s = dg_model_finalize(t);
+    if (s != DG_OK) {
+        dg_model_destroy(t);
+        return s;
+    }
+    *out = t;
     return DG_OK;
 }

@@ -88,6 +88,11 @@ dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input);
 /* Frees a model regardless of its reference count. */
 void dg_model_destroy(dg_model *m);
 
+/* The layers first..end of m as a model of their own, whose input is the
+ * output of layer first-1 (the model input when first is 0).  Fails with
+ * DG_E_UNSUPPORTED if a layer reads anything before first-1. */
+dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out);
+
 /* Output shape per sample of the last layer. */
 dg_shape dg_model_output_shape(const dg_model *m);
 

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "core/vec.h"
 #include "nn/exec.h"
 #include "train/checkpoint.h"
 #include "train/loss.h"
@@ -228,13 +229,8 @@ dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,
         s = dg_dataset_batch(ds, m, idx, cnt, x, (size_t)cnt * in, NULL);
         if (s == DG_OK) s = dg_exec_forward(e, x, cnt);
         const float *y = s == DG_OK ? dg_exec_output(e, last) : NULL;
-        for (uint32_t i = 0; y && i < cnt; i++) {
-            const float *row = y + (size_t)i * k;
-            uint32_t arg = 0;
-            for (uint32_t j = 1; j < k; j++)
-                if (row[j] > row[arg]) arg = j;
-            predictions[first + i] = (int32_t)arg;
-        }
+        for (uint32_t i = 0; y && i < cnt; i++)
+            predictions[first + i] = (int32_t)dg_argmax(y + (size_t)i * k, k);
         if (s == DG_OK && progress &&
             progress(user, "evaluate", first + cnt, n, NAN))
             s = dg_fail(DG_E_CANCELLED, "evaluation stopped");

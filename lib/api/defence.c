@@ -1,0 +1,251 @@
+/* defence.c - public entry points of the pruner, the ensemble (guard) and
+ * the validator. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/alloc.h"
+#include "core/file.h"
+#include "defence/ensemble.h"
+#include "defence/pruner.h"
+
+dg_status dg_pruner_create(const dg_model *m, int32_t layer, dg_pruner **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(m);
+    return dg_pruner_new(m, layer, out);
+}
+
+dg_status dg_pruner_measure(dg_pruner *p, const dg_dataset *ds,
+                            dg_progress_fn progress, void *user)
+{
+    DG_CHECK_ARG(p && ds);
+    return dg_pruner_run(p, ds, progress, user);
+}
+
+dg_status dg_pruner_unit_count(const dg_pruner *p, uint32_t *units)
+{
+    DG_CHECK_ARG(p && units);
+    *units = p->units;
+    return DG_OK;
+}
+
+dg_status dg_pruner_activations(const dg_pruner *p, uint32_t cls, float *out,
+                                size_t out_len)
+{
+    DG_CHECK_ARG(p && out);
+    if (cls >= p->classes)
+        return dg_fail(DG_E_INVALID_ARG, "class %u of %u", cls, p->classes);
+    if (out_len != p->units)
+        return dg_fail(DG_E_SHAPE, "%zu floats for %u units", out_len,
+                       p->units);
+    dg_pruner_means(p, cls, out);
+    return DG_OK;
+}
+
+dg_status dg_pruner_prune(const dg_pruner *p, uint32_t cls, float fraction,
+                          int32_t mode, dg_model **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(p);
+    return dg_pruner_make(p, cls, fraction, mode, out);
+}
+
+void dg_pruner_free(dg_pruner *p) { dg_pruner_destroy(p); }
+
+dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
+{
+    if (!o) return dg_fail(DG_E_INVALID_ARG, "dg_ensemble_opts pointer is NULL");
+    if (struct_size < sizeof *o)
+        return dg_fail(DG_E_ABI, "dg_ensemble_opts struct_size %zu < %zu",
+                       struct_size, sizeof *o);
+    memset(o, 0, struct_size);
+    static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+    o->struct_size = (uint32_t)sizeof *o;
+    o->variants = 6;
+    o->members = 5;
+    o->rule = DG_RULE_VOTES;
+    o->prune_layers[0] = -1;
+    o->n_prune_layers = 1;
+    memcpy(o->ratios, ratios, sizeof ratios);
+    o->n_ratios = 6;
+    o->prune_mode = DG_PRUNE_MOST;
+    o->retrain_pruned = 1;
+    o->epochs = 4;
+    o->batch_size = 64;
+    o->learning_rate = 1e-3f;
+    o->distill_alpha = 0.5f;
+    o->distill_temperature = 4.0f;
+    o->target_frr = 0.05f;
+    o->holdout_fraction = 0.2f;
+    o->seed = 1;
+    return DG_OK;
+}
+
+dg_status dg_ensemble_build(const dg_model *student, const dg_dataset *train,
+                            const dg_dataset *holdout,
+                            const dg_ensemble_opts *o, dg_ensemble **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(student && train);
+    DG_CHECK_STRUCT(o, dg_ensemble_opts, sizeof(dg_ensemble_opts));
+    return dg_ensemble_make(student, train, holdout, o, out);
+}
+
+dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path)
+{
+    DG_CHECK_ARG(g && path);
+    uint8_t *data;
+    size_t len;
+    DG_TRY(dg_guard_serialize(g, &data, &len));
+    dg_status s = dg_file_write_atomic(path, data, len);
+    free(data);
+    return s;
+}
+
+dg_status dg_ensemble_load_memory(const void *data, size_t size,
+                                  const dg_model *student, dg_ensemble **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(data && student);
+    return dg_guard_parse(data, size, student, out);
+}
+
+dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
+                                dg_ensemble **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(path && student);
+    uint8_t *data;
+    size_t len;
+    DG_TRY(dg_file_read_all(path, (size_t)1 << 31, &data, &len));
+    dg_status s = dg_guard_parse(data, len, student, out);
+    free(data);
+    return s == DG_OK ? s : dg_fail_context(s, "%s", path);
+}
+
+dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info)
+{
+    DG_CHECK_ARG(g);
+    DG_CHECK_STRUCT(info, dg_ensemble_info, sizeof(dg_ensemble_info));
+    dg_ensemble_info v = {info->struct_size, g->classes, g->variants,
+                          g->members,        g->rule,    g->target_frr,
+                          g->student_hash};
+    memcpy(info, &v, sizeof v);
+    return DG_OK;
+}
+
+dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls, uint32_t rank,
+                             dg_member_info *info)
+{
+    DG_CHECK_ARG(g);
+    DG_CHECK_STRUCT(info, dg_member_info, sizeof(dg_member_info));
+    if (cls >= g->classes || rank >= g->variants)
+        return dg_fail(DG_E_INVALID_ARG, "class %u rank %u of %u x %u", cls,
+                       rank, g->classes, g->variants);
+    const dg_member *m = &g->per_class[cls].members[rank];
+    const dg_layer *pruned = &m->tail->layers[m->prune_layer - m->first];
+    dg_member_info v = {info->struct_size, m->prune_layer, m->ratio, m->mode,
+                        m->seed, dg_layer_pruned(pruned), m->tail->n_layers,
+                        m->agreement, m->score};
+    memcpy(info, &v, sizeof v);
+    return DG_OK;
+}
+
+dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+                                  uint32_t members, dg_calibration *c)
+{
+    DG_CHECK_ARG(g);
+    DG_CHECK_STRUCT(c, dg_calibration, sizeof(dg_calibration));
+    if (cls >= g->classes || members == 0 || members > g->variants)
+        return dg_fail(DG_E_INVALID_ARG, "class %u with %u members (1 to %u)",
+                       cls, members, g->variants);
+    const dg_threshold *t = &g->per_class[cls].thresholds[members - 1];
+    dg_calibration v = {c->struct_size, t->tau,     t->theta,  t->frr_votes,
+                        t->frr_score,   t->samples, t->pooled};
+    memcpy(c, &v, sizeof v);
+    return DG_OK;
+}
+
+dg_ensemble *dg_ensemble_retain(dg_ensemble *g)
+{
+    if (g) atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+    return g;
+}
+
+void dg_ensemble_free(dg_ensemble *g)
+{
+    if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+        dg_ensemble_destroy(g);
+}
+
+dg_status dg_validator_opts_init(dg_validator_opts *o, size_t struct_size)
+{
+    if (!o) return dg_fail(DG_E_INVALID_ARG, "dg_validator_opts pointer is NULL");
+    if (struct_size < sizeof *o)
+        return dg_fail(DG_E_ABI, "dg_validator_opts struct_size %zu < %zu",
+                       struct_size, sizeof *o);
+    memset(o, 0, struct_size);
+    o->struct_size = (uint32_t)sizeof *o;
+    o->max_batch = 64;
+    return DG_OK;
+}
+
+dg_status dg_validator_create(const dg_ensemble *g, const dg_validator_opts *o,
+                              dg_validator **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(g);
+    dg_validator_opts defaults;
+    if (!o) {
+        dg_validator_opts_init(&defaults, sizeof defaults);
+        o = &defaults;
+    }
+    DG_CHECK_STRUCT(o, dg_validator_opts, sizeof(dg_validator_opts));
+    uint32_t members = o->members ? o->members : g->members;
+    int32_t rule = o->rule ? o->rule : g->rule;
+    if (members > g->variants || members > DG_MAX_MEMBERS)
+        return dg_fail(DG_E_INVALID_ARG, "%u members; the guard has %u per "
+                                         "class",
+                       members, g->variants);
+    if (rule != DG_RULE_VOTES && rule != DG_RULE_SCORE)
+        return dg_fail(DG_E_INVALID_ARG, "rule %d", rule);
+    if (o->max_batch == 0 || o->max_batch > 4096)
+        return dg_fail(DG_E_INVALID_ARG, "max_batch %u (1 to 4096)",
+                       o->max_batch);
+    return dg_validator_make(g, members, rule, o->max_batch, out);
+}
+
+static dg_status check_batch(const dg_validator *v, const float *input,
+                             size_t input_len, uint32_t batch,
+                             const dg_verdict *verdicts)
+{
+    DG_CHECK_ARG(v && input && verdicts);
+    for (uint32_t i = 0; i < batch; i++)
+        if (verdicts[i].struct_size < sizeof(dg_verdict))
+            return dg_fail(DG_E_ABI, "verdict %u: struct_size %u < %zu", i,
+                           verdicts[i].struct_size, sizeof(dg_verdict));
+    return dg_validator_check_input(v, input_len, batch);
+}
+
+dg_status dg_validate(dg_validator *v, const float *input, size_t input_len,
+                      uint32_t batch, dg_verdict *verdicts)
+{
+    DG_TRY(check_batch(v, input, input_len, batch, verdicts));
+    return dg_validator_run(v, input, batch, NULL, verdicts);
+}
+
+dg_status dg_validate_labeled(dg_validator *v, const float *input,
+                              size_t input_len, uint32_t batch,
+                              const int32_t *labels, dg_verdict *verdicts)
+{
+    DG_CHECK_ARG(labels);
+    DG_TRY(check_batch(v, input, input_len, batch, verdicts));
+    return dg_validator_run(v, input, batch, labels, verdicts);
+}

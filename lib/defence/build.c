@@ -1,0 +1,608 @@
+/* build.c - building a guard: prune and distil V differentiators per
+ * Student class, score them on held-out clean data, rank them, calibrate
+ * the acceptance thresholds for every M, and keep only their tails. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/bytes.h"
+#include "core/file.h"
+#include "core/rng.h"
+#include "core/vec.h"
+#include "defence/ensemble.h"
+#include "defence/pruner.h"
+#include "io/dataset.h"
+#include "nn/exec.h"
+#include "train/loss.h"
+#include "train/train.h"
+
+/* Per class, fewer clean held-out samples than this are calibrated with
+ * all classes pooled. */
+enum { MIN_CALIBRATION_SAMPLES = 30 };
+
+typedef struct builder {
+    const dg_model *student;
+    const dg_ensemble_opts *o;
+    const dg_dataset *fit, *held;
+    dg_dataset *own_fit, *own_held; /* when split off the training data */
+    int32_t layers[4];
+    dg_pruner *pruners[4];
+    uint32_t classes;
+    int32_t *held_pred;             /* Student's prediction per held sample */
+    dg_model **models;              /* classes x variants, full models */
+    /* Per class: the clean held-out samples (label c, Student correct) and
+     * every variant's argmax and P(c) on them, in variant order. */
+    uint32_t **clean, *n_clean;
+    int32_t **vote;
+    float **prob;
+} builder;
+
+static dg_status check_opts(const dg_ensemble_opts *o, int has_holdout)
+{
+    if (o->variants == 0 || o->variants > DG_MAX_MEMBERS ||
+        o->members == 0 || o->members > o->variants)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "%u variants and %u members (need 1 <= members <= "
+                       "variants <= %d)",
+                       o->variants, o->members, DG_MAX_MEMBERS);
+    if (o->rule != DG_RULE_VOTES && o->rule != DG_RULE_SCORE)
+        return dg_fail(DG_E_INVALID_ARG, "rule %d", o->rule);
+    if (o->n_prune_layers == 0 || o->n_prune_layers > 4 || o->n_ratios == 0 ||
+        o->n_ratios > 8)
+        return dg_fail(DG_E_INVALID_ARG, "%u prune layers, %u ratios",
+                       o->n_prune_layers, o->n_ratios);
+    for (uint32_t k = 0; k < o->n_ratios; k++)
+        if (!(o->ratios[k] > 0.0f && o->ratios[k] < 1.0f))
+            return dg_fail(DG_E_INVALID_ARG, "ratio %g is not in (0, 1)",
+                           (double)o->ratios[k]);
+    if (!(o->target_frr > 0.0f && o->target_frr < 0.5f))
+        return dg_fail(DG_E_INVALID_ARG, "target false rejection %g",
+                       (double)o->target_frr);
+    if (!has_holdout &&
+        !(o->holdout_fraction > 0.0f && o->holdout_fraction < 1.0f))
+        return dg_fail(DG_E_INVALID_ARG, "holdout fraction %g",
+                       (double)o->holdout_fraction);
+    if (o->prune_mode != DG_PRUNE_MOST && o->prune_mode != DG_PRUNE_LEAST)
+        return dg_fail(DG_E_INVALID_ARG, "prune mode %d", o->prune_mode);
+    return DG_OK;
+}
+
+static int32_t last_conv(const dg_model *m)
+{
+    for (int32_t i = (int32_t)m->n_layers - 1; i >= 0; i--)
+        if (m->layers[i].kind == DG_LAYER_CONV) return i;
+    return -1;
+}
+
+static dg_status resolve_layers(builder *b)
+{
+    const dg_model *m = b->student;
+    int32_t logits = dg_model_logits_layer(m);
+    for (uint32_t k = 0; k < b->o->n_prune_layers; k++) {
+        int32_t l = b->o->prune_layers[k];
+        if (l == -1 && k == 0) l = last_conv(m);
+        if (l < 0 || l >= logits ||
+            (m->layers[l].kind != DG_LAYER_CONV &&
+             m->layers[l].kind != DG_LAYER_LINEAR))
+            return dg_fail(DG_E_INVALID_ARG,
+                           "prune layer %d: need a convolution or linear "
+                           "layer before the Student's output layer %d",
+                           b->o->prune_layers[k], logits);
+        b->layers[k] = l;
+    }
+    return DG_OK;
+}
+
+/* A data set of the samples idx[0..n-1] of ds. */
+static dg_status take(const dg_dataset *ds, const uint32_t *idx, uint32_t n,
+                      dg_dataset **out)
+{
+    DG_TRY(dg_dataset_alloc(n, ds->channels, ds->height, ds->width, out));
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(dg_dataset_sample(*out, i), dg_dataset_sample(ds, idx[i]),
+               ds->sample_size);
+        (*out)->labels[i] = ds->labels[idx[i]];
+    }
+    dg_dataset_count_classes(*out);
+    return DG_OK;
+}
+
+/* Splits off a seeded, per-class share of the training data as held-out
+ * data, so that every class keeps samples on both sides. */
+static dg_status split(builder *b, const dg_dataset *train)
+{
+    uint32_t n = train->count, n_held = 0, n_fit = 0;
+    uint32_t *held, *fit, *order;
+    DG_TRY(dg_alloc_array((void **)&held, n, sizeof *held, "split"));
+    dg_status s = dg_alloc_array((void **)&fit, n, sizeof *fit, "split");
+    if (s == DG_OK) s = dg_alloc_array((void **)&order, n, sizeof *order, "split");
+    if (s != DG_OK) {
+        free(held);
+        free(fit);
+        return s;
+    }
+    dg_rng rng;
+    dg_rng_seed(&rng, b->o->seed ^ 0x686f6c646f7574ull);
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
+    dg_rng_shuffle(&rng, order, n);
+    for (int32_t c = 0; c < (int32_t)train->n_classes; c++) {
+        uint32_t in_class = 0, taken = 0;
+        for (uint32_t i = 0; i < n; i++) in_class += train->labels[i] == c;
+        uint32_t want = (uint32_t)lroundf(b->o->holdout_fraction * in_class);
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t i = order[k];
+            if (train->labels[i] != c) continue;
+            if (taken++ < want)
+                held[n_held++] = i;
+            else
+                fit[n_fit++] = i;
+        }
+    }
+    if (n_held == 0 || n_fit == 0)
+        s = dg_fail(DG_E_INVALID_ARG,
+                    "%u training samples are too few to hold some out", n);
+    if (s == DG_OK) s = take(train, fit, n_fit, &b->own_fit);
+    if (s == DG_OK) s = take(train, held, n_held, &b->own_held);
+    free(held);
+    free(fit);
+    free(order);
+    b->fit = b->own_fit;
+    b->held = b->own_held;
+    return s;
+}
+
+/* ---- differentiators --------------------------------------------------- */
+
+static void variant_plan(const builder *b, uint32_t c, uint32_t v,
+                         int32_t *layer_index, float *ratio, uint64_t *seed)
+{
+    const dg_ensemble_opts *o = b->o;
+    *layer_index = (int32_t)(v % o->n_prune_layers);
+    *ratio = o->ratios[(v / o->n_prune_layers) % o->n_ratios];
+    *seed = o->seed * 1000003ull + c * 1009ull + v;
+}
+
+/* Prune for class c, then fine-tune the layers after the pruned one (and it
+ * too if asked) with cross-entropy plus distillation from the Student. */
+static dg_status distil(builder *b, uint32_t c, uint32_t v, dg_model **out)
+{
+    const dg_ensemble_opts *o = b->o;
+    int32_t which;
+    float ratio;
+    uint64_t seed;
+    variant_plan(b, c, v, &which, &ratio, &seed);
+    int32_t l = b->layers[which];
+    dg_model *m;
+    DG_TRY(dg_pruner_make(b->pruners[which], c, ratio, o->prune_mode, &m));
+    for (int32_t i = 0; i < (int32_t)m->n_layers; i++) {
+        int trainable = i > l || (i == l && o->retrain_pruned);
+        if (trainable)
+            m->layers[i].flags &= ~DG_LAYER_FLAG_FROZEN;
+        else
+            m->layers[i].flags |= DG_LAYER_FLAG_FROZEN;
+    }
+    dg_train_opts t;
+    dg_train_opts_init(&t, sizeof t);
+    t.epochs = o->epochs;
+    t.batch_size = o->batch_size;
+    t.learning_rate = o->learning_rate;
+    t.seed = seed;
+    t.distill_from = b->student;
+    t.distill_alpha = o->distill_alpha;
+    t.distill_temperature = o->distill_temperature;
+    dg_status s = dg_train_run(m, b->fit, &t, NULL);
+    if (s != DG_OK) {
+        dg_model_destroy(m);
+        return dg_fail_context(s, "differentiator %u of class %u", v, c);
+    }
+    *out = m;
+    return DG_OK;
+}
+
+/* The settings and inputs a work directory's differentiators depend on. */
+static uint64_t work_fingerprint(const builder *b, uint64_t student_hash)
+{
+    const dg_ensemble_opts *o = b->o;
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_put_u64(&w, student_hash);
+    dg_put_u64(&w, dg_dataset_hash(b->fit));
+    dg_put_u32(&w, o->n_prune_layers);
+    for (uint32_t k = 0; k < o->n_prune_layers; k++)
+        dg_put_u32(&w, (uint32_t)b->layers[k]);
+    dg_put_u32(&w, o->n_ratios);
+    dg_put_f32s(&w, o->ratios, o->n_ratios);
+    dg_put_u32(&w, (uint32_t)o->prune_mode);
+    dg_put_u32(&w, (uint32_t)o->retrain_pruned);
+    dg_put_u32(&w, o->epochs);
+    dg_put_u32(&w, o->batch_size);
+    dg_put_f32(&w, o->learning_rate);
+    dg_put_f32(&w, o->distill_alpha);
+    dg_put_f32(&w, o->distill_temperature);
+    dg_put_u64(&w, o->seed);
+    uint64_t h = w.status == DG_OK ? dg_hash64(w.data, w.len) : 0;
+    dg_writer_release(&w);
+    return h;
+}
+
+/* A work directory belongs to one set of settings: a marker file holds
+ * their fingerprint, and a directory made for others is refused rather
+ * than silently mixed. */
+static dg_status claim_work_dir(const builder *b, uint64_t student_hash)
+{
+    const char *dir = b->o->work_dir;
+    if (mkdir(dir, 0755) != 0 && access(dir, W_OK) != 0)
+        return dg_fail(DG_E_IO, "cannot use %s as the work directory", dir);
+    char path[4096], want[32];
+    snprintf(path, sizeof path, "%s/settings.fingerprint", dir);
+    snprintf(want, sizeof want, "%016llx\n",
+             (unsigned long long)work_fingerprint(b, student_hash));
+    uint8_t *have;
+    size_t len;
+    if (dg_file_read_all(path, 64, &have, &len) == DG_OK) {
+        int same = len == strlen(want) && memcmp(have, want, len) == 0;
+        free(have);
+        if (!same)
+            return dg_fail(DG_E_MISMATCH,
+                           "%s holds differentiators built with other "
+                           "settings, data or Student; remove it or choose "
+                           "another work directory",
+                           dir);
+        return DG_OK;
+    }
+    return dg_file_write_atomic(path, want, strlen(want));
+}
+
+static dg_status obtain_member(builder *b, uint32_t c, uint32_t v,
+                               dg_model **out)
+{
+    char path[4096];
+    if (b->o->work_dir) {
+        snprintf(path, sizeof path, "%s/class%u-variant%u.dgm", b->o->work_dir,
+                 c, v);
+        struct stat st;
+        if (stat(path, &st) == 0) return dg_model_load_file(path, out);
+    }
+    DG_TRY(distil(b, c, v, out));
+    if (b->o->work_dir) return dg_model_save_file(*out, path);
+    return DG_OK;
+}
+
+/* ---- scoring and calibration ------------------------------------------- */
+
+/* Runs every variant of class c on its clean held-out samples. */
+static dg_status score_class(builder *b, uint32_t c)
+{
+    const dg_dataset *h = b->held;
+    uint32_t V = b->o->variants, n = 0;
+    for (uint32_t i = 0; i < h->count; i++)
+        n += h->labels[i] == (int32_t)c && b->held_pred[i] == (int32_t)c;
+    b->n_clean[c] = n;
+    if (n == 0) return DG_OK;
+    DG_TRY(dg_alloc_array((void **)&b->clean[c], n, sizeof(uint32_t), "clean"));
+    DG_TRY(dg_alloc_array((void **)&b->vote[c], (size_t)n * V, sizeof(int32_t),
+                          "votes"));
+    DG_TRY(dg_alloc_array((void **)&b->prob[c], (size_t)n * V, sizeof(float),
+                          "scores"));
+    for (uint32_t i = 0, k = 0; i < h->count; i++)
+        if (h->labels[i] == (int32_t)c && b->held_pred[i] == (int32_t)c)
+            b->clean[c][k++] = i;
+    size_t in = dg_shape_size(b->student->input);
+    uint32_t batch = n < 256 ? n : 256;
+    float *x;
+    DG_TRY(dg_alloc_aligned(&x, batch * in, "batch"));
+    dg_status s = DG_OK;
+    for (uint32_t v = 0; v < V && s == DG_OK; v++) {
+        dg_model *m = b->models[c * V + v];
+        int32_t last = (int32_t)m->n_layers - 1;
+        uint32_t k = (uint32_t)dg_shape_size(m->layers[last].out);
+        dg_exec *e;
+        s = dg_exec_create(m, batch, 0, &e);
+        for (uint32_t first = 0; s == DG_OK && first < n; first += batch) {
+            uint32_t cnt = n - first < batch ? n - first : batch;
+            s = dg_dataset_batch(h, b->student, b->clean[c] + first, cnt, x,
+                                 cnt * in, NULL);
+            if (s == DG_OK) s = dg_exec_forward(e, x, cnt);
+            const float *y = s == DG_OK ? dg_exec_output(e, last) : NULL;
+            for (uint32_t i = 0; y && i < cnt; i++) {
+                const float *row = y + (size_t)i * k;
+                size_t at = (size_t)(first + i) * V + v;
+                b->vote[c][at] = (int32_t)dg_argmax(row, k);
+                b->prob[c][at] = dg_softmax_at(row, k, c);
+            }
+        }
+        dg_exec_free(e);
+    }
+    dg_free_aligned(x);
+    return s;
+}
+
+/* Ranks class c's variants by score (stable: ties keep variant order);
+ * rank[r] is the variant at rank r. */
+static void rank_class(const builder *b, const dg_member *m, uint32_t *rank)
+{
+    uint32_t V = b->o->variants;
+    for (uint32_t v = 0; v < V; v++) rank[v] = v;
+    for (uint32_t i = 1; i < V; i++)
+        for (uint32_t j = i; j > 0 && m[rank[j]].score > m[rank[j - 1]].score; j--) {
+            uint32_t t = rank[j];
+            rank[j] = rank[j - 1];
+            rank[j - 1] = t;
+        }
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Votes and mean score of the first M ranked members on one sample. */
+static void top_m(const builder *b, uint32_t c, uint32_t i, const uint32_t *rank,
+                  uint32_t M, uint32_t *votes, float *score)
+{
+    uint32_t V = b->o->variants, agree = 0;
+    double sum = 0;
+    for (uint32_t r = 0; r < M; r++) {
+        size_t at = (size_t)i * V + rank[r];
+        agree += b->vote[c][at] == (int32_t)c;
+        sum += b->prob[c][at];
+    }
+    *votes = agree;
+    *score = (float)(sum / M);
+}
+
+/* Sets tau (the most votes that keep false rejection within the target)
+ * and theta (the target quantile of the clean scores) for M members from
+ * the samples of the given classes. */
+static dg_status calibrate(const builder *b, uint32_t **ranks,
+                           const uint32_t *classes, uint32_t n_classes,
+                           uint32_t M, dg_threshold *t)
+{
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < n_classes; k++) n += b->n_clean[classes[k]];
+    memset(t, 0, sizeof *t);
+    t->tau = 1;
+    t->samples = n;
+    if (n == 0) return DG_OK;
+    uint32_t *votes;
+    float *scores;
+    DG_TRY(dg_alloc_array((void **)&votes, n, sizeof *votes, "calibration"));
+    dg_status s = dg_alloc_array((void **)&scores, n, sizeof *scores,
+                                 "calibration");
+    if (s != DG_OK) {
+        free(votes);
+        return s;
+    }
+    for (uint32_t k = 0, j = 0; k < n_classes; k++)
+        for (uint32_t i = 0; i < b->n_clean[classes[k]]; i++, j++)
+            top_m(b, classes[k], i, ranks[classes[k]], M, &votes[j], &scores[j]);
+    float target = b->o->target_frr;
+    for (uint32_t tau = M; tau >= 1; tau--) {
+        uint32_t rejected = 0;
+        for (uint32_t j = 0; j < n; j++) rejected += votes[j] < tau;
+        float frr = (float)rejected / (float)n;
+        if (frr <= target || tau == 1) {
+            t->tau = tau;
+            t->frr_votes = frr;
+            break;
+        }
+    }
+    qsort(scores, n, sizeof *scores, cmp_float);
+    uint32_t k = (uint32_t)floorf(target * (float)n);
+    t->theta = scores[k < n ? k : n - 1];
+    uint32_t below = 0;
+    for (uint32_t j = 0; j < n; j++) below += scores[j] < t->theta;
+    t->frr_score = (float)below / (float)n;
+    free(votes);
+    free(scores);
+    return DG_OK;
+}
+
+static dg_status calibrate_all(builder *b, dg_ensemble *g, uint32_t **ranks)
+{
+    uint32_t *all;
+    DG_TRY(dg_alloc_array((void **)&all, b->classes, sizeof *all, "classes"));
+    for (uint32_t c = 0; c < b->classes; c++) all[c] = c;
+    dg_status s = DG_OK;
+    for (uint32_t M = 1; M <= b->o->variants && s == DG_OK; M++) {
+        dg_threshold pooled;
+        s = calibrate(b, ranks, all, b->classes, M, &pooled);
+        pooled.pooled = 1;
+        for (uint32_t c = 0; c < b->classes && s == DG_OK; c++) {
+            dg_threshold *t = &g->per_class[c].thresholds[M - 1];
+            if (b->n_clean[c] >= MIN_CALIBRATION_SAMPLES) {
+                s = calibrate(b, ranks, &c, 1, M, t);
+            } else {
+                *t = pooled;
+            }
+        }
+    }
+    free(all);
+    return s;
+}
+
+/* ---- assembly ----------------------------------------------------------- */
+
+static void builder_free(builder *b)
+{
+    uint32_t n = b->classes * (b->o ? b->o->variants : 0);
+    for (uint32_t k = 0; b->models && k < n; k++) dg_model_free(b->models[k]);
+    for (uint32_t c = 0; c < b->classes; c++) {
+        if (b->clean) free(b->clean[c]);
+        if (b->vote) free(b->vote[c]);
+        if (b->prob) free(b->prob[c]);
+    }
+    for (int k = 0; k < 4; k++) dg_pruner_destroy(b->pruners[k]);
+    free(b->models);
+    free(b->clean);
+    free(b->n_clean);
+    free(b->vote);
+    free(b->prob);
+    free(b->held_pred);
+    dg_dataset_free(b->own_fit);
+    dg_dataset_free(b->own_held);
+}
+
+static dg_status builder_init(builder *b, const dg_model *student,
+                              const dg_dataset *train,
+                              const dg_dataset *holdout,
+                              const dg_ensemble_opts *o)
+{
+    b->student = student;
+    b->o = o;
+    b->classes = (uint32_t)dg_shape_size(dg_model_output_shape(student));
+    DG_TRY(check_opts(o, holdout != NULL));
+    DG_TRY(resolve_layers(b));
+    if (holdout) {
+        b->fit = train;
+        b->held = holdout;
+    } else {
+        DG_TRY(split(b, train));
+    }
+    if (b->fit->n_classes > b->classes || b->held->n_classes > b->classes)
+        return dg_fail(DG_E_SHAPE, "labels exceed the Student's %u classes",
+                       b->classes);
+    size_t cv = (size_t)b->classes * o->variants;
+    DG_TRY(dg_alloc_array((void **)&b->models, cv, sizeof *b->models, "models"));
+    DG_TRY(dg_alloc_array((void **)&b->clean, b->classes, sizeof *b->clean, "clean"));
+    DG_TRY(dg_alloc_array((void **)&b->n_clean, b->classes, sizeof *b->n_clean,
+                          "clean"));
+    DG_TRY(dg_alloc_array((void **)&b->vote, b->classes, sizeof *b->vote, "votes"));
+    DG_TRY(dg_alloc_array((void **)&b->prob, b->classes, sizeof *b->prob, "scores"));
+    return dg_alloc_array((void **)&b->held_pred, b->held->count,
+                          sizeof *b->held_pred, "predictions");
+}
+
+static dg_status build_members(builder *b, uint64_t student_hash)
+{
+    const dg_ensemble_opts *o = b->o;
+    for (uint32_t k = 0; k < o->n_prune_layers; k++) {
+        int32_t measured = dg_measured_layer(b->student, b->layers[k]);
+        DG_TRY(dg_pruner_new(b->student, measured, &b->pruners[k]));
+        DG_TRY(dg_pruner_run(b->pruners[k], b->fit, NULL, NULL));
+    }
+    if (o->work_dir) DG_TRY(claim_work_dir(b, student_hash));
+    uint32_t V = o->variants, total = b->classes * V;
+    for (uint32_t c = 0; c < b->classes; c++)
+        for (uint32_t v = 0; v < V; v++) {
+            DG_TRY(obtain_member(b, c, v, &b->models[c * V + v]));
+            if (o->progress &&
+                o->progress(o->progress_user, "differentiators",
+                            c * V + v + 1, total, NAN))
+                return dg_fail(DG_E_CANCELLED,
+                               "guard build stopped; built differentiators "
+                               "are kept in the work directory");
+        }
+    return DG_OK;
+}
+
+/* Fills class c of g: members in rank order, as tails over the Student. */
+static dg_status assemble_class(builder *b, dg_ensemble *g, uint32_t c,
+                                const uint32_t *rank, const dg_member *scored)
+{
+    for (uint32_t r = 0; r < b->o->variants; r++) {
+        uint32_t v = rank[r];
+        dg_member *m = &g->per_class[c].members[r];
+        *m = scored[v];
+        DG_TRY(dg_model_slice(b->models[c * b->o->variants + v],
+                              (uint32_t)m->first, &m->tail));
+    }
+    return DG_OK;
+}
+
+static dg_status assemble(builder *b, dg_ensemble *g)
+{
+    uint32_t V = b->o->variants;
+    uint32_t **ranks;
+    dg_member *scored;
+    DG_TRY(dg_alloc_array((void **)&ranks, b->classes, sizeof *ranks, "ranks"));
+    dg_status s = dg_alloc_array((void **)&scored, V, sizeof *scored, "members");
+    for (uint32_t c = 0; c < b->classes && s == DG_OK; c++) {
+        s = dg_alloc_array((void **)&ranks[c], V, sizeof **ranks, "ranks");
+        if (s == DG_OK) s = score_class(b, c);
+        for (uint32_t v = 0; v < V && s == DG_OK; v++) {
+            int32_t which;
+            dg_member *m = &scored[v];
+            memset(m, 0, sizeof *m);
+            variant_plan(b, c, v, &which, &m->ratio, &m->seed);
+            m->prune_layer = m->first = b->layers[which];
+            m->mode = b->o->prune_mode;
+            uint32_t agree = 0;
+            for (uint32_t i = 0; i < b->n_clean[c]; i++)
+                agree += b->vote[c][(size_t)i * V + v] == (int32_t)c;
+            m->agreement = b->n_clean[c] ? (float)agree / b->n_clean[c] : 0;
+            m->score = m->agreement;
+        }
+        if (s == DG_OK) {
+            rank_class(b, scored, ranks[c]);
+            s = assemble_class(b, g, c, ranks[c], scored);
+        }
+    }
+    if (s == DG_OK) s = calibrate_all(b, g, ranks);
+    for (uint32_t c = 0; c < b->classes; c++) free(ranks[c]);
+    free(ranks);
+    free(scored);
+    return s;
+}
+
+static void describe(const builder *b, dg_ensemble *g)
+{
+    const dg_ensemble_opts *o = b->o;
+    int n = snprintf(g->settings, sizeof g->settings,
+                     "variants=%u members=%u rule=%s mode=%s "
+                     "retrain_pruned=%d epochs=%u batch=%u lr=%g alpha=%g "
+                     "T=%g target_frr=%g seed=%llu prune_layers=",
+                     o->variants, o->members,
+                     o->rule == DG_RULE_VOTES ? "votes" : "score",
+                     o->prune_mode == DG_PRUNE_MOST ? "most" : "least",
+                     o->retrain_pruned, o->epochs, o->batch_size,
+                     (double)o->learning_rate, (double)o->distill_alpha,
+                     (double)o->distill_temperature, (double)o->target_frr,
+                     (unsigned long long)o->seed);
+    for (uint32_t k = 0; k < o->n_prune_layers && n > 0 &&
+                         (size_t)n < sizeof g->settings;
+         k++)
+        n += snprintf(g->settings + n, sizeof g->settings - (size_t)n, "%s%d",
+                      k ? "," : "", b->layers[k]);
+    for (uint32_t k = 0; k < o->n_ratios && n > 0 &&
+                         (size_t)n < sizeof g->settings;
+         k++)
+        n += snprintf(g->settings + n, sizeof g->settings - (size_t)n,
+                      "%s%g", k ? "," : " ratios=", (double)o->ratios[k]);
+}
+
+dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
+                           const dg_dataset *holdout,
+                           const dg_ensemble_opts *o, dg_ensemble **out)
+{
+    *out = NULL;
+    builder b;
+    memset(&b, 0, sizeof b);
+    dg_ensemble *g = NULL;
+    uint64_t hash = 0;
+    dg_status s = builder_init(&b, student, train, holdout, o);
+    if (s == DG_OK) s = dg_model_hash(student, &hash);
+    if (s == DG_OK) s = build_members(&b, hash);
+    if (s == DG_OK)
+        s = dg_predict_all(student, b.held, b.held_pred, NULL, NULL);
+    if (s == DG_OK) s = dg_ensemble_alloc(student, b.classes, o->variants, &g);
+    if (s == DG_OK) s = assemble(&b, g);
+    if (s == DG_OK) {
+        g->student_hash = hash;
+        g->members = o->members;
+        g->rule = o->rule;
+        g->target_frr = o->target_frr;
+        g->data_hash = dg_dataset_hash(b.fit);
+        describe(&b, g);
+        *out = g;
+    } else {
+        dg_ensemble_destroy(g);
+    }
+    builder_free(&b);
+    return s;
+}

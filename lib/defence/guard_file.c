@@ -1,0 +1,205 @@
+/* guard_file.c - the guard file (doc/guard-format.md): the Student's hash,
+ * settings, every differentiator tail as an embedded model file, and the
+ * calibrated thresholds, closed by a CRC-32. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/bytes.h"
+#include "defence/ensemble.h"
+
+static const char magic[8] = "DGGUARD";
+enum { GUARD_VERSION = 1 };
+
+static void put_member(dg_writer *w, const dg_member *m)
+{
+    dg_put_u32(w, (uint32_t)m->first);
+    dg_put_u32(w, (uint32_t)m->prune_layer);
+    dg_put_f32(w, m->ratio);
+    dg_put_u32(w, (uint32_t)m->mode);
+    dg_put_u64(w, m->seed);
+    dg_put_f32(w, m->agreement);
+    dg_put_f32(w, m->score);
+    size_t len = 0;
+    if (dg_model_save_memory(m->tail, NULL, 0, &len) != DG_OK) {
+        w->status = DG_E_INTERNAL;
+        return;
+    }
+    dg_put_u64(w, len);
+    size_t at = dg_put_space(w, len);
+    if (w->status == DG_OK)
+        w->status = dg_model_save_memory(m->tail, w->data + at, len, &len);
+}
+
+static void put_threshold(dg_writer *w, const dg_threshold *t)
+{
+    dg_put_u32(w, t->tau);
+    dg_put_f32(w, t->theta);
+    dg_put_f32(w, t->frr_votes);
+    dg_put_f32(w, t->frr_score);
+    dg_put_u32(w, t->samples);
+    dg_put_u32(w, (uint32_t)t->pooled);
+}
+
+dg_status dg_guard_serialize(const dg_ensemble *g, uint8_t **data, size_t *len)
+{
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_put_bytes(&w, magic, sizeof magic);
+    dg_put_u32(&w, GUARD_VERSION);
+    dg_put_u64(&w, g->student_hash);
+    dg_put_u32(&w, g->classes);
+    dg_put_u32(&w, g->variants);
+    dg_put_u32(&w, g->members);
+    dg_put_u32(&w, (uint32_t)g->rule);
+    dg_put_f32(&w, g->target_frr);
+    dg_put_u64(&w, g->data_hash);
+    dg_put_str(&w, g->settings);
+    for (uint32_t c = 0; c < g->classes; c++) {
+        for (uint32_t r = 0; r < g->variants; r++)
+            put_member(&w, &g->per_class[c].members[r]);
+        for (uint32_t m = 0; m < g->variants; m++)
+            put_threshold(&w, &g->per_class[c].thresholds[m]);
+    }
+    dg_put_u32(&w, dg_crc32(w.data, w.len));
+    if (w.status != DG_OK) {
+        dg_writer_release(&w);
+        return w.status;
+    }
+    *data = w.data;
+    *len = w.len;
+    return DG_OK;
+}
+
+static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
+                            uint32_t rank, dg_member *m)
+{
+    uint32_t first, prune, mode;
+    uint64_t len;
+    DG_TRY(dg_get_u32(r, &first, "member first layer"));
+    DG_TRY(dg_get_u32(r, &prune, "member prune layer"));
+    DG_TRY(dg_get_f32(r, &m->ratio, "member ratio"));
+    DG_TRY(dg_get_u32(r, &mode, "member mode"));
+    DG_TRY(dg_get_u64(r, &m->seed, "member seed"));
+    DG_TRY(dg_get_f32(r, &m->agreement, "member agreement"));
+    DG_TRY(dg_get_f32(r, &m->score, "member score"));
+    DG_TRY(dg_get_u64(r, &len, "member model length"));
+    const dg_model *s = g->student;
+    if (first >= s->n_layers || prune >= s->n_layers ||
+        (mode != DG_PRUNE_MOST && mode != DG_PRUNE_LEAST))
+        return dg_fail(DG_E_FORMAT,
+                       "class %u rank %u: layers %u/%u or mode %u invalid for "
+                       "a %u-layer Student",
+                       c, rank, first, prune, mode, s->n_layers);
+    if (len > dg_reader_left(r))
+        return dg_fail(DG_E_FORMAT, "class %u rank %u: model of %llu bytes "
+                                    "exceeds the %zu left",
+                       c, rank, (unsigned long long)len, dg_reader_left(r));
+    m->first = (int32_t)first;
+    m->prune_layer = (int32_t)prune;
+    m->mode = (int32_t)mode;
+    DG_TRY(dg_model_load_memory(r->data + r->pos, (size_t)len, &m->tail));
+    r->pos += (size_t)len;
+    /* The tail must read exactly what the Student's prefix produces and
+     * output the Student's classes. */
+    dg_shape want = first == 0 ? s->input : s->layers[first - 1].out;
+    dg_shape have = m->tail->input;
+    if (have.c != want.c || have.h != want.h || have.w != want.w ||
+        dg_shape_size(dg_model_output_shape(m->tail)) != g->classes)
+        return dg_fail(DG_E_MISMATCH,
+                       "class %u rank %u: the differentiator does not fit the "
+                       "Student after its layer %u",
+                       c, rank, first);
+    return DG_OK;
+}
+
+static dg_status get_threshold(dg_reader *r, uint32_t M, dg_threshold *t)
+{
+    uint32_t pooled;
+    DG_TRY(dg_get_u32(r, &t->tau, "tau"));
+    DG_TRY(dg_get_f32(r, &t->theta, "theta"));
+    DG_TRY(dg_get_f32(r, &t->frr_votes, "frr"));
+    DG_TRY(dg_get_f32(r, &t->frr_score, "frr"));
+    DG_TRY(dg_get_u32(r, &t->samples, "samples"));
+    DG_TRY(dg_get_u32(r, &pooled, "pooled"));
+    t->pooled = pooled != 0;
+    if (t->tau < 1 || t->tau > M)
+        return dg_fail(DG_E_FORMAT, "tau %u for %u members", t->tau, M);
+    return DG_OK;
+}
+
+static dg_status parse_body(dg_reader *r, const dg_model *student,
+                            dg_ensemble **out)
+{
+    char got[8];
+    uint32_t version, classes, variants, members, rule;
+    uint64_t hash, have_hash;
+    DG_TRY(dg_get_bytes(r, got, 8, "magic"));
+    if (memcmp(got, magic, 8) != 0)
+        return dg_fail(DG_E_FORMAT, "not a libdiffguard guard file");
+    DG_TRY(dg_get_u32(r, &version, "version"));
+    if (version != GUARD_VERSION)
+        return dg_fail(DG_E_UNSUPPORTED, "guard format %u (this library "
+                                         "reads %d)",
+                       version, GUARD_VERSION);
+    DG_TRY(dg_get_u64(r, &hash, "student hash"));
+    DG_TRY(dg_model_hash(student, &have_hash));
+    if (hash != have_hash)
+        return dg_fail(DG_E_MISMATCH,
+                       "the guard was built for another Student (hash "
+                       "%016llx, this one %016llx)",
+                       (unsigned long long)hash, (unsigned long long)have_hash);
+    DG_TRY(dg_get_u32(r, &classes, "classes"));
+    DG_TRY(dg_get_u32(r, &variants, "variants"));
+    DG_TRY(dg_get_u32(r, &members, "members"));
+    DG_TRY(dg_get_u32(r, &rule, "rule"));
+    if (classes != dg_shape_size(dg_model_output_shape(student)) ||
+        variants == 0 || variants > DG_MAX_MEMBERS || members == 0 ||
+        members > variants || (rule != DG_RULE_VOTES && rule != DG_RULE_SCORE))
+        return dg_fail(DG_E_FORMAT,
+                       "%u classes, %u variants, %u members, rule %u",
+                       classes, variants, members, rule);
+    dg_ensemble *g;
+    DG_TRY(dg_ensemble_alloc(student, classes, variants, &g));
+    g->student_hash = hash;
+    g->members = members;
+    g->rule = (int32_t)rule;
+    dg_status s = dg_get_f32(r, &g->target_frr, "target frr");
+    if (s == DG_OK) s = dg_get_u64(r, &g->data_hash, "data hash");
+    if (s == DG_OK) s = dg_get_str(r, g->settings, sizeof g->settings, "settings");
+    for (uint32_t c = 0; c < classes && s == DG_OK; c++) {
+        for (uint32_t k = 0; k < variants && s == DG_OK; k++)
+            s = get_member(r, g, c, k, &g->per_class[c].members[k]);
+        for (uint32_t m = 0; m < variants && s == DG_OK; m++)
+            s = get_threshold(r, m + 1, &g->per_class[c].thresholds[m]);
+    }
+    if (s == DG_OK && dg_reader_left(r) != 0)
+        s = dg_fail(DG_E_FORMAT, "%zu unexpected bytes at the end",
+                    dg_reader_left(r));
+    if (s != DG_OK) {
+        dg_ensemble_destroy(g);
+        return s;
+    }
+    *out = g;
+    return DG_OK;
+}
+
+dg_status dg_guard_parse(const uint8_t *data, size_t len,
+                         const dg_model *student, dg_ensemble **out)
+{
+    *out = NULL;
+    if (len < 12)
+        return dg_fail(DG_E_FORMAT, "a guard file of %zu bytes is truncated",
+                       len);
+    uint32_t stored = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
+                      (uint32_t)data[len - 2] << 16 |
+                      (uint32_t)data[len - 1] << 24;
+    uint32_t computed = dg_crc32(data, len - 4);
+    if (stored != computed)
+        return dg_fail(DG_E_FORMAT,
+                       "guard checksum mismatch: stored %08x, computed %08x",
+                       stored, computed);
+    dg_reader r;
+    dg_reader_init(&r, data, len - 4);
+    return parse_body(&r, student, out);
+}

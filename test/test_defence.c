@@ -1,0 +1,469 @@
+/* test_defence.c - the pruner against hand-computed activation means; masks;
+ * distillation; guard building, calibration, file round trip, refusal of
+ * another Student, corrupt files; the validator's two phases, host labels,
+ * shared-prefix tails against whole differentiators, and threads. */
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "defence/ensemble.h"
+#include "diffguard.h"
+#include "io/dataset.h"
+#include "nn/model.h"
+
+/* The shared fixture is built outside any test, where ck_assert cannot
+ * report: fail loudly instead. */
+static void require(dg_status s, const char *what)
+{
+    if (s == DG_OK) return;
+    fprintf(stderr, "fixture: %s: %s: %s\n", what, dg_strerror(s),
+            dg_last_error_detail());
+    exit(1);
+}
+
+/* Four classes of 8x8 images: a bright bar at a class-specific place. */
+static dg_dataset *bars(uint32_t per_class, uint64_t seed)
+{
+    dg_dataset *ds;
+    require(dg_dataset_alloc(4 * per_class, 1, 8, 8, &ds), "data set");
+    dg_rng rng;
+    dg_rng_seed(&rng, seed);
+    for (uint32_t i = 0; i < ds->count; i++) {
+        uint8_t *px = dg_dataset_sample(ds, i);
+        int32_t c = (int32_t)(i % 4);
+        ds->labels[i] = c;
+        for (int k = 0; k < 64; k++) px[k] = (uint8_t)dg_rng_below(&rng, 120);
+        for (int k = 0; k < 8; k++) {
+            int r = c == 0 ? 1 : c == 1 ? 6 : k, col = c == 2 ? 1 : c == 3 ? 6 : k;
+            px[r * 8 + col] = (uint8_t)(200 + dg_rng_below(&rng, 56));
+        }
+    }
+    dg_dataset_count_classes(ds);
+    return ds;
+}
+
+/* Padding and global pooling keep most units alive, so pruning some
+ * leaves something to distil into. */
+static const char *student_arch = "c8k3p1,relu,mp2,c16k3p1,relu,gap,fc4";
+
+static dg_model *trained_student(const dg_dataset *train)
+{
+    dg_model *m;
+    require(dg_model_create(student_arch, 1, 8, 8, 3, &m), "student");
+    dg_train_opts o;
+    dg_train_opts_init(&o, sizeof o);
+    o.epochs = 10;
+    o.batch_size = 16;
+    o.learning_rate = 5e-3f;
+    require(dg_model_train(m, train, &o, NULL), "training the student");
+    return m;
+}
+
+static dg_dataset *train_set, *held_set;
+static dg_model *student;
+static dg_ensemble *guard;
+
+static void build_fixture(void)
+{
+    train_set = bars(48, 1);
+    held_set = bars(40, 2);
+    student = trained_student(train_set);
+    dg_ensemble_opts o;
+    dg_ensemble_opts_init(&o, sizeof o);
+    o.variants = 4;
+    o.members = 3;
+    o.epochs = 2;
+    o.batch_size = 16;
+    o.learning_rate = 5e-3f;
+    o.prune_layers[0] = -1;
+    o.prune_layers[1] = 0;
+    o.n_prune_layers = 2;
+    o.target_frr = 0.1f;
+    require(dg_ensemble_build(student, train_set, held_set, &o, &guard),
+            "building the guard");
+}
+
+static void free_fixture(void)
+{
+    dg_ensemble_free(guard);
+    dg_model_free(student);
+    dg_dataset_free(train_set);
+    dg_dataset_free(held_set);
+}
+
+START_TEST(pruner_means_match_a_hand_computation)
+{
+    dg_pruner *p;
+    ck_assert_int_eq(dg_pruner_create(student, 4, &p), DG_OK); /* relu after c16 */
+    ck_assert_int_eq(dg_pruner_measure(p, held_set, NULL, NULL), DG_OK);
+    uint32_t units;
+    ck_assert_int_eq(dg_pruner_unit_count(p, &units), DG_OK);
+    ck_assert_uint_eq(units, 16);
+    /* Independently: run the Student per class and average layer 4. */
+    dg_session *s;
+    ck_assert_int_eq(dg_session_create(student, 1, &s), DG_OK);
+    double want[4][16] = {{0}};
+    uint32_t count[4] = {0};
+    for (uint32_t i = 0; i < held_set->count; i++) {
+        float x[64];
+        uint32_t idx = i;
+        int32_t label;
+        ck_assert_int_eq(dg_dataset_batch(held_set, student, &idx, 1, x, 64, &label), DG_OK);
+        ck_assert_int_eq(dg_session_run(s, x, 64, 1), DG_OK);
+        const float *y;
+        uint32_t c, h, w;
+        ck_assert_int_eq(dg_session_output(s, 4, &y, NULL, &c, &h, &w), DG_OK);
+        for (uint32_t u = 0; u < 16; u++) {
+            double sum = 0;
+            for (uint32_t k = 0; k < h * w; k++) sum += y[u * h * w + k];
+            want[label][u] += sum / (h * w);
+        }
+        count[label]++;
+    }
+    for (uint32_t c = 0; c < 4; c++) {
+        float got[16];
+        ck_assert_int_eq(dg_pruner_activations(p, c, got, 16), DG_OK);
+        for (uint32_t u = 0; u < 16; u++)
+            ck_assert_double_eq_tol(got[u], want[c][u] / count[c], 1e-4);
+    }
+    /* Pruning the 6 most activated units of class 2 masks exactly those. */
+    float act[16];
+    dg_pruner_activations(p, 2, act, 16);
+    dg_model *pruned;
+    ck_assert_int_eq(dg_pruner_prune(p, 2, 0.375f, DG_PRUNE_MOST, &pruned), DG_OK);
+    const dg_layer *conv = &pruned->layers[3];
+    ck_assert_ptr_nonnull(conv->mask);
+    ck_assert_uint_eq(dg_layer_pruned(conv), 6);
+    for (uint32_t u = 0; u < 16; u++) {
+        uint32_t rank = 0; /* ties go to the lower unit index */
+        for (uint32_t k = 0; k < 16; k++)
+            rank += act[k] > act[u] || (act[k] == act[u] && k < u);
+        ck_assert_int_eq(conv->mask[u] == 0, rank < 6);
+        if (!conv->mask[u]) ck_assert_float_eq(conv->param[1][u], 0.0f);
+    }
+    dg_model *none;
+    ck_assert_int_eq(dg_pruner_prune(p, 2, 1.0f, DG_PRUNE_MOST, &none), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_pruner_create(student, 5, &p), DG_OK); /* gap keeps units */
+    dg_pruner_free(p);
+    ck_assert_int_eq(dg_pruner_create(student, 2, &p), DG_OK); /* maxpool: conv 0's units */
+    dg_pruner_free(p);
+    dg_model_free(pruned);
+    dg_session_free(s);
+}
+END_TEST
+
+static double agreement(const dg_model *a, const dg_model *b, const dg_dataset *ds)
+{
+    uint32_t same = 0;
+    for (uint32_t i = 0; i < ds->count; i++) {
+        float x[64];
+        dg_dataset_batch(ds, a, &i, 1, x, 64, NULL);
+        int32_t la = -1, lb = -1;
+        const dg_model *m[2] = {a, b};
+        int32_t *l[2] = {&la, &lb};
+        for (int k = 0; k < 2; k++) {
+            dg_session *s;
+            dg_session_create(m[k], 1, &s);
+            dg_session_run(s, x, 64, 1);
+            const float *y;
+            dg_session_output(s, -1, &y, NULL, NULL, NULL, NULL);
+            *l[k] = y[0] > y[1] && y[0] > y[2] && y[0] > y[3] ? 0
+                    : y[1] > y[2] && y[1] > y[3]             ? 1
+                    : y[2] > y[3]                            ? 2
+                                                             : 3;
+            dg_session_free(s);
+        }
+        same += la == lb;
+    }
+    return (double)same / ds->count;
+}
+
+START_TEST(distillation_restores_agreement)
+{
+    dg_pruner *p;
+    ck_assert_int_eq(dg_pruner_create(student, 4, &p), DG_OK);
+    ck_assert_int_eq(dg_pruner_measure(p, train_set, NULL, NULL), DG_OK);
+    dg_model *pruned;
+    ck_assert_int_eq(dg_pruner_prune(p, 0, 0.25f, DG_PRUNE_MOST, &pruned), DG_OK);
+    double before = agreement(pruned, student, held_set);
+    /* Fine-tune the pruned convolution and everything after it. */
+    for (uint32_t i = 0; i < pruned->n_layers; i++)
+        dg_model_set_frozen(pruned, i, i < 3);
+    dg_train_opts o;
+    dg_train_opts_init(&o, sizeof o);
+    o.epochs = 4;
+    o.batch_size = 16;
+    o.learning_rate = 5e-3f;
+    o.distill_from = student;
+    ck_assert_int_eq(dg_model_train(pruned, train_set, &o, NULL), DG_OK);
+    double after = agreement(pruned, student, held_set);
+    ck_assert_msg(after > before && after > 0.9, "agreement %g -> %g", before, after);
+    dg_model_free(pruned);
+    dg_pruner_free(p);
+}
+END_TEST
+
+static void validate_all(dg_validator *v, const dg_dataset *ds, dg_verdict *out,
+                         int labeled)
+{
+    for (uint32_t i = 0; i < ds->count; i += 7) {
+        uint32_t n = ds->count - i < 7 ? ds->count - i : 7, idx[7];
+        float x[7 * 64];
+        int32_t labels[7];
+        for (uint32_t k = 0; k < n; k++) {
+            idx[k] = i + k;
+            out[i + k].struct_size = sizeof(dg_verdict);
+        }
+        ck_assert_int_eq(dg_dataset_batch(ds, student, idx, n, x, n * 64, labels), DG_OK);
+        dg_status s = labeled ? dg_validate_labeled(v, x, n * 64, n, labels, out + i)
+                              : dg_validate(v, x, n * 64, n, out + i);
+        ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    }
+}
+
+/* Calibration on the held-out set: validating that set again must reject
+ * exactly the recorded share of its clean, correctly classified samples. */
+START_TEST(calibration_reaches_the_requested_rate)
+{
+    dg_ensemble_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_ensemble_get_info(guard, &info), DG_OK);
+    ck_assert_uint_eq(info.variants, 4);
+    for (int32_t rule = DG_RULE_VOTES; rule <= DG_RULE_SCORE; rule++)
+        for (uint32_t M = 1; M <= info.variants; M++) {
+            dg_validator_opts vo;
+            dg_validator_opts_init(&vo, sizeof vo);
+            vo.members = M;
+            vo.rule = rule;
+            vo.max_batch = 8;
+            dg_validator *v;
+            ck_assert_int_eq(dg_validator_create(guard, &vo, &v), DG_OK);
+            dg_verdict *out = calloc(held_set->count, sizeof *out);
+            validate_all(v, held_set, out, 0);
+            for (uint32_t c = 0; c < 4; c++) {
+                dg_calibration cal = {.struct_size = sizeof cal};
+                ck_assert_int_eq(dg_ensemble_calibration(guard, c, M, &cal), DG_OK);
+                uint32_t clean = 0, rejected = 0;
+                for (uint32_t i = 0; i < held_set->count; i++) {
+                    if (held_set->labels[i] != (int32_t)c || out[i].label != (int32_t)c)
+                        continue;
+                    clean++;
+                    rejected += !out[i].accepted;
+                }
+                ck_assert_uint_eq(clean, cal.samples);
+                double frr = (double)rejected / clean;
+                double recorded = rule == DG_RULE_VOTES ? cal.frr_votes : cal.frr_score;
+                ck_assert_double_eq_tol(frr, recorded, 1e-6);
+                ck_assert(recorded <= 0.1 + 1e-6 || (rule == DG_RULE_VOTES && cal.tau == 1));
+            }
+            free(out);
+            dg_validator_free(v);
+        }
+}
+END_TEST
+
+/* The validator computes each differentiator as Student prefix + tail; the
+ * same tail run on the Student's prefix output by hand must agree, and host
+ * labels equal to the Student's give the same verdicts. */
+START_TEST(two_phases_and_host_labels)
+{
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(guard, NULL, &v), DG_OK);
+    dg_verdict *a = calloc(held_set->count, sizeof *a), *b = calloc(held_set->count, sizeof *b);
+    validate_all(v, held_set, a, 0);
+    uint32_t accepted = 0;
+    for (uint32_t i = 0; i < held_set->count; i++) accepted += a[i].accepted;
+    ck_assert(accepted > held_set->count / 2);
+    /* Labeled mode with the true labels: where the Student was right, the
+     * verdicts are identical. */
+    validate_all(v, held_set, b, 1);
+    for (uint32_t i = 0; i < held_set->count; i++) {
+        if (a[i].label != held_set->labels[i]) continue;
+        ck_assert_int_eq(memcmp(&a[i], &b[i], sizeof a[i]), 0);
+    }
+    /* Member 0 of the first sample's class, by hand. */
+    const dg_member *m = &guard->per_class[a[0].label].members[0];
+    float x[64];
+    uint32_t idx = 0;
+    dg_dataset_batch(held_set, student, &idx, 1, x, 64, NULL);
+    dg_session *s, *t;
+    ck_assert_int_eq(dg_session_create(student, 1, &s), DG_OK);
+    ck_assert_int_eq(dg_session_run(s, x, 64, 1), DG_OK);
+    const float *prefix = x;
+    size_t plen = 64;
+    if (m->first > 0) {
+        uint32_t c, h, w;
+        ck_assert_int_eq(dg_session_output(s, m->first - 1, &prefix, NULL, &c, &h, &w), DG_OK);
+        plen = (size_t)c * h * w;
+    }
+    ck_assert_int_eq(dg_session_create(m->tail, 1, &t), DG_OK);
+    ck_assert_int_eq(dg_session_run(t, prefix, plen, 1), DG_OK);
+    const float *y;
+    ck_assert_int_eq(dg_session_output(t, -1, &y, NULL, NULL, NULL, NULL), DG_OK);
+    double mx = y[0], sum = 0;
+    for (int k = 1; k < 4; k++) mx = y[k] > mx ? y[k] : mx;
+    for (int k = 0; k < 4; k++) sum += exp(y[k] - mx);
+    ck_assert_double_eq_tol(a[0].member_score[0], exp(y[a[0].label] - mx) / sum, 1e-5);
+    ck_assert_int_eq(a[0].member_label[4], -1); /* only M = 3 consulted */
+    dg_session_free(s);
+    dg_session_free(t);
+    /* Bad input. */
+    int32_t bad_label = 9;
+    b[0].struct_size = sizeof b[0];
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 1, &bad_label, b), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_validate(v, x, 63, 1, b), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate(v, x, 64, 0, b), DG_E_SHAPE);
+    b[0].struct_size = 8;
+    ck_assert_int_eq(dg_validate(v, x, 64, 1, b), DG_E_ABI);
+    free(a);
+    free(b);
+    dg_validator_free(v);
+}
+END_TEST
+
+START_TEST(guard_files_round_trip_and_refuse_strangers)
+{
+    char path[] = "/tmp/dg_guard_XXXXXX";
+    close(mkstemp(path));
+    ck_assert_int_eq(dg_ensemble_save_file(guard, path), DG_OK);
+    dg_ensemble *loaded;
+    dg_status s = dg_ensemble_load_file(path, student, &loaded);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    uint8_t *a, *b;
+    size_t la, lb;
+    ck_assert_int_eq(dg_guard_serialize(guard, &a, &la), DG_OK);
+    ck_assert_int_eq(dg_guard_serialize(loaded, &b, &lb), DG_OK);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_int_eq(memcmp(a, b, la), 0);
+    /* Same verdicts from the loaded copy. */
+    dg_validator *v1, *v2;
+    dg_validator_create(guard, NULL, &v1);
+    dg_validator_create(loaded, NULL, &v2);
+    dg_verdict *x = calloc(held_set->count, sizeof *x), *y = calloc(held_set->count, sizeof *y);
+    validate_all(v1, held_set, x, 0);
+    validate_all(v2, held_set, y, 0);
+    ck_assert_int_eq(memcmp(x, y, held_set->count * sizeof *x), 0);
+    free(x);
+    free(y);
+    dg_validator_free(v1);
+    dg_validator_free(v2);
+    dg_ensemble_free(loaded);
+    /* Another Student (one weight changed) is refused. */
+    dg_model *other;
+    ck_assert_int_eq(dg_model_clone(student, &other), DG_OK);
+    other->layers[0].param[0][0] += 1e-3f;
+    loaded = (dg_ensemble *)1;
+    ck_assert_int_eq(dg_ensemble_load_file(path, other, &loaded), DG_E_MISMATCH);
+    ck_assert_ptr_null(loaded);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "another Student"));
+    dg_model_free(other);
+    /* Corruption: every truncation, and bit flips, give a status. */
+    for (size_t n = 0; n < la; n += (n < 256 ? 1 : 97)) {
+        dg_ensemble *g = (dg_ensemble *)1;
+        ck_assert_int_ne(dg_ensemble_load_memory(a, n, student, &g), DG_OK);
+        ck_assert_ptr_null(g);
+    }
+    for (size_t k = 0; k < la * 8; k += 131) {
+        a[k / 8] ^= (uint8_t)(1u << (k % 8));
+        dg_ensemble *g;
+        ck_assert_int_eq(dg_ensemble_load_memory(a, la, student, &g), DG_E_FORMAT);
+        a[k / 8] ^= (uint8_t)(1u << (k % 8));
+    }
+    free(a);
+    free(b);
+    unlink(path);
+}
+END_TEST
+
+typedef struct worker {
+    dg_verdict *out;
+} worker;
+
+static void *validate_in_thread(void *arg)
+{
+    worker *w = arg;
+    dg_validator *v;
+    if (dg_validator_create(guard, NULL, &v) != DG_OK) return NULL;
+    for (int round = 0; round < 3; round++) validate_all(v, held_set, w->out, 0);
+    dg_validator_free(v);
+    return NULL;
+}
+
+/* One guard, T threads with their own validators: exactly the
+ * single-thread verdicts. */
+START_TEST(threads_share_one_guard)
+{
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(guard, NULL, &v), DG_OK);
+    dg_verdict *want = calloc(held_set->count, sizeof *want);
+    validate_all(v, held_set, want, 0);
+    dg_validator_free(v);
+    enum { T = 4 };
+    pthread_t th[T];
+    worker w[T];
+    for (int t = 0; t < T; t++) {
+        w[t].out = calloc(held_set->count, sizeof(dg_verdict));
+        pthread_create(&th[t], NULL, validate_in_thread, &w[t]);
+    }
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        ck_assert_int_eq(memcmp(w[t].out, want, held_set->count * sizeof *want), 0);
+        free(w[t].out);
+    }
+    free(want);
+}
+END_TEST
+
+START_TEST(option_checks)
+{
+    dg_ensemble_opts o;
+    dg_ensemble_opts_init(&o, sizeof o);
+    dg_ensemble *g = (dg_ensemble *)1;
+    o.members = 7; /* more than the 6 variants */
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_ptr_null(g);
+    dg_ensemble_opts_init(&o, sizeof o);
+    o.prune_layers[0] = 1; /* a relu, not a conv or linear */
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    o.struct_size = 4;
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_ABI);
+    dg_validator_opts vo;
+    dg_validator_opts_init(&vo, sizeof vo);
+    vo.members = 5;
+    dg_validator *v = (dg_validator *)1;
+    ck_assert_int_eq(dg_validator_create(guard, &vo, &v), DG_E_INVALID_ARG);
+    ck_assert_ptr_null(v);
+    dg_ensemble_free(NULL);
+    dg_validator_free(NULL);
+    dg_pruner_free(NULL);
+}
+END_TEST
+
+int main(void)
+{
+    build_fixture();
+    Suite *s = suite_create("defence");
+    TCase *tc = tcase_create("defence");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, pruner_means_match_a_hand_computation);
+    tcase_add_test(tc, distillation_restores_agreement);
+    tcase_add_test(tc, calibration_reaches_the_requested_rate);
+    tcase_add_test(tc, two_phases_and_host_labels);
+    tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
+    tcase_add_test(tc, threads_share_one_guard);
+    tcase_add_test(tc, option_checks);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    /* The fixture ran oneDNN's OpenMP threads, which a forked child would
+     * wait for forever (libgomp is not fork-safe): run tests in-process. */
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    free_fixture();
+    return failed != 0;
+}
