@@ -12,6 +12,15 @@
 dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
                           size_t known_size, const char *type);
 
+/* Starts an *_init function: the caller's struct must hold at least this
+ * library's layout; it is zeroed (a newer caller's tail too, which then
+ * means "default") and its struct_size set to what this library fills. */
+dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
+                         const char *type);
+
+#define DG_INIT_STRUCT(p, struct_size, type)                                  \
+    DG_TRY(dg_init_struct((p), (struct_size), sizeof(type), #type))
+
 #define DG_CHECK_STRUCT(p, type, v1_size)                                     \
     DG_TRY(dg_check_struct((p), (p) ? (p)->struct_size : 0, (v1_size),        \
                            sizeof(type), #type))

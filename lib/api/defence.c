@@ -57,13 +57,8 @@ void dg_pruner_free(dg_pruner *p) { dg_pruner_destroy(p); }
 
 dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
 {
-    if (!o) return dg_fail(DG_E_INVALID_ARG, "dg_ensemble_opts pointer is NULL");
-    if (struct_size < sizeof *o)
-        return dg_fail(DG_E_ABI, "dg_ensemble_opts struct_size %zu < %zu",
-                       struct_size, sizeof *o);
-    memset(o, 0, struct_size);
+    DG_INIT_STRUCT(o, struct_size, dg_ensemble_opts);
     static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
-    o->struct_size = (uint32_t)sizeof *o;
     o->variants = 6;
     o->members = 5;
     o->rule = DG_RULE_VOTES;
@@ -186,12 +181,7 @@ void dg_ensemble_free(dg_ensemble *g)
 
 dg_status dg_validator_opts_init(dg_validator_opts *o, size_t struct_size)
 {
-    if (!o) return dg_fail(DG_E_INVALID_ARG, "dg_validator_opts pointer is NULL");
-    if (struct_size < sizeof *o)
-        return dg_fail(DG_E_ABI, "dg_validator_opts struct_size %zu < %zu",
-                       struct_size, sizeof *o);
-    memset(o, 0, struct_size);
-    o->struct_size = (uint32_t)sizeof *o;
+    DG_INIT_STRUCT(o, struct_size, dg_validator_opts);
     o->max_batch = 64;
     return DG_OK;
 }

@@ -26,16 +26,23 @@ dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
     return DG_OK;
 }
 
+dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
+                         const char *type)
+{
+    if (!p) return dg_fail(DG_E_INVALID_ARG, "%s pointer is NULL", type);
+    if (struct_size < known_size)
+        return dg_fail(DG_E_ABI, "%s struct_size %zu < %zu", type,
+                       struct_size, known_size);
+    memset(p, 0, struct_size);
+    *(uint32_t *)p = (uint32_t)known_size;
+    return DG_OK;
+}
+
 dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
                              uint32_t channels, uint32_t height,
                              uint32_t width)
 {
-    if (!p) return dg_fail(DG_E_INVALID_ARG, "dg_preprocess pointer is NULL");
-    if (struct_size < sizeof *p)
-        return dg_fail(DG_E_ABI, "dg_preprocess struct_size %zu < %zu",
-                       struct_size, sizeof *p);
-    memset(p, 0, struct_size);
-    p->struct_size = (uint32_t)sizeof *p;
+    DG_INIT_STRUCT(p, struct_size, dg_preprocess);
     p->channels = channels;
     p->height = height;
     p->width = width;

@@ -9,12 +9,7 @@
 
 dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size)
 {
-    if (!o) return dg_fail(DG_E_INVALID_ARG, "dg_train_opts pointer is NULL");
-    if (struct_size < sizeof *o)
-        return dg_fail(DG_E_ABI, "dg_train_opts struct_size %zu < %zu",
-                       struct_size, sizeof *o);
-    memset(o, 0, struct_size);
-    o->struct_size = (uint32_t)sizeof *o;
+    DG_INIT_STRUCT(o, struct_size, dg_train_opts);
     o->epochs = 4;
     o->batch_size = 64;
     o->optimizer = DG_OPTIMIZER_ADAM;
