@@ -609,6 +609,36 @@ DG_API dg_status dg_model_transfer(const dg_model *teacher, int32_t cut_layer,
 DG_API dg_status dg_model_set_frozen(dg_model *m, uint32_t layer,
                                      int32_t frozen);
 
+/* ------------------------------------------------------------------------ */
+/* ONNX                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Imports an ONNX model (doc/onnx.md lists the operators and attribute
+ *  values supported).  The graph needs one float input, [N, C, H, W] or
+ *  [N, F] with any or a symbolic N, and one output.  An operator,
+ *  attribute value or data type outside the subset fails with
+ *  DG_E_UNSUPPORTED and a detail naming the node (name and op_type) and
+ *  the attribute; a corrupt file, or one over 1 GiB, with DG_E_FORMAT.
+ *  The model gets the default preprocessing and no class names.
+ *  Thread: any. */
+DG_API dg_status dg_model_import_onnx_file(const char *path, dg_model **out);
+/** dg_model_import_onnx_file on bytes in memory, which are only read during
+ *  the call.  Thread: any. */
+DG_API dg_status dg_model_import_onnx_memory(const void *data, size_t size,
+                                             dg_model **out);
+/** Writes the model as ONNX (opset 13, IR version 7) atomically: input
+ *  "input" and output "output" with a symbolic batch dimension, weights as
+ *  raw float initializers, pruned units as zero weights and bias.  Thread:
+ *  any, if no thread is changing the model. */
+DG_API dg_status dg_model_export_onnx_file(const dg_model *m,
+                                           const char *path);
+/** Serialises as ONNX into buf.  *size_out receives the size needed; with
+ *  buf NULL or capacity too small nothing is written (DG_E_INVALID_ARG for a
+ *  small non-NULL buffer).  Thread: as dg_model_export_onnx_file. */
+DG_API dg_status dg_model_export_onnx_memory(const dg_model *m, void *buf,
+                                             size_t capacity,
+                                             size_t *size_out);
+
 #ifdef __cplusplus
 }
 #endif

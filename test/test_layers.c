@@ -294,6 +294,29 @@ START_TEST(add_dropout_and_residual_graph)
 }
 END_TEST
 
+/* Flatten and dropout are aliases of their input, which may itself be a
+ * ReLU fused into the layer before it at inference. */
+START_TEST(aliases_of_fused_layers)
+{
+    const char *specs[] = {"c6k3,relu,flatten,fc5", "fc8,relu,drop0.5,fc3"};
+    dg_shape ins[] = {{2, 5, 5}, {7, 1, 1}};
+    for (int k = 0; k < 2; k++) {
+        dg_model *m = build(specs[k], ins[k]);
+        size_t nx = 3 * dg_shape_size(ins[k]);
+        float *x = random_floats(nx, 1);
+        int32_t last = (int32_t)m->n_layers - 1;
+        float *fused = run(m, x, 3, 0, last);
+        float *plain = run(m, x, 3, DG_EXEC_BACKWARD, last);
+        expect_close(fused, plain, 3 * dg_shape_size(m->layers[last].out), 1e-5,
+                     specs[k]);
+        free(fused);
+        free(plain);
+        free(x);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
 /* A pruning mask zeroes its units in every executor kind, fused or not. */
 START_TEST(masks_zero_their_units)
 {
@@ -381,6 +404,7 @@ int main(void)
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);
     tcase_add_test(tc, masks_zero_their_units);
+    tcase_add_test(tc, aliases_of_fused_layers);
     tcase_add_test(tc, batch_size_changes_do_not_change_results);
     tcase_add_test(tc, architecture_strings_are_validated);
     suite_add_tcase(s, tc);

@@ -226,22 +226,19 @@ dg_status dg_exec_create(dg_model *m, uint32_t capacity, unsigned flags,
     return DG_OK;
 }
 
-/* Points alias and fused layers at the buffers they share. */
+/* Points alias and fused layers at the buffers they share.  One pass in
+ * layer order: an alias reads an earlier layer, which may be fused. */
 static void bind_outputs(dg_exec *e, int32_t last)
 {
     for (int32_t i = 0; i <= last; i++) {
-        dg_layer *l = &e->m->layers[i];
         dg_layer_run *r = &e->run[i];
-        if (is_alias(e, l))
+        if (r->computed_by >= 0)
+            r->out = e->run[r->computed_by].out_buf;
+        else if (is_alias(e, &e->m->layers[i]))
             r->out = dg_exec_src(e, i, 0);
-        else if (r->out_buf)
+        else
             r->out = r->out_buf;
         if (r->diff_buf) r->diff = r->diff_buf;
-    }
-    /* Fused layers share their head's buffer, which holds the final value. */
-    for (int32_t i = 0; i <= last; i++) {
-        int32_t head = e->run[i].computed_by;
-        if (head >= 0) e->run[i].out = e->run[head].out_buf;
     }
 }
 

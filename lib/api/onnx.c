@@ -1,0 +1,63 @@
+/* onnx.c - public entry points for ONNX import and export (doc/onnx.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bytes.h"
+#include "core/file.h"
+#include "io/onnx.h"
+
+dg_status dg_model_import_onnx_file(const char *path, dg_model **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(path && *path);
+    uint8_t *data;
+    size_t size;
+    DG_TRY(dg_file_read_all(path, DG_ONNX_MAX_SIZE, &data, &size));
+    dg_status s = dg_onnx_read(data, size, out);
+    free(data);
+    return s == DG_OK ? DG_OK : dg_fail_context(s, "%s", path);
+}
+
+dg_status dg_model_import_onnx_memory(const void *data, size_t size,
+                                      dg_model **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(data);
+    return dg_onnx_read(data, size, out);
+}
+
+dg_status dg_model_export_onnx_file(const dg_model *m, const char *path)
+{
+    DG_CHECK_ARG(m && path && *path);
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_status s = dg_onnx_write(m, &w);
+    if (s == DG_OK) s = dg_file_write_atomic(path, w.data, w.len);
+    dg_writer_release(&w);
+    return s;
+}
+
+dg_status dg_model_export_onnx_memory(const dg_model *m, void *buf,
+                                      size_t capacity, size_t *size_out)
+{
+    DG_CHECK_ARG(size_out);
+    *size_out = 0;
+    DG_CHECK_ARG(m);
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_status s = dg_onnx_write(m, &w);
+    if (s == DG_OK) {
+        *size_out = w.len;
+        if (buf && capacity < w.len)
+            s = dg_fail(DG_E_INVALID_ARG,
+                        "a buffer of %zu bytes cannot hold the %zu-byte "
+                        "ONNX model",
+                        capacity, w.len);
+        else if (buf)
+            memcpy(buf, w.data, w.len);
+    }
+    dg_writer_release(&w);
+    return s;
+}
