@@ -298,7 +298,7 @@ static dg_status score_class(builder *b, uint32_t c)
     dg_status s = DG_OK;
     for (uint32_t v = 0; v < V && s == DG_OK; v++) {
         dg_model *m = b->models[c * V + v];
-        int32_t last = (int32_t)m->n_layers - 1;
+        int32_t last = dg_model_logits_layer(m);
         uint32_t k = (uint32_t)dg_shape_size(m->layers[last].out);
         dg_exec *e;
         s = dg_exec_create(m, batch, 0, &e);

@@ -105,6 +105,7 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
     dg_shape want = first == 0 ? s->input : s->layers[first - 1].out;
     dg_shape have = m->tail->input;
     if (have.c != want.c || have.h != want.h || have.w != want.w ||
+        m->tail->n_layers != s->n_layers - first || prune < first ||
         dg_shape_size(dg_model_output_shape(m->tail)) != g->classes)
         return dg_fail(DG_E_MISMATCH,
                        "class %u rank %u: the differentiator does not fit the "

@@ -109,8 +109,9 @@ static dg_status consult(dg_validator *v, const float *input, uint32_t c,
                size * sizeof(float));
     dg_exec *e = v->tails[c * v->members + r];
     DG_TRY(dg_exec_forward(e, v->gather, bucket(n, v->cap)));
-    int32_t last = (int32_t)m->tail->n_layers - 1;
-    const float *y = dg_exec_output(e, last);
+    /* Scores are softmax of the logits, also for a model ending in a
+     * softmax layer. */
+    const float *y = dg_exec_output(e, dg_model_logits_layer(m->tail));
     if (!y) return DG_E_STATE;
     uint32_t k_out = v->g->classes;
     for (uint32_t k = 0; k < n; k++) {
