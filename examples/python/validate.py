@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""validate.py - the C host of examples/c_host in Python.
+
+usage: validate.py STUDENT GUARD IMAGE...
+
+Classifies the images with the host's "own inference" (the Student's
+predictions, standing in for the host's runtime), validates those labels
+with the guard, and prints one line per image:
+
+    IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S
+
+Needs the diffguard package (python/) and the library: set
+DIFFGUARD_LIBRARY=build/lib/libdiffguard.so.1 after building.
+"""
+import sys
+
+import numpy as np
+
+import diffguard
+
+
+def main(student_path, guard_path, *images):
+    with diffguard.Model.load(student_path) as student, \
+            diffguard.Guard.load(guard_path, student) as guard, \
+            diffguard.Validator(guard) as validator:
+        x = np.stack([student.load_image(path) for path in images])
+        labels = student.predict(x).argmax(axis=1)  # the host's inference
+        names = student.class_names
+        for path, v in zip(images, validator.validate(x, labels=labels)):
+            print("%s: %s (%d) %s votes %d/%d score %.4f"
+                  % (path, names[v.label], v.label,
+                     "ACCEPTED" if v.accepted else "REJECTED", v.votes,
+                     v.members, v.score))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    try:
+        main(*sys.argv[1:])
+    except diffguard.DiffguardError as e:
+        sys.exit("validate.py: %s" % e)

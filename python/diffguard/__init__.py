@@ -1,0 +1,48 @@
+"""diffguard: Python binding of libdiffguard, the defence of transfer-learned
+image classifiers against Teacher-feature mimicry attacks.
+
+The shared library is found through the DIFFGUARD_LIBRARY environment
+variable (a path), then next to this package (libdiffguard.so.1), then by
+ctypes.util.find_library("diffguard"); importing fails with a LibraryError
+if none loads or its ABI is not the one this binding was written for.
+
+Images are float32 numpy arrays in NCHW order, already preprocessed for the
+model (Model.load_image and Dataset.batch make them).  Every failing C call
+raises DiffguardError with .status, .message and .detail.  Every object has
+close() and is a context manager; objects may be released in any order.
+"""
+from ._capi import (ABI_VERSION, LIBRARY_NAME, DiffguardError, LibraryError,
+                    lib as _lib)
+from ._structs import (LAYER_ADD, LAYER_AVGPOOL, LAYER_BATCHNORM, LAYER_CONV,
+                       LAYER_DROPOUT, LAYER_FLAG_FROZEN, LAYER_FLATTEN,
+                       LAYER_GLOBAL_AVGPOOL, LAYER_LINEAR, LAYER_MAXPOOL,
+                       LAYER_RELU, LAYER_SOFTMAX, MAX_MEMBERS, OPTIMIZER_ADAM,
+                       OPTIMIZER_SGD, PRUNE_LEAST, PRUNE_MOST, RULE_SCORE,
+                       RULE_VOTES, SCHEDULE_CONSTANT, SCHEDULE_COSINE,
+                       SCHEDULE_STEP, Status)
+from .dataset import Dataset
+from .guard import (Calibration, Guard, GuardInfo, MemberInfo, Validator,
+                    Verdict)
+from .model import Evaluation, LayerInfo, Model, Session, TrainReport
+
+__all__ = [
+    # Classes and functions
+    "Calibration", "Dataset", "DiffguardError", "Evaluation", "Guard",
+    "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
+    "Session", "Status", "TrainReport", "Validator", "Verdict",
+    "library_version",
+    # Constants: diffguard.h's without their DG_ prefix, and the ABI
+    "ABI_VERSION", "LIBRARY_NAME", "LAYER_ADD", "LAYER_AVGPOOL",
+    "LAYER_BATCHNORM", "LAYER_CONV", "LAYER_DROPOUT", "LAYER_FLAG_FROZEN",
+    "LAYER_FLATTEN", "LAYER_GLOBAL_AVGPOOL", "LAYER_LINEAR", "LAYER_MAXPOOL",
+    "LAYER_RELU", "LAYER_SOFTMAX", "MAX_MEMBERS", "OPTIMIZER_ADAM",
+    "OPTIMIZER_SGD", "PRUNE_LEAST", "PRUNE_MOST", "RULE_SCORE", "RULE_VOTES",
+    "SCHEDULE_CONSTANT", "SCHEDULE_COSINE", "SCHEDULE_STEP"]
+
+#: The binding's version; equals the libdiffguard release it was made with.
+__version__ = "0.1.0"
+
+
+def library_version():
+    """"MAJOR.MINOR.PATCH" of the library actually loaded."""
+    return _lib.dg_version_string().decode()

@@ -1,0 +1,201 @@
+"""The C library: found and loaded once, its ABI checked, every function used
+declared, and every failing dg_status turned into a DiffguardError.
+
+This is the only module that loads the library and the only place that maps
+status codes to exceptions.
+"""
+import ctypes
+import ctypes.util
+import os
+from ctypes import (POINTER, c_char_p, c_int, c_int32, c_size_t, c_uint32,
+                    c_uint64, c_void_p)
+
+import numpy as np
+from numpy.ctypeslib import ndpointer
+
+from ._structs import (Status, dg_calibration, dg_dataset, dg_ensemble,
+                       dg_ensemble_info, dg_ensemble_opts, dg_layer_info,
+                       dg_member_info, dg_model, dg_session, dg_train_opts,
+                       dg_train_report, dg_validator, dg_validator_opts,
+                       dg_verdict)
+
+#: The DG_ABI_VERSION this binding was written for.
+ABI_VERSION = 1
+#: The file name of that ABI's library (its soname).
+LIBRARY_NAME = "libdiffguard.so.%d" % ABI_VERSION
+
+
+class LibraryError(ImportError):
+    """libdiffguard could not be found, loaded, or has another ABI."""
+
+
+class DiffguardError(Exception):
+    """A libdiffguard call failed.
+
+    status is a Status (or the raw int for a code this binding does not
+    know), message the dg_strerror text, detail dg_last_error_detail and
+    function the C function that failed.
+    """
+
+    def __init__(self, status, message, detail, function):
+        try:
+            status = Status(status)
+        except ValueError:
+            pass
+        super().__init__("%s: %s: %s" % (function, message, detail)
+                         if detail else "%s: %s" % (function, message))
+        self.status = status
+        self.message = message
+        self.detail = detail
+        self.function = function
+
+
+def _candidates():
+    """(where, name or path) pairs to try, in order."""
+    env = os.environ.get("DIFFGUARD_LIBRARY")
+    if env:
+        # An explicit choice is never silently replaced by another library.
+        return [("DIFFGUARD_LIBRARY", env)]
+    candidates = []
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        LIBRARY_NAME)
+    if os.path.exists(here):
+        candidates.append(("next to the package", here))
+    found = ctypes.util.find_library("diffguard")
+    if found:
+        candidates.append(("ctypes.util.find_library", found))
+    return candidates
+
+
+def _load():
+    tried = []
+    for where, name in _candidates():
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as e:
+            tried.append("%s (%s): %s" % (name, where, e))
+            continue
+        try:
+            abi_version = lib.dg_abi_version
+        except AttributeError:
+            raise LibraryError("%s (%s) is not libdiffguard: it has no "
+                               "dg_abi_version" % (name, where)) from None
+        abi_version.restype = c_uint32
+        abi_version.argtypes = []
+        abi = abi_version()
+        if abi != ABI_VERSION:
+            raise LibraryError(
+                "%s (%s) has ABI version %d; this binding was written for %d"
+                % (name, where, abi, ABI_VERSION))
+        return lib
+    raise LibraryError(
+        "libdiffguard was not found%s. Set DIFFGUARD_LIBRARY to the path of "
+        "%s (after `ninja -C build`: build/lib/%s), copy it next to the "
+        "diffguard package, or install it where the dynamic linker finds it "
+        "(`meson install -C build && ldconfig`)."
+        % ((": tried " + "; ".join(tried)) if tried else "", LIBRARY_NAME,
+           LIBRARY_NAME))
+
+
+lib = _load()
+
+
+def _errcheck(status, func, _args):
+    if status != Status.OK:
+        # Read first: the detail is kept only until the next failing call.
+        detail = lib.dg_last_error_detail().decode("utf-8", "replace")
+        message = lib.dg_strerror(status).decode("utf-8", "replace")
+        raise DiffguardError(status, message, detail, func.__name__)
+    return status
+
+
+def _p(t):
+    return POINTER(t)
+
+
+def _pp(t):
+    return POINTER(POINTER(t))
+
+
+def _array(dtype):
+    return ndpointer(dtype, flags="C_CONTIGUOUS")
+
+
+_F32, _I32, _U32 = _array(np.float32), _array(np.int32), _array(np.uint32)
+_u32p = _p(c_uint32)
+_M, _S, _D = _p(dg_model), _p(dg_session), _p(dg_dataset)
+_E, _V = _p(dg_ensemble), _p(dg_validator)
+
+# name: (argument types, result type); None as result type means dg_status,
+# checked by _errcheck.
+_PROTOTYPES = {
+    "dg_strerror": ([c_int], c_char_p),
+    "dg_last_error_detail": ([], c_char_p),
+    "dg_version_string": ([], c_char_p),
+    "dg_model_load_file": ([c_char_p, _pp(dg_model)], None),
+    "dg_model_load_memory": ([c_void_p, c_size_t, _pp(dg_model)], None),
+    "dg_model_save_file": ([_M, c_char_p], None),
+    "dg_model_save_memory": ([_M, c_void_p, c_size_t, _p(c_size_t)], None),
+    "dg_model_create": ([c_char_p, c_uint32, c_uint32, c_uint32, c_uint64,
+                         _pp(dg_model)], None),
+    "dg_model_free": ([_M], "void"),
+    "dg_model_input_shape": ([_M, _u32p, _u32p, _u32p], None),
+    "dg_model_layer_count": ([_M, _u32p], None),
+    "dg_model_output_size": ([_M, _u32p], None),
+    "dg_model_layer_info": ([_M, c_uint32, _p(dg_layer_info)], None),
+    "dg_model_class_name": ([_M, c_uint32, _p(c_char_p)], None),
+    "dg_model_set_class_names": ([_M, _p(c_char_p), c_uint32], None),
+    "dg_model_set_frozen": ([_M, c_uint32, c_int32], None),
+    "dg_train_opts_init": ([_p(dg_train_opts), c_size_t], None),
+    "dg_model_train": ([_M, _D, _p(dg_train_opts), _p(dg_train_report)],
+                       None),
+    "dg_model_evaluate": ([_M, _D, _U32, c_size_t, _u32p, _u32p], None),
+    "dg_model_transfer": ([_M, c_int32, c_char_p, c_uint64, _pp(dg_model)],
+                          None),
+    "dg_session_create": ([_M, c_uint32, _pp(dg_session)], None),
+    "dg_session_run": ([_S, _F32, c_size_t, c_uint32], None),
+    "dg_session_output": ([_S, c_int32, _pp(ctypes.c_float), _u32p, _u32p,
+                           _u32p, _u32p], None),
+    "dg_session_free": ([_S], "void"),
+    "dg_image_load_file": ([_M, c_char_p, _F32, c_size_t], None),
+    "dg_dataset_load_idx": ([c_char_p, c_char_p, _pp(dg_dataset)], None),
+    "dg_dataset_load_folder": ([c_char_p, c_uint32, c_uint32, c_uint32,
+                                _pp(dg_dataset)], None),
+    "dg_dataset_select": ([_D, _I32, c_uint32, c_uint32, _pp(dg_dataset)],
+                          None),
+    "dg_dataset_count": ([_D, _u32p], None),
+    "dg_dataset_sample_shape": ([_D, _u32p, _u32p, _u32p], None),
+    "dg_dataset_class_count": ([_D, _u32p], None),
+    "dg_dataset_batch": ([_D, _M, _U32, c_uint32, _F32, c_size_t, _I32],
+                         None),
+    "dg_dataset_free": ([_D], "void"),
+    "dg_ensemble_opts_init": ([_p(dg_ensemble_opts), c_size_t], None),
+    "dg_ensemble_build": ([_M, _D, _D, _p(dg_ensemble_opts),
+                           _pp(dg_ensemble)], None),
+    "dg_ensemble_save_file": ([_E, c_char_p], None),
+    "dg_ensemble_load_file": ([c_char_p, _M, _pp(dg_ensemble)], None),
+    "dg_ensemble_load_memory": ([c_void_p, c_size_t, _M, _pp(dg_ensemble)],
+                                None),
+    "dg_ensemble_get_info": ([_E, _p(dg_ensemble_info)], None),
+    "dg_ensemble_member": ([_E, c_uint32, c_uint32, _p(dg_member_info)],
+                           None),
+    "dg_ensemble_calibration": ([_E, c_uint32, c_uint32, _p(dg_calibration)],
+                                None),
+    "dg_ensemble_free": ([_E], "void"),
+    "dg_validator_opts_init": ([_p(dg_validator_opts), c_size_t], None),
+    "dg_validator_create": ([_E, _p(dg_validator_opts), _pp(dg_validator)],
+                            None),
+    "dg_validate": ([_V, _F32, c_size_t, c_uint32, _p(dg_verdict)], None),
+    "dg_validate_labeled": ([_V, _F32, c_size_t, c_uint32, _I32,
+                             _p(dg_verdict)], None),
+    "dg_validator_free": ([_V], "void"),
+}
+
+for _name, (_args, _res) in _PROTOTYPES.items():
+    _fn = getattr(lib, _name)
+    _fn.argtypes = _args
+    if _res is None:
+        _fn.restype = c_int
+        _fn.errcheck = _errcheck
+    else:
+        _fn.restype = None if _res == "void" else _res

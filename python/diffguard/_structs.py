@@ -1,0 +1,167 @@
+"""ctypes mirrors of the types and constants in diffguard.h.
+
+Names, types, field order and values follow the header exactly;
+test/python/struct_layout.py makes a C program that checks every size,
+offset and value against the compiler's.
+Option structs are filled by their *_init function; result structs get
+struct_size from new_result().
+"""
+import collections
+import ctypes
+import enum
+from ctypes import (CFUNCTYPE, POINTER, c_char_p, c_double, c_float, c_int,
+                    c_int32, c_uint32, c_uint64, c_void_p)
+
+
+
+class Status(enum.IntEnum):
+    """dg_status without its DG_ / DG_E_ prefix."""
+    OK = 0
+    INVALID_ARG = 1
+    NOMEM = 2
+    IO = 3
+    FORMAT = 4
+    UNSUPPORTED = 5
+    STATE = 6
+    SHAPE = 7
+    BACKEND = 8
+    ABI = 9
+    INTERNAL = 10
+    MISMATCH = 11
+    CANCELLED = 12
+
+
+# Constants, without their DG_ prefix.
+MAX_MEMBERS = 16
+LAYER_CONV, LAYER_RELU, LAYER_MAXPOOL, LAYER_AVGPOOL = 1, 2, 3, 4
+LAYER_GLOBAL_AVGPOOL, LAYER_FLATTEN, LAYER_LINEAR, LAYER_BATCHNORM = 5, 6, 7, 8
+LAYER_ADD, LAYER_SOFTMAX, LAYER_DROPOUT = 9, 10, 11
+LAYER_FLAG_FROZEN = 1
+PRUNE_MOST, PRUNE_LEAST = 1, 2
+RULE_VOTES, RULE_SCORE = 1, 2
+OPTIMIZER_SGD, OPTIMIZER_ADAM = 1, 2
+SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE = 0, 1, 2
+
+
+class dg_model(ctypes.Structure):
+    """Opaque: only pointers to it cross the API."""
+
+
+class dg_session(ctypes.Structure):
+    """Opaque."""
+
+
+class dg_dataset(ctypes.Structure):
+    """Opaque."""
+
+
+class dg_ensemble(ctypes.Structure):
+    """Opaque."""
+
+
+class dg_validator(ctypes.Structure):
+    """Opaque."""
+
+
+PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint64, c_uint64,
+                        c_double)
+
+
+class dg_layer_info(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("kind", c_int32),
+                ("input0", c_int32), ("input1", c_int32), ("flags", c_uint32),
+                ("channels", c_uint32), ("height", c_uint32),
+                ("width", c_uint32), ("kernel", c_uint32),
+                ("stride", c_uint32), ("padding", c_uint32),
+                ("param_count", c_uint64), ("pruned_units", c_uint32)]
+
+
+class dg_train_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("epochs", c_uint32),
+                ("batch_size", c_uint32), ("optimizer", c_int32),
+                ("learning_rate", c_float), ("momentum", c_float),
+                ("weight_decay", c_float), ("schedule", c_int32),
+                ("step_epochs", c_uint32), ("step_gamma", c_float),
+                ("seed", c_uint64), ("checkpoint_path", c_char_p),
+                ("distill_from", POINTER(dg_model)),
+                ("distill_alpha", c_float), ("distill_temperature", c_float),
+                ("progress", PROGRESS_FN), ("progress_user", c_void_p)]
+
+
+class dg_train_report(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("epochs_run", c_uint32),
+                ("resumed_epoch", c_uint32), ("last_loss", c_float),
+                ("last_accuracy", c_float)]
+
+
+class dg_ensemble_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("variants", c_uint32),
+                ("members", c_uint32), ("rule", c_int32),
+                ("prune_layers", c_int32 * 4), ("n_prune_layers", c_uint32),
+                ("ratios", c_float * 8), ("n_ratios", c_uint32),
+                ("prune_mode", c_int32), ("retrain_pruned", c_int32),
+                ("epochs", c_uint32), ("batch_size", c_uint32),
+                ("learning_rate", c_float), ("distill_alpha", c_float),
+                ("distill_temperature", c_float), ("target_frr", c_float),
+                ("holdout_fraction", c_float), ("seed", c_uint64),
+                ("work_dir", c_char_p), ("progress", PROGRESS_FN),
+                ("progress_user", c_void_p)]
+
+
+class dg_ensemble_info(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("classes", c_uint32),
+                ("variants", c_uint32), ("members", c_uint32),
+                ("rule", c_int32), ("target_frr", c_float),
+                ("student_hash", c_uint64)]
+
+
+class dg_member_info(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("prune_layer", c_int32),
+                ("ratio", c_float), ("mode", c_int32), ("seed", c_uint64),
+                ("pruned_units", c_uint32), ("tail_layers", c_uint32),
+                ("agreement", c_float), ("score", c_float)]
+
+
+class dg_calibration(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("tau", c_uint32),
+                ("theta", c_float), ("frr_votes", c_float),
+                ("frr_score", c_float), ("samples", c_uint32),
+                ("pooled", c_int32)]
+
+
+class dg_validator_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("members", c_uint32),
+                ("rule", c_int32), ("max_batch", c_uint32)]
+
+
+class dg_verdict(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("accepted", c_int32),
+                ("label", c_int32), ("rule", c_int32),
+                ("members", c_uint32), ("votes", c_uint32),
+                ("score", c_float), ("threshold", c_float),
+                ("member_label", c_int32 * MAX_MEMBERS),
+                ("member_score", c_float * MAX_MEMBERS)]
+
+
+# Every struct mirrored here, for the layout test.
+ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
+               dg_ensemble_opts, dg_ensemble_info, dg_member_info,
+               dg_calibration, dg_validator_opts, dg_verdict)
+
+
+def new_result(struct_type):
+    """A zeroed result struct with struct_size set, for the library to fill."""
+    return struct_type(struct_size=ctypes.sizeof(struct_type))
+
+
+def record_type(name, struct_type, doc):
+    """A namedtuple with the struct's fields but struct_size."""
+    fields = [f for f, _ in struct_type._fields_ if f != "struct_size"]
+    cls = collections.namedtuple(name, fields)
+    cls.__doc__ = doc
+    return cls
+
+
+def to_record(record, struct):
+    """Copies a filled result struct into its namedtuple."""
+    return record(*(getattr(struct, f) for f in record._fields))

@@ -1,0 +1,70 @@
+"""Labelled image sets (dg_dataset)."""
+import os
+
+import numpy as np
+
+from ._capi import lib
+from ._structs import dg_dataset
+from ._support import Handle, create, get_u32, handle_of
+
+
+class Dataset(Handle):
+    """A labelled image set held in memory as 8-bit pixels.  Read-only once
+    loaded; calls that use it only borrow it."""
+    _free = lib.dg_dataset_free
+
+    @classmethod
+    def load_idx(cls, images_path, labels_path):
+        """An IDX image file (idx3, unsigned bytes) and its IDX label file,
+        plain or gzip-compressed, as the MNIST family ships them."""
+        return cls(create(lib.dg_dataset_load_idx, dg_dataset,
+                          os.fsencode(images_path), os.fsencode(labels_path)))
+
+    @classmethod
+    def load_folder(cls, path, shape):
+        """An image folder: one sub-folder of PNG or JPEG files per class,
+        sorted by name, converted to shape (C, H, W) with C 1 or 3."""
+        channels, height, width = shape
+        return cls(create(lib.dg_dataset_load_folder, dg_dataset,
+                          os.fsencode(path), channels, height, width))
+
+    def select(self, classes, per_class=0):
+        """A new Dataset of the samples of `classes`, relabelled 0..n-1 in
+        that order, at most per_class of each (0: all)."""
+        classes = np.ascontiguousarray(classes, np.int32)
+        if classes.ndim != 1 or len(classes) == 0:
+            raise ValueError("classes must be a non-empty sequence")
+        return Dataset(create(lib.dg_dataset_select, dg_dataset,
+                              self._handle,
+                              classes, len(classes), per_class))
+
+    @property
+    def count(self):
+        """The number of samples."""
+        return get_u32(lib.dg_dataset_count, self._handle)
+
+    def __len__(self):
+        return self.count
+
+    @property
+    def sample_shape(self):
+        """(C, H, W) of one sample."""
+        return get_u32(lib.dg_dataset_sample_shape, self._handle, count=3)
+
+    @property
+    def class_count(self):
+        """The largest label + 1."""
+        return get_u32(lib.dg_dataset_class_count, self._handle)
+
+    def batch(self, indices, model=None):
+        """Samples `indices` as model input: (x, labels), x an (N, C, H, W)
+        float32 array preprocessed as `model` says (a Model of the same
+        input shape), or scaled to [0, 1] without one; labels int32."""
+        indices = np.ascontiguousarray(indices, np.uint32)
+        if indices.ndim != 1 or len(indices) == 0:
+            raise ValueError("indices must be a non-empty sequence")
+        x = np.empty((len(indices),) + self.sample_shape, np.float32)
+        labels = np.empty(len(indices), np.int32)
+        lib.dg_dataset_batch(self._handle, handle_of(model), indices,
+                             len(indices), x, x.size, labels)
+        return x, labels

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""check_host.py - runs a host example on the fixture of make_fixture.py and
+compares what it prints with the verdicts of dg_validate (the library's
+own phase 1) on the same images, through the Python binding.
+
+usage: check_host.py FIXTURE_DIR COMMAND...
+
+The host is run as COMMAND STUDENT GUARD IMAGE... and must print, per
+image, "IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S".
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import diffguard as dg
+
+
+def expected(student_path, guard_path, images):
+    student = dg.Model.load(student_path)
+    validator = dg.Validator(dg.Guard.load(guard_path, student))
+    verdicts = validator.validate(np.stack([student.load_image(p)
+                                            for p in images]))
+    names = student.class_names
+    return ["%s: %s (%d) %s votes %d/%d score %.4f"
+            % (path, names[v.label], v.label,
+               "ACCEPTED" if v.accepted else "REJECTED", v.votes, v.members,
+               v.score) for path, v in zip(images, verdicts)]
+
+
+def main(fixture, *command):
+    student, guard = (os.path.join(fixture, "student." + ext)
+                      for ext in ("dgm", "guard"))
+    images = [os.path.join(fixture, "image%d.png" % i) for i in range(8)]
+    run = subprocess.run(list(command) + [student, guard] + images,
+                         stdout=subprocess.PIPE, universal_newlines=True,
+                         check=True)
+    got, want = run.stdout.splitlines(), expected(student, guard, images)
+    print(run.stdout, end="")
+    if got != want:
+        sys.exit("the host printed the lines above; expected:\n" +
+                 "\n".join(want))
+    if not any("ACCEPTED" in line for line in got):
+        sys.exit("no clean image was accepted")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])

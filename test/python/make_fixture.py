@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""make_fixture.py - writes the fixture of the example tests into OUTDIR:
+student.dgm (a Student trained on the synthetic bars of support.py),
+student.guard (its small guard) and image0.png ... image7.png (unseen
+bars; image i is of class i % 4).
+
+usage: make_fixture.py OUTDIR
+"""
+import os
+import sys
+import tempfile
+
+import support
+
+
+def main(out):
+    with tempfile.TemporaryDirectory() as tmp:
+        _, _, student, guard = support.student_and_guard(tmp)
+        student.save(os.path.join(out, "student.dgm"))
+        guard.save(os.path.join(out, "student.guard"))
+    pixels, _ = support.bars(2, seed=9)
+    for i, image in enumerate(pixels):
+        support.write_png(os.path.join(out, "image%d.png" % i), image[0])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

@@ -1,0 +1,90 @@
+"""Synthetic data for the binding tests and the example fixture: four classes
+of 8x8 gray images, each a bright bar at a class-specific place on a noisy
+background (like those of test/test_defence.c), written as IDX files or
+PNGs with the standard library, and a small trained Student with its
+guard."""
+import os
+import struct
+import zlib
+
+import numpy as np
+
+import diffguard as dg
+
+SIDE = 8
+CLASS_NAMES = ["top", "bottom", "left", "right"]
+# Padding and global pooling keep most units alive, so pruning some leaves
+# something to distil into.
+STUDENT_ARCH = "c8k3p1,relu,mp2,c16k3p1,relu,gap,fc4"
+
+
+def bars(per_class, seed):
+    """(pixels, labels): pixels uint8 (4 * per_class, 1, 8, 8), labels
+    0 1 2 3 0 1 ... as int32."""
+    rng = np.random.default_rng(seed)
+    n = 4 * per_class
+    labels = np.arange(n, dtype=np.int32) % 4
+    pixels = rng.integers(0, 120, (n, SIDE, SIDE), dtype=np.uint8)
+    bright = rng.integers(200, 256, (n, SIDE), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        if c < 2:
+            pixels[i, 1 if c == 0 else SIDE - 2, :] = bright[i]
+        else:
+            pixels[i, :, 1 if c == 2 else SIDE - 2] = bright[i]
+    return pixels[:, None], labels
+
+
+def write_idx(prefix, pixels, labels):
+    """Writes PREFIX-images.idx and PREFIX-labels.idx; returns both paths."""
+    images, label_file = prefix + "-images.idx", prefix + "-labels.idx"
+    n, _, h, w = pixels.shape
+    with open(images, "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + pixels.tobytes())
+    with open(label_file, "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) +
+                labels.astype(np.uint8).tobytes())
+    return images, label_file
+
+
+def dataset(directory, name, per_class, seed):
+    """bars(per_class, seed) written under directory and loaded."""
+    pixels, labels = bars(per_class, seed)
+    return dg.Dataset.load_idx(*write_idx(os.path.join(directory, name),
+                                          pixels, labels))
+
+
+def write_png(path, gray):
+    """Writes an 8-bit gray PNG of a (H, W) uint8 array."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data)))
+    h, w = gray.shape
+    rows = b"".join(b"\0" + gray[r].tobytes() for r in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" +
+                chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def trained_student(train):
+    """STUDENT_ARCH trained on a bars Dataset, with the class names."""
+    student = dg.Model.create(STUDENT_ARCH, (1, SIDE, SIDE), seed=3)
+    student.train(train, epochs=10, batch_size=16, learning_rate=5e-3)
+    student.class_names = CLASS_NAMES
+    return student
+
+
+# Small settings: seconds, not minutes.
+GUARD_OPTIONS = dict(variants=4, members=3, epochs=2, batch_size=16,
+                     learning_rate=5e-3, prune_layers=[-1, 0],
+                     target_frr=0.1)
+
+
+def student_and_guard(directory):
+    """(train, holdout, student, guard): bars data sets written under
+    directory, a Student trained on them and its small guard."""
+    train = dataset(directory, "train", 48, seed=1)
+    holdout = dataset(directory, "held", 40, seed=2)
+    student = trained_student(train)
+    return (train, holdout, student,
+            dg.Guard.build(student, train, holdout, **GUARD_OPTIONS))

@@ -1,0 +1,83 @@
+"""Data sets: IDX files and image folders against the pixels written,
+selection, batches with and without a model, and errors."""
+import os
+import tempfile
+import unittest
+
+import numpy as np
+
+import diffguard as dg
+import support
+
+
+class Datasets(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.pixels, self.labels = support.bars(5, seed=4)
+        self.ds = dg.Dataset.load_idx(*support.write_idx(
+            os.path.join(self.tmp.name, "bars"), self.pixels, self.labels))
+
+    def tearDown(self):
+        self.ds.close()
+        self.tmp.cleanup()
+
+    def test_idx_batches_hold_the_pixels_written(self):
+        self.assertEqual((len(self.ds), self.ds.count), (20, 20))
+        self.assertEqual(self.ds.sample_shape, (1, 8, 8))
+        self.assertEqual(self.ds.class_count, 4)
+        x, labels = self.ds.batch(range(20))
+        self.assertEqual((x.dtype, x.shape), (np.float32, (20, 1, 8, 8)))
+        np.testing.assert_allclose(x, self.pixels / 255.0, rtol=1e-6)
+        np.testing.assert_array_equal(labels, self.labels)
+        # A model's default preprocessing is the same scaling.
+        model = dg.Model.create("fc4", (1, 8, 8))
+        np.testing.assert_array_equal(self.ds.batch([3, 1], model)[0],
+                                      x[[3, 1]])
+
+    def test_select_relabels_in_the_order_given(self):
+        sub = self.ds.select([2, 0], per_class=3)
+        self.assertEqual((len(sub), sub.class_count), (6, 2))
+        x, labels = sub.batch(range(6))
+        np.testing.assert_array_equal(labels, [1, 0, 1, 0, 1, 0])
+        originals = [0, 2, 4, 6, 8, 10]  # labels 0 2 0 2 0 2
+        np.testing.assert_array_equal(x, self.ds.batch(originals)[0])
+
+    def test_folder(self):
+        root = os.path.join(self.tmp.name, "folder")
+        for i, (image, label) in enumerate(zip(self.pixels, self.labels)):
+            os.makedirs(os.path.join(root, support.CLASS_NAMES[label]),
+                        exist_ok=True)
+            support.write_png(os.path.join(
+                root, support.CLASS_NAMES[label], "%02d.png" % i), image[0])
+        ds = dg.Dataset.load_folder(root, (1, 8, 8))
+        self.assertEqual((len(ds), ds.class_count), (20, 4))
+        x, labels = ds.batch(range(20))
+        # Classes are the sorted folder names; files keep their order.
+        order = sorted(support.CLASS_NAMES)
+        want = sorted(range(20), key=lambda i: (
+            order.index(support.CLASS_NAMES[self.labels[i]]), i))
+        np.testing.assert_array_equal(
+            labels, [order.index(support.CLASS_NAMES[self.labels[i]])
+                     for i in want])
+        np.testing.assert_allclose(x, self.pixels[want] / 255.0, rtol=1e-6)
+
+    def test_errors(self):
+        with self.assertRaises(dg.DiffguardError) as e:
+            self.ds.batch([20])
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+        self.assertIn("indices[0] is 20", e.exception.detail)
+        with self.assertRaises(dg.DiffguardError) as e:
+            self.ds.batch([0], dg.Model.create("fc4", (1, 4, 4)))
+        self.assertEqual(e.exception.status, dg.Status.SHAPE)
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Dataset.load_idx(os.path.join(self.tmp.name, "none"),
+                                os.path.join(self.tmp.name, "none"))
+        self.assertEqual(e.exception.status, dg.Status.IO)
+        with self.assertRaisesRegex(ValueError, "non-empty"):
+            self.ds.batch([])
+        with self.assertRaisesRegex(ValueError, "non-empty"):
+            self.ds.select([])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,129 @@
+"""The defence through the binding: a small guard on the synthetic bars,
+its description, clean inputs mostly accepted, every verdict consistent
+with its M, rule and calibration, host labels, batches split at max_batch,
+file round trips, another Student refused, and errors."""
+import os
+import tempfile
+import unittest
+
+import numpy as np
+
+import diffguard as dg
+import support
+
+M = support.GUARD_OPTIONS["members"]
+V = support.GUARD_OPTIONS["variants"]
+
+
+class Defence(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.train, _, cls.student, cls.guard = \
+            support.student_and_guard(cls.tmp.name)
+        test = support.dataset(cls.tmp.name, "test", 25, seed=9)
+        cls.x, _ = test.batch(range(len(test)), cls.student)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_description(self):
+        info = self.guard.info
+        self.assertEqual((info.classes, info.variants, info.members,
+                          info.rule), (4, V, M, dg.RULE_VOTES))
+        self.assertAlmostEqual(info.target_frr, 0.1, places=6)
+        for cls in range(4):
+            members = self.guard.members(cls)
+            self.assertEqual(len(members), V)
+            # -1 means the last convolution: layer 3 of STUDENT_ARCH.
+            self.assertEqual({m.prune_layer for m in members}, {0, 3})
+            scores = [m.score for m in members]
+            self.assertEqual(scores, sorted(scores, reverse=True))
+            for m in range(1, V + 1):
+                c = self.guard.calibration(cls, m)
+                self.assertTrue(1 <= c.tau <= m, c)
+                self.assertGreater(c.samples, 0)
+            self.assertEqual(self.guard.calibration(cls),
+                             self.guard.calibration(cls, M))
+
+    def check_verdicts(self, verdicts, members, rule):
+        predicted = self.student.predict(self.x).argmax(axis=1)
+        self.assertEqual(len(verdicts), len(self.x))
+        for v, label in zip(verdicts, predicted):
+            self.assertEqual((v.label, v.rule, v.members), (label, rule,
+                                                           members))
+            self.assertEqual(len(v.member_labels), members)
+            self.assertEqual(len(v.member_scores), members)
+            self.assertEqual(v.votes, v.member_labels.count(v.label))
+            self.assertAlmostEqual(v.score, np.mean(v.member_scores),
+                                   places=5)
+            c = self.guard.calibration(v.label, members)
+            if rule == dg.RULE_VOTES:
+                self.assertEqual(v.threshold, c.tau)
+                self.assertEqual(v.accepted, v.votes >= c.tau)
+            else:
+                self.assertAlmostEqual(v.threshold, c.theta, places=6)
+                self.assertEqual(v.accepted, v.score >= c.theta)
+
+    def test_clean_inputs_are_mostly_accepted(self):
+        with dg.Validator(self.guard) as validator:
+            verdicts = validator.validate(self.x)
+        self.check_verdicts(verdicts, M, dg.RULE_VOTES)
+        self.assertGreaterEqual(np.mean([v.accepted for v in verdicts]), 0.8)
+
+    def test_every_members_count_and_rule(self):
+        for rule in (dg.RULE_VOTES, dg.RULE_SCORE):
+            for members in range(1, V + 1):
+                with self.subTest(rule=rule, members=members):
+                    validator = dg.Validator(self.guard, members=members,
+                                             rule=rule)
+                    self.check_verdicts(validator.validate(self.x), members,
+                                        rule)
+
+    def test_host_labels_and_batches(self):
+        whole = dg.Validator(self.guard).validate(self.x)
+        small = dg.Validator(self.guard, max_batch=7)
+        predicted = self.student.predict(self.x).argmax(axis=1)
+        self.assertEqual(small.validate(self.x, labels=predicted), whole)
+        other = (predicted + 1) % 4
+        verdicts = small.validate(self.x, labels=other)
+        self.assertEqual([v.label for v in verdicts], list(other))
+        # Mostly rejected: the differentiators disagree with wrong labels.
+        self.assertLessEqual(np.mean([v.accepted for v in verdicts]), 0.2)
+
+    def test_files(self):
+        path = os.path.join(self.tmp.name, "bars.guard")
+        self.guard.save(path)
+        want = dg.Validator(self.guard).validate(self.x)
+        with open(path, "rb") as f:
+            data = f.read()
+        for loaded in (dg.Guard.load(path, self.student),
+                       dg.Guard.from_bytes(data, self.student)):
+            self.assertEqual(loaded.info, self.guard.info)
+            self.assertEqual(dg.Validator(loaded).validate(self.x), want)
+        other = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8), seed=99)
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Guard.load(path, other)
+        self.assertEqual(e.exception.status, dg.Status.MISMATCH)
+        self.assertIn(path, e.exception.detail)
+
+    def test_errors(self):
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Validator(self.guard, members=V + 1)
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+        self.assertIn("members", e.exception.detail)
+        with self.assertRaisesRegex(TypeError, "unknown option 'member'"):
+            dg.Validator(self.guard, member=2)
+        with self.assertRaisesRegex(ValueError, "ratios takes 1 to 8"):
+            dg.Guard.build(self.student, self.train, ratios=[0.1] * 9)
+        with self.assertRaisesRegex(ValueError, "labels has shape"):
+            dg.Validator(self.guard).validate(self.x, labels=[0])
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Guard.build(self.student, self.train, progress=lambda *a: 1,
+                           **support.GUARD_OPTIONS)
+        self.assertEqual(e.exception.status, dg.Status.CANCELLED)
+
+
+if __name__ == "__main__":
+    unittest.main()
