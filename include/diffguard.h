@@ -503,7 +503,8 @@ typedef struct dg_verdict {
 
 /** Creates a validator over a guard: per-thread state (executors for the
  *  Student and every differentiator tail, buffers) prepared for batches up
- *  to max_batch.  It holds a reference to the guard.  Thread: any. */
+ *  to max_batch.  o may be NULL for the defaults.  It holds a reference to
+ *  the guard.  Thread: any. */
 DG_API dg_status dg_validator_create(const dg_ensemble *g,
                                      const dg_validator_opts *o,
                                      dg_validator **out);

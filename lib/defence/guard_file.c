@@ -189,6 +189,10 @@ dg_status dg_guard_parse(const uint8_t *data, size_t len,
                          const dg_model *student, dg_ensemble **out)
 {
     *out = NULL;
+    /* The magic first: a file of another kind should say so, not report a
+     * checksum mismatch. */
+    if (len < sizeof magic || memcmp(data, magic, sizeof magic) != 0)
+        return dg_fail(DG_E_FORMAT, "not a libdiffguard guard file");
     if (len < 12)
         return dg_fail(DG_E_FORMAT, "a guard file of %zu bytes is truncated",
                        len);
