@@ -11,6 +11,12 @@ static const cli_command *const commands[] = {
     &cmd_version,
     &cmd_info,
     &cmd_predict,
+    &cmd_train,
+    &cmd_transfer,
+    &cmd_evaluate,
+    &cmd_demo,
+    &cmd_guard,
+    &cmd_validate,
 };
 
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -1,0 +1,555 @@
+/* cmd_demo.c - `dg demo`: the whole pipeline on the embedded scenario
+ * "fmnist-split": a Teacher learns Fashion-MNIST classes 0-4, a Student
+ * made from it by transfer learning learns classes 5-9, and both are
+ * measured on the test split.
+ *
+ * The pipeline is a list of stages.  A stage whose output file already
+ * exists and loads is not redone, and training stages keep checkpoints, so
+ * an interrupted demo continues where it stopped.  settings.json in the
+ * output folder makes sure those files came from the same settings. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "train_common.h"
+
+#define SCENARIO "fmnist-split"
+
+/* Fashion-MNIST images, as the default Teacher takes them. */
+static const uint32_t fmnist_shape[3] = {1, 28, 28};
+
+/* The Student: the Teacher's layers through the last hidden one, frozen,
+ * and a new 5-way head. */
+enum { STUDENT_CUT = -1 };
+#define STUDENT_HEAD "fc5"
+
+/* How one model of the pipeline is trained. */
+typedef struct model_plan {
+    const char *classes; /* the Fashion-MNIST classes it learns */
+    uint32_t per_class;  /* training samples per class; 0: all */
+    uint32_t epochs, batch;
+    const char *optimizer; /* as --optimizer spells it */
+    double learning_rate;
+    const char *schedule;  /* as --schedule spells it */
+} model_plan;
+
+typedef struct demo_settings {
+    const char *mode;
+    model_plan teacher, student;
+} demo_settings;
+
+/* The defaults of dg train and dg transfer; measured in doc/training.md. */
+static const demo_settings full_settings = {
+    .mode = "full",
+    .teacher = {"0-4", 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
+                SCRATCH_SCHEDULE},
+    .student = {"5-9", 500, HEAD_EPOCHS, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+};
+
+/* Well under two minutes on two cores, for CI. */
+static const demo_settings quick_settings = {
+    .mode = "quick",
+    .teacher = {"0-4", 1200, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
+    .student = {"5-9", 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+};
+
+/* One model of the pipeline and how this run obtained it. */
+typedef struct demo_model {
+    const char *name;         /* files are DIR/NAME.dgm and DIR/NAME.ckpt */
+    const char *architecture; /* for the report */
+    const model_plan *plan;
+    dg_model *model;
+    bool reused;              /* loaded from an earlier run's file */
+    train_outcome training;   /* when trained by this run */
+    evaluation test;
+    double test_seconds;
+} demo_model;
+
+typedef struct demo {
+    const demo_settings *settings;
+    uint64_t seed;
+    const char *out_dir;
+    bool json, quiet;
+    double start;
+    demo_model teacher, student;
+} demo;
+
+typedef struct demo_stage {
+    const char *name;
+    int (*run)(demo *d);
+} demo_stage;
+
+/* DIR/NAME into buf. */
+static int out_path(const demo *d, const char *name, char *buf, size_t size)
+{
+    if ((size_t)snprintf(buf, size, "%s/%s", d->out_dir, name) >= size)
+        return cli_error("the path %s/%s is too long", d->out_dir, name);
+    return CLI_EXIT_OK;
+}
+
+/* A line on stderr saying what the demo is doing, unless --quiet. */
+static void note(const demo *d, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+static void note(const demo *d, const char *fmt, ...)
+{
+    if (d->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Writes DIR/NAME with `write`, reporting any failure. */
+static int write_out_file(const demo *d, const char *name,
+                          void (*write)(const demo *, FILE *))
+{
+    char path[4096];
+    int rc = out_path(d, name, path, sizeof path);
+    if (rc != CLI_EXIT_OK) return rc;
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
+    write(d, f);
+    bool failed = ferror(f) != 0;
+    if (fclose(f) != 0) failed = true;
+    return failed ? cli_error("writing %s failed", path) : CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Settings                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void json_plan(json_writer *w, const demo_model *m)
+{
+    const model_plan *p = m->plan;
+    json_begin_object(w);
+    json_key(w, "architecture");
+    json_string(w, m->architecture);
+    json_key(w, "classes");
+    json_string(w, p->classes);
+    json_key(w, "per_class");
+    if (p->per_class)
+        json_int(w, p->per_class);
+    else
+        json_string(w, "all");
+    json_key(w, "epochs");
+    json_int(w, p->epochs);
+    json_key(w, "batch");
+    json_int(w, p->batch);
+    json_key(w, "optimizer");
+    json_string(w, p->optimizer);
+    json_key(w, "learning_rate");
+    json_number(w, p->learning_rate);
+    json_key(w, "schedule");
+    json_string(w, p->schedule);
+    json_end_object(w);
+}
+
+static void json_settings(json_writer *w, const demo *d)
+{
+    json_begin_object(w);
+    json_key(w, "scenario");
+    json_string(w, SCENARIO);
+    json_key(w, "mode");
+    json_string(w, d->settings->mode);
+    json_key(w, "seed");
+    json_int(w, (int64_t)d->seed);
+    json_key(w, "teacher");
+    json_plan(w, &d->teacher);
+    json_key(w, "student");
+    json_plan(w, &d->student);
+    json_end_object(w);
+}
+
+static void write_settings(const demo *d, FILE *out)
+{
+    json_writer w;
+    json_init(&w, out);
+    json_settings(&w, d);
+}
+
+/* The settings as text, malloc'ed. */
+static char *settings_text(const demo *d)
+{
+    char *text = NULL;
+    size_t size;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) return NULL;
+    write_settings(d, f);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Makes the output folder, or checks that the files in it were made with
+ * the same settings: reusing them otherwise would mix two experiments. */
+static int prepare_out_dir(demo *d)
+{
+    if (mkdir(d->out_dir, 0777) != 0 && errno != EEXIST)
+        return cli_error("cannot create the folder %s: %s", d->out_dir,
+                         strerror(errno));
+    char path[4096];
+    int rc = out_path(d, "settings.json", path, sizeof path);
+    if (rc != CLI_EXIT_OK) return rc;
+    FILE *f = fopen(path, "r");
+    if (!f) return write_out_file(d, "settings.json", write_settings);
+    char *want = settings_text(d);
+    size_t want_len = want ? strlen(want) : 0;
+    char *have = malloc(want_len + 2);
+    size_t have_len = have ? fread(have, 1, want_len + 1, f) : 0;
+    fclose(f);
+    if (!want || !have) rc = cli_error("out of memory");
+    else if (have_len != want_len || memcmp(have, want, want_len) != 0)
+        rc = cli_error("%s holds a demo made with other settings (see %s); "
+                       "remove it or choose another --out",
+                       d->out_dir, path);
+    free(want);
+    free(have);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Model stages                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Loads DIR/NAME.dgm if an earlier run finished it. */
+static void reuse_model(demo *d, demo_model *m, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return;
+    if (dg_model_load_file(path, &m->model) != DG_OK) {
+        note(d, "%s: %s does not load; training again", m->name, path);
+        return;
+    }
+    m->reused = true;
+    note(d, "%s: reusing %s", m->name, path);
+}
+
+/* Trains a freshly built model on its plan's classes and saves it. */
+static int train_model(demo *d, demo_model *m, const char *path)
+{
+    const model_plan *p = m->plan;
+    char name[256], checkpoint[4096];
+    class_data data = {0};
+    dg_train_opts opts;
+    dg_status st = dg_train_opts_init(&opts, sizeof opts);
+    if (st != DG_OK) return cli_fail(st, "preparing the training options");
+    opts.epochs = p->epochs;
+    opts.batch_size = p->batch;
+    opts.optimizer = optimizer_from_name(p->optimizer);
+    opts.learning_rate = (float)p->learning_rate;
+    opts.schedule = schedule_from_name(p->schedule);
+    opts.seed = d->seed;
+    opts.checkpoint_path = checkpoint;
+
+    snprintf(name, sizeof name, "%s.ckpt", m->name);
+    int rc = out_path(d, name, checkpoint, sizeof checkpoint);
+    if (rc == CLI_EXIT_OK) rc = data_load("fmnist:train", fmnist_shape, &data);
+    if (rc == CLI_EXIT_OK) rc = data_select(&data, p->classes, p->per_class);
+    if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
+    if (rc == CLI_EXIT_OK) {
+        uint32_t n = 0;
+        dg_dataset_count(data.samples, &n);
+        note(d, "%s: training on %u images of classes %s, %u epoch%s",
+             m->name, n, p->classes, p->epochs, p->epochs == 1 ? "" : "s");
+        rc = train_run(m->model, data.samples, &opts, &m->training);
+    }
+    if (rc == CLI_EXIT_OK) rc = model_save(m->model, path, checkpoint);
+    data_free(&data);
+    return rc;
+}
+
+static int test_model(demo *d, demo_model *m)
+{
+    class_data data = {0};
+    int rc = data_load("fmnist:test", fmnist_shape, &data);
+    if (rc == CLI_EXIT_OK) rc = data_select(&data, m->plan->classes, 0);
+    double start = monotonic_seconds();
+    if (rc == CLI_EXIT_OK)
+        rc = evaluate_model(m->model, data.samples, "fmnist:test", &m->test);
+    m->test_seconds = monotonic_seconds() - start;
+    if (rc == CLI_EXIT_OK)
+        note(d, "%s: test accuracy %.2f%% (%u of %u)", m->name,
+             100 * evaluation_accuracy(&m->test), m->test.correct,
+             m->test.total);
+    data_free(&data);
+    return rc;
+}
+
+/* Reuses the model's file or builds, trains and saves it; then tests it. */
+static int obtain_model(demo *d, demo_model *m,
+                        dg_status (*build)(const demo *, dg_model **))
+{
+    char path[4096], file[256];
+    snprintf(file, sizeof file, "%s.dgm", m->name);
+    int rc = out_path(d, file, path, sizeof path);
+    if (rc != CLI_EXIT_OK) return rc;
+    reuse_model(d, m, path);
+    if (!m->reused) {
+        dg_status st = build(d, &m->model);
+        if (st != DG_OK) return cli_fail(st, "building the %s", m->name);
+        rc = train_model(d, m, path);
+    }
+    return rc == CLI_EXIT_OK ? test_model(d, m) : rc;
+}
+
+static dg_status build_teacher(const demo *d, dg_model **out)
+{
+    return dg_model_create(DG_ARCH_FMNIST_TEACHER, fmnist_shape[0],
+                           fmnist_shape[1], fmnist_shape[2], d->seed, out);
+}
+
+static dg_status build_student(const demo *d, dg_model **out)
+{
+    return dg_model_transfer(d->teacher.model, STUDENT_CUT, STUDENT_HEAD,
+                             d->seed, out);
+}
+
+static int stage_teacher(demo *d)
+{
+    return obtain_model(d, &d->teacher, build_teacher);
+}
+
+static int stage_student(demo *d)
+{
+    return obtain_model(d, &d->student, build_student);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Report                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void json_model(json_writer *w, const demo_model *m)
+{
+    const train_outcome *t = &m->training;
+    json_begin_object(w);
+    json_key(w, "test_accuracy");
+    json_number(w, evaluation_accuracy(&m->test));
+    json_key(w, "test_correct");
+    json_int(w, m->test.correct);
+    json_key(w, "test_samples");
+    json_int(w, m->test.total);
+    json_key(w, "test_seconds");
+    json_number(w, m->test_seconds);
+    json_key(w, "reused");
+    json_bool(w, m->reused);
+    if (!m->reused) {
+        bool trained = t->report.epochs_run > 0;
+        json_key(w, "train_samples");
+        json_int(w, t->samples);
+        json_key(w, "resumed_epoch");
+        json_int(w, t->report.resumed_epoch);
+        json_key(w, "final_loss");
+        json_number(w, trained ? t->report.last_loss : NAN);
+        json_key(w, "train_accuracy");
+        json_number(w, trained ? t->report.last_accuracy : NAN);
+        json_key(w, "train_seconds");
+        json_number(w, t->seconds);
+        json_key(w, "images_per_second");
+        json_number(w, train_images_per_second(t));
+    }
+    json_key(w, "settings");
+    json_plan(w, m);
+    json_end_object(w);
+}
+
+static void write_report_json(const demo *d, FILE *out)
+{
+    json_writer w;
+    json_init(&w, out);
+    json_begin_object(&w);
+    json_key(&w, "scenario");
+    json_string(&w, SCENARIO);
+    json_key(&w, "mode");
+    json_string(&w, d->settings->mode);
+    json_key(&w, "seed");
+    json_int(&w, (int64_t)d->seed);
+    json_key(&w, "teacher");
+    json_model(&w, &d->teacher);
+    json_key(&w, "student");
+    json_model(&w, &d->student);
+    json_key(&w, "seconds");
+    json_number(&w, monotonic_seconds() - d->start);
+    json_end_object(&w);
+}
+
+/* "500", or "all" when the plan takes every image of its classes. */
+static void format_per_class(const model_plan *p, char *buf, size_t size)
+{
+    if (p->per_class)
+        snprintf(buf, size, "%u", p->per_class);
+    else
+        snprintf(buf, size, "all");
+}
+
+/* "123.4 s", or "reused" for a model an earlier run trained. */
+static void format_training_time(const demo_model *m, char *buf, size_t size)
+{
+    if (m->reused)
+        snprintf(buf, size, "reused");
+    else
+        snprintf(buf, size, "%.1f s", m->training.seconds);
+}
+
+static void md_model_row(FILE *out, const demo_model *m)
+{
+    const model_plan *p = m->plan;
+    char time_text[32], per_class[16];
+    format_training_time(m, time_text, sizeof time_text);
+    format_per_class(p, per_class, sizeof per_class);
+    fprintf(out, "| %s | %s | %s | %u | %u | %s %g | %s | %s | %.2f%% "
+                 "(%u of %u) |\n",
+            m->name, p->classes, per_class, p->epochs, p->batch,
+            p->optimizer, p->learning_rate, p->schedule, time_text,
+            100 * evaluation_accuracy(&m->test), m->test.correct,
+            m->test.total);
+}
+
+static void write_report_md(const demo *d, FILE *out)
+{
+    char date[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    fprintf(out, "# dg demo: %s (%s)\n\n", SCENARIO, d->settings->mode);
+    fprintf(out, "Fashion-MNIST: the Teacher learns classes 0-4, the Student "
+                 "is made from it by\ntransfer learning and learns classes "
+                 "5-9.  Test accuracy is measured on the\nt10k split of "
+                 "the same classes.\n\n");
+    fprintf(out, "| model | classes | images per class | epochs | batch | "
+                 "optimizer | schedule | training time | test accuracy |\n");
+    fprintf(out, "|---|---|---|---|---|---|---|---|---|\n");
+    md_model_row(out, &d->teacher);
+    md_model_row(out, &d->student);
+    fprintf(out, "\n- Teacher architecture: `%s`\n", d->teacher.architecture);
+    fprintf(out, "- Student: %s\n", d->student.architecture);
+    fprintf(out, "- Seed %llu; %s; total time %.1f s\n",
+            (unsigned long long)d->seed, date, monotonic_seconds() - d->start);
+}
+
+static int print_summary(const demo *d)
+{
+    cli_table t;
+    table_init(&t, "llrrll",
+               (const char *const[]){"model", "classes", "epochs",
+                                     "per class", "training",
+                                     "test accuracy"});
+    const demo_model *models[] = {&d->teacher, &d->student};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        const demo_model *m = models[i];
+        char time_text[32], per_class[16];
+        format_training_time(m, time_text, sizeof time_text);
+        format_per_class(m->plan, per_class, sizeof per_class);
+        table_cell(&t, "%s", m->name);
+        table_cell(&t, "%s", m->plan->classes);
+        table_cell(&t, "%u", m->plan->epochs);
+        table_cell(&t, "%s", per_class);
+        table_cell(&t, "%s", time_text);
+        table_cell(&t, "%.2f%%", 100 * evaluation_accuracy(&m->test));
+    }
+    int rc = table_print(&t, stdout, 0);
+    if (rc == CLI_EXIT_OK)
+        printf("\nreport: %s/report.md and %s/report.json\n", d->out_dir,
+               d->out_dir);
+    return rc;
+}
+
+static int stage_report(demo *d)
+{
+    int rc = write_out_file(d, "report.json", write_report_json);
+    if (rc == CLI_EXIT_OK)
+        rc = write_out_file(d, "report.md", write_report_md);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (!d->json) return print_summary(d);
+    write_report_json(d, stdout);
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The pipeline                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* In order; later stages read what earlier ones left in `demo`.  New
+ * stages go before "report", which writes what all of them measured. */
+static const demo_stage stages[] = {
+    {"teacher", stage_teacher},
+    {"student", stage_student},
+    {"report", stage_report},
+};
+
+static int run_demo(const cli_args *args)
+{
+    long seed;
+    int rc = cli_long(args, "seed", 1, 0, INT32_MAX, &seed);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *out_dir = cli_value(args, "out");
+    demo d = {
+        .settings = cli_flag(args, "quick") ? &quick_settings : &full_settings,
+        .seed = (uint64_t)seed,
+        .out_dir = out_dir ? out_dir : "dg-demo",
+        .json = cli_flag(args, "json"),
+        .quiet = cli_flag(args, "quiet"),
+        .start = monotonic_seconds(),
+        .teacher = {.name = "teacher",
+                    .architecture = DG_ARCH_FMNIST_TEACHER},
+        .student = {.name = "student",
+                    .architecture = "the teacher's layers through the last "
+                                    "hidden one, frozen, and a new "
+                                    STUDENT_HEAD " head"},
+    };
+    d.teacher.plan = &d.settings->teacher;
+    d.student.plan = &d.settings->student;
+
+    rc = prepare_out_dir(&d);
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < sizeof stages / sizeof *stages;
+         i++) {
+        if (train_interrupted())
+            rc = cli_error("interrupted before the %s stage; run the same "
+                           "command again to continue",
+                           stages[i].name);
+        else
+            rc = stages[i].run(&d);
+    }
+    demo_model *models[] = {&d.teacher, &d.student};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        dg_model_free(models[i]->model);
+        evaluation_free(&models[i]->test);
+    }
+    return rc;
+}
+
+static const cli_option demo_options[] = {
+    {"quick", 0, NULL, "small settings that finish in well under a minute, "
+                       "for CI"},
+    {"out", 'o', "DIR", "folder for the models and the report (default "
+                        "dg-demo)"},
+    {"seed", 0, "S", "initial weights and shuffling (default 1)"},
+    CLI_OPTION_JSON,
+    CLI_OPTION_QUIET,
+    CLI_OPTIONS_END,
+};
+
+const cli_command cmd_demo = {
+    .name = "demo",
+    .summary = "Run the pipeline on the embedded Fashion-MNIST scenario",
+    .synopsis = "",
+    .description =
+        "Scenario " SCENARIO ": a Teacher learns Fashion-MNIST classes 0-4 "
+        "(all 30000\ntraining images), a Student made by transfer learning "
+        "learns classes 5-9 (500\nimages per class); both are tested on the "
+        "t10k split.  Writes DIR/teacher.dgm,\nDIR/student.dgm, "
+        "DIR/report.json and DIR/report.md.  Finished stages are reused\n"
+        "and training resumes from checkpoints, so an interrupted demo "
+        "continues when\nrun again.",
+    .options = demo_options,
+    .min_args = 0,
+    .max_args = 0,
+    .run = run_demo,
+};

@@ -1,0 +1,863 @@
+/* cmd_guard.c - `dg guard build` makes a guard for a Student: per class,
+ * differentiators pruned and distilled from it, ranked and calibrated
+ * (doc/validator.md); `dg guard info` describes a guard file.
+ *
+ * The command framework has no sub-commands, so both actions share one
+ * option table, and `info` refuses the options only `build` takes. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "train_common.h"
+
+/* Entries of an array member of a struct. */
+#define FIELD_CAPACITY(type, field)                                         \
+    (sizeof((type *)0)->field / sizeof((type *)0)->field[0])
+
+enum {
+    MAX_PRUNE_LAYERS = FIELD_CAPACITY(dg_ensemble_opts, prune_layers),
+    MAX_RATIOS = FIELD_CAPACITY(dg_ensemble_opts, ratios),
+};
+
+/* ------------------------------------------------------------------------ */
+/* Reading the options                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct named_value {
+    const char *name;
+    int32_t value;
+} named_value;
+
+/* Two choices each, the first being the library's default. */
+static const named_value rules[] = {{"votes", DG_RULE_VOTES},
+                                    {"score", DG_RULE_SCORE}};
+static const named_value modes[] = {{"most", DG_PRUNE_MOST},
+                                    {"least", DG_PRUNE_LEAST}};
+static const named_value yes_no[] = {{"yes", 1}, {"no", 0}};
+
+static const char *name_of(const named_value pair[2], int32_t value)
+{
+    return pair[1].value == value ? pair[1].name : pair[0].name;
+}
+
+/* Reads an option spelled pair[0].name or pair[1].name; absent keeps
+ * *out. */
+static int read_choice(const cli_args *args, const char *option,
+                       const named_value pair[2], int32_t *out)
+{
+    const char *text = cli_value(args, option);
+    if (!text) return CLI_EXIT_OK;
+    for (int k = 0; k < 2; k++)
+        if (strcmp(text, pair[k].name) == 0) {
+            *out = pair[k].value;
+            return CLI_EXIT_OK;
+        }
+    return cli_usage_error("--%s must be %s or %s, not \"%s\"", option,
+                           pair[0].name, pair[1].name, text);
+}
+
+/* Reads a number option into *out, keeping *out as the default. */
+static int read_float(const cli_args *args, const char *name, double min,
+                      double max, float *out)
+{
+    double v;
+    int rc = cli_double(args, name, *out, min, max, &v);
+    if (rc == CLI_EXIT_OK) *out = (float)v;
+    return rc;
+}
+
+static bool is_layer_number(double v)
+{
+    return v >= 0 && v <= INT32_MAX && v == floor(v);
+}
+
+static bool is_fraction(double v) { return v > 0 && v < 1; }
+
+/* Reads "a,b,c": 1 to capacity numbers, each passing `valid`.  *n stays 0
+ * when the option is absent. */
+static int read_list(const cli_args *args, const char *name,
+                     const char *expected, bool (*valid)(double),
+                     double *values, uint32_t capacity, uint32_t *n)
+{
+    const char *text = cli_value(args, name);
+    *n = 0;
+    if (!text) return CLI_EXIT_OK;
+    for (const char *p = text;; p++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || *n == capacity || !valid(v) ||
+            (*end != ',' && *end != '\0'))
+            return cli_usage_error("--%s must list 1 to %u %s, not \"%s\"",
+                                   name, capacity, expected, text);
+        values[(*n)++] = v;
+        if (*end == '\0') return CLI_EXIT_OK;
+        p = end;
+    }
+}
+
+static int read_prune_layers(const cli_args *args, dg_ensemble_opts *o)
+{
+    double layers[MAX_PRUNE_LAYERS];
+    uint32_t n;
+    int rc = read_list(args, "prune-layers",
+                       "layer numbers (dg info lists them), such as 3,0",
+                       is_layer_number, layers, MAX_PRUNE_LAYERS, &n);
+    if (rc != CLI_EXIT_OK || n == 0) return rc;
+    for (uint32_t k = 0; k < n; k++) o->prune_layers[k] = (int32_t)layers[k];
+    o->n_prune_layers = n;
+    return CLI_EXIT_OK;
+}
+
+static int read_ratios(const cli_args *args, dg_ensemble_opts *o)
+{
+    double ratios[MAX_RATIOS];
+    uint32_t n;
+    int rc = read_list(args, "ratios",
+                       "fractions between 0 and 1, such as 0.1,0.3",
+                       is_fraction, ratios, MAX_RATIOS, &n);
+    if (rc != CLI_EXIT_OK || n == 0) return rc;
+    for (uint32_t k = 0; k < n; k++) o->ratios[k] = (float)ratios[k];
+    o->n_ratios = n;
+    return CLI_EXIT_OK;
+}
+
+/* What dg guard build was asked to do, read before any long work. */
+typedef struct build_settings {
+    dg_ensemble_opts opts;  /* work_dir points into `work_dir` */
+    const char *student;    /* --student */
+    const char *output;     /* --output */
+    char work_dir[4096];    /* --work-dir or OUTPUT.work; "" for none */
+} build_settings;
+
+static int read_counts(const cli_args *args, dg_ensemble_opts *o)
+{
+    long variants, members, epochs, batch, seed;
+    int rc = cli_long(args, "variants", o->variants, 1, DG_MAX_MEMBERS,
+                      &variants);
+    /* The default M shrinks with a small --variants. */
+    long default_members = (long)o->members < variants ? (long)o->members
+                                                       : variants;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "members", default_members, 1, variants,
+                      &members);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "epochs", o->epochs, 1, 100000, &epochs);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "batch", o->batch_size, 1, 65536, &batch);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
+    if (rc != CLI_EXIT_OK) return rc;
+    o->variants = (uint32_t)variants;
+    o->members = (uint32_t)members;
+    o->epochs = (uint32_t)epochs;
+    o->batch_size = (uint32_t)batch;
+    o->seed = (uint64_t)seed;
+    return CLI_EXIT_OK;
+}
+
+static int read_rates(const cli_args *args, dg_ensemble_opts *o)
+{
+    if (cli_value(args, "holdout") && cli_value(args, "holdout-fraction"))
+        return cli_usage_error("--holdout-fraction splits --data; it does "
+                               "not go with --holdout");
+    int rc = read_float(args, "lr", 1e-9, 10, &o->learning_rate);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "alpha", 0, 1000, &o->distill_alpha);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "temperature", 0.01, 1000,
+                        &o->distill_temperature);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "holdout-fraction", 0.01, 0.99,
+                        &o->holdout_fraction);
+    return rc;
+}
+
+static int read_build_settings(const cli_args *args, build_settings *b)
+{
+    dg_ensemble_opts *o = &b->opts;
+    dg_status st = dg_ensemble_opts_init(o, sizeof *o);
+    if (st != DG_OK) return cli_fail(st, "preparing the guard options");
+    int rc = required_value(args, "student", &b->student);
+    if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &b->output);
+    if (rc == CLI_EXIT_OK) rc = read_counts(args, o);
+    if (rc == CLI_EXIT_OK) rc = read_rates(args, o);
+    if (rc == CLI_EXIT_OK) rc = read_choice(args, "rule", rules, &o->rule);
+    if (rc == CLI_EXIT_OK)
+        rc = read_choice(args, "mode", modes, &o->prune_mode);
+    if (rc == CLI_EXIT_OK)
+        rc = read_choice(args, "retrain-pruned", yes_no, &o->retrain_pruned);
+    if (rc == CLI_EXIT_OK) rc = read_prune_layers(args, o);
+    if (rc == CLI_EXIT_OK) rc = read_ratios(args, o);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *dir = cli_value(args, "work-dir");
+    int len = dir ? snprintf(b->work_dir, sizeof b->work_dir, "%s", dir)
+                  : snprintf(b->work_dir, sizeof b->work_dir, "%s.work",
+                             b->output);
+    if (len < 0 || (size_t)len >= sizeof b->work_dir)
+        return cli_usage_error("the work directory path is too long");
+    o->work_dir = b->work_dir[0] ? b->work_dir : NULL;
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The work directory                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* The library's files in a work directory (doc/guard-format.md): one
+ * model file per finished differentiator, the settings fingerprint, and
+ * the temporary file a crash may leave beside either. */
+static bool is_differentiator_file(const char *name, unsigned *cls,
+                                   unsigned *variant)
+{
+    int end = -1;
+    sscanf(name, "class%u-variant%u.dgm%n", cls, variant, &end);
+    return end > 0 && name[end] == '\0';
+}
+
+static bool is_work_file(const char *name)
+{
+    const char *fingerprint = "settings.fingerprint";
+    unsigned cls, variant;
+    char stem[256];
+    const char *tmp = strstr(name, ".tmp");
+    if (tmp && strlen(tmp) == strlen(".tmpXXXXXX") &&
+        (size_t)(tmp - name) < sizeof stem) {
+        memcpy(stem, name, (size_t)(tmp - name));
+        stem[tmp - name] = '\0';
+        name = stem;
+    }
+    return strcmp(name, fingerprint) == 0 ||
+           is_differentiator_file(name, &cls, &variant);
+}
+
+/* Differentiators of this build's classes x variants that an earlier,
+ * interrupted run left in `dir`. */
+static uint32_t count_differentiators(const char *dir, uint32_t classes,
+                                      uint32_t variants)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    uint32_t n = 0;
+    unsigned cls, variant;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += is_differentiator_file(e->d_name, &cls, &variant) &&
+             cls < classes && variant < variants;
+    closedir(d);
+    return n;
+}
+
+/* Removes the library's files from the work directory, then the directory
+ * unless it holds files of someone else. */
+static int remove_work_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return cli_error("opening %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = CLI_EXIT_OK;
+    while (rc == CLI_EXIT_OK && (e = readdir(d))) {
+        char path[8192];
+        if (!is_work_file(e->d_name)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0)
+            rc = cli_error("removing %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (rc == CLI_EXIT_OK && rmdir(dir) != 0) {
+        if (errno != ENOTEMPTY && errno != EEXIST)
+            return cli_error("removing %s: %s", dir, strerror(errno));
+        /* A note, not a failure: the guard is written. */
+        cli_error("kept %s: it holds files dg did not make", dir);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Building                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t interrupt_requested;
+
+static void on_interrupt(int signal_number)
+{
+    (void)signal_number;
+    interrupt_requested = 1;
+}
+
+/* The first Ctrl-C asks the build to stop after the differentiator being
+ * made; the handler then resets, so a second one ends the process. */
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* State of the progress bar of one build. */
+typedef struct build_progress {
+    const char *work_dir;
+    uint32_t reused; /* differentiators an earlier run left there */
+    bool started;
+} build_progress;
+
+/* The bar starts with the first finished differentiator: before it the
+ * library measures activations and claims the work directory, so only then
+ * is resuming certain.  It counts this run's differentiators, so that its
+ * rate and ETA hold; the reused ones come first. */
+static int on_build_progress(void *user, const char *stage, uint64_t done,
+                             uint64_t total, double metric)
+{
+    (void)stage;
+    (void)metric;
+    build_progress *p = user;
+    if (!p->started) {
+        p->started = true;
+        if (p->reused)
+            fprintf(stderr, "resuming: %s holds %u differentiators of an "
+                            "earlier run\n",
+                    p->work_dir, p->reused);
+        progress_start("differentiators", total - p->reused);
+    }
+    progress_update(done > p->reused ? done - p->reused : 0);
+    return interrupt_requested;
+}
+
+/* What a build did, for the summary. */
+typedef struct build_outcome {
+    uint32_t training_samples, holdout_samples; /* holdout 0: split off */
+    float holdout_fraction;                     /* ... this share */
+    uint32_t reused;                            /* from the work dir */
+    double seconds;
+} build_outcome;
+
+static int load_student(const char *path, dg_model **out)
+{
+    dg_status st = dg_model_load_file(path, out);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
+}
+
+/* --data, and --holdout selected with the same --classes and --per-class;
+ * holdout->samples stays NULL without --holdout. */
+static int load_build_data(const cli_args *args, const dg_model *student,
+                           class_data *train, class_data *holdout)
+{
+    uint32_t shape[3];
+    dg_status st = dg_model_input_shape(student, &shape[0], &shape[1],
+                                        &shape[2]);
+    if (st != DG_OK) return cli_fail(st, "reading the Student");
+    int rc = train_command_data(args, shape, train);
+    const char *spec = cli_value(args, "holdout");
+    long per_class = 0;
+    if (rc == CLI_EXIT_OK && spec)
+        rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
+    if (rc == CLI_EXIT_OK && spec) rc = data_load(spec, shape, holdout);
+    if (rc == CLI_EXIT_OK && spec)
+        rc = data_select(holdout, cli_value(args, "classes"),
+                         (uint32_t)per_class);
+    return rc;
+}
+
+static int count_samples(const class_data *d, uint32_t *n)
+{
+    *n = 0;
+    if (!d->samples) return CLI_EXIT_OK;
+    dg_status st = dg_dataset_count(d->samples, n);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the data");
+}
+
+/* The facts of the summary that are known before building. */
+static int prepare_outcome(const build_settings *b, const dg_model *student,
+                           const class_data *train,
+                           const class_data *holdout, build_outcome *outcome)
+{
+    const char *dir = b->opts.work_dir;
+    uint32_t classes;
+    dg_status st = dg_model_output_size(student, &classes);
+    if (st != DG_OK) return cli_fail(st, "reading the Student");
+    outcome->holdout_fraction = b->opts.holdout_fraction;
+    outcome->reused =
+        dir ? count_differentiators(dir, classes, b->opts.variants) : 0;
+    int rc = count_samples(train, &outcome->training_samples);
+    if (rc == CLI_EXIT_OK)
+        rc = count_samples(holdout, &outcome->holdout_samples);
+    return rc;
+}
+
+/* Builds with a progress bar.  Ctrl-C stops after the differentiator in
+ * progress; the work directory keeps the finished ones for the next run. */
+static int build_guard(const build_settings *b, const dg_model *student,
+                       const class_data *train, const class_data *holdout,
+                       dg_ensemble **out, build_outcome *outcome)
+{
+    int rc = prepare_outcome(b, student, train, holdout, outcome);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *dir = b->opts.work_dir;
+    build_progress progress = {.work_dir = dir, .reused = outcome->reused};
+    dg_ensemble_opts opts = b->opts;
+    opts.progress = on_build_progress;
+    opts.progress_user = &progress;
+    catch_interrupts();
+    double start = now_seconds();
+    dg_status st = interrupt_requested
+             ? DG_E_CANCELLED
+             : dg_ensemble_build(student, train->samples, holdout->samples,
+                                 &opts, out);
+    outcome->seconds = now_seconds() - start;
+    if (st == DG_E_CANCELLED && dir)
+        return cli_error("interrupted; %s keeps the finished "
+                         "differentiators: run the same command again to "
+                         "resume",
+                         dir);
+    if (st == DG_E_CANCELLED) return cli_error("interrupted");
+    if (st != DG_OK) return cli_fail(st, "building the guard");
+    if (progress.started) progress_finish();
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The summary, shared by build and info                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Everything the report shows, gathered before printing so that a failing
+ * call never leaves half a report on stdout. */
+typedef struct guard_summary {
+    const char *guard_path, *student_path;
+    dg_ensemble_info info;
+    dg_member_info *members;     /* [class * variants + rank] */
+    dg_calibration *calibration; /* [class * variants + M - 1] */
+    const char **class_names;    /* owned by the Student */
+    uint32_t first_m, last_m;    /* calibration rows to show */
+} guard_summary;
+
+static void summary_free(guard_summary *s)
+{
+    free(s->members);
+    free(s->calibration);
+    free(s->class_names);
+}
+
+static int gather_class(const dg_ensemble *g, const dg_model *student,
+                        uint32_t cls, guard_summary *s)
+{
+    uint32_t V = s->info.variants;
+    dg_status st = dg_model_class_name(student, cls, &s->class_names[cls]);
+    for (uint32_t r = 0; r < V && st == DG_OK; r++) {
+        dg_member_info *m = &s->members[cls * V + r];
+        m->struct_size = sizeof *m;
+        st = dg_ensemble_member(g, cls, r, m);
+    }
+    for (uint32_t M = 1; M <= V && st == DG_OK; M++) {
+        dg_calibration *c = &s->calibration[cls * V + M - 1];
+        c->struct_size = sizeof *c;
+        st = dg_ensemble_calibration(g, cls, M, c);
+    }
+    if (st != DG_OK) return cli_fail(st, "reading class %u of the guard", cls);
+    return CLI_EXIT_OK;
+}
+
+/* Fills s, to show the calibration of every M or of the default M. */
+static int gather(const dg_ensemble *g, const dg_model *student,
+                  bool every_m, guard_summary *s)
+{
+    s->info.struct_size = sizeof s->info;
+    dg_status st = dg_ensemble_get_info(g, &s->info);
+    if (st != DG_OK) return cli_fail(st, "reading the guard");
+    const dg_ensemble_info *i = &s->info;
+    s->first_m = every_m ? 1 : i->members;
+    s->last_m = every_m ? i->variants : i->members;
+    size_t cells = (size_t)i->classes * i->variants;
+    s->members = calloc(cells, sizeof *s->members);
+    s->calibration = calloc(cells, sizeof *s->calibration);
+    s->class_names = calloc(i->classes, sizeof *s->class_names);
+    if (!s->members || !s->calibration || !s->class_names)
+        return cli_error("out of memory");
+    int rc = CLI_EXIT_OK;
+    for (uint32_t c = 0; c < i->classes && rc == CLI_EXIT_OK; c++)
+        rc = gather_class(g, student, c, s);
+    return rc;
+}
+
+static const dg_member_info *member_at(const guard_summary *s, uint32_t cls,
+                                       uint32_t rank)
+{
+    return &s->members[cls * s->info.variants + rank];
+}
+
+static const dg_calibration *calibration_at(const guard_summary *s,
+                                            uint32_t cls, uint32_t M)
+{
+    return &s->calibration[cls * s->info.variants + M - 1];
+}
+
+static int print_class_text(const guard_summary *s, uint32_t cls)
+{
+    const char *name = s->class_names[cls];
+    printf("\nclass %u%s%s\n", cls, name[0] ? " " : "", name);
+    cli_table t;
+    table_init(&t, "rrrlrrrr",
+               (const char *const[]){"rank", "prune layer", "ratio", "mode",
+                                     "pruned", "tail layers", "agreement",
+                                     "score"});
+    for (uint32_t r = 0; r < s->info.variants; r++) {
+        const dg_member_info *m = member_at(s, cls, r);
+        table_cell(&t, "%u", r);
+        table_cell(&t, "%d", m->prune_layer);
+        table_cell(&t, "%.2f", (double)m->ratio);
+        table_cell(&t, "%s", name_of(modes, m->mode));
+        table_cell(&t, "%u", m->pruned_units);
+        table_cell(&t, "%u", m->tail_layers);
+        table_cell(&t, "%.2f%%", 100.0 * m->agreement);
+        table_cell(&t, "%.4f", (double)m->score);
+    }
+    int rc = table_print(&t, stdout, 2);
+    if (rc != CLI_EXIT_OK) return rc;
+    table_init(&t, "rrrrrl",
+               (const char *const[]){"M", "tau", "theta", "FRR votes",
+                                     "FRR score", "samples"});
+    for (uint32_t M = s->first_m; M <= s->last_m; M++) {
+        const dg_calibration *c = calibration_at(s, cls, M);
+        table_cell(&t, "%u", M);
+        table_cell(&t, "%u", c->tau);
+        table_cell(&t, "%.4f", (double)c->theta);
+        table_cell(&t, "%.2f%%", 100.0 * c->frr_votes);
+        table_cell(&t, "%.2f%%", 100.0 * c->frr_score);
+        table_cell(&t, "%u%s", c->samples, c->pooled ? " (all classes)" : "");
+    }
+    fputc('\n', stdout);
+    return table_print(&t, stdout, 2);
+}
+
+/* The guard's settings, the build's facts when `built` is not NULL, then
+ * each class. */
+static int print_text(const guard_summary *s, const build_outcome *built)
+{
+    const dg_ensemble_info *i = &s->info;
+    cli_table t;
+    table_init(&t, "ll", NULL);
+    table_cell(&t, "guard");
+    table_cell(&t, "%s", s->guard_path);
+    table_cell(&t, "student");
+    table_cell(&t, "%s (hash %016llx)", s->student_path,
+               (unsigned long long)i->student_hash);
+    if (built) {
+        table_cell(&t, "data");
+        if (built->holdout_samples)
+            table_cell(&t, "%u training samples, %u held out",
+                       built->training_samples, built->holdout_samples);
+        else
+            table_cell(&t, "%u samples, %.0f%% of them held out",
+                       built->training_samples,
+                       100.0 * built->holdout_fraction);
+        table_cell(&t, "time");
+        table_cell(&t, "%.1f s (%u differentiators reused)", built->seconds,
+                   built->reused);
+    }
+    table_cell(&t, "classes");
+    table_cell(&t, "%u", i->classes);
+    table_cell(&t, "differentiators");
+    table_cell(&t, "%u per class, the best %u consulted by default",
+               i->variants, i->members);
+    table_cell(&t, "rule");
+    table_cell(&t, "%s", name_of(rules, i->rule));
+    table_cell(&t, "target FRR");
+    table_cell(&t, "%.2f%%", 100.0 * i->target_frr);
+    int rc = table_print(&t, stdout, 0);
+    for (uint32_t c = 0; c < i->classes && rc == CLI_EXIT_OK; c++)
+        rc = print_class_text(s, c);
+    return rc;
+}
+
+static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
+{
+    json_begin_object(w);
+    json_key(w, "class");
+    json_int(w, cls);
+    json_key(w, "name");
+    json_string(w, s->class_names[cls]);
+    json_key(w, "differentiators");
+    json_begin_array(w);
+    for (uint32_t r = 0; r < s->info.variants; r++) {
+        const dg_member_info *m = member_at(s, cls, r);
+        json_begin_object(w);
+        json_key(w, "rank");
+        json_int(w, r);
+        json_key(w, "prune_layer");
+        json_int(w, m->prune_layer);
+        json_key(w, "ratio");
+        json_number(w, m->ratio);
+        json_key(w, "mode");
+        json_string(w, name_of(modes, m->mode));
+        json_key(w, "seed");
+        json_int(w, (int64_t)m->seed);
+        json_key(w, "pruned_units");
+        json_int(w, m->pruned_units);
+        json_key(w, "tail_layers");
+        json_int(w, m->tail_layers);
+        json_key(w, "agreement");
+        json_number(w, m->agreement);
+        json_key(w, "score");
+        json_number(w, m->score);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "calibration");
+    json_begin_array(w);
+    for (uint32_t M = s->first_m; M <= s->last_m; M++) {
+        const dg_calibration *c = calibration_at(s, cls, M);
+        json_begin_object(w);
+        json_key(w, "members");
+        json_int(w, M);
+        json_key(w, "tau");
+        json_int(w, c->tau);
+        json_key(w, "theta");
+        json_number(w, c->theta);
+        json_key(w, "frr_votes");
+        json_number(w, c->frr_votes);
+        json_key(w, "frr_score");
+        json_number(w, c->frr_score);
+        json_key(w, "samples");
+        json_int(w, c->samples);
+        json_key(w, "pooled");
+        json_bool(w, c->pooled);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_end_object(w);
+}
+
+static void print_json(const guard_summary *s, const build_outcome *built)
+{
+    const dg_ensemble_info *i = &s->info;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx",
+             (unsigned long long)i->student_hash);
+    json_writer w;
+    json_init(&w, stdout);
+    json_begin_object(&w);
+    json_key(&w, "guard");
+    json_string(&w, s->guard_path);
+    json_key(&w, "student");
+    json_string(&w, s->student_path);
+    json_key(&w, "student_hash");
+    json_string(&w, hash);
+    if (built) {
+        json_key(&w, "training_samples");
+        json_int(&w, built->training_samples);
+        json_key(&w, "holdout_samples"); /* 0: split off the training data */
+        json_int(&w, built->holdout_samples);
+        json_key(&w, "reused");
+        json_int(&w, built->reused);
+        json_key(&w, "seconds");
+        json_number(&w, built->seconds);
+    }
+    json_key(&w, "variants");
+    json_int(&w, i->variants);
+    json_key(&w, "members");
+    json_int(&w, i->members);
+    json_key(&w, "rule");
+    json_string(&w, name_of(rules, i->rule));
+    json_key(&w, "target_frr");
+    json_number(&w, i->target_frr);
+    json_key(&w, "classes");
+    json_begin_array(&w);
+    for (uint32_t c = 0; c < i->classes; c++) json_class(&w, s, c);
+    json_end_array(&w);
+    json_end_object(&w);
+}
+
+/* Prints the summary of g, with the calibration of every M or of the
+ * default M, and the build's facts when `built` is not NULL. */
+static int report(const cli_args *args, const char *guard_path,
+                  const char *student_path, const dg_ensemble *g,
+                  const dg_model *student, bool every_m,
+                  const build_outcome *built)
+{
+    guard_summary s = {.guard_path = guard_path,
+                       .student_path = student_path};
+    int rc = gather(g, student, every_m, &s);
+    if (rc == CLI_EXIT_OK && cli_flag(args, "json"))
+        print_json(&s, built);
+    else if (rc == CLI_EXIT_OK)
+        rc = print_text(&s, built);
+    summary_free(&s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The actions                                                              */
+/* ------------------------------------------------------------------------ */
+
+static int run_build(const cli_args *args)
+{
+    build_settings b;
+    build_outcome outcome = {0};
+    dg_model *student = NULL;
+    dg_ensemble *guard = NULL;
+    class_data train = {0}, holdout = {0};
+    int rc = read_build_settings(args, &b);
+    if (rc == CLI_EXIT_OK) rc = load_student(b.student, &student);
+    if (rc == CLI_EXIT_OK)
+        rc = load_build_data(args, student, &train, &holdout);
+    if (rc == CLI_EXIT_OK)
+        rc = build_guard(&b, student, &train, &holdout, &guard, &outcome);
+    if (rc == CLI_EXIT_OK) {
+        dg_status st = dg_ensemble_save_file(guard, b.output);
+        if (st != DG_OK) rc = cli_fail(st, "writing %s", b.output);
+    }
+    /* The finished guard makes the work directory useless; leaving it
+     * would make the next build "resume" instead of starting afresh. */
+    if (rc == CLI_EXIT_OK && b.opts.work_dir)
+        rc = remove_work_dir(b.opts.work_dir);
+    if (rc == CLI_EXIT_OK)
+        rc = report(args, b.output, b.student, guard, student, false,
+                    &outcome);
+    dg_ensemble_free(guard);
+    dg_model_free(student);
+    data_free(&train);
+    data_free(&holdout);
+    return rc;
+}
+
+static int run_info(const cli_args *args, const char *guard_path)
+{
+    const char *student_path;
+    dg_model *student = NULL;
+    dg_ensemble *guard = NULL;
+    int rc = required_value(args, "student", &student_path);
+    if (rc == CLI_EXIT_OK) rc = load_student(student_path, &student);
+    if (rc == CLI_EXIT_OK) {
+        dg_status st = dg_ensemble_load_file(guard_path, student, &guard);
+        if (st != DG_OK)
+            rc = cli_fail(st, "loading the guard for %s", student_path);
+    }
+    if (rc == CLI_EXIT_OK)
+        rc = report(args, guard_path, student_path, guard, student, true,
+                    NULL);
+    dg_ensemble_free(guard);
+    dg_model_free(student);
+    return rc;
+}
+
+/* info takes --student and --json; every other option is build's. */
+static int refuse_build_options(const cli_args *args)
+{
+    const cli_option *options = args->command->options;
+    for (size_t i = 0; options[i].name; i++) {
+        const char *name = options[i].name;
+        if (args->present[i] && strcmp(name, "student") != 0 &&
+            strcmp(name, "json") != 0)
+            return cli_usage_error("--%s is an option of 'dg guard build', "
+                                   "not of 'dg guard info'",
+                                   name);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int run_guard(const cli_args *args)
+{
+    const char *action = args->positional[0];
+    int extra = args->n_positional - 1;
+    if (strcmp(action, "build") == 0) {
+        if (extra != 0)
+            return cli_usage_error("'dg guard build' takes no arguments "
+                                   "besides options, not \"%s\"",
+                                   args->positional[1]);
+        return run_build(args);
+    }
+    if (strcmp(action, "info") == 0) {
+        if (extra != 1)
+            return cli_usage_error("'dg guard info' takes one GUARD file, "
+                                   "got %d arguments",
+                                   extra);
+        int rc = refuse_build_options(args);
+        return rc == CLI_EXIT_OK ? run_info(args, args->positional[1]) : rc;
+    }
+    return cli_usage_error("unknown action \"%s\"; expected build or info",
+                           action);
+}
+
+static const cli_option guard_options[] = {
+    {"student", 's', "MODEL", "the Student the guard defends"},
+    {"output", 'o', "GUARD", "build: the guard file to write"},
+    {"data", 'd', "SPEC", "build: the Student's training data: "
+                          DATA_SPEC_FORMS},
+    CLASSES_OPTION,
+    {"per-class", 0, "N", "at most N samples per class of --data and "
+                          "--holdout (default all)"},
+    {"holdout", 0, "SPEC", "clean data to rank and calibrate on, selected "
+                           "like --data (default: split off --data)"},
+    {"holdout-fraction", 0, "F", "share of --data held out without "
+                                 "--holdout (default 0.2)"},
+    {"variants", 0, "V", "differentiators per class (default 6, at most "
+                         "16)"},
+    {"members", 'm', "M", "differentiators consulted by default (default "
+                          "5, at most V)"},
+    {"rule", 0, "NAME", "default rule: votes or score (default votes)"},
+    {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
+                                 "taken in turn (default: the Student's "
+                                 "last convolution)"},
+    {"ratios", 0, "R1,R2", "fractions of units to prune, taken in turn "
+                           "(default 0.1,0.2,0.3,0.4,0.5,0.6)"},
+    {"mode", 0, "NAME", "prune the units most or least activated by the "
+                        "class (default most)"},
+    {"retrain-pruned", 0, "yes|no", "fine-tune the pruned layer too, not "
+                                    "only the later ones (default yes)"},
+    {"epochs", 'e', "E", "fine-tuning epochs per differentiator (default "
+                         "4)"},
+    {"batch", 'b', "B", "samples per fine-tuning step (default 64)"},
+    {"lr", 0, "X", "Adam learning rate (default 0.001)"},
+    {"alpha", 0, "A", "weight of distillation from the Student (default "
+                      "0.5)"},
+    {"temperature", 0, "T", "distillation temperature (default 4)"},
+    {"target-frr", 0, "F", "clean false rejection the thresholds aim at "
+                           "(default 0.05)"},
+    {"seed", 0, "S", "fine-tuning and the held-out split (default 1)"},
+    {"work-dir", 0, "DIR", "keeps finished differentiators so that an "
+                           "interrupted build resumes; removed after "
+                           "success (default GUARD.work; empty: none)"},
+    CLI_OPTION_JSON,
+    CLI_OPTION_QUIET,
+    CLI_OPTIONS_END,
+};
+
+const cli_command cmd_guard = {
+    .name = "guard",
+    .summary = "Build a differentiator guard for a Student, or describe one",
+    .synopsis = "build|info [GUARD]",
+    .description =
+        "  dg guard build --student MODEL --data SPEC -o GUARD [OPTIONS]\n"
+        "  dg guard info GUARD --student MODEL [--json]\n\n"
+        "build prunes and distils V differentiators per Student class from "
+        "the Student,\nranks them by agreement with it on held-out clean "
+        "data and calibrates the\nthresholds for every M from 1 to V "
+        "(doc/validator.md).  --data and --classes\nmust give the "
+        "Student's own classes, as it was trained.  A build stopped with\n"
+        "Ctrl-C keeps its finished differentiators in the work directory; "
+        "the same\ncommand resumes it.  info prints the members and the "
+        "calibration of every M;\nit takes only --student and --json.  A "
+        "guard only loads with the Student it\nwas built for.",
+    .options = guard_options,
+    .min_args = 1,
+    .max_args = 2,
+    .run = run_guard,
+};

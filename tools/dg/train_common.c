@@ -1,0 +1,733 @@
+/* train_common.c - data specs, class selection, training options, training
+ * with progress and Ctrl-C, saving and evaluation, shared by the train,
+ * transfer, evaluate and demo commands. */
+#include "train_common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Longest class list --classes may expand to ("0-99999" and the like). */
+enum { MAX_LISTED_CLASSES = 65536 };
+
+/* Where Debian's dataset-fashion-mnist installs the IDX files. */
+#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+static const char *const fmnist_class_names[] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress",   "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
+};
+enum {
+    FMNIST_CLASSES = sizeof fmnist_class_names / sizeof fmnist_class_names[0]
+};
+
+int required_value(const cli_args *args, const char *name, const char **out)
+{
+    *out = cli_value(args, name);
+    if (!*out) return cli_usage_error("--%s is required", name);
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Data                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void free_names(char **names, uint32_t n)
+{
+    for (uint32_t k = 0; names && k < n; k++) free(names[k]);
+    free(names);
+}
+
+/* A malloc'ed array of copies of names[0..n-1], or NULL. */
+static char **copy_names(const char *const *names, uint32_t n)
+{
+    char **copy = calloc(n, sizeof *copy);
+    for (uint32_t k = 0; copy && k < n; k++) {
+        copy[k] = strdup(names[k]);
+        if (!copy[k]) {
+            free_names(copy, n);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+/* Counts the classes and, when `names` is given, keeps a copy of them. */
+static int adopt_dataset(dg_dataset *ds, const char *const *names,
+                         uint32_t n_names, class_data *out)
+{
+    out->samples = ds;
+    dg_status st = dg_dataset_class_count(ds, &out->n_classes);
+    if (st != DG_OK) return cli_fail(st, "reading the data set");
+    if (names && n_names == out->n_classes) {
+        out->names = copy_names(names, n_names);
+        if (!out->names) return cli_error("out of memory");
+    }
+    return CLI_EXIT_OK;
+}
+
+static int load_fmnist(const char *split, class_data *out)
+{
+    const char *prefix;
+    if (strcmp(split, "train") == 0)
+        prefix = "train";
+    else if (strcmp(split, "test") == 0)
+        prefix = "t10k";
+    else
+        return cli_usage_error("unknown Fashion-MNIST split \"fmnist:%s\"; "
+                               "expected fmnist:train or fmnist:test",
+                               split);
+    char images[256], labels[256];
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", FMNIST_DIR,
+             prefix);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", FMNIST_DIR,
+             prefix);
+    dg_dataset *ds;
+    dg_status st = dg_dataset_load_idx(images, labels, &ds);
+    if (st != DG_OK)
+        return cli_fail(st, "loading Fashion-MNIST (Debian package "
+                            "dataset-fashion-mnist)");
+    return adopt_dataset(ds, fmnist_class_names, FMNIST_CLASSES, out);
+}
+
+static int load_idx(const char *paths, class_data *out)
+{
+    const char *comma = strchr(paths, ',');
+    if (!comma || comma == paths || !comma[1])
+        return cli_usage_error("\"idx:%s\" must name two files: "
+                               "idx:IMAGES,LABELS",
+                               paths);
+    char *images = strndup(paths, (size_t)(comma - paths));
+    if (!images) return cli_error("out of memory");
+    dg_dataset *ds;
+    dg_status st = dg_dataset_load_idx(images, comma + 1, &ds);
+    int rc = st == DG_OK ? adopt_dataset(ds, NULL, 0, out)
+                         : cli_fail(st, "loading %s and %s", images,
+                                    comma + 1);
+    free(images);
+    return rc;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The class names of an image folder: its visible sub-folders sorted by
+ * strcmp, as dg_dataset_load_folder numbers them.  NULL on failure. */
+static char **folder_class_names(const char *dir, uint32_t *n)
+{
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char **names = NULL;
+    uint32_t count = 0, capacity = 0;
+    bool failed = false;
+    struct dirent *e;
+    while (!failed && (e = readdir(d))) {
+        char path[4096];
+        struct stat st;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (count == capacity) {
+            capacity = capacity ? 2 * capacity : 16;
+            char **grown = realloc(names, capacity * sizeof *names);
+            failed = !grown;
+            if (grown) names = grown;
+        }
+        if (!failed) failed = !(names[count++] = strdup(e->d_name));
+    }
+    closedir(d);
+    if (failed) {
+        free_names(names, count);
+        return NULL;
+    }
+    qsort(names, count, sizeof *names, compare_strings);
+    *n = count;
+    return names;
+}
+
+static int load_folder(const char *dir, const uint32_t shape[3],
+                       class_data *out)
+{
+    dg_dataset *ds;
+    dg_status st = dg_dataset_load_folder(dir, shape[0], shape[1], shape[2],
+                                          &ds);
+    if (st != DG_OK) return cli_fail(st, "loading the image folder %s", dir);
+    uint32_t n_names = 0;
+    char **names = folder_class_names(dir, &n_names);
+    int rc = adopt_dataset(ds, (const char *const *)names, n_names, out);
+    free_names(names, n_names);
+    return rc;
+}
+
+int data_load(const char *spec, const uint32_t shape[3], class_data *out)
+{
+    memset(out, 0, sizeof *out);
+    if (strncmp(spec, "fmnist:", 7) == 0) return load_fmnist(spec + 7, out);
+    if (strncmp(spec, "idx:", 4) == 0) return load_idx(spec + 4, out);
+    struct stat st;
+    bool exists = stat(spec, &st) == 0;
+    const char *why = exists ? "not a folder" : strerror(errno);
+    if (exists && S_ISDIR(st.st_mode)) return load_folder(spec, shape, out);
+    if (strchr(spec, ':'))
+        return cli_usage_error("unknown data spec \"%s\"; expected "
+                               DATA_SPEC_FORMS,
+                               spec);
+    return cli_error("data %s: %s; expected " DATA_SPEC_FORMS, spec, why);
+}
+
+void data_free(class_data *d)
+{
+    dg_dataset_free(d->samples);
+    free_names(d->names, d->n_classes);
+    memset(d, 0, sizeof *d);
+}
+
+/* One number of a class list, advancing *text past it. */
+static bool parse_class_number(const char **text, long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtol(*text, &end, 10);
+    bool ok = end != *text && **text >= '0' && **text <= '9' && !errno &&
+              *out < MAX_LISTED_CLASSES;
+    *text = end;
+    return ok;
+}
+
+/* "0,1,2", "5-9" or a mix into a malloc'ed list; duplicates and classes the
+ * data lacks are left for dg_dataset_select to report. */
+static int parse_class_list(const char *text, int32_t **out, uint32_t *n)
+{
+    int32_t *list = malloc(MAX_LISTED_CLASSES * sizeof *list);
+    if (!list) return cli_error("out of memory");
+    uint32_t count = 0;
+    const char *p = text;
+    for (;;) {
+        long first, last;
+        bool ok = parse_class_number(&p, &first);
+        last = first;
+        if (ok && *p == '-') {
+            p++;
+            ok = parse_class_number(&p, &last) && last >= first;
+        }
+        ok = ok && (*p == ',' || *p == '\0') &&
+             count + (uint32_t)(last - first) < MAX_LISTED_CLASSES;
+        if (!ok) {
+            free(list);
+            return cli_usage_error("--classes must list class numbers such "
+                                   "as 0,1,2 or 0-4, not \"%s\"",
+                                   text);
+        }
+        for (long k = first; k <= last; k++) list[count++] = (int32_t)k;
+        if (*p++ == '\0') break;
+    }
+    *out = list;
+    *n = count;
+    return CLI_EXIT_OK;
+}
+
+int data_select(class_data *d, const char *classes, uint32_t per_class)
+{
+    if (!classes && per_class == 0) return CLI_EXIT_OK;
+    int32_t *list = NULL;
+    uint32_t n = d->n_classes;
+    int rc = CLI_EXIT_OK;
+    if (classes) {
+        rc = parse_class_list(classes, &list, &n);
+    } else {
+        list = malloc(n * sizeof *list);
+        if (!list) rc = cli_error("out of memory");
+        for (uint32_t k = 0; list && k < n; k++) list[k] = (int32_t)k;
+    }
+    dg_dataset *subset = NULL;
+    if (rc == CLI_EXIT_OK) {
+        dg_status st = dg_dataset_select(d->samples, list, n, per_class,
+                                         &subset);
+        if (st != DG_OK)
+            rc = cli_fail(st, "selecting --classes %s",
+                          classes ? classes : "(all)");
+    }
+    char **names = NULL;
+    if (rc == CLI_EXIT_OK && d->names) {
+        const char **picked = malloc(n * sizeof *picked);
+        for (uint32_t k = 0; picked && k < n; k++)
+            picked[k] = d->names[list[k]];
+        names = picked ? copy_names(picked, n) : NULL;
+        free(picked);
+        if (!names) rc = cli_error("out of memory");
+    }
+    free(list);
+    if (rc != CLI_EXIT_OK) {
+        dg_dataset_free(subset);
+        return rc;
+    }
+    data_free(d);
+    d->samples = subset;
+    d->n_classes = n;
+    d->names = names;
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Training options                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef struct named_value {
+    const char *name;
+    int32_t value;
+} named_value;
+
+static const named_value optimizers[] = {
+    {"adam", DG_OPTIMIZER_ADAM},
+    {"sgd", DG_OPTIMIZER_SGD},
+    {NULL, 0},
+};
+
+static const named_value schedules[] = {
+    {"constant", DG_SCHEDULE_CONSTANT},
+    {"step", DG_SCHEDULE_STEP},
+    {"cosine", DG_SCHEDULE_COSINE},
+    {NULL, 0},
+};
+
+static int32_t value_of(const named_value *table, const char *name)
+{
+    for (; table->name; table++)
+        if (strcmp(table->name, name) == 0) return table->value;
+    return -1;
+}
+
+int32_t optimizer_from_name(const char *name)
+{
+    return value_of(optimizers, name);
+}
+
+int32_t schedule_from_name(const char *name)
+{
+    return value_of(schedules, name);
+}
+
+/* Reads an option whose value is one of the names in `table`, or the name
+ * `fallback` when it is absent. */
+static int read_choice(const cli_args *args, const char *option,
+                       const named_value *table, const char *fallback,
+                       int32_t *out)
+{
+    const char *text = cli_value(args, option);
+    *out = value_of(table, text ? text : fallback);
+    if (*out >= 0) return CLI_EXIT_OK;
+    char choices[128] = ""; /* "constant, step or cosine" */
+    size_t used = 0;
+    for (const named_value *v = table; v->name && used < sizeof choices; v++)
+        used += (size_t)snprintf(choices + used, sizeof choices - used,
+                                 "%s%s", v == table ? ""
+                                         : v[1].name ? ", " : " or ",
+                                 v->name);
+    return cli_usage_error("--%s must be %s, not \"%s\"", option, choices,
+                           text);
+}
+
+/* Reads a float option into *out, keeping *out as the default. */
+static int read_float(const cli_args *args, const char *name, double min,
+                      double max, float *out)
+{
+    double v;
+    int rc = cli_double(args, name, *out, min, max, &v);
+    if (rc == CLI_EXIT_OK) *out = (float)v;
+    return rc;
+}
+
+/* Fills o from the TRAIN_OPTIONS; the library's defaults stand for what
+ * neither the command line nor `defaults` gives. */
+static int read_train_options(const cli_args *args,
+                              const train_defaults *defaults,
+                              dg_train_opts *o)
+{
+    dg_status st = dg_train_opts_init(o, sizeof *o);
+    if (st != DG_OK) return cli_fail(st, "preparing the training options");
+    o->learning_rate = (float)defaults->learning_rate;
+    long epochs, batch, step_epochs, seed;
+    int rc = cli_long(args, "epochs", (long)defaults->epochs, 1, 100000,
+                      &epochs);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "batch", (long)o->batch_size, 1, 65536, &batch);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "step-epochs", (long)o->step_epochs, 1, 100000,
+                      &step_epochs);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "lr", 1e-9, 10, &o->learning_rate);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "momentum", 0, 0.999, &o->momentum);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "weight-decay", 0, 1, &o->weight_decay);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "step-gamma", 1e-6, 1, &o->step_gamma);
+    if (rc == CLI_EXIT_OK)
+        rc = read_choice(args, "optimizer", optimizers, "adam",
+                         &o->optimizer);
+    if (rc == CLI_EXIT_OK)
+        rc = read_choice(args, "schedule", schedules, defaults->schedule,
+                         &o->schedule);
+    if (rc != CLI_EXIT_OK) return rc;
+    o->epochs = (uint32_t)epochs;
+    o->batch_size = (uint32_t)batch;
+    o->step_epochs = (uint32_t)step_epochs;
+    o->seed = (uint64_t)seed;
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Training                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t interrupt_requested;
+
+static void on_interrupt(int signal_number)
+{
+    (void)signal_number;
+    interrupt_requested = 1;
+}
+
+/* The first Ctrl-C asks training to stop after the current step; the
+ * handler then resets, so a second one ends the process at once. */
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool train_interrupted(void) { return interrupt_requested; }
+
+double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* State of the progress bar of one training call. */
+typedef struct train_progress {
+    const dg_train_opts *opts;
+    bool started;
+    uint64_t first_step; /* steps a resumed checkpoint had already done */
+    char label[32];      /* redrawn with the epoch and the running loss */
+} train_progress;
+
+static int on_train_progress(void *user, const char *stage, uint64_t done,
+                             uint64_t total, double loss)
+{
+    (void)stage;
+    train_progress *p = user;
+    uint64_t steps_per_epoch = total / p->opts->epochs;
+    uint64_t epoch = (done - 1) / steps_per_epoch + 1;
+    if (!p->started) {
+        p->started = true;
+        p->first_step = done - 1;
+        if (p->first_step > 0) {
+            progress_clear();
+            fprintf(stderr, "resuming from %s after epoch %" PRIu64 " of %u\n",
+                    p->opts->checkpoint_path, epoch - 1, p->opts->epochs);
+        }
+        /* The bar counts this run's steps, so its rate and ETA hold. */
+        progress_start(p->label, total - p->first_step);
+    }
+    snprintf(p->label, sizeof p->label, "ep %" PRIu64 "/%u loss %.3f", epoch,
+             p->opts->epochs, loss);
+    progress_update(done - p->first_step);
+    return interrupt_requested;
+}
+
+int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
+              train_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    out->report.struct_size = sizeof out->report;
+    dg_status st = dg_dataset_count(ds, &out->samples);
+    if (st != DG_OK) return cli_fail(st, "reading the training data");
+
+    train_progress progress = {.opts = o};
+    dg_train_opts opts = *o;
+    opts.progress = on_train_progress;
+    opts.progress_user = &progress;
+    catch_interrupts();
+    double start = monotonic_seconds();
+    st = interrupt_requested ? DG_E_CANCELLED
+                             : dg_model_train(m, ds, &opts, &out->report);
+    out->seconds = monotonic_seconds() - start;
+    if (progress.started) progress_finish();
+    if (st == DG_E_CANCELLED && o->checkpoint_path)
+        return cli_error("interrupted; %s keeps every finished epoch: run "
+                         "the same command again to resume",
+                         o->checkpoint_path);
+    if (st == DG_E_CANCELLED) return cli_error("interrupted");
+    if (st != DG_OK) return cli_fail(st, "training");
+    return CLI_EXIT_OK;
+}
+
+double train_images_per_second(const train_outcome *t)
+{
+    double images = (double)t->report.epochs_run * t->samples;
+    return t->seconds > 0 ? images / t->seconds : 0;
+}
+
+int model_save(const dg_model *m, const char *path, const char *checkpoint)
+{
+    dg_status st = dg_model_save_file(m, path);
+    if (st != DG_OK) return cli_fail(st, "writing %s", path);
+    /* A leftover checkpoint would make the next run "resume" this finished
+     * training instead of starting afresh. */
+    if (checkpoint && remove(checkpoint) != 0 && errno != ENOENT)
+        return cli_error("removing the checkpoint %s: %s", checkpoint,
+                         strerror(errno));
+    return CLI_EXIT_OK;
+}
+
+char *default_arch(uint32_t n_classes)
+{
+    const char *teacher = DG_ARCH_FMNIST_TEACHER;
+    int kept = (int)(strrchr(teacher, ',') - teacher);
+    size_t size = (size_t)kept + 16;
+    char *arch = malloc(size);
+    if (arch) snprintf(arch, size, "%.*s,fc%u", kept, teacher, n_classes);
+    return arch;
+}
+
+/* Splits "a,b,c" into n_classes names and sets them. */
+static int set_names_from_text(dg_model *m, const char *text,
+                               uint32_t n_classes)
+{
+    char *copy = strdup(text);
+    const char **names = calloc(n_classes + 1, sizeof *names);
+    if (!copy || !names) {
+        free(copy);
+        free(names);
+        return cli_error("out of memory");
+    }
+    uint32_t n = 0;
+    for (char *p = copy, *next; p; p = next) {
+        next = strchr(p, ',');
+        if (next) *next++ = '\0';
+        if (n <= n_classes) names[n] = p;
+        n++;
+    }
+    int rc = CLI_EXIT_OK;
+    if (n != n_classes) {
+        rc = cli_usage_error("--class-names gives %u names for %u classes",
+                             n, n_classes);
+    } else {
+        dg_status st = dg_model_set_class_names(m, names, n_classes);
+        if (st != DG_OK) rc = cli_fail(st, "naming the classes");
+    }
+    free(copy);
+    free(names);
+    return rc;
+}
+
+int name_classes(dg_model *m, const class_data *d, const char *names_text)
+{
+    uint32_t n_outputs;
+    dg_status st = dg_model_output_size(m, &n_outputs);
+    if (st != DG_OK) return cli_fail(st, "reading the model");
+    if (names_text) return set_names_from_text(m, names_text, n_outputs);
+    if (!d->names || d->n_classes != n_outputs) return CLI_EXIT_OK;
+    st = dg_model_set_class_names(m, (const char *const *)d->names,
+                                  n_outputs);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "naming the classes");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Evaluation                                                               */
+/* ------------------------------------------------------------------------ */
+
+int evaluate_model(const dg_model *m, const dg_dataset *ds, const char *what,
+                   evaluation *out)
+{
+    memset(out, 0, sizeof *out);
+    dg_status st = dg_model_output_size(m, &out->n_classes);
+    if (st != DG_OK) return cli_fail(st, "reading the model");
+    size_t cells = (size_t)out->n_classes * out->n_classes;
+    out->confusion = calloc(cells, sizeof *out->confusion);
+    if (!out->confusion) return cli_error("out of memory");
+    st = dg_model_evaluate(m, ds, out->confusion, cells, &out->correct,
+                           &out->total);
+    if (st != DG_OK) return cli_fail(st, "evaluating on %s", what);
+    return CLI_EXIT_OK;
+}
+
+double evaluation_accuracy(const evaluation *e)
+{
+    return e->total ? (double)e->correct / e->total : NAN;
+}
+
+void evaluation_free(evaluation *e)
+{
+    free(e->confusion);
+    memset(e, 0, sizeof *e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* dg train and dg transfer                                                 */
+/* ------------------------------------------------------------------------ */
+
+int train_command_data(const cli_args *args, const uint32_t shape[3],
+                       class_data *out)
+{
+    const char *spec;
+    long per_class;
+    int rc = required_value(args, "data", &spec);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
+    if (rc == CLI_EXIT_OK) rc = data_load(spec, shape, out);
+    if (rc == CLI_EXIT_OK)
+        rc = data_select(out, cli_value(args, "classes"),
+                         (uint32_t)per_class);
+    return rc;
+}
+
+int train_command_read(const cli_args *args, const train_defaults *defaults,
+                       train_command *tc)
+{
+    int rc = read_train_options(args, defaults, &tc->opts);
+    if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &tc->output);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *checkpoint = cli_value(args, "checkpoint");
+    int len = checkpoint ? snprintf(tc->checkpoint, sizeof tc->checkpoint,
+                                    "%s", checkpoint)
+                         : snprintf(tc->checkpoint, sizeof tc->checkpoint,
+                                    "%s.ckpt", tc->output);
+    if (len < 0 || (size_t)len >= sizeof tc->checkpoint)
+        return cli_usage_error("the checkpoint path is too long");
+    tc->opts.checkpoint_path = tc->checkpoint[0] ? tc->checkpoint : NULL;
+    return CLI_EXIT_OK;
+}
+
+/* --test, selected like the training data but without a per-class cap;
+ * out->samples stays NULL without --test. */
+static int load_test_data(const cli_args *args, const dg_model *m,
+                          class_data *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *spec = cli_value(args, "test");
+    if (!spec) return CLI_EXIT_OK;
+    uint32_t shape[3];
+    dg_status st = dg_model_input_shape(m, &shape[0], &shape[1], &shape[2]);
+    if (st != DG_OK) return cli_fail(st, "reading the model");
+    int rc = data_load(spec, shape, out);
+    if (rc == CLI_EXIT_OK)
+        rc = data_select(out, cli_value(args, "classes"), 0);
+    return rc;
+}
+
+static void print_summary_json(const train_command *tc,
+                               const class_data *data,
+                               const train_outcome *t, const evaluation *test)
+{
+    bool trained = t->report.epochs_run > 0;
+    json_writer w;
+    json_init(&w, stdout);
+    json_begin_object(&w);
+    json_key(&w, "model");
+    json_string(&w, tc->output);
+    json_key(&w, "samples");
+    json_int(&w, t->samples);
+    json_key(&w, "classes");
+    json_int(&w, data->n_classes);
+    json_key(&w, "epochs");
+    json_int(&w, tc->opts.epochs);
+    json_key(&w, "resumed_epoch");
+    json_int(&w, t->report.resumed_epoch);
+    json_key(&w, "epochs_run");
+    json_int(&w, t->report.epochs_run);
+    json_key(&w, "final_loss");
+    json_number(&w, trained ? t->report.last_loss : NAN);
+    json_key(&w, "train_accuracy");
+    json_number(&w, trained ? t->report.last_accuracy : NAN);
+    json_key(&w, "seconds");
+    json_number(&w, t->seconds);
+    json_key(&w, "images_per_second");
+    json_number(&w, train_images_per_second(t));
+    if (test) {
+        json_key(&w, "test_samples");
+        json_int(&w, test->total);
+        json_key(&w, "test_correct");
+        json_int(&w, test->correct);
+        json_key(&w, "test_accuracy");
+        json_number(&w, evaluation_accuracy(test));
+    }
+    json_end_object(&w);
+}
+
+static int print_summary_text(const train_command *tc,
+                              const class_data *data,
+                              const train_outcome *t, const evaluation *test)
+{
+    const dg_train_report *r = &t->report;
+    cli_table table;
+    table_init(&table, "ll", NULL);
+    table_cell(&table, "model");
+    table_cell(&table, "%s", tc->output);
+    table_cell(&table, "training data");
+    table_cell(&table, "%u samples, %u classes", t->samples, data->n_classes);
+    table_cell(&table, "epochs");
+    if (r->resumed_epoch)
+        table_cell(&table, "%u (resumed after %u)", tc->opts.epochs,
+                   r->resumed_epoch);
+    else
+        table_cell(&table, "%u", tc->opts.epochs);
+    if (r->epochs_run > 0) {
+        table_cell(&table, "final loss");
+        table_cell(&table, "%.4f", (double)r->last_loss);
+        table_cell(&table, "train accuracy");
+        table_cell(&table, "%.2f%%", 100.0 * r->last_accuracy);
+    }
+    table_cell(&table, "time");
+    table_cell(&table, "%.1f s (%.0f images/s)", t->seconds,
+               train_images_per_second(t));
+    if (test) {
+        table_cell(&table, "test accuracy");
+        table_cell(&table, "%.2f%% (%u of %u)",
+                   100.0 * evaluation_accuracy(test), test->correct,
+                   test->total);
+    }
+    return table_print(&table, stdout, 0);
+}
+
+int train_command_finish(const cli_args *args, const train_command *tc,
+                         dg_model *m, const class_data *data)
+{
+    /* Everything that can fail quickly goes before the long training. */
+    class_data test_data = {0};
+    evaluation test = {0};
+    train_outcome outcome;
+    const char *test_spec = cli_value(args, "test");
+    int rc = name_classes(m, data, cli_value(args, "class-names"));
+    if (rc == CLI_EXIT_OK) rc = load_test_data(args, m, &test_data);
+    if (rc == CLI_EXIT_OK)
+        rc = train_run(m, data->samples, &tc->opts, &outcome);
+    if (rc == CLI_EXIT_OK)
+        rc = model_save(m, tc->output, tc->opts.checkpoint_path);
+    if (rc == CLI_EXIT_OK && test_spec)
+        rc = evaluate_model(m, test_data.samples, test_spec, &test);
+    const evaluation *tested = test_spec ? &test : NULL;
+    if (rc == CLI_EXIT_OK && cli_flag(args, "json"))
+        print_summary_json(tc, data, &outcome, tested);
+    else if (rc == CLI_EXIT_OK)
+        rc = print_summary_text(tc, data, &outcome, tested);
+    evaluation_free(&test);
+    data_free(&test_data);
+    return rc;
+}

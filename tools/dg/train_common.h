@@ -1,0 +1,185 @@
+/* train_common.h - what train, transfer, evaluate and demo share: data
+ * specs, class selection, the training option table, training with a
+ * progress bar that Ctrl-C stops cleanly, saving, and evaluation. */
+#ifndef DG_TRAIN_COMMON_H
+#define DG_TRAIN_COMMON_H
+
+#include "cli.h"
+
+/* A required option's value, or a usage error. */
+int required_value(const cli_args *args, const char *name,
+                   const char **out);
+
+/* ------------------------------------------------------------------------ */
+/* Data                                                                     */
+/* ------------------------------------------------------------------------ */
+
+#define DATA_SPEC_FORMS                                                     \
+    "fmnist:train, fmnist:test, idx:IMAGES,LABELS or an image folder"
+
+/* A data set and the names of its classes, as far as its source tells. */
+typedef struct class_data {
+    dg_dataset *samples;
+    uint32_t n_classes;
+    char **names; /* n_classes names, or NULL when the source has none */
+} class_data;
+
+/* Loads a data spec (DATA_SPEC_FORMS); an image folder is converted to
+ * channels x height x width = shape[0..2].  Reports failures. */
+int data_load(const char *spec, const uint32_t shape[3], class_data *out);
+
+/* Keeps the classes listed in `classes` ("5,6,7" or "5-9"; NULL: all),
+ * relabelled 0, 1, ... in that order, and at most per_class samples of each
+ * (0: all).  Reports failures, naming the --classes option. */
+int data_select(class_data *d, const char *classes, uint32_t per_class);
+
+void data_free(class_data *d);
+
+/* ------------------------------------------------------------------------ */
+/* Training                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* A macro's value as a string, for help texts. */
+#define TRAIN_TEXT_(x) #x
+#define TRAIN_TEXT(x) TRAIN_TEXT_(x)
+
+/* A network trained from scratch (dg train, the demo's Teacher): the
+ * library's defaults. */
+#define SCRATCH_EPOCHS 4
+#define SCRATCH_LR 0.001
+#define SCRATCH_SCHEDULE "constant"
+
+/* A new head on frozen features (dg transfer, the demo's Student) learns
+ * from few samples and needs more epochs and a larger rate; tuned on a
+ * validation split of the training data (doc/training.md). */
+#define HEAD_EPOCHS 50
+#define HEAD_LR 0.03
+#define HEAD_SCHEDULE "cosine"
+
+/* The options of dg_train_opts, shared by train and transfer, with the
+ * command's defaults: EPOCHS and LR are numbers, SCHEDULE a string. */
+#define TRAIN_OPTIONS(EPOCHS, LR, SCHEDULE)                                 \
+    {"epochs", 'e', "E", "passes over the training data (default "          \
+                         TRAIN_TEXT(EPOCHS) ")"},                           \
+    {"batch", 'b', "B", "samples per step (default 64)"},                   \
+    {"lr", 0, "X", "learning rate (default " TRAIN_TEXT(LR) ")"},           \
+    {"optimizer", 0, "NAME", "adam (weight decay decoupled) or sgd "        \
+                             "(default adam)"},                             \
+    {"momentum", 0, "X", "SGD momentum (default 0.9)"},                     \
+    {"weight-decay", 0, "X", "weight decay (default 0)"},                   \
+    {"schedule", 0, "NAME", "learning rate: constant, step or cosine "      \
+                            "(default " SCHEDULE ")"},                      \
+    {"step-epochs", 0, "N", "step schedule: epochs per decay (default 1)"}, \
+    {"step-gamma", 0, "X", "step schedule: factor per decay (default "      \
+                           "0.5)"},                                         \
+    {"seed", 0, "S", "initial weights and shuffling (default 1)"},          \
+    {"checkpoint", 0, "PATH", "written every epoch, resumed from, removed " \
+                              "after success (default MODEL.ckpt; empty: "  \
+                              "none)"}
+
+/* The defaults TRAIN_OPTIONS names, for reading the options. */
+typedef struct train_defaults {
+    uint32_t epochs;
+    double learning_rate;
+    const char *schedule;
+} train_defaults;
+
+/* The DG_OPTIMIZER_* or DG_SCHEDULE_* value of an option spelling ("adam",
+ * "cosine"), or -1. */
+int32_t optimizer_from_name(const char *name);
+int32_t schedule_from_name(const char *name);
+
+/* What a training call did. */
+typedef struct train_outcome {
+    dg_train_report report;
+    uint32_t samples;  /* in the training set */
+    double seconds;    /* spent by this run */
+} train_outcome;
+
+/* Trains m with a progress bar.  Ctrl-C stops at the next step, keeping
+ * the last epoch checkpoint so the same command resumes.  Reports failures
+ * and interruption. */
+int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
+              train_outcome *out);
+
+/* Whether Ctrl-C was pressed, for work between training calls. */
+bool train_interrupted(void);
+
+/* A monotonic clock for timings, in seconds. */
+double monotonic_seconds(void);
+
+/* Samples per second trained by this run. */
+double train_images_per_second(const train_outcome *t);
+
+/* Writes m to path (atomically), then removes the checkpoint (if any),
+ * which a finished model makes useless. */
+int model_save(const dg_model *m, const char *path, const char *checkpoint);
+
+/* The default Teacher architecture with its last layer sized for
+ * n_classes outputs.  Returns a malloc'ed string or NULL. */
+char *default_arch(uint32_t n_classes);
+
+/* Names the model's classes: the comma-separated `names_text` if given
+ * (--class-names), else the data set's names when they fit.  Reports
+ * failures. */
+int name_classes(dg_model *m, const class_data *d, const char *names_text);
+
+/* ------------------------------------------------------------------------ */
+/* Evaluation                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct evaluation {
+    uint32_t n_classes;  /* the model's outputs */
+    uint32_t correct, total;
+    uint32_t *confusion; /* [true * n_classes + predicted] */
+} evaluation;
+
+/* Classifies every sample of ds.  Reports failures, naming `what`. */
+int evaluate_model(const dg_model *m, const dg_dataset *ds, const char *what,
+                   evaluation *out);
+double evaluation_accuracy(const evaluation *e);
+void evaluation_free(evaluation *e);
+
+/* ------------------------------------------------------------------------ */
+/* dg train and dg transfer                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* --classes, as train, transfer and evaluate take it. */
+#define CLASSES_OPTION                                                      \
+    {"classes", 'c', "LIST", "keep these classes, relabelled 0, 1, ... in " \
+                             "order: 5,6,7 or 5-7 (default all)"}
+
+/* Options both commands share besides TRAIN_OPTIONS. */
+#define TRAIN_COMMAND_OPTIONS                                               \
+    {"data", 'd', "SPEC", "training data: " DATA_SPEC_FORMS},              \
+    CLASSES_OPTION,                                                         \
+    {"output", 'o', "MODEL", "the model file to write"},                    \
+    {"per-class", 0, "N", "at most N training samples per class (default " \
+                          "all)"},                                          \
+    {"test", 0, "SPEC", "evaluate on this data at the end (same --classes)"},\
+    {"class-names", 0, "A,B,...", "name the classes (default: the data's "  \
+                                  "names)"}
+
+/* The settings of dg train and dg transfer, read before any long work. */
+typedef struct train_command {
+    dg_train_opts opts;     /* checkpoint_path points into `checkpoint` */
+    const char *output;     /* --output */
+    char checkpoint[4096];  /* --checkpoint or OUTPUT.ckpt */
+} train_command;
+
+/* Reads --output, --checkpoint and the TRAIN_OPTIONS. */
+int train_command_read(const cli_args *args, const train_defaults *defaults,
+                       train_command *tc);
+
+/* Loads --data with folder images converted to `shape` and applies
+ * --classes and --per-class. */
+int train_command_data(const cli_args *args, const uint32_t shape[3],
+                       class_data *out);
+
+/* The rest of dg train and dg transfer once the model m is built: names
+ * its classes, trains it on `data`, saves --output, evaluates --test and
+ * prints the summary (--json). */
+int train_command_finish(const cli_args *args, const train_command *tc,
+                         dg_model *m, const class_data *data);
+
+#endif
