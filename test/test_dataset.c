@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "diffguard.h"
+#include "suite.h"
 
 static char tmp_dir[64];
 
@@ -728,9 +729,5 @@ static Suite *dataset_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(dataset_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(dataset_suite(), CK_FORK);
 }

@@ -15,6 +15,7 @@
 #include "diffguard.h"
 #include "io/dataset.h"
 #include "nn/model.h"
+#include "suite.h"
 
 /* The shared fixture is built outside any test, where ck_assert cannot
  * report: fail loudly instead. */
@@ -24,27 +25,6 @@ static void require(dg_status s, const char *what)
     fprintf(stderr, "fixture: %s: %s: %s\n", what, dg_strerror(s),
             dg_last_error_detail());
     exit(1);
-}
-
-/* Four classes of 8x8 images: a bright bar at a class-specific place. */
-static dg_dataset *bars(uint32_t per_class, uint64_t seed)
-{
-    dg_dataset *ds;
-    require(dg_dataset_alloc(4 * per_class, 1, 8, 8, &ds), "data set");
-    dg_rng rng;
-    dg_rng_seed(&rng, seed);
-    for (uint32_t i = 0; i < ds->count; i++) {
-        uint8_t *px = dg_dataset_sample(ds, i);
-        int32_t c = (int32_t)(i % 4);
-        ds->labels[i] = c;
-        for (int k = 0; k < 64; k++) px[k] = (uint8_t)dg_rng_below(&rng, 120);
-        for (int k = 0; k < 8; k++) {
-            int r = c == 0 ? 1 : c == 1 ? 6 : k, col = c == 2 ? 1 : c == 3 ? 6 : k;
-            px[r * 8 + col] = (uint8_t)(200 + dg_rng_below(&rng, 56));
-        }
-    }
-    dg_dataset_count_classes(ds);
-    return ds;
 }
 
 /* Padding and global pooling keep most units alive, so pruning some
@@ -70,8 +50,9 @@ static dg_ensemble *guard;
 
 static void build_fixture(void)
 {
-    train_set = bars(48, 1);
-    held_set = bars(40, 2);
+    train_set = make_bars(48, 1);
+    held_set = make_bars(40, 2);
+    if (!train_set || !held_set) require(DG_E_NOMEM, "data sets");
     student = trained_student(train_set);
     dg_ensemble_opts o;
     dg_ensemble_opts_init(&o, sizeof o);
@@ -457,13 +438,7 @@ int main(void)
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* The fixture ran oneDNN's OpenMP threads, which a forked child would
-     * wait for forever (libgomp is not fork-safe): run tests in-process. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();
-    return failed != 0;
+    return status;
 }

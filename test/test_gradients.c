@@ -13,6 +13,7 @@
 #include "nn/exec.h"
 #include "nn/model.h"
 #include "nn/spec.h"
+#include "suite.h"
 
 static dg_rng rng;
 
@@ -201,9 +202,5 @@ int main(void)
                         (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, frozen_and_masked_layers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(s, CK_FORK);
 }

@@ -18,6 +18,7 @@
 
 #include "core/rng.h"
 #include "io/image.h"
+#include "suite.h"
 
 /* ---------------------------------------------------------------------- */
 /* Fixtures                                                               */
@@ -807,9 +808,5 @@ static Suite *image_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(image_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(image_suite(), CK_FORK);
 }

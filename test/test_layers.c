@@ -11,6 +11,7 @@
 #include "nn/exec.h"
 #include "nn/model.h"
 #include "nn/spec.h"
+#include "suite.h"
 
 static dg_rng rng;
 
@@ -408,9 +409,5 @@ int main(void)
     tcase_add_test(tc, batch_size_changes_do_not_change_results);
     tcase_add_test(tc, architecture_strings_are_validated);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(s, CK_FORK);
 }

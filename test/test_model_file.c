@@ -18,6 +18,7 @@
 #include "core/rng.h"
 #include "io/model_format.h"
 #include "nn/model.h"
+#include "suite.h"
 
 /* Offsets fixed by doc/model-format.md. */
 enum { SIZE_AT = 16, FLAGS_AT = 24, FIRST_SECTION_AT = 28, CRC_SIZE = 4 };
@@ -735,9 +736,5 @@ int main(void)
     tcase_add_loop_test(tc, hostile_contents_fail_cleanly, 0,
                         sizeof hostile / sizeof *hostile);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(s, CK_FORK);
 }

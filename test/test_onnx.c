@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "nn/model.h"
 #include "onnx.pb-c.h"
+#include "suite.h"
 
 static const char *const fixtures[] = {"teacher", "student", "blocks",
                                        "softmax", "channel_softmax"};
@@ -1027,9 +1028,5 @@ int main(void)
     tcase_add_test(tc, every_flipped_byte_fails_cleanly);
     tcase_add_test(tc, hostile_nesting_and_bloat_are_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(s, CK_FORK);
 }

@@ -13,6 +13,7 @@
 #include "io/dataset.h"
 #include "nn/model.h"
 #include "train/loss.h"
+#include "suite.h"
 
 START_TEST(cross_entropy_by_hand)
 {
@@ -68,28 +69,6 @@ START_TEST(feature_l2_by_hand)
 }
 END_TEST
 
-/* Four classes of 8x8 images: a bright bar at a class-specific position
- * (row 1, row 6, column 1, column 6) on uniform noise. */
-static dg_dataset *bars(uint32_t per_class, uint64_t seed)
-{
-    dg_dataset *ds;
-    ck_assert_int_eq(dg_dataset_alloc(4 * per_class, 1, 8, 8, &ds), DG_OK);
-    dg_rng rng;
-    dg_rng_seed(&rng, seed);
-    for (uint32_t i = 0; i < ds->count; i++) {
-        uint8_t *px = dg_dataset_sample(ds, i);
-        int32_t c = (int32_t)(i % 4);
-        ds->labels[i] = c;
-        for (int k = 0; k < 64; k++) px[k] = (uint8_t)dg_rng_below(&rng, 120);
-        for (int k = 0; k < 8; k++) {
-            int r = c == 0 ? 1 : c == 1 ? 6 : k, col = c == 2 ? 1 : c == 3 ? 6 : k;
-            px[r * 8 + col] = (uint8_t)(200 + dg_rng_below(&rng, 56));
-        }
-    }
-    dg_dataset_count_classes(ds);
-    return ds;
-}
-
 static dg_model *small_model(uint64_t seed)
 {
     dg_model *m;
@@ -118,7 +97,7 @@ static double accuracy(const dg_model *m, const dg_dataset *ds)
 
 START_TEST(synthetic_problem_reaches_full_accuracy)
 {
-    dg_dataset *train = bars(64, 1), *test = bars(32, 2);
+    dg_dataset *train = make_bars(64, 1), *test = make_bars(32, 2);
     dg_model *m = small_model(3);
     double before = accuracy(m, test);
     dg_train_opts o = quick_opts(15);
@@ -141,7 +120,7 @@ END_TEST
 
 START_TEST(sgd_schedules_and_distillation_train)
 {
-    dg_dataset *train = bars(32, 4);
+    dg_dataset *train = make_bars(32, 4);
     dg_model *teacher = small_model(8);
     dg_train_opts o = quick_opts(12);
     ck_assert_int_eq(dg_model_train(teacher, train, &o, NULL), DG_OK);
@@ -165,7 +144,7 @@ END_TEST
 
 START_TEST(masks_and_frozen_layers_hold_through_training)
 {
-    dg_dataset *train = bars(32, 5);
+    dg_dataset *train = make_bars(32, 5);
     dg_model *m = small_model(6);
     m->layers[0].mask = calloc(4, 1);
     m->layers[0].mask[1] = m->layers[0].mask[3] = 1;
@@ -211,7 +190,7 @@ static int same_weights(const dg_model *a, const dg_model *b, double tol)
 
 START_TEST(same_seed_same_weights)
 {
-    dg_dataset *train = bars(16, 7);
+    dg_dataset *train = make_bars(16, 7);
     dg_model *a = small_model(1), *b = small_model(1), *c = small_model(1);
     dg_train_opts o = quick_opts(2);
     ck_assert_int_eq(dg_model_train(a, train, &o, NULL), DG_OK);
@@ -242,7 +221,7 @@ START_TEST(interrupted_training_resumes)
     int fd = mkstemp(path);
     close(fd);
     unlink(path);
-    dg_dataset *train = bars(16, 8); /* 64 samples: 4 steps per epoch */
+    dg_dataset *train = make_bars(16, 8); /* 64 samples: 4 steps per epoch */
     dg_model *whole = small_model(2), *resumed = small_model(2);
     dg_train_opts o = quick_opts(3);
     ck_assert_int_eq(dg_model_train(whole, train, &o, NULL), DG_OK);
@@ -292,7 +271,7 @@ START_TEST(transfer_copies_and_freezes_the_teacher)
     ck_assert_int_eq(memcmp(student->layers[3].param[0], teacher->layers[3].param[0],
                             teacher->layers[3].param_len[0] * sizeof(float)), 0);
     ck_assert_uint_eq(dg_model_output_shape(student).c, 3);
-    dg_dataset *train = bars(16, 9);
+    dg_dataset *train = make_bars(16, 9);
     int32_t classes[3] = {0, 2, 3};
     dg_dataset *three;
     ck_assert_int_eq(dg_dataset_select(train, classes, 3, 0, &three), DG_OK);
@@ -326,9 +305,5 @@ int main(void)
     tcase_add_test(tc, interrupted_training_resumes);
     tcase_add_test(tc, transfer_copies_and_freezes_the_teacher);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return run_suite(s, CK_FORK);
 }
