@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/status.h"
 
 /* An option or result struct from the caller: struct_size must cover at
@@ -20,6 +21,12 @@ dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
 
 #define DG_INIT_STRUCT(p, struct_size, type)                                  \
     DG_TRY(dg_init_struct((p), (struct_size), sizeof(type), #type))
+
+/* The size-query contract of the *_memory writers: *size_out receives the
+ * size needed; bytes are copied only into a buffer that holds them, and a
+ * smaller non-NULL buffer is DG_E_INVALID_ARG naming `what`. */
+dg_status dg_copy_out(const dg_writer *w, void *buf, size_t capacity,
+                      size_t *size_out, const char *what);
 
 #define DG_CHECK_STRUCT(p, type, v1_size)                                     \
     DG_TRY(dg_check_struct((p), (p) ? (p)->struct_size : 0, (v1_size),        \

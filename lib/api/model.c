@@ -38,6 +38,18 @@ dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
     return DG_OK;
 }
 
+dg_status dg_copy_out(const dg_writer *w, void *buf, size_t capacity,
+                      size_t *size_out, const char *what)
+{
+    *size_out = w->len;
+    if (buf && capacity < w->len)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "a buffer of %zu bytes cannot hold the %zu-byte %s",
+                       capacity, w->len, what);
+    if (buf) memcpy(buf, w->data, w->len);
+    return DG_OK;
+}
+
 dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
                              uint32_t channels, uint32_t height,
                              uint32_t width)

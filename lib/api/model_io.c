@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "core/bytes.h"
 #include "core/file.h"
 #include "io/model_format.h"
@@ -57,16 +58,7 @@ dg_status dg_model_save_memory(const dg_model *m, void *buf, size_t capacity,
     dg_writer w;
     dg_writer_init(&w);
     dg_status s = dg_model_write(m, &w);
-    if (s == DG_OK) {
-        *size_out = w.len;
-        if (buf && capacity < w.len)
-            s = dg_fail(DG_E_INVALID_ARG,
-                        "a buffer of %zu bytes cannot hold the %zu-byte "
-                        "model",
-                        capacity, w.len);
-        else if (buf)
-            memcpy(buf, w.data, w.len);
-    }
+    if (s == DG_OK) s = dg_copy_out(&w, buf, capacity, size_out, "model");
     dg_writer_release(&w);
     return s;
 }

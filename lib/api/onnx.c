@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "core/bytes.h"
 #include "core/file.h"
 #include "io/onnx.h"
@@ -48,16 +49,7 @@ dg_status dg_model_export_onnx_memory(const dg_model *m, void *buf,
     dg_writer w;
     dg_writer_init(&w);
     dg_status s = dg_onnx_write(m, &w);
-    if (s == DG_OK) {
-        *size_out = w.len;
-        if (buf && capacity < w.len)
-            s = dg_fail(DG_E_INVALID_ARG,
-                        "a buffer of %zu bytes cannot hold the %zu-byte "
-                        "ONNX model",
-                        capacity, w.len);
-        else if (buf)
-            memcpy(buf, w.data, w.len);
-    }
+    if (s == DG_OK) s = dg_copy_out(&w, buf, capacity, size_out, "ONNX model");
     dg_writer_release(&w);
     return s;
 }
