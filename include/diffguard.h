@@ -611,6 +611,191 @@ DG_API dg_status dg_model_set_frozen(dg_model *m, uint32_t layer,
                                      int32_t frozen);
 
 /* ------------------------------------------------------------------------ */
+/* Attacks (evaluation API)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Attacks to evaluate defences with (doc/attack.md has the math and the
+ * measurements).  Images are planar C x H x W pixels in [0,1] of the
+ * model's input shape; the library maps them to model input through the
+ * model's preprocessing (input = (pixel * 255 * scale - mean) / std). */
+
+/** dg_attack_opts.method */
+#define DG_ATTACK_MIMIC_DSSIM 1 /**< Teacher-feature mimicry under a DSSIM
+                                     budget (Wang et al. 2018), in tanh space */
+#define DG_ATTACK_MIMIC_LINF 2  /**< the same feature loss in an L-infinity
+                                     box, PGD with sign steps */
+#define DG_ATTACK_FGSM 3        /**< one sign step of size epsilon on the
+                                     model's cross-entropy */
+#define DG_ATTACK_PGD 4         /**< sign steps on the cross-entropy,
+                                     projected on the L-infinity box */
+
+/** Presets of dg_attack_opts_init. */
+#define DG_ATTACK_PRESET_STRONG 1 /**< the default: Adam (rate 0.03) in
+                                       tanh space, budget 0.01, lambda 1e7,
+                                       1000 iterations, early stop */
+#define DG_ATTACK_PRESET_PAPER 2  /**< Wang et al.: Adadelta, rate 1,
+                                       lambda 1e10, budget 0.003, 2000
+                                       iterations, no early stop */
+
+/** lambda * budget of the strong preset, measured best for Adam: a larger
+ *  lambda stalls Adam after the first budget crossing, a smaller one lets
+ *  iterates settle outside the budget. */
+#define DG_ATTACK_STRONG_LAMBDA_BUDGET 1e5f
+
+/** Optimisers of DG_ATTACK_MIMIC_DSSIM (the others take sign steps). */
+#define DG_ATTACK_ADADELTA 1 /**< rho 0.95, eps 1e-8 */
+#define DG_ATTACK_ADAM 2     /**< beta1 0.9, beta2 0.999, eps 1e-8 */
+
+typedef struct dg_attack_opts {
+    uint32_t struct_size;
+    int32_t method;        /**< DG_ATTACK_*; default DG_ATTACK_MIMIC_DSSIM */
+    /** Mimicry: the layer whose output is matched; -1 (default): the last
+     *  hidden layer, every layer before the model's final linear layer (the
+     *  Student's cut).  FGSM and PGD attack the logits. */
+    int32_t feature_layer;
+    /** FGSM and PGD: 1 (default) lowers the cross-entropy of labels[i],
+     *  the target class; 0 raises that of labels[i], the true class.  The
+     *  check_model stop then asks for argmax == labels[i] (1) or
+     *  != labels[i] (0).  Mimicry itself does not use it. */
+    int32_t targeted;
+    float budget;          /**< DSSIM form: DSSIM(x', x_s) < budget;
+                                strong 0.01, paper 0.003 */
+    /** DSSIM form: weight of max(DSSIM - budget, 0)^2; strong 1e7, paper
+     *  1e10.  With Adam, lambda * budget near DG_ATTACK_STRONG_LAMBDA_BUDGET
+     *  works best (doc/attack.md). */
+    float lambda;
+    float epsilon;         /**< L-infinity radius in pixel units; 0.1 */
+    float step;            /**< L-infinity step per iteration; 0.01 */
+    uint32_t iterations;   /**< optimisation steps per image */
+    int32_t optimizer;     /**< DSSIM form: DG_ATTACK_ADAM or _ADADELTA */
+    float learning_rate;   /**< of the optimizer */
+    /** Stop an image once its objective (feature distance or
+     *  cross-entropy) has not improved for this many iterations; 0: never. */
+    uint32_t patience;
+    /** Relative decrease that counts as an improvement; default 1e-3. */
+    float min_improvement;
+    int32_t random_start;  /**< L-infinity forms: start uniformly in the
+                                box (non-zero) or at the source (0) */
+    uint32_t batch_size;   /**< images optimised together; default 32 */
+    uint32_t threads;      /**< worker threads; 0 (default): online CPUs */
+    uint64_t seed;         /**< random starts, per image; default 1 */
+    /** If not NULL, an image also stops as soon as this model classifies
+     *  x' as its success rule says (labels required).  Off by default: the
+     *  attacker of the threat model never queries the Student.  Borrowed
+     *  for the call. */
+    const dg_model *check_model;
+    dg_progress_fn progress;  /**< stage "attack", done/total in image
+                                   iterations; metric: share of finished
+                                   images within budget */
+    void *progress_user;
+} dg_attack_opts;
+
+/** Fills o with a preset (DG_ATTACK_PRESET_*).  Thread: any. */
+DG_API dg_status dg_attack_opts_init(dg_attack_opts *o, size_t struct_size,
+                                     int32_t preset);
+
+/** Attacks n images with `model` (the Teacher for mimicry, the classifier
+ *  itself for FGSM and PGD).  Every array holds n items:
+ *   sources      n x C x H x W pixels in [0,1], the images x_s;
+ *   targets      mimicry: n x C x H x W target images x_t; else NULL;
+ *   labels       FGSM and PGD: the class to reach (targeted) or to leave
+ *                (untargeted); mimicry: the target class, only needed with
+ *                check_model; else may be NULL;
+ *   adversarial  out, n x C x H x W: x' on the 1/255 grid;
+ *   dssim        out (may be NULL): DSSIM(x', x_s);
+ *   feature_distance out (may be NULL): the objective at x': the
+ *                L2 feature distance for mimicry, the cross-entropy of
+ *                labels[i] for FGSM and PGD;
+ *   within_budget out (may be NULL): 1 if x' meets the budget after
+ *                rounding (DSSIM < budget, or |x' - x_s| <= epsilon).
+ *  An attack that never meets its budget has failed: within_budget 0, the
+ *  source copied to adversarial, dssim and feature_distance NaN.  Results
+ *  depend on seed and batch_size, not on the thread count.  If the call
+ *  fails (or the progress callback stops it: DG_E_CANCELLED) the outputs
+ *  are unspecified.  Thread: any (the models are only read); it runs its
+ *  own worker threads. */
+DG_API dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
+                               const float *sources, const float *targets,
+                               const int32_t *labels, uint32_t n,
+                               float *adversarial, float *dssim,
+                               float *feature_distance,
+                               uint8_t *within_budget);
+
+/** DSSIM = (1 - MS-SSIM(a, b)) / 2 of two c x h x w planar images with
+ *  pixels in [0,1] (doc/attack.md: windows, scales, weights).
+ *  Thread: any. */
+DG_API dg_status dg_dssim(const float *a, const float *b, uint32_t c,
+                          uint32_t h, uint32_t w, float *out);
+
+/** An adversarial set: the attempts of one attack run, their outcomes and
+ *  8-bit pixels, stored as a checksummed file (doc/attack.md). */
+typedef struct dg_advset dg_advset;
+
+/** One attempt.  The caller sets struct_size. */
+typedef struct dg_advset_item {
+    uint32_t struct_size;
+    uint32_t source_index;  /**< index of x_s in the data it came from */
+    int32_t source_label;   /**< s, in the Student's classes */
+    int32_t target_label;   /**< t (-1 for an untargeted FGSM or PGD) */
+    int32_t student_label;  /**< argmax Student(x'); -1: not measured */
+    float dssim;            /**< as dg_attack_run reports them */
+    float feature_distance;
+    int32_t within_budget;  /**< 0: a failed attack; pixels are x_s */
+    /** Within budget and student_label == target_label (for target -1:
+     *  student_label != source_label). */
+    int32_t success;
+} dg_advset_item;
+
+/** An empty set for c x h x w images, recording the attack's settings
+ *  (everything but threads, check_model and the progress callback) and a
+ *  free description of at most 1023 bytes, such as the data and classes
+ *  (copied).  Thread: any. */
+DG_API dg_status dg_advset_create(const dg_attack_opts *settings,
+                                  uint32_t channels, uint32_t height,
+                                  uint32_t width, const char *description,
+                                  dg_advset **out);
+/** Appends an attempt; pixels (pixels_len == C*H*W, in [0,1]) are rounded
+ *  to 8 bits.  Thread: one thread at a time per set. */
+DG_API dg_status dg_advset_add(dg_advset *set, const dg_advset_item *item,
+                               const float *pixels, size_t pixels_len);
+/** Writes the set atomically.  Thread: any, with no concurrent add. */
+DG_API dg_status dg_advset_save_file(const dg_advset *set, const char *path);
+/** Reads a set, checking magic, version, sizes and checksum first.
+ *  Thread: any. */
+DG_API dg_status dg_advset_load_file(const char *path, dg_advset **out);
+/** Thread: any (as for every accessor below, with no concurrent add). */
+DG_API dg_status dg_advset_count(const dg_advset *set, uint32_t *count);
+DG_API dg_status dg_advset_shape(const dg_advset *set, uint32_t *channels,
+                                 uint32_t *height, uint32_t *width);
+/** The recorded settings into o (the caller sets struct_size; threads,
+ *  check_model and progress come back 0/NULL). */
+DG_API dg_status dg_advset_settings(const dg_advset *set, dg_attack_opts *o);
+/** The description, owned by the set. */
+DG_API dg_status dg_advset_description(const dg_advset *set,
+                                       const char **text);
+DG_API dg_status dg_advset_item_get(const dg_advset *set, uint32_t index,
+                                    dg_advset_item *item);
+/** Borrows the 8-bit planar C x H x W pixels of attempt `index`, valid
+ *  while the set lives. */
+DG_API dg_status dg_advset_pixels(const dg_advset *set, uint32_t index,
+                                  const uint8_t **pixels);
+/** Writes attempts indices[0..n-1] as model input (preprocessed by m, or
+ *  scaled to [0,1] when m is NULL) into out (n*C*H*W floats), as
+ *  dg_dataset_batch does. */
+DG_API dg_status dg_advset_batch(const dg_advset *set, const dg_model *m,
+                                 const uint32_t *indices, uint32_t n,
+                                 float *out, size_t out_len);
+/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+DG_API void dg_advset_free(dg_advset *set);
+
+/** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows
+ *  `stride` bytes apart) as a PNG file, atomically; for example images of
+ *  attacks.  Thread: any. */
+DG_API dg_status dg_image_save_png(const char *path, const uint8_t *pixels,
+                                   uint32_t width, uint32_t height,
+                                   size_t stride, int32_t pixel_format);
+
+/* ------------------------------------------------------------------------ */
 /* ONNX                                                                     */
 /* ------------------------------------------------------------------------ */
 

@@ -13,5 +13,6 @@ extern const cli_command cmd_evaluate;
 extern const cli_command cmd_demo;
 extern const cli_command cmd_guard;
 extern const cli_command cmd_validate;
+extern const cli_command cmd_attack;
 
 #endif

@@ -17,6 +17,7 @@ static const cli_command *const commands[] = {
     &cmd_demo,
     &cmd_guard,
     &cmd_validate,
+    &cmd_attack,
 };
 
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

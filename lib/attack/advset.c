@@ -1,0 +1,296 @@
+/* advset.c - adversarial sets in memory and on disk.
+ *
+ * The file (doc/attack.md) is little-endian: a preamble with magic,
+ * version and total size; the shape and count; the attack settings; the
+ * description; fixed-size item records with their pixels; a CRC-32 of
+ * everything before it.  A reader checks the size field and the checksum,
+ * then every count against the bytes present, before allocating. */
+#include "attack/advset.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/bytes.h"
+#include "core/file.h"
+
+static const char MAGIC[8] = {'D', 'G', 'A', 'D', 'V', 'S', 'E', 'T'};
+#define FORMAT_MAJOR 1u
+#define FORMAT_MINOR 0u
+
+enum {
+    SIZE_FIELD_AT = 16, /* after magic, major, minor */
+    CRC_SIZE = 4,
+    /* source index, 3 labels, dssim, distance (4 bytes each), 2 flags */
+    ITEM_FIXED_SIZE = 6 * 4 + 2,
+    MAX_SIDE = 65536
+};
+
+/* The recorded settings: 4-byte fields of dg_attack_opts (integers as two's
+ * complement, floats as IEEE-754 bits), then the 64-bit seed. */
+#define SETTING(member)                                                       \
+    offsetof(dg_attack_opts, member) +                                        \
+        0 * sizeof(char[sizeof(((dg_attack_opts *)0)->member) == 4 ? 1 : -1])
+static const size_t setting_words[] = {
+    SETTING(method),        SETTING(feature_layer), SETTING(targeted),
+    SETTING(budget),        SETTING(lambda),        SETTING(epsilon),
+    SETTING(step),          SETTING(iterations),    SETTING(optimizer),
+    SETTING(learning_rate), SETTING(patience),      SETTING(min_improvement),
+    SETTING(random_start),  SETTING(batch_size),
+};
+enum { N_SETTING_WORDS = sizeof setting_words / sizeof *setting_words };
+
+void dg_advset_destroy(dg_advset *s)
+{
+    if (!s) return;
+    free(s->items);
+    free(s->data);
+    free(s);
+}
+
+static void keep_settings(dg_advset *s, const dg_attack_opts *o)
+{
+    memset(&s->settings, 0, sizeof s->settings);
+    s->settings.struct_size = sizeof s->settings;
+    for (size_t k = 0; k < N_SETTING_WORDS; k++)
+        memcpy((char *)&s->settings + setting_words[k],
+               (const char *)o + setting_words[k], 4);
+    s->settings.seed = o->seed;
+}
+
+static dg_status check_shape(dg_shape shape)
+{
+    if (shape.c == 0 || shape.h == 0 || shape.w == 0 || shape.c > 4 ||
+        shape.h > MAX_SIDE || shape.w > MAX_SIDE)
+        return dg_fail(DG_E_SHAPE, "adversarial images of %ux%ux%u",
+                       shape.c, shape.h, shape.w);
+    return DG_OK;
+}
+
+dg_status dg_advset_new(const dg_attack_opts *settings, dg_shape shape,
+                        const char *description, dg_advset **out)
+{
+    *out = NULL;
+    DG_TRY(check_shape(shape));
+    size_t len = strlen(description);
+    if (len > DG_ADVSET_DESCRIPTION_MAX)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "description of %zu bytes; at most %u", len,
+                       DG_ADVSET_DESCRIPTION_MAX);
+    dg_advset *s;
+    DG_TRY(dg_alloc_array((void **)&s, 1, sizeof *s, "adversarial set"));
+    keep_settings(s, settings);
+    s->shape = shape;
+    s->pixels = dg_shape_size(shape);
+    memcpy(s->description, description, len + 1);
+    *out = s;
+    return DG_OK;
+}
+
+static dg_status reserve(dg_advset *s, uint32_t need)
+{
+    if (need <= s->capacity) return DG_OK;
+    uint32_t cap = s->capacity ? s->capacity : 64;
+    while (cap < need) cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+    size_t data_len;
+    if (!dg_mul_ok(cap, s->pixels, &data_len))
+        return dg_fail(DG_E_NOMEM, "%u adversarial images", cap);
+    dg_advset_item *items = realloc(s->items, (size_t)cap * sizeof *items);
+    if (!items) return dg_fail(DG_E_NOMEM, "%u adversarial items", cap);
+    s->items = items;
+    uint8_t *data = realloc(s->data, data_len);
+    if (!data) return dg_fail(DG_E_NOMEM, "%u adversarial images", cap);
+    s->data = data;
+    s->capacity = cap;
+    return DG_OK;
+}
+
+dg_status dg_advset_append(dg_advset *s, const dg_advset_item *item,
+                           const float *pixels)
+{
+    if (s->count == UINT32_MAX)
+        return dg_fail(DG_E_INVALID_ARG, "the adversarial set is full");
+    DG_TRY(reserve(s, s->count + 1));
+    dg_advset_item *dst = &s->items[s->count];
+    *dst = *item;
+    dst->struct_size = sizeof *dst;
+    dst->within_budget = item->within_budget != 0;
+    dst->success = item->success != 0;
+    uint8_t *px = s->data + (size_t)s->count * s->pixels;
+    for (size_t k = 0; k < s->pixels; k++) {
+        float v = pixels[k] * 255.0f;
+        px[k] = (uint8_t)(v > 0 ? (v < 255 ? lrintf(v) : 255) : 0);
+    }
+    s->count++;
+    return DG_OK;
+}
+
+static void put_item(dg_writer *w, const dg_advset_item *it)
+{
+    dg_put_u32(w, it->source_index);
+    dg_put_u32(w, (uint32_t)it->source_label);
+    dg_put_u32(w, (uint32_t)it->target_label);
+    dg_put_u32(w, (uint32_t)it->student_label);
+    dg_put_f32(w, it->dssim);
+    dg_put_f32(w, it->feature_distance);
+    dg_put_u8(w, (uint8_t)it->within_budget);
+    dg_put_u8(w, (uint8_t)it->success);
+}
+
+dg_status dg_advset_save(const dg_advset *s, const char *path)
+{
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_put_bytes(&w, MAGIC, sizeof MAGIC);
+    dg_put_u32(&w, FORMAT_MAJOR);
+    dg_put_u32(&w, FORMAT_MINOR);
+    dg_put_u64(&w, 0); /* the total size, patched below */
+    dg_put_u32(&w, s->shape.c);
+    dg_put_u32(&w, s->shape.h);
+    dg_put_u32(&w, s->shape.w);
+    dg_put_u32(&w, s->count);
+    for (size_t k = 0; k < N_SETTING_WORDS; k++) {
+        uint32_t v;
+        memcpy(&v, (const char *)&s->settings + setting_words[k], 4);
+        dg_put_u32(&w, v);
+    }
+    dg_put_u64(&w, s->settings.seed);
+    dg_put_str(&w, s->description);
+    for (uint32_t i = 0; i < s->count; i++) {
+        put_item(&w, &s->items[i]);
+        dg_put_bytes(&w, s->data + (size_t)i * s->pixels, s->pixels);
+    }
+    uint64_t total = (uint64_t)w.len + CRC_SIZE;
+    dg_patch_u32(&w, SIZE_FIELD_AT, (uint32_t)total);
+    dg_patch_u32(&w, SIZE_FIELD_AT + 4, (uint32_t)(total >> 32));
+    if (w.status == DG_OK) dg_put_u32(&w, dg_crc32(w.data, w.len));
+    dg_status st = w.status;
+    if (st == DG_OK) st = dg_file_write_atomic(path, w.data, w.len);
+    dg_writer_release(&w);
+    return st;
+}
+
+/* Magic, version, size and checksum; leaves r after the preamble. */
+static dg_status check_preamble(dg_reader *r, size_t size)
+{
+    char magic[sizeof MAGIC];
+    uint32_t major, minor;
+    uint64_t declared;
+    DG_TRY(dg_get_bytes(r, magic, sizeof magic, "magic"));
+    if (memcmp(magic, MAGIC, sizeof MAGIC) != 0)
+        return dg_fail(DG_E_FORMAT, "not an adversarial set (bad magic)");
+    DG_TRY(dg_get_u32(r, &major, "version"));
+    DG_TRY(dg_get_u32(r, &minor, "version"));
+    if (major != FORMAT_MAJOR)
+        return dg_fail(DG_E_UNSUPPORTED,
+                       "adversarial set version %u.%u; this library reads "
+                       "%u.x",
+                       major, minor, FORMAT_MAJOR);
+    DG_TRY(dg_get_u64(r, &declared, "file size"));
+    if (declared != size)
+        return dg_fail(DG_E_FORMAT,
+                       "adversarial set is %zu bytes but says %llu "
+                       "(truncated or extended)",
+                       size, (unsigned long long)declared);
+    if (size < CRC_SIZE + r->pos)
+        return dg_fail(DG_E_FORMAT, "adversarial set truncated");
+    const uint8_t *end = (const uint8_t *)r->data + size - CRC_SIZE;
+    uint32_t stored = (uint32_t)end[0] | (uint32_t)end[1] << 8 |
+                      (uint32_t)end[2] << 16 | (uint32_t)end[3] << 24;
+    if (dg_crc32(r->data, size - CRC_SIZE) != stored)
+        return dg_fail(DG_E_FORMAT, "adversarial set checksum mismatch");
+    r->len = size - CRC_SIZE; /* the body only, from here on */
+    return DG_OK;
+}
+
+static dg_status get_settings(dg_reader *r, dg_attack_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    for (size_t k = 0; k < N_SETTING_WORDS; k++) {
+        uint32_t v;
+        DG_TRY(dg_get_u32(r, &v, "settings"));
+        memcpy((char *)o + setting_words[k], &v, 4);
+    }
+    return dg_get_u64(r, &o->seed, "settings");
+}
+
+static dg_status get_item(dg_reader *r, dg_advset_item *it, uint32_t i)
+{
+    uint32_t words[4];
+    uint8_t flags[2];
+    for (int k = 0; k < 4; k++) DG_TRY(dg_get_u32(r, &words[k], "item"));
+    it->struct_size = sizeof *it;
+    it->source_index = words[0];
+    it->source_label = (int32_t)words[1];
+    it->target_label = (int32_t)words[2];
+    it->student_label = (int32_t)words[3];
+    DG_TRY(dg_get_f32(r, &it->dssim, "item"));
+    DG_TRY(dg_get_f32(r, &it->feature_distance, "item"));
+    DG_TRY(dg_get_bytes(r, flags, 2, "item"));
+    if (flags[0] > 1 || flags[1] > 1)
+        return dg_fail(DG_E_FORMAT, "item %u: flags %u, %u are not 0 or 1",
+                       i, flags[0], flags[1]);
+    it->within_budget = flags[0];
+    it->success = flags[1];
+    return DG_OK;
+}
+
+static dg_status parse_body(dg_reader *r, dg_advset *s)
+{
+    uint32_t count;
+    DG_TRY(dg_get_u32(r, &s->shape.c, "shape"));
+    DG_TRY(dg_get_u32(r, &s->shape.h, "shape"));
+    DG_TRY(dg_get_u32(r, &s->shape.w, "shape"));
+    DG_TRY(dg_get_u32(r, &count, "count"));
+    if (check_shape(s->shape) != DG_OK) return DG_E_FORMAT;
+    s->pixels = dg_shape_size(s->shape);
+    DG_TRY(get_settings(r, &s->settings));
+    DG_TRY(dg_get_str(r, s->description, sizeof s->description,
+                      "description"));
+    size_t record = ITEM_FIXED_SIZE + s->pixels, need;
+    if (!dg_mul_ok(count, record, &need) || need != dg_reader_left(r))
+        return dg_fail(DG_E_FORMAT,
+                       "%u items of %zu bytes do not fill the %zu bytes "
+                       "left",
+                       count, record, dg_reader_left(r));
+    DG_TRY(reserve(s, count));
+    for (uint32_t i = 0; i < count; i++) {
+        DG_TRY(get_item(r, &s->items[i], i));
+        DG_TRY(dg_get_bytes(r, s->data + (size_t)i * s->pixels, s->pixels,
+                            "pixels"));
+    }
+    s->count = count;
+    return DG_OK;
+}
+
+dg_status dg_advset_parse(const void *data, size_t size, dg_advset **out)
+{
+    *out = NULL;
+    dg_reader r;
+    dg_reader_init(&r, data, size);
+    DG_TRY(check_preamble(&r, size));
+    dg_advset *s;
+    DG_TRY(dg_alloc_array((void **)&s, 1, sizeof *s, "adversarial set"));
+    dg_status st = parse_body(&r, s);
+    if (st != DG_OK) {
+        dg_advset_destroy(s);
+        return st;
+    }
+    *out = s;
+    return DG_OK;
+}
+
+dg_status dg_advset_load(const char *path, dg_advset **out)
+{
+    *out = NULL;
+    uint8_t *data;
+    size_t size;
+    DG_TRY(dg_file_read_all(path, DG_ADVSET_MAX_FILE, &data, &size));
+    dg_status st = dg_advset_parse(data, size, out);
+    free(data);
+    if (st != DG_OK) return dg_fail_context(st, "reading %s", path);
+    return DG_OK;
+}
