@@ -551,12 +551,6 @@ static int on_progress(void *user, const char *stage, uint64_t done,
     return 0;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int run_attacks(attack_run *r)
 {
@@ -575,12 +569,12 @@ static int run_attacks(attack_run *r)
     } else if (r->plan.stop_on_success) {
         o.check_model = r->student;
     }
-    double start = now_seconds();
+    double start = monotonic_seconds();
     dg_status st = dg_attack_run(mimicry ? r->teacher : r->student, &o,
                                  r->sources, mimicry ? r->targets : NULL,
                                  labels, r->n, r->adversarial, r->dssim,
                                  r->distance, r->within);
-    r->seconds = now_seconds() - start;
+    r->seconds = monotonic_seconds() - start;
     if (started) progress_finish();
     if (st != DG_OK) return cli_fail(st, "attacking");
     return student_predict(r, r->n, fill_adversarial, r->adversarial_label);

@@ -286,32 +286,6 @@ static int remove_work_dir(const char *dir)
 /* Building                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static volatile sig_atomic_t interrupt_requested;
-
-static void on_interrupt(int signal_number)
-{
-    (void)signal_number;
-    interrupt_requested = 1;
-}
-
-/* The first Ctrl-C asks the build to stop after the differentiator being
- * made; the handler then resets, so a second one ends the process. */
-static void catch_interrupts(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* State of the progress bar of one build. */
 typedef struct build_progress {
@@ -339,7 +313,7 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
         progress_start("differentiators", total - p->reused);
     }
     progress_update(done > p->reused ? done - p->reused : 0);
-    return interrupt_requested;
+    return train_interrupted();
 }
 
 /* What a build did, for the summary. */
@@ -417,12 +391,12 @@ static int build_guard(const build_settings *b, const dg_model *student,
     opts.progress = on_build_progress;
     opts.progress_user = &progress;
     catch_interrupts();
-    double start = now_seconds();
-    dg_status st = interrupt_requested
+    double start = monotonic_seconds();
+    dg_status st = train_interrupted()
              ? DG_E_CANCELLED
              : dg_ensemble_build(student, train->samples, holdout->samples,
                                  &opts, out);
-    outcome->seconds = now_seconds() - start;
+    outcome->seconds = monotonic_seconds() - start;
     if (st == DG_E_CANCELLED && dir)
         return cli_error("interrupted; %s keeps the finished "
                          "differentiators: run the same command again to "

@@ -398,9 +398,9 @@ static void on_interrupt(int signal_number)
     interrupt_requested = 1;
 }
 
-/* The first Ctrl-C asks training to stop after the current step; the
+/* The first Ctrl-C asks long work to stop at its next progress report; the
  * handler then resets, so a second one ends the process at once. */
-static void catch_interrupts(void)
+void catch_interrupts(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -103,6 +103,8 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
               train_outcome *out);
 
 /* Whether Ctrl-C was pressed, for work between training calls. */
+/* Installs the SIGINT handler behind train_interrupted(). */
+void catch_interrupts(void);
 bool train_interrupted(void);
 
 /* A monotonic clock for timings, in seconds. */
