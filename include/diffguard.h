@@ -248,7 +248,10 @@ DG_API dg_status dg_session_run(dg_session *s, const float *input,
                                 size_t input_len, uint32_t batch);
 /** Borrows the output of `layer` (-1: the last layer) of the last run:
  *  batch x C x H x W floats, valid until the next run or free.  Any shape
- *  pointer may be NULL.  Thread: as dg_session_run. */
+ *  pointer may be NULL.  A convolution or linear layer whose batch norm or
+ *  ReLU is fused into it at inference has no output of its own: that gives
+ *  DG_E_STATE with a detail naming the layer to read.  Thread: as
+ *  dg_session_run. */
 DG_API dg_status dg_session_output(const dg_session *s, int32_t layer,
                                    const float **data, uint32_t *batch,
                                    uint32_t *channels, uint32_t *height,
