@@ -15,64 +15,8 @@ make_fixtures=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fixtures=$work/fixtures
-out=$work/stdout
-err=$work/stderr
-
-checks=0
-failures=0
-
-# Runs a command, keeping its exit code in $rc and its output in $out/$err.
-run() {
-    "$@" >"$out" 2>"$err"
-    rc=$?
-}
-
-ok() {
-    checks=$((checks + 1))
-    echo "ok $checks - $1"
-}
-
-not_ok() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "not ok $checks - $1"
-    echo "# exit code $rc; stdout and stderr:"
-    sed 's/^/#   /' "$out" "$err" | head -n 40
-}
-
-# expect_success DESCRIPTION COMMAND...
-expect_success() {
-    local what=$1
-    shift
-    run "$@"
-    if [ "$rc" -eq 0 ]; then ok "$what"; else not_ok "$what"; fi
-}
-
-# expect_failure DESCRIPTION CODE STDERR_PATTERN COMMAND...: the command
-# must exit with CODE and say something matching the pattern on stderr.
-expect_failure() {
-    local what=$1 code=$2 pattern=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -eq "$code" ] && grep -q -e "$pattern" "$err"; then
-        ok "$what"
-    else
-        not_ok "$what (wanted exit $code and stderr matching '$pattern')"
-    fi
-}
-
-# check DESCRIPTION PYTHON_CODE [ARGS...]: runs the Python code on the
-# stdout of the last command; an exception fails the check.
-check() {
-    local what=$1 code=$2
-    shift 2
-    if python3 -c "$code" "$@" <"$out" 2>"$work/python"; then
-        ok "$what"
-    else
-        cat "$work/python" >>"$err"
-        not_ok "$what"
-    fi
-}
+# shellcheck source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 json_parses='import json, sys; json.load(sys.stdin)'
 
@@ -245,5 +189,4 @@ check "the good images around it are still predicted" \
 expect_failure "predict a missing image" 1 "no-such-image.png" \
     "$dg" predict "$model" "$fixtures/no-such-image.png"
 
-echo "1..$checks"
-[ "$failures" -eq 0 ]
+finish
