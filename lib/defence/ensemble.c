@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/bytes.h"
 #include "io/dataset.h"
+#include "io/model_format.h"
 
 dg_status dg_ensemble_alloc(const dg_model *student, uint32_t classes,
                             uint32_t variants, dg_ensemble **out)
@@ -55,13 +56,11 @@ void dg_ensemble_destroy(dg_ensemble *g)
 
 dg_status dg_model_hash(const dg_model *m, uint64_t *hash)
 {
-    size_t len;
-    DG_TRY(dg_model_save_memory(m, NULL, 0, &len));
-    uint8_t *buf;
-    DG_TRY(dg_alloc_array((void **)&buf, len, 1, "model bytes"));
-    dg_status s = dg_model_save_memory(m, buf, len, &len);
-    if (s == DG_OK) *hash = dg_hash64(buf, len);
-    free(buf);
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_status s = dg_model_write(m, &w);
+    if (s == DG_OK) *hash = dg_hash64(w.data, w.len);
+    dg_writer_release(&w);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/bytes.h"
 #include "defence/ensemble.h"
+#include "io/model_format.h"
 
 static const char magic[8] = "DGGUARD";
 enum { GUARD_VERSION = 1 };
@@ -20,15 +21,7 @@ static void put_member(dg_writer *w, const dg_member *m)
     dg_put_u64(w, m->seed);
     dg_put_f32(w, m->agreement);
     dg_put_f32(w, m->score);
-    size_t len = 0;
-    if (dg_model_save_memory(m->tail, NULL, 0, &len) != DG_OK) {
-        w->status = DG_E_INTERNAL;
-        return;
-    }
-    dg_put_u64(w, len);
-    size_t at = dg_put_space(w, len);
-    if (w->status == DG_OK)
-        w->status = dg_model_save_memory(m->tail, w->data + at, len, &len);
+    dg_model_put_embedded(m->tail, w);
 }
 
 static void put_threshold(dg_writer *w, const dg_threshold *t)

@@ -435,3 +435,15 @@ dg_status dg_model_read(const void *data, size_t size, dg_model **out)
     *out = ld.m;
     return DG_OK;
 }
+
+dg_status dg_model_put_embedded(const dg_model *m, dg_writer *w)
+{
+    size_t at = w->len;
+    dg_put_u64(w, 0); /* the length, known once the model is written */
+    size_t start = w->len;
+    dg_model_write(m, w);
+    uint64_t len = w->len - start;
+    dg_patch_u32(w, at, (uint32_t)len);
+    dg_patch_u32(w, at + 4, (uint32_t)(len >> 32));
+    return w->status;
+}

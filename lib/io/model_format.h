@@ -17,6 +17,11 @@
  * own so that a container (a guard file) can embed it.  Returns w->status. */
 dg_status dg_model_write(const dg_model *m, dg_writer *w);
 
+/* Appends m as a u64 byte length followed by its model file: how guard
+ * files and checkpoints embed models, serialised once in place.  Returns
+ * w->status. */
+dg_status dg_model_put_embedded(const dg_model *m, dg_writer *w);
+
 /* Parses a model file of exactly `size` bytes into a new finalised model
  * (refs 1).  The model owns copies of everything it keeps; `data` is only
  * read during the call.  Corrupt or hostile input fails with DG_E_FORMAT,

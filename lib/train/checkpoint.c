@@ -12,6 +12,7 @@
 
 #include "core/bytes.h"
 #include "core/file.h"
+#include "io/model_format.h"
 #include "nn/model.h"
 
 static const char magic[8] = "DGCKPT\0";
@@ -54,19 +55,13 @@ dg_status dg_checkpoint_save(const char *path, const dg_model *m,
                              const dg_optim *optim, uint32_t epochs_done,
                              const dg_train_opts *o, uint32_t n_samples)
 {
-    size_t model_len = 0;
-    DG_TRY(dg_model_save_memory(m, NULL, 0, &model_len));
     dg_writer w;
     dg_writer_init(&w);
     dg_put_bytes(&w, magic, sizeof magic);
     dg_put_u32(&w, CHECKPOINT_VERSION);
     dg_put_u64(&w, fingerprint(m, o, n_samples));
     dg_put_u32(&w, epochs_done);
-    dg_put_u64(&w, model_len);
-    size_t at = dg_put_space(&w, model_len);
-    dg_status s = w.status;
-    if (s == DG_OK)
-        s = dg_model_save_memory(m, w.data + at, model_len, &model_len);
+    dg_status s = dg_model_put_embedded(m, &w);
     if (s == DG_OK) {
         dg_optim_save(optim, &w);
         dg_put_u32(&w, dg_crc32(w.data, w.len));
