@@ -1,6 +1,7 @@
 /* guard_file.c - the guard file (doc/guard-format.md): the Student's hash,
  * settings, every differentiator tail as an embedded model file, and the
  * calibrated thresholds, closed by a CRC-32. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +69,6 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
                             uint32_t rank, dg_member *m)
 {
     uint32_t first, prune, mode;
-    uint64_t len;
     DG_TRY(dg_get_u32(r, &first, "member first layer"));
     DG_TRY(dg_get_u32(r, &prune, "member prune layer"));
     DG_TRY(dg_get_f32(r, &m->ratio, "member ratio"));
@@ -76,7 +76,6 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
     DG_TRY(dg_get_u64(r, &m->seed, "member seed"));
     DG_TRY(dg_get_f32(r, &m->agreement, "member agreement"));
     DG_TRY(dg_get_f32(r, &m->score, "member score"));
-    DG_TRY(dg_get_u64(r, &len, "member model length"));
     const dg_model *s = g->student;
     if (first >= s->n_layers || prune >= s->n_layers ||
         (mode != DG_PRUNE_MOST && mode != DG_PRUNE_LEAST))
@@ -84,15 +83,12 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
                        "class %u rank %u: layers %u/%u or mode %u invalid for "
                        "a %u-layer Student",
                        c, rank, first, prune, mode, s->n_layers);
-    if (len > dg_reader_left(r))
-        return dg_fail(DG_E_FORMAT, "class %u rank %u: model of %llu bytes "
-                                    "exceeds the %zu left",
-                       c, rank, (unsigned long long)len, dg_reader_left(r));
     m->first = (int32_t)first;
     m->prune_layer = (int32_t)prune;
     m->mode = (int32_t)mode;
-    DG_TRY(dg_model_load_memory(r->data + r->pos, (size_t)len, &m->tail));
-    r->pos += (size_t)len;
+    char what[64];
+    snprintf(what, sizeof what, "class %u rank %u", c, rank);
+    DG_TRY(dg_model_get_embedded(r, &m->tail, what));
     /* The tail must read exactly what the Student's prefix produces and
      * output the Student's classes. */
     dg_shape want = first == 0 ? s->input : s->layers[first - 1].out;

@@ -447,3 +447,17 @@ dg_status dg_model_put_embedded(const dg_model *m, dg_writer *w)
     dg_patch_u32(w, at + 4, (uint32_t)(len >> 32));
     return w->status;
 }
+
+dg_status dg_model_get_embedded(dg_reader *r, dg_model **out, const char *what)
+{
+    *out = NULL;
+    uint64_t len;
+    DG_TRY(dg_get_u64(r, &len, what));
+    if (len > dg_reader_left(r))
+        return dg_fail(DG_E_FORMAT, "%s: a model of %llu bytes exceeds the "
+                                    "%zu left",
+                       what, (unsigned long long)len, dg_reader_left(r));
+    DG_TRY(dg_model_read(r->data + r->pos, (size_t)len, out));
+    r->pos += (size_t)len;
+    return DG_OK;
+}

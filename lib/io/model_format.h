@@ -22,6 +22,11 @@ dg_status dg_model_write(const dg_model *m, dg_writer *w);
  * w->status. */
 dg_status dg_model_put_embedded(const dg_model *m, dg_writer *w);
 
+/* Reads what dg_model_put_embedded wrote: a length checked against the
+ * bytes left, then the model.  `what` names it in a failure's detail. */
+dg_status dg_model_get_embedded(dg_reader *r, dg_model **out,
+                                const char *what);
+
 /* Parses a model file of exactly `size` bytes into a new finalised model
  * (refs 1).  The model owns copies of everything it keeps; `data` is only
  * read during the call.  Corrupt or hostile input fails with DG_E_FORMAT,

@@ -114,7 +114,7 @@ dg_status dg_checkpoint_resume(const char *path, dg_model *m, dg_optim *optim,
     dg_reader_init(&r, data, len);
     char got_magic[8];
     uint32_t version, crc, done;
-    uint64_t print, model_len;
+    uint64_t print;
     dg_status s = len < 12 ? dg_fail(DG_E_FORMAT, "too short") : DG_OK;
     if (s == DG_OK) {
         crc = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
@@ -135,16 +135,9 @@ dg_status dg_checkpoint_resume(const char *path, dg_model *m, dg_optim *optim,
                     "it was made with other settings, data or architecture; "
                     "remove it or choose another checkpoint path");
     if (s == DG_OK) s = dg_get_u32(&r, &done, "epochs done");
-    if (s == DG_OK) s = dg_get_u64(&r, &model_len, "model length");
-    if (s == DG_OK && model_len > dg_reader_left(&r))
-        s = dg_fail(DG_E_FORMAT, "truncated model");
     dg_model *saved = NULL;
-    if (s == DG_OK)
-        s = dg_model_load_memory(data + r.pos, (size_t)model_len, &saved);
-    if (s == DG_OK) {
-        r.pos += (size_t)model_len;
-        s = adopt_weights(m, saved, path);
-    }
+    if (s == DG_OK) s = dg_model_get_embedded(&r, &saved, "the model");
+    if (s == DG_OK) s = adopt_weights(m, saved, path);
     if (s == DG_OK) s = dg_optim_load(optim, &r);
     dg_model_free(saved);
     free(data);
