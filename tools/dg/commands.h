@@ -14,5 +14,6 @@ extern const cli_command cmd_demo;
 extern const cli_command cmd_guard;
 extern const cli_command cmd_validate;
 extern const cli_command cmd_attack;
+extern const cli_command cmd_eval;
 
 #endif

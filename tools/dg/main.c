@@ -18,6 +18,7 @@ static const cli_command *const commands[] = {
     &cmd_guard,
     &cmd_validate,
     &cmd_attack,
+    &cmd_eval,
 };
 
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

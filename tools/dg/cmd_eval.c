@@ -1,0 +1,191 @@
+/* cmd_eval.c - `dg eval`: a guard and the baselines judged on the same
+ * clean data and adversarial sets (eval.h), printed as a table, JSON, a
+ * markdown report and charts. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "eval.h"
+#include "train_common.h"
+
+enum { MAX_SETS = 6 };
+
+typedef struct eval_command {
+    dg_model *student;
+    dg_ensemble *guard;
+    class_data clean;
+    eval_set sets[MAX_SETS];
+    dg_advset *owned[MAX_SETS];
+    char names[MAX_SETS][64];
+    uint32_t n_sets;
+} eval_command;
+
+/* NAME=PATH, or PATH named by its file name without the extension. */
+static int open_set(eval_command *e, const char *arg)
+{
+    uint32_t s = e->n_sets;
+    const char *eq = strchr(arg, '=');
+    const char *path = eq ? eq + 1 : arg;
+    if (eq) {
+        if (eq == arg || (size_t)(eq - arg) >= sizeof e->names[s])
+            return cli_usage_error("bad set name in \"%s\"", arg);
+        memcpy(e->names[s], arg, (size_t)(eq - arg));
+        e->names[s][eq - arg] = 0;
+    } else {
+        const char *base = strrchr(path, '/');
+        snprintf(e->names[s], sizeof e->names[s], "%s", base ? base + 1 : path);
+        char *dot = strrchr(e->names[s], '.');
+        if (dot && dot != e->names[s]) *dot = 0;
+    }
+    for (uint32_t k = 0; k < s; k++)
+        if (strcmp(e->names[k], e->names[s]) == 0)
+            return cli_usage_error("two sets are named \"%s\"; name them "
+                                   "NAME=PATH", e->names[s]);
+    dg_status st = dg_advset_load_file(path, &e->owned[s]);
+    if (st != DG_OK) return cli_fail(st, "loading %s", path);
+    e->sets[s].name = e->names[s];
+    e->sets[s].set = e->owned[s];
+    e->n_sets++;
+    return CLI_EXIT_OK;
+}
+
+static int open_inputs(eval_command *e, const cli_args *args)
+{
+    const char *student, *guard, *clean;
+    int rc = required_value(args, "student", &student);
+    if (rc == CLI_EXIT_OK) rc = required_value(args, "guard", &guard);
+    if (rc == CLI_EXIT_OK) rc = required_value(args, "clean", &clean);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (args->n_positional > MAX_SETS)
+        return cli_usage_error("at most %d adversarial sets", MAX_SETS);
+    dg_status st = dg_model_load_file(student, &e->student);
+    if (st != DG_OK) return cli_fail(st, "loading %s", student);
+    st = dg_ensemble_load_file(guard, e->student, &e->guard);
+    if (st != DG_OK) return cli_fail(st, "loading the guard %s", guard);
+    uint32_t shape[3];
+    st = dg_model_input_shape(e->student, &shape[0], &shape[1], &shape[2]);
+    if (st != DG_OK) return cli_fail(st, "reading %s", student);
+    long per_class;
+    rc = cli_long(args, "per-class", 0, 0, 1L << 30, &per_class);
+    if (rc == CLI_EXIT_OK) rc = data_load(clean, shape, &e->clean);
+    if (rc == CLI_EXIT_OK)
+        rc = data_select(&e->clean, cli_value(args, "classes"),
+                         (uint32_t)per_class);
+    for (int k = 0; rc == CLI_EXIT_OK && k < args->n_positional; k++)
+        rc = open_set(e, args->positional[k]);
+    return rc;
+}
+
+static void close_inputs(eval_command *e)
+{
+    for (uint32_t s = 0; s < e->n_sets; s++) dg_advset_free(e->owned[s]);
+    data_free(&e->clean);
+    dg_ensemble_free(e->guard);
+    dg_model_free(e->student);
+}
+
+/* DIR/eval.json, DIR/eval.md and the charts. */
+static int write_report(const eval_result *r, const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return cli_error("cannot create %s: %s", dir, strerror(errno));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
+    json_writer w;
+    json_init(&w, f);
+    json_begin_object(&w);
+    eval_write_json(&w, r);
+    json_end_object(&w);
+    bool failed = ferror(f) != 0;
+    failed |= fclose(f) != 0;
+    snprintf(path, sizeof path, "%s/eval.md", dir);
+    if (!failed && (f = fopen(path, "w"))) {
+        fprintf(f, "# Defence evaluation\n\n");
+        eval_write_markdown(f, r);
+        failed = ferror(f) != 0;
+        failed |= fclose(f) != 0;
+    } else {
+        failed = true;
+    }
+    if (failed) return cli_error("writing %s failed", path);
+    return eval_write_charts(r, dir);
+}
+
+static int run_eval(const cli_args *args)
+{
+    eval_command e = {0};
+    eval_result r = {0};
+    double fpr;
+    long bits;
+    catch_interrupts();
+    int rc = cli_long(args, "squeeze-bits", 4, 1, 7, &bits);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_double(args, "baseline-fpr", 0.05, 0.0, 0.5, &fpr);
+    if (rc == CLI_EXIT_OK) rc = open_inputs(&e, args);
+    if (rc == CLI_EXIT_OK) {
+        eval_request req = {
+            .student = e.student,
+            .guard = e.guard,
+            .clean = e.clean.samples,
+            .sets = e.sets,
+            .n_sets = e.n_sets,
+            .squeeze_bits = (uint32_t)bits,
+            .baseline_fpr = fpr,
+        };
+        rc = eval_run(&req, &r);
+    }
+    const char *report = cli_value(args, "report");
+    if (rc == CLI_EXIT_OK && report) rc = write_report(&r, report);
+    if (rc == CLI_EXIT_OK && cli_flag(args, "json")) {
+        json_writer w;
+        json_init(&w, stdout);
+        json_begin_object(&w);
+        eval_write_json(&w, &r);
+        json_end_object(&w);
+    } else if (rc == CLI_EXIT_OK) {
+        rc = eval_print_table(stdout, &r);
+    }
+    eval_result_free(&r);
+    close_inputs(&e);
+    return rc;
+}
+
+static const cli_option eval_options[] = {
+    {"student", 's', "MODEL", "the Student the guard defends"},
+    {"guard", 'g', "GUARD", "the guard to evaluate"},
+    {"clean", 'd', "SPEC", "clean test data: " DATA_SPEC_FORMS},
+    CLASSES_OPTION,
+    {"per-class", 0, "N", "at most N clean samples per class (default all)"},
+    {"squeeze-bits", 0, "B", "feature squeezing's bit depth (default 4)"},
+    {"baseline-fpr", 0, "F", "clean false positives feature squeezing is "
+                             "calibrated to (default 0.05)"},
+    {"report", 'o', "DIR", "write DIR/eval.json, DIR/eval.md and charts"},
+    CLI_OPTION_JSON,
+    CLI_OPTION_QUIET,
+    CLI_OPTIONS_END,
+};
+
+const cli_command cmd_eval = {
+    .name = "eval",
+    .summary = "Measure a guard and the baselines against adversarial sets",
+    .synopsis = "[NAME=]ADVSET...",
+    .description =
+        "Runs the clean data and every attempt of each adversarial set (from "
+        "dg attack)\nthrough the Student, the guard at every M and rule, the "
+        "whole pool of\ndifferentiators without phase 1, and feature "
+        "squeezing, and reports for each:\nfalse rejection rate and accuracy "
+        "loss on clean data, defence rate (share of\nthe attempts that fool "
+        "the Student which are stopped) and ROC AUC.  The pool\nand one "
+        "feature-squeezing row are calibrated on the clean data to the "
+        "guard's\nfalse rejection rate, so their defence rates compare.  "
+        "doc/EVALUATION.md\ndefines every number.",
+    .options = eval_options,
+    .min_args = 1,
+    .max_args = MAX_SETS,
+    .run = run_eval,
+};
