@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "pipeline.h"
 #include "train_common.h"
 
 enum { PREDICT_BATCH = 256, DEFAULT_COUNT = 100, DEFAULT_EXAMPLES = 8 };
@@ -81,17 +82,6 @@ static int read_name(const cli_args *args, const char *option,
 /* ------------------------------------------------------------------------ */
 /* The command line                                                         */
 /* ------------------------------------------------------------------------ */
-
-typedef struct attack_plan {
-    const char *teacher_path, *student_path, *data_spec, *classes;
-    const char *out_path, *examples_dir;
-    int32_t preset;
-    uint32_t count;
-    int32_t target_class; /* -1: each class in turn */
-    uint32_t n_examples;
-    bool stop_on_success;
-    dg_attack_opts opts;
-} attack_plan;
 
 /* A numeric option that sets a field of dg_attack_opts. */
 typedef struct number_option {
@@ -919,18 +909,33 @@ static void free_run(attack_run *r)
     free(r->adversarial_label);
 }
 
+/* Everything but the report, on r->plan. */
+static int execute(attack_run *r)
+{
+    int rc = check_output_folder(r->plan.out_path);
+    if (rc == CLI_EXIT_OK) rc = load_inputs(r);
+    if (rc == CLI_EXIT_OK) rc = predict_data(r);
+    if (rc == CLI_EXIT_OK) rc = choose_attempts(r);
+    if (rc == CLI_EXIT_OK) rc = gather_pixels(r);
+    if (rc == CLI_EXIT_OK) rc = run_attacks(r);
+    if (rc == CLI_EXIT_OK) rc = save_set(r);
+    if (rc == CLI_EXIT_OK && r->plan.examples_dir) rc = write_examples(r);
+    return rc;
+}
+
+int attack_write_set(const attack_plan *p)
+{
+    attack_run r = {.plan = *p};
+    int rc = execute(&r);
+    free_run(&r);
+    return rc;
+}
+
 static int run_attack(const cli_args *args)
 {
     attack_run r = {0};
     int rc = read_plan(args, &r.plan);
-    if (rc == CLI_EXIT_OK) rc = check_output_folder(r.plan.out_path);
-    if (rc == CLI_EXIT_OK) rc = load_inputs(&r);
-    if (rc == CLI_EXIT_OK) rc = predict_data(&r);
-    if (rc == CLI_EXIT_OK) rc = choose_attempts(&r);
-    if (rc == CLI_EXIT_OK) rc = gather_pixels(&r);
-    if (rc == CLI_EXIT_OK) rc = run_attacks(&r);
-    if (rc == CLI_EXIT_OK) rc = save_set(&r);
-    if (rc == CLI_EXIT_OK && r.plan.examples_dir) rc = write_examples(&r);
+    if (rc == CLI_EXIT_OK) rc = execute(&r);
     if (rc == CLI_EXIT_OK) rc = report(&r, cli_flag(args, "json"));
     free_run(&r);
     return rc;

@@ -1,7 +1,8 @@
 /* cmd_demo.c - `dg demo`: the whole pipeline on the embedded scenario
  * "fmnist-split": a Teacher learns Fashion-MNIST classes 0-4, a Student
- * made from it by transfer learning learns classes 5-9, and both are
- * measured on the test split.
+ * made from it by transfer learning learns classes 5-9, both are measured
+ * on the test split, and a guard for the Student is built, attacked and
+ * evaluated with the baselines.
  *
  * The pipeline is a list of stages.  A stage whose output file already
  * exists and loads is not redone, and training stages keep checkpoints, so
@@ -17,6 +18,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "eval.h"
+#include "pipeline.h"
 #include "train_common.h"
 
 #define SCENARIO "fmnist-split"
@@ -39,9 +42,32 @@ typedef struct model_plan {
     const char *schedule;  /* as --schedule spells it */
 } model_plan;
 
+/* The guard: the library's defaults but for these (0: the default). */
+typedef struct guard_plan {
+    uint32_t variants, epochs;
+} guard_plan;
+
+/* One adversarial set made from the test split. */
+typedef struct attack_set_plan {
+    const char *name;     /* DIR/attack-NAME.dgadv; a column of the report */
+    int32_t method;       /* DG_ATTACK_MIMIC_* */
+    bool targeted;
+    uint32_t count, iterations;
+    float epsilon, step;  /* L-infinity only */
+} attack_set_plan;
+
+enum { DEMO_MAX_SETS = 3 };
+
+/* Feature squeezing's bit depth for 8-bit gray images. */
+enum { DEMO_SQUEEZE_BITS = 4 };
+
 typedef struct demo_settings {
     const char *mode;
     model_plan teacher, student;
+    guard_plan guard;
+    attack_set_plan attacks[DEMO_MAX_SETS];
+    uint32_t n_attacks;
+    uint32_t clean_per_class; /* clean test images per class; 0: all */
 } demo_settings;
 
 /* The defaults of dg train and dg transfer; measured in doc/training.md. */
@@ -50,13 +76,28 @@ static const demo_settings full_settings = {
     .teacher = {"0-4", 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
                 SCRATCH_SCHEDULE},
     .student = {"5-9", 500, HEAD_EPOCHS, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .guard = {0, 0},
+    /* The strong attack (>= 80% targeted success on the undefended
+     * Student, doc/attack.md) and its L-infinity form, whose larger but
+     * uniform perturbation drags earlier features along. */
+    .attacks = {{"targeted", DG_ATTACK_MIMIC_DSSIM, true, 200, 1000, 0, 0},
+                {"untargeted", DG_ATTACK_MIMIC_DSSIM, false, 100, 1000, 0, 0},
+                {"targeted_linf", DG_ATTACK_MIMIC_LINF, true, 200, 200, 0.2f,
+                 0.02f}},
+    .n_attacks = 3,
+    .clean_per_class = 0,
 };
 
-/* Well under two minutes on two cores, for CI. */
+/* A few minutes on two cores, for CI. */
 static const demo_settings quick_settings = {
     .mode = "quick",
     .teacher = {"0-4", 1200, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
     .student = {"5-9", 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .guard = {3, 1},
+    .attacks = {{"targeted", DG_ATTACK_MIMIC_DSSIM, true, 20, 200, 0, 0},
+                {"untargeted", DG_ATTACK_MIMIC_DSSIM, false, 20, 200, 0, 0}},
+    .n_attacks = 2,
+    .clean_per_class = 100,
 };
 
 /* One model of the pipeline and how this run obtained it. */
@@ -78,6 +119,12 @@ typedef struct demo {
     bool json, quiet;
     double start;
     demo_model teacher, student;
+    dg_ensemble *guard;
+    bool guard_reused;
+    double guard_seconds;
+    dg_advset *sets[DEMO_MAX_SETS];
+    eval_set eval_sets[DEMO_MAX_SETS]; /* the result points into these */
+    eval_result eval;
 } demo;
 
 typedef struct demo_stage {
@@ -125,6 +172,17 @@ static int write_out_file(const demo *d, const char *name,
 /* Settings                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* The guard's build options: the library's defaults and the plan. */
+static void guard_options(const demo *d, dg_ensemble_opts *o)
+{
+    dg_ensemble_opts_init(o, sizeof *o);
+    const guard_plan *g = &d->settings->guard;
+    if (g->variants) o->variants = g->variants;
+    if (o->members > o->variants) o->members = o->variants;
+    if (g->epochs) o->epochs = g->epochs;
+    o->seed = d->seed;
+}
+
 static void json_plan(json_writer *w, const demo_model *m)
 {
     const model_plan *p = m->plan;
@@ -164,6 +222,43 @@ static void json_settings(json_writer *w, const demo *d)
     json_plan(w, &d->teacher);
     json_key(w, "student");
     json_plan(w, &d->student);
+    dg_ensemble_opts g;
+    guard_options(d, &g);
+    json_key(w, "guard");
+    json_begin_object(w);
+    json_key(w, "variants");
+    json_int(w, g.variants);
+    json_key(w, "members");
+    json_int(w, g.members);
+    json_key(w, "epochs");
+    json_int(w, g.epochs);
+    json_key(w, "prune_layer");
+    json_int(w, g.prune_layers[0]);
+    json_end_object(w);
+    json_key(w, "attacks");
+    json_begin_array(w);
+    for (uint32_t k = 0; k < d->settings->n_attacks; k++) {
+        const attack_set_plan *a = &d->settings->attacks[k];
+        json_begin_object(w);
+        json_key(w, "name");
+        json_string(w, a->name);
+        json_key(w, "method");
+        json_string(w, a->method == DG_ATTACK_MIMIC_LINF ? "linf" : "dssim");
+        json_key(w, "targeted");
+        json_bool(w, a->targeted);
+        json_key(w, "count");
+        json_int(w, a->count);
+        json_key(w, "iterations");
+        json_int(w, a->iterations);
+        if (a->method == DG_ATTACK_MIMIC_LINF) {
+            json_key(w, "epsilon");
+            json_number(w, a->epsilon);
+        }
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "clean_per_class");
+    json_int(w, d->settings->clean_per_class);
     json_end_object(w);
 }
 
@@ -324,6 +419,140 @@ static int stage_student(demo *d)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Defence stages                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Loads DIR/guard.dg if an earlier run finished it, else builds it from
+ * the Student's own training images. */
+static int stage_guard(demo *d)
+{
+    char path[4096], work[4096];
+    int rc = out_path(d, "guard.dg", path, sizeof path);
+    if (rc == CLI_EXIT_OK) rc = out_path(d, "guard.work", work, sizeof work);
+    if (rc != CLI_EXIT_OK) return rc;
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (dg_ensemble_load_file(path, d->student.model, &d->guard) ==
+            DG_OK) {
+            d->guard_reused = true;
+            note(d, "guard: reusing %s", path);
+            return CLI_EXIT_OK;
+        }
+        note(d, "guard: %s does not load; building again", path);
+    }
+    const model_plan *p = d->student.plan;
+    dg_ensemble_opts o;
+    guard_options(d, &o);
+    o.work_dir = work;
+    class_data data = {0};
+    rc = data_load("fmnist:train", fmnist_shape, &data);
+    if (rc == CLI_EXIT_OK) rc = data_select(&data, p->classes, p->per_class);
+    if (rc == CLI_EXIT_OK) {
+        note(d, "guard: %u differentiators per class, %u epoch%s each",
+             o.variants, o.epochs, o.epochs == 1 ? "" : "s");
+        rc = guard_build_file(&o, d->student.model, data.samples, NULL, path,
+                              &d->guard, &d->guard_seconds);
+    }
+    data_free(&data);
+    return rc;
+}
+
+/* Attacks the test split as the plan says, writing DIR/attack-NAME.dgadv
+ * and example images in DIR/examples-NAME. */
+static int make_set(const demo *d, const attack_set_plan *a, uint64_t seed,
+                    const char *path)
+{
+    char teacher[4096], student[4096], examples[4096], name[256];
+    snprintf(name, sizeof name, "examples-%s", a->name);
+    int rc = out_path(d, "teacher.dgm", teacher, sizeof teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = out_path(d, "student.dgm", student, sizeof student);
+    if (rc == CLI_EXIT_OK) rc = out_path(d, name, examples, sizeof examples);
+    if (rc != CLI_EXIT_OK) return rc;
+    attack_plan p = {
+        .teacher_path = teacher,
+        .student_path = student,
+        .data_spec = "fmnist:test",
+        .classes = d->student.plan->classes,
+        .out_path = path,
+        .examples_dir = examples,
+        .preset = DG_ATTACK_PRESET_STRONG,
+        .count = a->count,
+        .target_class = -1,
+        .n_examples = 8,
+    };
+    dg_status st = dg_attack_opts_init(&p.opts, sizeof p.opts, p.preset);
+    if (st != DG_OK) return cli_fail(st, "attack options");
+    p.opts.method = a->method;
+    p.opts.targeted = a->targeted;
+    p.opts.iterations = a->iterations;
+    p.opts.seed = seed;
+    if (a->method == DG_ATTACK_MIMIC_LINF) {
+        p.opts.epsilon = a->epsilon;
+        p.opts.step = a->step;
+    }
+    note(d, "attack %s: %u attempts on test images, %u iterations", a->name,
+         a->count, a->iterations);
+    return attack_write_set(&p);
+}
+
+static int stage_attack(demo *d)
+{
+    int rc = CLI_EXIT_OK;
+    for (uint32_t k = 0; rc == CLI_EXIT_OK && k < d->settings->n_attacks;
+         k++) {
+        const attack_set_plan *a = &d->settings->attacks[k];
+        char path[4096], file[256];
+        snprintf(file, sizeof file, "attack-%s.dgadv", a->name);
+        rc = out_path(d, file, path, sizeof path);
+        if (rc != CLI_EXIT_OK) break;
+        struct stat st;
+        if (stat(path, &st) == 0 &&
+            dg_advset_load_file(path, &d->sets[k]) == DG_OK) {
+            note(d, "attack %s: reusing %s", a->name, path);
+            continue;
+        }
+        rc = make_set(d, a, d->seed + k, path);
+        if (rc == CLI_EXIT_OK) {
+            dg_status ls = dg_advset_load_file(path, &d->sets[k]);
+            if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
+        }
+        if (train_interrupted()) rc = cli_error("interrupted");
+    }
+    return rc;
+}
+
+/* The guard and the baselines on the clean test split and every set;
+ * the charts go to DIR. */
+static int stage_eval(demo *d)
+{
+    class_data clean = {0};
+    for (uint32_t k = 0; k < d->settings->n_attacks; k++)
+        d->eval_sets[k] = (eval_set){d->settings->attacks[k].name, d->sets[k]};
+    int rc = data_load("fmnist:test", fmnist_shape, &clean);
+    if (rc == CLI_EXIT_OK)
+        rc = data_select(&clean, d->student.plan->classes,
+                         d->settings->clean_per_class);
+    if (rc == CLI_EXIT_OK) {
+        eval_request req = {
+            .student = d->student.model,
+            .guard = d->guard,
+            .clean = clean.samples,
+            .sets = d->eval_sets,
+            .n_sets = d->settings->n_attacks,
+            .squeeze_bits = DEMO_SQUEEZE_BITS,
+            .baseline_fpr = 0.05,
+        };
+        note(d, "eval: the guard and the baselines on clean test images "
+                "and %u adversarial sets", req.n_sets);
+        rc = eval_run(&req, &d->eval);
+    }
+    if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out_dir);
+    data_free(&clean);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Report                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -376,6 +605,14 @@ static void write_report_json(const demo *d, FILE *out)
     json_model(&w, &d->teacher);
     json_key(&w, "student");
     json_model(&w, &d->student);
+    json_key(&w, "guard");
+    json_begin_object(&w);
+    json_key(&w, "reused");
+    json_bool(&w, d->guard_reused);
+    json_key(&w, "build_seconds");
+    json_number(&w, d->guard_reused ? NAN : d->guard_seconds);
+    json_end_object(&w);
+    eval_write_json(&w, &d->eval);
     json_key(&w, "seconds");
     json_number(&w, monotonic_seconds() - d->start);
     json_end_object(&w);
@@ -432,6 +669,17 @@ static void write_report_md(const demo *d, FILE *out)
     fprintf(out, "- Student: %s\n", d->student.architecture);
     fprintf(out, "- Seed %llu; %s; total time %.1f s\n",
             (unsigned long long)d->seed, date, monotonic_seconds() - d->start);
+    fprintf(out, "\n## Defence\n\nThe guard (%s), attacks on test images "
+                 "of the Student's classes\n(%s/attack-*.dgadv, examples in "
+                 "examples-*), and the baselines on the\nsame inputs "
+                 "(doc/EVALUATION.md defines each number).\n\n",
+            d->guard_reused ? "reused" : "built by this run", d->out_dir);
+    eval_write_markdown(out, &d->eval);
+    fprintf(out, "\n![defence rate](defence-vs-members.png)\n"
+                 "![cost](cost-vs-members.png)\n");
+    for (uint32_t k = 0; k < d->settings->n_attacks; k++)
+        fprintf(out, "![ROC %s](roc-%s.png)\n", d->settings->attacks[k].name,
+                d->settings->attacks[k].name);
 }
 
 static int print_summary(const demo *d)
@@ -455,6 +703,10 @@ static int print_summary(const demo *d)
         table_cell(&t, "%.2f%%", 100 * evaluation_accuracy(&m->test));
     }
     int rc = table_print(&t, stdout, 0);
+    if (rc == CLI_EXIT_OK) {
+        printf("\n");
+        rc = eval_print_table(stdout, &d->eval);
+    }
     if (rc == CLI_EXIT_OK)
         printf("\nreport: %s/report.md and %s/report.json\n", d->out_dir,
                d->out_dir);
@@ -481,6 +733,9 @@ static int stage_report(demo *d)
 static const demo_stage stages[] = {
     {"teacher", stage_teacher},
     {"student", stage_student},
+    {"guard", stage_guard},
+    {"attack", stage_attack},
+    {"eval", stage_eval},
     {"report", stage_report},
 };
 
@@ -517,6 +772,9 @@ static int run_demo(const cli_args *args)
         else
             rc = stages[i].run(&d);
     }
+    eval_result_free(&d.eval);
+    for (uint32_t k = 0; k < DEMO_MAX_SETS; k++) dg_advset_free(d.sets[k]);
+    dg_ensemble_free(d.guard);
     demo_model *models[] = {&d.teacher, &d.student};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         dg_model_free(models[i]->model);
@@ -526,8 +784,8 @@ static int run_demo(const cli_args *args)
 }
 
 static const cli_option demo_options[] = {
-    {"quick", 0, NULL, "small settings that finish in well under a minute, "
-                       "for CI"},
+    {"quick", 0, NULL, "small settings that finish in a few minutes, for "
+                       "CI"},
     {"out", 'o', "DIR", "folder for the models and the report (default "
                         "dg-demo)"},
     {"seed", 0, "S", "initial weights and shuffling (default 1)"},
@@ -544,10 +802,14 @@ const cli_command cmd_demo = {
         "Scenario " SCENARIO ": a Teacher learns Fashion-MNIST classes 0-4 "
         "(all 30000\ntraining images), a Student made by transfer learning "
         "learns classes 5-9 (500\nimages per class); both are tested on the "
-        "t10k split.  Writes DIR/teacher.dgm,\nDIR/student.dgm, "
-        "DIR/report.json and DIR/report.md.  Finished stages are reused\n"
-        "and training resumes from checkpoints, so an interrupted demo "
-        "continues when\nrun again.",
+        "t10k split.  Then a guard is built\nfor the Student, the strong "
+        "mimicry attack crafts targeted and untargeted\nadversarial images "
+        "from test images, and dg eval's measurements judge the\nguard and "
+        "the baselines on them.  Writes DIR/teacher.dgm, DIR/student.dgm,\n"
+        "DIR/guard.dg, DIR/attack-*.dgadv, charts, DIR/report.json and "
+        "DIR/report.md.\nFinished stages are reused and training resumes "
+        "from checkpoints, so an\ninterrupted demo continues when run "
+        "again.",
     .options = demo_options,
     .min_args = 0,
     .max_args = 0,

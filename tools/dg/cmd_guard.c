@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "pipeline.h"
 #include "train_common.h"
 
 /* Entries of an array member of a struct. */
@@ -377,26 +378,27 @@ static int prepare_outcome(const build_settings *b, const dg_model *student,
     return rc;
 }
 
-/* Builds with a progress bar.  Ctrl-C stops after the differentiator in
- * progress; the work directory keeps the finished ones for the next run. */
-static int build_guard(const build_settings *b, const dg_model *student,
-                       const class_data *train, const class_data *holdout,
-                       dg_ensemble **out, build_outcome *outcome)
+int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
+                     const dg_dataset *train, const dg_dataset *holdout,
+                     const char *path, dg_ensemble **out, double *seconds)
 {
-    int rc = prepare_outcome(b, student, train, holdout, outcome);
-    if (rc != CLI_EXIT_OK) return rc;
-    const char *dir = b->opts.work_dir;
-    build_progress progress = {.work_dir = dir, .reused = outcome->reused};
-    dg_ensemble_opts opts = b->opts;
+    const char *dir = o->work_dir;
+    uint32_t classes;
+    dg_status st = dg_model_output_size(student, &classes);
+    if (st != DG_OK) return cli_fail(st, "reading the Student");
+    build_progress progress = {
+        .work_dir = dir,
+        .reused = dir ? count_differentiators(dir, classes, o->variants) : 0,
+    };
+    dg_ensemble_opts opts = *o;
     opts.progress = on_build_progress;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
-    dg_status st = train_interrupted()
+    st = train_interrupted()
              ? DG_E_CANCELLED
-             : dg_ensemble_build(student, train->samples, holdout->samples,
-                                 &opts, out);
-    outcome->seconds = monotonic_seconds() - start;
+             : dg_ensemble_build(student, train, holdout, &opts, out);
+    *seconds = monotonic_seconds() - start;
     if (st == DG_E_CANCELLED && dir)
         return cli_error("interrupted; %s keeps the finished "
                          "differentiators: run the same command again to "
@@ -405,7 +407,11 @@ static int build_guard(const build_settings *b, const dg_model *student,
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
     if (st != DG_OK) return cli_fail(st, "building the guard");
     if (progress.started) progress_finish();
-    return CLI_EXIT_OK;
+    st = dg_ensemble_save_file(*out, path);
+    if (st != DG_OK) return cli_fail(st, "writing %s", path);
+    /* The finished guard makes the work directory useless; leaving it
+     * would make the next build "resume" instead of starting afresh. */
+    return dir ? remove_work_dir(dir) : CLI_EXIT_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -693,15 +699,11 @@ static int run_build(const cli_args *args)
     if (rc == CLI_EXIT_OK)
         rc = load_build_data(args, student, &train, &holdout);
     if (rc == CLI_EXIT_OK)
-        rc = build_guard(&b, student, &train, &holdout, &guard, &outcome);
-    if (rc == CLI_EXIT_OK) {
-        dg_status st = dg_ensemble_save_file(guard, b.output);
-        if (st != DG_OK) rc = cli_fail(st, "writing %s", b.output);
-    }
-    /* The finished guard makes the work directory useless; leaving it
-     * would make the next build "resume" instead of starting afresh. */
-    if (rc == CLI_EXIT_OK && b.opts.work_dir)
-        rc = remove_work_dir(b.opts.work_dir);
+        rc = prepare_outcome(&b, student, &train, &holdout, &outcome);
+    if (rc == CLI_EXIT_OK)
+        rc = guard_build_file(&b.opts, student, train.samples,
+                              holdout.samples, b.output, &guard,
+                              &outcome.seconds);
     if (rc == CLI_EXIT_OK)
         rc = report(args, b.output, b.student, guard, student, false,
                     &outcome);
