@@ -1,5 +1,6 @@
-/*
- * diffguard.h - the public contract of libdiffguard.
+/**
+ * @file diffguard.h
+ * @brief The public contract of libdiffguard.
  *
  * libdiffguard defends transfer-learned image classifiers against
  * Teacher-feature mimicry attacks (Wu et al., IEEE TDSC 2023) by validating
@@ -36,6 +37,10 @@
 
 #include "diffguard_version.h"
 
+/** @def DG_API
+ *  Marks the functions the shared library exports; every other symbol is
+ *  hidden.  On Windows define DG_BUILDING_DLL when building the DLL and
+ *  DG_USING_DLL when linking it. */
 #if defined(_WIN32) && defined(DG_BUILDING_DLL)
 #define DG_API __declspec(dllexport)
 #elif defined(_WIN32) && defined(DG_USING_DLL)
@@ -56,7 +61,7 @@ extern "C" {
 
 /** Result of every fallible call.  Values are explicit and only appended. */
 typedef enum dg_status {
-    DG_OK = 0,
+    DG_OK = 0,            /**< success */
     DG_E_INVALID_ARG = 1, /**< a NULL pointer, out-of-range value, bad string */
     DG_E_NOMEM = 2,       /**< an allocation failed or a size overflowed */
     DG_E_IO = 3,          /**< a file could not be opened, read or written */
@@ -118,35 +123,41 @@ typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
 /* Models                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/** Layer kinds (dg_layer_info.kind).  Values are stored in model files. */
+/** @name Layer kinds (dg_layer_info.kind)
+ *  Values are stored in model files.
+ *  @{ */
 #define DG_LAYER_CONV 1           /**< 2-D convolution with bias */
-#define DG_LAYER_RELU 2
-#define DG_LAYER_MAXPOOL 3
+#define DG_LAYER_RELU 2           /**< max(x, 0) */
+#define DG_LAYER_MAXPOOL 3        /**< max pool */
 #define DG_LAYER_AVGPOOL 4        /**< average pool, padding excluded */
-#define DG_LAYER_GLOBAL_AVGPOOL 5
-#define DG_LAYER_FLATTEN 6
+#define DG_LAYER_GLOBAL_AVGPOOL 5 /**< mean of each channel */
+#define DG_LAYER_FLATTEN 6        /**< C x H x W to C*H*W x 1 x 1 */
 #define DG_LAYER_LINEAR 7         /**< fully connected with bias */
 #define DG_LAYER_BATCHNORM 8      /**< per channel; folded at inference */
 #define DG_LAYER_ADD 9            /**< element-wise sum of two layers */
-#define DG_LAYER_SOFTMAX 10
+#define DG_LAYER_SOFTMAX 10       /**< over the channels */
 #define DG_LAYER_DROPOUT 11       /**< identity at inference */
+/** @} */
 
 /** Layer flags (dg_layer_info.flags). */
 #define DG_LAYER_FLAG_FROZEN 1u   /**< training leaves its parameters alone */
 
-/** Pixel formats of 8-bit images handed to the library. */
-#define DG_PIXEL_GRAY8 1
-#define DG_PIXEL_RGB8 2
-#define DG_PIXEL_RGBA8 3
+/** @name Pixel formats
+ *  Of 8-bit images handed to the library.
+ *  @{ */
+#define DG_PIXEL_GRAY8 1 /**< one byte per pixel */
+#define DG_PIXEL_RGB8 2  /**< three bytes per pixel, interleaved */
+#define DG_PIXEL_RGBA8 3 /**< four bytes per pixel; alpha is ignored */
+/** @} */
 
 /** How raw 8-bit pixels become model input:
  *  input[c] = (pixel[c] * scale - mean[c]) / std[c], after converting to
  *  `channels` channels and resizing (bilinear) to height x width. */
 typedef struct dg_preprocess {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< set by dg_preprocess_init */
     uint32_t channels; /**< 1 or 3 */
-    uint32_t height;
-    uint32_t width;
+    uint32_t height;   /**< rows of the model input */
+    uint32_t width;    /**< columns of the model input */
     float scale;       /**< default 1/255, so pixels map to [0,1] */
     float mean[3];     /**< default 0 */
     float std[3];      /**< default 1 */
@@ -159,17 +170,17 @@ DG_API dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
 
 /** Read-only description of one layer.  The caller sets struct_size. */
 typedef struct dg_layer_info {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< sizeof(dg_layer_info), set by the caller */
     int32_t kind;        /**< DG_LAYER_* */
     int32_t input0;      /**< producing layer, -1 for the model input */
     int32_t input1;      /**< second input of DG_LAYER_ADD, else -1 */
     uint32_t flags;      /**< DG_LAYER_FLAG_* */
     uint32_t channels;   /**< output shape per sample: channels x height x width */
-    uint32_t height;
-    uint32_t width;
+    uint32_t height;     /**< output rows */
+    uint32_t width;      /**< output columns */
     uint32_t kernel;     /**< conv and pooling; 0 otherwise */
-    uint32_t stride;
-    uint32_t padding;
+    uint32_t stride;     /**< conv and pooling; 0 otherwise */
+    uint32_t padding;    /**< conv and pooling; 0 otherwise */
     uint64_t param_count;  /**< trainable and statistic values */
     uint32_t pruned_units; /**< channels or features masked out */
 } dg_layer_info;
@@ -192,9 +203,9 @@ DG_API dg_status dg_model_save_memory(const dg_model *m, void *buf,
                                       size_t capacity, size_t *size_out);
 
 /** Builds a freshly initialised model from an architecture string such as
- *  "c32k3,relu,c32k3,relu,mp2,c64k3,relu,mp2,fc256,relu,fc10" (doc/
- *  architecture-spec.md) for inputs of channels x height x width.  Weights
- *  are drawn from a generator seeded by `seed` (He initialisation).
+ *  "c32k3,relu,c32k3,relu,mp2,c64k3,relu,mp2,fc256,relu,fc10"
+ *  (doc/architecture-spec.md) for inputs of channels x height x width.
+ *  Weights are drawn from a generator seeded by `seed` (He initialisation).
  *  Thread: any. */
 DG_API dg_status dg_model_create(const char *spec, uint32_t channels,
                                  uint32_t height, uint32_t width,
@@ -256,7 +267,8 @@ DG_API dg_status dg_session_output(const dg_session *s, int32_t layer,
                                    const float **data, uint32_t *batch,
                                    uint32_t *channels, uint32_t *height,
                                    uint32_t *width);
-/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+/** Frees the session; NULL is a no-op.  Thread: one thread, not
+ *  concurrently with its use. */
 DG_API void dg_session_free(dg_session *s);
 
 /* ------------------------------------------------------------------------ */
@@ -323,16 +335,20 @@ DG_API dg_status dg_dataset_pixels(const dg_dataset *ds, uint32_t index,
 DG_API dg_status dg_dataset_batch(const dg_dataset *ds, const dg_model *m,
                                   const uint32_t *indices, uint32_t n,
                                   float *out, size_t out_len, int32_t *labels);
-/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+/** Frees the data set; NULL is a no-op.  Thread: one thread, not
+ *  concurrently with its use. */
 DG_API void dg_dataset_free(dg_dataset *ds);
 
 /* ------------------------------------------------------------------------ */
 /* Defence: pruner, differentiator ensemble (guard) and validator           */
 /* ------------------------------------------------------------------------ */
 
-/** Which units a pruner removes for a class. */
+/** @name Pruning modes
+ *  Which units a pruner removes for a class.
+ *  @{ */
 #define DG_PRUNE_MOST 1  /**< the most activated by the class (default) */
 #define DG_PRUNE_LEAST 2 /**< the least activated */
+/** @} */
 
 /** Creates a pruner for the units (channels, or features) of `layer`'s
  *  output, usually the ReLU after a convolution or linear layer; the masks
@@ -358,12 +374,15 @@ DG_API dg_status dg_pruner_activations(const dg_pruner *p, uint32_t cls,
 DG_API dg_status dg_pruner_prune(const dg_pruner *p, uint32_t cls,
                                  float fraction, int32_t mode,
                                  dg_model **out);
-/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+/** Frees the pruner; NULL is a no-op.  Thread: one thread, not
+ *  concurrently with its use. */
 DG_API void dg_pruner_free(dg_pruner *p);
 
-/** Phase-2 decision rules. */
+/** @name Phase-2 decision rules
+ *  @{ */
 #define DG_RULE_VOTES 1 /**< accept if >= tau differentiators agree */
 #define DG_RULE_SCORE 2 /**< accept if mean softmax score >= theta */
+/** @} */
 
 /** The most differentiators a validation consults. */
 #define DG_MAX_MEMBERS 16
@@ -372,7 +391,7 @@ DG_API void dg_pruner_free(dg_pruner *p);
  *  prune_layers[v % n_prune_layers] with fraction
  *  ratios[(v / n_prune_layers) % n_ratios]. */
 typedef struct dg_ensemble_opts {
-    uint32_t struct_size;
+    uint32_t struct_size;      /**< set by dg_ensemble_opts_init */
     uint32_t variants;         /**< V per class; default 6 */
     uint32_t members;          /**< M consulted by default; default 5 */
     int32_t rule;              /**< default DG_RULE_VOTES */
@@ -399,8 +418,10 @@ typedef struct dg_ensemble_opts {
     /** If not NULL, every differentiator is saved there when built, and a
      *  new build with the same settings reuses them (resume).  Borrowed. */
     const char *work_dir;
+    /** NULL: silent; stage "differentiators", done/total counting the
+     *  differentiators built. */
     dg_progress_fn progress;
-    void *progress_user;
+    void *progress_user;       /**< passed to progress as `user` */
 } dg_ensemble_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
@@ -431,38 +452,41 @@ DG_API dg_status dg_ensemble_load_memory(const void *data, size_t size,
 
 /** A guard's shape and defaults.  The caller sets struct_size. */
 typedef struct dg_ensemble_info {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< sizeof(dg_ensemble_info), set by the caller */
     uint32_t classes;    /**< the Student's output size */
     uint32_t variants;   /**< V per class */
     uint32_t members;    /**< default M */
     int32_t rule;        /**< default rule */
     float target_frr;    /**< the calibration target */
-    uint64_t student_hash;
+    uint64_t student_hash; /**< content hash of the Student it belongs to */
 } dg_ensemble_info;
 
+/** Describes a guard.  Thread: any. */
 DG_API dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info);
 
 /** One differentiator of a class, by rank (0 = best).  The caller sets
  *  struct_size. */
 typedef struct dg_member_info {
-    uint32_t struct_size;
+    uint32_t struct_size;  /**< sizeof(dg_member_info), set by the caller */
     int32_t prune_layer;   /**< Student layer whose units were pruned */
     float ratio;           /**< fraction of its units pruned */
     int32_t mode;          /**< DG_PRUNE_* */
-    uint64_t seed;
-    uint32_t pruned_units;
+    uint64_t seed;         /**< of its fine-tuning */
+    uint32_t pruned_units; /**< units masked out of prune_layer */
     uint32_t tail_layers;  /**< layers computed beyond the shared prefix */
     float agreement;       /**< with the Student on held-out clean inputs */
     float score;           /**< the ranking score */
 } dg_member_info;
 
+/** Describes differentiator `rank` (0 = best) of class `cls`.
+ *  Thread: any. */
 DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
                                  uint32_t rank, dg_member_info *info);
 
 /** Calibrated thresholds of class `cls` for M members.  The caller sets
  *  struct_size. */
 typedef struct dg_calibration {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< sizeof(dg_calibration), set by the caller */
     uint32_t tau;        /**< votes needed */
     float theta;         /**< mean score needed */
     float frr_votes;     /**< false rejection reached by tau on its data */
@@ -471,28 +495,34 @@ typedef struct dg_calibration {
     int32_t pooled;      /**< non-zero: too few samples, all classes pooled */
 } dg_calibration;
 
+/** The thresholds of class `cls` for `members` differentiators (1 to V).
+ *  Thread: any. */
 DG_API dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
                                       uint32_t members, dg_calibration *c);
 
-/** Retains or releases a guard (reference counted like models); a loaded
+/** Adds a reference to a guard (reference counted like models); a loaded
  *  guard is immutable and may be shared by any number of threads.
- *  dg_ensemble_free(NULL) is a no-op. */
+ *  Thread: any. */
 DG_API dg_ensemble *dg_ensemble_retain(dg_ensemble *g);
+/** Drops a reference; frees at zero.  dg_ensemble_free(NULL) is a no-op.
+ *  Thread: any. */
 DG_API void dg_ensemble_free(dg_ensemble *g);
 
+/** Settings of a validator; fill with dg_validator_opts_init. */
 typedef struct dg_validator_opts {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< set by dg_validator_opts_init */
     uint32_t members;    /**< M; 0: the guard's default */
     int32_t rule;        /**< DG_RULE_*; 0: the guard's default */
     uint32_t max_batch;  /**< largest batch per call; default 64 */
 } dg_validator_opts;
 
+/** Defaults as documented on each field.  Thread: any. */
 DG_API dg_status dg_validator_opts_init(dg_validator_opts *o,
                                         size_t struct_size);
 
 /** Why an input was accepted or rejected.  The caller sets struct_size. */
 typedef struct dg_verdict {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< sizeof(dg_verdict), set by the caller */
     int32_t accepted;    /**< 1: accept the phase-1 label; 0: reject */
     int32_t label;       /**< phase-1 class (the Student's) */
     int32_t rule;        /**< the rule in force */
@@ -527,27 +557,35 @@ DG_API dg_status dg_validate_labeled(dg_validator *v, const float *input,
                                      size_t input_len, uint32_t batch,
                                      const int32_t *labels,
                                      dg_verdict *verdicts);
-/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+/** Frees the validator; NULL is a no-op.  Thread: one thread, not
+ *  concurrently with its use. */
 DG_API void dg_validator_free(dg_validator *v);
 
 /* ------------------------------------------------------------------------ */
 /* Training, evaluation and transfer learning                               */
 /* ------------------------------------------------------------------------ */
 
+/** @name Optimisers (dg_train_opts.optimizer)
+ *  @{ */
 #define DG_OPTIMIZER_SGD 1   /**< with momentum; weight decay as L2 */
 #define DG_OPTIMIZER_ADAM 2  /**< weight decay decoupled (AdamW) */
+/** @} */
 
 /** The default Teacher for 1x28x28 inputs (Fashion-MNIST classes 0-4). */
 #define DG_ARCH_FMNIST_TEACHER                                                \
     "c32k3,relu,c32k3,relu,mp2,c64k3,relu,c64k3,relu,mp2,fc256,relu,fc128,"  \
     "relu,fc5"
 
-#define DG_SCHEDULE_CONSTANT 0
+/** @name Learning-rate schedules (dg_train_opts.schedule)
+ *  @{ */
+#define DG_SCHEDULE_CONSTANT 0 /**< the same rate every epoch */
 #define DG_SCHEDULE_STEP 1   /**< lr *= step_gamma every step_epochs */
 #define DG_SCHEDULE_COSINE 2 /**< cosine decay to 0 over all epochs */
+/** @} */
 
+/** How to train; fill with dg_train_opts_init. */
 typedef struct dg_train_opts {
-    uint32_t struct_size;
+    uint32_t struct_size;     /**< set by dg_train_opts_init */
     uint32_t epochs;          /**< default 4 */
     uint32_t batch_size;      /**< default 64 */
     int32_t optimizer;        /**< default DG_OPTIMIZER_ADAM */
@@ -568,12 +606,12 @@ typedef struct dg_train_opts {
     float distill_alpha;       /**< default 0.5 */
     float distill_temperature; /**< default 4 */
     dg_progress_fn progress;   /**< NULL: silent */
-    void *progress_user;
+    void *progress_user;       /**< passed to progress as `user` */
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */
 typedef struct dg_train_report {
-    uint32_t struct_size;
+    uint32_t struct_size;    /**< sizeof(dg_train_report), set by the caller */
     uint32_t epochs_run;     /**< epochs trained by this call */
     uint32_t resumed_epoch;  /**< epochs already done by a checkpoint */
     float last_loss;         /**< mean training loss of the last epoch */
@@ -601,7 +639,7 @@ DG_API dg_status dg_model_evaluate(const dg_model *m, const dg_dataset *ds,
 
 /** Makes a Student: copies layers 0..cut_layer of the Teacher (frozen) and
  *  appends a freshly initialised head described by an architecture string
- *  (e.g. "fc5").  cut_layer -1 means "through the last hidden layer": every
+ *  (such as "fc5").  cut_layer -1 means "through the last hidden layer": every
  *  layer before the Teacher's final linear layer.  The Student keeps the
  *  Teacher's preprocessing.  Thread: any. */
 DG_API dg_status dg_model_transfer(const dg_model *teacher, int32_t cut_layer,
@@ -622,35 +660,44 @@ DG_API dg_status dg_model_set_frozen(dg_model *m, uint32_t layer,
  * model's input shape; the library maps them to model input through the
  * model's preprocessing (input = (pixel * 255 * scale - mean) / std). */
 
-/** dg_attack_opts.method */
+/** @name Attack methods (dg_attack_opts.method)
+ *  @{ */
 #define DG_ATTACK_MIMIC_DSSIM 1 /**< Teacher-feature mimicry under a DSSIM
-                                     budget (Wang et al. 2018), in tanh space */
+                                     budget (Wang et al., 2018), in tanh
+                                     space */
 #define DG_ATTACK_MIMIC_LINF 2  /**< the same feature loss in an L-infinity
                                      box, PGD with sign steps */
 #define DG_ATTACK_FGSM 3        /**< one sign step of size epsilon on the
                                      model's cross-entropy */
 #define DG_ATTACK_PGD 4         /**< sign steps on the cross-entropy,
                                      projected on the L-infinity box */
+/** @} */
 
-/** Presets of dg_attack_opts_init. */
+/** @name Attack presets (dg_attack_opts_init)
+ *  @{ */
 #define DG_ATTACK_PRESET_STRONG 1 /**< the default: Adam (rate 0.03) in
                                        tanh space, budget 0.01, lambda 1e7,
                                        1000 iterations, early stop */
-#define DG_ATTACK_PRESET_PAPER 2  /**< Wang et al.: Adadelta, rate 1,
-                                       lambda 1e10, budget 0.003, 2000
-                                       iterations, no early stop */
+#define DG_ATTACK_PRESET_PAPER 2  /**< as Wang et al., 2018: Adadelta,
+                                       rate 1, lambda 1e10, budget 0.003,
+                                       2000 iterations, no early stop */
+/** @} */
 
 /** lambda * budget of the strong preset, measured best for Adam: a larger
  *  lambda stalls Adam after the first budget crossing, a smaller one lets
  *  iterates settle outside the budget. */
 #define DG_ATTACK_STRONG_LAMBDA_BUDGET 1e5f
 
-/** Optimisers of DG_ATTACK_MIMIC_DSSIM (the others take sign steps). */
+/** @name Attack optimisers (dg_attack_opts.optimizer)
+ *  Of DG_ATTACK_MIMIC_DSSIM (the others take sign steps).
+ *  @{ */
 #define DG_ATTACK_ADADELTA 1 /**< rho 0.95, eps 1e-8 */
 #define DG_ATTACK_ADAM 2     /**< beta1 0.9, beta2 0.999, eps 1e-8 */
+/** @} */
 
+/** How to attack; fill with dg_attack_opts_init and a preset. */
 typedef struct dg_attack_opts {
-    uint32_t struct_size;
+    uint32_t struct_size;  /**< set by dg_attack_opts_init */
     int32_t method;        /**< DG_ATTACK_*; default DG_ATTACK_MIMIC_DSSIM */
     /** Mimicry: the layer whose output is matched; -1 (default): the last
      *  hidden layer, every layer before the model's final linear layer (the
@@ -690,7 +737,7 @@ typedef struct dg_attack_opts {
     dg_progress_fn progress;  /**< stage "attack", done/total in image
                                    iterations; metric: share of finished
                                    images within budget */
-    void *progress_user;
+    void *progress_user;      /**< passed to progress as `user` */
 } dg_attack_opts;
 
 /** Fills o with a preset (DG_ATTACK_PRESET_*).  Thread: any. */
@@ -699,18 +746,19 @@ DG_API dg_status dg_attack_opts_init(dg_attack_opts *o, size_t struct_size,
 
 /** Attacks n images with `model` (the Teacher for mimicry, the classifier
  *  itself for FGSM and PGD).  Every array holds n items:
- *   sources      n x C x H x W pixels in [0,1], the images x_s;
- *   targets      mimicry: n x C x H x W target images x_t; else NULL;
- *   labels       FGSM and PGD: the class to reach (targeted) or to leave
- *                (untargeted); mimicry: the target class, only needed with
- *                check_model; else may be NULL;
- *   adversarial  out, n x C x H x W: x' on the 1/255 grid;
- *   dssim        out (may be NULL): DSSIM(x', x_s);
- *   feature_distance out (may be NULL): the objective at x': the
- *                L2 feature distance for mimicry, the cross-entropy of
- *                labels[i] for FGSM and PGD;
- *   within_budget out (may be NULL): 1 if x' meets the budget after
- *                rounding (DSSIM < budget, or |x' - x_s| <= epsilon).
+ *  - sources: n x C x H x W pixels in [0,1], the images x_s;
+ *  - targets: mimicry: n x C x H x W target images x_t; else NULL;
+ *  - labels: FGSM and PGD: the class to reach (targeted) or to leave
+ *    (untargeted); mimicry: the target class, only needed with
+ *    check_model; else may be NULL;
+ *  - adversarial: out, n x C x H x W: x' on the 1/255 grid;
+ *  - dssim: out (may be NULL): DSSIM(x', x_s);
+ *  - feature_distance: out (may be NULL): the objective at x': the L2
+ *    feature distance for mimicry, the cross-entropy of labels[i] for FGSM
+ *    and PGD;
+ *  - within_budget: out (may be NULL): 1 if x' meets the budget after
+ *    rounding (DSSIM < budget, or |x' - x_s| <= epsilon).
+ *
  *  An attack that never meets its budget has failed: within_budget 0, the
  *  source copied to adversarial, dssim and feature_distance NaN.  Results
  *  depend on seed and batch_size, not on the thread count.  If the call
@@ -736,13 +784,13 @@ typedef struct dg_advset dg_advset;
 
 /** One attempt.  The caller sets struct_size. */
 typedef struct dg_advset_item {
-    uint32_t struct_size;
+    uint32_t struct_size;   /**< sizeof(dg_advset_item), set by the caller */
     uint32_t source_index;  /**< index of x_s in the data it came from */
     int32_t source_label;   /**< s, in the Student's classes */
     int32_t target_label;   /**< t (-1 for an untargeted FGSM or PGD) */
     int32_t student_label;  /**< argmax Student(x'); -1: not measured */
-    float dssim;            /**< as dg_attack_run reports them */
-    float feature_distance;
+    float dssim;            /**< as dg_attack_run reports it */
+    float feature_distance; /**< as dg_attack_run reports it */
     int32_t within_budget;  /**< 0: a failed attack; pixels are x_s */
     /** Within budget and student_label == target_label (for target -1:
      *  student_label != source_label). */
@@ -766,8 +814,10 @@ DG_API dg_status dg_advset_save_file(const dg_advset *set, const char *path);
 /** Reads a set, checking magic, version, sizes and checksum first.
  *  Thread: any. */
 DG_API dg_status dg_advset_load_file(const char *path, dg_advset **out);
-/** Thread: any (as for every accessor below, with no concurrent add). */
+/** Number of attempts.  Thread: any, with no concurrent dg_advset_add (as
+ *  for every accessor below). */
 DG_API dg_status dg_advset_count(const dg_advset *set, uint32_t *count);
+/** Shape of each image. */
 DG_API dg_status dg_advset_shape(const dg_advset *set, uint32_t *channels,
                                  uint32_t *height, uint32_t *width);
 /** The recorded settings into o (the caller sets struct_size; threads,
@@ -776,6 +826,7 @@ DG_API dg_status dg_advset_settings(const dg_advset *set, dg_attack_opts *o);
 /** The description, owned by the set. */
 DG_API dg_status dg_advset_description(const dg_advset *set,
                                        const char **text);
+/** Attempt `index` into item (the caller sets struct_size). */
 DG_API dg_status dg_advset_item_get(const dg_advset *set, uint32_t index,
                                     dg_advset_item *item);
 /** Borrows the 8-bit planar C x H x W pixels of attempt `index`, valid
@@ -788,7 +839,8 @@ DG_API dg_status dg_advset_pixels(const dg_advset *set, uint32_t index,
 DG_API dg_status dg_advset_batch(const dg_advset *set, const dg_model *m,
                                  const uint32_t *indices, uint32_t n,
                                  float *out, size_t out_len);
-/** NULL is a no-op.  Thread: one thread, not concurrently with its use. */
+/** Frees the set; NULL is a no-op.  Thread: one thread, not
+ *  concurrently with its use. */
 DG_API void dg_advset_free(dg_advset *set);
 
 /** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows

@@ -1,14 +1,15 @@
-// diffguard.hpp - a header-only C++11 wrapper of diffguard.h.
-//
-// Every object owns its handle through a std::unique_ptr with the matching
-// dg_*_free as deleter, so objects are move-only and released exactly once.
-// The library reference-counts what objects share (a session its model, a
-// guard its Student, a validator its guard), so objects may be destroyed in
-// any order.  Every failing call throws dg::Error, which carries the status
-// and dg_last_error_detail().  Option structs come from dg::train_options(),
-// dg::ensemble_options() and dg::validator_options(), already filled by
-// their *_init function; change fields, then pass them.  Thread rules are
-// those of diffguard.h.
+/// @file diffguard.hpp
+/// @brief A header-only C++11 wrapper of diffguard.h.
+///
+/// Every object owns its handle through a std::unique_ptr with the matching
+/// dg_*_free as deleter, so objects are move-only and released exactly once.
+/// The library reference-counts what objects share (a session its model, a
+/// guard its Student, a validator its guard), so objects may be destroyed in
+/// any order.  Every failing call throws dg::Error, which carries the status
+/// and dg_last_error_detail().  Option structs come from dg::train_options(),
+/// dg::ensemble_options() and dg::validator_options(), already filled by
+/// their *_init function; change fields, then pass them.  Thread rules are
+/// those of diffguard.h.
 #ifndef DIFFGUARD_HPP
 #define DIFFGUARD_HPP
 
@@ -21,14 +22,17 @@
 
 #include "diffguard.h"
 
+/// The C++ wrapper of libdiffguard.
 namespace dg {
 
 /// A failed libdiffguard call.
 class Error : public std::runtime_error {
 public:
+    /// Records `status` and dg_last_error_detail() of the failed `function`.
     Error(dg_status status, const char *function)
         : Error(status, function, dg_last_error_detail()) {}
 
+    /// The status the C call returned.
     dg_status status() const noexcept { return status_; }
     /// dg_last_error_detail() right after the failing call.
     const std::string &detail() const noexcept { return detail_; }
@@ -66,7 +70,10 @@ using Handle = std::unique_ptr<T, Deleter<T, Free>>;
 
 /// Per-sample shape, channels x height x width.
 struct Shape {
+    /// @{ channels x height x width
     std::uint32_t channels, height, width;
+    /// @}
+    /// channels * height * width.
     std::size_t size() const
     {
         return static_cast<std::size_t>(channels) * height * width;
@@ -101,19 +108,23 @@ class Dataset;
 
 /// Outcome of Model::evaluate; confusion[true * k + predicted].
 struct Evaluation {
+    /// @{ correct of total samples
     std::uint32_t correct, total;
-    std::vector<std::uint32_t> confusion;
+    /// @}
+    std::vector<std::uint32_t> confusion; ///< k x k counts, row-major
 };
 
 /// A neural network (dg_model).
 class Model {
 public:
+    /// Loads a model file (dg_model_load_file).
     static Model load(const std::string &path)
     {
         dg_model *m;
         DIFFGUARD_HPP_CALL(dg_model_load_file, path.c_str(), &m);
         return Model(m);
     }
+    /// Loads a model from the bytes of a model file, which are copied.
     static Model from_memory(const void *data, std::size_t size)
     {
         dg_model *m;
@@ -130,6 +141,7 @@ public:
         return Model(m);
     }
 
+    /// Writes the model file atomically.
     void save(const std::string &path) const
     {
         DIFFGUARD_HPP_CALL(dg_model_save_file, get(), path.c_str());
@@ -143,10 +155,13 @@ public:
                            seed, &m);
         return Model(m);
     }
+    /// Trains the non-frozen layers on ds (dg_model_train).
     inline dg_train_report train(const Dataset &ds,
                                  const dg_train_opts &opts = train_options());
+    /// Classifies every sample of ds (dg_model_evaluate).
     inline Evaluation evaluate(const Dataset &ds) const;
 
+    /// Shape of one input sample.
     Shape input_shape() const
     {
         Shape s;
@@ -154,18 +169,21 @@ public:
                            &s.height, &s.width);
         return s;
     }
+    /// Output size per sample of the last layer (the class count).
     std::uint32_t output_size() const
     {
         std::uint32_t n;
         DIFFGUARD_HPP_CALL(dg_model_output_size, get(), &n);
         return n;
     }
+    /// Number of layers.
     std::uint32_t layer_count() const
     {
         std::uint32_t n;
         DIFFGUARD_HPP_CALL(dg_model_layer_count, get(), &n);
         return n;
     }
+    /// Describes layer `index`.
     dg_layer_info layer_info(std::uint32_t index) const
     {
         dg_layer_info info = dg_layer_info();
@@ -173,12 +191,14 @@ public:
         DIFFGUARD_HPP_CALL(dg_model_layer_info, get(), index, &info);
         return info;
     }
+    /// Name of output class `index` ("" when unnamed).
     std::string class_name(std::uint32_t index) const
     {
         const char *name;
         DIFFGUARD_HPP_CALL(dg_model_class_name, get(), index, &name);
         return name;
     }
+    /// Names the output classes, one name per output.
     void set_class_names(const std::vector<std::string> &names)
     {
         std::vector<const char *> c_names;
@@ -186,6 +206,7 @@ public:
         DIFFGUARD_HPP_CALL(dg_model_set_class_names, get(), c_names.data(),
                            static_cast<std::uint32_t>(c_names.size()));
     }
+    /// Freezes (or unfreezes) one layer for training.
     void set_frozen(std::uint32_t layer, bool frozen = true)
     {
         DIFFGUARD_HPP_CALL(dg_model_set_frozen, get(), layer, frozen ? 1 : 0);
@@ -198,6 +219,7 @@ public:
         DIFFGUARD_HPP_CALL(dg_image_load_file, get(), path.c_str(), out,
                            out_len);
     }
+    /// A PNG or JPEG file as this model's preprocessed input.
     std::vector<float> load_image(const std::string &path) const
     {
         std::vector<float> x(input_shape().size());
@@ -205,6 +227,7 @@ public:
         return x;
     }
 
+    /// The C handle, owned by this object.
     dg_model *get() const noexcept { return h_.get(); }
 
 private:
@@ -214,8 +237,11 @@ private:
 
 /// A borrowed layer output, valid until the session's next run.
 struct Tensor {
-    const float *data;
+    const float *data; ///< batch x channels x height x width floats
+    /// @{ the shape
     std::uint32_t batch, channels, height, width;
+    /// @}
+    /// Number of floats at data.
     std::size_t size() const
     {
         return static_cast<std::size_t>(batch) * channels * height * width;
@@ -225,6 +251,7 @@ struct Tensor {
 /// Runs a model on up to max_batch samples per call (dg_session).
 class Session {
 public:
+    /// A session holding its own reference to model.
     Session(const Model &model, std::uint32_t max_batch)
     {
         dg_session *s;
@@ -236,6 +263,7 @@ public:
     {
         DIFFGUARD_HPP_CALL(dg_session_run, get(), input, input_len, batch);
     }
+    /// Runs `batch` preprocessed NCHW samples.
     void run(const std::vector<float> &input, std::uint32_t batch)
     {
         run(input.data(), input.size(), batch);
@@ -249,6 +277,7 @@ public:
         return t;
     }
 
+    /// The C handle, owned by this object.
     dg_session *get() const noexcept { return h_.get(); }
 
 private:
@@ -258,6 +287,7 @@ private:
 /// A labelled image set held as 8-bit pixels (dg_dataset).
 class Dataset {
 public:
+    /// An IDX image file and its IDX label file (dg_dataset_load_idx).
     static Dataset load_idx(const std::string &images,
                             const std::string &labels)
     {
@@ -266,6 +296,7 @@ public:
                            labels.c_str(), &d);
         return Dataset(d);
     }
+    /// An image folder, one sub-folder per class (dg_dataset_load_folder).
     static Dataset load_folder(const std::string &dir, Shape shape)
     {
         dg_dataset *d;
@@ -283,12 +314,14 @@ public:
                            per_class, &d);
         return Dataset(d);
     }
+    /// Sample count.
     std::uint32_t count() const
     {
         std::uint32_t n;
         DIFFGUARD_HPP_CALL(dg_dataset_count, get(), &n);
         return n;
     }
+    /// Shape of one sample.
     Shape sample_shape() const
     {
         Shape s;
@@ -296,6 +329,7 @@ public:
                            &s.height, &s.width);
         return s;
     }
+    /// Number of classes (largest label + 1).
     std::uint32_t class_count() const
     {
         std::uint32_t n;
@@ -318,6 +352,7 @@ public:
         return x;
     }
 
+    /// The C handle, owned by this object.
     dg_dataset *get() const noexcept { return h_.get(); }
 
 private:
@@ -357,6 +392,7 @@ public:
                            holdout ? holdout->get() : nullptr, &opts, &g);
         return Guard(g);
     }
+    /// Loads a guard file made for `student` (dg_ensemble_load_file).
     static Guard load(const std::string &path, const Model &student)
     {
         dg_ensemble *g;
@@ -364,6 +400,7 @@ public:
                            &g);
         return Guard(g);
     }
+    /// Loads a guard from the bytes of a guard file.
     static Guard from_memory(const void *data, std::size_t size,
                              const Model &student)
     {
@@ -372,10 +409,12 @@ public:
                            &g);
         return Guard(g);
     }
+    /// Writes the guard file atomically.
     void save(const std::string &path) const
     {
         DIFFGUARD_HPP_CALL(dg_ensemble_save_file, get(), path.c_str());
     }
+    /// The guard's shape and defaults.
     dg_ensemble_info info() const
     {
         dg_ensemble_info i = dg_ensemble_info();
@@ -383,6 +422,7 @@ public:
         DIFFGUARD_HPP_CALL(dg_ensemble_get_info, get(), &i);
         return i;
     }
+    /// Differentiator `rank` (0 = best) of class `cls`.
     dg_member_info member(std::uint32_t cls, std::uint32_t rank) const
     {
         dg_member_info m = dg_member_info();
@@ -390,6 +430,7 @@ public:
         DIFFGUARD_HPP_CALL(dg_ensemble_member, get(), cls, rank, &m);
         return m;
     }
+    /// Thresholds of class `cls` for `members` differentiators.
     dg_calibration calibration(std::uint32_t cls, std::uint32_t members) const
     {
         dg_calibration c = dg_calibration();
@@ -398,6 +439,7 @@ public:
         return c;
     }
 
+    /// The C handle, owned by this object.
     dg_ensemble *get() const noexcept { return h_.get(); }
 
 private:
@@ -408,6 +450,7 @@ private:
 /// Two-phase validation over a guard (dg_validator); one per thread.
 class Validator {
 public:
+    /// A validator holding its own reference to guard.
     explicit Validator(const Guard &guard,
                        const dg_validator_opts &opts = validator_options())
     {
@@ -425,6 +468,7 @@ public:
                            out.data());
         return out;
     }
+    /// Validates `batch` preprocessed NCHW inputs.
     std::vector<dg_verdict> validate(const std::vector<float> &input,
                                       std::uint32_t batch)
     {
@@ -441,6 +485,7 @@ public:
                            batch, labels, out.data());
         return out;
     }
+    /// As validate, with phase 1 taken from the host's labels (one each).
     std::vector<dg_verdict> validate_labeled(
         const std::vector<float> &input,
         const std::vector<std::int32_t> &labels)
@@ -450,6 +495,7 @@ public:
                                 labels.data());
     }
 
+    /// The C handle, owned by this object.
     dg_validator *get() const noexcept { return h_.get(); }
 
 private:

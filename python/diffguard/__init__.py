@@ -7,32 +7,43 @@ ctypes.util.find_library("diffguard"); importing fails with a LibraryError
 if none loads or its ABI is not the one this binding was written for.
 
 Images are float32 numpy arrays in NCHW order, already preprocessed for the
-model (Model.load_image and Dataset.batch make them).  Every failing C call
-raises DiffguardError with .status, .message and .detail.  Every object has
-close() and is a context manager; objects may be released in any order.
+model (Model.load_image and Dataset.batch make them); the attack API
+(attack, dssim, AdversarialSet) takes pixels in [0, 1] instead.  Every
+failing C call raises DiffguardError with .status, .message and .detail.
+Every object has close() and is a context manager; objects may be released
+in any order.
 """
 from ._capi import (ABI_VERSION, LIBRARY_NAME, DiffguardError, LibraryError,
                     lib as _lib)
-from ._structs import (LAYER_ADD, LAYER_AVGPOOL, LAYER_BATCHNORM, LAYER_CONV,
-                       LAYER_DROPOUT, LAYER_FLAG_FROZEN, LAYER_FLATTEN,
-                       LAYER_GLOBAL_AVGPOOL, LAYER_LINEAR, LAYER_MAXPOOL,
-                       LAYER_RELU, LAYER_SOFTMAX, MAX_MEMBERS, OPTIMIZER_ADAM,
-                       OPTIMIZER_SGD, PRUNE_LEAST, PRUNE_MOST, RULE_SCORE,
-                       RULE_VOTES, SCHEDULE_CONSTANT, SCHEDULE_COSINE,
-                       SCHEDULE_STEP, Status)
+from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
+                       ATTACK_MIMIC_DSSIM, ATTACK_MIMIC_LINF, ATTACK_PGD,
+                       ATTACK_PRESET_PAPER, ATTACK_PRESET_STRONG,
+                       ATTACK_STRONG_LAMBDA_BUDGET, LAYER_ADD, LAYER_AVGPOOL,
+                       LAYER_BATCHNORM, LAYER_CONV, LAYER_DROPOUT,
+                       LAYER_FLAG_FROZEN, LAYER_FLATTEN, LAYER_GLOBAL_AVGPOOL,
+                       LAYER_LINEAR, LAYER_MAXPOOL, LAYER_RELU, LAYER_SOFTMAX,
+                       MAX_MEMBERS, OPTIMIZER_ADAM, OPTIMIZER_SGD, PRUNE_LEAST,
+                       PRUNE_MOST, RULE_SCORE, RULE_VOTES, SCHEDULE_CONSTANT,
+                       SCHEDULE_COSINE, SCHEDULE_STEP, Status)
+from .attack import (AdversarialItem, AdversarialSet, AttackResult,
+                     AttackSettings, attack, attack_settings, dssim, save_png)
 from .dataset import Dataset
-from .guard import (Calibration, Guard, GuardInfo, MemberInfo, Validator,
-                    Verdict)
+from .guard import (Calibration, Guard, GuardInfo, MemberInfo, Pruner,
+                    Validator, Verdict)
 from .model import Evaluation, LayerInfo, Model, Session, TrainReport
 
 __all__ = [
     # Classes and functions
+    "AdversarialItem", "AdversarialSet", "AttackResult", "AttackSettings",
     "Calibration", "Dataset", "DiffguardError", "Evaluation", "Guard",
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
-    "Session", "Status", "TrainReport", "Validator", "Verdict",
-    "library_version",
+    "Pruner", "Session", "Status", "TrainReport", "Validator", "Verdict",
+    "attack", "attack_settings", "dssim", "library_version", "save_png",
     # Constants: diffguard.h's without their DG_ prefix, and the ABI
-    "ABI_VERSION", "LIBRARY_NAME", "LAYER_ADD", "LAYER_AVGPOOL",
+    "ABI_VERSION", "LIBRARY_NAME", "ATTACK_ADADELTA", "ATTACK_ADAM",
+    "ATTACK_FGSM", "ATTACK_MIMIC_DSSIM", "ATTACK_MIMIC_LINF", "ATTACK_PGD",
+    "ATTACK_PRESET_PAPER", "ATTACK_PRESET_STRONG",
+    "ATTACK_STRONG_LAMBDA_BUDGET", "LAYER_ADD", "LAYER_AVGPOOL",
     "LAYER_BATCHNORM", "LAYER_CONV", "LAYER_DROPOUT", "LAYER_FLAG_FROZEN",
     "LAYER_FLATTEN", "LAYER_GLOBAL_AVGPOOL", "LAYER_LINEAR", "LAYER_MAXPOOL",
     "LAYER_RELU", "LAYER_SOFTMAX", "MAX_MEMBERS", "OPTIMIZER_ADAM",

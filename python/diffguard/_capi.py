@@ -7,17 +7,18 @@ status codes to exceptions.
 import ctypes
 import ctypes.util
 import os
-from ctypes import (POINTER, c_char_p, c_int, c_int32, c_size_t, c_uint32,
-                    c_uint64, c_void_p)
+from ctypes import (POINTER, c_char_p, c_float, c_int, c_int32, c_size_t,
+                    c_uint8, c_uint32, c_uint64, c_void_p)
 
 import numpy as np
 from numpy.ctypeslib import ndpointer
 
-from ._structs import (Status, dg_calibration, dg_dataset, dg_ensemble,
-                       dg_ensemble_info, dg_ensemble_opts, dg_layer_info,
-                       dg_member_info, dg_model, dg_session, dg_train_opts,
-                       dg_train_report, dg_validator, dg_validator_opts,
-                       dg_verdict)
+from ._structs import (PROGRESS_FN, Status, dg_advset, dg_advset_item,
+                       dg_attack_opts, dg_calibration, dg_dataset,
+                       dg_ensemble, dg_ensemble_info, dg_ensemble_opts,
+                       dg_layer_info, dg_member_info, dg_model, dg_pruner,
+                       dg_session, dg_train_opts, dg_train_report,
+                       dg_validator, dg_validator_opts, dg_verdict)
 
 #: The DG_ABI_VERSION this binding was written for.
 ABI_VERSION = 1
@@ -121,10 +122,24 @@ def _array(dtype):
     return ndpointer(dtype, flags="C_CONTIGUOUS")
 
 
+def _optional_array(dtype):
+    """As _array, also taking None for NULL."""
+    base = _array(dtype)
+
+    class Optional(base):
+        @classmethod
+        def from_param(cls, obj):
+            return None if obj is None else base.from_param(obj)
+    return Optional
+
+
 _F32, _I32, _U32 = _array(np.float32), _array(np.int32), _array(np.uint32)
+_U8 = _array(np.uint8)
+_F32_OPT, _I32_OPT = _optional_array(np.float32), _optional_array(np.int32)
 _u32p = _p(c_uint32)
 _M, _S, _D = _p(dg_model), _p(dg_session), _p(dg_dataset)
 _E, _V = _p(dg_ensemble), _p(dg_validator)
+_P, _A = _p(dg_pruner), _p(dg_advset)
 
 # name: (argument types, result type); None as result type means dg_status,
 # checked by _errcheck.
@@ -189,6 +204,39 @@ _PROTOTYPES = {
     "dg_validate_labeled": ([_V, _F32, c_size_t, c_uint32, _I32,
                              _p(dg_verdict)], None),
     "dg_validator_free": ([_V], "void"),
+    "dg_pruner_create": ([_M, c_int32, _pp(dg_pruner)], None),
+    "dg_pruner_measure": ([_P, _D, PROGRESS_FN, c_void_p], None),
+    "dg_pruner_unit_count": ([_P, _u32p], None),
+    "dg_pruner_activations": ([_P, c_uint32, _F32, c_size_t], None),
+    "dg_pruner_prune": ([_P, c_uint32, c_float, c_int32, _pp(dg_model)],
+                        None),
+    "dg_pruner_free": ([_P], "void"),
+    "dg_model_import_onnx_file": ([c_char_p, _pp(dg_model)], None),
+    "dg_model_import_onnx_memory": ([c_void_p, c_size_t, _pp(dg_model)],
+                                    None),
+    "dg_model_export_onnx_file": ([_M, c_char_p], None),
+    "dg_model_export_onnx_memory": ([_M, c_void_p, c_size_t, _p(c_size_t)],
+                                    None),
+    "dg_attack_opts_init": ([_p(dg_attack_opts), c_size_t, c_int32], None),
+    "dg_attack_run": ([_M, _p(dg_attack_opts), _F32, _F32_OPT, _I32_OPT,
+                       c_uint32, _F32, _F32, _F32, _U8], None),
+    "dg_dssim": ([_F32, _F32, c_uint32, c_uint32, c_uint32, _p(c_float)],
+                 None),
+    "dg_advset_create": ([_p(dg_attack_opts), c_uint32, c_uint32, c_uint32,
+                          c_char_p, _pp(dg_advset)], None),
+    "dg_advset_add": ([_A, _p(dg_advset_item), _F32, c_size_t], None),
+    "dg_advset_save_file": ([_A, c_char_p], None),
+    "dg_advset_load_file": ([c_char_p, _pp(dg_advset)], None),
+    "dg_advset_count": ([_A, _u32p], None),
+    "dg_advset_shape": ([_A, _u32p, _u32p, _u32p], None),
+    "dg_advset_settings": ([_A, _p(dg_attack_opts)], None),
+    "dg_advset_description": ([_A, _p(c_char_p)], None),
+    "dg_advset_item_get": ([_A, c_uint32, _p(dg_advset_item)], None),
+    "dg_advset_pixels": ([_A, c_uint32, _pp(c_uint8)], None),
+    "dg_advset_batch": ([_A, _M, _U32, c_uint32, _F32, c_size_t], None),
+    "dg_advset_free": ([_A], "void"),
+    "dg_image_save_png": ([c_char_p, _U8, c_uint32, c_uint32, c_size_t,
+                           c_int32], None),
 }
 
 for _name, (_args, _res) in _PROTOTYPES.items():

@@ -9,9 +9,9 @@ struct_size from new_result().
 import collections
 import ctypes
 import enum
+import keyword
 from ctypes import (CFUNCTYPE, POINTER, c_char_p, c_double, c_float, c_int,
                     c_int32, c_uint32, c_uint64, c_void_p)
-
 
 
 class Status(enum.IntEnum):
@@ -41,6 +41,12 @@ PRUNE_MOST, PRUNE_LEAST = 1, 2
 RULE_VOTES, RULE_SCORE = 1, 2
 OPTIMIZER_SGD, OPTIMIZER_ADAM = 1, 2
 SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE = 0, 1, 2
+PIXEL_GRAY8, PIXEL_RGB8, PIXEL_RGBA8 = 1, 2, 3
+ATTACK_MIMIC_DSSIM, ATTACK_MIMIC_LINF, ATTACK_FGSM, ATTACK_PGD = 1, 2, 3, 4
+ATTACK_PRESET_STRONG, ATTACK_PRESET_PAPER = 1, 2
+ATTACK_ADADELTA, ATTACK_ADAM = 1, 2
+# A float, so the layout test (integers only) leaves it to test_attack.py.
+ATTACK_STRONG_LAMBDA_BUDGET = 1e5
 
 
 class dg_model(ctypes.Structure):
@@ -60,6 +66,14 @@ class dg_ensemble(ctypes.Structure):
 
 
 class dg_validator(ctypes.Structure):
+    """Opaque."""
+
+
+class dg_pruner(ctypes.Structure):
+    """Opaque."""
+
+
+class dg_advset(ctypes.Structure):
     """Opaque."""
 
 
@@ -143,10 +157,47 @@ class dg_verdict(ctypes.Structure):
                 ("member_score", c_float * MAX_MEMBERS)]
 
 
+class dg_attack_opts(ctypes.Structure):
+    # "lambda" as in C; Python code reaches it with getattr, and option
+    # keywords and records call it lambda_.
+    _fields_ = [("struct_size", c_uint32), ("method", c_int32),
+                ("feature_layer", c_int32), ("targeted", c_int32),
+                ("budget", c_float), ("lambda", c_float),
+                ("epsilon", c_float), ("step", c_float),
+                ("iterations", c_uint32), ("optimizer", c_int32),
+                ("learning_rate", c_float), ("patience", c_uint32),
+                ("min_improvement", c_float), ("random_start", c_int32),
+                ("batch_size", c_uint32), ("threads", c_uint32),
+                ("seed", c_uint64), ("check_model", POINTER(dg_model)),
+                ("progress", PROGRESS_FN), ("progress_user", c_void_p)]
+
+
+class dg_advset_item(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("source_index", c_uint32),
+                ("source_label", c_int32), ("target_label", c_int32),
+                ("student_label", c_int32), ("dssim", c_float),
+                ("feature_distance", c_float), ("within_budget", c_int32),
+                ("success", c_int32)]
+
+
 # Every struct mirrored here, for the layout test.
 ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_ensemble_opts, dg_ensemble_info, dg_member_info,
-               dg_calibration, dg_validator_opts, dg_verdict)
+               dg_calibration, dg_validator_opts, dg_verdict,
+               dg_attack_opts, dg_advset_item)
+
+
+def python_name(field):
+    """A C field name as Python keywords and records spell it: lambda_ for
+    lambda."""
+    return field + "_" if keyword.iskeyword(field) else field
+
+
+def c_name(name):
+    """The C field of a Python keyword or record field name."""
+    if name.endswith("_") and keyword.iskeyword(name[:-1]):
+        return name[:-1]
+    return name
 
 
 def new_result(struct_type):
@@ -154,14 +205,16 @@ def new_result(struct_type):
     return struct_type(struct_size=ctypes.sizeof(struct_type))
 
 
-def record_type(name, struct_type, doc):
-    """A namedtuple with the struct's fields but struct_size."""
-    fields = [f for f, _ in struct_type._fields_ if f != "struct_size"]
-    cls = collections.namedtuple(name, fields)
+def record_type(name, struct_type, doc, exclude=(), defaults=None):
+    """A namedtuple with the struct's fields but struct_size and `exclude`,
+    named as python_name says; `defaults` as namedtuple takes them."""
+    fields = [python_name(f) for f, _ in struct_type._fields_
+              if f != "struct_size" and f not in exclude]
+    cls = collections.namedtuple(name, fields, defaults=defaults)
     cls.__doc__ = doc
     return cls
 
 
 def to_record(record, struct):
     """Copies a filled result struct into its namedtuple."""
-    return record(*(getattr(struct, f) for f in record._fields))
+    return record(*(getattr(struct, c_name(f)) for f in record._fields))

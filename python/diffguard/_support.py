@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from ._capi import DiffguardError
-from ._structs import PROGRESS_FN
+from ._structs import PROGRESS_FN, c_name, python_name
 
 
 class Handle:
@@ -84,17 +84,20 @@ def as_input(x, shape):
 
 
 class Progress:
-    """Routes a struct's dg_progress_fn to callback(stage, done, total,
-    metric).  A true return value stops the C call (DiffguardError with
+    """Routes a dg_progress_fn to callback(stage, done, total, metric): a
+    struct's progress field (opts), or c_callback passed as an argument.  A
+    true return value stops the C call (DiffguardError with
     Status.CANCELLED); an exception raised by the callback stops it too and
     is re-raised in place of that error."""
 
-    def __init__(self, callback, opts):
+    def __init__(self, callback, opts=None):
         self.callback = callback
         self.error = None
+        self.c_callback = PROGRESS_FN()  # NULL: no callback
         if callback is not None:
             self.c_callback = PROGRESS_FN(self._call)  # alive for the call
-            opts.progress = self.c_callback
+            if opts is not None:
+                opts.progress = self.c_callback
 
     def _call(self, _user, stage, done, total, metric):
         try:
@@ -126,7 +129,8 @@ def fill_options(struct_type, init, kwargs):
     """An option struct filled by its *_init function, then field by field
     from kwargs: sequences for arrays (their n_<name> count follows), paths
     for strings, Model objects for model pointers, `progress` for the
-    callback.  Returns (struct, Progress); TypeError for an unknown key."""
+    callback; a field named like a Python keyword takes a trailing _
+    (lambda_).  Returns (struct, Progress); TypeError for an unknown key."""
     opts = struct_type()
     init(ctypes.byref(opts), ctypes.sizeof(opts))
     fields = {name: t for name, t in struct_type._fields_
@@ -134,10 +138,12 @@ def fill_options(struct_type, init, kwargs):
     has_progress = hasattr(struct_type, "progress")
     progress = Progress(kwargs.pop("progress", None) if has_progress
                         else None, opts)
-    for name, value in kwargs.items():
+    for key, value in kwargs.items():
+        name = c_name(key)
         if name not in fields:
             raise TypeError("unknown option %r; expected one of: %s"
-                            % (name, ", ".join(sorted(fields))))
+                            % (key, ", ".join(sorted(map(python_name,
+                                                         fields)))))
         kind = fields[name]
         if issubclass(kind, ctypes.Array):
             values = list(value)

@@ -1,4 +1,5 @@
-"""The defence: guards (dg_ensemble) and validators (dg_validator)."""
+"""The defence: pruners (dg_pruner), guards (dg_ensemble) and validators
+(dg_validator)."""
 import collections
 import ctypes
 import os
@@ -7,12 +8,13 @@ import threading
 import numpy as np
 
 from ._capi import lib
-from ._structs import (dg_calibration, dg_ensemble, dg_ensemble_info,
-                       dg_ensemble_opts, dg_member_info, dg_validator,
-                       dg_validator_opts, dg_verdict, new_result, record_type,
-                       to_record)
-from ._support import (Handle, as_input, create, fill_options, handle_of,
-                       query)
+from ._structs import (PRUNE_MOST, dg_calibration, dg_ensemble,
+                       dg_ensemble_info, dg_ensemble_opts, dg_member_info,
+                       dg_model, dg_pruner, dg_validator, dg_validator_opts,
+                       dg_verdict, new_result, record_type, to_record)
+from ._support import (Handle, Progress, as_input, create, fill_options,
+                       get_u32, handle_of, query)
+from .model import Model
 
 GuardInfo = record_type("GuardInfo", dg_ensemble_info,
                         "A guard's shape and defaults (dg_ensemble_info).")
@@ -37,6 +39,56 @@ class Verdict(collections.namedtuple(
         return cls(bool(v.accepted), v.label, v.rule, m, v.votes, v.score,
                    v.threshold, tuple(v.member_label[:m]),
                    tuple(v.member_score[:m]))
+
+
+class Pruner(Handle):
+    """Mean activations of one layer's units per class, and copies of the
+    model with some of a class's units pruned (dg_pruner): the first step of
+    a differentiator.  Calls from several threads are serialised."""
+    _free = lib.dg_pruner_free
+
+    def __init__(self, model, layer):
+        """A pruner of a Model for the units (channels, or features) of
+        `layer`'s output, usually the ReLU after a convolution or linear
+        layer; the masks go on the layer that made the units."""
+        super().__init__(create(lib.dg_pruner_create, dg_pruner,
+                                model._handle, layer))
+        self.model = model
+        self.layer = layer
+        self._lock = threading.Lock()
+
+    def measure(self, dataset, progress=None):
+        """Adds the mean activation of every unit per class over a Dataset
+        whose labels are classes of the model (channels are averaged over
+        space).  progress=callable(stage, done, total, metric) returning True
+        stops it."""
+        call = Progress(progress)
+        with self._lock:
+            call.call(lib.dg_pruner_measure, self._handle, dataset._handle,
+                      call.c_callback, None)
+
+    @property
+    def unit_count(self):
+        """The number of units measured."""
+        with self._lock:
+            return get_u32(lib.dg_pruner_unit_count, self._handle)
+
+    def activations(self, cls):
+        """The mean activation of each unit over the samples of class cls,
+        a float32 array of unit_count values."""
+        out = np.empty(self.unit_count, np.float32)
+        with self._lock:
+            lib.dg_pruner_activations(self._handle, cls, out, out.size)
+        return out
+
+    def prune(self, cls, fraction, mode=PRUNE_MOST):
+        """A new Model: a copy with round(fraction * unit_count) units of
+        class cls masked, the most (PRUNE_MOST) or least (PRUNE_LEAST)
+        activated, ties broken by unit index; their weights and biases are
+        zero."""
+        with self._lock:
+            return Model(create(lib.dg_pruner_prune, dg_model, self._handle,
+                                cls, fraction, mode))
 
 
 class Guard(Handle):

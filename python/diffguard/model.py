@@ -29,6 +29,16 @@ class Evaluation(collections.namedtuple("Evaluation",
         return self.correct / self.total if self.total else 0.0
 
 
+def _serialise(fn, handle):
+    """The bytes of a *_memory serialiser: asks for the size, then fills a
+    buffer of that size."""
+    size = ctypes.c_size_t()
+    fn(handle, None, 0, ctypes.byref(size))
+    buf = ctypes.create_string_buffer(size.value)
+    fn(handle, buf, size.value, ctypes.byref(size))
+    return buf.raw[:size.value]
+
+
 class Model(Handle):
     """A neural network: architecture, weights, preprocessing, class names.
 
@@ -52,6 +62,22 @@ class Model(Handle):
                           len(data)))
 
     @classmethod
+    def import_onnx(cls, path):
+        """Imports an ONNX model file (doc/onnx.md lists the operators
+        supported; others fail with Status.UNSUPPORTED and a detail naming
+        the node).  The model gets the default preprocessing and no class
+        names."""
+        return cls(create(lib.dg_model_import_onnx_file, dg_model,
+                          os.fsencode(path)))
+
+    @classmethod
+    def from_onnx_bytes(cls, data):
+        """Imports an ONNX model from its bytes."""
+        data = bytes(data)
+        return cls(create(lib.dg_model_import_onnx_memory, dg_model, data,
+                          len(data)))
+
+    @classmethod
     def create(cls, spec, input_shape, seed=1):
         """A freshly initialised model from an architecture string
         (doc/architecture-spec.md) for inputs of shape (C, H, W)."""
@@ -65,12 +91,17 @@ class Model(Handle):
 
     def to_bytes(self):
         """The model file's bytes."""
-        size = ctypes.c_size_t()
-        lib.dg_model_save_memory(self._handle, None, 0, ctypes.byref(size))
-        buf = ctypes.create_string_buffer(size.value)
-        lib.dg_model_save_memory(self._handle, buf, size.value,
-                                 ctypes.byref(size))
-        return buf.raw
+        return _serialise(lib.dg_model_save_memory, self._handle)
+
+    def export_onnx(self, path):
+        """Writes the model as ONNX (opset 13) atomically: input "input",
+        output "output", a symbolic batch dimension; pruned units become
+        zero weights."""
+        lib.dg_model_export_onnx_file(self._handle, os.fsencode(path))
+
+    def to_onnx_bytes(self):
+        """The bytes export_onnx would write."""
+        return _serialise(lib.dg_model_export_onnx_memory, self._handle)
 
     def transfer(self, head, cut_layer=-1, seed=1):
         """A Student: this model's layers 0..cut_layer, frozen (-1: all
