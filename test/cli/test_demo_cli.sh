@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# test_demo_cli.sh - `dg demo --quick` on Fashion-MNIST: the JSON report,
-# the files it writes, and continuing after Ctrl-C.  The demo is
-# interrupted while the Student trains, run again to finish, and run a third
-# time to reuse everything.  Skipped without Debian's dataset-fashion-mnist.
-# TAP.
+# test_demo_cli.sh - `dg demo --quick` on Fashion-MNIST: the JSON report
+# (accuracies, the attack, the guard and the baselines), the files it
+# writes, and continuing after Ctrl-C.  The demo is interrupted while the
+# Student trains, run again to finish, and run a third time to reuse
+# everything, the guard and the adversarial sets included.  Skipped without
+# Debian's dataset-fashion-mnist.  TAP.
 #
 # usage: test_demo_cli.sh DG
 set -u
@@ -80,27 +81,82 @@ import json, sys
 s = json.load(sys.stdin)["student"]
 assert s["resumed_epoch"] >= 1, s
 assert s["resumed_epoch"] < s["settings"]["epochs"], s'
+# The attack and defence numbers of the report; argv: whether the guard was
+# reused.  The quick settings (cmd_demo.c) attack 20 times per set with a
+# guard of 3 differentiators per class, all of them consulted by default.
+defence_is_sound='
+import json, sys
+r = json.load(sys.stdin)
+def number(path):
+    v = r
+    for k in path.split("."):
+        assert isinstance(v, dict) and k in v, (path, k)
+        v = v[k]
+    assert isinstance(v, (int, float)) and not isinstance(v, bool), (path, v)
+    return v
+for path in ("teacher.test_accuracy", "student.test_accuracy",
+             "attack.targeted.asr", "attack.untargeted.asr",
+             "defence.targeted.defence_rate",
+             "defence.untargeted.defence_rate",
+             "defence.false_rejection_rate", "defence.accuracy_loss",
+             "baselines.feature_squeezing.targeted.defence_rate",
+             "baselines.feature_squeezing.false_rejection_rate"):
+    assert 0 <= number(path) <= 1, (path, number(path))
+for path in ("attack.targeted.attempts", "attack.untargeted.attempts",
+             "defence.m"):
+    v = number(path)
+    assert isinstance(v, int) and v > 0, (path, v)
+assert number("attack.targeted.attempts") == 20, r["attack"]
+assert number("attack.untargeted.attempts") == 20, r["attack"]
+assert r["attack"]["targeted"]["mode"] == "targeted", r["attack"]
+assert r["attack"]["untargeted"]["mode"] == "untargeted", r["attack"]
+assert sorted(r["attack"]) == ["targeted", "untargeted"], r["attack"]
+d = r["defence"]
+assert d["m"] == 3 and d["variants"] == 3 and len(d["by_members"]) == 6, d
+assert r["clean"]["samples"] == 500, r["clean"]
+assert r["guard"]["reused"] == (sys.argv[1] == "reused"), r["guard"]
+for s in ("targeted", "untargeted"):
+    x = d[s]
+    assert abs(x["defence_rate"] - x["stopped"] / x["fooling"]) < 1e-8, x
+    assert x["fooling"] == r["attack"][s]["fooling"], (x, r["attack"][s])
+'
+check "the report holds the attack, the guard and feature squeezing" \
+    "$defence_is_sound" built
 cp "$out" "$work/first.json"
 
 missing=
-for f in teacher.dgm student.dgm report.json report.md settings.json; do
+for f in teacher.dgm student.dgm report.json report.md settings.json \
+    guard.dg attack-targeted.dgadv attack-untargeted.dgadv \
+    examples-targeted/sheet.png examples-untargeted/sheet.png; do
     [ -s "$demo/$f" ] || missing="$missing $f"
 done
-for f in teacher.ckpt student.ckpt; do
+for f in teacher.ckpt student.ckpt guard.work; do
     [ -e "$demo/$f" ] && missing="$missing (leftover $f)"
 done
+what="the demo folder holds the models, guard, sets and reports, no leftovers"
 if [ -z "$missing" ]; then
-    ok "the demo folder holds the models and reports, no checkpoints"
+    ok "$what"
 else
     echo "# missing:$missing"
-    not_ok "the demo folder holds the models and reports, no checkpoints"
+    not_ok "$what"
 fi
+run true
+check "the demo folder holds the charts as PNG images" '
+import os, sys
+for f in ("defence-vs-members.png", "cost-vs-members.png",
+          "roc-targeted.png", "roc-untargeted.png"):
+    data = open(os.path.join(sys.argv[1], f), "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, f' \
+    "$demo"
 run cat "$demo/report.json"
 check "report.json agrees with the printed report" '
 import json, sys
 written, printed = json.load(sys.stdin), json.load(open(sys.argv[1]))
 for name in ("teacher", "student"):
-    assert written[name]["test_accuracy"] == printed[name]["test_accuracy"]' \
+    assert written[name]["test_accuracy"] == printed[name]["test_accuracy"]
+# Both come from the same run: all but the total time agree.
+del written["seconds"], printed["seconds"]
+assert written == printed' \
     "$work/first.json"
 run cat "$demo/report.md"
 check "report.md has a table row per model" '
@@ -109,16 +165,37 @@ text = sys.stdin.read()
 assert re.search(r"^\| teacher \| 0-4 \|.*\d+\.\d\d% \(\d+ of 5000\) \|$",
                  text, re.M), text
 assert re.search(r"^\| student \| 5-9 \|.*\d+\.\d\d% \(\d+ of 5000\) \|$",
-                 text, re.M), text'
+                 text, re.M), text
+defence = text.split("\n## Defence\n", 1)[1]
+assert re.search(r"^\| targeted \| targeted \| 20 \|", defence, re.M), text
+assert re.search(r"^\| untargeted \| untargeted \| 20 \|", defence,
+                 re.M), text
+assert re.search(r"^\| guard M=3 votes \| 4 \|", defence, re.M), text
+assert re.search(r"^\| no defence \| 1 \|", defence, re.M), text
+assert "![ROC targeted](roc-targeted.png)" in defence, text'
 
 # ------------------------------------------------------------- reuse all
 expect_success "a third run reuses both models" "${demo_command[@]}"
+if grep -q "guard: reusing .*guard.dg" "$err" &&
+    grep -q "attack targeted: reusing .*attack-targeted.dgadv" "$err" &&
+    grep -q "attack untargeted: reusing .*attack-untargeted.dgadv" "$err"
+then
+    ok "... the guard and both adversarial sets"
+else
+    not_ok "... the guard and both adversarial sets"
+fi
 check "... and reports the same accuracies" "$report_is_sound" teacher student
-check "... exactly" '
+check "... and sound defence numbers" "$defence_is_sound" reused
+check "... exactly the same accuracies, attacks and defence numbers" '
 import json, sys
 now, before = json.load(sys.stdin), json.load(open(sys.argv[1]))
 for name in ("teacher", "student"):
-    assert now[name]["test_accuracy"] == before[name]["test_accuracy"]' \
+    assert now[name]["test_accuracy"] == before[name]["test_accuracy"]
+# The same guard, sets and clean images: only the timing may differ.
+for r in (now, before):
+    del r["defence"]["latency_ms_per_input"]
+for key in ("clean", "attack", "defence", "baselines"):
+    assert now[key] == before[key], (key, now[key], before[key])' \
     "$work/first.json"
 expect_failure "other settings in the same folder are refused" 1 \
     "other settings" "$dg" demo --quick --seed 2 --out "$demo"

@@ -1,6 +1,7 @@
 /* cmd_eval.c - `dg eval`: a guard and the baselines judged on the same
  * clean data and adversarial sets (eval.h), printed as a table, JSON, a
  * markdown report and charts. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,13 @@ static int open_set(eval_command *e, const char *arg)
         char *dot = strrchr(e->names[s], '.');
         if (dot && dot != e->names[s]) *dot = 0;
     }
+    /* Names become file names of charts and cells of markdown tables. */
+    for (const char *c = e->names[s]; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+            return cli_usage_error("the set name \"%s\" may only hold "
+                                   "letters, digits, - and _; name it "
+                                   "NAME=PATH",
+                                   e->names[s]);
     for (uint32_t k = 0; k < s; k++)
         if (strcmp(e->names[k], e->names[s]) == 0)
             return cli_usage_error("two sets are named \"%s\"; name them "

@@ -40,6 +40,10 @@ static int describe_inputs(const eval_request *req, eval_result *r)
     for (uint32_t i = 0; i < r->n_clean; i++) {
         dg_status st = dg_dataset_label(req->clean, i, &in[i].truth);
         if (st != DG_OK) return cli_fail(st, "reading the clean labels");
+        if ((uint32_t)in[i].truth >= r->classes)
+            return cli_error("clean sample %u has class %d, but the Student "
+                             "has %u; select its classes with --classes",
+                             i, in[i].truth, r->classes);
         in[i].target = -1;
     }
     for (uint32_t s = 0; s < r->n_sets; s++) {
