@@ -418,10 +418,22 @@ typedef struct dg_ensemble_opts {
     /** If not NULL, every differentiator is saved there when built, and a
      *  new build with the same settings reuses them (resume).  Borrowed. */
     const char *work_dir;
-    /** NULL: silent; stage "differentiators", done/total counting the
+    /** NULL: silent; stage "harden", done/total counting attack
+     *  iterations, then stage "differentiators", done/total counting the
      *  differentiators built. */
     dg_progress_fn progress;
     void *progress_user;       /**< passed to progress as `user` */
+    /** Hardening (doc/validator.md): before distilling, every training
+     *  sample is attacked as the threat model's attacker would attack it,
+     *  its features at the Student's cut (the public Teacher's layers)
+     *  pushed toward those of a sample of another class, half in an
+     *  L-infinity box and half under a DSSIM budget; each differentiator
+     *  then also learns, for the attacked copy, the Student's answer on
+     *  the clean sample.  Non-zero (default): on; 0: clean data only. */
+    int32_t harden;
+    float harden_epsilon;       /**< L-infinity radius; default 0.2 */
+    float harden_budget;        /**< DSSIM budget; default 0.01 */
+    uint32_t harden_iterations; /**< steps per attack; default 100 */
 } dg_ensemble_opts;
 
 /** Defaults as documented on each field.  Thread: any. */

@@ -410,6 +410,15 @@ START_TEST(option_checks)
     dg_ensemble_opts_init(&o, sizeof o);
     o.prune_layers[0] = 1; /* a relu, not a conv or linear */
     ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    dg_ensemble_opts_init(&o, sizeof o);
+    o.harden_epsilon = 0;
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    o.harden_epsilon = 0.1f;
+    o.harden_budget = 0.5f;
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    o.harden_budget = 0.01f;
+    o.harden_iterations = 0;
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     o.struct_size = 4;
     ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_ABI);
     dg_validator_opts vo;

@@ -1,5 +1,6 @@
 /* test_train.c - losses against hand-computed values and finite
- * differences; the training loop on a small synthetic problem; masks,
+ * differences; the training loop on a small synthetic problem; paired
+ * distillation; masks,
  * frozen layers, reproducibility, checkpoints and resume; transfer. */
 #include <check.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include "io/dataset.h"
 #include "nn/model.h"
 #include "train/loss.h"
+#include "train/train.h"
 #include "suite.h"
 
 START_TEST(cross_entropy_by_hand)
@@ -139,6 +141,63 @@ START_TEST(sgd_schedules_and_distillation_train)
     dg_model_free(teacher);
     dg_model_free(student);
     dg_dataset_free(train);
+}
+END_TEST
+
+/* Sample i of the result shows sample i+1 of ds; labelled as it shows
+ * (own_labels) or with the label of ds's sample i. */
+static dg_dataset *shifted_copy(const dg_dataset *ds, int own_labels)
+{
+    dg_dataset *out;
+    ck_assert_int_eq(dg_dataset_alloc(ds->count, ds->channels, ds->height,
+                                      ds->width, &out),
+                     DG_OK);
+    for (uint32_t i = 0; i < ds->count; i++) {
+        uint32_t j = (i + 1) % ds->count;
+        memcpy(dg_dataset_sample(out, i), dg_dataset_sample(ds, j),
+               ds->sample_size);
+        out->labels[i] = ds->labels[own_labels ? j : i];
+    }
+    dg_dataset_count_classes(out);
+    return out;
+}
+
+START_TEST(paired_distillation_learns_the_answer_on_the_pair)
+{
+    dg_dataset *clean = make_bars(32, 4);
+    dg_model *teacher = small_model(8);
+    dg_train_opts o = quick_opts(12);
+    ck_assert_int_eq(dg_model_train(teacher, clean, &o, NULL), DG_OK);
+    ck_assert(accuracy(teacher, clean) > 0.95);
+    /* Every shifted sample shows another class than its clean partner. */
+    dg_dataset *shifted = shifted_copy(clean, 1);
+    dg_dataset *partner_labels = shifted_copy(clean, 0);
+    /* Distillation outweighs the cross-entropy here, so a model learns
+     * whatever the teacher says of the input the teacher is shown. */
+    o.epochs = 20;
+    o.distill_from = teacher;
+    o.distill_alpha = 20;
+    o.distill_temperature = 1;
+    dg_model *paired = small_model(9), *plain = small_model(9);
+    dg_status s = dg_train_run_paired(paired, shifted, clean, &o, NULL);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    ck_assert_int_eq(dg_train_run(plain, shifted, &o, NULL), DG_OK);
+    ck_assert(accuracy(paired, partner_labels) > 0.9);
+    ck_assert(accuracy(plain, shifted) > 0.9);
+    /* Pairs need a teacher and as many samples. */
+    dg_dataset *fewer = make_bars(8, 4);
+    ck_assert_int_eq(dg_train_run_paired(paired, shifted, fewer, &o, NULL),
+                     DG_E_INVALID_ARG);
+    o.distill_from = NULL;
+    ck_assert_int_eq(dg_train_run_paired(paired, shifted, clean, &o, NULL),
+                     DG_E_INVALID_ARG);
+    dg_model_free(teacher);
+    dg_model_free(paired);
+    dg_model_free(plain);
+    dg_dataset_free(clean);
+    dg_dataset_free(shifted);
+    dg_dataset_free(partner_labels);
+    dg_dataset_free(fewer);
 }
 END_TEST
 
@@ -300,6 +359,7 @@ int main(void)
     tcase_add_test(tc, feature_l2_by_hand);
     tcase_add_test(tc, synthetic_problem_reaches_full_accuracy);
     tcase_add_test(tc, sgd_schedules_and_distillation_train);
+    tcase_add_test(tc, paired_distillation_learns_the_answer_on_the_pair);
     tcase_add_test(tc, masks_and_frozen_layers_hold_through_training);
     tcase_add_test(tc, same_seed_same_weights);
     tcase_add_test(tc, interrupted_training_resumes);

@@ -76,6 +76,10 @@ dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
     o->target_frr = 0.05f;
     o->holdout_fraction = 0.2f;
     o->seed = 1;
+    o->harden = 1;
+    o->harden_epsilon = 0.2f;
+    o->harden_budget = 0.01f;
+    o->harden_iterations = 100;
     return DG_OK;
 }
 

@@ -29,6 +29,11 @@ typedef struct builder {
     const dg_ensemble_opts *o;
     const dg_dataset *fit, *held;
     dg_dataset *own_fit, *own_held; /* when split off the training data */
+    /* Distillation data: the fit samples, then defender-made attacks on
+     * them (labelled with the source class), and what the Student sees
+     * for each: the fit samples twice, so an attacked input learns the
+     * Student's answer on its clean source. */
+    dg_dataset *hardened, *hardened_sources;
     int32_t layers[4];
     dg_pruner *pruners[4];
     uint32_t classes;
@@ -68,6 +73,14 @@ static dg_status check_opts(const dg_ensemble_opts *o, int has_holdout)
                        (double)o->holdout_fraction);
     if (o->prune_mode != DG_PRUNE_MOST && o->prune_mode != DG_PRUNE_LEAST)
         return dg_fail(DG_E_INVALID_ARG, "prune mode %d", o->prune_mode);
+    if (o->harden &&
+        (!(o->harden_epsilon > 0.0f && o->harden_epsilon <= 1.0f) ||
+         !(o->harden_budget > 0.0f && o->harden_budget < 0.5f) ||
+         o->harden_iterations == 0 || o->harden_iterations > 100000))
+        return dg_fail(DG_E_INVALID_ARG,
+                       "hardening epsilon %g, budget %g, %u iterations",
+                       (double)o->harden_epsilon, (double)o->harden_budget,
+                       o->harden_iterations);
     return DG_OK;
 }
 
@@ -155,6 +168,112 @@ static dg_status split(builder *b, const dg_dataset *train)
     return s;
 }
 
+/* ---- defender-made attacks --------------------------------------------- */
+
+/* The fit samples followed by `extra` zeroed ones. */
+static dg_status fit_plus(const builder *b, uint32_t extra, dg_dataset **out)
+{
+    const dg_dataset *f = b->fit;
+    DG_TRY(dg_dataset_alloc(f->count + extra, f->channels, f->height,
+                            f->width, out));
+    memcpy((*out)->pixels, f->pixels, (size_t)f->count * f->sample_size);
+    memcpy((*out)->labels, f->labels, f->count * sizeof *f->labels);
+    return DG_OK;
+}
+
+/* Progress of the two attack calls of harden() as one "harden" stage. */
+typedef struct harden_progress {
+    const dg_ensemble_opts *o;
+    uint64_t before, total; /* steps of the earlier call, of both */
+} harden_progress;
+
+static int on_harden_progress(void *user, const char *stage, uint64_t done,
+                              uint64_t total, double metric)
+{
+    (void)stage;
+    (void)total;
+    const harden_progress *p = user;
+    return p->o->progress(p->o->progress_user, "harden", p->before + done,
+                          p->total, metric);
+}
+
+/* Attacks every fit sample as the threat model's attacker would: the
+ * Student's layers up to its cut are the public Teacher's, so mimicking a
+ * sample of another class there is the attack.  Half the samples get the
+ * L-infinity form, half the DSSIM form. */
+static dg_status harden(builder *b)
+{
+    const dg_ensemble_opts *o = b->o;
+    const dg_dataset *f = b->fit;
+    uint32_t n = f->count;
+    size_t px = f->sample_size;
+    float *src = NULL, *dst = NULL, *adv = NULL;
+    uint8_t *within = NULL;
+    DG_TRY(dg_alloc_array((void **)&src, (size_t)n * px, sizeof *src, "sources"));
+    dg_status s = dg_alloc_array((void **)&dst, (size_t)n * px, sizeof *dst,
+                                 "targets");
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&adv, (size_t)n * px, sizeof *adv,
+                           "adversarial");
+    if (s == DG_OK) s = dg_alloc_array((void **)&within, n, 1, "budget");
+    dg_rng rng;
+    dg_rng_seed(&rng, o->seed ^ 0x68617264656eull);
+    for (uint32_t i = 0; s == DG_OK && i < n; i++) {
+        uint32_t j;
+        do j = dg_rng_below(&rng, n);
+        while (f->labels[j] == f->labels[i] && f->n_classes > 1);
+        for (size_t k = 0; k < px; k++) {
+            src[(size_t)i * px + k] = dg_dataset_sample(f, i)[k] / 255.0f;
+            dst[(size_t)i * px + k] = dg_dataset_sample(f, j)[k] / 255.0f;
+        }
+    }
+    uint32_t half = n / 2;
+    harden_progress hp = {o, 0, (uint64_t)n * o->harden_iterations};
+    dg_attack_opts linf, dssim;
+    dg_attack_opts_init(&linf, sizeof linf, DG_ATTACK_PRESET_STRONG);
+    linf.method = DG_ATTACK_MIMIC_LINF;
+    linf.epsilon = o->harden_epsilon;
+    linf.step = o->harden_epsilon / 10;
+    dg_attack_opts_init(&dssim, sizeof dssim, DG_ATTACK_PRESET_STRONG);
+    dssim.budget = o->harden_budget;
+    dssim.lambda = DG_ATTACK_STRONG_LAMBDA_BUDGET / o->harden_budget;
+    dg_attack_opts *both[2] = {&linf, &dssim};
+    for (int k = 0; k < 2; k++) {
+        both[k]->iterations = o->harden_iterations;
+        both[k]->seed = o->seed;
+        both[k]->progress = o->progress ? on_harden_progress : NULL;
+        both[k]->progress_user = &hp;
+    }
+    if (s == DG_OK)
+        s = dg_attack_run(b->student, &linf, src, dst, NULL, half, adv, NULL,
+                          NULL, within);
+    hp.before = (uint64_t)half * o->harden_iterations;
+    if (s == DG_OK)
+        s = dg_attack_run(b->student, &dssim, src + half * px, dst + half * px,
+                          NULL, n - half, adv + half * px, NULL, NULL,
+                          within + half);
+    if (s == DG_OK) s = fit_plus(b, n, &b->hardened);
+    if (s == DG_OK) s = fit_plus(b, n, &b->hardened_sources);
+    for (uint32_t i = 0; s == DG_OK && i < n; i++) {
+        uint8_t *a = dg_dataset_sample(b->hardened, n + i);
+        for (size_t k = 0; k < px; k++)
+            a[k] = (uint8_t)lroundf(adv[(size_t)i * px + k] * 255.0f);
+        b->hardened->labels[n + i] = f->labels[i];
+        memcpy(dg_dataset_sample(b->hardened_sources, n + i),
+               dg_dataset_sample(f, i), px);
+        b->hardened_sources->labels[n + i] = f->labels[i];
+    }
+    if (s == DG_OK) {
+        dg_dataset_count_classes(b->hardened);
+        dg_dataset_count_classes(b->hardened_sources);
+    }
+    free(src);
+    free(dst);
+    free(adv);
+    free(within);
+    return s;
+}
+
 /* ---- differentiators --------------------------------------------------- */
 
 static void variant_plan(const builder *b, uint32_t c, uint32_t v,
@@ -194,7 +313,10 @@ static dg_status distil(builder *b, uint32_t c, uint32_t v, dg_model **out)
     t.distill_from = b->student;
     t.distill_alpha = o->distill_alpha;
     t.distill_temperature = o->distill_temperature;
-    dg_status s = dg_train_run(m, b->fit, &t, NULL);
+    dg_status s = b->hardened ? dg_train_run_paired(m, b->hardened,
+                                                    b->hardened_sources, &t,
+                                                    NULL)
+                              : dg_train_run(m, b->fit, &t, NULL);
     if (s != DG_OK) {
         dg_model_destroy(m);
         return dg_fail_context(s, "differentiator %u of class %u", v, c);
@@ -224,6 +346,12 @@ static uint64_t work_fingerprint(const builder *b, uint64_t student_hash)
     dg_put_f32(&w, o->distill_alpha);
     dg_put_f32(&w, o->distill_temperature);
     dg_put_u64(&w, o->seed);
+    dg_put_u32(&w, (uint32_t)(o->harden != 0));
+    if (o->harden) {
+        dg_put_f32(&w, o->harden_epsilon);
+        dg_put_f32(&w, o->harden_budget);
+        dg_put_u32(&w, o->harden_iterations);
+    }
     uint64_t h = w.status == DG_OK ? dg_hash64(w.data, w.len) : 0;
     dg_writer_release(&w);
     return h;
@@ -446,6 +574,8 @@ static void builder_free(builder *b)
     free(b->held_pred);
     dg_dataset_free(b->own_fit);
     dg_dataset_free(b->own_held);
+    dg_dataset_free(b->hardened);
+    dg_dataset_free(b->hardened_sources);
 }
 
 static dg_status builder_init(builder *b, const dg_model *student,
@@ -487,6 +617,7 @@ static dg_status build_members(builder *b, uint64_t student_hash)
         DG_TRY(dg_pruner_run(b->pruners[k], b->fit, NULL, NULL));
     }
     if (o->work_dir) DG_TRY(claim_work_dir(b, student_hash));
+    if (o->harden) DG_TRY(harden(b));
     uint32_t V = o->variants, total = b->classes * V;
     for (uint32_t c = 0; c < b->classes; c++)
         for (uint32_t v = 0; v < V; v++) {
@@ -574,6 +705,11 @@ static void describe(const builder *b, dg_ensemble *g)
          k++)
         n += snprintf(g->settings + n, sizeof g->settings - (size_t)n,
                       "%s%g", k ? "," : " ratios=", (double)o->ratios[k]);
+    if (n > 0 && (size_t)n < sizeof g->settings && o->harden)
+        snprintf(g->settings + n, sizeof g->settings - (size_t)n,
+                 " harden=linf:%g,dssim:%g,iterations:%u",
+                 (double)o->harden_epsilon, (double)o->harden_budget,
+                 o->harden_iterations);
 }
 
 dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,

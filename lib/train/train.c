@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "core/vec.h"
+#include "io/dataset.h"
 #include "nn/exec.h"
 #include "train/checkpoint.h"
 #include "train/loss.h"
@@ -17,13 +18,14 @@
 typedef struct trainer {
     dg_model *m;
     const dg_dataset *ds;
+    const dg_dataset *distill_ds; /* what the distillation teacher sees */
     const dg_train_opts *o;
     dg_exec *exec, *teacher;
     dg_optim *optim;
     uint32_t n, k, steps_per_epoch;
     int32_t logits_layer;
     uint32_t *order;
-    float *x, *grad;
+    float *x, *xt, *grad; /* xt: the teacher's batch when paired */
     int32_t *labels;
 } trainer;
 
@@ -94,18 +96,28 @@ static void trainer_free(trainer *t)
     dg_optim_free(t->optim);
     free(t->order);
     dg_free_aligned(t->x);
+    dg_free_aligned(t->xt);
     dg_free_aligned(t->grad);
     free(t->labels);
 }
 
 static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
+                              const dg_dataset *distill_ds,
                               const dg_train_opts *o)
 {
     memset(t, 0, sizeof *t);
     t->m = m;
     t->ds = ds;
+    t->distill_ds = distill_ds;
     t->o = o;
     DG_TRY(check_options(m, ds, o, &t->n));
+    if (distill_ds &&
+        (!o->distill_from || distill_ds->count != ds->count ||
+         distill_ds->sample_size != ds->sample_size))
+        return dg_fail(DG_E_INVALID_ARG, "paired distillation needs a "
+                                         "teacher and %u samples of the "
+                                         "same shape",
+                       ds->count);
     t->logits_layer = dg_model_logits_layer(m);
     t->k = (uint32_t)dg_shape_size(m->layers[t->logits_layer].out);
     uint32_t b = o->batch_size < t->n ? o->batch_size : t->n;
@@ -118,6 +130,9 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
         DG_TRY(dg_exec_create((dg_model *)o->distill_from, b, 0, &t->teacher));
     DG_TRY(dg_alloc_array((void **)&t->order, t->n, sizeof *t->order, "order"));
     DG_TRY(dg_alloc_aligned(&t->x, (size_t)b * dg_shape_size(m->input), "batch"));
+    if (distill_ds)
+        DG_TRY(dg_alloc_aligned(&t->xt, (size_t)b * dg_shape_size(m->input),
+                                "teacher batch"));
     DG_TRY(dg_alloc_aligned(&t->grad, (size_t)b * t->k, "loss gradient"));
     return dg_alloc_array((void **)&t->labels, b, sizeof *t->labels, "labels");
 }
@@ -133,7 +148,12 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
     const float *logits = dg_exec_output(t->exec, t->logits_layer);
     *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
     if (t->teacher) {
-        DG_TRY(dg_exec_forward(t->teacher, t->x, n));
+        if (t->distill_ds)
+            DG_TRY(dg_dataset_batch(t->distill_ds, t->m, t->order + first, n,
+                                    t->xt,
+                                    (size_t)n * dg_shape_size(t->m->input),
+                                    NULL));
+        DG_TRY(dg_exec_forward(t->teacher, t->xt ? t->xt : t->x, n));
         const dg_model *tm = o->distill_from;
         const float *soft = dg_exec_output(t->teacher, dg_model_logits_layer(tm));
         if (!soft) return DG_E_STATE;
@@ -191,11 +211,12 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
     return DG_OK;
 }
 
-dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
-                       const dg_train_opts *o, dg_train_report *report)
+dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
+                              const dg_dataset *distill_ds,
+                              const dg_train_opts *o, dg_train_report *report)
 {
     trainer t;
-    dg_status s = trainer_init(&t, m, ds, o);
+    dg_status s = trainer_init(&t, m, ds, distill_ds, o);
     uint32_t start = 0;
     if (s == DG_OK && o->checkpoint_path)
         s = dg_checkpoint_resume(o->checkpoint_path, m, t.optim, o, t.n,
@@ -204,6 +225,12 @@ dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
     if (s == DG_OK) s = run_epochs(&t, start, report);
     trainer_free(&t);
     return s;
+}
+
+dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
+                       const dg_train_opts *o, dg_train_report *report)
+{
+    return dg_train_run_paired(m, ds, NULL, o, report);
 }
 
 dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,

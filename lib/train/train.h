@@ -7,6 +7,12 @@
 
 dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
                        const dg_train_opts *o, dg_train_report *report);
+/* dg_train_run where the distillation teacher sees sample i of distill_ds
+ * while the model sees sample i of ds (same count and shape): a perturbed
+ * input learns the teacher's answer on its clean original. */
+dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
+                              const dg_dataset *distill_ds,
+                              const dg_train_opts *o, dg_train_report *report);
 
 /* Argmax predictions of m for every sample of ds, in order. */
 dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,

@@ -119,7 +119,9 @@ class dg_ensemble_opts(ctypes.Structure):
                 ("distill_temperature", c_float), ("target_frr", c_float),
                 ("holdout_fraction", c_float), ("seed", c_uint64),
                 ("work_dir", c_char_p), ("progress", PROGRESS_FN),
-                ("progress_user", c_void_p)]
+                ("progress_user", c_void_p), ("harden", c_int32),
+                ("harden_epsilon", c_float), ("harden_budget", c_float),
+                ("harden_iterations", c_uint32)]
 
 
 class dg_ensemble_info(ctypes.Structure):

@@ -180,6 +180,17 @@ static int read_rates(const cli_args *args, dg_ensemble_opts *o)
     if (rc == CLI_EXIT_OK)
         rc = read_float(args, "holdout-fraction", 0.01, 0.99,
                         &o->holdout_fraction);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "harden-epsilon", 0.001, 1,
+                        &o->harden_epsilon);
+    if (rc == CLI_EXIT_OK)
+        rc = read_float(args, "harden-budget", 1e-5, 0.4999,
+                        &o->harden_budget);
+    long iterations;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "harden-iterations", o->harden_iterations, 1,
+                      100000, &iterations);
+    if (rc == CLI_EXIT_OK) o->harden_iterations = (uint32_t)iterations;
     return rc;
 }
 
@@ -197,6 +208,7 @@ static int read_build_settings(const cli_args *args, build_settings *b)
         rc = read_choice(args, "mode", modes, &o->prune_mode);
     if (rc == CLI_EXIT_OK)
         rc = read_choice(args, "retrain-pruned", yes_no, &o->retrain_pruned);
+    if (rc == CLI_EXIT_OK) rc = read_choice(args, "harden", yes_no, &o->harden);
     if (rc == CLI_EXIT_OK) rc = read_prune_layers(args, o);
     if (rc == CLI_EXIT_OK) rc = read_ratios(args, o);
     if (rc != CLI_EXIT_OK) return rc;
@@ -288,32 +300,36 @@ static int remove_work_dir(const char *dir)
 /* ------------------------------------------------------------------------ */
 
 
-/* State of the progress bar of one build. */
+/* State of the progress bars of one build. */
 typedef struct build_progress {
     const char *work_dir;
     uint32_t reused; /* differentiators an earlier run left there */
-    bool started;
+    const char *stage; /* of the bar on screen, or NULL */
 } build_progress;
 
-/* The bar starts with the first finished differentiator: before it the
- * library measures activations and claims the work directory, so only then
- * is resuming certain.  It counts this run's differentiators, so that its
- * rate and ETA hold; the reused ones come first. */
+/* Hardening gets its own bar.  The differentiators' bar starts with the
+ * first finished one: before it the library measures activations and
+ * claims the work directory, so only then is resuming certain.  It counts
+ * this run's differentiators, so that its rate and ETA hold; the reused
+ * ones come first. */
 static int on_build_progress(void *user, const char *stage, uint64_t done,
                              uint64_t total, double metric)
 {
-    (void)stage;
     (void)metric;
     build_progress *p = user;
-    if (!p->started) {
-        p->started = true;
-        if (p->reused)
+    bool building = strcmp(stage, "differentiators") == 0;
+    if (!p->stage || strcmp(p->stage, stage) != 0) {
+        if (p->stage) progress_finish();
+        p->stage = stage;
+        if (building && p->reused)
             fprintf(stderr, "resuming: %s holds %u differentiators of an "
                             "earlier run\n",
                     p->work_dir, p->reused);
-        progress_start("differentiators", total - p->reused);
+        progress_start(building ? "differentiators" : "hardening",
+                       building ? total - p->reused : total);
     }
-    progress_update(done > p->reused ? done - p->reused : 0);
+    uint64_t skipped = building ? p->reused : 0;
+    progress_update(done > skipped ? done - skipped : 0);
     return train_interrupted();
 }
 
@@ -406,7 +422,7 @@ int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
                          dir);
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
     if (st != DG_OK) return cli_fail(st, "building the guard");
-    if (progress.started) progress_finish();
+    if (progress.stage) progress_finish();
     st = dg_ensemble_save_file(*out, path);
     if (st != DG_OK) return cli_fail(st, "writing %s", path);
     /* The finished guard makes the work directory useless; leaving it
@@ -807,6 +823,11 @@ static const cli_option guard_options[] = {
     {"temperature", 0, "T", "distillation temperature (default 4)"},
     {"target-frr", 0, "F", "clean false rejection the thresholds aim at "
                            "(default 0.05)"},
+    {"harden", 0, "yes|no", "also distil on defender-made attacks of the "
+                            "training data (default yes)"},
+    {"harden-epsilon", 0, "E", "their L-infinity radius (default 0.2)"},
+    {"harden-budget", 0, "P", "their DSSIM budget (default 0.01)"},
+    {"harden-iterations", 0, "N", "steps per attack (default 100)"},
     {"seed", 0, "S", "fine-tuning and the held-out split (default 1)"},
     {"work-dir", 0, "DIR", "keeps finished differentiators so that an "
                            "interrupted build resumes; removed after "
