@@ -5,9 +5,8 @@
  * palette: a series' colour where its points and lines are, white where
  * nothing is drawn.  Test points keep off the grid lines (ticks every
  * 0.25). */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* nftw, in tmpdir.h */
 #include <check.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,38 +18,9 @@
 #include "cli.h"
 #include "io/image.h"
 #include "suite.h"
+#include "tmpdir.h"
 
 #define WHITE 0xffffffu
-
-static char tmp_dir[64];
-
-static void make_tmp_dir(void)
-{
-    strcpy(tmp_dir, "/tmp/dg_test_chartXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmp_dir(void)
-{
-    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* tmp_dir/name in a static buffer (one live at a time per slot). */
-static const char *tmp_path(int slot, const char *name)
-{
-    static char paths[2][256];
-    snprintf(paths[slot], sizeof paths[slot], "%s/%s", tmp_dir, name);
-    return paths[slot];
-}
 
 static bool exists(const char *path)
 {
@@ -431,11 +401,16 @@ START_TEST(automatic_ticks_accepted)
 }
 END_TEST
 
+static void make_chart_dir(void)
+{
+    make_tmp_dir("chart");
+}
+
 static Suite *chart_suite(void)
 {
     Suite *s = suite_create("chart");
     TCase *drawing = tcase_create("drawing");
-    tcase_add_checked_fixture(drawing, make_tmp_dir, remove_tmp_dir);
+    tcase_add_checked_fixture(drawing, make_chart_dir, remove_tmp_dir);
     tcase_add_test(drawing, palette_is_okabe_ito);
     tcase_add_test(drawing, series_drawn_in_their_colours);
     tcase_add_test(drawing, size_and_orientation);
@@ -447,7 +422,7 @@ static Suite *chart_suite(void)
     tcase_add_test(drawing, automatic_ticks_accepted);
     suite_add_tcase(s, drawing);
     TCase *failures = tcase_create("failures");
-    tcase_add_checked_fixture(failures, make_tmp_dir, remove_tmp_dir);
+    tcase_add_checked_fixture(failures, make_chart_dir, remove_tmp_dir);
     tcase_add_test(failures, unwritable_path_leaves_nothing);
     tcase_add_test(failures, existing_file_replaced);
     tcase_add_test(failures, bad_specs_refused);

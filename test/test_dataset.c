@@ -3,9 +3,8 @@
  * Files are built here in a temporary folder from known contents (IDX bytes
  * written by hand, gzip through zlib's gz functions, images through libpng
  * and TurboJPEG), and read back through the public API. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* nftw, in tmpdir.h */
 #include <check.h>
-#include <ftw.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,36 +16,7 @@
 
 #include "diffguard.h"
 #include "suite.h"
-
-static char tmp_dir[64];
-
-static void make_tmp_dir(void)
-{
-    strcpy(tmp_dir, "/tmp/dg_test_datasetXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmp_dir(void)
-{
-    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* tmp_dir/name in a static buffer (one live at a time per slot). */
-static const char *tmp_path(int slot, const char *name)
-{
-    static char paths[4][256];
-    snprintf(paths[slot], sizeof paths[slot], "%s/%s", tmp_dir, name);
-    return paths[slot];
-}
+#include "tmpdir.h"
 
 static void write_file(const char *path, const void *data, size_t len)
 {
@@ -183,7 +153,7 @@ static dg_dataset *load_small_set(void)
 
 START_TEST(idx_plain_and_gzip)
 {
-    make_tmp_dir();
+    make_tmp_dir("dataset");
     for (int mode = 0; mode < 4; mode++) {
         write_small_set(mode & 1, mode >> 1);
         dg_dataset *ds = load_small_set();
@@ -211,7 +181,7 @@ static void expect_idx_failure(dg_status status, const char *phrase)
 
 START_TEST(idx_corrupt_files_fail)
 {
-    make_tmp_dir();
+    make_tmp_dir("dataset");
     const char *images = tmp_path(0, "images.idx");
     const char *labels = tmp_path(1, "labels.idx");
     size_t len;
@@ -380,7 +350,7 @@ END_TEST
 
 START_TEST(select_relabels_and_caps)
 {
-    make_tmp_dir();
+    make_tmp_dir("dataset");
     write_small_set(0, 0);
     dg_dataset *ds = load_small_set();
     remove_tmp_dir();
@@ -437,7 +407,7 @@ END_TEST
 
 START_TEST(queries_and_batches)
 {
-    make_tmp_dir();
+    make_tmp_dir("dataset");
     write_small_set(1, 1);
     dg_dataset *ds = load_small_set();
     remove_tmp_dir();
@@ -616,7 +586,7 @@ static void expect_plane(const dg_dataset *ds, uint32_t i, uint32_t c,
 
 START_TEST(folder_loader)
 {
-    make_tmp_dir();
+    make_tmp_dir("dataset");
     write_folder_tree();
 
     /* Bee/q.PNG; ant/10.png, 9.png, C.png, a.JPG, b.png; zebra/x.jpeg,
@@ -676,7 +646,7 @@ static void expect_folder_failure(dg_status status, const char *phrase)
 
 START_TEST(folder_errors)
 {
-    make_tmp_dir();
+    make_tmp_dir("dataset");
     expect_folder_failure(DG_E_FORMAT, "no class sub-folders");
     write_folder_tree();
 

@@ -1,11 +1,24 @@
-# tap.sh - TAP helpers for the shell tests of dg; source it after setting
-# $work to a scratch folder.  Each check prints "ok N - ..." or "not ok N -
-# ..." with the command's output; finish() prints the plan and sets the exit
-# status.
+# tap.sh - TAP helpers for the shell tests of dg; source it first.  It makes
+# $work, a scratch folder removed on exit.  Each check prints "ok N - ..." or
+# "not ok N - ..." with the command's output; finish() prints the plan and
+# sets the exit status.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 out=$work/stdout
 err=$work/stderr
 checks=0
 failures=0
+
+# expect_arguments N "NAMES" "$@": exits with a usage line unless the
+# script got N arguments.
+expect_arguments() {
+    local want=$1 names=$2
+    shift 2
+    if [ $# -ne "$want" ]; then
+        echo "usage: $0 $names" >&2
+        exit 2
+    fi
+}
 
 # Runs a command, keeping its exit code in $rc and its output in $out/$err.
 run() {

@@ -5,18 +5,12 @@
 # usage: test_cli.sh DG MAKE_FIXTURES
 # DG_EXPECTED_VERSION, when set, is the version `dg version` must report.
 set -u
-
-if [ $# -ne 2 ]; then
-    echo "usage: $0 DG MAKE_FIXTURES" >&2
-    exit 2
-fi
-dg=$1
-make_fixtures=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fixtures=$work/fixtures
 # shellcheck source=tap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+expect_arguments 2 "DG MAKE_FIXTURES" "$@"
+dg=$1
+make_fixtures=$2
+fixtures=$work/fixtures
 
 json_parses='import json, sys; json.load(sys.stdin)'
 

@@ -8,16 +8,10 @@
 #
 # usage: test_demo_cli.sh DG
 set -u
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 DG" >&2
-    exit 2
-fi
-dg=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 # shellcheck source=tap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+expect_arguments 1 "DG" "$@"
+dg=$1
 
 fmnist=/usr/share/datasets/fashion-mnist
 if [ ! -e "$fmnist/train-images-idx3-ubyte.gz" ]; then

@@ -7,17 +7,11 @@
 #
 # usage: test_guard_cli.sh DG MAKE_BARS
 set -u
-
-if [ $# -ne 2 ]; then
-    echo "usage: $0 DG MAKE_BARS" >&2
-    exit 2
-fi
-dg=$1
-make_bars=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 # shellcheck source=tap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+expect_arguments 2 "DG MAKE_BARS" "$@"
+dg=$1
+make_bars=$2
 
 # ------------------------------------------------------------- fixtures
 run python3 "$make_bars" idx "$work/train" 800 1 &&

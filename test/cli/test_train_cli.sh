@@ -5,18 +5,12 @@
 #
 # usage: test_train_cli.sh DG MAKE_BARS CHECK_FROZEN
 set -u
-
-if [ $# -ne 3 ]; then
-    echo "usage: $0 DG MAKE_BARS CHECK_FROZEN" >&2
-    exit 2
-fi
+# shellcheck source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+expect_arguments 3 "DG MAKE_BARS CHECK_FROZEN" "$@"
 dg=$1
 make_bars=$2
 check_frozen=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# shellcheck source=tap.sh
-. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 # ------------------------------------------------------------- fixtures
 run python3 "$make_bars" idx "$work/train" 800 1 &&
