@@ -395,6 +395,10 @@ static dg_status obtain_member(builder *b, uint32_t c, uint32_t v,
         struct stat st;
         if (stat(path, &st) == 0) return dg_model_load_file(path, out);
     }
+    /* Hardened data is made when the first differentiator needs it, so a
+     * resumed build whose members are all in the work directory skips
+     * the attacks. */
+    if (b->o->harden && !b->hardened) DG_TRY(harden(b));
     DG_TRY(distil(b, c, v, out));
     if (b->o->work_dir) return dg_model_save_file(*out, path);
     return DG_OK;
@@ -617,7 +621,6 @@ static dg_status build_members(builder *b, uint64_t student_hash)
         DG_TRY(dg_pruner_run(b->pruners[k], b->fit, NULL, NULL));
     }
     if (o->work_dir) DG_TRY(claim_work_dir(b, student_hash));
-    if (o->harden) DG_TRY(harden(b));
     uint32_t V = o->variants, total = b->classes * V;
     for (uint32_t c = 0; c < b->classes; c++)
         for (uint32_t v = 0; v < V; v++) {

@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "eval.h"
 #include "pipeline.h"
+#include "squeeze.h"
 #include "train_common.h"
 
 #define SCENARIO "fmnist-split"
@@ -44,7 +45,7 @@ typedef struct model_plan {
 
 /* The guard: the library's defaults but for these (0: the default). */
 typedef struct guard_plan {
-    uint32_t variants, epochs;
+    uint32_t variants, epochs, harden_iterations;
 } guard_plan;
 
 /* One adversarial set made from the test split. */
@@ -58,8 +59,6 @@ typedef struct attack_set_plan {
 
 enum { DEMO_MAX_SETS = 3 };
 
-/* Feature squeezing's bit depth for 8-bit gray images. */
-enum { DEMO_SQUEEZE_BITS = 4 };
 
 typedef struct demo_settings {
     const char *mode;
@@ -76,7 +75,7 @@ static const demo_settings full_settings = {
     .teacher = {"0-4", 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
                 SCRATCH_SCHEDULE},
     .student = {"5-9", 500, HEAD_EPOCHS, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
-    .guard = {0, 0},
+    .guard = {0, 0, 0},
     /* The strong attack (>= 80% targeted success on the undefended
      * Student, doc/attack.md) and its L-infinity form, whose larger but
      * uniform perturbation drags earlier features along. */
@@ -93,7 +92,7 @@ static const demo_settings quick_settings = {
     .mode = "quick",
     .teacher = {"0-4", 1200, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
     .student = {"5-9", 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
-    .guard = {3, 1},
+    .guard = {3, 1, 30},
     .attacks = {{"targeted", DG_ATTACK_MIMIC_DSSIM, true, 20, 200, 0, 0},
                 {"untargeted", DG_ATTACK_MIMIC_DSSIM, false, 20, 200, 0, 0}},
     .n_attacks = 2,
@@ -180,6 +179,7 @@ static void guard_options(const demo *d, dg_ensemble_opts *o)
     if (g->variants) o->variants = g->variants;
     if (o->members > o->variants) o->members = o->variants;
     if (g->epochs) o->epochs = g->epochs;
+    if (g->harden_iterations) o->harden_iterations = g->harden_iterations;
     o->seed = d->seed;
 }
 
@@ -234,6 +234,14 @@ static void json_settings(json_writer *w, const demo *d)
     json_int(w, g.epochs);
     json_key(w, "prune_layer");
     json_int(w, g.prune_layers[0]);
+    json_key(w, "rule");
+    json_string(w, g.rule == DG_RULE_SCORE ? "score" : "votes");
+    json_key(w, "target_frr");
+    json_number(w, g.target_frr);
+    json_key(w, "harden");
+    json_bool(w, g.harden != 0);
+    json_key(w, "harden_iterations");
+    json_int(w, g.harden_iterations);
     json_end_object(w);
     json_key(w, "attacks");
     json_begin_array(w);
@@ -540,7 +548,7 @@ static int stage_eval(demo *d)
             .clean = clean.samples,
             .sets = d->eval_sets,
             .n_sets = d->settings->n_attacks,
-            .squeeze_bits = DEMO_SQUEEZE_BITS,
+            .squeeze_bits = SQUEEZE_DEFAULT_BITS,
             .baseline_fpr = 0.05,
         };
         note(d, "eval: the guard and the baselines on clean test images "

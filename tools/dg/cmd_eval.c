@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval.h"
+#include "squeeze.h"
 #include "train_common.h"
 
 enum { MAX_SETS = 6 };
@@ -131,7 +132,8 @@ static int run_eval(const cli_args *args)
     double fpr;
     long bits;
     catch_interrupts();
-    int rc = cli_long(args, "squeeze-bits", 4, 1, 7, &bits);
+    int rc = cli_long(args, "squeeze-bits", SQUEEZE_DEFAULT_BITS, 1, 7,
+                      &bits);
     if (rc == CLI_EXIT_OK)
         rc = cli_double(args, "baseline-fpr", 0.05, 0.0, 0.5, &fpr);
     if (rc == CLI_EXIT_OK) rc = open_inputs(&e, args);
@@ -169,7 +171,8 @@ static const cli_option eval_options[] = {
     {"clean", 'd', "SPEC", "clean test data: " DATA_SPEC_FORMS},
     CLASSES_OPTION,
     {"per-class", 0, "N", "at most N clean samples per class (default all)"},
-    {"squeeze-bits", 0, "B", "feature squeezing's bit depth (default 4)"},
+    {"squeeze-bits", 0, "B", "feature squeezing's bit depth (default "
+                             TRAIN_TEXT(SQUEEZE_DEFAULT_BITS) ")"},
     {"baseline-fpr", 0, "F", "clean false positives feature squeezing is "
                              "calibrated to (default 0.05)"},
     {"report", 'o', "DIR", "write DIR/eval.json, DIR/eval.md and charts"},

@@ -864,6 +864,14 @@ void eval_write_markdown(FILE *out, const eval_result *r)
 /* Charts                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* ys[m - 1]: `metric` of the guard at M = m under `rule` on set s. */
+static void over_members(const eval_result *r, int32_t rule, uint32_t s,
+                         double (*metric)(const defence_counts *), double *ys)
+{
+    for (uint32_t m = 1; m <= r->variants; m++)
+        ys[m - 1] = metric(&eval_guard_row(r, m, rule)->counts[s]);
+}
+
 /* Defence rates per set (votes solid, score dashed) against M. */
 static int chart_defence(const eval_result *r, const char *dir, double *x,
                          double *y)
@@ -874,9 +882,7 @@ static int chart_defence(const eval_result *r, const char *dir, double *x,
     for (uint32_t s = 0; s < r->n_sets && s < MAX_CHART_SETS; s++)
         for (int rule = DG_RULE_VOTES; rule <= DG_RULE_SCORE; rule++, n++) {
             double *ys = y + (size_t)n * v;
-            for (uint32_t m = 1; m <= v; m++)
-                ys[m - 1] =
-                    defence_rate(&eval_guard_row(r, m, rule)->counts[s]);
+            over_members(r, rule, s, defence_rate, ys);
             snprintf(names[n], sizeof names[n], "%s, %s", r->sets[s].name,
                      rule_name(rule));
             series[n] = (chart_series){names[n], x, ys, v, true,
@@ -907,12 +913,10 @@ static int chart_cost(const eval_result *r, const char *dir, double *x,
     for (int rule = DG_RULE_VOTES; rule <= DG_RULE_SCORE; rule++)
         for (int loss = 0; loss < 2; loss++, n++) {
             double *ys = y + (size_t)n * v;
-            for (uint32_t m = 1; m <= v; m++) {
-                const defence_counts *c =
-                    &eval_guard_row(r, m, rule)->counts[0];
-                ys[m - 1] = loss ? accuracy_loss(c) : false_rejection_rate(c);
-                if (ys[m - 1] > top) top = ys[m - 1];
-            }
+            over_members(r, rule, 0,
+                         loss ? accuracy_loss : false_rejection_rate, ys);
+            for (uint32_t m = 0; m < v; m++)
+                if (ys[m] > top) top = ys[m];
             series[n] = (chart_series){names[n], x, ys, v, true,
                                        rule == DG_RULE_SCORE};
         }
