@@ -394,7 +394,7 @@ typedef struct dg_ensemble_opts {
     uint32_t struct_size;      /**< set by dg_ensemble_opts_init */
     uint32_t variants;         /**< V per class; default 6 */
     uint32_t members;          /**< M consulted by default; default 5 */
-    int32_t rule;              /**< default DG_RULE_VOTES */
+    int32_t rule;              /**< default DG_RULE_SCORE */
     /** Unit-owning (convolution or linear) layers of the Student to prune;
      *  -1 in the first entry: the Student's last convolution. */
     int32_t prune_layers[4];
@@ -410,7 +410,9 @@ typedef struct dg_ensemble_opts {
     float learning_rate;       /**< Adam; default 1e-3 */
     float distill_alpha;       /**< default 0.5 */
     float distill_temperature; /**< default 4 */
-    float target_frr;          /**< calibration target; default 0.05 */
+    /** Calibration target: the false rejection expected on fresh clean
+     *  inputs; default 0.03. */
+    float target_frr;
     /** Held-out share of the training data used for scoring and
      *  calibration when no held-out set is given; default 0.2. */
     float holdout_fraction;

@@ -61,7 +61,7 @@ dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
     static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
     o->variants = 6;
     o->members = 5;
-    o->rule = DG_RULE_VOTES;
+    o->rule = DG_RULE_SCORE;
     o->prune_layers[0] = -1;
     o->n_prune_layers = 1;
     memcpy(o->ratios, ratios, sizeof ratios);
@@ -73,7 +73,7 @@ dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
     o->learning_rate = 1e-3f;
     o->distill_alpha = 0.5f;
     o->distill_temperature = 4.0f;
-    o->target_frr = 0.05f;
+    o->target_frr = 0.03f;
     o->holdout_fraction = 0.2f;
     o->seed = 1;
     o->harden = 1;

@@ -488,8 +488,18 @@ static void top_m(const builder *b, uint32_t c, uint32_t i, const uint32_t *rank
     *score = (float)(sum / M);
 }
 
-/* Sets tau (the most votes that keep false rejection within the target)
- * and theta (the target quantile of the clean scores) for M members from
+/* The false rejection a threshold that rejects `rejected` of n clean
+ * held-out samples can be expected to show on fresh inputs.  A threshold
+ * set from the samples themselves flatters them: placed at the (k+1)-th
+ * smallest of n scores, it rejects a fresh input with probability
+ * (k+1)/(n+1), not k/n (the order statistics of a uniform). */
+static float expected_frr(uint32_t rejected, uint32_t n)
+{
+    return (float)(rejected + 1) / (float)(n + 1);
+}
+
+/* Sets tau (the most votes whose expected false rejection stays within
+ * the target) and theta (the highest score that does) for M members from
  * the samples of the given classes. */
 static dg_status calibrate(const builder *b, uint32_t **ranks,
                            const uint32_t *classes, uint32_t n_classes,
@@ -517,16 +527,18 @@ static dg_status calibrate(const builder *b, uint32_t **ranks,
     for (uint32_t tau = M; tau >= 1; tau--) {
         uint32_t rejected = 0;
         for (uint32_t j = 0; j < n; j++) rejected += votes[j] < tau;
-        float frr = (float)rejected / (float)n;
-        if (frr <= target || tau == 1) {
+        if (expected_frr(rejected, n) <= target || tau == 1) {
             t->tau = tau;
-            t->frr_votes = frr;
+            t->frr_votes = (float)rejected / (float)n;
             break;
         }
     }
+    /* theta = scores[k] rejects the k scores below it (fewer on ties):
+     * the largest k whose expected rate is within the target, or none. */
     qsort(scores, n, sizeof *scores, cmp_float);
-    uint32_t k = (uint32_t)floorf(target * (float)n);
-    t->theta = scores[k < n ? k : n - 1];
+    uint32_t k = 0;
+    while (k + 1 < n && expected_frr(k + 1, n) <= target) k++;
+    t->theta = scores[k];
     uint32_t below = 0;
     for (uint32_t j = 0; j < n; j++) below += scores[j] < t->theta;
     t->frr_score = (float)below / (float)n;

@@ -69,6 +69,7 @@ expect_success "transfer another Student" \
 expect_success "build a small guard" \
     "$dg" guard build -q -s "$student" -d "$train" --classes "$classes" \
     --variants "$variants" --members 2 --epochs 1 --target-frr 0.1 \
+    --rule votes \
     --work-dir "" -o "$guard"
 
 # --------------------------------------------------------------- attack

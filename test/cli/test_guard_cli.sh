@@ -65,7 +65,7 @@ assert "2 for usage errors" in text, text'
 build=("$dg" guard build --student "$student" --data "$train"
        --holdout "$hold" --per-class 100 --variants 4 --members 3
        --epochs 3 --batch 32 --lr 0.005 --prune-layers 3,0
-       --ratios 0.1,0.25 --target-frr 0.1 -o "$guard" --json)
+       --ratios 0.1,0.25 --target-frr 0.1 --rule votes -o "$guard" --json)
 "${build[@]}" >"$out" 2>"$err" &
 pid=$!
 for _ in $(seq 1200); do
@@ -157,14 +157,15 @@ for M in (1, 2, 3, 4):
 # layer.
 expect_success "build with split-off data and other options" \
     "$dg" guard build -q -s "$student" -d "$train" --variants 2 --epochs 1 \
-    --rule score --mode least --retrain-pruned no --work-dir "" \
+    --mode least --retrain-pruned no --work-dir "" \
     --holdout-fraction 0.25 -o "$work/small.dg" --json
 check "the small build records its options and leaves no work directory" '
 import json, os, sys
 assert not os.path.exists(sys.argv[1])
 r = json.load(sys.stdin)
 assert r["holdout_samples"] == 0 and r["reused"] == 0, r
-assert r["rule"] == "score" and r["members"] == 2, r
+assert r["rule"] == "score" and r["members"] == 2, r  # the default rule
+assert abs(r["target_frr"] - 0.03) < 1e-6, r  # the default target
 assert all(m["mode"] == "least" for c in r["classes"]
            for m in c["differentiators"]), r' "$work/small.dg.work"
 
@@ -296,7 +297,7 @@ expect_failure "--ratios outside (0, 1)" 2 "--ratios must list 1 to 8" \
 expect_failure "--prune-layers not numbers" 2 "--prune-layers must list" \
     "$dg" guard build -s "$student" -d "$train" --prune-layers 3,x \
     -o "$out_guard"
-expect_failure "--rule unknown" 2 "--rule must be votes or score" \
+expect_failure "--rule unknown" 2 "--rule must be score or votes" \
     "$dg" guard build -s "$student" -d "$train" --rule majority \
     -o "$out_guard"
 expect_failure "--holdout with --holdout-fraction" 2 "does not go with" \

@@ -31,7 +31,7 @@ class Defence(unittest.TestCase):
     def test_description(self):
         info = self.guard.info
         self.assertEqual((info.classes, info.variants, info.members,
-                          info.rule), (4, V, M, dg.RULE_VOTES))
+                          info.rule), (4, V, M, dg.RULE_SCORE))
         self.assertAlmostEqual(info.target_frr, 0.1, places=6)
         for cls in range(4):
             members = self.guard.members(cls)
@@ -69,7 +69,7 @@ class Defence(unittest.TestCase):
     def test_clean_inputs_are_mostly_accepted(self):
         with dg.Validator(self.guard) as validator:
             verdicts = validator.validate(self.x)
-        self.check_verdicts(verdicts, M, dg.RULE_VOTES)
+        self.check_verdicts(verdicts, M, dg.RULE_SCORE)
         self.assertGreaterEqual(np.mean([v.accepted for v in verdicts]), 0.8)
 
     def test_every_members_count_and_rule(self):

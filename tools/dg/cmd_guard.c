@@ -37,8 +37,8 @@ typedef struct named_value {
 } named_value;
 
 /* Two choices each, the first being the library's default. */
-static const named_value rules[] = {{"votes", DG_RULE_VOTES},
-                                    {"score", DG_RULE_SCORE}};
+static const named_value rules[] = {{"score", DG_RULE_SCORE},
+                                    {"votes", DG_RULE_VOTES}};
 static const named_value modes[] = {{"most", DG_PRUNE_MOST},
                                     {"least", DG_PRUNE_LEAST}};
 static const named_value yes_no[] = {{"yes", 1}, {"no", 0}};
@@ -804,7 +804,7 @@ static const cli_option guard_options[] = {
                          "16)"},
     {"members", 'm', "M", "differentiators consulted by default (default "
                           "5, at most V)"},
-    {"rule", 0, "NAME", "default rule: votes or score (default votes)"},
+    {"rule", 0, "NAME", "default rule: score or votes (default score)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},
@@ -822,7 +822,7 @@ static const cli_option guard_options[] = {
                       "0.5)"},
     {"temperature", 0, "T", "distillation temperature (default 4)"},
     {"target-frr", 0, "F", "clean false rejection the thresholds aim at "
-                           "(default 0.05)"},
+                           "(default 0.03)"},
     {"harden", 0, "yes|no", "also distil on defender-made attacks of the "
                             "training data (default yes)"},
     {"harden-epsilon", 0, "E", "their L-infinity radius (default 0.2)"},
