@@ -5,6 +5,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,18 @@ START_TEST(option_checks)
     ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     o.struct_size = 4;
     ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_ABI);
+    /* A caller built before the hardening fields were appended: its init
+     * fills only what it has, and a build reads the rest as defaults (so
+     * a bad member count is reported, not the size). */
+    size_t v1 = offsetof(dg_ensemble_opts, harden);
+    memset(&o, 0xab, sizeof o);
+    ck_assert_int_eq(dg_ensemble_opts_init(&o, v1), DG_OK);
+    ck_assert_uint_eq(o.struct_size, v1);
+    ck_assert_uint_eq(o.variants, 6);
+    ck_assert_int_eq(o.harden, (int32_t)0xabababab);
+    o.members = 7;
+    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_ensemble_opts_init(&o, v1 - 4), DG_E_ABI);
     dg_validator_opts vo;
     dg_validator_opts_init(&vo, sizeof vo);
     vo.members = 5;

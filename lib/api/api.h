@@ -22,6 +22,24 @@ dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
 #define DG_INIT_STRUCT(p, struct_size, type)                                  \
     DG_TRY(dg_init_struct((p), (struct_size), sizeof(type), #type))
 
+/* For *_init of a struct that has grown: copies this library's defaults
+ * (`full`, known_size bytes) into the caller's struct, which may be an
+ * older, smaller layout of at least v1_size bytes; struct_size becomes
+ * what was filled. */
+dg_status dg_init_prefix(void *p, size_t struct_size, const void *full,
+                         size_t known_size, size_t v1_size, const char *type);
+
+/* The caller's struct p (checked by dg_check_struct) over `full`, which
+ * holds the defaults: fields an older caller does not have keep them. */
+static inline void dg_complete_struct(void *full, size_t known_size,
+                                      const void *p)
+{
+    uint32_t given, size = (uint32_t)known_size;
+    memcpy(&given, p, sizeof given);
+    memcpy(full, p, given < known_size ? given : known_size);
+    memcpy(full, &size, sizeof size);
+}
+
 /* The size-query contract of the *_memory writers: *size_out receives the
  * size needed; bytes are copied only into a buffer that holds them, and a
  * smaller non-NULL buffer is DG_E_INVALID_ARG naming `what`. */

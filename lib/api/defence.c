@@ -1,6 +1,7 @@
 /* defence.c - public entry points of the pruner, the ensemble (guard) and
  * the validator. */
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -55,32 +56,37 @@ dg_status dg_pruner_prune(const dg_pruner *p, uint32_t cls, float fraction,
 
 void dg_pruner_free(dg_pruner *p) { dg_pruner_destroy(p); }
 
+/* dg_ensemble_opts as first published, before the hardening fields. */
+#define ENSEMBLE_OPTS_V1 offsetof(dg_ensemble_opts, harden)
+
 dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
 {
-    DG_INIT_STRUCT(o, struct_size, dg_ensemble_opts);
     static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
-    o->variants = 6;
-    o->members = 5;
-    o->rule = DG_RULE_SCORE;
-    o->prune_layers[0] = -1;
-    o->n_prune_layers = 1;
-    memcpy(o->ratios, ratios, sizeof ratios);
-    o->n_ratios = 6;
-    o->prune_mode = DG_PRUNE_MOST;
-    o->retrain_pruned = 1;
-    o->epochs = 4;
-    o->batch_size = 64;
-    o->learning_rate = 1e-3f;
-    o->distill_alpha = 0.5f;
-    o->distill_temperature = 4.0f;
-    o->target_frr = 0.03f;
-    o->holdout_fraction = 0.2f;
-    o->seed = 1;
-    o->harden = 1;
-    o->harden_epsilon = 0.2f;
-    o->harden_budget = 0.01f;
-    o->harden_iterations = 100;
-    return DG_OK;
+    dg_ensemble_opts d;
+    memset(&d, 0, sizeof d);
+    d.variants = 6;
+    d.members = 5;
+    d.rule = DG_RULE_SCORE;
+    d.prune_layers[0] = -1;
+    d.n_prune_layers = 1;
+    memcpy(d.ratios, ratios, sizeof ratios);
+    d.n_ratios = 6;
+    d.prune_mode = DG_PRUNE_MOST;
+    d.retrain_pruned = 1;
+    d.epochs = 4;
+    d.batch_size = 64;
+    d.learning_rate = 1e-3f;
+    d.distill_alpha = 0.5f;
+    d.distill_temperature = 4.0f;
+    d.target_frr = 0.03f;
+    d.holdout_fraction = 0.2f;
+    d.seed = 1;
+    d.harden = 1;
+    d.harden_epsilon = 0.2f;
+    d.harden_budget = 0.01f;
+    d.harden_iterations = 100;
+    return dg_init_prefix(o, struct_size, &d, sizeof d, ENSEMBLE_OPTS_V1,
+                          "dg_ensemble_opts");
 }
 
 dg_status dg_ensemble_build(const dg_model *student, const dg_dataset *train,
@@ -90,8 +96,11 @@ dg_status dg_ensemble_build(const dg_model *student, const dg_dataset *train,
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(student && train);
-    DG_CHECK_STRUCT(o, dg_ensemble_opts, sizeof(dg_ensemble_opts));
-    return dg_ensemble_make(student, train, holdout, o, out);
+    DG_CHECK_STRUCT(o, dg_ensemble_opts, ENSEMBLE_OPTS_V1);
+    dg_ensemble_opts full;
+    DG_TRY(dg_ensemble_opts_init(&full, sizeof full));
+    dg_complete_struct(&full, sizeof full, o);
+    return dg_ensemble_make(student, train, holdout, &full, out);
 }
 
 dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path)

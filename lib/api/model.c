@@ -38,6 +38,20 @@ dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
     return DG_OK;
 }
 
+dg_status dg_init_prefix(void *p, size_t struct_size, const void *full,
+                         size_t known_size, size_t v1_size, const char *type)
+{
+    if (!p) return dg_fail(DG_E_INVALID_ARG, "%s pointer is NULL", type);
+    if (struct_size < v1_size)
+        return dg_fail(DG_E_ABI, "%s struct_size %zu < %zu", type,
+                       struct_size, v1_size);
+    size_t filled = struct_size < known_size ? struct_size : known_size;
+    memset(p, 0, struct_size);
+    memcpy(p, full, filled);
+    *(uint32_t *)p = (uint32_t)filled;
+    return DG_OK;
+}
+
 dg_status dg_copy_out(const dg_writer *w, void *buf, size_t capacity,
                       size_t *size_out, const char *what)
 {
