@@ -33,7 +33,9 @@ typedef struct eval_batch {
     squeezer squeezer;
 } eval_batch;
 
-/* Fills the records of clean input `index` and attempt `k` of set s. */
+/* What the clean data and the sets tell of each input: its true (or
+ * source) class, the attacker's target and whether the attack met its
+ * budget. */
 static int describe_inputs(const eval_request *req, eval_result *r)
 {
     eval_input *in = r->inputs;
@@ -156,7 +158,7 @@ static int judge_all(eval_batch *b)
     progress_start("evaluate", r->n_inputs);
     for (uint32_t first = 0; first < r->n_inputs && rc == CLI_EXIT_OK;) {
         /* A batch never crosses from one source into the next. */
-        uint32_t end = first < r->n_clean ? r->n_clean : r->set_first[1];
+        uint32_t end = r->n_clean;
         for (uint32_t s = 0; s < r->n_sets; s++)
             if (first >= r->set_first[s]) end = r->set_first[s + 1];
         uint32_t n = end - first < BATCH ? end - first : BATCH;
