@@ -879,12 +879,15 @@ static int chart_defence(const eval_result *r, const char *dir, double *x,
                          double *y)
 {
     uint32_t v = r->variants, n = 0;
+    double lowest = 1;
     chart_series series[2 * MAX_CHART_SETS];
     char names[2 * MAX_CHART_SETS][96];
     for (uint32_t s = 0; s < r->n_sets && s < MAX_CHART_SETS; s++)
         for (int rule = DG_RULE_VOTES; rule <= DG_RULE_SCORE; rule++, n++) {
             double *ys = y + (size_t)n * v;
             over_members(r, rule, s, defence_rate, ys);
+            for (uint32_t m = 0; m < v; m++)
+                if (ys[m] < lowest) lowest = ys[m];
             snprintf(names[n], sizeof names[n], "%s, %s", r->sets[s].name,
                      rule_name(rule));
             series[n] = (chart_series){names[n], x, ys, v, true,
@@ -895,7 +898,10 @@ static int chart_defence(const eval_result *r, const char *dir, double *x,
         .x_label = "differentiators consulted (M)",
         .y_label = "fooling attempts stopped",
         .x_min = 0.5, .x_max = v + 0.5, .x_tick = 1,
-        .y_min = 0, .y_max = 1.001, .percent_y = true,
+        /* From the 10% step below the lowest rate, so that differences
+         * between high rates show. */
+        .y_min = fmax(0, floor((lowest - 0.02) * 10) / 10), .y_max = 1.001,
+        .percent_y = true,
     };
     char path[4096];
     snprintf(path, sizeof path, "%s/defence-vs-members.png", dir);
