@@ -439,6 +439,17 @@ START_TEST(option_checks)
     o.members = 7;
     ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     ck_assert_int_eq(dg_ensemble_opts_init(&o, v1 - 4), DG_E_ABI);
+    /* Hardening aims every sample at another class: one class is an
+     * error, not an endless search. */
+    int32_t first_class = 0;
+    dg_dataset *single;
+    ck_assert_int_eq(dg_dataset_select(train_set, &first_class, 1, 0, &single), DG_OK);
+    dg_ensemble_opts_init(&o, sizeof o);
+    o.variants = o.members = 1;
+    ck_assert_int_eq(dg_ensemble_build(student, single, held_set, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_str_eq(dg_last_error_detail(),
+                     "hardening needs training samples of two classes or more");
+    dg_dataset_free(single);
     dg_validator_opts vo;
     dg_validator_opts_init(&vo, sizeof vo);
     vo.members = 5;

@@ -207,6 +207,12 @@ static dg_status harden(builder *b)
     const dg_dataset *f = b->fit;
     uint32_t n = f->count;
     size_t px = f->sample_size;
+    /* Every sample needs a target of another class. */
+    uint32_t other = 0;
+    while (other < n && f->labels[other] == f->labels[0]) other++;
+    if (other == n)
+        return dg_fail(DG_E_INVALID_ARG, "hardening needs training samples "
+                                         "of two classes or more");
     float *src = NULL, *dst = NULL, *adv = NULL;
     uint8_t *within = NULL;
     DG_TRY(dg_alloc_array((void **)&src, (size_t)n * px, sizeof *src, "sources"));
@@ -221,7 +227,7 @@ static dg_status harden(builder *b)
     for (uint32_t i = 0; s == DG_OK && i < n; i++) {
         uint32_t j;
         do j = dg_rng_below(&rng, n);
-        while (f->labels[j] == f->labels[i] && f->n_classes > 1);
+        while (f->labels[j] == f->labels[i]);
         for (size_t k = 0; k < px; k++) {
             src[(size_t)i * px + k] = dg_dataset_sample(f, i)[k] / 255.0f;
             dst[(size_t)i * px + k] = dg_dataset_sample(f, j)[k] / 255.0f;
