@@ -496,6 +496,13 @@ typedef struct dg_member_info {
  *  Thread: any. */
 DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
                                  uint32_t rank, dg_member_info *info);
+/** The differentiator of class cls at rank (0 = best) as a whole model:
+ *  the Student's layers it shares followed by its own.  For example to
+ *  export it to ONNX and run it in another runtime.  It has the Student's
+ *  input, preprocessing and class names, and its pruned units keep their
+ *  masks.  The caller frees it.  Thread: any. */
+DG_API dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+                                          uint32_t rank, dg_model **out);
 
 /** Calibrated thresholds of class `cls` for M members.  The caller sets
  *  struct_size. */

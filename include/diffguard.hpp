@@ -231,6 +231,7 @@ public:
     dg_model *get() const noexcept { return h_.get(); }
 
 private:
+    friend class Guard; // hands out its differentiators as models
     explicit Model(dg_model *m) : h_(m) {}
     detail::Handle<dg_model, dg_model_free> h_;
 };
@@ -429,6 +430,14 @@ public:
         m.struct_size = sizeof m;
         DIFFGUARD_HPP_CALL(dg_ensemble_member, get(), cls, rank, &m);
         return m;
+    }
+    /// Differentiator `rank` of class `cls` as a whole model
+    /// (dg_ensemble_member_model), for example to export it to ONNX.
+    Model member_model(std::uint32_t cls, std::uint32_t rank) const
+    {
+        dg_model *m;
+        DIFFGUARD_HPP_CALL(dg_ensemble_member_model, get(), cls, rank, &m);
+        return Model(m);
     }
     /// Thresholds of class `cls` for `members` differentiators.
     dg_calibration calibration(std::uint32_t cls, std::uint32_t members) const

@@ -312,6 +312,75 @@ START_TEST(two_phases_and_host_labels)
 }
 END_TEST
 
+/* Every differentiator as a whole model (the Student's shared layers, then
+ * its tail): its softmax on held-out inputs is what the validator reports
+ * for that member when told the member's class. */
+START_TEST(member_models_compute_the_member_scores)
+{
+    dg_ensemble_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_ensemble_get_info(guard, &info), DG_OK);
+    dg_validator_opts vo;
+    dg_validator_opts_init(&vo, sizeof vo);
+    vo.members = info.variants;
+    vo.max_batch = 8;
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(guard, &vo, &v), DG_OK);
+    enum { N = 8 };
+    uint32_t idx[N];
+    for (uint32_t i = 0; i < N; i++) idx[i] = i * 5;
+    float x[N * 64];
+    ck_assert_int_eq(dg_dataset_batch(held_set, student, idx, N, x, N * 64, NULL), DG_OK);
+    for (uint32_t c = 0; c < info.classes; c++) {
+        int32_t labels[N];
+        dg_verdict out[N];
+        for (uint32_t i = 0; i < N; i++) {
+            labels[i] = (int32_t)c;
+            out[i].struct_size = sizeof out[i];
+        }
+        ck_assert_int_eq(dg_validate_labeled(v, x, N * 64, N, labels, out), DG_OK);
+        for (uint32_t r = 0; r < info.variants; r++) {
+            dg_model *m;
+            dg_status st = dg_ensemble_member_model(guard, c, r, &m);
+            ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
+            const dg_member *mem = &guard->per_class[c].members[r];
+            ck_assert_uint_eq(m->n_layers, (uint32_t)mem->first + mem->tail->n_layers);
+            ck_assert_uint_eq(dg_layer_pruned(&m->layers[mem->prune_layer]),
+                              dg_layer_pruned(&mem->tail->layers[mem->prune_layer - mem->first]));
+            ck_assert_uint_gt(dg_layer_pruned(&m->layers[mem->prune_layer]), 0);
+            dg_session *s;
+            ck_assert_int_eq(dg_session_create(m, N, &s), DG_OK);
+            ck_assert_int_eq(dg_session_run(s, x, N * 64, N), DG_OK);
+            const float *y;
+            uint32_t k_out;
+            ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
+            ck_assert_uint_eq(k_out, 4);
+            for (uint32_t i = 0; i < N; i++) {
+                const float *row = y + i * 4;
+                double mx = row[0], sum = 0;
+                int32_t best = 0;
+                for (int k = 1; k < 4; k++)
+                    if (row[k] > mx) mx = row[k], best = k;
+                for (int k = 0; k < 4; k++) sum += exp(row[k] - mx);
+                ck_assert_int_eq(out[i].member_label[r], best);
+                ck_assert_double_eq_tol(out[i].member_score[r], exp(row[c] - mx) / sum, 1e-5);
+            }
+            dg_session_free(s);
+            dg_model_free(m);
+        }
+    }
+    dg_validator_free(v);
+    /* Argument checks. */
+    dg_model *m = (dg_model *)1;
+    ck_assert_int_eq(dg_ensemble_member_model(guard, info.classes, 0, &m), DG_E_INVALID_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "class 4 rank 0 of 4 x 4"));
+    ck_assert_int_eq(dg_ensemble_member_model(guard, 0, info.variants, &m), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_ensemble_member_model(NULL, 0, 0, &m), DG_E_INVALID_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(dg_ensemble_member_model(guard, 0, 0, NULL), DG_E_INVALID_ARG);
+}
+END_TEST
+
 START_TEST(guard_files_round_trip_and_refuse_strangers)
 {
     char path[] = "/tmp/dg_guard_XXXXXX";
@@ -472,6 +541,7 @@ int main(void)
     tcase_add_test(tc, distillation_restores_agreement);
     tcase_add_test(tc, calibration_reaches_the_requested_rate);
     tcase_add_test(tc, two_phases_and_host_labels);
+    tcase_add_test(tc, member_models_compute_the_member_scores);
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);

@@ -377,6 +377,61 @@ START_TEST(batch_size_changes_do_not_change_results)
 }
 END_TEST
 
+/* dg_model_join undoes dg_model_slice: the first k layers followed by the
+ * slice from k compute what the whole model computes, residual inputs and
+ * pruning masks included; a tail of another shape is refused. */
+START_TEST(join_undoes_slice)
+{
+    dg_model *m = build("c4k3p1,relu,c4k3p1,add@1,relu,mp2,c6k3,relu,gap,fc5",
+                        (dg_shape){2, 10, 10});
+    m->layers[0].mask = calloc(4, 1);
+    m->layers[6].mask = calloc(6, 1);
+    for (int u = 0; u < 6; u++) {
+        if (u < 4) m->layers[0].mask[u] = u != 2;
+        m->layers[6].mask[u] = u % 2;
+    }
+    int32_t last = (int32_t)m->n_layers - 1;
+    float *x = random_floats(3 * 200, 1);
+    float *want = run(m, x, 3, 0, last);
+    uint32_t joined = 0;
+    for (uint32_t k = 0; k < m->n_layers; k++) {
+        dg_model *tail, *j;
+        dg_status s = dg_model_slice(m, k, &tail);
+        if (s == DG_E_UNSUPPORTED) continue; /* the add reads across k */
+        ck_assert_msg(s == DG_OK, "slice %u: %s", k, dg_last_error_detail());
+        s = dg_model_join(m, k, tail, &j);
+        ck_assert_msg(s == DG_OK, "join %u: %s", k, dg_last_error_detail());
+        ck_assert_uint_eq(j->n_layers, m->n_layers);
+        for (uint32_t i = 0; i < m->n_layers; i++) {
+            ck_assert_int_eq(j->layers[i].input[0], m->layers[i].input[0]);
+            ck_assert_int_eq(j->layers[i].input[1], m->layers[i].input[1]);
+            ck_assert_uint_eq(dg_layer_pruned(&j->layers[i]),
+                              dg_layer_pruned(&m->layers[i]));
+        }
+        float *got = run(j, x, 3, 0, last);
+        expect_close(got, want, 3 * 5, 1e-6, "joined");
+        free(got);
+        joined++;
+        /* A tail of the wrong shape for this cut. */
+        dg_model *bad = (dg_model *)1;
+        dg_shape cut = k < 2 ? m->input : m->layers[k - 2].out;
+        if (k > 0 && dg_shape_size(cut) != dg_shape_size(tail->input)) {
+            ck_assert_int_eq(dg_model_join(m, k - 1, tail, &bad), DG_E_SHAPE);
+            ck_assert_ptr_null(bad);
+            ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "the tail takes"));
+        }
+        ck_assert_int_eq(dg_model_join(m, m->n_layers + 1, tail, &bad),
+                         DG_E_INVALID_ARG);
+        dg_model_destroy(tail);
+        dg_model_destroy(j);
+    }
+    ck_assert_uint_eq(joined, 9); /* every cut but 3 */
+    free(x);
+    free(want);
+    dg_model_destroy(m);
+}
+END_TEST
+
 START_TEST(architecture_strings_are_validated)
 {
     const char *bad[] = {"",          "c3",      "c0k3",     "fc",
@@ -408,6 +463,7 @@ int main(void)
     tcase_add_test(tc, aliases_of_fused_layers);
     tcase_add_test(tc, batch_size_changes_do_not_change_results);
     tcase_add_test(tc, architecture_strings_are_validated);
+    tcase_add_test(tc, join_undoes_slice);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }

@@ -165,6 +165,19 @@ dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls, uint32_t rank,
     return DG_OK;
 }
 
+dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+                                   uint32_t rank, dg_model **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(g);
+    if (cls >= g->classes || rank >= g->variants)
+        return dg_fail(DG_E_INVALID_ARG, "class %u rank %u of %u x %u", cls,
+                       rank, g->classes, g->variants);
+    const dg_member *m = &g->per_class[cls].members[rank];
+    return dg_model_join(g->student, (uint32_t)m->first, m->tail, out);
+}
+
 dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
                                   uint32_t members, dg_calibration *c)
 {

@@ -360,3 +360,54 @@ dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out)
     *out = t;
     return DG_OK;
 }
+
+dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
+                        const dg_model *tail, dg_model **out)
+{
+    *out = NULL;
+    if (n_head_layers > head->n_layers)
+        return dg_fail(DG_E_INVALID_ARG, "join after layer %u of %u",
+                       n_head_layers, head->n_layers);
+    dg_shape cut = n_head_layers == 0 ? head->input
+                                      : head->layers[n_head_layers - 1].out;
+    if (cut.c != tail->input.c || cut.h != tail->input.h ||
+        cut.w != tail->input.w)
+        return dg_fail(DG_E_SHAPE,
+                       "the tail takes %ux%ux%u, layer %d of the head "
+                       "gives %ux%ux%u",
+                       tail->input.c, tail->input.h, tail->input.w,
+                       (int)n_head_layers - 1, cut.c, cut.h, cut.w);
+    if (tail->n_layers > DG_MAX_LAYERS - n_head_layers)
+        return dg_fail(DG_E_SHAPE, "%u + %u layers is over %d",
+                       n_head_layers, tail->n_layers, DG_MAX_LAYERS);
+    dg_model *m;
+    DG_TRY(dg_model_alloc(n_head_layers + tail->n_layers, head->input, &m));
+    m->pre = head->pre;
+    dg_status s = DG_OK;
+    for (uint32_t i = 0; i < n_head_layers && s == DG_OK; i++)
+        s = dg_layer_copy(&m->layers[i], &head->layers[i]);
+    for (uint32_t i = 0; i < tail->n_layers && s == DG_OK; i++) {
+        dg_layer *l = &m->layers[n_head_layers + i];
+        s = dg_layer_copy(l, &tail->layers[i]);
+        /* Index -1 (the tail's input) becomes n_head_layers - 1. */
+        for (int k = 0; k < 2 && s == DG_OK; k++) {
+            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            l->input[k] += (int32_t)n_head_layers;
+        }
+    }
+    uint32_t outputs = dg_model_output_shape(tail).c;
+    if (s == DG_OK)
+        s = copy_class_names(m, head->n_class_names == outputs ? head : tail);
+    if (s == DG_OK && m->n_class_names != outputs) {
+        free(m->class_names);
+        m->class_names = NULL;
+        m->n_class_names = 0;
+    }
+    if (s == DG_OK) s = dg_model_finalize(m);
+    if (s != DG_OK) {
+        dg_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return DG_OK;
+}

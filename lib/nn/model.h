@@ -93,6 +93,16 @@ void dg_model_destroy(dg_model *m);
  * DG_E_UNSUPPORTED if a layer reads anything before first-1. */
 dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out);
 
+/* The first n_head_layers layers of head followed by every layer of tail,
+ * whose input (index -1) becomes head's layer n_head_layers-1 (the model
+ * input when n_head_layers is 0): the inverse of dg_model_slice.  The
+ * result has head's input, preprocessing and, when they fit its outputs,
+ * head's class names (else tail's, else none); it is finalized.  Fails
+ * with DG_E_SHAPE if tail's input is not the output of head's layer
+ * n_head_layers-1, DG_E_INVALID_ARG if head has fewer layers. */
+dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
+                        const dg_model *tail, dg_model **out);
+
 /* Output shape per sample of the last layer. */
 dg_shape dg_model_output_shape(const dg_model *m);
 

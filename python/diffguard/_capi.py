@@ -194,6 +194,8 @@ _PROTOTYPES = {
     "dg_ensemble_get_info": ([_E, _p(dg_ensemble_info)], None),
     "dg_ensemble_member": ([_E, c_uint32, c_uint32, _p(dg_member_info)],
                            None),
+    "dg_ensemble_member_model": ([_E, c_uint32, c_uint32, _pp(dg_model)],
+                                 None),
     "dg_ensemble_calibration": ([_E, c_uint32, c_uint32, _p(dg_calibration)],
                                 None),
     "dg_ensemble_free": ([_E], "void"),

@@ -147,6 +147,13 @@ class Guard(Handle):
                                            self._handle,
                                            cls, rank))
 
+    def member_model(self, cls, rank):
+        """Class cls's differentiator of rank (0: best) as a whole Model:
+        the Student's layers it shares followed by its own, for example to
+        export it to ONNX and run it in another runtime."""
+        return Model(create(lib.dg_ensemble_member_model, dg_model,
+                            self._handle, cls, rank))
+
     def members(self, cls):
         """Every MemberInfo of class cls, best first."""
         return [self.member(cls, r) for r in range(self.info.variants)]

@@ -1,7 +1,7 @@
 """The defence through the binding: a small guard on the synthetic bars,
 its description, clean inputs mostly accepted, every verdict consistent
 with its M, rule and calibration, host labels, batches split at max_batch,
-file round trips, another Student refused, and errors."""
+each differentiator as a whole model, file round trips, another Student refused, and errors."""
 import os
 import tempfile
 import unittest
@@ -91,6 +91,27 @@ class Defence(unittest.TestCase):
         self.assertEqual([v.label for v in verdicts], list(other))
         # Mostly rejected: the differentiators disagree with wrong labels.
         self.assertLessEqual(np.mean([v.accepted for v in verdicts]), 0.2)
+
+    def test_member_models(self):
+        # Phase 1 told the member's class: each member's score is the
+        # probability its whole model gives that class.
+        validator = dg.Validator(self.guard, members=V)
+        for cls in range(4):
+            verdicts = validator.validate(self.x, labels=[cls] * len(self.x))
+            for rank in range(V):
+                model = self.guard.member_model(cls, rank)
+                self.assertEqual(model.input_shape, self.student.input_shape)
+                y = model.predict(self.x).astype(np.float64)
+                p = np.exp(y - y.max(axis=1, keepdims=True))
+                p /= p.sum(axis=1, keepdims=True)
+                scores = [v.member_scores[rank] for v in verdicts]
+                np.testing.assert_allclose(p[:, cls], scores, atol=1e-5)
+                self.assertEqual(list(p.argmax(axis=1)),
+                                 [v.member_labels[rank] for v in verdicts])
+        with self.assertRaises(dg.DiffguardError) as e:
+            self.guard.member_model(4, 0)
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+        self.assertIn("class 4", e.exception.detail)
 
     def test_files(self):
         path = os.path.join(self.tmp.name, "bars.guard")

@@ -125,6 +125,11 @@ static void guard_of_the_fixture(const std::string &fixture)
         CHECK(guard.info().classes == student.output_size());
         CHECK(guard.calibration(0, guard.info().members).samples > 0);
         CHECK(guard.member(0, 0).tail_layers > 0);
+        // The Student's shared layers plus the best member's own: a
+        // pruned copy of the Student's shape.
+        dg::Model best = guard.member_model(0, 0);
+        CHECK(best.output_size() == student.output_size());
+        CHECK(best.layer_count() == student.layer_count());
         return dg::Validator(guard);  // outlives the guard
     }();
     std::vector<float> x = student.load_image(fixture + "/image1.png");

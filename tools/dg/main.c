@@ -19,6 +19,8 @@ static const cli_command *const commands[] = {
     &cmd_validate,
     &cmd_attack,
     &cmd_eval,
+    &cmd_import,
+    &cmd_export,
 };
 
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
