@@ -26,6 +26,17 @@ run() {
     rc=$?
 }
 
+# require DESCRIPTION: after fixture commands run with `run`, a check that
+# they succeeded; the script stops there if they did not.
+require() {
+    if [ "$rc" -ne 0 ]; then
+        not_ok "$1"
+        finish
+        exit 1
+    fi
+    ok "$1"
+}
+
 ok() {
     checks=$((checks + 1))
     echo "ok $checks - $1"

@@ -17,12 +17,7 @@ make_bars=$2
 run python3 "$make_bars" idx "$work/train" 800 1 &&
     run python3 "$make_bars" idx "$work/hold" 400 2 &&
     run python3 "$make_bars" folder "$work/images" 40 7
-if [ "$rc" -ne 0 ]; then
-    not_ok "make_bars"
-    finish
-    exit 1
-fi
-ok "make_bars"
+require "make_bars"
 train=idx:$work/train-images.idx,$work/train-labels.idx
 hold=idx:$work/hold-images.idx,$work/hold-labels.idx
 bar_names=horizontal,vertical,diagonal,anti-diagonal

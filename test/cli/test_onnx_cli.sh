@@ -17,12 +17,7 @@ make_bars=$2
 # ------------------------------------------------------------- fixtures
 run python3 "$make_bars" idx "$work/train" 400 1 &&
     run python3 "$make_bars" folder "$work/images" 12 7
-if [ "$rc" -ne 0 ]; then
-    not_ok "make_bars"
-    finish
-    exit 1
-fi
-ok "make_bars"
+require "make_bars"
 train=idx:$work/train-images.idx,$work/train-labels.idx
 bar_names=horizontal,vertical,diagonal,anti-diagonal
 arch=c8k3p1,relu,mp2,c16k3p1,relu,gap,fc4

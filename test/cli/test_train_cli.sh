@@ -18,12 +18,7 @@ run python3 "$make_bars" idx "$work/train" 800 1 &&
     run python3 "$make_bars" idx "$work/big" 4000 3 &&
     run python3 "$make_bars" folder "$work/folder-train" 400 4 &&
     run python3 "$make_bars" folder "$work/folder-test" 200 5
-if [ "$rc" -ne 0 ]; then
-    not_ok "make_bars"
-    finish
-    exit 1
-fi
-ok "make_bars"
+require "make_bars"
 train=idx:$work/train-images.idx,$work/train-labels.idx
 test=idx:$work/test-images.idx,$work/test-labels.idx
 big=idx:$work/big-images.idx,$work/big-labels.idx
