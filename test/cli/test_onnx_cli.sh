@@ -73,6 +73,18 @@ assert len(lines) == 1, lines
 assert re.fullmatch(r"\S+plain\.dgm: 7 layers, input 1x8x8, 4 outputs, "
                     r"\d+ parameters \(from \S+model\.onnx\)", lines[0]), lines'
 
+# ONNX does not carry the exporter's input normalisation: --mean/--std.
+expect_success "import with --mean and --std" \
+    "$dg" import "$work/model.onnx" -o "$work/normalised.dgm" --mean 0.25 \
+    --std 0.5
+expect_success "info on the normalised model" \
+    "$dg" info --json "$work/normalised.dgm"
+check "it keeps the normalisation" '
+import json, sys
+p = json.load(sys.stdin)["preprocess"]
+assert abs(p["scale"] - 1 / 255) < 1e-9, p
+assert p["mean"] == [0.25] and p["std"] == [0.5], p'
+
 run "$dg" predict --json --top 4 "$model" "${images[@]}"
 cp "$out" "$work/predict-model.json"
 run "$dg" predict --json --top 4 "$work/back.dgm" "${images[@]}"
@@ -181,6 +193,11 @@ expect_failure "import without -o" 2 "--output is required" \
 expect_failure "import with the wrong number of names" 2 \
     "--class-names gives 2 names for 4 classes" \
     "$dg" import "$work/model.onnx" -o "$work/never.dgm" --class-names a,b
+expect_failure "two means for a one-channel model" 2 \
+    "--mean must be one number for the model.s one channel" \
+    "$dg" import "$work/model.onnx" -o "$work/never.dgm" --mean 0.5,0.2
+expect_failure "a zero --std" 1 "std 0" \
+    "$dg" import "$work/model.onnx" -o "$work/never.dgm" --std 0
 expect_failure "export without anything" 2 "expected MODEL" "$dg" export
 expect_failure "export a model without -o" 2 "--output is required" \
     "$dg" export "$model"

@@ -3,6 +3,7 @@
  * differentiator of a guard as a whole model (the Student's layers it
  * shares followed by its own), or every differentiator of a guard. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,6 +92,52 @@ static int import_report(const cli_args *args, const dg_model *m,
     return CLI_EXIT_OK;
 }
 
+/* --mean or --std: one value for every channel, or one per channel. */
+static int read_channel_values(const cli_args *args, const char *name,
+                               uint32_t channels, float *values)
+{
+    const char *text = cli_value(args, name);
+    if (!text) return CLI_EXIT_OK;
+    float read[3];
+    uint32_t n = 0;
+    for (const char *p = text;; p++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || n == 3 || !isfinite(v) ||
+            (*end != ',' && *end != '\0'))
+            break;
+        read[n++] = (float)v;
+        if (*end == '\0') {
+            if (n != 1 && n != channels) break;
+            for (uint32_t c = 0; c < channels; c++)
+                values[c] = read[n == 1 ? 0 : c];
+            return CLI_EXIT_OK;
+        }
+        p = end;
+    }
+    if (channels == 1)
+        return cli_usage_error("--%s must be one number for the model's one "
+                               "channel, not \"%s\"",
+                               name, text);
+    return cli_usage_error("--%s must give 1 or %u numbers, not \"%s\"", name,
+                           channels, text);
+}
+
+/* What ONNX does not carry: how the exporter normalised its inputs, as
+ * torchvision's Normalize(mean, std) on pixels scaled to [0, 1]. */
+static int set_normalisation(const cli_args *args, dg_model *m)
+{
+    dg_preprocess p = {.struct_size = sizeof p};
+    dg_status st = dg_model_get_preprocess(m, &p);
+    if (st != DG_OK) return cli_fail(st, "reading the preprocessing");
+    int rc = read_channel_values(args, "mean", p.channels, p.mean);
+    if (rc == CLI_EXIT_OK) rc = read_channel_values(args, "std", p.channels, p.std);
+    if (rc != CLI_EXIT_OK) return rc;
+    st = dg_model_set_preprocess(m, &p);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "setting --mean and --std");
+}
+
 static int run_import(const cli_args *args)
 {
     const char *onnx = args->positional[0], *output;
@@ -104,6 +151,7 @@ static int run_import(const cli_args *args)
         class_data none = {0};
         rc = name_classes(m, &none, names);
     }
+    if (rc == CLI_EXIT_OK) rc = set_normalisation(args, m);
     if (rc == CLI_EXIT_OK) rc = model_save(m, output, NULL);
     if (rc == CLI_EXIT_OK) rc = import_report(args, m, onnx, output);
     dg_model_free(m);
@@ -113,6 +161,9 @@ static int run_import(const cli_args *args)
 static const cli_option import_options[] = {
     {"output", 'o', "MODEL", "the model file to write"},
     {"class-names", 0, "A,B,...", "name the classes (default: no names)"},
+    {"mean", 0, "M[,M,M]", "subtracted from pixels in [0,1], per channel, "
+                           "as the exporter normalised (default 0)"},
+    {"std", 0, "S[,S,S]", "then divided by, per channel (default 1)"},
     CLI_OPTION_JSON,
     CLI_OPTIONS_END,
 };
@@ -124,9 +175,11 @@ const cli_command cmd_import = {
     .description =
         "Reads the operators doc/onnx.md lists (Conv, Gemm, pooling, batch "
         "norm, Add,\nSoftmax, ...); anything else is refused with the node "
-        "it found.  The model gets\nthe default preprocessing (pixels "
-        "scaled to [0, 1]) and, unless --class-names\nis given, no class "
-        "names.  The model file is written atomically.",
+        "it found.  ONNX does not say how inputs were made: the model "
+        "takes pixels\nscaled to [0, 1], then (x - mean) / std with --mean "
+        "and --std (a PyTorch model\ntrained with Normalize(mean, std) "
+        "needs the same values), and, unless\n--class-names is given, has "
+        "no class names.  The model file is written\natomically.",
     .options = import_options,
     .min_args = 1,
     .max_args = 1,
