@@ -130,6 +130,7 @@ START_TEST(pruner_means_match_a_hand_computation)
     }
     dg_model *none;
     ck_assert_int_eq(dg_pruner_prune(p, 2, 1.0f, DG_PRUNE_MOST, &none), DG_E_INVALID_ARG);
+    dg_pruner_free(p);
     ck_assert_int_eq(dg_pruner_create(student, 5, &p), DG_OK); /* gap keeps units */
     dg_pruner_free(p);
     ck_assert_int_eq(dg_pruner_create(student, 2, &p), DG_OK); /* maxpool: conv 0's units */
