@@ -214,14 +214,12 @@ static dg_status harden(builder *b)
         return dg_fail(DG_E_INVALID_ARG, "hardening needs training samples "
                                          "of two classes or more");
     float *src = NULL, *dst = NULL, *adv = NULL;
-    uint8_t *within = NULL;
     DG_TRY(dg_alloc_array((void **)&src, (size_t)n * px, sizeof *src, "sources"));
     dg_status s = dg_alloc_array((void **)&dst, (size_t)n * px, sizeof *dst,
                                  "targets");
     if (s == DG_OK)
         s = dg_alloc_array((void **)&adv, (size_t)n * px, sizeof *adv,
                            "adversarial");
-    if (s == DG_OK) s = dg_alloc_array((void **)&within, n, 1, "budget");
     dg_rng rng;
     dg_rng_seed(&rng, o->seed ^ 0x68617264656eull);
     for (uint32_t i = 0; s == DG_OK && i < n; i++) {
@@ -252,12 +250,12 @@ static dg_status harden(builder *b)
     }
     if (s == DG_OK)
         s = dg_attack_run(b->student, &linf, src, dst, NULL, half, adv, NULL,
-                          NULL, within);
+                          NULL, NULL);
     hp.before = (uint64_t)half * o->harden_iterations;
     if (s == DG_OK)
         s = dg_attack_run(b->student, &dssim, src + half * px, dst + half * px,
                           NULL, n - half, adv + half * px, NULL, NULL,
-                          within + half);
+                          NULL);
     if (s == DG_OK) s = fit_plus(b, n, &b->hardened);
     if (s == DG_OK) s = fit_plus(b, n, &b->hardened_sources);
     for (uint32_t i = 0; s == DG_OK && i < n; i++) {
@@ -276,7 +274,6 @@ static dg_status harden(builder *b)
     free(src);
     free(dst);
     free(adv);
-    free(within);
     return s;
 }
 
