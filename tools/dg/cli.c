@@ -287,6 +287,49 @@ static int parse(cli_args *args, int argc, char **argv)
     return PARSE_RUN;
 }
 
+int cli_numbers(const cli_args *args, const char *name, const char *expected,
+                bool (*valid)(double), double *values, uint32_t capacity,
+                uint32_t *n)
+{
+    const char *text = cli_value(args, name);
+    *n = 0;
+    if (!text) return CLI_EXIT_OK;
+    for (const char *p = text;; p++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || *n == capacity || !valid(v) ||
+            (*end != ',' && *end != '\0'))
+            return cli_usage_error("--%s must list 1 to %u %s, not \"%s\"",
+                                   name, capacity, expected, text);
+        values[(*n)++] = v;
+        if (*end == '\0') return CLI_EXIT_OK;
+        p = end;
+    }
+}
+
+void cli_probabilities(const float *outputs, uint32_t k,
+                       bool ends_in_softmax, double *probability)
+{
+    double largest = -INFINITY, sum = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        probability[j] = outputs[j];
+        if (outputs[j] > largest) largest = outputs[j];
+    }
+    if (ends_in_softmax) return;
+    /* Subtracting the largest logit keeps exp() from overflowing. */
+    for (uint32_t j = 0; j < k; j++) {
+        probability[j] = exp(probability[j] - largest);
+        sum += probability[j];
+    }
+    for (uint32_t j = 0; j < k; j++) probability[j] /= sum;
+}
+
+const char *cli_rule_name(int32_t rule)
+{
+    return rule == DG_RULE_SCORE ? "score" : "votes";
+}
+
 int cli_run(const cli_command *cmd, int argc, char **argv)
 {
     current_command = cmd->name;

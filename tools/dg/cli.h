@@ -87,6 +87,23 @@ int cli_long(const cli_args *args, const char *name, long fallback, long min,
              long max, long *out);
 int cli_double(const cli_args *args, const char *name, double fallback,
                double min, double max, double *out);
+/* Reads "a,b,c": 1 to capacity numbers, each passing `valid`, or reports
+ * "--NAME must list 1 to CAPACITY EXPECTED".  *n stays 0 when the option
+ * is absent. */
+int cli_numbers(const cli_args *args, const char *name, const char *expected,
+                bool (*valid)(double), double *values, uint32_t capacity,
+                uint32_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* Model outputs                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Class probabilities from one sample's k outputs: a softmax over logits,
+ * or the outputs themselves when the model ends in a softmax layer. */
+void cli_probabilities(const float *outputs, uint32_t k,
+                       bool ends_in_softmax, double *probability);
+/* "score" or "votes", as options and reports spell DG_RULE_*. */
+const char *cli_rule_name(int32_t rule);
 
 /* ------------------------------------------------------------------------ */
 /* Reporting failures (all on stderr, prefixed "dg COMMAND: ")              */

@@ -81,36 +81,13 @@ static bool is_layer_number(double v)
 
 static bool is_fraction(double v) { return v > 0 && v < 1; }
 
-/* Reads "a,b,c": 1 to capacity numbers, each passing `valid`.  *n stays 0
- * when the option is absent. */
-static int read_list(const cli_args *args, const char *name,
-                     const char *expected, bool (*valid)(double),
-                     double *values, uint32_t capacity, uint32_t *n)
-{
-    const char *text = cli_value(args, name);
-    *n = 0;
-    if (!text) return CLI_EXIT_OK;
-    for (const char *p = text;; p++) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || *n == capacity || !valid(v) ||
-            (*end != ',' && *end != '\0'))
-            return cli_usage_error("--%s must list 1 to %u %s, not \"%s\"",
-                                   name, capacity, expected, text);
-        values[(*n)++] = v;
-        if (*end == '\0') return CLI_EXIT_OK;
-        p = end;
-    }
-}
-
 static int read_prune_layers(const cli_args *args, dg_ensemble_opts *o)
 {
     double layers[MAX_PRUNE_LAYERS];
     uint32_t n;
-    int rc = read_list(args, "prune-layers",
-                       "layer numbers (dg info lists them), such as 3,0",
-                       is_layer_number, layers, MAX_PRUNE_LAYERS, &n);
+    int rc = cli_numbers(args, "prune-layers",
+                         "layer numbers (dg info lists them), such as 3,0",
+                         is_layer_number, layers, MAX_PRUNE_LAYERS, &n);
     if (rc != CLI_EXIT_OK || n == 0) return rc;
     for (uint32_t k = 0; k < n; k++) o->prune_layers[k] = (int32_t)layers[k];
     o->n_prune_layers = n;
@@ -121,9 +98,9 @@ static int read_ratios(const cli_args *args, dg_ensemble_opts *o)
 {
     double ratios[MAX_RATIOS];
     uint32_t n;
-    int rc = read_list(args, "ratios",
-                       "fractions between 0 and 1, such as 0.1,0.3",
-                       is_fraction, ratios, MAX_RATIOS, &n);
+    int rc = cli_numbers(args, "ratios",
+                         "fractions between 0 and 1, such as 0.1,0.3",
+                         is_fraction, ratios, MAX_RATIOS, &n);
     if (rc != CLI_EXIT_OK || n == 0) return rc;
     for (uint32_t k = 0; k < n; k++) o->ratios[k] = (float)ratios[k];
     o->n_ratios = n;

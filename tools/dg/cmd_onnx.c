@@ -92,36 +92,27 @@ static int import_report(const cli_args *args, const dg_model *m,
     return CLI_EXIT_OK;
 }
 
+static bool is_finite_number(double v) { return isfinite(v); }
+
 /* --mean or --std: one value for every channel, or one per channel. */
 static int read_channel_values(const cli_args *args, const char *name,
                                uint32_t channels, float *values)
 {
-    const char *text = cli_value(args, name);
-    if (!text) return CLI_EXIT_OK;
-    float read[3];
-    uint32_t n = 0;
-    for (const char *p = text;; p++) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || n == 3 || !isfinite(v) ||
-            (*end != ',' && *end != '\0'))
-            break;
-        read[n++] = (float)v;
-        if (*end == '\0') {
-            if (n != 1 && n != channels) break;
-            for (uint32_t c = 0; c < channels; c++)
-                values[c] = read[n == 1 ? 0 : c];
-            return CLI_EXIT_OK;
-        }
-        p = end;
+    double read[3];
+    uint32_t n;
+    int rc = cli_numbers(args, name, "numbers", is_finite_number, read, 3, &n);
+    if (rc != CLI_EXIT_OK || n == 0) return rc;
+    if (n == 1 || n == channels) {
+        for (uint32_t c = 0; c < channels; c++)
+            values[c] = (float)read[n == 1 ? 0 : c];
+        return CLI_EXIT_OK;
     }
     if (channels == 1)
         return cli_usage_error("--%s must be one number for the model's one "
                                "channel, not \"%s\"",
-                               name, text);
+                               name, cli_value(args, name));
     return cli_usage_error("--%s must give 1 or %u numbers, not \"%s\"", name,
-                           channels, text);
+                           channels, cli_value(args, name));
 }
 
 /* What ONNX does not carry: how the exporter normalised its inputs, as

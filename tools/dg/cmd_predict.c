@@ -1,7 +1,6 @@
 /* cmd_predict.c - `dg predict MODEL IMAGE...`: the most probable classes of
  * each image.  Images are decoded one by one and run in batches; an image
  * that cannot be decoded is reported and skipped. */
-#include <math.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -55,24 +54,6 @@ static int allocate(predictor *p, long capacity)
     dg_status st = dg_session_create(p->model, p->capacity, &p->session);
     if (st != DG_OK) return cli_fail(st, "preparing the model");
     return CLI_EXIT_OK;
-}
-
-/* Probabilities from one image's outputs: a softmax over the logits unless
- * the model already ends in one. */
-static void to_probabilities(predictor *p, const float *outputs)
-{
-    double largest = -INFINITY, sum = 0;
-    for (uint32_t k = 0; k < p->n_classes; k++) {
-        p->probability[k] = outputs[k];
-        if (outputs[k] > largest) largest = outputs[k];
-    }
-    if (p->ends_in_softmax) return;
-    /* Subtracting the largest logit keeps exp() from overflowing. */
-    for (uint32_t k = 0; k < p->n_classes; k++) {
-        p->probability[k] = exp(p->probability[k] - largest);
-        sum += p->probability[k];
-    }
-    for (uint32_t k = 0; k < p->n_classes; k++) p->probability[k] /= sum;
 }
 
 /* The `top` most probable classes; ties keep the lower class first. */
@@ -151,7 +132,8 @@ static int run_batch(predictor *p)
     progress_clear();
     int rc = CLI_EXIT_OK;
     for (uint32_t i = 0; i < p->batch_size && rc == CLI_EXIT_OK; i++) {
-        to_probabilities(p, outputs + (size_t)i * p->n_classes);
+        cli_probabilities(outputs + (size_t)i * p->n_classes, p->n_classes,
+                          p->ends_in_softmax, p->probability);
         rank_classes(p);
         rc = report_image(p, p->files[i]);
         p->printed++;

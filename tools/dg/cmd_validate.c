@@ -35,11 +35,6 @@ static const char *class_name(const validation *v, int32_t k)
     return name;
 }
 
-static const char *rule_name(int32_t rule)
-{
-    return rule == DG_RULE_SCORE ? "score" : "votes";
-}
-
 /* --rule, or 0 for the guard's default. */
 static int read_rule(const cli_args *args, int32_t *rule)
 {
@@ -121,7 +116,7 @@ static void report_json(const validation *v, const char *file,
     json_key(w, "name");
     json_string(w, class_name(v, d->label));
     json_key(w, "rule");
-    json_string(w, rule_name(d->rule));
+    json_string(w, cli_rule_name(d->rule));
     json_key(w, "members");
     json_int(w, d->members);
     json_key(w, "votes");

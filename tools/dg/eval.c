@@ -622,11 +622,6 @@ static double share(uint32_t part, uint32_t whole)
 /* JSON                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static const char *rule_name(int32_t rule)
-{
-    return rule == DG_RULE_SCORE ? "score" : "votes";
-}
-
 static void json_field(json_writer *w, const char *key, double value)
 {
     json_key(w, key);
@@ -692,7 +687,7 @@ void eval_write_json(json_writer *w, const eval_result *r)
     json_key(w, "m");
     json_int(w, r->members);
     json_key(w, "rule");
-    json_string(w, rule_name(r->rule));
+    json_string(w, cli_rule_name(r->rule));
     json_key(w, "variants");
     json_int(w, r->variants);
     json_field(w, "latency_ms_per_input", r->latency_ms);
@@ -704,7 +699,7 @@ void eval_write_json(json_writer *w, const eval_result *r)
         json_key(w, "m");
         json_int(w, r->rows[k].members);
         json_key(w, "rule");
-        json_string(w, rule_name(r->rows[k].rule));
+        json_string(w, cli_rule_name(r->rows[k].rule));
         json_row(w, r, &r->rows[k]);
         json_end_object(w);
     }
@@ -827,7 +822,7 @@ void eval_write_markdown(FILE *out, const eval_result *r)
                  "classes x %u differentiators, default M = %u, rule %s; "
                  "%.3f ms per input at batch 64.\n\n",
             r->n_clean, 100 * r->student_accuracy, r->classes, r->variants,
-            r->members, rule_name(r->rule), r->latency_ms);
+            r->members, cli_rule_name(r->rule), r->latency_ms);
     fprintf(out, "| attack set | mode | attempts | within budget | ASR | "
                  "!= source | fooling |\n");
     markdown_cells(out, "---", "---:", 6);
@@ -889,7 +884,7 @@ static int chart_defence(const eval_result *r, const char *dir, double *x,
             for (uint32_t m = 0; m < v; m++)
                 if (ys[m] < lowest) lowest = ys[m];
             snprintf(names[n], sizeof names[n], "%s, %s", r->sets[s].name,
-                     rule_name(rule));
+                     cli_rule_name(rule));
             series[n] = (chart_series){names[n], x, ys, v, true,
                                        rule == DG_RULE_SCORE};
         }

@@ -101,18 +101,10 @@ static int predict(squeezer *s, uint32_t n, double *probability)
     if (st == DG_OK)
         st = dg_session_output(s->session, -1, &out, NULL, NULL, NULL, NULL);
     if (st != DG_OK) return cli_fail(st, "running the Student");
-    for (uint32_t i = 0; i < n; i++) {
-        const float *row = out + (size_t)i * s->n_classes;
-        double *prob = probability + (size_t)i * s->n_classes;
-        double largest = -INFINITY, sum = 0;
-        for (uint32_t k = 0; k < s->n_classes; k++)
-            if (row[k] > largest) largest = row[k];
-        for (uint32_t k = 0; k < s->n_classes; k++) {
-            prob[k] = s->ends_in_softmax ? row[k] : exp(row[k] - largest);
-            sum += prob[k];
-        }
-        for (uint32_t k = 0; k < s->n_classes; k++) prob[k] /= sum;
-    }
+    for (uint32_t i = 0; i < n; i++)
+        cli_probabilities(out + (size_t)i * s->n_classes, s->n_classes,
+                          s->ends_in_softmax,
+                          probability + (size_t)i * s->n_classes);
     return CLI_EXIT_OK;
 }
 
