@@ -12,149 +12,11 @@
 #include "io/image.h"
 #include "io/png_write.h"
 
-enum { MAX_ITERATIONS = 1000000, MAX_BATCH = 4096, MAX_THREADS = 1024 };
-
 dg_status dg_attack_opts_init(dg_attack_opts *o, size_t struct_size,
                               int32_t preset)
 {
     DG_INIT_STRUCT(o, struct_size, dg_attack_opts);
-    if (preset != DG_ATTACK_PRESET_STRONG && preset != DG_ATTACK_PRESET_PAPER)
-        return dg_fail(DG_E_INVALID_ARG, "attack preset %d", preset);
-    o->method = DG_ATTACK_MIMIC_DSSIM;
-    o->feature_layer = -1;
-    o->targeted = 1;
-    o->epsilon = 0.1f;
-    o->step = 0.01f;
-    o->min_improvement = 1e-3f;
-    o->batch_size = 32;
-    o->seed = 1;
-    if (preset == DG_ATTACK_PRESET_PAPER) {
-        o->budget = 0.003f;
-        o->lambda = 1e10f;
-        o->iterations = 2000;
-        o->optimizer = DG_ATTACK_ADADELTA;
-        o->learning_rate = 1.0f;
-    } else {
-        /* Measured on the default scenario (doc/attack.md): the smallest
-         * budget of the spec's sweep with over 80% targeted success. */
-        o->budget = 0.01f;
-        o->lambda = DG_ATTACK_STRONG_LAMBDA_BUDGET / o->budget;
-        o->iterations = 1000;
-        o->optimizer = DG_ATTACK_ADAM;
-        o->learning_rate = 0.03f;
-        o->patience = 100;
-    }
-    return DG_OK;
-}
-
-static int positive_finite(float v) { return isfinite(v) && v > 0; }
-
-static dg_status check_opts(const dg_attack_opts *o)
-{
-    if (o->method < DG_ATTACK_MIMIC_DSSIM || o->method > DG_ATTACK_PGD)
-        return dg_fail(DG_E_INVALID_ARG, "attack method %d", o->method);
-    if (o->method == DG_ATTACK_MIMIC_DSSIM) {
-        if (!positive_finite(o->budget) || o->budget >= 0.5f)
-            return dg_fail(DG_E_INVALID_ARG,
-                           "DSSIM budget %g (must be in (0, 0.5))",
-                           (double)o->budget);
-        if (!isfinite(o->lambda) || o->lambda < 0)
-            return dg_fail(DG_E_INVALID_ARG, "lambda %g", (double)o->lambda);
-        if (o->optimizer != DG_ATTACK_ADAM &&
-            o->optimizer != DG_ATTACK_ADADELTA)
-            return dg_fail(DG_E_INVALID_ARG, "attack optimizer %d",
-                           o->optimizer);
-        if (!positive_finite(o->learning_rate))
-            return dg_fail(DG_E_INVALID_ARG, "learning rate %g",
-                           (double)o->learning_rate);
-    } else {
-        if (!positive_finite(o->epsilon) || o->epsilon > 1)
-            return dg_fail(DG_E_INVALID_ARG, "epsilon %g (must be in (0, 1])",
-                           (double)o->epsilon);
-        if (o->method != DG_ATTACK_FGSM && !positive_finite(o->step))
-            return dg_fail(DG_E_INVALID_ARG, "step %g", (double)o->step);
-    }
-    if (o->iterations == 0 || o->iterations > MAX_ITERATIONS)
-        return dg_fail(DG_E_INVALID_ARG, "%u iterations (1 to %d)",
-                       o->iterations, MAX_ITERATIONS);
-    if (!isfinite(o->min_improvement) || o->min_improvement < 0 ||
-        o->min_improvement >= 1)
-        return dg_fail(DG_E_INVALID_ARG, "min_improvement %g (in [0, 1))",
-                       (double)o->min_improvement);
-    if (o->batch_size == 0 || o->batch_size > MAX_BATCH)
-        return dg_fail(DG_E_INVALID_ARG, "batch_size %u (1 to %d)",
-                       o->batch_size, MAX_BATCH);
-    if (o->threads > MAX_THREADS)
-        return dg_fail(DG_E_INVALID_ARG, "%u threads (at most %d)",
-                       o->threads, MAX_THREADS);
-    return DG_OK;
-}
-
-/* Images must be finite pixels in [0,1]: tanh space cannot hold others. */
-static dg_status check_images(const float *images, uint32_t n, size_t pixels,
-                              const char *what)
-{
-    for (size_t k = 0; k < (size_t)n * pixels; k++)
-        if (!(images[k] >= 0 && images[k] <= 1))
-            return dg_fail(DG_E_INVALID_ARG,
-                           "%s: pixel %zu of image %zu is %g, not in [0,1]",
-                           what, k % pixels, k / pixels, (double)images[k]);
-    return DG_OK;
-}
-
-static dg_status check_labels(const int32_t *labels, uint32_t n,
-                              const dg_model *m, const char *model)
-{
-    size_t classes = dg_shape_size(dg_model_output_shape(m));
-    for (uint32_t i = 0; i < n; i++)
-        if (labels[i] < 0 || (size_t)labels[i] >= classes)
-            return dg_fail(DG_E_INVALID_ARG,
-                           "labels[%u] is %d; the %s has %zu classes", i,
-                           labels[i], model, classes);
-    return DG_OK;
-}
-
-static dg_status resolve_layer(const dg_model *m, const dg_attack_opts *o,
-                               int32_t *layer)
-{
-    if (!dg_attack_is_mimicry(o->method)) {
-        *layer = dg_model_logits_layer(m);
-        return DG_OK;
-    }
-    if (o->feature_layer == -1) return dg_attack_default_layer(m, layer);
-    if (o->feature_layer < 0 || o->feature_layer >= (int32_t)m->n_layers)
-        return dg_fail(DG_E_INVALID_ARG, "feature layer %d of %u",
-                       o->feature_layer, m->n_layers);
-    *layer = o->feature_layer;
-    return DG_OK;
-}
-
-static dg_status check_inputs(const dg_attack_job *job)
-{
-    const dg_attack_opts *o = &job->opts;
-    const dg_model *m = job->model;
-    size_t pixels = dg_shape_size(m->input);
-    DG_TRY(check_images(job->sources, job->n, pixels, "sources"));
-    if (dg_attack_is_mimicry(o->method)) {
-        if (!job->targets)
-            return dg_fail(DG_E_INVALID_ARG, "mimicry needs target images");
-        DG_TRY(check_images(job->targets, job->n, pixels, "targets"));
-    } else {
-        if (!job->labels)
-            return dg_fail(DG_E_INVALID_ARG, "FGSM and PGD need labels");
-        DG_TRY(check_labels(job->labels, job->n, m, "model"));
-    }
-    const dg_model *check = job->check_model;
-    if (!check) return DG_OK;
-    if (check->input.c != m->input.c || check->input.h != m->input.h ||
-        check->input.w != m->input.w)
-        return dg_fail(DG_E_SHAPE, "the check model takes %ux%ux%u, the "
-                                   "attacked model %ux%ux%u",
-                       check->input.c, check->input.h, check->input.w,
-                       m->input.c, m->input.h, m->input.w);
-    if (!job->labels)
-        return dg_fail(DG_E_INVALID_ARG, "a check model needs labels");
-    return check_labels(job->labels, job->n, check, "check model");
+    return dg_attack_preset(o, preset);
 }
 
 dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
@@ -165,30 +27,10 @@ dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
 {
     DG_CHECK_ARG(model && sources && adversarial);
     DG_CHECK_STRUCT(o, dg_attack_opts, sizeof(dg_attack_opts));
-    DG_TRY(check_opts(o));
-    if (n == 0) return DG_OK;
-    dg_attack_job job = {
-        .model = model,
-        .check_model = o->check_model,
-        .n = n,
-        .sources = sources,
-        .targets = targets,
-        .labels = labels,
-        .adversarial = adversarial,
-        .dssim = dssim,
-        .objective = feature_distance,
-        .within_budget = within_budget,
-    };
-    memcpy(&job.opts, o, sizeof job.opts);
-    if (o->method == DG_ATTACK_FGSM) { /* one full step from the source */
-        job.opts.iterations = 1;
-        job.opts.step = o->epsilon;
-        job.opts.random_start = 0;
-        job.opts.patience = 0;
-    }
-    DG_TRY(resolve_layer(model, o, &job.layer));
-    DG_TRY(check_inputs(&job));
-    return dg_attack_execute(&job);
+    dg_attack_io io = {sources,     targets, labels,
+                       adversarial, dssim,   feature_distance,
+                       within_budget};
+    return dg_attack_launch(model, o, n, &io);
 }
 
 dg_status dg_dssim(const float *a, const float *b, uint32_t c, uint32_t h,

@@ -13,9 +13,11 @@
 #include "core/file.h"
 #include "core/rng.h"
 #include "core/vec.h"
+#include "attack/attack.h"
 #include "defence/ensemble.h"
 #include "defence/pruner.h"
 #include "io/dataset.h"
+#include "io/model_format.h"
 #include "nn/exec.h"
 #include "train/loss.h"
 #include "train/train.h"
@@ -233,12 +235,13 @@ static dg_status harden(builder *b)
     }
     uint32_t half = n / 2;
     harden_progress hp = {o, 0, (uint64_t)n * o->harden_iterations};
-    dg_attack_opts linf, dssim;
-    dg_attack_opts_init(&linf, sizeof linf, DG_ATTACK_PRESET_STRONG);
+    dg_attack_opts linf = {.struct_size = sizeof linf};
+    dg_attack_opts dssim = {.struct_size = sizeof dssim};
+    dg_attack_preset(&linf, DG_ATTACK_PRESET_STRONG);
     linf.method = DG_ATTACK_MIMIC_LINF;
     linf.epsilon = o->harden_epsilon;
     linf.step = o->harden_epsilon / 10;
-    dg_attack_opts_init(&dssim, sizeof dssim, DG_ATTACK_PRESET_STRONG);
+    dg_attack_preset(&dssim, DG_ATTACK_PRESET_STRONG);
     dssim.budget = o->harden_budget;
     dssim.lambda = DG_ATTACK_STRONG_LAMBDA_BUDGET / o->harden_budget;
     dg_attack_opts *both[2] = {&linf, &dssim};
@@ -248,14 +251,14 @@ static dg_status harden(builder *b)
         both[k]->progress = o->progress ? on_harden_progress : NULL;
         both[k]->progress_user = &hp;
     }
-    if (s == DG_OK)
-        s = dg_attack_run(b->student, &linf, src, dst, NULL, half, adv, NULL,
-                          NULL, NULL);
+    dg_attack_io first = {.sources = src, .targets = dst, .adversarial = adv};
+    dg_attack_io second = {.sources = src + half * px,
+                           .targets = dst + half * px,
+                           .adversarial = adv + half * px};
+    if (s == DG_OK) s = dg_attack_launch(b->student, &linf, half, &first);
     hp.before = (uint64_t)half * o->harden_iterations;
     if (s == DG_OK)
-        s = dg_attack_run(b->student, &dssim, src + half * px, dst + half * px,
-                          NULL, n - half, adv + half * px, NULL, NULL,
-                          NULL);
+        s = dg_attack_launch(b->student, &dssim, n - half, &second);
     if (s == DG_OK) s = fit_plus(b, n, &b->hardened);
     if (s == DG_OK) s = fit_plus(b, n, &b->hardened_sources);
     for (uint32_t i = 0; s == DG_OK && i < n; i++) {
@@ -308,7 +311,7 @@ static dg_status distil(builder *b, uint32_t c, uint32_t v, dg_model **out)
             m->layers[i].flags |= DG_LAYER_FLAG_FROZEN;
     }
     dg_train_opts t;
-    dg_train_opts_init(&t, sizeof t);
+    dg_train_defaults(&t);
     t.epochs = o->epochs;
     t.batch_size = o->batch_size;
     t.learning_rate = o->learning_rate;
@@ -396,18 +399,45 @@ static dg_status obtain_member(builder *b, uint32_t c, uint32_t v,
         snprintf(path, sizeof path, "%s/class%u-variant%u.dgm", b->o->work_dir,
                  c, v);
         struct stat st;
-        if (stat(path, &st) == 0) return dg_model_load_file(path, out);
+        if (stat(path, &st) == 0) return dg_model_load_path(path, out);
     }
     /* Hardened data is made when the first differentiator needs it, so a
      * resumed build whose members are all in the work directory skips
      * the attacks. */
     if (b->o->harden && !b->hardened) DG_TRY(harden(b));
     DG_TRY(distil(b, c, v, out));
-    if (b->o->work_dir) return dg_model_save_file(*out, path);
+    if (b->o->work_dir) return dg_model_save_path(*out, path);
     return DG_OK;
 }
 
 /* ---- scoring and calibration ------------------------------------------- */
+
+/* Variant v of class c on a batch of class c's clean held-out samples. */
+typedef struct scoring {
+    builder *b;
+    uint32_t c, v;
+    int32_t logits;
+} scoring;
+
+static dg_status score_batch(void *user, const dg_exec *e, uint32_t first,
+                             uint32_t count, const int32_t *labels)
+{
+    (void)labels;
+    const scoring *sc = user;
+    builder *b = sc->b;
+    uint32_t V = b->o->variants, c = sc->c;
+    const dg_model *m = b->models[c * V + sc->v];
+    uint32_t k = (uint32_t)dg_shape_size(m->layers[sc->logits].out);
+    const float *y = dg_exec_output(e, sc->logits);
+    if (!y) return DG_E_STATE;
+    for (uint32_t i = 0; i < count; i++) {
+        const float *row = y + (size_t)i * k;
+        size_t at = (size_t)(first + i) * V + sc->v;
+        b->vote[c][at] = (int32_t)dg_argmax(row, k);
+        b->prob[c][at] = dg_softmax_at(row, k, c);
+    }
+    return DG_OK;
+}
 
 /* Runs every variant of class c on its clean held-out samples. */
 static dg_status score_class(builder *b, uint32_t c)
@@ -426,34 +456,12 @@ static dg_status score_class(builder *b, uint32_t c)
     for (uint32_t i = 0, k = 0; i < h->count; i++)
         if (h->labels[i] == (int32_t)c && b->held_pred[i] == (int32_t)c)
             b->clean[c][k++] = i;
-    size_t in = dg_shape_size(b->student->input);
-    uint32_t batch = n < 256 ? n : 256;
-    float *x;
-    DG_TRY(dg_alloc_aligned(&x, batch * in, "batch"));
-    dg_status s = DG_OK;
-    for (uint32_t v = 0; v < V && s == DG_OK; v++) {
-        dg_model *m = b->models[c * V + v];
-        int32_t last = dg_model_logits_layer(m);
-        uint32_t k = (uint32_t)dg_shape_size(m->layers[last].out);
-        dg_exec *e;
-        s = dg_exec_create(m, batch, 0, &e);
-        for (uint32_t first = 0; s == DG_OK && first < n; first += batch) {
-            uint32_t cnt = n - first < batch ? n - first : batch;
-            s = dg_dataset_batch(h, b->student, b->clean[c] + first, cnt, x,
-                                 cnt * in, NULL);
-            if (s == DG_OK) s = dg_exec_forward(e, x, cnt);
-            const float *y = s == DG_OK ? dg_exec_output(e, last) : NULL;
-            for (uint32_t i = 0; y && i < cnt; i++) {
-                const float *row = y + (size_t)i * k;
-                size_t at = (size_t)(first + i) * V + v;
-                b->vote[c][at] = (int32_t)dg_argmax(row, k);
-                b->prob[c][at] = dg_softmax_at(row, k, c);
-            }
-        }
-        dg_exec_free(e);
+    for (uint32_t v = 0; v < V; v++) {
+        scoring sc = {b, c, v, dg_model_logits_layer(b->models[c * V + v])};
+        DG_TRY(dg_forward_batches(b->models[c * V + v], h, b->clean[c], n,
+                                  256, -1, score_batch, &sc));
     }
-    dg_free_aligned(x);
-    return s;
+    return DG_OK;
 }
 
 /* Ranks class c's variants by score (stable: ties keep variant order);
@@ -578,7 +586,7 @@ static dg_status calibrate_all(builder *b, dg_ensemble *g, uint32_t **ranks)
 static void builder_free(builder *b)
 {
     uint32_t n = b->classes * (b->o ? b->o->variants : 0);
-    for (uint32_t k = 0; b->models && k < n; k++) dg_model_free(b->models[k]);
+    for (uint32_t k = 0; b->models && k < n; k++) dg_model_unref(b->models[k]);
     for (uint32_t c = 0; c < b->classes; c++) {
         if (b->clean) free(b->clean[c]);
         if (b->vote) free(b->vote[c]);
@@ -591,10 +599,10 @@ static void builder_free(builder *b)
     free(b->vote);
     free(b->prob);
     free(b->held_pred);
-    dg_dataset_free(b->own_fit);
-    dg_dataset_free(b->own_held);
-    dg_dataset_free(b->hardened);
-    dg_dataset_free(b->hardened_sources);
+    dg_dataset_destroy(b->own_fit);
+    dg_dataset_destroy(b->own_held);
+    dg_dataset_destroy(b->hardened);
+    dg_dataset_destroy(b->hardened_sources);
 }
 
 static dg_status builder_init(builder *b, const dg_model *student,

@@ -27,7 +27,7 @@ struct dg_validator {
     int32_t *labels;
 };
 
-void dg_validator_free(dg_validator *v)
+void dg_validator_destroy(dg_validator *v)
 {
     if (!v) return;
     for (uint32_t k = 0; v->tails && k < v->g->classes * v->members; k++)
@@ -37,7 +37,7 @@ void dg_validator_free(dg_validator *v)
     dg_free_aligned(v->gather);
     free(v->rows);
     free(v->labels);
-    dg_ensemble_free(v->g);
+    dg_ensemble_unref(v->g);
     free(v);
 }
 
@@ -66,7 +66,7 @@ dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
     *out = NULL;
     dg_validator *v;
     DG_TRY(dg_alloc_array((void **)&v, 1, sizeof *v, "validator"));
-    v->g = dg_ensemble_retain((dg_ensemble *)g);
+    v->g = dg_ensemble_ref((dg_ensemble *)g);
     v->members = members;
     v->rule = rule;
     v->cap = cap;
@@ -78,7 +78,7 @@ dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
         s = dg_alloc_array((void **)&v->labels, cap, sizeof *v->labels,
                            "validator");
     if (s != DG_OK) {
-        dg_validator_free(v);
+        dg_validator_destroy(v);
         return s;
     }
     *out = v;
