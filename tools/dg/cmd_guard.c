@@ -15,7 +15,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "pipeline.h"
+#include "guard_build.h"
 #include "train_common.h"
 
 /* Entries of an array member of a struct. */
@@ -307,7 +307,7 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
     }
     uint64_t skipped = building ? p->reused : 0;
     progress_update(done > skipped ? done - skipped : 0);
-    return train_interrupted();
+    return cli_interrupted();
 }
 
 /* What a build did, for the summary. */
@@ -388,7 +388,7 @@ int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
-    st = train_interrupted()
+    st = cli_interrupted()
              ? DG_E_CANCELLED
              : dg_ensemble_build(student, train, holdout, &opts, out);
     *seconds = monotonic_seconds() - start;
