@@ -984,8 +984,8 @@ typedef struct dg_eval_set {
     uint32_t struct_size;    /**< sizeof(dg_eval_set), set by the caller */
     const char *name;        /**< owned by the evaluation */
     int32_t targeted;        /**< 1: the attack aimed at its target class */
-    uint32_t first_input;    /**< its attempts are inputs first_input.. */
-    uint32_t attempts;       /**< ... first_input + attempts - 1 */
+    uint32_t first_input;    /**< index of its first attempt among inputs */
+    uint32_t attempts;       /**< its attempts, inputs from first_input on */
     uint32_t within_budget;  /**< attempts that met the attack's budget */
     /** Within budget and classified as the target class (with no target:
      *  as any class but the source's). */
