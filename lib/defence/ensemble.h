@@ -5,6 +5,7 @@
 #define DG_DEFENCE_ENSEMBLE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "core/bytes.h"
 #include "diffguard.h"
@@ -72,6 +73,21 @@ dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
 dg_status dg_guard_write(const dg_ensemble *g, dg_writer *w);
 dg_status dg_guard_parse(const uint8_t *data, size_t len,
                          const dg_model *student, dg_ensemble **out);
+
+/* The guard's decision on one input that phase 1 labelled `label`, from
+ * its first `members` ranked members' labels and P(label) scores: the one
+ * rule that the validator and the evaluation (lib/eval) both apply. */
+typedef struct dg_decision {
+    uint32_t votes;   /* members agreeing with label */
+    float score;      /* their mean P(label) */
+    float threshold;  /* tau or theta of `rule` at M = members */
+    bool accepted;
+} dg_decision;
+
+dg_decision dg_guard_decide(const dg_ensemble *g, int32_t label,
+                            uint32_t members, int32_t rule,
+                            const int32_t *member_label,
+                            const float *member_score);
 
 dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
                             int32_t rule, uint32_t cap, dg_validator **out);

@@ -123,21 +123,33 @@ static dg_status consult(dg_validator *v, const float *input, uint32_t c,
     return DG_OK;
 }
 
+dg_decision dg_guard_decide(const dg_ensemble *g, int32_t label,
+                            uint32_t members, int32_t rule,
+                            const int32_t *member_label,
+                            const float *member_score)
+{
+    const dg_threshold *t = &g->per_class[label].thresholds[members - 1];
+    dg_decision d = {0};
+    double sum = 0;
+    for (uint32_t r = 0; r < members; r++) {
+        d.votes += member_label[r] == label;
+        sum += member_score[r];
+    }
+    d.score = (float)(sum / members);
+    d.threshold = rule == DG_RULE_VOTES ? (float)t->tau : t->theta;
+    d.accepted = rule == DG_RULE_VOTES ? d.votes >= t->tau
+                                       : d.score >= t->theta;
+    return d;
+}
+
 static void decide(const dg_validator *v, dg_verdict *out)
 {
-    const dg_threshold *t =
-        &v->g->per_class[out->label].thresholds[v->members - 1];
-    uint32_t votes = 0;
-    double sum = 0;
-    for (uint32_t r = 0; r < v->members; r++) {
-        votes += out->member_label[r] == out->label;
-        sum += out->member_score[r];
-    }
-    out->votes = votes;
-    out->score = (float)(sum / v->members);
-    out->threshold = v->rule == DG_RULE_VOTES ? (float)t->tau : t->theta;
-    out->accepted = v->rule == DG_RULE_VOTES ? votes >= t->tau
-                                             : out->score >= t->theta;
+    dg_decision d = dg_guard_decide(v->g, out->label, v->members, v->rule,
+                                    out->member_label, out->member_score);
+    out->votes = d.votes;
+    out->score = d.score;
+    out->threshold = d.threshold;
+    out->accepted = d.accepted;
 }
 
 /* Phase 2 for every class present, then the decisions. */

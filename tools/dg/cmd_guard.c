@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "pipeline.h"
+#include "guard_build.h"
 #include "train_common.h"
 
 /* Entries of an array member of a struct. */
@@ -233,7 +233,7 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
     }
     uint64_t skipped = building ? p->reused : 0;
     progress_update(done > skipped ? done - skipped : 0);
-    return train_interrupted();
+    return cli_interrupted();
 }
 
 /* What a build did, for the summary. */
@@ -304,7 +304,7 @@ static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
-    dg_status st = train_interrupted()
+    dg_status st = cli_interrupted()
              ? DG_E_CANCELLED
              : dg_ensemble_build(student, train, holdout, &opts, out);
     *seconds = monotonic_seconds() - start;
