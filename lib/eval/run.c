@@ -252,7 +252,7 @@ static dg_status open_batch(eval_batch *b, const dg_eval_opts *o)
 
 static void close_batch(eval_batch *b)
 {
-    dg_validator_free(b->all);
+    dg_validator_destroy(b->all);
     dg_squeezer_free(&b->squeezer);
     free(b->input);
     free(b->pixels);
@@ -290,7 +290,7 @@ static dg_status time_guard(eval_batch *b)
                              "members disagree at M = %u",
                              first + i, e->members, e->variants, e->members);
     }
-    dg_validator_free(v);
+    dg_validator_destroy(v);
     e->latency_ms = e->n_clean ? 1e3 * seconds / e->n_clean : NAN;
     return st;
 }
