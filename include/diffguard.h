@@ -418,7 +418,9 @@ typedef struct dg_ensemble_opts {
     float holdout_fraction;
     uint64_t seed;             /**< default 1 */
     /** If not NULL, every differentiator is saved there when built, and a
-     *  new build with the same settings reuses them (resume).  Borrowed. */
+     *  new build with the same settings reuses them (resume).  The build
+     *  leaves the folder in place; remove it with
+     *  dg_guard_work_dir_remove once the guard is saved.  Borrowed. */
     const char *work_dir;
     /** NULL: silent; stage "harden", done/total counting attack
      *  iterations, then stage "differentiators", done/total counting the
@@ -454,6 +456,16 @@ DG_API dg_status dg_ensemble_build(const dg_model *student,
                                 const dg_ensemble_opts *o, dg_ensemble **out);
 /** Writes the guard atomically (doc/guard-format.md).  Thread: any. */
 DG_API dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path);
+/** Removes from `dir` the files a guard build with that work_dir made
+ *  (the settings fingerprint, the differentiators, temporary files a
+ *  crash left), then `dir` itself if nothing else is in it.  A build
+ *  keeps its work directory, whose differentiators are the only copy of
+ *  the work until the guard is stored: call this after
+ *  dg_ensemble_save_file succeeds (a build that finds the directory
+ *  again resumes from it).  A missing `dir` is DG_OK; DG_E_IO names a
+ *  file that could not be removed.  Since LIBDIFFGUARD_1.1.
+ *  Thread: any, with no build using `dir`. */
+DG_API dg_status dg_guard_work_dir_remove(const char *dir);
 /** Loads a guard for `student`; a guard made for another Student (by
  *  content hash) is refused with DG_E_MISMATCH.  Holds a reference to the
  *  Student.  Thread: any. */

@@ -481,7 +481,7 @@ static dg_status build_small(const char *work_dir, build_watch *watch,
     return dg_ensemble_build(student, train_set, held_set, &o, out);
 }
 
-START_TEST(work_dir_resumes_and_is_removed)
+START_TEST(work_dir_resumes_until_removed)
 {
     char base[] = "/tmp/dg_work_XXXXXX", work[64], foreign[96];
     ck_assert_ptr_nonnull(mkdtemp(base));
@@ -510,19 +510,31 @@ START_TEST(work_dir_resumes_and_is_removed)
     ck_assert_int_eq(memcmp(a, b, la), 0);
     free(a);
     free(b);
-    /* The library's files are gone; the foreign one keeps the folder. */
+    /* The build keeps its work: until the caller has stored the guard
+     * the folder holds the only copy, and the same build again reuses
+     * every differentiator. */
     char fingerprint[96], member[96];
     snprintf(fingerprint, sizeof fingerprint, "%s/settings.fingerprint", work);
     snprintf(member, sizeof member, "%s/class0-variant0.dgm", work);
+    ck_assert_int_eq(access(fingerprint, F_OK), 0);
+    ck_assert_int_eq(access(member, F_OK), 0);
+    w = (build_watch){0};
+    ck_assert_int_eq(build_small(work, &w, &again), DG_OK);
+    dg_ensemble_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_ensemble_get_info(again, &info), DG_OK);
+    ck_assert_int_eq(w.first_done, 3 * info.classes); /* V = 3 */
+    /* Removal takes the library's files; the foreign one keeps the
+     * folder. */
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
     ck_assert_int_ne(access(fingerprint, F_OK), 0);
     ck_assert_int_ne(access(member, F_OK), 0);
     ck_assert_int_eq(access(foreign, F_OK), 0);
-    /* Without it the folder goes too, and a new build starts afresh. */
+    /* Without it the folder goes too; a missing folder is removed. */
     unlink(foreign);
-    w = (build_watch){0};
-    ck_assert_int_eq(build_small(work, &w, &again), DG_OK);
-    ck_assert_int_eq(w.first_done, 0);
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
     ck_assert_int_ne(access(work, F_OK), 0);
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
+    ck_assert_int_eq(dg_guard_work_dir_remove(NULL), DG_E_INVALID_ARG);
     dg_ensemble_free(fresh);
     dg_ensemble_free(resumed);
     dg_ensemble_free(again);
@@ -638,7 +650,7 @@ int main(void)
     tcase_add_test(tc, two_phases_and_host_labels);
     tcase_add_test(tc, member_models_compute_the_member_scores);
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
-    tcase_add_test(tc, work_dir_resumes_and_is_removed);
+    tcase_add_test(tc, work_dir_resumes_until_removed);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
     suite_add_tcase(s, tc);

@@ -108,6 +108,12 @@ static dg_status write_guard(const void *g, dg_writer *w)
     return dg_guard_write(g, w);
 }
 
+dg_status dg_guard_work_dir_remove(const char *dir)
+{
+    DG_CHECK_ARG(dir);
+    return dg_work_dir_remove(dir);
+}
+
 dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path)
 {
     DG_CHECK_ARG(g && path);

@@ -388,10 +388,10 @@ dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
         g->target_frr = o->target_frr;
         g->data_hash = dg_dataset_hash(b.fit);
         describe(&b, g);
+        /* The work directory stays: until the caller has stored the
+         * guard, its differentiators are the only copy of the work
+         * (dg_guard_work_dir_remove clears it afterwards). */
         *out = g;
-        /* The finished guard makes the work directory useless; leaving it
-         * would make the next build resume instead of starting afresh. */
-        if (o->work_dir) dg_work_dir_remove(o->work_dir);
     } else {
         dg_ensemble_destroy(g);
     }

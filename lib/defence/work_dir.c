@@ -1,7 +1,9 @@
 /* work_dir.c - the work directory of a guard build (doc/guard-format.md):
  * claimed for one set of settings by a fingerprint file, one model file
  * per finished differentiator so that an interrupted build resumes, and
- * removed once the guard is built.  Only this file knows its names. */
+ * removed (dg_guard_work_dir_remove) once the caller has stored the guard.
+ * Only this file knows its names. */
+#include <errno.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,17 +123,21 @@ static int is_work_file(const char *name)
     return strcmp(name, FINGERPRINT) == 0 || (end > 0 && name[end] == '\0');
 }
 
-void dg_work_dir_remove(const char *dir)
+dg_status dg_work_dir_remove(const char *dir)
 {
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d && errno == ENOENT) return DG_OK;
+    if (!d) return dg_fail(DG_E_IO, "cannot read the work directory %s", dir);
+    dg_status s = DG_OK;
     struct dirent *e;
     while ((e = readdir(d))) {
         char path[8192];
         if (!is_work_file(e->d_name)) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        remove(path);
+        if (remove(path) != 0 && s == DG_OK)
+            s = dg_fail(DG_E_IO, "cannot remove %s", path);
     }
     closedir(d);
-    rmdir(dir); /* fails, keeping it, if it holds files of someone else */
+    if (s == DG_OK) rmdir(dir); /* kept if it holds files of someone else */
+    return s;
 }

@@ -193,6 +193,7 @@ _PROTOTYPES = {
     "dg_ensemble_build": ([_M, _D, _D, _p(dg_ensemble_opts),
                            _pp(dg_ensemble)], None),
     "dg_ensemble_save_file": ([_E, c_char_p], None),
+    "dg_guard_work_dir_remove": ([c_char_p], None),
     "dg_ensemble_load_file": ([c_char_p, _M, _pp(dg_ensemble)], None),
     "dg_ensemble_load_memory": ([c_void_p, c_size_t, _M, _pp(dg_ensemble)],
                                 None),

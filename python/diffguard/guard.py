@@ -107,7 +107,9 @@ class Guard(Handle):
         dg_ensemble_opts (variants=, members=, rule=RULE_VOTES,
         prune_layers=[-1], ratios=[...], epochs=, target_frr=, work_dir=,
         ...) plus progress=callable(stage, done, total, metric) returning
-        True to stop.  Slow: minutes at the defaults."""
+        True to stop.  A work_dir is kept (a rerun resumes from it): call
+        Guard.remove_work_dir once the guard is saved.  Slow: minutes at
+        the defaults."""
         opts, progress = fill_options(dg_ensemble_opts,
                                       lib.dg_ensemble_opts_init, options)
         return cls(progress.call(create, lib.dg_ensemble_build, dg_ensemble,
@@ -132,6 +134,12 @@ class Guard(Handle):
     def save(self, path):
         """Writes the guard file atomically."""
         lib.dg_ensemble_save_file(self._handle, os.fsencode(path))
+
+    @staticmethod
+    def remove_work_dir(path):
+        """Removes the files a build with work_dir=path made, then the
+        folder if nothing else is in it (dg_guard_work_dir_remove)."""
+        lib.dg_guard_work_dir_remove(os.fsencode(path))
 
     @property
     def info(self):

@@ -317,12 +317,22 @@ static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
     if (st != DG_OK) return cli_fail(st, "building the guard");
     if (progress.stage) progress_finish();
     *reused = progress.reused;
+    /* Until the guard file is written the work directory holds the only
+     * copy of the differentiators: a failed write keeps it for a rerun. */
     st = dg_ensemble_save_file(*out, path);
-    if (st != DG_OK) return cli_fail(st, "writing %s", path);
-    /* The library removes its work directory after a build; what is left
-     * holds files of someone else.  A note, not a failure: the guard is
-     * written. */
-    if (dir && access(dir, F_OK) == 0)
+    if (st != DG_OK) {
+        cli_fail(st, "writing %s", path);
+        return dir ? cli_error("%s keeps the finished differentiators: run "
+                               "the same command again to resume",
+                               dir)
+                   : CLI_EXIT_FAILURE;
+    }
+    if (!dir) return CLI_EXIT_OK;
+    /* What removal leaves holds files of someone else.  A note, not a
+     * failure: the guard is written. */
+    st = dg_guard_work_dir_remove(dir);
+    if (st != DG_OK) cli_fail(st, "removing the work directory");
+    else if (access(dir, F_OK) == 0)
         cli_error("kept %s: it holds files dg did not make", dir);
     return CLI_EXIT_OK;
 }
