@@ -313,6 +313,43 @@ DG_API dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
 DG_API dg_status dg_dataset_select(const dg_dataset *ds,
                                    const int32_t *classes, uint32_t n_classes,
                                    uint32_t per_class, dg_dataset **out);
+/** How dg_dataset_open_spec reads and selects its data. */
+typedef struct dg_dataset_spec_opts {
+    uint32_t struct_size; /**< sizeof(dg_dataset_spec_opts), set by _init */
+    /** An image folder's images are converted to channels x height x
+     *  width (channels 1 or 3); 0 (default): a folder is refused. */
+    uint32_t channels;
+    uint32_t height; /**< see channels */
+    uint32_t width;  /**< see channels */
+    /** Keep the samples of classes[0..n_classes-1], relabelled 0..n-1 in
+     *  that order; NULL (default): every class.  Borrowed. */
+    const int32_t *classes;
+    uint32_t n_classes; /**< entries of classes */
+    uint32_t per_class; /**< at most this many samples of each class; 0
+                             (default): all */
+} dg_dataset_spec_opts;
+
+/** Defaults as documented on each field.  Since LIBDIFFGUARD_1.1.
+ *  Thread: any. */
+DG_API dg_status dg_dataset_spec_opts_init(dg_dataset_spec_opts *o,
+                                           size_t struct_size);
+/** Loads the data set a spec names, as every `dg` command's --data takes
+ *  it: "fmnist:train" or "fmnist:test" (Fashion-MNIST from Debian's
+ *  dataset-fashion-mnist, with its class names), "idx:IMAGES,LABELS"
+ *  (dg_dataset_load_idx) or the path of an image folder
+ *  (dg_dataset_load_folder, its sub-folders naming the classes), then
+ *  keeps the classes and at most per_class samples each as `o` says (NULL:
+ *  the defaults).  A malformed spec is DG_E_INVALID_ARG; a class the data
+ *  lacks DG_E_MISMATCH.  Since LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API dg_status dg_dataset_open_spec(const char *spec,
+                                      const dg_dataset_spec_opts *o,
+                                      dg_dataset **out);
+/** The name of class `cls` as the data's source gives it (a folder's
+ *  sub-folder, Fashion-MNIST's names), or NULL in *name when the source
+ *  names none (IDX files).  Valid while the data set lives.  Since
+ *  LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API dg_status dg_dataset_class_name(const dg_dataset *ds, uint32_t cls,
+                                       const char **name);
 /** Sample count.  Thread: any. */
 DG_API dg_status dg_dataset_count(const dg_dataset *ds, uint32_t *count);
 /** Shape of one sample.  Thread: any. */

@@ -244,13 +244,20 @@ class dg_attempt_opts(ctypes.Structure):
                 ("seed", c_uint64)]
 
 
+class dg_dataset_spec_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("channels", c_uint32),
+                ("height", c_uint32), ("width", c_uint32),
+                ("classes", POINTER(c_int32)), ("n_classes", c_uint32),
+                ("per_class", c_uint32)]
+
+
 # Every struct mirrored here, for the layout test.
 ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_ensemble_opts, dg_ensemble_info, dg_member_info,
                dg_calibration, dg_validator_opts, dg_verdict,
                dg_attack_opts, dg_advset_item, dg_eval_opts, dg_eval_info,
                dg_eval_set, dg_eval_row, dg_eval_outcome, dg_eval_decision,
-               dg_attempt_opts)
+               dg_attempt_opts, dg_dataset_spec_opts)
 
 
 def python_name(field):

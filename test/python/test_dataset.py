@@ -60,6 +60,21 @@ class Datasets(unittest.TestCase):
             labels, [order.index(support.CLASS_NAMES[self.labels[i]])
                      for i in want])
         np.testing.assert_allclose(x, self.pixels[want] / 255.0, rtol=1e-6)
+        self.assertEqual(ds.class_names, order)
+        # The same folder by spec, two classes in the order asked, two
+        # samples each, their names following.
+        picked = dg.Dataset.open(root, (1, 8, 8), classes=[3, 0],
+                                 per_class=2)
+        self.assertEqual(picked.class_names, [order[3], order[0]])
+        x2, labels2 = picked.batch(range(4))
+        firsts = {c: [i for i in want if order.index(
+            support.CLASS_NAMES[self.labels[i]]) == c][:2] for c in (0, 3)}
+        np.testing.assert_array_equal(labels2[np.argsort(labels2,
+                                                         kind="stable")],
+                                      [0, 0, 1, 1])
+        np.testing.assert_allclose(
+            np.concatenate([x2[labels2 == 0], x2[labels2 == 1]]),
+            self.pixels[firsts[3] + firsts[0]] / 255.0, rtol=1e-6)
 
     def test_errors(self):
         with self.assertRaises(dg.DiffguardError) as e:
@@ -77,6 +92,11 @@ class Datasets(unittest.TestCase):
             self.ds.batch([])
         with self.assertRaisesRegex(ValueError, "non-empty"):
             self.ds.select([])
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Dataset.open("nope:x")
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+        self.assertIn("unknown data spec", e.exception.detail)
+        self.assertIsNone(self.ds.class_names)
 
 
 if __name__ == "__main__":

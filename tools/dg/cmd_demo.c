@@ -354,8 +354,9 @@ static int train_model(demo *d, demo_model *m, const char *path)
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
     int rc = out_path(d, name, checkpoint, sizeof checkpoint);
-    if (rc == CLI_EXIT_OK) rc = data_load("fmnist:train", fmnist_shape, &data);
-    if (rc == CLI_EXIT_OK) rc = data_select(&data, p->classes, p->per_class);
+    if (rc == CLI_EXIT_OK)
+        rc = data_open("fmnist:train", fmnist_shape, p->classes, p->per_class,
+                       &data);
     if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
@@ -372,8 +373,8 @@ static int train_model(demo *d, demo_model *m, const char *path)
 static int test_model(demo *d, demo_model *m)
 {
     class_data data = {0};
-    int rc = data_load("fmnist:test", fmnist_shape, &data);
-    if (rc == CLI_EXIT_OK) rc = data_select(&data, m->plan->classes, 0);
+    int rc = data_open("fmnist:test", fmnist_shape, m->plan->classes, 0,
+                       &data);
     double start = monotonic_seconds();
     if (rc == CLI_EXIT_OK)
         rc = evaluate_model(m->model, data.samples, "fmnist:test", &m->test);
@@ -452,8 +453,8 @@ static int stage_guard(demo *d)
     guard_options(d, &o);
     o.work_dir = work;
     class_data data = {0};
-    rc = data_load("fmnist:train", fmnist_shape, &data);
-    if (rc == CLI_EXIT_OK) rc = data_select(&data, p->classes, p->per_class);
+    rc = data_open("fmnist:train", fmnist_shape, p->classes, p->per_class,
+                   &data);
     if (rc == CLI_EXIT_OK) {
         note(d, "guard: %u differentiators per class, %u epoch%s each",
              o.variants, o.epochs, o.epochs == 1 ? "" : "s");
@@ -540,10 +541,8 @@ static int stage_eval(demo *d)
         names[k] = d->settings->attacks[k].name;
         sets[k] = d->sets[k];
     }
-    int rc = data_load("fmnist:test", fmnist_shape, &clean);
-    if (rc == CLI_EXIT_OK)
-        rc = data_select(&clean, d->student.plan->classes,
-                         d->settings->clean_per_class);
+    int rc = data_open("fmnist:test", fmnist_shape, d->student.plan->classes,
+                       d->settings->clean_per_class, &clean);
     if (rc == CLI_EXIT_OK) {
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);

@@ -79,10 +79,9 @@ static int open_inputs(eval_command *e, const cli_args *args)
     if (st != DG_OK) return cli_fail(st, "reading %s", student);
     long per_class;
     rc = cli_long(args, "per-class", 0, 0, 1L << 30, &per_class);
-    if (rc == CLI_EXIT_OK) rc = data_load(clean, shape, &e->clean);
     if (rc == CLI_EXIT_OK)
-        rc = data_select(&e->clean, cli_value(args, "classes"),
-                         (uint32_t)per_class);
+        rc = data_open(clean, shape, cli_value(args, "classes"),
+                       (uint32_t)per_class, &e->clean);
     for (int k = 0; rc == CLI_EXIT_OK && k < args->n_positional; k++)
         rc = open_set(e, args->positional[k]);
     return rc;

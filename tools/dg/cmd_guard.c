@@ -29,48 +29,12 @@ enum {
 /* Reading the options                                                      */
 /* ------------------------------------------------------------------------ */
 
-typedef struct named_value {
-    const char *name;
-    int32_t value;
-} named_value;
-
 /* Two choices each, the first being the library's default. */
-static const named_value rules[] = {{"score", DG_RULE_SCORE},
-                                    {"votes", DG_RULE_VOTES}};
-static const named_value modes[] = {{"most", DG_PRUNE_MOST},
-                                    {"least", DG_PRUNE_LEAST}};
-static const named_value yes_no[] = {{"yes", 1}, {"no", 0}};
-
-static const char *name_of(const named_value pair[2], int32_t value)
-{
-    return pair[1].value == value ? pair[1].name : pair[0].name;
-}
-
-/* Reads an option spelled pair[0].name or pair[1].name; absent keeps
- * *out. */
-static int read_choice(const cli_args *args, const char *option,
-                       const named_value pair[2], int32_t *out)
-{
-    const char *text = cli_value(args, option);
-    if (!text) return CLI_EXIT_OK;
-    for (int k = 0; k < 2; k++)
-        if (strcmp(text, pair[k].name) == 0) {
-            *out = pair[k].value;
-            return CLI_EXIT_OK;
-        }
-    return cli_usage_error("--%s must be %s or %s, not \"%s\"", option,
-                           pair[0].name, pair[1].name, text);
-}
-
-/* Reads a number option into *out, keeping *out as the default. */
-static int read_float(const cli_args *args, const char *name, double min,
-                      double max, float *out)
-{
-    double v;
-    int rc = cli_double(args, name, *out, min, max, &v);
-    if (rc == CLI_EXIT_OK) *out = (float)v;
-    return rc;
-}
+static const cli_named rules[] = {
+    {"score", DG_RULE_SCORE}, {"votes", DG_RULE_VOTES}, {NULL, 0}};
+static const cli_named modes[] = {
+    {"most", DG_PRUNE_MOST}, {"least", DG_PRUNE_LEAST}, {NULL, 0}};
+static const cli_named yes_no[] = {{"yes", 1}, {"no", 0}, {NULL, 0}};
 
 static bool is_layer_number(double v)
 {
@@ -144,22 +108,22 @@ static int read_rates(const cli_args *args, dg_ensemble_opts *o)
     if (cli_value(args, "holdout") && cli_value(args, "holdout-fraction"))
         return cli_usage_error("--holdout-fraction splits --data; it does "
                                "not go with --holdout");
-    int rc = read_float(args, "lr", 1e-9, 10, &o->learning_rate);
+    int rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "alpha", 0, 1000, &o->distill_alpha);
+        rc = cli_float(args, "alpha", 0, 1000, &o->distill_alpha);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "temperature", 0.01, 1000,
+        rc = cli_float(args, "temperature", 0.01, 1000,
                         &o->distill_temperature);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
+        rc = cli_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "holdout-fraction", 0.01, 0.99,
+        rc = cli_float(args, "holdout-fraction", 0.01, 0.99,
                         &o->holdout_fraction);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "harden-epsilon", 0.001, 1,
+        rc = cli_float(args, "harden-epsilon", 0.001, 1,
                         &o->harden_epsilon);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "harden-budget", 1e-5, 0.4999,
+        rc = cli_float(args, "harden-budget", 1e-5, 0.4999,
                         &o->harden_budget);
     long iterations;
     if (rc == CLI_EXIT_OK)
@@ -178,12 +142,13 @@ static int read_build_settings(const cli_args *args, build_settings *b)
     if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &b->output);
     if (rc == CLI_EXIT_OK) rc = read_counts(args, o);
     if (rc == CLI_EXIT_OK) rc = read_rates(args, o);
-    if (rc == CLI_EXIT_OK) rc = read_choice(args, "rule", rules, &o->rule);
+    if (rc == CLI_EXIT_OK) rc = cli_choice(args, "rule", rules, NULL, &o->rule);
     if (rc == CLI_EXIT_OK)
-        rc = read_choice(args, "mode", modes, &o->prune_mode);
+        rc = cli_choice(args, "mode", modes, NULL, &o->prune_mode);
     if (rc == CLI_EXIT_OK)
-        rc = read_choice(args, "retrain-pruned", yes_no, &o->retrain_pruned);
-    if (rc == CLI_EXIT_OK) rc = read_choice(args, "harden", yes_no, &o->harden);
+        rc = cli_choice(args, "retrain-pruned", yes_no, NULL,
+                        &o->retrain_pruned);
+    if (rc == CLI_EXIT_OK) rc = cli_choice(args, "harden", yes_no, NULL, &o->harden);
     if (rc == CLI_EXIT_OK) rc = read_prune_layers(args, o);
     if (rc == CLI_EXIT_OK) rc = read_ratios(args, o);
     if (rc != CLI_EXIT_OK) return rc;
@@ -264,10 +229,9 @@ static int load_build_data(const cli_args *args, const dg_model *student,
     long per_class = 0;
     if (rc == CLI_EXIT_OK && spec)
         rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
-    if (rc == CLI_EXIT_OK && spec) rc = data_load(spec, shape, holdout);
     if (rc == CLI_EXIT_OK && spec)
-        rc = data_select(holdout, cli_value(args, "classes"),
-                         (uint32_t)per_class);
+        rc = data_open(spec, shape, cli_value(args, "classes"),
+                       (uint32_t)per_class, holdout);
     return rc;
 }
 
@@ -435,7 +399,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
         table_cell(&t, "%u", r);
         table_cell(&t, "%d", m->prune_layer);
         table_cell(&t, "%.2f", (double)m->ratio);
-        table_cell(&t, "%s", name_of(modes, m->mode));
+        table_cell(&t, "%s", cli_name_of(modes, m->mode));
         table_cell(&t, "%u", m->pruned_units);
         table_cell(&t, "%u", m->tail_layers);
         table_cell(&t, "%.2f%%", 100.0 * m->agreement);
@@ -490,7 +454,7 @@ static int print_text(const guard_summary *s, const build_outcome *built)
     table_cell(&t, "%u per class, the best %u consulted by default",
                i->variants, i->members);
     table_cell(&t, "rule");
-    table_cell(&t, "%s", name_of(rules, i->rule));
+    table_cell(&t, "%s", cli_name_of(rules, i->rule));
     table_cell(&t, "target FRR");
     table_cell(&t, "%.2f%%", 100.0 * i->target_frr);
     int rc = table_print(&t, stdout, 0);
@@ -518,7 +482,7 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
         json_key(w, "ratio");
         json_number(w, m->ratio);
         json_key(w, "mode");
-        json_string(w, name_of(modes, m->mode));
+        json_string(w, cli_name_of(modes, m->mode));
         json_key(w, "seed");
         json_int(w, (int64_t)m->seed);
         json_key(w, "pruned_units");
@@ -587,7 +551,7 @@ static void print_json(const guard_summary *s, const build_outcome *built)
     json_key(&w, "members");
     json_int(&w, i->members);
     json_key(&w, "rule");
-    json_string(&w, name_of(rules, i->rule));
+    json_string(&w, cli_name_of(rules, i->rule));
     json_key(&w, "target_frr");
     json_number(&w, i->target_frr);
     json_key(&w, "classes");
