@@ -106,9 +106,12 @@ typedef struct dg_session dg_session;
 typedef struct dg_dataset dg_dataset;
 /** Activation statistics and pruning masks (defence). */
 typedef struct dg_pruner dg_pruner;
-/** The per-class differentiator ensemble, stored as a guard file (defence). */
+/** The guard: a Student's per-class differentiator ensemble, stored as a
+ *  guard file (defence). */
+typedef struct dg_ensemble dg_guard;
+/** @deprecated The LIBDIFFGUARD_1.0 name of dg_guard. */
 typedef struct dg_ensemble dg_ensemble;
-/** The two-phase validator: one per thread over a shared ensemble. */
+/** The two-phase validator: one per thread over a shared guard. */
 typedef struct dg_validator dg_validator;
 
 /** Progress of long work.  `stage` is a static string ("train",
@@ -228,7 +231,10 @@ DG_API dg_status dg_model_output_size(const dg_model *m, uint32_t *size);
 /** Describes layer `index`.  Thread: any. */
 DG_API dg_status dg_model_layer_info(const dg_model *m, uint32_t index,
                                      dg_layer_info *info);
-/** The stored preprocessing.  Thread: any. */
+/** The stored preprocessing (named like dg_model_layer_info; since
+ *  LIBDIFFGUARD_1.1).  Thread: any. */
+DG_API dg_status dg_model_preprocess(const dg_model *m, dg_preprocess *p);
+/** @deprecated The LIBDIFFGUARD_1.0 name of dg_model_preprocess. */
 DG_API dg_status dg_model_get_preprocess(const dg_model *m, dg_preprocess *p);
 /** Replaces the preprocessing; its shape must equal the input shape.
  *  Thread: one thread, with no other thread using the model. */
@@ -421,14 +427,31 @@ DG_API void dg_pruner_free(dg_pruner *p);
 #define DG_RULE_SCORE 2 /**< accept if mean softmax score >= theta */
 /** @} */
 
-/** The most differentiators a validation consults. */
+/** The most differentiators a validation consults, as this header's
+ *  dg_verdict.member_label holds them; dg_capacity(DG_CAP_MEMBERS) tells
+ *  the running library's. */
 #define DG_MAX_MEMBERS 16
+
+/** @name Capacities (dg_capacity)
+ *  The fixed arrays of the option and result structs.  A library that
+ *  outgrows one keeps the field for older callers and appends a larger
+ *  one (struct_size tells them apart), so a caller sizes its loops by
+ *  the running library's capacity, not by the header's array.
+ *  @{ */
+#define DG_CAP_MEMBERS 1      /**< dg_verdict.member_label: the largest V and M */
+#define DG_CAP_PRUNE_LAYERS 2 /**< dg_guard_opts.prune_layers */
+#define DG_CAP_RATIOS 3       /**< dg_guard_opts.ratios */
+/** @} */
+
+/** The capacity `which` (DG_CAP_*) of the running library, or 0 for a
+ *  value it does not know.  Since LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API uint32_t dg_capacity(int32_t which);
 
 /** How to build a guard.  Differentiator v of class c is pruned at
  *  prune_layers[v % n_prune_layers] with fraction
  *  ratios[(v / n_prune_layers) % n_ratios]. */
 typedef struct dg_ensemble_opts {
-    uint32_t struct_size;      /**< set by dg_ensemble_opts_init */
+    uint32_t struct_size;      /**< set by dg_guard_opts_init */
     uint32_t variants;         /**< V per class; default 6 */
     uint32_t members;          /**< M consulted by default; default 5 */
     int32_t rule;              /**< default DG_RULE_SCORE */
@@ -476,29 +499,32 @@ typedef struct dg_ensemble_opts {
     float harden_budget;        /**< DSSIM budget; default 0.01 */
     uint32_t harden_iterations; /**< steps per attack; default 100 */
 } dg_ensemble_opts;
+/** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is
+ *  dg_ensemble_opts). */
+typedef dg_ensemble_opts dg_guard_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
-DG_API dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size);
+DG_API dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size);
 
-/** Builds the differentiator ensemble for `student` from its training data
+/** Builds the guard (differentiator ensemble) of `student` from its training data
  *  `train` (labels are the Student's classes) and optional held-out clean
  *  data (NULL: split off holdout_fraction of train): per class, V pruned
  *  and distilled variants, ranked by agreement with the Student on
  *  held-out inputs of that class, with thresholds calibrated for every M
  *  from 1 to V.  The guard holds a reference to the Student.  Thread: any
  *  (slow: minutes). */
-DG_API dg_status dg_ensemble_build(const dg_model *student,
+DG_API dg_status dg_guard_build(const dg_model *student,
                                 const dg_dataset *train,
                                 const dg_dataset *holdout,
-                                const dg_ensemble_opts *o, dg_ensemble **out);
+                                const dg_guard_opts *o, dg_guard **out);
 /** Writes the guard atomically (doc/guard-format.md).  Thread: any. */
-DG_API dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path);
+DG_API dg_status dg_guard_save_file(const dg_guard *g, const char *path);
 /** Removes from `dir` the files a guard build with that work_dir made
  *  (the settings fingerprint, the differentiators, temporary files a
  *  crash left), then `dir` itself if nothing else is in it.  A build
  *  keeps its work directory, whose differentiators are the only copy of
  *  the work until the guard is stored: call this after
- *  dg_ensemble_save_file succeeds (a build that finds the directory
+ *  dg_guard_save_file succeeds (a build that finds the directory
  *  again resumes from it).  A missing `dir` is DG_OK; DG_E_IO names a
  *  file that could not be removed.  Since LIBDIFFGUARD_1.1.
  *  Thread: any, with no build using `dir`. */
@@ -506,12 +532,12 @@ DG_API dg_status dg_guard_work_dir_remove(const char *dir);
 /** Loads a guard for `student`; a guard made for another Student (by
  *  content hash) is refused with DG_E_MISMATCH.  Holds a reference to the
  *  Student.  Thread: any. */
-DG_API dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
-                                    dg_ensemble **out);
-/** As dg_ensemble_load_file, from memory (copied as needed).  Thread: any. */
-DG_API dg_status dg_ensemble_load_memory(const void *data, size_t size,
+DG_API dg_status dg_guard_load_file(const char *path, const dg_model *student,
+                                    dg_guard **out);
+/** As dg_guard_load_file, from memory (copied as needed).  Thread: any. */
+DG_API dg_status dg_guard_load_memory(const void *data, size_t size,
                                       const dg_model *student,
-                                      dg_ensemble **out);
+                                      dg_guard **out);
 
 /** A guard's shape and defaults.  The caller sets struct_size. */
 typedef struct dg_ensemble_info {
@@ -523,9 +549,11 @@ typedef struct dg_ensemble_info {
     float target_frr;    /**< the calibration target */
     uint64_t student_hash; /**< content hash of the Student it belongs to */
 } dg_ensemble_info;
+/** A guard's description (the LIBDIFFGUARD_1.0 name is dg_ensemble_info). */
+typedef dg_ensemble_info dg_guard_info;
 
 /** Describes a guard.  Thread: any. */
-DG_API dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info);
+DG_API dg_status dg_guard_get_info(const dg_guard *g, dg_guard_info *info);
 
 /** One differentiator of a class, by rank (0 = best).  The caller sets
  *  struct_size. */
@@ -543,14 +571,14 @@ typedef struct dg_member_info {
 
 /** Describes differentiator `rank` (0 = best) of class `cls`.
  *  Thread: any. */
-DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
+DG_API dg_status dg_guard_member(const dg_guard *g, uint32_t cls,
                                  uint32_t rank, dg_member_info *info);
 /** The differentiator of class cls at rank (0 = best) as a whole model:
  *  the Student's layers it shares followed by its own.  For example to
  *  export it to ONNX and run it in another runtime.  It has the Student's
  *  input, preprocessing and class names, and its pruned units keep their
  *  masks.  The caller frees it.  Thread: any. */
-DG_API dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+DG_API dg_status dg_guard_member_model(const dg_guard *g, uint32_t cls,
                                           uint32_t rank, dg_model **out);
 
 /** Calibrated thresholds of class `cls` for M members.  The caller sets
@@ -567,16 +595,57 @@ typedef struct dg_calibration {
 
 /** The thresholds of class `cls` for `members` differentiators (1 to V).
  *  Thread: any. */
-DG_API dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+DG_API dg_status dg_guard_calibration(const dg_guard *g, uint32_t cls,
                                       uint32_t members, dg_calibration *c);
 
 /** Adds a reference to a guard (reference counted like models); a loaded
  *  guard is immutable and may be shared by any number of threads.
  *  Thread: any. */
-DG_API dg_ensemble *dg_ensemble_retain(dg_ensemble *g);
-/** Drops a reference; frees at zero.  dg_ensemble_free(NULL) is a no-op.
+DG_API dg_guard *dg_guard_retain(dg_guard *g);
+/** Drops a reference; frees at zero.  dg_guard_free(NULL) is a no-op.
  *  Thread: any. */
+DG_API void dg_guard_free(dg_guard *g);
+
+/** @name Deprecated names (LIBDIFFGUARD_1.0)
+ *  The guard's functions were first named dg_ensemble_*; those names stay
+ *  exported as aliases of the same code, so programs built with them keep
+ *  working.  New code uses dg_guard_*.
+ *  @{ */
+/** @deprecated Use dg_guard_opts_init. */
+DG_API dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size);
+/** @deprecated Use dg_guard_build. */
+DG_API dg_status dg_ensemble_build(const dg_model *student,
+                                   const dg_dataset *train,
+                                   const dg_dataset *holdout,
+                                   const dg_ensemble_opts *o,
+                                   dg_ensemble **out);
+/** @deprecated Use dg_guard_save_file. */
+DG_API dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path);
+/** @deprecated Use dg_guard_load_file. */
+DG_API dg_status dg_ensemble_load_file(const char *path,
+                                       const dg_model *student,
+                                       dg_ensemble **out);
+/** @deprecated Use dg_guard_load_memory. */
+DG_API dg_status dg_ensemble_load_memory(const void *data, size_t size,
+                                         const dg_model *student,
+                                         dg_ensemble **out);
+/** @deprecated Use dg_guard_get_info. */
+DG_API dg_status dg_ensemble_get_info(const dg_ensemble *g,
+                                      dg_ensemble_info *info);
+/** @deprecated Use dg_guard_member. */
+DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
+                                    uint32_t rank, dg_member_info *info);
+/** @deprecated Use dg_guard_member_model. */
+DG_API dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+                                          uint32_t rank, dg_model **out);
+/** @deprecated Use dg_guard_calibration. */
+DG_API dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+                                         uint32_t members, dg_calibration *c);
+/** @deprecated Use dg_guard_retain. */
+DG_API dg_ensemble *dg_ensemble_retain(dg_ensemble *g);
+/** @deprecated Use dg_guard_free. */
 DG_API void dg_ensemble_free(dg_ensemble *g);
+/** @} */
 
 /** Settings of a validator; fill with dg_validator_opts_init. */
 typedef struct dg_validator_opts {
@@ -608,7 +677,7 @@ typedef struct dg_verdict {
  *  Student and every differentiator tail, buffers) prepared for batches up
  *  to max_batch.  o may be NULL for the defaults.  It holds a reference to
  *  the guard.  Thread: any. */
-DG_API dg_status dg_validator_create(const dg_ensemble *g,
+DG_API dg_status dg_validator_create(const dg_guard *g,
                                      const dg_validator_opts *o,
                                      dg_validator **out);
 /** Two-phase validation of `batch` preprocessed inputs (NCHW floats,
@@ -997,7 +1066,7 @@ DG_API dg_status dg_eval_opts_init(dg_eval_opts *o, size_t struct_size);
  *  dg_validate's.  The Student is the guard's.  n_sets may be 0.  o may be
  *  NULL for the defaults.  Thread: any; the guard, data and sets are only
  *  read. */
-DG_API dg_status dg_eval_run(const dg_ensemble *guard, const dg_dataset *clean,
+DG_API dg_status dg_eval_run(const dg_guard *guard, const dg_dataset *clean,
                              const dg_advset *const *sets,
                              const char *const *names, uint32_t n_sets,
                              const dg_eval_opts *o, dg_eval **out);

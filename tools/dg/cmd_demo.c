@@ -118,7 +118,7 @@ typedef struct demo {
     bool json, quiet;
     double start;
     demo_model teacher, student;
-    dg_ensemble *guard;
+    dg_guard *guard;
     bool guard_reused;
     double guard_seconds;
     dg_advset *sets[DEMO_MAX_SETS];
@@ -171,9 +171,9 @@ static int write_out_file(const demo *d, const char *name,
 /* ------------------------------------------------------------------------ */
 
 /* The guard's build options: the library's defaults and the plan. */
-static void guard_options(const demo *d, dg_ensemble_opts *o)
+static void guard_options(const demo *d, dg_guard_opts *o)
 {
-    dg_ensemble_opts_init(o, sizeof *o);
+    dg_guard_opts_init(o, sizeof *o);
     const guard_plan *g = &d->settings->guard;
     if (g->variants) o->variants = g->variants;
     if (o->members > o->variants) o->members = o->variants;
@@ -221,7 +221,7 @@ static void json_settings(json_writer *w, const demo *d)
     json_plan(w, &d->teacher);
     json_key(w, "student");
     json_plan(w, &d->student);
-    dg_ensemble_opts g;
+    dg_guard_opts g;
     guard_options(d, &g);
     json_key(w, "guard");
     json_begin_object(w);
@@ -440,7 +440,7 @@ static int stage_guard(demo *d)
     if (rc != CLI_EXIT_OK) return rc;
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (dg_ensemble_load_file(path, d->student.model, &d->guard) ==
+        if (dg_guard_load_file(path, d->student.model, &d->guard) ==
             DG_OK) {
             d->guard_reused = true;
             note(d, "guard: reusing %s", path);
@@ -449,7 +449,7 @@ static int stage_guard(demo *d)
         note(d, "guard: %s does not load; building again", path);
     }
     const model_plan *p = d->student.plan;
-    dg_ensemble_opts o;
+    dg_guard_opts o;
     guard_options(d, &o);
     o.work_dir = work;
     class_data data = {0};
@@ -778,7 +778,7 @@ static int run_demo(const cli_args *args)
     }
     eval_view_free(&d.eval);
     for (uint32_t k = 0; k < DEMO_MAX_SETS; k++) dg_advset_free(d.sets[k]);
-    dg_ensemble_free(d.guard);
+    dg_guard_free(d.guard);
     demo_model *models[] = {&d.teacher, &d.student};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         dg_model_free(models[i]->model);

@@ -21,8 +21,8 @@
     (sizeof((type *)0)->field / sizeof((type *)0)->field[0])
 
 enum {
-    MAX_PRUNE_LAYERS = FIELD_CAPACITY(dg_ensemble_opts, prune_layers),
-    MAX_RATIOS = FIELD_CAPACITY(dg_ensemble_opts, ratios),
+    MAX_PRUNE_LAYERS = FIELD_CAPACITY(dg_guard_opts, prune_layers),
+    MAX_RATIOS = FIELD_CAPACITY(dg_guard_opts, ratios),
 };
 
 /* ------------------------------------------------------------------------ */
@@ -43,7 +43,7 @@ static bool is_layer_number(double v)
 
 static bool is_fraction(double v) { return v > 0 && v < 1; }
 
-static int read_prune_layers(const cli_args *args, dg_ensemble_opts *o)
+static int read_prune_layers(const cli_args *args, dg_guard_opts *o)
 {
     double layers[MAX_PRUNE_LAYERS];
     uint32_t n;
@@ -56,7 +56,7 @@ static int read_prune_layers(const cli_args *args, dg_ensemble_opts *o)
     return CLI_EXIT_OK;
 }
 
-static int read_ratios(const cli_args *args, dg_ensemble_opts *o)
+static int read_ratios(const cli_args *args, dg_guard_opts *o)
 {
     double ratios[MAX_RATIOS];
     uint32_t n;
@@ -71,13 +71,13 @@ static int read_ratios(const cli_args *args, dg_ensemble_opts *o)
 
 /* What dg guard build was asked to do, read before any long work. */
 typedef struct build_settings {
-    dg_ensemble_opts opts;  /* work_dir points into `work_dir` */
+    dg_guard_opts opts;  /* work_dir points into `work_dir` */
     const char *student;    /* --student */
     const char *output;     /* --output */
     char work_dir[4096];    /* --work-dir or OUTPUT.work; "" for none */
 } build_settings;
 
-static int read_counts(const cli_args *args, dg_ensemble_opts *o)
+static int read_counts(const cli_args *args, dg_guard_opts *o)
 {
     long variants, members, epochs, batch, seed;
     int rc = cli_long(args, "variants", o->variants, 1, DG_MAX_MEMBERS,
@@ -103,7 +103,7 @@ static int read_counts(const cli_args *args, dg_ensemble_opts *o)
     return CLI_EXIT_OK;
 }
 
-static int read_rates(const cli_args *args, dg_ensemble_opts *o)
+static int read_rates(const cli_args *args, dg_guard_opts *o)
 {
     if (cli_value(args, "holdout") && cli_value(args, "holdout-fraction"))
         return cli_usage_error("--holdout-fraction splits --data; it does "
@@ -135,8 +135,8 @@ static int read_rates(const cli_args *args, dg_ensemble_opts *o)
 
 static int read_build_settings(const cli_args *args, build_settings *b)
 {
-    dg_ensemble_opts *o = &b->opts;
-    dg_status st = dg_ensemble_opts_init(o, sizeof *o);
+    dg_guard_opts *o = &b->opts;
+    dg_status st = dg_guard_opts_init(o, sizeof *o);
     if (st != DG_OK) return cli_fail(st, "preparing the guard options");
     int rc = required_value(args, "student", &b->student);
     if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &b->output);
@@ -256,21 +256,21 @@ static int prepare_outcome(const build_settings *b, const class_data *train,
 
 /* guard_build_file, also telling how many differentiators the work
  * directory held from an earlier run. */
-static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
+static int build_guard(const dg_guard_opts *o, const dg_model *student,
                        const dg_dataset *train, const dg_dataset *holdout,
-                       const char *path, dg_ensemble **out, double *seconds,
+                       const char *path, dg_guard **out, double *seconds,
                        uint32_t *reused)
 {
     const char *dir = o->work_dir;
     build_progress progress = {.work_dir = dir};
-    dg_ensemble_opts opts = *o;
+    dg_guard_opts opts = *o;
     opts.progress = on_build_progress;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
     dg_status st = cli_interrupted()
              ? DG_E_CANCELLED
-             : dg_ensemble_build(student, train, holdout, &opts, out);
+             : dg_guard_build(student, train, holdout, &opts, out);
     *seconds = monotonic_seconds() - start;
     if (st == DG_E_CANCELLED && dir)
         return cli_error("interrupted; %s keeps the finished "
@@ -283,7 +283,7 @@ static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
     *reused = progress.reused;
     /* Until the guard file is written the work directory holds the only
      * copy of the differentiators: a failed write keeps it for a rerun. */
-    st = dg_ensemble_save_file(*out, path);
+    st = dg_guard_save_file(*out, path);
     if (st != DG_OK) {
         cli_fail(st, "writing %s", path);
         return dir ? cli_error("%s keeps the finished differentiators: run "
@@ -301,9 +301,9 @@ static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
     return CLI_EXIT_OK;
 }
 
-int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
+int guard_build_file(const dg_guard_opts *o, const dg_model *student,
                      const dg_dataset *train, const dg_dataset *holdout,
-                     const char *path, dg_ensemble **out, double *seconds)
+                     const char *path, dg_guard **out, double *seconds)
 {
     uint32_t reused;
     return build_guard(o, student, train, holdout, path, out, seconds,
@@ -318,7 +318,7 @@ int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
  * call never leaves half a report on stdout. */
 typedef struct guard_summary {
     const char *guard_path, *student_path;
-    dg_ensemble_info info;
+    dg_guard_info info;
     dg_member_info *members;     /* [class * variants + rank] */
     dg_calibration *calibration; /* [class * variants + M - 1] */
     const char **class_names;    /* owned by the Student */
@@ -332,7 +332,7 @@ static void summary_free(guard_summary *s)
     free(s->class_names);
 }
 
-static int gather_class(const dg_ensemble *g, const dg_model *student,
+static int gather_class(const dg_guard *g, const dg_model *student,
                         uint32_t cls, guard_summary *s)
 {
     uint32_t V = s->info.variants;
@@ -340,25 +340,25 @@ static int gather_class(const dg_ensemble *g, const dg_model *student,
     for (uint32_t r = 0; r < V && st == DG_OK; r++) {
         dg_member_info *m = &s->members[cls * V + r];
         m->struct_size = sizeof *m;
-        st = dg_ensemble_member(g, cls, r, m);
+        st = dg_guard_member(g, cls, r, m);
     }
     for (uint32_t M = 1; M <= V && st == DG_OK; M++) {
         dg_calibration *c = &s->calibration[cls * V + M - 1];
         c->struct_size = sizeof *c;
-        st = dg_ensemble_calibration(g, cls, M, c);
+        st = dg_guard_calibration(g, cls, M, c);
     }
     if (st != DG_OK) return cli_fail(st, "reading class %u of the guard", cls);
     return CLI_EXIT_OK;
 }
 
 /* Fills s, to show the calibration of every M or of the default M. */
-static int gather(const dg_ensemble *g, const dg_model *student,
+static int gather(const dg_guard *g, const dg_model *student,
                   bool every_m, guard_summary *s)
 {
     s->info.struct_size = sizeof s->info;
-    dg_status st = dg_ensemble_get_info(g, &s->info);
+    dg_status st = dg_guard_get_info(g, &s->info);
     if (st != DG_OK) return cli_fail(st, "reading the guard");
-    const dg_ensemble_info *i = &s->info;
+    const dg_guard_info *i = &s->info;
     s->first_m = every_m ? 1 : i->members;
     s->last_m = every_m ? i->variants : i->members;
     size_t cells = (size_t)i->classes * i->variants;
@@ -427,7 +427,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
  * each class. */
 static int print_text(const guard_summary *s, const build_outcome *built)
 {
-    const dg_ensemble_info *i = &s->info;
+    const dg_guard_info *i = &s->info;
     cli_table t;
     table_init(&t, "ll", NULL);
     table_cell(&t, "guard");
@@ -523,7 +523,7 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
 
 static void print_json(const guard_summary *s, const build_outcome *built)
 {
-    const dg_ensemble_info *i = &s->info;
+    const dg_guard_info *i = &s->info;
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx",
              (unsigned long long)i->student_hash);
@@ -564,7 +564,7 @@ static void print_json(const guard_summary *s, const build_outcome *built)
 /* Prints the summary of g, with the calibration of every M or of the
  * default M, and the build's facts when `built` is not NULL. */
 static int report(const cli_args *args, const char *guard_path,
-                  const char *student_path, const dg_ensemble *g,
+                  const char *student_path, const dg_guard *g,
                   const dg_model *student, bool every_m,
                   const build_outcome *built)
 {
@@ -588,7 +588,7 @@ static int run_build(const cli_args *args)
     build_settings b;
     build_outcome outcome = {0};
     dg_model *student = NULL;
-    dg_ensemble *guard = NULL;
+    dg_guard *guard = NULL;
     class_data train = {0}, holdout = {0};
     int rc = read_build_settings(args, &b);
     if (rc == CLI_EXIT_OK) rc = load_student(b.student, &student);
@@ -602,7 +602,7 @@ static int run_build(const cli_args *args)
     if (rc == CLI_EXIT_OK)
         rc = report(args, b.output, b.student, guard, student, false,
                     &outcome);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(student);
     data_free(&train);
     data_free(&holdout);
@@ -613,18 +613,18 @@ static int run_info(const cli_args *args, const char *guard_path)
 {
     const char *student_path;
     dg_model *student = NULL;
-    dg_ensemble *guard = NULL;
+    dg_guard *guard = NULL;
     int rc = required_value(args, "student", &student_path);
     if (rc == CLI_EXIT_OK) rc = load_student(student_path, &student);
     if (rc == CLI_EXIT_OK) {
-        dg_status st = dg_ensemble_load_file(guard_path, student, &guard);
+        dg_status st = dg_guard_load_file(guard_path, student, &guard);
         if (st != DG_OK)
             rc = cli_fail(st, "loading the guard for %s", student_path);
     }
     if (rc == CLI_EXIT_OK)
         rc = report(args, guard_path, student_path, guard, student, true,
                     NULL);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(student);
     return rc;
 }
