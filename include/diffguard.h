@@ -51,6 +51,19 @@
 #define DG_API
 #endif
 
+/** @def DG_EXPERIMENTAL_API
+ *  Define it before including this header to see the experimental part of
+ *  the API, each block marked "Experimental": training options, the
+ *  attacks and adversarial sets, and the constants of the Fashion-MNIST
+ *  demonstration.  Those functions are exported and versioned like the
+ *  rest, but they are still research: a release may change or remove
+ *  them, without the compatibility that binds the stable part
+ *  (doc/api-conventions.md).  Defined by the project's own tools, tests,
+ *  Python binding and examples where they use it. */
+#ifdef DG_DOXYGEN
+#define DG_EXPERIMENTAL_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -704,6 +717,10 @@ DG_API void dg_validator_free(dg_validator *v);
 /* Training, evaluation and transfer learning                               */
 /* ------------------------------------------------------------------------ */
 
+#ifdef DG_EXPERIMENTAL_API
+/* Experimental: training's options will change as the training loop
+ * grows (DG_EXPERIMENTAL_API above). */
+
 /** @name Optimisers (dg_train_opts.optimizer)
  *  @{ */
 #define DG_OPTIMIZER_SGD 1   /**< with momentum; weight decay as L2 */
@@ -768,6 +785,7 @@ DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
 DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                                 const dg_train_opts *o,
                                 dg_train_report *report);
+#endif /* DG_EXPERIMENTAL_API */
 
 /** Classifies every sample of ds and counts: *correct and *total, and when
  *  confusion is not NULL, confusion[true * k + predicted] for k = the
