@@ -759,6 +759,33 @@ typedef struct dg_attack_opts {
                                    iterations; metric: share of finished
                                    images within budget */
     void *progress_user;      /**< passed to progress as `user` */
+    /* Fields below were appended after the first layout (1.0): a caller
+     * whose struct ends at progress_user gets their defaults. */
+    /** Adaptive attacks (doc/attack.md): NULL or n_adaptive_models whole
+     *  classifiers of the attacked model's input shape (a surrogate
+     *  Student, differentiators made whole with dg_ensemble_member_model,
+     *  ...), each read through its own preprocessing.  Their mean loss
+     *  towards labels[i] (cross-entropy; untargeted FGSM and PGD: away from
+     *  labels[i], -log(1 - p)) joins the objective with weight
+     *  adaptive_weight; labels are then required.  Borrowed for the
+     *  call. */
+    const dg_model *const *adaptive_models;
+    /** NULL: every adaptive model joins every image's loss.  Else
+     *  n_adaptive_models classes: model k joins only the images whose
+     *  labels[i] equals adaptive_model_classes[k] (-1: every image), as a
+     *  guard consults only the members of the class it is asked about. */
+    const int32_t *adaptive_model_classes;
+    uint32_t n_adaptive_models; /**< entries of the two arrays above */
+    /** 0 (default): every model that joins an image is used at every
+     *  step (the exact mean).  k: each step draws k of them per image at
+     *  random (seeded), an estimate of that mean at k/n of the cost. */
+    uint32_t adaptive_draw;
+    float adaptive_weight; /**< weight of the mean model loss; default 1 */
+    /** Weight of the feature term (the feature distance for mimicry, the
+     *  attacked model's cross-entropy for FGSM and PGD); default 1.  0
+     *  switches it off: the attack then works through the adaptive models
+     *  alone, and mimicry needs no target images. */
+    float feature_weight;
 } dg_attack_opts;
 
 /** Fills o with a preset (DG_ATTACK_PRESET_*).  Thread: any. */
