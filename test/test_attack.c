@@ -15,41 +15,15 @@
 #include "suite.h"
 #include "io/dataset.h"
 
-enum { SIDE = 16, PIXELS = SIDE * SIDE, CLASSES = 4 };
+enum { SIDE = BLOB_SIDE, PIXELS = SIDE * SIDE, CLASSES = 4 };
 
 static dg_model *teacher; /* trained once per process, read by every test */
 static dg_dataset *data;
 
-/* Four classes of 16x16 images: a bright blob at a class-specific corner
- * on a smooth noisy background. */
-static dg_dataset *blobs(uint32_t per_class, uint64_t seed)
-{
-    dg_dataset *ds;
-    ck_assert_int_eq(dg_dataset_alloc(CLASSES * per_class, 1, SIDE, SIDE, &ds),
-                     DG_OK);
-    dg_rng rng;
-    dg_rng_seed(&rng, seed);
-    for (uint32_t i = 0; i < ds->count; i++) {
-        int32_t c = (int32_t)(i % CLASSES);
-        double cy = (c < 2 ? 4.5 : 11.5) + dg_rng_uniform(&rng) - 0.5;
-        double cx = (c % 2 ? 11.5 : 4.5) + dg_rng_uniform(&rng) - 0.5;
-        uint8_t *px = dg_dataset_sample(ds, i);
-        ds->labels[i] = c;
-        for (int r = 0; r < SIDE; r++)
-            for (int q = 0; q < SIDE; q++) {
-                double d2 = (r - cy) * (r - cy) + (q - cx) * (q - cx);
-                double v = 40 + 30 * dg_rng_uniform(&rng) +
-                           170 * exp(-d2 / 8.0);
-                px[r * SIDE + q] = (uint8_t)(v > 255 ? 255 : v);
-            }
-    }
-    dg_dataset_count_classes(ds);
-    return ds;
-}
-
 static void build_fixture(void)
 {
-    data = blobs(60, 1);
+    data = make_blobs(60, 1);
+    ck_assert_ptr_nonnull(data);
     ck_assert_int_eq(dg_model_create("c8k3,relu,mp2,fc32,relu,fc4", 1, SIDE,
                                      SIDE, 2, &teacher),
                      DG_OK);
