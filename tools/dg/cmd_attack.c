@@ -101,6 +101,9 @@ static const number_option number_options[] = {
     {"patience", offsetof(dg_attack_opts, patience), true, 0, 1e6},
     {"batch", offsetof(dg_attack_opts, batch_size), true, 1, 4096},
     {"threads", offsetof(dg_attack_opts, threads), true, 0, 1024},
+    {"adaptive-weight", offsetof(dg_attack_opts, adaptive_weight), false, 0,
+     1e6},
+    {"draw", offsetof(dg_attack_opts, adaptive_draw), true, 0, 4096},
 };
 
 static int read_number(const cli_args *args, const number_option *n,
@@ -153,8 +156,47 @@ static int read_attack_opts(const cli_args *args, attack_plan *p)
     o->feature_layer = (int32_t)layer;
     o->seed = (uint64_t)seed;
     o->random_start = cli_flag(args, "random-start");
+    if (cli_flag(args, "no-feature-term")) o->feature_weight = 0;
     p->stop_on_success = cli_flag(args, "stop-on-success");
     return rc;
+}
+
+/* --against-guard, --against-models and what only they use. */
+static int read_adaptive(const cli_args *args, attack_plan *p)
+{
+    long members;
+    int rc = cli_long(args, "guard-members", 0, 1, 4096, &members);
+    if (rc != CLI_EXIT_OK) return rc;
+    p->guard_members = (uint32_t)members;
+    p->guard_path = cli_value(args, "against-guard");
+    p->guard_student_path = cli_value(args, "guard-student");
+    p->model_list = cli_value(args, "against-models");
+    if (!p->guard_path) {
+        static const char *const guard_only[] = {"guard-student",
+                                                 "guard-members"};
+        for (size_t k = 0; k < 2; k++)
+            if (cli_value(args, guard_only[k]))
+                return cli_usage_error("--%s needs --against-guard",
+                                       guard_only[k]);
+    }
+    if (!p->guard_path && !p->model_list) {
+        static const char *const adaptive_only[] = {"adaptive-weight",
+                                                    "draw"};
+        for (size_t k = 0; k < 2; k++)
+            if (cli_value(args, adaptive_only[k]))
+                return cli_usage_error("--%s needs --against-guard or "
+                                       "--against-models",
+                                       adaptive_only[k]);
+        if (cli_flag(args, "no-feature-term"))
+            return cli_usage_error("--no-feature-term needs --against-guard "
+                                   "or --against-models");
+    }
+    /* A guard consults the members of the class it is asked about: an
+     * attack without a target class cannot know which. */
+    if (p->guard_path && !is_mimicry(p->opts.method) && !p->opts.targeted)
+        return cli_usage_error("--against-guard needs a target class: use "
+                               "--mode targeted or a mimicry method");
+    return CLI_EXIT_OK;
 }
 
 static int read_plan(const cli_args *args, attack_plan *p)
@@ -174,6 +216,7 @@ static int read_plan(const cli_args *args, attack_plan *p)
         rc = cli_long(args, "example-count", DEFAULT_EXAMPLES, 1, 1000,
                       &examples);
     if (rc == CLI_EXIT_OK) rc = read_attack_opts(args, p);
+    if (rc == CLI_EXIT_OK) rc = read_adaptive(args, p);
     if (rc != CLI_EXIT_OK) return rc;
     p->classes = cli_value(args, "classes");
     p->examples_dir = cli_value(args, "examples");
@@ -206,6 +249,7 @@ typedef struct attack_run {
     float *sources, *targets, *adversarial, *dssim, *distance;
     uint8_t *within;
     int32_t *adversarial_label;            /* the Student's */
+    adaptive_models adaptive;
     double seconds;
 } attack_run;
 
@@ -551,6 +595,8 @@ static int run_attacks(attack_run *r)
     o.progress_user = &started;
     const int32_t *labels = NULL;
     if (!mimicry) labels = o.targeted ? r->target_label : r->source_label;
+    adaptive_apply(&r->adaptive, &o);
+    if (mimicry && r->adaptive.n) labels = r->target_label;
     if (mimicry && r->plan.stop_on_success) {
         /* Mimicry always has a target class: stop when it is reached. */
         o.check_model = r->student;
@@ -588,12 +634,16 @@ static bool succeeded(const attack_run *r, uint32_t i)
 static int save_set(const attack_run *r)
 {
     const attack_plan *p = &r->plan;
-    char description[1024];
+    char description[4096], adaptive[1024];
+    adaptive_describe(p, adaptive, sizeof adaptive);
     snprintf(description, sizeof description,
-             "data %s; classes %s; teacher %s; student %s; %s %s, preset %s",
+             "data %s; classes %s; teacher %s; student %s; %s %s, preset "
+             "%s, layer %d%s",
              p->data_spec, p->classes ? p->classes : "all", p->teacher_path,
              p->student_path, name_of(methods, p->opts.method),
-             name_of(modes, p->opts.targeted), name_of(presets, p->preset));
+             name_of(modes, p->opts.targeted), name_of(presets, p->preset),
+             p->opts.feature_layer, adaptive);
+    description[1023] = '\0'; /* a set keeps at most 1023 bytes */
     dg_advset *set;
     dg_status st = dg_advset_create(&p->opts, r->channels, r->height,
                                     r->width, description, &set);
@@ -818,7 +868,10 @@ static void print_json(const attack_run *r, const tally *all,
     json_int(&w, o->patience);
     json_key(&w, "seed");
     json_int(&w, (int64_t)o->seed);
+    json_key(&w, "feature_layer");
+    json_int(&w, o->feature_layer);
     json_end_object(&w);
+    adaptive_json(&w, p);
     json_tally(&w, all);
     json_key(&w, "seconds");
     json_number(&w, r->seconds);
@@ -851,10 +904,14 @@ static int print_text(const attack_run *r, const tally *all,
                       const tally *groups)
 {
     const dg_attack_opts *o = &r->plan.opts;
-    printf("%s %s attack, preset %s: %u attempts in %.1f s, written to %s\n\n",
+    char adaptive[1024];
+    adaptive_describe(&r->plan, adaptive, sizeof adaptive);
+    printf("%s %s attack, preset %s: %u attempts in %.1f s, written to %s\n",
            name_of(modes, o->targeted), name_of(methods, o->method),
            name_of(presets, r->plan.preset), all->attempts, r->seconds,
            r->plan.out_path);
+    if (*adaptive) printf("%s\n", adaptive + 2); /* without "; " */
+    printf("\n");
     cli_table t;
     table_init(&t, "lrrrrrr",
                (const char *const[]){
@@ -907,6 +964,7 @@ static void free_run(attack_run *r)
     free(r->distance);
     free(r->within);
     free(r->adversarial_label);
+    adaptive_free(&r->adaptive);
 }
 
 /* Everything but the report, on r->plan. */
@@ -917,6 +975,8 @@ static int execute(attack_run *r)
     if (rc == CLI_EXIT_OK) rc = predict_data(r);
     if (rc == CLI_EXIT_OK) rc = choose_attempts(r);
     if (rc == CLI_EXIT_OK) rc = gather_pixels(r);
+    if (rc == CLI_EXIT_OK)
+        rc = adaptive_load(&r->plan, r->target_label, r->n, &r->adaptive);
     if (rc == CLI_EXIT_OK) rc = run_attacks(r);
     if (rc == CLI_EXIT_OK) rc = save_set(r);
     if (rc == CLI_EXIT_OK && r->plan.examples_dir) rc = write_examples(r);
@@ -966,6 +1026,19 @@ static const cli_option attack_options[] = {
     {"random-start", 0, NULL, "start L-inf forms at a random point"},
     {"feature-layer", 0, "K", "Teacher layer to match (default -1: the "
                               "cut)"},
+    {"against-guard", 0, "GUARD", "adaptive: the guard's members of each "
+                                  "target class join the loss"},
+    {"guard-student", 0, "MODEL", "the Student of --against-guard "
+                                  "(default --student)"},
+    {"guard-members", 0, "N", "members per class (default: the guard's "
+                              "M)"},
+    {"against-models", 0, "M1,M2", "adaptive: whole models whose loss joins "
+                                   "every attempt's"},
+    {"adaptive-weight", 0, "X", "weight of their mean loss (default 1)"},
+    {"draw", 0, "K", "use K random models per image and step (default 0: "
+                     "all)"},
+    {"no-feature-term", 0, NULL, "drop mimicry (FGSM/PGD: the Student's "
+                                 "loss); attack through the models alone"},
     {"stop-on-success", 0, NULL, "stop once the Student is fooled (queries "
                                  "it)"},
     {"batch", 'b', "B", "images optimised together (default 32)"},
