@@ -932,6 +932,222 @@ DG_API dg_status dg_model_export_onnx_memory(const dg_model *m, void *buf,
                                              size_t capacity,
                                              size_t *size_out);
 
+/* ------------------------------------------------------------------------ */
+/* Evaluation (since LIBDIFFGUARD_1.1)                                      */
+/* ------------------------------------------------------------------------ */
+
+/** A guard and its baselines judged on the same clean inputs and
+ *  adversarial sets (doc/EVALUATION.md defines every number).  Read-only
+ *  once made, so any number of threads may read it. */
+typedef struct dg_eval dg_eval;
+
+/** @name Detectors a row of an evaluation stands for (dg_eval_row.kind)
+ *  @{ */
+#define DG_EVAL_NO_DEFENCE 0 /**< the undefended Student */
+#define DG_EVAL_GUARD 1      /**< two-phase validation, M members, a rule */
+#define DG_EVAL_POOL 2       /**< every differentiator, no phase 1 */
+#define DG_EVAL_SQUEEZE 3    /**< feature squeezing (Xu et al., NDSS 2018) */
+/** @} */
+
+/** The bit depth of feature squeezing by default: on the validation split
+ *  of the default scenario 2 bits stopped the most attacks of 1 to 5. */
+#define DG_EVAL_SQUEEZE_DEFAULT_BITS 2
+
+/** Settings of an evaluation; fill with dg_eval_opts_init. */
+typedef struct dg_eval_opts {
+    uint32_t struct_size;   /**< set by dg_eval_opts_init */
+    uint32_t squeeze_bits;  /**< feature squeezing's bit depth, 1 to 7;
+                                 default DG_EVAL_SQUEEZE_DEFAULT_BITS */
+    /** Share of the clean inputs the Student gets right that feature
+     *  squeezing is calibrated to flag, 0 to 0.5; default 0.05. */
+    double baseline_fpr;
+    dg_progress_fn progress; /**< stage "evaluate", done/total in inputs;
+                                  NULL: silent */
+    void *progress_user;     /**< passed to progress */
+} dg_eval_opts;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_eval_opts_init(dg_eval_opts *o, size_t struct_size);
+
+/** Evaluates a guard: every clean input (labelled in the Student's
+ *  classes) and every attempt of the n_sets adversarial sets (names[s]
+ *  names sets[s]; names are copied) through the Student, the guard at every
+ *  M and rule, the whole pool of differentiators without phase 1, and
+ *  feature squeezing.  The pool and one feature-squeezing row are
+ *  calibrated on the clean inputs to the guard's false rejection rate at
+ *  its defaults, so their defence rates compare.  Decisions are
+ *  dg_validate's.  The Student is the guard's.  n_sets may be 0.  o may be
+ *  NULL for the defaults.  Thread: any; the guard, data and sets are only
+ *  read. */
+DG_API dg_status dg_eval_run(const dg_ensemble *guard, const dg_dataset *clean,
+                             const dg_advset *const *sets,
+                             const char *const *names, uint32_t n_sets,
+                             const dg_eval_opts *o, dg_eval **out);
+/** Frees the evaluation; NULL is a no-op.  Thread: one thread, not
+ *  concurrently with its use. */
+DG_API void dg_eval_free(dg_eval *e);
+
+/** What was evaluated.  The caller sets struct_size. */
+typedef struct dg_eval_info {
+    uint32_t struct_size;    /**< sizeof(dg_eval_info), set by the caller */
+    uint32_t clean;          /**< clean inputs */
+    uint32_t inputs;         /**< clean inputs, then every set's attempts */
+    uint32_t sets;           /**< adversarial sets */
+    uint32_t rows;           /**< defences judged (dg_eval_get_row) */
+    uint32_t classes;        /**< the guard's classes */
+    uint32_t variants;       /**< differentiators per class */
+    uint32_t members;        /**< the guard's default M */
+    int32_t rule;            /**< the guard's default DG_RULE_* */
+    uint32_t squeeze_bits;   /**< as evaluated */
+    double baseline_fpr;     /**< as evaluated */
+    double student_accuracy; /**< on the clean inputs; NaN without any */
+    /** dg_validate's time per clean input at the guard's defaults, in
+     *  batches of 64, in milliseconds; NaN without clean inputs. */
+    double latency_ms;
+} dg_eval_info;
+
+/** The evaluation's settings and sizes.  Thread: any. */
+DG_API dg_status dg_eval_get_info(const dg_eval *e, dg_eval_info *info);
+
+/** What the attack of one set did to the undefended Student.  The caller
+ *  sets struct_size. */
+typedef struct dg_eval_set {
+    uint32_t struct_size;    /**< sizeof(dg_eval_set), set by the caller */
+    const char *name;        /**< owned by the evaluation */
+    int32_t targeted;        /**< 1: the attack aimed at its target class */
+    uint32_t first_input;    /**< index of its first attempt among inputs */
+    uint32_t attempts;       /**< its attempts, inputs from first_input on */
+    uint32_t within_budget;  /**< attempts that met the attack's budget */
+    /** Within budget and classified as the target class (with no target:
+     *  as any class but the source's). */
+    uint32_t reached_target;
+    uint32_t left_source;    /**< within budget, classified not as source */
+    /** Within budget and classified as the attacker wanted: targeted, the
+     *  target class; untargeted, any class but the source's. */
+    uint32_t fooling;
+} dg_eval_set;
+
+/** Set `set` (0 to sets - 1).  Thread: any. */
+DG_API dg_status dg_eval_get_set(const dg_eval *e, uint32_t set,
+                                 dg_eval_set *info);
+
+/** One defence and its cost on the clean inputs.  Rows are, in order: the
+ *  guard with the votes rule at M = 1 to variants, the guard with the
+ *  score rule at M = 1 to variants, no defence, the pool, feature
+ *  squeezing at baseline_fpr, and feature squeezing at the guard's false
+ *  rejection rate.  The caller sets struct_size. */
+typedef struct dg_eval_row {
+    uint32_t struct_size;   /**< sizeof(dg_eval_row), set by the caller */
+    const char *name;       /**< "guard M=3 score"; owned by the evaluation */
+    int32_t kind;           /**< DG_EVAL_* */
+    uint32_t members;       /**< guard rows: M; else 0 */
+    int32_t rule;           /**< guard rows: DG_RULE_*; else 0 */
+    int32_t matched;        /**< 1: calibrated to the guard's false
+                                 rejection rate (the pool, one squeezing) */
+    uint32_t passes;        /**< forward passes per input */
+    float threshold;        /**< pool and squeezing: flags suspicion above */
+    uint32_t clean;         /**< clean inputs */
+    uint32_t clean_correct; /**< ... the Student classifies right */
+    uint32_t clean_correct_rejected; /**< ... of those, rejected */
+    /** clean_correct_rejected / clean_correct; NaN without any. */
+    double false_rejection_rate;
+    /** Student accuracy minus defended accuracy (a rejected clean input
+     *  counts as an error): clean_correct_rejected / clean. */
+    double accuracy_loss;
+} dg_eval_row;
+
+/** Row `row` (0 to rows - 1).  Thread: any. */
+DG_API dg_status dg_eval_get_row(const dg_eval *e, uint32_t row,
+                                 dg_eval_row *info);
+
+/** One defence against one set.  The caller sets struct_size. */
+typedef struct dg_eval_outcome {
+    uint32_t struct_size;    /**< sizeof(dg_eval_outcome), set by caller */
+    uint32_t fooling;        /**< the set's attempts that fool the Student */
+    /** ... of those, rejected, or accepted with a label the attacker did
+     *  not want. */
+    uint32_t stopped;
+    double defence_rate;     /**< stopped / fooling; NaN without any */
+    /** Suspicion of fooling attempts against clean inputs the Student gets
+     *  right: ROC AUC, and the share of attempts flagged at a threshold
+     *  that flags 5% and 1% of those clean inputs.  NaN for no defence or
+     *  when either side is empty. */
+    double roc_auc;
+    double tpr_at_5pct_fpr;  /**< see roc_auc */
+    double tpr_at_1pct_fpr;  /**< see roc_auc */
+} dg_eval_outcome;
+
+/** Row `row` against set `set`.  Thread: any. */
+DG_API dg_status dg_eval_get_outcome(const dg_eval *e, uint32_t row,
+                                     uint32_t set, dg_eval_outcome *out);
+
+/** The ROC curve of row `row` on set `set` (what roc_auc measures): for
+ *  every distinct suspicion from the highest down, the false and true
+ *  positive rates, from (0,0) to (1,1).  *points receives the number of
+ *  points; fpr and tpr (capacity entries each) are written only if they
+ *  hold them (DG_E_INVALID_ARG for smaller non-NULL arrays; NULL with
+ *  capacity 0 asks for the size).  Thread: any. */
+DG_API dg_status dg_eval_roc(const dg_eval *e, uint32_t row, uint32_t set,
+                             double *fpr, double *tpr, size_t capacity,
+                             size_t *points);
+
+/** One defence's decision on one input.  The caller sets struct_size. */
+typedef struct dg_eval_decision {
+    uint32_t struct_size;  /**< sizeof(dg_eval_decision), set by caller */
+    int32_t set;           /**< the input's set, -1 for a clean input */
+    int32_t truth;         /**< clean: its class; attempts: the source's */
+    int32_t target;        /**< attempts: the attacker's class; else -1 */
+    int32_t label;         /**< the class the defence passes on */
+    int32_t accepted;      /**< 1: accepted; 0: rejected */
+    int32_t fooling;       /**< 1: an attempt that fools the Student */
+    float suspicion;       /**< higher is more suspicious */
+} dg_eval_decision;
+
+/** Row `row`'s decision on input `input` (0 to inputs - 1: the clean
+ *  inputs, then every set's attempts).  Thread: any. */
+DG_API dg_status dg_eval_get_decision(const dg_eval *e, uint32_t row,
+                                      uint32_t input, dg_eval_decision *out);
+
+/** The Student's class (argmax of its output) for n images given as
+ *  pixels in [0,1], planar C x H x W as dg_attack_run writes them
+ *  (pixels_len == n * C * H * W), through its preprocessing.  Thread: any,
+ *  if no thread is changing the model. */
+DG_API dg_status dg_eval_classify(const dg_model *student, const float *pixels,
+                                  size_t pixels_len, uint32_t n,
+                                  int32_t *labels);
+
+/** How attack attempts are chosen; fill with dg_attempt_opts_init. */
+typedef struct dg_attempt_opts {
+    uint32_t struct_size;  /**< set by dg_attempt_opts_init */
+    /** 1 (default): each attempt aims at target_class, or at each class in
+     *  turn; 0: at a random class other than the source's. */
+    int32_t targeted;
+    int32_t target_class;  /**< -1 (default): each class in turn */
+    /** 1 (default): pick a target image of the target class (mimicry);
+     *  0: none, and untargeted attempts get no target class (FGSM, PGD). */
+    int32_t target_images;
+    uint64_t seed;         /**< default 1 */
+} dg_attempt_opts;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_attempt_opts_init(dg_attempt_opts *o, size_t struct_size);
+
+/** Chooses `count` attack attempts among the samples of data (labelled in
+ *  the Student's classes) that the Student classifies correctly: sources
+ *  in a seeded random order, each with a target class and, with
+ *  target_images, a target image of that class.  Each array holds count
+ *  entries: the source's sample index and class, the target image's index
+ *  (UINT32_MAX for none) and class (-1 for none).  Fails with
+ *  DG_E_INVALID_ARG if fewer sources qualify.  Thread: any. */
+DG_API dg_status dg_eval_choose_attempts(const dg_model *student,
+                                         const dg_dataset *data,
+                                         const dg_attempt_opts *o,
+                                         uint32_t count,
+                                         uint32_t *source_index,
+                                         int32_t *source_label,
+                                         uint32_t *target_index,
+                                         int32_t *target_label);
+
 #ifdef __cplusplus
 }
 #endif

@@ -382,6 +382,17 @@ START_TEST(member_models_compute_the_member_scores)
 }
 END_TEST
 
+/* The guard file of g in a malloc'd buffer. */
+static dg_status guard_bytes(const dg_ensemble *g, uint8_t **data, size_t *len)
+{
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_status s = dg_guard_write(g, &w);
+    *data = w.data;
+    *len = w.len;
+    return s;
+}
+
 START_TEST(guard_files_round_trip_and_refuse_strangers)
 {
     char path[] = "/tmp/dg_guard_XXXXXX";
@@ -392,8 +403,8 @@ START_TEST(guard_files_round_trip_and_refuse_strangers)
     ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
     uint8_t *a, *b;
     size_t la, lb;
-    ck_assert_int_eq(dg_guard_serialize(guard, &a, &la), DG_OK);
-    ck_assert_int_eq(dg_guard_serialize(loaded, &b, &lb), DG_OK);
+    ck_assert_int_eq(guard_bytes(guard, &a, &la), DG_OK);
+    ck_assert_int_eq(guard_bytes(loaded, &b, &lb), DG_OK);
     ck_assert_uint_eq(la, lb);
     ck_assert_int_eq(memcmp(a, b, la), 0);
     /* Same verdicts from the loaded copy. */
@@ -433,6 +444,89 @@ START_TEST(guard_files_round_trip_and_refuse_strangers)
     free(a);
     free(b);
     unlink(path);
+}
+END_TEST
+
+/* Stops a build after `stop_after` differentiator reports (0: never) and
+ * records the first report's count: the differentiators reused. */
+typedef struct build_watch {
+    uint32_t reports, stop_after;
+    int64_t first_done;
+} build_watch;
+
+static int watch_build(void *user, const char *stage, uint64_t done,
+                       uint64_t total, double metric)
+{
+    (void)total;
+    (void)metric;
+    build_watch *w = user;
+    if (strcmp(stage, "differentiators") != 0) return 0;
+    if (w->reports++ == 0) w->first_done = (int64_t)done;
+    return w->stop_after && w->reports >= w->stop_after;
+}
+
+static dg_status build_small(const char *work_dir, build_watch *watch,
+                             dg_ensemble **out)
+{
+    dg_ensemble_opts o;
+    dg_ensemble_opts_init(&o, sizeof o);
+    o.variants = 3;
+    o.members = 2;
+    o.epochs = 1;
+    o.batch_size = 16;
+    o.harden = 0;
+    o.work_dir = work_dir;
+    o.progress = watch ? watch_build : NULL;
+    o.progress_user = watch;
+    return dg_ensemble_build(student, train_set, held_set, &o, out);
+}
+
+START_TEST(work_dir_resumes_and_is_removed)
+{
+    char base[] = "/tmp/dg_work_XXXXXX", work[64], foreign[96];
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    snprintf(work, sizeof work, "%s/w", base);
+    snprintf(foreign, sizeof foreign, "%s/notes.txt", work);
+    dg_ensemble *fresh, *resumed = NULL, *again;
+    ck_assert_int_eq(build_small(NULL, NULL, &fresh), DG_OK);
+    /* Stopped after its second differentiator (the first report of a
+     * build with a work directory counts the reused: none). */
+    build_watch w = {.stop_after = 3};
+    ck_assert_int_eq(build_small(work, &w, &resumed), DG_E_CANCELLED);
+    ck_assert_int_eq(w.first_done, 0);
+    FILE *f = fopen(foreign, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    w = (build_watch){0};
+    dg_status s = build_small(work, &w, &resumed);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    ck_assert_int_eq(w.first_done, 2);
+    /* Resuming gives the guard an uninterrupted build gives. */
+    uint8_t *a, *b;
+    size_t la, lb;
+    ck_assert_int_eq(guard_bytes(fresh, &a, &la), DG_OK);
+    ck_assert_int_eq(guard_bytes(resumed, &b, &lb), DG_OK);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_int_eq(memcmp(a, b, la), 0);
+    free(a);
+    free(b);
+    /* The library's files are gone; the foreign one keeps the folder. */
+    char fingerprint[96], member[96];
+    snprintf(fingerprint, sizeof fingerprint, "%s/settings.fingerprint", work);
+    snprintf(member, sizeof member, "%s/class0-variant0.dgm", work);
+    ck_assert_int_ne(access(fingerprint, F_OK), 0);
+    ck_assert_int_ne(access(member, F_OK), 0);
+    ck_assert_int_eq(access(foreign, F_OK), 0);
+    /* Without it the folder goes too, and a new build starts afresh. */
+    unlink(foreign);
+    w = (build_watch){0};
+    ck_assert_int_eq(build_small(work, &w, &again), DG_OK);
+    ck_assert_int_eq(w.first_done, 0);
+    ck_assert_int_ne(access(work, F_OK), 0);
+    dg_ensemble_free(fresh);
+    dg_ensemble_free(resumed);
+    dg_ensemble_free(again);
+    rmdir(base);
 }
 END_TEST
 
@@ -544,6 +638,7 @@ int main(void)
     tcase_add_test(tc, two_phases_and_host_labels);
     tcase_add_test(tc, member_models_compute_the_member_scores);
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
+    tcase_add_test(tc, work_dir_resumes_and_is_removed);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
     suite_add_tcase(s, tc);

@@ -103,15 +103,15 @@ dg_status dg_ensemble_build(const dg_model *student, const dg_dataset *train,
     return dg_ensemble_make(student, train, holdout, &full, out);
 }
 
+static dg_status write_guard(const void *g, dg_writer *w)
+{
+    return dg_guard_write(g, w);
+}
+
 dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path)
 {
     DG_CHECK_ARG(g && path);
-    uint8_t *data;
-    size_t len;
-    DG_TRY(dg_guard_serialize(g, &data, &len));
-    dg_status s = dg_file_write_atomic(path, data, len);
-    free(data);
-    return s;
+    return dg_file_save(path, write_guard, g);
 }
 
 dg_status dg_ensemble_load_memory(const void *data, size_t size,
@@ -123,18 +123,25 @@ dg_status dg_ensemble_load_memory(const void *data, size_t size,
     return dg_guard_parse(data, size, student, out);
 }
 
+typedef struct guard_reading {
+    const dg_model *student;
+    dg_ensemble **out;
+} guard_reading;
+
+static dg_status parse_guard(void *ctx, const uint8_t *data, size_t len)
+{
+    guard_reading *r = ctx;
+    return dg_guard_parse(data, len, r->student, r->out);
+}
+
 dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
                                 dg_ensemble **out)
 {
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(path && student);
-    uint8_t *data;
-    size_t len;
-    DG_TRY(dg_file_read_all(path, (size_t)1 << 31, &data, &len));
-    dg_status s = dg_guard_parse(data, len, student, out);
-    free(data);
-    return s == DG_OK ? s : dg_fail_context(s, "%s", path);
+    guard_reading r = {student, out};
+    return dg_file_parse(path, (size_t)1 << 31, NULL, parse_guard, &r);
 }
 
 dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info)
@@ -193,17 +200,9 @@ dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
     return DG_OK;
 }
 
-dg_ensemble *dg_ensemble_retain(dg_ensemble *g)
-{
-    if (g) atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
-    return g;
-}
+dg_ensemble *dg_ensemble_retain(dg_ensemble *g) { return dg_ensemble_ref(g); }
 
-void dg_ensemble_free(dg_ensemble *g)
-{
-    if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-        dg_ensemble_destroy(g);
-}
+void dg_ensemble_free(dg_ensemble *g) { dg_ensemble_unref(g); }
 
 dg_status dg_validator_opts_init(dg_validator_opts *o, size_t struct_size)
 {
@@ -237,6 +236,8 @@ dg_status dg_validator_create(const dg_ensemble *g, const dg_validator_opts *o,
                        o->max_batch);
     return dg_validator_make(g, members, rule, o->max_batch, out);
 }
+
+void dg_validator_free(dg_validator *v) { dg_validator_destroy(v); }
 
 static dg_status check_batch(const dg_validator *v, const float *input,
                              size_t input_len, uint32_t batch,

@@ -69,11 +69,7 @@ dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
                              uint32_t width)
 {
     DG_INIT_STRUCT(p, struct_size, dg_preprocess);
-    p->channels = channels;
-    p->height = height;
-    p->width = width;
-    p->scale = 1.0f / 255.0f;
-    for (int c = 0; c < 3; c++) p->std[c] = 1.0f;
+    dg_preprocess_default(p, (dg_shape){channels, height, width});
     return DG_OK;
 }
 
@@ -91,17 +87,9 @@ dg_status dg_model_create(const char *spec, uint32_t channels,
     return DG_OK;
 }
 
-dg_model *dg_model_retain(dg_model *m)
-{
-    if (m) atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
-    return m;
-}
+dg_model *dg_model_retain(dg_model *m) { return dg_model_ref(m); }
 
-void dg_model_free(dg_model *m)
-{
-    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
-        dg_model_destroy(m);
-}
+void dg_model_free(dg_model *m) { dg_model_unref(m); }
 
 dg_status dg_model_input_shape(const dg_model *m, uint32_t *channels,
                                uint32_t *height, uint32_t *width)

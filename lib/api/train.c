@@ -10,17 +10,7 @@
 dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size)
 {
     DG_INIT_STRUCT(o, struct_size, dg_train_opts);
-    o->epochs = 4;
-    o->batch_size = 64;
-    o->optimizer = DG_OPTIMIZER_ADAM;
-    o->learning_rate = 1e-3f;
-    o->momentum = 0.9f;
-    o->schedule = DG_SCHEDULE_CONSTANT;
-    o->step_epochs = 1;
-    o->step_gamma = 0.5f;
-    o->seed = 1;
-    o->distill_alpha = 0.5f;
-    o->distill_temperature = 4.0f;
+    dg_train_defaults(o);
     return DG_OK;
 }
 

@@ -149,37 +149,38 @@ static void put_item(dg_writer *w, const dg_advset_item *it)
     dg_put_u8(w, (uint8_t)it->success);
 }
 
-dg_status dg_advset_save(const dg_advset *s, const char *path)
+static dg_status write_advset(const void *obj, dg_writer *w)
 {
-    dg_writer w;
-    dg_writer_init(&w);
-    dg_put_bytes(&w, MAGIC, sizeof MAGIC);
-    dg_put_u32(&w, FORMAT_MAJOR);
-    dg_put_u32(&w, FORMAT_MINOR);
-    dg_put_u64(&w, 0); /* the total size, patched below */
-    dg_put_u32(&w, s->shape.c);
-    dg_put_u32(&w, s->shape.h);
-    dg_put_u32(&w, s->shape.w);
-    dg_put_u32(&w, s->count);
+    const dg_advset *s = obj;
+    dg_put_bytes(w, MAGIC, sizeof MAGIC);
+    dg_put_u32(w, FORMAT_MAJOR);
+    dg_put_u32(w, FORMAT_MINOR);
+    dg_put_u64(w, 0); /* the total size, patched below */
+    dg_put_u32(w, s->shape.c);
+    dg_put_u32(w, s->shape.h);
+    dg_put_u32(w, s->shape.w);
+    dg_put_u32(w, s->count);
     for (size_t k = 0; k < N_SETTING_WORDS; k++) {
         uint32_t v;
         memcpy(&v, (const char *)&s->settings + setting_words[k], 4);
-        dg_put_u32(&w, v);
+        dg_put_u32(w, v);
     }
-    dg_put_u64(&w, s->settings.seed);
-    dg_put_str(&w, s->description);
+    dg_put_u64(w, s->settings.seed);
+    dg_put_str(w, s->description);
     for (uint32_t i = 0; i < s->count; i++) {
-        put_item(&w, &s->items[i]);
-        dg_put_bytes(&w, s->data + (size_t)i * s->pixels, s->pixels);
+        put_item(w, &s->items[i]);
+        dg_put_bytes(w, s->data + (size_t)i * s->pixels, s->pixels);
     }
-    uint64_t total = (uint64_t)w.len + CRC_SIZE;
-    dg_patch_u32(&w, SIZE_FIELD_AT, (uint32_t)total);
-    dg_patch_u32(&w, SIZE_FIELD_AT + 4, (uint32_t)(total >> 32));
-    if (w.status == DG_OK) dg_put_u32(&w, dg_crc32(w.data, w.len));
-    dg_status st = w.status;
-    if (st == DG_OK) st = dg_file_write_atomic(path, w.data, w.len);
-    dg_writer_release(&w);
-    return st;
+    uint64_t total = (uint64_t)w->len + CRC_SIZE;
+    dg_patch_u32(w, SIZE_FIELD_AT, (uint32_t)total);
+    dg_patch_u32(w, SIZE_FIELD_AT + 4, (uint32_t)(total >> 32));
+    if (w->status == DG_OK) dg_put_u32(w, dg_crc32(w->data, w->len));
+    return w->status;
+}
+
+dg_status dg_advset_save(const dg_advset *s, const char *path)
+{
+    return dg_file_save(path, write_advset, s);
 }
 
 /* Magic, version, size and checksum; leaves r after the preamble. */
@@ -294,14 +295,14 @@ dg_status dg_advset_parse(const void *data, size_t size, dg_advset **out)
     return DG_OK;
 }
 
+static dg_status parse_advset(void *out, const uint8_t *data, size_t len)
+{
+    return dg_advset_parse(data, len, out);
+}
+
 dg_status dg_advset_load(const char *path, dg_advset **out)
 {
     *out = NULL;
-    uint8_t *data;
-    size_t size;
-    DG_TRY(dg_file_read_all(path, DG_ADVSET_MAX_FILE, &data, &size));
-    dg_status st = dg_advset_parse(data, size, out);
-    free(data);
-    if (st != DG_OK) return dg_fail_context(st, "reading %s", path);
-    return DG_OK;
+    return dg_file_parse(path, DG_ADVSET_MAX_FILE, "reading", parse_advset,
+                         out);
 }

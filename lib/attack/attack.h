@@ -46,6 +46,25 @@ typedef struct dg_attack_job {
     atomic_int stop; /* a worker failed or the caller cancelled */
 } dg_attack_job;
 
+/* The images of one attack: n each (sources, targets, adversarial of the
+ * model's input shape), as dg_attack_run documents them. */
+typedef struct dg_attack_io {
+    const float *sources, *targets;
+    const int32_t *labels;
+    float *adversarial, *dssim, *objective;
+    uint8_t *within_budget;
+} dg_attack_io;
+
+/* Fills the fields of o (of this library's size) for a preset. */
+dg_status dg_attack_preset(dg_attack_opts *o, int32_t preset);
+
+/* The attack's checked entry, behind dg_attack_run: checks the options'
+ * values (the adaptive ones too) and the images, builds the job and
+ * executes it.  model, o, io->sources and io->adversarial are not NULL;
+ * o has this library's layout (lib/api completes an older caller's). */
+dg_status dg_attack_launch(const dg_model *model, const dg_attack_opts *o,
+                           uint32_t n, const dg_attack_io *io);
+
 /* The layer a mimicry attack matches by default: every layer before the
  * model's final linear layer (the Student's cut). */
 dg_status dg_attack_default_layer(const dg_model *m, int32_t *layer);

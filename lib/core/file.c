@@ -118,3 +118,28 @@ out:
     free(dircopy);
     return s;
 }
+
+dg_status dg_file_parse(const char *path, size_t max_size, const char *verb,
+                        dg_parse_fn parse, void *ctx)
+{
+    uint8_t *data;
+    size_t len;
+    DG_TRY(dg_file_read_all(path, max_size, &data, &len));
+    dg_status s = parse(ctx, data, len);
+    free(data);
+    if (s == DG_OK) return DG_OK;
+    return verb ? dg_fail_context(s, "%s %s", verb, path)
+                : dg_fail_context(s, "%s", path);
+}
+
+dg_status dg_file_save(const char *path, dg_serialize_fn serialize,
+                       const void *obj)
+{
+    dg_writer w;
+    dg_writer_init(&w);
+    dg_status s = serialize(obj, &w);
+    if (s == DG_OK) s = w.status;
+    if (s == DG_OK) s = dg_file_write_atomic(path, w.data, w.len);
+    dg_writer_release(&w);
+    return s;
+}

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytes.h"
 #include "status.h"
 
 /* Reads a whole file (at most max_size bytes) into a malloc'd buffer. */
@@ -15,5 +16,22 @@ dg_status dg_file_read_all(const char *path, size_t max_size, uint8_t **data,
  * rename over path, fsync of the folder.  A crash leaves either the old
  * file or the complete new one, never a mix. */
 dg_status dg_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* Parses a file's bytes into whatever ctx points to. */
+typedef dg_status (*dg_parse_fn)(void *ctx, const uint8_t *data, size_t len);
+
+/* Reads path (at most max_size bytes) and hands its bytes to parse.  A
+ * parse failure's detail is prefixed with the path, after `verb` and a
+ * space if verb is not NULL ("resuming from x.ckpt: ..."). */
+dg_status dg_file_parse(const char *path, size_t max_size, const char *verb,
+                        dg_parse_fn parse, void *ctx);
+
+/* Serialises obj into w. */
+typedef dg_status (*dg_serialize_fn)(const void *obj, dg_writer *w);
+
+/* Serialises obj in memory, then writes it to path with
+ * dg_file_write_atomic. */
+dg_status dg_file_save(const char *path, dg_serialize_fn serialize,
+                       const void *obj);
 
 #endif

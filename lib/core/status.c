@@ -28,6 +28,7 @@ const char *dg_strerror(int status)
     }
 }
 
+const char *dg_detail(void) { return detail; }
 const char *dg_last_error_detail(void) { return detail; }
 
 dg_status dg_fail(dg_status status, const char *fmt, ...)

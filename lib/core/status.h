@@ -19,6 +19,9 @@ dg_status dg_fail(dg_status status, const char *fmt, ...) DG_PRINTF(2, 3);
 dg_status dg_fail_context(dg_status status, const char *fmt, ...)
     DG_PRINTF(2, 3);
 
+/* The calling thread's detail (what dg_last_error_detail returns). */
+const char *dg_detail(void);
+
 #define DG_TRY(expr)                                                          \
     do {                                                                      \
         dg_status dg_try_status_ = (expr);                                    \

@@ -14,12 +14,31 @@ static inline uint32_t dg_argmax(const float *row, uint32_t k)
     return arg;
 }
 
+/* sum_j exp((z_j - max) / t), and the max in *max: the stable core of
+ * every softmax and log-sum-exp of the library. */
+static inline double dg_shifted_exp_sum(const float *z, uint32_t k, float t,
+                                        float *max)
+{
+    float mx = z[dg_argmax(z, k)];
+    double sum = 0;
+    for (uint32_t j = 0; j < k; j++) sum += exp(((double)z[j] - mx) / t);
+    *max = mx;
+    return sum;
+}
+
+/* log sum_j exp(z_j / t), computed stably. */
+static inline double dg_log_sum_exp(const float *z, uint32_t k, float t)
+{
+    float mx;
+    double sum = dg_shifted_exp_sum(z, k, t, &mx);
+    return log(sum) + mx / (double)t;
+}
+
 /* softmax(row)[c], computed stably without a k-float buffer. */
 static inline float dg_softmax_at(const float *row, uint32_t k, uint32_t c)
 {
-    float mx = row[dg_argmax(row, k)];
-    double sum = 0;
-    for (uint32_t j = 0; j < k; j++) sum += exp((double)row[j] - mx);
+    float mx;
+    double sum = dg_shifted_exp_sum(row, k, 1.0f, &mx);
     return (float)(exp((double)row[c] - mx) / sum);
 }
 

@@ -19,7 +19,7 @@ dg_status dg_ensemble_alloc(const dg_model *student, uint32_t classes,
     dg_ensemble *g;
     DG_TRY(dg_alloc_array((void **)&g, 1, sizeof *g, "ensemble"));
     atomic_init(&g->refs, 1);
-    g->student = dg_model_retain((dg_model *)student);
+    g->student = dg_model_ref((dg_model *)student);
     g->classes = classes;
     g->variants = variants;
     dg_status s = dg_alloc_array((void **)&g->per_class, classes,
@@ -45,13 +45,25 @@ void dg_ensemble_destroy(dg_ensemble *g)
     for (uint32_t c = 0; g->per_class && c < g->classes; c++) {
         dg_class_guard *k = &g->per_class[c];
         for (uint32_t v = 0; k->members && v < g->variants; v++)
-            dg_model_free(k->members[v].tail);
+            dg_model_unref(k->members[v].tail);
         free(k->members);
         free(k->thresholds);
     }
     free(g->per_class);
-    dg_model_free(g->student);
+    dg_model_unref(g->student);
     free(g);
+}
+
+dg_ensemble *dg_ensemble_ref(dg_ensemble *g)
+{
+    if (g) atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+    return g;
+}
+
+void dg_ensemble_unref(dg_ensemble *g)
+{
+    if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+        dg_ensemble_destroy(g);
 }
 
 dg_status dg_model_hash(const dg_model *m, uint64_t *hash)

@@ -5,7 +5,9 @@
 #define DG_DEFENCE_ENSEMBLE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
+#include "core/bytes.h"
 #include "diffguard.h"
 #include "nn/model.h"
 
@@ -51,6 +53,10 @@ struct dg_ensemble {
 dg_status dg_ensemble_alloc(const dg_model *student, uint32_t classes,
                             uint32_t variants, dg_ensemble **out);
 void dg_ensemble_destroy(dg_ensemble *g);
+/* Reference counting behind dg_ensemble_retain and dg_ensemble_free; both
+ * accept NULL. */
+dg_ensemble *dg_ensemble_ref(dg_ensemble *g);
+void dg_ensemble_unref(dg_ensemble *g);
 
 /* Content hash of a model (of its file bytes). */
 dg_status dg_model_hash(const dg_model *m, uint64_t *hash);
@@ -62,13 +68,31 @@ dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
                            const dg_dataset *holdout,
                            const dg_ensemble_opts *o, dg_ensemble **out);
 
-dg_status dg_guard_serialize(const dg_ensemble *g, uint8_t **data,
-                             size_t *len);
+/* Appends the guard file of g (doc/guard-format.md) to w; returns
+ * w->status. */
+dg_status dg_guard_write(const dg_ensemble *g, dg_writer *w);
 dg_status dg_guard_parse(const uint8_t *data, size_t len,
                          const dg_model *student, dg_ensemble **out);
 
+/* The guard's decision on one input that phase 1 labelled `label`, from
+ * its first `members` ranked members' labels and P(label) scores: the one
+ * rule that the validator and the evaluation (lib/eval) both apply. */
+typedef struct dg_decision {
+    uint32_t votes;   /* members agreeing with label */
+    float score;      /* their mean P(label) */
+    float threshold;  /* tau or theta of `rule` at M = members */
+    bool accepted;
+} dg_decision;
+
+dg_decision dg_guard_decide(const dg_ensemble *g, int32_t label,
+                            uint32_t members, int32_t rule,
+                            const int32_t *member_label,
+                            const float *member_score);
+
 dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
                             int32_t rule, uint32_t cap, dg_validator **out);
+/* Frees a validator and its reference to the guard; accepts NULL. */
+void dg_validator_destroy(dg_validator *v);
 /* input_len must be batch x the Student's input size. */
 dg_status dg_validator_check_input(const dg_validator *v, size_t input_len,
                                    uint32_t batch);

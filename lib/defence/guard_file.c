@@ -35,34 +35,26 @@ static void put_threshold(dg_writer *w, const dg_threshold *t)
     dg_put_u32(w, (uint32_t)t->pooled);
 }
 
-dg_status dg_guard_serialize(const dg_ensemble *g, uint8_t **data, size_t *len)
+dg_status dg_guard_write(const dg_ensemble *g, dg_writer *w)
 {
-    dg_writer w;
-    dg_writer_init(&w);
-    dg_put_bytes(&w, magic, sizeof magic);
-    dg_put_u32(&w, GUARD_VERSION);
-    dg_put_u64(&w, g->student_hash);
-    dg_put_u32(&w, g->classes);
-    dg_put_u32(&w, g->variants);
-    dg_put_u32(&w, g->members);
-    dg_put_u32(&w, (uint32_t)g->rule);
-    dg_put_f32(&w, g->target_frr);
-    dg_put_u64(&w, g->data_hash);
-    dg_put_str(&w, g->settings);
+    dg_put_bytes(w, magic, sizeof magic);
+    dg_put_u32(w, GUARD_VERSION);
+    dg_put_u64(w, g->student_hash);
+    dg_put_u32(w, g->classes);
+    dg_put_u32(w, g->variants);
+    dg_put_u32(w, g->members);
+    dg_put_u32(w, (uint32_t)g->rule);
+    dg_put_f32(w, g->target_frr);
+    dg_put_u64(w, g->data_hash);
+    dg_put_str(w, g->settings);
     for (uint32_t c = 0; c < g->classes; c++) {
         for (uint32_t r = 0; r < g->variants; r++)
-            put_member(&w, &g->per_class[c].members[r]);
+            put_member(w, &g->per_class[c].members[r]);
         for (uint32_t m = 0; m < g->variants; m++)
-            put_threshold(&w, &g->per_class[c].thresholds[m]);
+            put_threshold(w, &g->per_class[c].thresholds[m]);
     }
-    dg_put_u32(&w, dg_crc32(w.data, w.len));
-    if (w.status != DG_OK) {
-        dg_writer_release(&w);
-        return w.status;
-    }
-    *data = w.data;
-    *len = w.len;
-    return DG_OK;
+    dg_put_u32(w, dg_crc32(w->data, w->len));
+    return w->status;
 }
 
 static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,

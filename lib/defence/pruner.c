@@ -10,7 +10,9 @@
 #include "core/alloc.h"
 #include "nn/backend.h"
 #include "nn/exec.h"
+#include "io/dataset.h"
 #include "train/optim.h"
+#include "train/train.h"
 
 /* Layers that keep channel identity, so their output units are the units of
  * the conv or linear layer before them. */
@@ -46,7 +48,7 @@ dg_status dg_pruner_new(const dg_model *m, int32_t layer, dg_pruner **out)
                        layer, dg_layer_kind_name(m->layers[layer].kind));
     dg_pruner *p;
     DG_TRY(dg_alloc_array((void **)&p, 1, sizeof *p, "pruner"));
-    p->m = dg_model_retain((dg_model *)m);
+    p->m = dg_model_ref((dg_model *)m);
     p->layer = layer;
     p->unit_layer = u;
     p->units = m->layers[u].out.c;
@@ -67,7 +69,7 @@ dg_status dg_pruner_new(const dg_model *m, int32_t layer, dg_pruner **out)
 void dg_pruner_destroy(dg_pruner *p)
 {
     if (!p) return;
-    dg_model_free(p->m);
+    dg_model_unref(p->m);
     free(p->sum);
     free(p->count);
     free(p);
@@ -92,11 +94,24 @@ static dg_status spatial_means(dg_prim **mean, uint32_t *mean_batch,
     return dg_prim_run(*mean, a);
 }
 
+/* What dg_pruner_run carries from batch to batch. */
+typedef struct measuring {
+    dg_pruner *p;
+    dg_prim *mean;       /* the spatial reduction, planned for mean_batch */
+    uint32_t mean_batch;
+    float *means;        /* batch x units */
+    uint32_t n;
+    dg_progress_fn progress;
+    void *user;
+} measuring;
+
 /* Adds one batch's per-sample unit means into the class sums. */
-static dg_status accumulate_batch(dg_pruner *p, dg_exec *e, dg_prim **mean,
-                                  uint32_t *mean_batch, float *means,
-                                  const int32_t *labels, uint32_t n)
+static dg_status accumulate_batch(void *user, const dg_exec *e,
+                                  uint32_t first, uint32_t n,
+                                  const int32_t *labels)
 {
+    measuring *ms = user;
+    dg_pruner *p = ms->p;
     const dg_layer *l = &p->m->layers[p->layer];
     const float *act = dg_exec_output(e, p->layer);
     if (!act) return DG_E_STATE;
@@ -104,8 +119,9 @@ static dg_status accumulate_batch(dg_pruner *p, dg_exec *e, dg_prim **mean,
      * reduction that reduces nothing). */
     const float *unit_means = act;
     if (l->out.h * l->out.w > 1) {
-        DG_TRY(spatial_means(mean, mean_batch, l, act, means, n));
-        unit_means = means;
+        DG_TRY(spatial_means(&ms->mean, &ms->mean_batch, l, act, ms->means,
+                             n));
+        unit_means = ms->means;
     }
     for (uint32_t i = 0; i < n; i++) {
         if (labels[i] < 0 || (uint32_t)labels[i] >= p->classes)
@@ -117,45 +133,26 @@ static dg_status accumulate_batch(dg_pruner *p, dg_exec *e, dg_prim **mean,
             sum[u] += unit_means[(size_t)i * p->units + u];
         p->count[labels[i]]++;
     }
+    if (ms->progress && ms->progress(ms->user, "measure", first + n, ms->n, NAN))
+        return dg_fail(DG_E_CANCELLED, "measuring stopped");
     return DG_OK;
 }
 
 dg_status dg_pruner_run(dg_pruner *p, const dg_dataset *ds,
                         dg_progress_fn progress, void *user)
 {
-    uint32_t n;
-    DG_TRY(dg_dataset_count(ds, &n));
+    uint32_t n = ds->count;
     if (n == 0) return dg_fail(DG_E_INVALID_ARG, "empty data set");
-    uint32_t b = n < 128 ? n : 128, mean_batch = 0;
-    size_t in = dg_shape_size(p->m->input);
-    dg_exec *e = NULL;
-    dg_prim *mean = NULL;
-    float *x = NULL, *means = NULL;
-    uint32_t *idx = NULL;
-    int32_t *labels = NULL;
-    dg_status s = dg_exec_create(p->m, b, 0, &e);
-    if (s == DG_OK) s = dg_alloc_aligned(&x, b * in, "batch");
-    if (s == DG_OK) s = dg_alloc_aligned(&means, (size_t)b * p->units, "means");
-    if (s == DG_OK) s = dg_alloc_array((void **)&idx, b, sizeof *idx, "batch");
+    enum { BATCH = 128 };
+    measuring ms = {.p = p, .n = n, .progress = progress, .user = user};
+    dg_status s = dg_alloc_aligned(&ms.means,
+                                   (size_t)(n < BATCH ? n : BATCH) * p->units,
+                                   "means");
     if (s == DG_OK)
-        s = dg_alloc_array((void **)&labels, b, sizeof *labels, "batch");
-    for (uint32_t first = 0; s == DG_OK && first < n; first += b) {
-        uint32_t cnt = n - first < b ? n - first : b;
-        for (uint32_t i = 0; i < cnt; i++) idx[i] = first + i;
-        s = dg_dataset_batch(ds, p->m, idx, cnt, x, cnt * in, labels);
-        if (s == DG_OK) s = dg_exec_forward_to(e, x, cnt, p->layer);
-        if (s == DG_OK)
-            s = accumulate_batch(p, e, &mean, &mean_batch, means, labels, cnt);
-        if (s == DG_OK && progress &&
-            progress(user, "measure", first + cnt, n, NAN))
-            s = dg_fail(DG_E_CANCELLED, "measuring stopped");
-    }
-    dg_prim_free(mean);
-    dg_exec_free(e);
-    dg_free_aligned(x);
-    dg_free_aligned(means);
-    free(idx);
-    free(labels);
+        s = dg_forward_batches(p->m, ds, NULL, n, BATCH, p->layer,
+                               accumulate_batch, &ms);
+    dg_prim_free(ms.mean);
+    dg_free_aligned(ms.means);
     return s;
 }
 

@@ -27,7 +27,7 @@ struct dg_validator {
     int32_t *labels;
 };
 
-void dg_validator_free(dg_validator *v)
+void dg_validator_destroy(dg_validator *v)
 {
     if (!v) return;
     for (uint32_t k = 0; v->tails && k < v->g->classes * v->members; k++)
@@ -37,7 +37,7 @@ void dg_validator_free(dg_validator *v)
     dg_free_aligned(v->gather);
     free(v->rows);
     free(v->labels);
-    dg_ensemble_free(v->g);
+    dg_ensemble_unref(v->g);
     free(v);
 }
 
@@ -66,7 +66,7 @@ dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
     *out = NULL;
     dg_validator *v;
     DG_TRY(dg_alloc_array((void **)&v, 1, sizeof *v, "validator"));
-    v->g = dg_ensemble_retain((dg_ensemble *)g);
+    v->g = dg_ensemble_ref((dg_ensemble *)g);
     v->members = members;
     v->rule = rule;
     v->cap = cap;
@@ -78,7 +78,7 @@ dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
         s = dg_alloc_array((void **)&v->labels, cap, sizeof *v->labels,
                            "validator");
     if (s != DG_OK) {
-        dg_validator_free(v);
+        dg_validator_destroy(v);
         return s;
     }
     *out = v;
@@ -123,21 +123,33 @@ static dg_status consult(dg_validator *v, const float *input, uint32_t c,
     return DG_OK;
 }
 
+dg_decision dg_guard_decide(const dg_ensemble *g, int32_t label,
+                            uint32_t members, int32_t rule,
+                            const int32_t *member_label,
+                            const float *member_score)
+{
+    const dg_threshold *t = &g->per_class[label].thresholds[members - 1];
+    dg_decision d = {0};
+    double sum = 0;
+    for (uint32_t r = 0; r < members; r++) {
+        d.votes += member_label[r] == label;
+        sum += member_score[r];
+    }
+    d.score = (float)(sum / members);
+    d.threshold = rule == DG_RULE_VOTES ? (float)t->tau : t->theta;
+    d.accepted = rule == DG_RULE_VOTES ? d.votes >= t->tau
+                                       : d.score >= t->theta;
+    return d;
+}
+
 static void decide(const dg_validator *v, dg_verdict *out)
 {
-    const dg_threshold *t =
-        &v->g->per_class[out->label].thresholds[v->members - 1];
-    uint32_t votes = 0;
-    double sum = 0;
-    for (uint32_t r = 0; r < v->members; r++) {
-        votes += out->member_label[r] == out->label;
-        sum += out->member_score[r];
-    }
-    out->votes = votes;
-    out->score = (float)(sum / v->members);
-    out->threshold = v->rule == DG_RULE_VOTES ? (float)t->tau : t->theta;
-    out->accepted = v->rule == DG_RULE_VOTES ? votes >= t->tau
-                                             : out->score >= t->theta;
+    dg_decision d = dg_guard_decide(v->g, out->label, v->members, v->rule,
+                                    out->member_label, out->member_score);
+    out->votes = d.votes;
+    out->score = d.score;
+    out->threshold = d.threshold;
+    out->accepted = d.accepted;
 }
 
 /* Phase 2 for every class present, then the decisions. */

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "io/image.h"
+#include "nn/model.h"
 
 dg_status dg_dataset_alloc(uint32_t count, uint32_t channels, uint32_t height,
                            uint32_t width, dg_dataset **out)
@@ -131,4 +133,53 @@ out:
     free(new_label);
     free(taken);
     return s;
+}
+
+/* The preprocessing a batch uses: the model's, which must take samples of
+ * the data set's shape as they are (batches never resize), or plain
+ * scaling to [0,1]. */
+static dg_status batch_preprocess(const dg_dataset *ds, const dg_model *m,
+                                  dg_preprocess *pre)
+{
+    if (!m) {
+        dg_preprocess_default(pre, (dg_shape){ds->channels, ds->height,
+                                              ds->width});
+        return DG_OK;
+    }
+    if (m->input.c != ds->channels || m->input.h != ds->height ||
+        m->input.w != ds->width)
+        return dg_fail(DG_E_SHAPE,
+                       "samples are %ux%ux%u; the model takes %ux%ux%u",
+                       ds->channels, ds->height, ds->width, m->input.c,
+                       m->input.h, m->input.w);
+    *pre = m->pre;
+    return DG_OK;
+}
+
+dg_status dg_dataset_make_batch(const dg_dataset *ds, const dg_model *m,
+                                const uint32_t *indices, uint32_t n,
+                                float *out, size_t out_len, int32_t *labels)
+{
+    dg_preprocess pre;
+    DG_TRY(batch_preprocess(ds, m, &pre));
+    size_t need;
+    if (!dg_mul_ok(n, ds->sample_size, &need))
+        return dg_fail(DG_E_SHAPE, "%u samples of %zu values overflow", n,
+                       ds->sample_size);
+    if (out_len != need)
+        return dg_fail(DG_E_SHAPE,
+                       "out_len is %zu floats; %u samples of %ux%ux%u need "
+                       "%zu",
+                       out_len, n, ds->channels, ds->height, ds->width, need);
+    for (uint32_t k = 0; k < n; k++)
+        if (indices[k] >= ds->count)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "indices[%u] is %u; the data set has %u samples",
+                           k, indices[k], ds->count);
+    for (uint32_t k = 0; k < n; k++) {
+        dg_u8_chw_to_input(&pre, dg_dataset_sample(ds, indices[k]),
+                           out + (size_t)k * ds->sample_size);
+        if (labels) labels[k] = ds->labels[indices[k]];
+    }
+    return DG_OK;
 }

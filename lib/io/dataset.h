@@ -40,6 +40,14 @@ dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
                             uint32_t n_classes, uint32_t per_class,
                             dg_dataset **out);
 
+/* Model input for samples indices[0..n-1] of ds (n > 0), preprocessed as
+ * m says (m must take samples of ds's shape as they are) or, m NULL,
+ * scaled to [0,1]; out_len must be n x the sample size.  labels, if not
+ * NULL, receives the samples' labels.  Behind dg_dataset_batch. */
+dg_status dg_dataset_make_batch(const dg_dataset *ds, const dg_model *m,
+                                const uint32_t *indices, uint32_t n,
+                                float *out, size_t out_len, int32_t *labels);
+
 /* IDX files (the MNIST family): an idx3 unsigned-byte image file and an
  * idx1 label file, each plain or gzip-compressed.  Samples are 1 x rows x
  * columns. */

@@ -154,15 +154,15 @@ dg_status dg_image_decode_pixels(const void *data, size_t size,
     return dg_fail(DG_E_FORMAT, "not a PNG or JPEG (%zu bytes)", size);
 }
 
+static dg_status decode(void *out, const uint8_t *data, size_t len)
+{
+    return dg_image_decode_pixels(data, len, out);
+}
+
 dg_status dg_image_decode_file(const char *path, dg_decoded_image *out)
 {
     memset(out, 0, sizeof *out);
-    uint8_t *data;
-    size_t size;
-    DG_TRY(dg_file_read_all(path, DG_IO_MAX_FILE_SIZE, &data, &size));
-    dg_status s = dg_image_decode_pixels(data, size, out);
-    free(data);
-    return s == DG_OK ? s : dg_fail_context(s, "%s", path);
+    return dg_file_parse(path, DG_IO_MAX_FILE_SIZE, NULL, decode, out);
 }
 
 void dg_decoded_image_release(dg_decoded_image *img)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/file.h"
 
 static const char MAGIC[8] = "DGMODEL"; /* with its NUL: 8 bytes */
 
@@ -460,4 +461,31 @@ dg_status dg_model_get_embedded(dg_reader *r, dg_model **out, const char *what)
     DG_TRY(dg_model_read(r->data + r->pos, (size_t)len, out));
     r->pos += (size_t)len;
     return DG_OK;
+}
+
+static dg_status parse_model(void *out, const uint8_t *data, size_t len)
+{
+    return dg_model_read(data, len, out);
+}
+
+dg_status dg_model_load_path(const char *path, dg_model **out)
+{
+    *out = NULL;
+    return dg_file_parse(path, DG_MODEL_FILE_MAX, NULL, parse_model, out);
+}
+
+static dg_status write_model_file(const void *m, dg_writer *w)
+{
+    DG_TRY(dg_model_write(m, w));
+    if (w->len > DG_MODEL_FILE_MAX)
+        return dg_fail(DG_E_UNSUPPORTED,
+                       "the model file would be %zu bytes, more than the %zu "
+                       "that dg_model_load_file accepts",
+                       w->len, DG_MODEL_FILE_MAX);
+    return DG_OK;
+}
+
+dg_status dg_model_save_path(const dg_model *m, const char *path)
+{
+    return dg_file_save(path, write_model_file, m);
 }

@@ -34,4 +34,13 @@ dg_status dg_model_get_embedded(dg_reader *r, dg_model **out,
  * than a small multiple of `size`. */
 dg_status dg_model_read(const void *data, size_t size, dg_model **out);
 
+/* The largest model file read from disk.  Saving refuses anything larger,
+ * so that every file written can be loaded again. */
+#define DG_MODEL_FILE_MAX ((size_t)2 << 30)
+
+/* A model file on disk, read (failures name the path) or written
+ * atomically: behind dg_model_load_file and dg_model_save_file. */
+dg_status dg_model_load_path(const char *path, dg_model **out);
+dg_status dg_model_save_path(const dg_model *m, const char *path);
+
 #endif

@@ -29,13 +29,36 @@ dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out)
     atomic_init(&m->refs, 1);
     m->n_layers = n_layers;
     m->input = input;
-    dg_preprocess_init(&m->pre, sizeof m->pre, input.c, input.h, input.w);
+    dg_preprocess_default(&m->pre, input);
     for (uint32_t i = 0; i < n_layers; i++) {
         m->layers[i].input[0] = (int32_t)i - 1;
         m->layers[i].input[1] = -1;
     }
     *out = m;
     return DG_OK;
+}
+
+void dg_preprocess_default(dg_preprocess *p, dg_shape input)
+{
+    memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+    p->channels = input.c;
+    p->height = input.h;
+    p->width = input.w;
+    p->scale = 1.0f / 255.0f;
+    for (int c = 0; c < 3; c++) p->std[c] = 1.0f;
+}
+
+dg_model *dg_model_ref(dg_model *m)
+{
+    if (m) atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void dg_model_unref(dg_model *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        dg_model_destroy(m);
 }
 
 dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input)

@@ -81,6 +81,15 @@ dg_status dg_layer_copy(dg_layer *dst, const dg_layer *src);
 /* A deep copy with refs = 1. */
 dg_status dg_model_clone(const dg_model *src, dg_model **out);
 
+/* The preprocessing a model starts with: scaling to [0,1], no mean,
+ * unit std, for inputs of `input`. */
+void dg_preprocess_default(dg_preprocess *p, dg_shape input);
+
+/* Reference counting behind dg_model_retain and dg_model_free: unref
+ * destroys the model with its last reference.  Both accept NULL. */
+dg_model *dg_model_ref(dg_model *m);
+void dg_model_unref(dg_model *m);
+
 /* Checks preprocessing against an input shape (channels 1 or 3, finite
  * values, non-zero std and scale). */
 dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input);

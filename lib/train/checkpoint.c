@@ -51,24 +51,35 @@ static uint64_t fingerprint(const dg_model *m, const dg_train_opts *o,
     return h;
 }
 
+/* A checkpoint's contents, for saving and for resuming. */
+typedef struct checkpoint {
+    const char *path;
+    dg_model *m;
+    dg_optim *optim;
+    const dg_train_opts *o;
+    uint32_t n_samples, epochs_done;
+} checkpoint;
+
+static dg_status write_checkpoint(const void *obj, dg_writer *w)
+{
+    const checkpoint *c = obj;
+    dg_put_bytes(w, magic, sizeof magic);
+    dg_put_u32(w, CHECKPOINT_VERSION);
+    dg_put_u64(w, fingerprint(c->m, c->o, c->n_samples));
+    dg_put_u32(w, c->epochs_done);
+    DG_TRY(dg_model_put_embedded(c->m, w));
+    dg_optim_save(c->optim, w);
+    dg_put_u32(w, dg_crc32(w->data, w->len));
+    return w->status;
+}
+
 dg_status dg_checkpoint_save(const char *path, const dg_model *m,
                              const dg_optim *optim, uint32_t epochs_done,
                              const dg_train_opts *o, uint32_t n_samples)
 {
-    dg_writer w;
-    dg_writer_init(&w);
-    dg_put_bytes(&w, magic, sizeof magic);
-    dg_put_u32(&w, CHECKPOINT_VERSION);
-    dg_put_u64(&w, fingerprint(m, o, n_samples));
-    dg_put_u32(&w, epochs_done);
-    dg_status s = dg_model_put_embedded(m, &w);
-    if (s == DG_OK) {
-        dg_optim_save(optim, &w);
-        dg_put_u32(&w, dg_crc32(w.data, w.len));
-        s = w.status;
-    }
-    if (s == DG_OK) s = dg_file_write_atomic(path, w.data, w.len);
-    dg_writer_release(&w);
+    checkpoint c = {path, (dg_model *)m, (dg_optim *)optim, o, n_samples,
+                    epochs_done};
+    dg_status s = dg_file_save(path, write_checkpoint, &c);
     return s == DG_OK ? s : dg_fail_context(s, "checkpoint %s", path);
 }
 
@@ -100,16 +111,9 @@ static dg_status adopt_weights(dg_model *m, const dg_model *from,
     return DG_OK;
 }
 
-dg_status dg_checkpoint_resume(const char *path, dg_model *m, dg_optim *optim,
-                               const dg_train_opts *o, uint32_t n_samples,
-                               uint32_t *epochs_done)
+static dg_status read_checkpoint(void *ctx, const uint8_t *data, size_t len)
 {
-    *epochs_done = 0;
-    struct stat st;
-    if (stat(path, &st) != 0 && errno == ENOENT) return DG_OK;
-    uint8_t *data;
-    size_t len;
-    DG_TRY(dg_file_read_all(path, (size_t)1 << 31, &data, &len));
+    checkpoint *c = ctx;
     dg_reader r;
     dg_reader_init(&r, data, len);
     char got_magic[8];
@@ -130,18 +134,30 @@ dg_status dg_checkpoint_resume(const char *path, dg_model *m, dg_optim *optim,
     if (s == DG_OK && version != CHECKPOINT_VERSION)
         s = dg_fail(DG_E_UNSUPPORTED, "checkpoint version %u", version);
     if (s == DG_OK) s = dg_get_u64(&r, &print, "fingerprint");
-    if (s == DG_OK && print != fingerprint(m, o, n_samples))
+    if (s == DG_OK && print != fingerprint(c->m, c->o, c->n_samples))
         s = dg_fail(DG_E_MISMATCH,
                     "it was made with other settings, data or architecture; "
                     "remove it or choose another checkpoint path");
     if (s == DG_OK) s = dg_get_u32(&r, &done, "epochs done");
     dg_model *saved = NULL;
     if (s == DG_OK) s = dg_model_get_embedded(&r, &saved, "the model");
-    if (s == DG_OK) s = adopt_weights(m, saved, path);
-    if (s == DG_OK) s = dg_optim_load(optim, &r);
-    dg_model_free(saved);
-    free(data);
-    if (s != DG_OK) return dg_fail_context(s, "resuming from %s", path);
-    *epochs_done = done;
+    if (s == DG_OK) s = adopt_weights(c->m, saved, c->path);
+    if (s == DG_OK) s = dg_optim_load(c->optim, &r);
+    dg_model_unref(saved);
+    if (s == DG_OK) c->epochs_done = done;
+    return s;
+}
+
+dg_status dg_checkpoint_resume(const char *path, dg_model *m, dg_optim *optim,
+                               const dg_train_opts *o, uint32_t n_samples,
+                               uint32_t *epochs_done)
+{
+    *epochs_done = 0;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) return DG_OK;
+    checkpoint c = {path, m, optim, o, n_samples, 0};
+    DG_TRY(dg_file_parse(path, (size_t)1 << 31, "resuming from",
+                         read_checkpoint, &c));
+    *epochs_done = c.epochs_done;
     return DG_OK;
 }

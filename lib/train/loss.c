@@ -4,18 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-void dg_softmax_row(const float *logits, uint32_t k, float t, float *out)
-{
-    float mx = logits[0];
-    for (uint32_t j = 1; j < k; j++)
-        if (logits[j] > mx) mx = logits[j];
-    double sum = 0;
-    for (uint32_t j = 0; j < k; j++) {
-        out[j] = expf((logits[j] - mx) / t);
-        sum += out[j];
-    }
-    for (uint32_t j = 0; j < k; j++) out[j] = (float)(out[j] / sum);
-}
+#include "core/vec.h"
 
 double dg_loss_cross_entropy(const float *logits, const int32_t *labels,
                              uint32_t n, uint32_t k, float *grad,
@@ -25,17 +14,8 @@ double dg_loss_cross_entropy(const float *logits, const int32_t *labels,
     uint32_t hits = 0;
     for (uint32_t i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * k;
-        float mx = z[0];
-        uint32_t arg = 0;
-        for (uint32_t j = 1; j < k; j++)
-            if (z[j] > mx) {
-                mx = z[j];
-                arg = j;
-            }
-        hits += arg == (uint32_t)labels[i];
-        double sum = 0;
-        for (uint32_t j = 0; j < k; j++) sum += exp((double)z[j] - mx);
-        double log_sum = log(sum) + mx;
+        hits += dg_argmax(z, k) == (uint32_t)labels[i];
+        double log_sum = dg_log_sum_exp(z, k, 1.0f);
         total += log_sum - z[labels[i]];
         if (!grad) continue;
         float *g = grad + (size_t)i * k;
@@ -48,17 +28,6 @@ double dg_loss_cross_entropy(const float *logits, const int32_t *labels,
     return total / n;
 }
 
-/* log sum_j exp(z_j / t), computed stably. */
-static double log_sum_exp(const float *z, uint32_t k, float t)
-{
-    float mx = z[0];
-    for (uint32_t j = 1; j < k; j++)
-        if (z[j] > mx) mx = z[j];
-    double sum = 0;
-    for (uint32_t j = 0; j < k; j++) sum += exp(((double)z[j] - mx) / t);
-    return log(sum) + mx / (double)t;
-}
-
 double dg_loss_distill(const float *student, const float *teacher,
                        uint32_t n, uint32_t k, float alpha, float t,
                        float *grad)
@@ -66,7 +35,7 @@ double dg_loss_distill(const float *student, const float *teacher,
     double total = 0;
     for (uint32_t i = 0; i < n; i++) {
         const float *zs = student + (size_t)i * k, *zt = teacher + (size_t)i * k;
-        double ls = log_sum_exp(zs, k, t), lt = log_sum_exp(zt, k, t);
+        double ls = dg_log_sum_exp(zs, k, t), lt = dg_log_sum_exp(zt, k, t);
         float *g = grad + (size_t)i * k;
         for (uint32_t j = 0; j < k; j++) {
             double log_p = zt[j] / (double)t - lt, log_q = zs[j] / (double)t - ls;

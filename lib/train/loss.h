@@ -25,7 +25,4 @@ double dg_loss_distill(const float *student, const float *teacher,
 double dg_loss_feature_l2(const float *f, const float *target, uint32_t n,
                           size_t dim, float *grad);
 
-/* Numerically stable softmax of one row of k logits at temperature t. */
-void dg_softmax_row(const float *logits, uint32_t k, float t, float *out);
-
 #endif

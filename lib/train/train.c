@@ -15,6 +15,23 @@
 #include "train/loss.h"
 #include "train/optim.h"
 
+void dg_train_defaults(dg_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->epochs = 4;
+    o->batch_size = 64;
+    o->optimizer = DG_OPTIMIZER_ADAM;
+    o->learning_rate = 1e-3f;
+    o->momentum = 0.9f;
+    o->schedule = DG_SCHEDULE_CONSTANT;
+    o->step_epochs = 1;
+    o->step_gamma = 0.5f;
+    o->seed = 1;
+    o->distill_alpha = 0.5f;
+    o->distill_temperature = 4.0f;
+}
+
 typedef struct trainer {
     dg_model *m;
     const dg_dataset *ds;
@@ -47,10 +64,9 @@ static float learning_rate(const dg_train_opts *o, uint32_t epoch,
 static dg_status check_options(const dg_model *m, const dg_dataset *ds,
                                const dg_train_opts *o, uint32_t *n)
 {
-    uint32_t c, h, w, classes;
-    DG_TRY(dg_dataset_count(ds, n));
-    DG_TRY(dg_dataset_sample_shape(ds, &c, &h, &w));
-    DG_TRY(dg_dataset_class_count(ds, &classes));
+    uint32_t c = ds->channels, h = ds->height, w = ds->width;
+    uint32_t classes = ds->n_classes;
+    *n = ds->count;
     if (c != m->input.c || h != m->input.h || w != m->input.w)
         return dg_fail(DG_E_SHAPE, "samples are %ux%ux%u, the model takes "
                                    "%ux%ux%u",
@@ -142,17 +158,16 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
                             double *loss, uint32_t *correct)
 {
     const dg_train_opts *o = t->o;
-    DG_TRY(dg_dataset_batch(t->ds, t->m, t->order + first, n, t->x,
+    DG_TRY(dg_dataset_make_batch(t->ds, t->m, t->order + first, n, t->x,
                             (size_t)n * dg_shape_size(t->m->input), t->labels));
     DG_TRY(dg_exec_forward_to(t->exec, t->x, n, t->logits_layer));
     const float *logits = dg_exec_output(t->exec, t->logits_layer);
     *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
     if (t->teacher) {
         if (t->distill_ds)
-            DG_TRY(dg_dataset_batch(t->distill_ds, t->m, t->order + first, n,
-                                    t->xt,
-                                    (size_t)n * dg_shape_size(t->m->input),
-                                    NULL));
+            DG_TRY(dg_dataset_make_batch(
+                t->distill_ds, t->m, t->order + first, n, t->xt,
+                (size_t)n * dg_shape_size(t->m->input), NULL));
         DG_TRY(dg_exec_forward(t->teacher, t->xt ? t->xt : t->x, n));
         const dg_model *tm = o->distill_from;
         const float *soft = dg_exec_output(t->teacher, dg_model_logits_layer(tm));
@@ -233,37 +248,71 @@ dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
     return dg_train_run_paired(m, ds, NULL, o, report);
 }
 
-dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,
-                         int32_t *predictions, dg_progress_fn progress,
-                         void *user)
+dg_status dg_forward_batches(const dg_model *m, const dg_dataset *ds,
+                             const uint32_t *indices, uint32_t n,
+                             uint32_t batch, int32_t last,
+                             dg_batch_visit visit, void *user)
 {
-    uint32_t n;
-    DG_TRY(dg_dataset_count(ds, &n));
     if (n == 0) return DG_OK;
-    uint32_t b = n < 256 ? n : 256;
+    uint32_t cap = n < batch ? n : batch;
     dg_exec *e = NULL;
     float *x = NULL;
     uint32_t *idx = NULL;
+    int32_t *labels = NULL;
     size_t in = dg_shape_size(m->input);
-    int32_t last = (int32_t)m->n_layers - 1;
-    uint32_t k = (uint32_t)dg_shape_size(m->layers[last].out);
-    dg_status s = dg_exec_create((dg_model *)m, b, 0, &e);
-    if (s == DG_OK) s = dg_alloc_aligned(&x, (size_t)b * in, "batch");
-    if (s == DG_OK) s = dg_alloc_array((void **)&idx, b, sizeof *idx, "batch");
-    for (uint32_t first = 0; s == DG_OK && first < n; first += b) {
-        uint32_t cnt = n - first < b ? n - first : b;
-        for (uint32_t i = 0; i < cnt; i++) idx[i] = first + i;
-        s = dg_dataset_batch(ds, m, idx, cnt, x, (size_t)cnt * in, NULL);
-        if (s == DG_OK) s = dg_exec_forward(e, x, cnt);
-        const float *y = s == DG_OK ? dg_exec_output(e, last) : NULL;
-        for (uint32_t i = 0; y && i < cnt; i++)
-            predictions[first + i] = (int32_t)dg_argmax(y + (size_t)i * k, k);
-        if (s == DG_OK && progress &&
-            progress(user, "evaluate", first + cnt, n, NAN))
-            s = dg_fail(DG_E_CANCELLED, "evaluation stopped");
+    dg_status s = dg_exec_create((dg_model *)m, cap, 0, &e);
+    if (s == DG_OK) s = dg_alloc_aligned(&x, (size_t)cap * in, "batch");
+    if (s == DG_OK) s = dg_alloc_array((void **)&idx, cap, sizeof *idx, "batch");
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&labels, cap, sizeof *labels, "batch");
+    for (uint32_t first = 0; s == DG_OK && first < n; first += cap) {
+        uint32_t cnt = n - first < cap ? n - first : cap;
+        for (uint32_t i = 0; i < cnt; i++)
+            idx[i] = indices ? indices[first + i] : first + i;
+        s = dg_dataset_make_batch(ds, m, idx, cnt, x, (size_t)cnt * in,
+                                  labels);
+        if (s == DG_OK)
+            s = last < 0 ? dg_exec_forward(e, x, cnt)
+                         : dg_exec_forward_to(e, x, cnt, last);
+        if (s == DG_OK) s = visit(user, e, first, cnt, labels);
     }
     dg_exec_free(e);
     dg_free_aligned(x);
     free(idx);
+    free(labels);
     return s;
+}
+
+typedef struct predictions {
+    int32_t *out;
+    int32_t last;
+    uint32_t k, n;
+    dg_progress_fn progress;
+    void *user;
+} predictions;
+
+static dg_status predict_batch(void *user, const dg_exec *e, uint32_t first,
+                               uint32_t count, const int32_t *labels)
+{
+    (void)labels;
+    predictions *p = user;
+    const float *y = dg_exec_output(e, p->last);
+    if (!y) return DG_E_STATE;
+    for (uint32_t i = 0; i < count; i++)
+        p->out[first + i] = (int32_t)dg_argmax(y + (size_t)i * p->k, p->k);
+    if (p->progress && p->progress(p->user, "evaluate", first + count, p->n, NAN))
+        return dg_fail(DG_E_CANCELLED, "evaluation stopped");
+    return DG_OK;
+}
+
+dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,
+                         int32_t *predictions_out, dg_progress_fn progress,
+                         void *user)
+{
+    int32_t last = (int32_t)m->n_layers - 1;
+    predictions p = {predictions_out, last,
+                     (uint32_t)dg_shape_size(m->layers[last].out), ds->count,
+                     progress, user};
+    return dg_forward_batches(m, ds, NULL, ds->count, 256, -1, predict_batch,
+                              &p);
 }

@@ -3,7 +3,11 @@
 #define DG_TRAIN_TRAIN_H
 
 #include "diffguard.h"
+#include "nn/exec.h"
 #include "nn/model.h"
+
+/* dg_train_opts_init's defaults, for this library's layout. */
+void dg_train_defaults(dg_train_opts *o);
 
 dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
                        const dg_train_opts *o, dg_train_report *report);
@@ -13,6 +17,20 @@ dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
 dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
                               const dg_dataset *distill_ds,
                               const dg_train_opts *o, dg_train_report *report);
+
+/* Called by dg_forward_batches after each batch has run through e:
+ * samples first..first+count-1 of the run, with their labels. */
+typedef dg_status (*dg_batch_visit)(void *user, const dg_exec *e,
+                                    uint32_t first, uint32_t count,
+                                    const int32_t *labels);
+
+/* Runs m over samples indices[0..n-1] of ds (indices NULL: 0..n-1) in
+ * batches of at most `batch`, through layer `last` (-1: the whole model),
+ * and calls visit after each.  Stops at the first failure. */
+dg_status dg_forward_batches(const dg_model *m, const dg_dataset *ds,
+                             const uint32_t *indices, uint32_t n,
+                             uint32_t batch, int32_t last,
+                             dg_batch_visit visit, void *user);
 
 /* Argmax predictions of m for every sample of ds, in order. */
 dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,

@@ -18,7 +18,9 @@ from ._capi import (ABI_VERSION, LIBRARY_NAME, DiffguardError, LibraryError,
 from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
                        ATTACK_MIMIC_DSSIM, ATTACK_MIMIC_LINF, ATTACK_PGD,
                        ATTACK_PRESET_PAPER, ATTACK_PRESET_STRONG,
-                       ATTACK_STRONG_LAMBDA_BUDGET, LAYER_ADD, LAYER_AVGPOOL,
+                       ATTACK_STRONG_LAMBDA_BUDGET, EVAL_GUARD,
+                       EVAL_NO_DEFENCE, EVAL_POOL, EVAL_SQUEEZE,
+                       EVAL_SQUEEZE_DEFAULT_BITS, LAYER_ADD, LAYER_AVGPOOL,
                        LAYER_BATCHNORM, LAYER_CONV, LAYER_DROPOUT,
                        LAYER_FLAG_FROZEN, LAYER_FLATTEN, LAYER_GLOBAL_AVGPOOL,
                        LAYER_LINEAR, LAYER_MAXPOOL, LAYER_RELU, LAYER_SOFTMAX,
@@ -29,6 +31,8 @@ from .attack import (AdversarialItem, AdversarialSet, AttackResult,
                      AttackSettings, attack, attack_settings, dssim,
                      guard_members, save_png)
 from .dataset import Dataset
+from .evaluation import (EvalDecision, EvalInfo, EvalOutcome, EvalRow,
+                         EvalSet, GuardEvaluation, choose_attempts, classify)
 from .guard import (Calibration, Guard, GuardInfo, MemberInfo, Pruner,
                     Validator, Verdict)
 from .model import Evaluation, LayerInfo, Model, Session, TrainReport
@@ -36,16 +40,19 @@ from .model import Evaluation, LayerInfo, Model, Session, TrainReport
 __all__ = [
     # Classes and functions
     "AdversarialItem", "AdversarialSet", "AttackResult", "AttackSettings",
-    "Calibration", "Dataset", "DiffguardError", "Evaluation", "Guard",
+    "Calibration", "Dataset", "DiffguardError", "EvalDecision", "EvalInfo",
+    "EvalOutcome", "EvalRow", "EvalSet", "Evaluation", "Guard",
+    "GuardEvaluation",
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
     "Pruner", "Session", "Status", "TrainReport", "Validator", "Verdict",
-    "attack", "attack_settings", "dssim", "guard_members", "library_version",
-    "save_png",
+    "attack", "attack_settings", "choose_attempts", "classify", "dssim",
+    "guard_members", "library_version", "save_png",
     # Constants: diffguard.h's without their DG_ prefix, and the ABI
     "ABI_VERSION", "LIBRARY_NAME", "ATTACK_ADADELTA", "ATTACK_ADAM",
     "ATTACK_FGSM", "ATTACK_MIMIC_DSSIM", "ATTACK_MIMIC_LINF", "ATTACK_PGD",
     "ATTACK_PRESET_PAPER", "ATTACK_PRESET_STRONG",
-    "ATTACK_STRONG_LAMBDA_BUDGET", "LAYER_ADD", "LAYER_AVGPOOL",
+    "ATTACK_STRONG_LAMBDA_BUDGET", "EVAL_GUARD", "EVAL_NO_DEFENCE",
+    "EVAL_POOL", "EVAL_SQUEEZE", "EVAL_SQUEEZE_DEFAULT_BITS", "LAYER_ADD", "LAYER_AVGPOOL",
     "LAYER_BATCHNORM", "LAYER_CONV", "LAYER_DROPOUT", "LAYER_FLAG_FROZEN",
     "LAYER_FLATTEN", "LAYER_GLOBAL_AVGPOOL", "LAYER_LINEAR", "LAYER_MAXPOOL",
     "LAYER_RELU", "LAYER_SOFTMAX", "MAX_MEMBERS", "OPTIMIZER_ADAM",

@@ -18,7 +18,10 @@ from ._structs import (PROGRESS_FN, Status, dg_advset, dg_advset_item,
                        dg_ensemble, dg_ensemble_info, dg_ensemble_opts,
                        dg_layer_info, dg_member_info, dg_model, dg_pruner,
                        dg_session, dg_train_opts, dg_train_report,
-                       dg_validator, dg_validator_opts, dg_verdict)
+                       dg_validator, dg_validator_opts, dg_verdict,
+                       dg_attempt_opts, dg_eval, dg_eval_decision,
+                       dg_eval_info, dg_eval_opts, dg_eval_outcome,
+                       dg_eval_row, dg_eval_set)
 
 #: The DG_ABI_VERSION this binding was written for.
 ABI_VERSION = 1
@@ -136,10 +139,12 @@ def _optional_array(dtype):
 _F32, _I32, _U32 = _array(np.float32), _array(np.int32), _array(np.uint32)
 _U8 = _array(np.uint8)
 _F32_OPT, _I32_OPT = _optional_array(np.float32), _optional_array(np.int32)
+_F64_OPT = _optional_array(np.float64)
 _u32p = _p(c_uint32)
 _M, _S, _D = _p(dg_model), _p(dg_session), _p(dg_dataset)
 _E, _V = _p(dg_ensemble), _p(dg_validator)
 _P, _A = _p(dg_pruner), _p(dg_advset)
+_EV = _p(dg_eval)
 
 # name: (argument types, result type); None as result type means dg_status,
 # checked by _errcheck.
@@ -239,6 +244,23 @@ _PROTOTYPES = {
     "dg_advset_free": ([_A], "void"),
     "dg_image_save_png": ([c_char_p, _U8, c_uint32, c_uint32, c_size_t,
                            c_int32], None),
+    "dg_eval_opts_init": ([_p(dg_eval_opts), c_size_t], None),
+    "dg_eval_run": ([_E, _D, _p(_A), _p(c_char_p), c_uint32,
+                     _p(dg_eval_opts), _pp(dg_eval)], None),
+    "dg_eval_free": ([_EV], "void"),
+    "dg_eval_get_info": ([_EV, _p(dg_eval_info)], None),
+    "dg_eval_get_set": ([_EV, c_uint32, _p(dg_eval_set)], None),
+    "dg_eval_get_row": ([_EV, c_uint32, _p(dg_eval_row)], None),
+    "dg_eval_get_outcome": ([_EV, c_uint32, c_uint32, _p(dg_eval_outcome)],
+                            None),
+    "dg_eval_roc": ([_EV, c_uint32, c_uint32, _F64_OPT, _F64_OPT, c_size_t,
+                     _p(c_size_t)], None),
+    "dg_eval_get_decision": ([_EV, c_uint32, c_uint32,
+                              _p(dg_eval_decision)], None),
+    "dg_eval_classify": ([_M, _F32, c_size_t, c_uint32, _I32], None),
+    "dg_attempt_opts_init": ([_p(dg_attempt_opts), c_size_t], None),
+    "dg_eval_choose_attempts": ([_M, _D, _p(dg_attempt_opts), c_uint32,
+                                 _U32, _I32, _U32, _I32], None),
 }
 
 for _name, (_args, _res) in _PROTOTYPES.items():

@@ -77,6 +77,10 @@ class dg_advset(ctypes.Structure):
     """Opaque."""
 
 
+class dg_eval(ctypes.Structure):
+    """Opaque."""
+
+
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint64, c_uint64,
                         c_double)
 
@@ -187,11 +191,71 @@ class dg_advset_item(ctypes.Structure):
                 ("success", c_int32)]
 
 
+EVAL_NO_DEFENCE, EVAL_GUARD, EVAL_POOL, EVAL_SQUEEZE = 0, 1, 2, 3
+EVAL_SQUEEZE_DEFAULT_BITS = 2
+
+
+class dg_eval_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("squeeze_bits", c_uint32),
+                ("baseline_fpr", c_double), ("progress", PROGRESS_FN),
+                ("progress_user", c_void_p)]
+
+
+class dg_eval_info(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("clean", c_uint32),
+                ("inputs", c_uint32), ("sets", c_uint32), ("rows", c_uint32),
+                ("classes", c_uint32), ("variants", c_uint32),
+                ("members", c_uint32), ("rule", c_int32),
+                ("squeeze_bits", c_uint32), ("baseline_fpr", c_double),
+                ("student_accuracy", c_double), ("latency_ms", c_double)]
+
+
+class dg_eval_set(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("targeted", c_int32), ("first_input", c_uint32),
+                ("attempts", c_uint32), ("within_budget", c_uint32),
+                ("reached_target", c_uint32), ("left_source", c_uint32),
+                ("fooling", c_uint32)]
+
+
+class dg_eval_row(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("kind", c_int32), ("members", c_uint32), ("rule", c_int32),
+                ("matched", c_int32), ("passes", c_uint32),
+                ("threshold", c_float), ("clean", c_uint32),
+                ("clean_correct", c_uint32),
+                ("clean_correct_rejected", c_uint32),
+                ("false_rejection_rate", c_double),
+                ("accuracy_loss", c_double)]
+
+
+class dg_eval_outcome(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("fooling", c_uint32),
+                ("stopped", c_uint32), ("defence_rate", c_double),
+                ("roc_auc", c_double), ("tpr_at_5pct_fpr", c_double),
+                ("tpr_at_1pct_fpr", c_double)]
+
+
+class dg_eval_decision(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("set", c_int32),
+                ("truth", c_int32), ("target", c_int32), ("label", c_int32),
+                ("accepted", c_int32), ("fooling", c_int32),
+                ("suspicion", c_float)]
+
+
+class dg_attempt_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("targeted", c_int32),
+                ("target_class", c_int32), ("target_images", c_int32),
+                ("seed", c_uint64)]
+
+
 # Every struct mirrored here, for the layout test.
 ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_ensemble_opts, dg_ensemble_info, dg_member_info,
                dg_calibration, dg_validator_opts, dg_verdict,
-               dg_attack_opts, dg_advset_item)
+               dg_attack_opts, dg_advset_item, dg_eval_opts, dg_eval_info,
+               dg_eval_set, dg_eval_row, dg_eval_outcome, dg_eval_decision,
+               dg_attempt_opts)
 
 
 def python_name(field):

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "attack_run.h"
 
 static bool is_adaptive(const attack_plan *p)
 {

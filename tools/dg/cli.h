@@ -186,5 +186,18 @@ void progress_finish(void);
 void progress_clear(void);
 /* --quiet turns progress off for the whole run. */
 void progress_set_enabled(bool enabled);
+/* A dg_progress_fn that draws the bar of the stage it reports; user points
+ * to a bool, false until the bar starts.  Ctrl-C (after catch_interrupts)
+ * stops the work. */
+int progress_callback(void *user, const char *stage, uint64_t done,
+                      uint64_t total, double metric);
+
+/* Installs the SIGINT handler behind cli_interrupted(). */
+void catch_interrupts(void);
+/* Whether Ctrl-C was pressed, for work between library calls. */
+bool cli_interrupted(void);
+
+/* A monotonic clock for timings, in seconds. */
+double monotonic_seconds(void);
 
 #endif

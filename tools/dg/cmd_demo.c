@@ -19,8 +19,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval.h"
-#include "pipeline.h"
-#include "squeeze.h"
+#include "attack_run.h"
+#include "guard_build.h"
 #include "train_common.h"
 
 #define SCENARIO "fmnist-split"
@@ -122,8 +122,7 @@ typedef struct demo {
     bool guard_reused;
     double guard_seconds;
     dg_advset *sets[DEMO_MAX_SETS];
-    eval_set eval_sets[DEMO_MAX_SETS]; /* the result points into these */
-    eval_result eval;
+    eval_view eval;
 } demo;
 
 typedef struct demo_stage {
@@ -525,7 +524,7 @@ static int stage_attack(demo *d)
             dg_status ls = dg_advset_load_file(path, &d->sets[k]);
             if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
         }
-        if (train_interrupted()) rc = cli_error("interrupted");
+        if (cli_interrupted()) rc = cli_error("interrupted");
     }
     return rc;
 }
@@ -535,25 +534,23 @@ static int stage_attack(demo *d)
 static int stage_eval(demo *d)
 {
     class_data clean = {0};
-    for (uint32_t k = 0; k < d->settings->n_attacks; k++)
-        d->eval_sets[k] = (eval_set){d->settings->attacks[k].name, d->sets[k]};
+    const char *names[DEMO_MAX_SETS];
+    const dg_advset *sets[DEMO_MAX_SETS];
+    for (uint32_t k = 0; k < d->settings->n_attacks; k++) {
+        names[k] = d->settings->attacks[k].name;
+        sets[k] = d->sets[k];
+    }
     int rc = data_load("fmnist:test", fmnist_shape, &clean);
     if (rc == CLI_EXIT_OK)
         rc = data_select(&clean, d->student.plan->classes,
                          d->settings->clean_per_class);
     if (rc == CLI_EXIT_OK) {
-        eval_request req = {
-            .student = d->student.model,
-            .guard = d->guard,
-            .clean = clean.samples,
-            .sets = d->eval_sets,
-            .n_sets = d->settings->n_attacks,
-            .squeeze_bits = SQUEEZE_DEFAULT_BITS,
-            .baseline_fpr = 0.05,
-        };
+        dg_eval_opts o;
+        dg_eval_opts_init(&o, sizeof o);
         note(d, "eval: the guard and the baselines on clean test images "
-                "and %u adversarial sets", req.n_sets);
-        rc = eval_run(&req, &d->eval);
+                "and %u adversarial sets", d->settings->n_attacks);
+        rc = eval_view_run(d->guard, clean.samples, sets, names,
+                           d->settings->n_attacks, &o, &d->eval);
     }
     if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out_dir);
     data_free(&clean);
@@ -773,14 +770,14 @@ static int run_demo(const cli_args *args)
     rc = prepare_out_dir(&d);
     for (size_t i = 0; rc == CLI_EXIT_OK && i < sizeof stages / sizeof *stages;
          i++) {
-        if (train_interrupted())
+        if (cli_interrupted())
             rc = cli_error("interrupted before the %s stage; run the same "
                            "command again to continue",
                            stages[i].name);
         else
             rc = stages[i].run(&d);
     }
-    eval_result_free(&d.eval);
+    eval_view_free(&d.eval);
     for (uint32_t k = 0; k < DEMO_MAX_SETS; k++) dg_advset_free(d.sets[k]);
     dg_ensemble_free(d.guard);
     demo_model *models[] = {&d.teacher, &d.student};

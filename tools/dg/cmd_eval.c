@@ -10,7 +10,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval.h"
-#include "squeeze.h"
 #include "train_common.h"
 
 enum { MAX_SETS = 6 };
@@ -19,9 +18,10 @@ typedef struct eval_command {
     dg_model *student;
     dg_ensemble *guard;
     class_data clean;
-    eval_set sets[MAX_SETS];
+    const dg_advset *sets[MAX_SETS];
     dg_advset *owned[MAX_SETS];
     char names[MAX_SETS][64];
+    const char *name_of[MAX_SETS];
     uint32_t n_sets;
 } eval_command;
 
@@ -55,8 +55,8 @@ static int open_set(eval_command *e, const char *arg)
                                    "NAME=PATH", e->names[s]);
     dg_status st = dg_advset_load_file(path, &e->owned[s]);
     if (st != DG_OK) return cli_fail(st, "loading %s", path);
-    e->sets[s].name = e->names[s];
-    e->sets[s].set = e->owned[s];
+    e->sets[s] = e->owned[s];
+    e->name_of[s] = e->names[s];
     e->n_sets++;
     return CLI_EXIT_OK;
 }
@@ -97,7 +97,7 @@ static void close_inputs(eval_command *e)
 }
 
 /* DIR/eval.json, DIR/eval.md and the charts. */
-static int write_report(const eval_result *r, const char *dir)
+static int write_report(const eval_view *r, const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return cli_error("cannot create %s: %s", dir, strerror(errno));
@@ -128,26 +128,22 @@ static int write_report(const eval_result *r, const char *dir)
 static int run_eval(const cli_args *args)
 {
     eval_command e = {0};
-    eval_result r = {0};
+    eval_view r = {0};
     double fpr;
     long bits;
     catch_interrupts();
-    int rc = cli_long(args, "squeeze-bits", SQUEEZE_DEFAULT_BITS, 1, 7,
-                      &bits);
+    int rc = cli_long(args, "squeeze-bits", DG_EVAL_SQUEEZE_DEFAULT_BITS, 1,
+                      7, &bits);
     if (rc == CLI_EXIT_OK)
         rc = cli_double(args, "baseline-fpr", 0.05, 0.0, 0.5, &fpr);
     if (rc == CLI_EXIT_OK) rc = open_inputs(&e, args);
     if (rc == CLI_EXIT_OK) {
-        eval_request req = {
-            .student = e.student,
-            .guard = e.guard,
-            .clean = e.clean.samples,
-            .sets = e.sets,
-            .n_sets = e.n_sets,
-            .squeeze_bits = (uint32_t)bits,
-            .baseline_fpr = fpr,
-        };
-        rc = eval_run(&req, &r);
+        dg_eval_opts o;
+        dg_eval_opts_init(&o, sizeof o);
+        o.squeeze_bits = (uint32_t)bits;
+        o.baseline_fpr = fpr;
+        rc = eval_view_run(e.guard, e.clean.samples, e.sets, e.name_of,
+                           e.n_sets, &o, &r);
     }
     const char *report = cli_value(args, "report");
     if (rc == CLI_EXIT_OK && report) rc = write_report(&r, report);
@@ -160,7 +156,7 @@ static int run_eval(const cli_args *args)
     } else if (rc == CLI_EXIT_OK) {
         rc = eval_print_table(stdout, &r);
     }
-    eval_result_free(&r);
+    eval_view_free(&r);
     close_inputs(&e);
     return rc;
 }
@@ -172,7 +168,7 @@ static const cli_option eval_options[] = {
     CLASSES_OPTION,
     {"per-class", 0, "N", "at most N clean samples per class (default all)"},
     {"squeeze-bits", 0, "B", "feature squeezing's bit depth (default "
-                             TRAIN_TEXT(SQUEEZE_DEFAULT_BITS) ")"},
+                             TRAIN_TEXT(DG_EVAL_SQUEEZE_DEFAULT_BITS) ")"},
     {"baseline-fpr", 0, "F", "clean false positives feature squeezing is "
                              "calibrated to (default 0.05)"},
     {"report", 'o', "DIR", "write DIR/eval.json, DIR/eval.md and charts"},

@@ -4,8 +4,6 @@
  *
  * The command framework has no sub-commands, so both actions share one
  * option table, and `info` refuses the options only `build` takes. */
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,7 +13,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "pipeline.h"
+#include "guard_build.h"
 #include "train_common.h"
 
 /* Entries of an array member of a struct. */
@@ -200,79 +198,6 @@ static int read_build_settings(const cli_args *args, build_settings *b)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The work directory                                                       */
-/* ------------------------------------------------------------------------ */
-
-/* The library's files in a work directory (doc/guard-format.md): one
- * model file per finished differentiator, the settings fingerprint, and
- * the temporary file a crash may leave beside either. */
-static bool is_differentiator_file(const char *name, unsigned *cls,
-                                   unsigned *variant)
-{
-    int end = -1;
-    sscanf(name, "class%u-variant%u.dgm%n", cls, variant, &end);
-    return end > 0 && name[end] == '\0';
-}
-
-static bool is_work_file(const char *name)
-{
-    const char *fingerprint = "settings.fingerprint";
-    unsigned cls, variant;
-    char stem[256];
-    const char *tmp = strstr(name, ".tmp");
-    if (tmp && strlen(tmp) == strlen(".tmpXXXXXX") &&
-        (size_t)(tmp - name) < sizeof stem) {
-        memcpy(stem, name, (size_t)(tmp - name));
-        stem[tmp - name] = '\0';
-        name = stem;
-    }
-    return strcmp(name, fingerprint) == 0 ||
-           is_differentiator_file(name, &cls, &variant);
-}
-
-/* Differentiators of this build's classes x variants that an earlier,
- * interrupted run left in `dir`. */
-static uint32_t count_differentiators(const char *dir, uint32_t classes,
-                                      uint32_t variants)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    uint32_t n = 0;
-    unsigned cls, variant;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += is_differentiator_file(e->d_name, &cls, &variant) &&
-             cls < classes && variant < variants;
-    closedir(d);
-    return n;
-}
-
-/* Removes the library's files from the work directory, then the directory
- * unless it holds files of someone else. */
-static int remove_work_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return cli_error("opening %s: %s", dir, strerror(errno));
-    struct dirent *e;
-    int rc = CLI_EXIT_OK;
-    while (rc == CLI_EXIT_OK && (e = readdir(d))) {
-        char path[8192];
-        if (!is_work_file(e->d_name)) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (remove(path) != 0)
-            rc = cli_error("removing %s: %s", path, strerror(errno));
-    }
-    closedir(d);
-    if (rc == CLI_EXIT_OK && rmdir(dir) != 0) {
-        if (errno != ENOTEMPTY && errno != EEXIST)
-            return cli_error("removing %s: %s", dir, strerror(errno));
-        /* A note, not a failure: the guard is written. */
-        cli_error("kept %s: it holds files dg did not make", dir);
-    }
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Building                                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -285,10 +210,10 @@ typedef struct build_progress {
 } build_progress;
 
 /* Hardening gets its own bar.  The differentiators' bar starts with the
- * first finished one: before it the library measures activations and
- * claims the work directory, so only then is resuming certain.  It counts
- * this run's differentiators, so that its rate and ETA hold; the reused
- * ones come first. */
+ * library's first report: before it the library measures activations and
+ * claims the work directory, and with a work directory that report counts
+ * the differentiators reused from it.  The bar counts this run's
+ * differentiators, so that its rate and ETA hold. */
 static int on_build_progress(void *user, const char *stage, uint64_t done,
                              uint64_t total, double metric)
 {
@@ -298,6 +223,7 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
     if (!p->stage || strcmp(p->stage, stage) != 0) {
         if (p->stage) progress_finish();
         p->stage = stage;
+        if (building && p->work_dir) p->reused = (uint32_t)done;
         if (building && p->reused)
             fprintf(stderr, "resuming: %s holds %u differentiators of an "
                             "earlier run\n",
@@ -307,7 +233,7 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
     }
     uint64_t skipped = building ? p->reused : 0;
     progress_update(done > skipped ? done - skipped : 0);
-    return train_interrupted();
+    return cli_interrupted();
 }
 
 /* What a build did, for the summary. */
@@ -354,41 +280,31 @@ static int count_samples(const class_data *d, uint32_t *n)
 }
 
 /* The facts of the summary that are known before building. */
-static int prepare_outcome(const build_settings *b, const dg_model *student,
-                           const class_data *train,
+static int prepare_outcome(const build_settings *b, const class_data *train,
                            const class_data *holdout, build_outcome *outcome)
 {
-    const char *dir = b->opts.work_dir;
-    uint32_t classes;
-    dg_status st = dg_model_output_size(student, &classes);
-    if (st != DG_OK) return cli_fail(st, "reading the Student");
     outcome->holdout_fraction = b->opts.holdout_fraction;
-    outcome->reused =
-        dir ? count_differentiators(dir, classes, b->opts.variants) : 0;
     int rc = count_samples(train, &outcome->training_samples);
     if (rc == CLI_EXIT_OK)
         rc = count_samples(holdout, &outcome->holdout_samples);
     return rc;
 }
 
-int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
-                     const dg_dataset *train, const dg_dataset *holdout,
-                     const char *path, dg_ensemble **out, double *seconds)
+/* guard_build_file, also telling how many differentiators the work
+ * directory held from an earlier run. */
+static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
+                       const dg_dataset *train, const dg_dataset *holdout,
+                       const char *path, dg_ensemble **out, double *seconds,
+                       uint32_t *reused)
 {
     const char *dir = o->work_dir;
-    uint32_t classes;
-    dg_status st = dg_model_output_size(student, &classes);
-    if (st != DG_OK) return cli_fail(st, "reading the Student");
-    build_progress progress = {
-        .work_dir = dir,
-        .reused = dir ? count_differentiators(dir, classes, o->variants) : 0,
-    };
+    build_progress progress = {.work_dir = dir};
     dg_ensemble_opts opts = *o;
     opts.progress = on_build_progress;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
-    st = train_interrupted()
+    dg_status st = cli_interrupted()
              ? DG_E_CANCELLED
              : dg_ensemble_build(student, train, holdout, &opts, out);
     *seconds = monotonic_seconds() - start;
@@ -400,11 +316,24 @@ int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
     if (st != DG_OK) return cli_fail(st, "building the guard");
     if (progress.stage) progress_finish();
+    *reused = progress.reused;
     st = dg_ensemble_save_file(*out, path);
     if (st != DG_OK) return cli_fail(st, "writing %s", path);
-    /* The finished guard makes the work directory useless; leaving it
-     * would make the next build "resume" instead of starting afresh. */
-    return dir ? remove_work_dir(dir) : CLI_EXIT_OK;
+    /* The library removes its work directory after a build; what is left
+     * holds files of someone else.  A note, not a failure: the guard is
+     * written. */
+    if (dir && access(dir, F_OK) == 0)
+        cli_error("kept %s: it holds files dg did not make", dir);
+    return CLI_EXIT_OK;
+}
+
+int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
+                     const dg_dataset *train, const dg_dataset *holdout,
+                     const char *path, dg_ensemble **out, double *seconds)
+{
+    uint32_t reused;
+    return build_guard(o, student, train, holdout, path, out, seconds,
+                       &reused);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -692,11 +621,10 @@ static int run_build(const cli_args *args)
     if (rc == CLI_EXIT_OK)
         rc = load_build_data(args, student, &train, &holdout);
     if (rc == CLI_EXIT_OK)
-        rc = prepare_outcome(&b, student, &train, &holdout, &outcome);
+        rc = prepare_outcome(&b, &train, &holdout, &outcome);
     if (rc == CLI_EXIT_OK)
-        rc = guard_build_file(&b.opts, student, train.samples,
-                              holdout.samples, b.output, &guard,
-                              &outcome.seconds);
+        rc = build_guard(&b.opts, student, train.samples, holdout.samples,
+                         b.output, &guard, &outcome.seconds, &outcome.reused);
     if (rc == CLI_EXIT_OK)
         rc = report(args, b.output, b.student, guard, student, false,
                     &outcome);

@@ -2,6 +2,8 @@
  * terminal, plain periodic lines in logs. */
 #include "cli.h"
 
+#include <signal.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +30,44 @@ typedef struct progress_state {
 
 static progress_state bar;
 
-static double now_seconds(void)
+double monotonic_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static volatile sig_atomic_t interrupt_requested;
+
+static void on_interrupt(int signal_number)
+{
+    (void)signal_number;
+    interrupt_requested = 1;
+}
+
+/* The first Ctrl-C asks long work to stop at its next progress report; the
+ * handler then resets, so a second one ends the process at once. */
+void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool cli_interrupted(void) { return interrupt_requested; }
+
+int progress_callback(void *user, const char *stage, uint64_t done,
+                      uint64_t total, double metric)
+{
+    (void)metric;
+    bool *started = user;
+    if (!*started) progress_start(stage, total);
+    *started = true;
+    progress_update(done);
+    return interrupt_requested;
 }
 
 /* "1:05:09" or "5:09". */
@@ -99,7 +134,7 @@ static void print_log_line(double now)
 /* Shows the current state if enough time or work has passed. */
 static void show(bool final)
 {
-    double now = now_seconds();
+    double now = monotonic_seconds();
     if (!final && now - bar.start < quiet_start_seconds) return;
     bool still_visible = bar.on_line || !bar.terminal;
     if (final && (!bar.shown ||
@@ -132,7 +167,7 @@ void progress_start(const char *label, uint64_t total)
         .terminal = isatty(STDERR_FILENO),
         .label = label,
         .total = total,
-        .start = now_seconds(),
+        .start = monotonic_seconds(),
     };
 }
 

@@ -390,35 +390,6 @@ static int read_train_options(const cli_args *args,
 /* Training                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static volatile sig_atomic_t interrupt_requested;
-
-static void on_interrupt(int signal_number)
-{
-    (void)signal_number;
-    interrupt_requested = 1;
-}
-
-/* The first Ctrl-C asks long work to stop at its next progress report; the
- * handler then resets, so a second one ends the process at once. */
-void catch_interrupts(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-}
-
-bool train_interrupted(void) { return interrupt_requested; }
-
-double monotonic_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* State of the progress bar of one training call. */
 typedef struct train_progress {
     const dg_train_opts *opts;
@@ -448,7 +419,7 @@ static int on_train_progress(void *user, const char *stage, uint64_t done,
     snprintf(p->label, sizeof p->label, "ep %" PRIu64 "/%u loss %.3f", epoch,
              p->opts->epochs, loss);
     progress_update(done - p->first_step);
-    return interrupt_requested;
+    return cli_interrupted();
 }
 
 int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
@@ -465,7 +436,7 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
-    st = interrupt_requested ? DG_E_CANCELLED
+    st = cli_interrupted() ? DG_E_CANCELLED
                              : dg_model_train(m, ds, &opts, &out->report);
     out->seconds = monotonic_seconds() - start;
     if (progress.started) progress_finish();

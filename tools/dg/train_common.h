@@ -102,14 +102,6 @@ typedef struct train_outcome {
 int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
               train_outcome *out);
 
-/* Whether Ctrl-C was pressed, for work between training calls. */
-/* Installs the SIGINT handler behind train_interrupted(). */
-void catch_interrupts(void);
-bool train_interrupted(void);
-
-/* A monotonic clock for timings, in seconds. */
-double monotonic_seconds(void);
-
 /* Samples per second trained by this run. */
 double train_images_per_second(const train_outcome *t);
 

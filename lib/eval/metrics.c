@@ -1,5 +1,5 @@
-/* eval_metrics.c - defence metrics from counts and scores. */
-#include "eval_metrics.h"
+/* metrics.c - defence metrics from counts and scores. */
+#include "eval/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,17 +9,17 @@ static double ratio(uint32_t part, uint32_t whole)
     return whole ? (double)part / whole : NAN;
 }
 
-double defence_rate(const defence_counts *c)
+double dg_defence_rate(const dg_defence_counts *c)
 {
     return ratio(c->fooling_stopped, c->fooling);
 }
 
-double false_rejection_rate(const defence_counts *c)
+double dg_false_rejection_rate(const dg_defence_counts *c)
 {
     return ratio(c->clean_correct_rejected, c->clean_correct);
 }
 
-double accuracy_loss(const defence_counts *c)
+double dg_accuracy_loss(const dg_defence_counts *c)
 {
     /* Only correct inputs can be lost: a rejected wrong answer stays an
      * error. */
@@ -37,7 +37,7 @@ static void sort_floats(float *v, size_t n)
     qsort(v, n, sizeof *v, compare_floats);
 }
 
-double roc_auc(float *neg, size_t n_neg, float *pos, size_t n_pos)
+double dg_roc_auc(float *neg, size_t n_neg, float *pos, size_t n_pos)
 {
     if (!n_neg || !n_pos) return NAN;
     sort_floats(neg, n_neg);
@@ -54,7 +54,7 @@ double roc_auc(float *neg, size_t n_neg, float *pos, size_t n_pos)
     return wins / ((double)n_neg * n_pos);
 }
 
-float threshold_at_fpr(float *neg, size_t n_neg, double fpr)
+float dg_threshold_at_fpr(float *neg, size_t n_neg, double fpr)
 {
     sort_floats(neg, n_neg);
     /* The tolerance keeps 0.05 * 100 from rounding down to 4. */
@@ -63,16 +63,18 @@ float threshold_at_fpr(float *neg, size_t n_neg, double fpr)
     return neg[n_neg - allowed - 1];
 }
 
-double share_above(const float *scores, size_t n, float t)
+double dg_share_above(const float *scores, size_t n, float t)
 {
     size_t above = 0;
     for (size_t i = 0; i < n; i++) above += scores[i] > t;
     return n ? (double)above / n : NAN;
 }
 
-size_t roc_curve(const float *neg, size_t n_neg, const float *pos,
-                 size_t n_pos, double *fpr, double *tpr)
+size_t dg_roc_curve(float *neg, size_t n_neg, float *pos, size_t n_pos,
+                    double *fpr, double *tpr)
 {
+    sort_floats(neg, n_neg);
+    sort_floats(pos, n_pos);
     size_t points = 0;
     fpr[points] = 0;
     tpr[points++] = 0;

@@ -1,0 +1,61 @@
+/* builder.h - the state of one guard build, shared by the files that do
+ * its jobs: build.c (options, distillation, assembly), harden.c
+ * (defender-made attacks), work_dir.c (the resumable work directory) and
+ * rank.c (scoring, ranking and calibration). */
+#ifndef DG_DEFENCE_BUILDER_H
+#define DG_DEFENCE_BUILDER_H
+
+#include "defence/ensemble.h"
+#include "defence/pruner.h"
+#include "io/dataset.h"
+
+typedef struct builder {
+    const dg_model *student;
+    const dg_ensemble_opts *o;
+    const dg_dataset *fit, *held;
+    dg_dataset *own_fit, *own_held; /* when split off the training data */
+    /* Distillation data: the fit samples, then defender-made attacks on
+     * them (labelled with the source class), and what the Student sees
+     * for each: the fit samples twice, so an attacked input learns the
+     * Student's answer on its clean source. */
+    dg_dataset *hardened, *hardened_sources;
+    int32_t layers[4];
+    dg_pruner *pruners[4];
+    uint32_t classes;
+    int32_t *held_pred;             /* Student's prediction per held sample */
+    dg_model **models;              /* classes x variants, full models */
+    /* Per class: the clean held-out samples (label c, Student correct) and
+     * every variant's argmax and P(c) on them, in variant order. */
+    uint32_t **clean, *n_clean;
+    int32_t **vote;
+    float **prob;
+} builder;
+
+/* harden.c: attacks every fit sample as the threat model's attacker would
+ * and fills b->hardened and b->hardened_sources. */
+dg_status dg_builder_harden(builder *b);
+
+/* work_dir.c: claims b->o->work_dir for this build's settings (a
+ * directory made for others is refused with DG_E_MISMATCH). */
+dg_status dg_work_dir_claim(const builder *b, uint64_t student_hash);
+/* Differentiator v of class c from the work directory, or *out NULL if an
+ * earlier build did not finish it. */
+dg_status dg_work_dir_load(const char *dir, uint32_t c, uint32_t v,
+                           dg_model **out);
+dg_status dg_work_dir_save(const char *dir, uint32_t c, uint32_t v,
+                           const dg_model *m);
+/* Removes the build's files from dir, then dir unless it holds other
+ * files.  Best effort: the guard is built, so what cannot be removed is
+ * left in place. */
+void dg_work_dir_remove(const char *dir);
+
+/* rank.c: runs every variant of class c on its clean held-out samples. */
+dg_status dg_builder_score_class(builder *b, uint32_t c);
+/* Ranks class c's scored variants m by score (stable: ties keep variant
+ * order); rank[r] is the variant at rank r. */
+void dg_builder_rank_class(const builder *b, const dg_member *m,
+                           uint32_t *rank);
+/* Thresholds of every class for every M from the ranked variants. */
+dg_status dg_builder_calibrate(builder *b, dg_ensemble *g, uint32_t **ranks);
+
+#endif

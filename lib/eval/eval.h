@@ -1,0 +1,108 @@
+/* eval.h - the defence evaluation: a guard and its baselines judged on the
+ * same clean inputs and adversarial sets (metrics of spec section 5,
+ * baselines of section 6; doc/EVALUATION.md defines each number), and the
+ * choice of the attempts an attack run makes. */
+#ifndef DG_EVAL_EVAL_H
+#define DG_EVAL_EVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "diffguard.h"
+#include "eval/metrics.h"
+
+/* Inputs per validation call, as the latency is reported. */
+enum { DG_EVAL_BATCH = 64 };
+
+/* One input the evaluation ran through every defence: the clean ones
+ * first, then each set's attempts. */
+typedef struct dg_eval_sample {
+    int32_t truth;        /* clean: the true class; attempts: the source */
+    int32_t target;       /* attempts: the attacker's class, -1 for none */
+    bool targeted;        /* the attack wanted `target`, else any but truth */
+    bool within_budget;   /* attempts: a real adversarial image */
+    int32_t label;        /* the Student's class (phase 1) */
+    int32_t pool_label;   /* the pool's plurality class */
+    float pool_share;     /* share of the pool voting for pool_label */
+    float squeeze_score;  /* feature squeezing's L1 distance */
+} dg_eval_sample;
+
+/* One defence (a row of the report) and its numbers on the clean inputs
+ * and on every set. */
+typedef struct dg_eval_line {
+    char name[48];
+    int32_t kind;             /* DG_EVAL_* */
+    uint32_t members;         /* guard: M */
+    int32_t rule;             /* guard: DG_RULE_* */
+    bool matched;             /* calibrated to the guard's FRR */
+    uint32_t passes;          /* forward passes per input */
+    float threshold;          /* pool and squeezing: flags above */
+    dg_defence_counts clean;  /* clean fields only */
+    dg_defence_counts *counts; /* per set, the clean fields included */
+    /* Detection quality where a score exists (NaN otherwise), per set:
+     * clean inputs the Student gets right against fooling attempts. */
+    double *auc, *tpr5, *tpr1;
+} dg_eval_line;
+
+struct dg_eval {
+    uint32_t n_sets, n_inputs, n_clean;
+    uint32_t classes, variants, members; /* the guard's K, V, default M */
+    int32_t rule;                        /* the guard's default rule */
+    char **set_names;        /* n_sets copies */
+    uint32_t *set_first;     /* n_sets + 1: each set's first input */
+    dg_eval_sample *inputs;
+    /* n_inputs x 2V, by guard row (votes for M = 1..V, then score):
+     * dg_guard_decide's acceptance and the suspicion its tally implies. */
+    bool *guard_accepted;
+    float *guard_suspicion;
+    /* 2V guard rows in that order, then no defence, the pool, and
+     * feature squeezing at baseline_fpr and at the guard's FRR. */
+    dg_eval_line *rows;
+    uint32_t n_rows;
+    double student_accuracy; /* on the clean inputs */
+    double latency_ms;       /* per input at default M and rule */
+    double baseline_fpr;
+    uint32_t squeeze_bits;
+};
+
+/* Runs the evaluation on complete, checked options. */
+dg_status dg_eval_make(const dg_ensemble *guard, const dg_dataset *clean,
+                       const dg_advset *const *sets,
+                       const char *const *names, uint32_t n_sets,
+                       const dg_eval_opts *o, dg_eval **out);
+void dg_eval_destroy(dg_eval *e);
+
+/* Builds the rows once every input is judged (rows.c). */
+dg_status dg_eval_fill_rows(dg_eval *e);
+
+/* Row k's decision on input i: whether it accepts, with which label, and
+ * how suspicious the input looks to it (higher is worse). */
+bool dg_eval_accepts(const dg_eval *e, uint32_t k, uint32_t i,
+                     int32_t *label);
+float dg_eval_suspicion(const dg_eval *e, uint32_t k, uint32_t i);
+/* An attempt fools the undefended Student: within budget and classified
+ * as the attacker wanted. */
+bool dg_eval_fools(const dg_eval_sample *in);
+
+/* Row k's suspicion scores on set s: clean inputs the Student gets right
+ * (*neg, malloc'ed) and the set's fooling attempts (*pos). */
+dg_status dg_eval_scores(const dg_eval *e, uint32_t k, uint32_t s,
+                         float **neg, size_t *n_neg, float **pos,
+                         size_t *n_pos);
+
+/* What the attack did on set s, as the undefended Student sees it. */
+void dg_eval_set_stats(const dg_eval *e, uint32_t s, dg_eval_set *out);
+
+/* The attempts of an attack run (attempts.c), count entries each. */
+typedef struct dg_attempts {
+    uint32_t *source_index;
+    int32_t *source_label;
+    uint32_t *target_index;  /* UINT32_MAX: no target image */
+    int32_t *target_label;   /* -1: no target class */
+} dg_attempts;
+
+dg_status dg_attempts_pick(const dg_model *student, const dg_dataset *ds,
+                           const dg_attempt_opts *o, uint32_t count,
+                           dg_attempts *out);
+
+#endif

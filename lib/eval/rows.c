@@ -1,0 +1,211 @@
+/* rows.c - each defence's decisions and numbers, derived from what run.c
+ * recorded of every input. */
+#include "eval/eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+
+static bool is_guard_row(const dg_eval *e, uint32_t k)
+{
+    return k < 2 * e->variants;
+}
+
+float dg_eval_suspicion(const dg_eval *e, uint32_t k, uint32_t i)
+{
+    const dg_eval_sample *in = &e->inputs[i];
+    if (is_guard_row(e, k))
+        return e->guard_suspicion[(size_t)i * 2 * e->variants + k];
+    switch (e->rows[k].kind) {
+    case DG_EVAL_POOL:
+        return 1.0f - in->pool_share;
+    case DG_EVAL_SQUEEZE:
+        return in->squeeze_score;
+    default:
+        return 0;
+    }
+}
+
+bool dg_eval_accepts(const dg_eval *e, uint32_t k, uint32_t i,
+                     int32_t *label)
+{
+    const dg_eval_sample *in = &e->inputs[i];
+    const dg_eval_line *row = &e->rows[k];
+    *label = row->kind == DG_EVAL_POOL ? in->pool_label : in->label;
+    if (is_guard_row(e, k))
+        return e->guard_accepted[(size_t)i * 2 * e->variants + k];
+    if (row->kind == DG_EVAL_NO_DEFENCE) return true;
+    return !(dg_eval_suspicion(e, k, i) > row->threshold);
+}
+
+bool dg_eval_fools(const dg_eval_sample *in)
+{
+    if (!in->within_budget) return false;
+    return in->targeted ? in->label == in->target : in->label != in->truth;
+}
+
+static void count_row(const dg_eval *e, uint32_t k)
+{
+    dg_eval_line *row = &e->rows[k];
+    dg_defence_counts clean = {0};
+    for (uint32_t i = 0; i < e->n_clean; i++) {
+        int32_t label;
+        bool ok = dg_eval_accepts(e, k, i, &label);
+        clean.clean++;
+        if (e->inputs[i].label != e->inputs[i].truth) continue;
+        clean.clean_correct++;
+        clean.clean_correct_rejected += !ok;
+    }
+    row->clean = clean;
+    for (uint32_t s = 0; s < e->n_sets; s++) {
+        dg_defence_counts c = clean;
+        for (uint32_t i = e->set_first[s]; i < e->set_first[s + 1]; i++) {
+            const dg_eval_sample *in = &e->inputs[i];
+            if (!dg_eval_fools(in)) continue;
+            int32_t label;
+            bool ok = dg_eval_accepts(e, k, i, &label);
+            bool wanted = in->targeted ? label == in->target
+                                       : label != in->truth;
+            c.fooling++;
+            c.fooling_stopped += !ok || !wanted;
+        }
+        row->counts[s] = c;
+    }
+}
+
+dg_status dg_eval_scores(const dg_eval *e, uint32_t k, uint32_t s,
+                         float **neg, size_t *n_neg, float **pos,
+                         size_t *n_pos)
+{
+    *neg = *pos = NULL;
+    *n_neg = *n_pos = 0;
+    dg_status st = dg_alloc_array((void **)neg, (size_t)e->n_clean + 1,
+                                  sizeof **neg, "scores");
+    if (st == DG_OK)
+        st = dg_alloc_array((void **)pos, (size_t)e->n_inputs + 1,
+                            sizeof **pos, "scores");
+    if (st != DG_OK) {
+        free(*neg);
+        *neg = NULL;
+        return st;
+    }
+    for (uint32_t i = 0; i < e->n_clean; i++)
+        if (e->inputs[i].label == e->inputs[i].truth)
+            (*neg)[(*n_neg)++] = dg_eval_suspicion(e, k, i);
+    for (uint32_t i = s < e->n_sets ? e->set_first[s] : 0;
+         s < e->n_sets && i < e->set_first[s + 1]; i++)
+        if (dg_eval_fools(&e->inputs[i]))
+            (*pos)[(*n_pos)++] = dg_eval_suspicion(e, k, i);
+    return DG_OK;
+}
+
+static dg_status detection(const dg_eval *e, uint32_t k)
+{
+    dg_eval_line *row = &e->rows[k];
+    for (uint32_t s = 0; s < e->n_sets; s++) {
+        row->auc[s] = row->tpr5[s] = row->tpr1[s] = NAN;
+        if (row->kind == DG_EVAL_NO_DEFENCE) continue;
+        float *neg, *pos;
+        size_t n_neg, n_pos;
+        DG_TRY(dg_eval_scores(e, k, s, &neg, &n_neg, &pos, &n_pos));
+        if (n_neg && n_pos) {
+            row->auc[s] = dg_roc_auc(neg, n_neg, pos, n_pos);
+            row->tpr5[s] = dg_share_above(
+                pos, n_pos, dg_threshold_at_fpr(neg, n_neg, 0.05));
+            row->tpr1[s] = dg_share_above(
+                pos, n_pos, dg_threshold_at_fpr(neg, n_neg, 0.01));
+        }
+        free(neg);
+        free(pos);
+    }
+    return DG_OK;
+}
+
+/* A baseline's threshold: flags at most `fpr` of the clean inputs the
+ * Student gets right. */
+static dg_status calibrate(const dg_eval *e, uint32_t k, double fpr)
+{
+    float *neg, *pos;
+    size_t n_neg, n_pos;
+    DG_TRY(dg_eval_scores(e, k, 0, &neg, &n_neg, &pos, &n_pos));
+    dg_status st = DG_OK;
+    if (n_neg == 0)
+        st = dg_fail(DG_E_INVALID_ARG, "no clean input is classified "
+                                       "correctly, so the baselines cannot "
+                                       "be calibrated");
+    else
+        e->rows[k].threshold = dg_threshold_at_fpr(neg, n_neg, fpr);
+    free(neg);
+    free(pos);
+    return st;
+}
+
+static void name_row(dg_eval_line *row, int32_t kind, uint32_t members,
+                     int32_t rule, uint32_t passes, const char *name)
+{
+    row->kind = kind;
+    row->members = members;
+    row->rule = rule;
+    row->passes = passes;
+    snprintf(row->name, sizeof row->name, "%s", name);
+}
+
+dg_status dg_eval_fill_rows(dg_eval *e)
+{
+    uint32_t v = e->variants;
+    for (uint32_t m = 1; m <= v; m++) {
+        char name[48];
+        snprintf(name, sizeof name, "guard M=%u votes", m);
+        name_row(&e->rows[m - 1], DG_EVAL_GUARD, m, DG_RULE_VOTES, 1 + m,
+                 name);
+        snprintf(name, sizeof name, "guard M=%u score", m);
+        name_row(&e->rows[v + m - 1], DG_EVAL_GUARD, m, DG_RULE_SCORE, 1 + m,
+                 name);
+    }
+    uint32_t none = 2 * v, pool = none + 1, squeeze = none + 2,
+             matched = none + 3;
+    name_row(&e->rows[none], DG_EVAL_NO_DEFENCE, 0, 0, 1, "no defence");
+    name_row(&e->rows[pool], DG_EVAL_POOL, 0, 0, e->classes * v,
+             "whole pool, no phase 1");
+    char name[48];
+    snprintf(name, sizeof name, "feature squeezing (%.0f%% FPR)",
+             100 * e->baseline_fpr);
+    name_row(&e->rows[squeeze], DG_EVAL_SQUEEZE, 0, 0, 3, name);
+    name_row(&e->rows[matched], DG_EVAL_SQUEEZE, 0, 0, 3,
+             "feature squeezing (guard's FRR)");
+    e->rows[pool].matched = e->rows[matched].matched = true;
+    for (uint32_t k = 0; k <= none; k++) count_row(e, k);
+    /* The pool and the matched squeezing reject as many clean inputs as
+     * the guard at its defaults, so their defence rates compare. */
+    uint32_t guard = (e->rule == DG_RULE_SCORE ? v : 0) + e->members - 1;
+    double guard_frr = dg_false_rejection_rate(&e->rows[guard].clean);
+    if (isnan(guard_frr)) guard_frr = e->baseline_fpr;
+    DG_TRY(calibrate(e, pool, guard_frr));
+    DG_TRY(calibrate(e, squeeze, e->baseline_fpr));
+    DG_TRY(calibrate(e, matched, guard_frr));
+    for (uint32_t k = none + 1; k < e->n_rows; k++) count_row(e, k);
+    for (uint32_t k = 0; k < e->n_rows; k++) DG_TRY(detection(e, k));
+    return DG_OK;
+}
+
+void dg_eval_set_stats(const dg_eval *e, uint32_t s, dg_eval_set *out)
+{
+    out->name = e->set_names[s];
+    out->first_input = e->set_first[s];
+    out->targeted = 0;
+    out->attempts = out->within_budget = out->reached_target = 0;
+    out->left_source = out->fooling = 0;
+    for (uint32_t i = e->set_first[s]; i < e->set_first[s + 1]; i++) {
+        const dg_eval_sample *in = &e->inputs[i];
+        out->attempts++;
+        out->targeted = in->targeted;
+        if (!in->within_budget) continue;
+        out->within_budget++;
+        out->reached_target += in->target >= 0 ? in->label == in->target
+                                               : in->label != in->truth;
+        out->left_source += in->label != in->truth;
+        out->fooling += dg_eval_fools(in);
+    }
+}

@@ -1,0 +1,102 @@
+"""The evaluation through the binding: a small guard judged on clean bars
+and on a set of swapped images (a clean image of another class as the
+"adversarial" one), its guard rows checked against the Validator's own
+verdicts, the baselines' shape, ROC curves, and the choice of attempts
+against the Student's predictions."""
+import tempfile
+import unittest
+
+import numpy as np
+
+import diffguard as dg
+import support
+
+
+class Evaluation(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.train, _, cls.student, cls.guard = \
+            support.student_and_guard(cls.tmp.name)
+        cls.clean = support.dataset(cls.tmp.name, "clean", 10, seed=5)
+        pixels, labels = support.bars(6, seed=6)
+        cls.swaps = dg.AdversarialSet.create((1, 8, 8))
+        for i in range(len(pixels)):
+            target = int(labels[i])
+            cls.swaps.add(pixels[i] / 255.0, source_index=i,
+                          source_label=(target + 1) % 4, target_label=target,
+                          student_label=-1, dssim=0, feature_distance=0,
+                          within_budget=1, success=0)
+        cls.result = dg.GuardEvaluation(cls.guard, cls.clean,
+                                        {"swaps": cls.swaps})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.result.close()
+        cls.tmp.cleanup()
+
+    def test_description(self):
+        info = self.result.info
+        self.assertEqual(info.clean, len(self.clean))
+        self.assertEqual(info.inputs, len(self.clean) + len(self.swaps))
+        self.assertEqual(info.rows, 2 * info.variants + 4)
+        self.assertEqual(info.squeeze_bits, dg.EVAL_SQUEEZE_DEFAULT_BITS)
+        sets = self.result.sets
+        self.assertEqual([s.name for s in sets], ["swaps"])
+        self.assertEqual(sets[0].attempts, len(self.swaps))
+        kinds = [r.kind for r in self.result.rows]
+        self.assertEqual(kinds[-4:], [dg.EVAL_NO_DEFENCE, dg.EVAL_POOL,
+                                      dg.EVAL_SQUEEZE, dg.EVAL_SQUEEZE])
+
+    def test_guard_rows_are_the_validators_verdicts(self):
+        x, labels = self.clean.batch(range(len(self.clean)), self.student)
+        inputs = np.concatenate([x, self.swaps.batch(model=self.student)])
+        for k, row in enumerate(self.result.rows):
+            if row.kind != dg.EVAL_GUARD:
+                continue
+            with dg.Validator(self.guard, members=row.members,
+                              rule=row.rule) as v:
+                verdicts = v.validate(inputs)
+            rejected = 0
+            for i, verdict in enumerate(verdicts):
+                d = self.result.decision(k, i)
+                self.assertEqual(bool(d.accepted), verdict.accepted)
+                self.assertEqual(d.label, verdict.label)
+                if i < len(self.clean) and verdict.label == labels[i]:
+                    rejected += not verdict.accepted
+            self.assertEqual(row.clean_correct_rejected, rejected)
+
+    def test_roc_ends_and_area(self):
+        for k, row in enumerate(self.result.rows):
+            if row.kind == dg.EVAL_NO_DEFENCE:
+                continue
+            fpr, tpr = self.result.roc(k, 0)
+            self.assertEqual((fpr[0], tpr[0], fpr[-1], tpr[-1]),
+                             (0, 0, 1, 1))
+            auc = self.result.outcome(k, 0).roc_auc
+            if not np.isnan(auc):
+                self.assertAlmostEqual(np.trapz(tpr, fpr), auc, places=9)
+
+    def test_attempts_and_classify(self):
+        pixels, labels = support.bars(10, seed=5)  # the clean set's
+        predicted = dg.classify(self.student, pixels / 255.0)
+        chosen = dg.choose_attempts(self.student, self.clean, 8, seed=3)
+        for s, label in zip(chosen["source_index"], chosen["source_label"]):
+            self.assertEqual(predicted[s], label)
+            self.assertEqual(labels[s], label)
+        self.assertTrue((chosen["target_label"] != chosen["source_label"])
+                        .all())
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.choose_attempts(self.student, self.clean, 1000)
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+
+    def test_errors(self):
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.GuardEvaluation(self.guard, self.clean, squeeze_bits=9)
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+        with self.assertRaises(dg.DiffguardError):
+            self.result.outcome(999, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
