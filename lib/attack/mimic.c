@@ -11,6 +11,7 @@
  * executor calls. */
 #include "attack/attack.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/bytes.h"
 #include "core/rng.h"
+#include "core/vec.h"
 #include "nn/exec.h"
 
 #define ADAM_BETA1 0.9
@@ -331,23 +333,12 @@ dg_status dg_attack_worker_create(const dg_attack_job *job,
 /* Objectives                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* log(sum_k exp(z_k)) over the classes but `skip` (-1: none). */
-static double log_sum_exp(const float *z, size_t n, int32_t skip)
-{
-    double largest = -HUGE_VAL, sum = 0;
-    for (size_t k = 0; k < n; k++)
-        if ((int32_t)k != skip && z[k] > largest) largest = z[k];
-    for (size_t k = 0; k < n; k++)
-        if ((int32_t)k != skip) sum += exp(z[k] - largest);
-    return log(sum) + largest;
-}
-
 /* -log softmax(z)[label], and (diff not NULL) its gradient: the
  * cross-entropy of a class to reach. */
 static double cross_entropy(const float *z, size_t n, int32_t label,
                             float *diff)
 {
-    double log_sum = log_sum_exp(z, n, -1);
+    double log_sum = dg_log_sum_exp(z, (uint32_t)n, 1.0f);
     for (size_t k = 0; diff && k < n; k++)
         diff[k] = (float)(exp(z[k] - log_sum) - ((int32_t)k == label));
     return log_sum - z[label];
@@ -356,7 +347,10 @@ static double cross_entropy(const float *z, size_t n, int32_t label,
 /* -log(1 - softmax(z)[label]), and its gradient: the loss of a class to
  * leave.  Unlike minus the cross-entropy it is bounded below (by 0) and
  * fades once the class is left, so one model already fooled cannot
- * dominate a mean over several. */
+ * dominate a mean over several.  1 - p is summed from the other classes'
+ * shares, not subtracted from 1, so it stays exact where p rounds to 1;
+ * only where even those shares underflow (logit gaps over ~700) is it
+ * floored, and the loss saturates. */
 static double complement_cross_entropy(const float *z, size_t n,
                                        int32_t label, float *diff)
 {
@@ -364,13 +358,17 @@ static double complement_cross_entropy(const float *z, size_t n,
         if (diff) diff[0] = 0;
         return 0;
     }
-    double log_sum = log_sum_exp(z, n, -1);
-    double log_others = log_sum_exp(z, n, label);
+    double log_sum = dg_log_sum_exp(z, (uint32_t)n, 1.0f);
+    double p = exp(z[label] - log_sum), others = 0;
+    for (size_t k = 0; k < n; k++)
+        if ((int32_t)k != label) others += exp(z[k] - log_sum);
+    if (others < DBL_MIN) others = DBL_MIN;
+    /* d/dz_k of -log(1 - p): p for the label, -p_k p / (1 - p) else. */
     for (size_t k = 0; diff && k < n; k++)
         diff[k] = (int32_t)k == label
-                      ? (float)exp(z[k] - log_sum)
-                      : (float)(exp(z[k] - log_sum) - exp(z[k] - log_others));
-    return log_sum - log_others;
+                      ? (float)p
+                      : (float)(-exp(z[k] - log_sum) * p / others);
+    return -log(others);
 }
 
 /* The feature term at one image's layer output `out`, and (diff not NULL)
