@@ -15,7 +15,7 @@
 #include "core/rng.h"
 #include "diffguard.h"
 #include "io/dataset.h"
-#include "suite.h"
+#include "attack_suite.h"
 
 enum { SIDE = BLOB_SIDE, PIXELS = SIDE * SIDE, CLASSES = 4, MEMBERS = 3 };
 
@@ -36,25 +36,14 @@ static dg_ensemble *guard;
 static dg_model *members[CLASSES * MEMBERS]; /* whole, class-major */
 static int32_t member_class[CLASSES * MEMBERS];
 
-static void train(dg_model *m)
-{
-    dg_train_opts o;
-    dg_train_opts_init(&o, sizeof o);
-    o.epochs = 6;
-    o.batch_size = 16;
-    o.learning_rate = 3e-3f;
-    require(dg_model_train(m, data, &o, NULL), "training");
-}
-
 static void build_fixture(void)
 {
     data = make_blobs(60, 1);
     held = make_blobs(20, 2);
     if (!data || !held) require(DG_E_NOMEM, "data sets");
-    require(dg_model_create("c8k3,relu,mp2,fc32,relu,fc4", 1, SIDE, SIDE, 2,
-                            &teacher),
+    require(dg_model_create(BLOB_TEACHER_ARCH, 1, SIDE, SIDE, 2, &teacher),
             "teacher");
-    train(teacher);
+    require(train_on_blobs(teacher, data), "training the teacher");
     /* The surrogate reads pixels through a different map than the
      * Teacher's default (input = pixel): gradients must follow it. */
     require(dg_model_create("c6k5,relu,mp2,fc24,relu,fc4", 1, SIDE, SIDE, 5,
@@ -65,7 +54,7 @@ static void build_fixture(void)
     pre.mean[0] = 0.4f;
     pre.std[0] = 0.25f;
     require(dg_model_set_preprocess(surrogate, &pre), "preprocessing");
-    train(surrogate);
+    require(train_on_blobs(surrogate, data), "training the surrogate");
 
     dg_ensemble_opts g;
     dg_ensemble_opts_init(&g, sizeof g);
@@ -94,21 +83,6 @@ static void free_fixture(void)
     dg_model_free(teacher);
     dg_dataset_free(data);
     dg_dataset_free(held);
-}
-
-/* The first n images of class cls, as pixels in [0,1]. */
-static float *images_of(int32_t cls, uint32_t n)
-{
-    uint32_t *idx = malloc(n * sizeof *idx), found = 0;
-    for (uint32_t i = 0; found < n && i < data->count; i++)
-        if (data->labels[i] == cls) idx[found++] = i;
-    ck_assert_uint_eq(found, n);
-    float *x = malloc((size_t)n * PIXELS * sizeof *x);
-    ck_assert_int_eq(dg_dataset_batch(data, NULL, idx, n, x,
-                                      (size_t)n * PIXELS, NULL),
-                     DG_OK);
-    free(idx);
-    return x;
 }
 
 /* Naive references, through public sessions and the models' own
@@ -169,16 +143,6 @@ static double feature_distance(const float *a, const float *b)
     double sum = 0;
     for (uint32_t k = 0; k < n; k++) sum += (fa[k] - fb[k]) * (fa[k] - fb[k]);
     return sqrt(sum);
-}
-
-static dg_attack_opts preset(void)
-{
-    dg_attack_opts o;
-    ck_assert_int_eq(dg_attack_opts_init(&o, sizeof o, DG_ATTACK_PRESET_STRONG),
-                     DG_OK);
-    o.batch_size = 4;
-    o.threads = 2;
-    return o;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -246,7 +210,7 @@ static void check_objective(const dg_attack_opts *o, const float *src,
 
 START_TEST(objective_and_gradient_match_references)
 {
-    float *src = images_of(0, 1), *tgt = images_of(2, 1);
+    float *src = images_of(data, 0, 1), *tgt = images_of(data, 2, 1);
     /* Keep the probe inside [0,1]: pull pixels off the bounds. */
     for (int k = 0; k < PIXELS; k++) src[k] = 0.1f + 0.8f * src[k];
     int32_t target = 2;
@@ -255,7 +219,7 @@ START_TEST(objective_and_gradient_match_references)
     const dg_model *models[] = {surrogate, members[2 * MEMBERS],
                                 members[1 * MEMBERS]};
     const int32_t classes[] = {-1, 2, 1};
-    dg_attack_opts o = preset();
+    dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
     o.method = DG_ATTACK_MIMIC_LINF;
     o.adaptive_models = models;
     o.adaptive_model_classes = classes;
@@ -290,42 +254,13 @@ START_TEST(objective_and_gradient_match_references)
 }
 END_TEST
 
-/* The results of one run. */
-typedef struct outcome {
-    float *adv, *dssim, *value;
-    uint8_t *ok;
-} outcome;
-
-static outcome attack(const dg_attack_opts *o, const float *src,
-                      const float *tgt, const int32_t *labels, uint32_t n)
-{
-    outcome r;
-    r.adv = malloc((size_t)n * PIXELS * sizeof *r.adv);
-    r.dssim = malloc(n * sizeof *r.dssim);
-    r.value = malloc(n * sizeof *r.value);
-    r.ok = malloc(n);
-    dg_status s = dg_attack_run(teacher, o, src, tgt, labels, n, r.adv,
-                                r.dssim, r.value, r.ok);
-    ck_assert_msg(s == DG_OK, "%s: %s", dg_strerror(s),
-                  dg_last_error_detail());
-    return r;
-}
-
-static void outcome_free(outcome *r)
-{
-    free(r->adv);
-    free(r->dssim);
-    free(r->value);
-    free(r->ok);
-}
-
 START_TEST(loss_falls_with_iterations)
 {
     enum { N = 4 };
-    float *src = images_of(1, N);
+    float *src = images_of(data, 1, N);
     int32_t target[N] = {3, 3, 0, 2};
     const dg_model *models[] = {surrogate};
-    dg_attack_opts o = preset();
+    dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
     o.adaptive_models = models;
     o.n_adaptive_models = 1;
     o.feature_weight = 0;
@@ -339,7 +274,7 @@ START_TEST(loss_falls_with_iterations)
         previous[i] = -log_prob(surrogate, src + i * PIXELS, target[i]);
     for (int run = 0; run < 3; run++) {
         o.iterations = iterations[run];
-        outcome r = attack(&o, src, NULL, target, N);
+        outcome r = attack(teacher, &o, src, NULL, target, N);
         for (int i = 0; i < N; i++) {
             ck_assert(r.ok[i]);
             double loss = -log_prob(surrogate, r.adv + i * PIXELS, target[i]);
@@ -362,11 +297,12 @@ END_TEST
 START_TEST(attack_fools_the_models_it_goes_through)
 {
     enum { N = 8 };
-    float *src = images_of(0, N), *tgt = images_of(3, N);
+    float *src = images_of(data, 0, N), *tgt = images_of(data, 3, N);
     int32_t target[N];
     for (int i = 0; i < N; i++) target[i] = 3;
     const dg_model *models[] = {surrogate, members[3 * MEMBERS]};
-    dg_attack_opts runs[3] = {preset(), preset(), preset()};
+    dg_attack_opts runs[3];
+    for (int k = 0; k < 3; k++) runs[k] = preset(DG_ATTACK_PRESET_STRONG);
     runs[0].method = DG_ATTACK_PGD;
     runs[0].feature_weight = 0;
     runs[1].feature_weight = 0;
@@ -382,7 +318,7 @@ START_TEST(attack_fools_the_models_it_goes_through)
         o->epsilon = 0.25f;
         o->step = 0.01f;
         o->iterations = k == 1 ? 200 : 80;
-        outcome r = attack(o, src, tgt, target, N);
+        outcome r = attack(teacher, o, src, tgt, target, N);
         uint32_t fooled[2] = {0, 0};
         for (int i = 0; i < N; i++) {
             if (!r.ok[i]) continue;
@@ -412,14 +348,15 @@ START_TEST(adaptive_term_raises_member_agreement)
     int32_t target[N];
     for (int i = 0; i < N; i++) { /* class 0 <-> 1: the blob moves across */
         int32_t s = i % 2;
-        float *a = images_of(s, 1 + i / 2), *b = images_of(1 - s, 1 + i / 2);
+        float *a = images_of(data, s, 1 + i / 2);
+        float *b = images_of(data, 1 - s, 1 + i / 2);
         memcpy(src + i * PIXELS, a + (i / 2) * PIXELS, PIXELS * sizeof *src);
         memcpy(tgt + i * PIXELS, b + (i / 2) * PIXELS, PIXELS * sizeof *tgt);
         target[i] = 1 - s;
         free(a);
         free(b);
     }
-    dg_attack_opts o = preset();
+    dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
     o.method = DG_ATTACK_MIMIC_LINF;
     o.epsilon = 0.16f;
     o.step = 0.01f;
@@ -433,7 +370,7 @@ START_TEST(adaptive_term_raises_member_agreement)
             o.adaptive_model_classes = member_class;
             o.n_adaptive_models = CLASSES * MEMBERS;
         }
-        outcome r = attack(&o, src, tgt, target, N);
+        outcome r = attack(teacher, &o, src, tgt, target, N);
         uint32_t votes = 0;
         for (int i = 0; i < N; i++) {
             if (!r.ok[i]) continue;
@@ -459,9 +396,9 @@ END_TEST
 START_TEST(draws_do_not_depend_on_threads)
 {
     enum { N = 6 };
-    float *src = images_of(2, N), *tgt = images_of(1, N);
+    float *src = images_of(data, 2, N), *tgt = images_of(data, 1, N);
     int32_t target[N] = {1, 1, 1, 0, 3, 0};
-    dg_attack_opts o = preset();
+    dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
     o.method = DG_ATTACK_MIMIC_LINF;
     o.adaptive_models = (const dg_model *const *)members;
     o.adaptive_model_classes = member_class;
@@ -469,9 +406,9 @@ START_TEST(draws_do_not_depend_on_threads)
     o.adaptive_draw = 2;
     o.iterations = 20;
     o.threads = 1;
-    outcome a = attack(&o, src, tgt, target, N);
+    outcome a = attack(teacher, &o, src, tgt, target, N);
     o.threads = 3;
-    outcome b = attack(&o, src, tgt, target, N);
+    outcome b = attack(teacher, &o, src, tgt, target, N);
     ck_assert_mem_eq(a.adv, b.adv, (size_t)N * PIXELS * sizeof *a.adv);
     ck_assert_mem_eq(a.value, b.value, N * sizeof *a.value);
     outcome_free(&a);
@@ -486,7 +423,7 @@ START_TEST(options_are_checked)
     float src[PIXELS] = {0}, adv[PIXELS];
     int32_t label = 1, far_label = 9;
     const dg_model *models[] = {surrogate, NULL};
-    dg_attack_opts o = preset();
+    dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
     ck_assert_float_eq(o.adaptive_weight, 1.0f);
     ck_assert_float_eq(o.feature_weight, 1.0f);
     ck_assert_uint_eq(o.n_adaptive_models, 0);
