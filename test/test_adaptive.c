@@ -254,6 +254,60 @@ START_TEST(objective_and_gradient_match_references)
 }
 END_TEST
 
+/* A linear classifier whose logit 0 is `weight` times the pixel sum and
+ * whose other three logits are 0. */
+static dg_model *one_hot_linear(float weight)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_model_create("fc4", 1, SIDE, SIDE, 1, &m), DG_OK);
+    dg_layer *fc = &m->layers[m->n_layers - 1];
+    ck_assert_int_eq(fc->kind, DG_LAYER_LINEAR);
+    memset(fc->param[0], 0, fc->param_len[0] * sizeof *fc->param[0]);
+    memset(fc->param[1], 0, fc->param_len[1] * sizeof *fc->param[1]);
+    for (int k = 0; k < PIXELS; k++) fc->param[0][k] = weight;
+    return m;
+}
+
+/* Leaving a class the model is sure of: 1 - p must come from the other
+ * classes' shares, not from 1 - p, which rounds to 0.  Hand-worked, with
+ * gap G = logit 0: loss = G - log 3 + log(1 + 3 e^-G), its gradient
+ * weight * p ~ weight at every pixel (the other logits do not move).  At
+ * a gap past what double exp can hold the loss saturates, finite, with
+ * the same gradient. */
+START_TEST(complement_loss_holds_at_full_confidence)
+{
+    float src[PIXELS], grad[PIXELS];
+    for (int k = 0; k < PIXELS; k++) src[k] = 0.5f; /* pixel sum 128 */
+    const float weights[2] = {60.0f / 128, 2000.0f / 128};
+    int32_t label = 0;
+    for (int run = 0; run < 2; run++) {
+        dg_model *m = one_hot_linear(weights[run]);
+        const dg_model *models[] = {m};
+        dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
+        o.method = DG_ATTACK_PGD;
+        o.targeted = 0;
+        o.feature_weight = 0;
+        o.adaptive_models = models;
+        o.n_adaptive_models = 1;
+        dg_attack_job job = job_of(&o, src, NULL, &label, 1);
+        dg_attack_worker *w;
+        ck_assert_int_eq(dg_attack_worker_create(&job, &w), DG_OK);
+        double value;
+        ck_assert_int_eq(dg_attack_worker_objective(w, 0, src, &value, grad),
+                         DG_OK);
+        double gap = weights[run] * 128.0;
+        if (run == 0)
+            ck_assert_double_eq_tol(value, gap - log(3.0), 1e-3);
+        else
+            ck_assert_msg(isfinite(value) && value > 700, "loss %g", value);
+        for (int k = 0; k < PIXELS; k++)
+            ck_assert_double_eq_tol(grad[k], weights[run], 1e-3);
+        dg_attack_worker_free(w);
+        dg_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(loss_falls_with_iterations)
 {
     enum { N = 4 };
@@ -484,6 +538,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, build_fixture, free_fixture);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, objective_and_gradient_match_references);
+    tcase_add_test(tc, complement_loss_holds_at_full_confidence);
     tcase_add_test(tc, loss_falls_with_iterations);
     tcase_add_test(tc, attack_fools_the_models_it_goes_through);
     tcase_add_test(tc, adaptive_term_raises_member_agreement);
