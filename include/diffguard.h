@@ -895,6 +895,33 @@ typedef struct dg_attack_opts {
                                    iterations; metric: share of finished
                                    images within budget */
     void *progress_user;      /**< passed to progress as `user` */
+    /* Fields below were appended after the first layout (1.0): a caller
+     * whose struct ends at progress_user gets their defaults. */
+    /** Adaptive attacks (doc/attack.md): NULL or n_adaptive_models whole
+     *  classifiers of the attacked model's input shape (a surrogate
+     *  Student, differentiators made whole with dg_ensemble_member_model,
+     *  ...), each read through its own preprocessing.  Their mean loss
+     *  towards labels[i] (cross-entropy; untargeted FGSM and PGD: away from
+     *  labels[i], -log(1 - p)) joins the objective with weight
+     *  adaptive_weight; labels are then required.  Borrowed for the
+     *  call. */
+    const dg_model *const *adaptive_models;
+    /** NULL: every adaptive model joins every image's loss.  Else
+     *  n_adaptive_models classes: model k joins only the images whose
+     *  labels[i] equals adaptive_model_classes[k] (-1: every image), as a
+     *  guard consults only the members of the class it is asked about. */
+    const int32_t *adaptive_model_classes;
+    uint32_t n_adaptive_models; /**< entries of the two arrays above */
+    /** 0 (default): every model that joins an image is used at every
+     *  step (the exact mean).  k: each step draws k of them per image at
+     *  random (seeded), an estimate of that mean at k/n of the cost. */
+    uint32_t adaptive_draw;
+    float adaptive_weight; /**< weight of the mean model loss; default 1 */
+    /** Weight of the feature term (the feature distance for mimicry, the
+     *  attacked model's cross-entropy for FGSM and PGD); default 1.  0
+     *  switches it off: the attack then works through the adaptive models
+     *  alone, and mimicry needs no target images. */
+    float feature_weight;
 } dg_attack_opts;
 
 /** Fills o with a preset (DG_ATTACK_PRESET_*).  Thread: any. */
@@ -904,15 +931,16 @@ DG_API dg_status dg_attack_opts_init(dg_attack_opts *o, size_t struct_size,
 /** Attacks n images with `model` (the Teacher for mimicry, the classifier
  *  itself for FGSM and PGD).  Every array holds n items:
  *  - sources: n x C x H x W pixels in [0,1], the images x_s;
- *  - targets: mimicry: n x C x H x W target images x_t; else NULL;
+ *  - targets: mimicry: n x C x H x W target images x_t (not needed with
+ *    feature_weight 0); else NULL;
  *  - labels: FGSM and PGD: the class to reach (targeted) or to leave
  *    (untargeted); mimicry: the target class, only needed with
- *    check_model; else may be NULL;
+ *    check_model or adaptive models; else may be NULL;
  *  - adversarial: out, n x C x H x W: x' on the 1/255 grid;
  *  - dssim: out (may be NULL): DSSIM(x', x_s);
- *  - feature_distance: out (may be NULL): the objective at x': the L2
+ *  - feature_distance: out (may be NULL): the feature term at x': the L2
  *    feature distance for mimicry, the cross-entropy of labels[i] for FGSM
- *    and PGD;
+ *    and PGD; with feature_weight 0, the mean loss of the adaptive models;
  *  - within_budget: out (may be NULL): 1 if x' meets the budget after
  *    rounding (DSSIM < budget, or |x' - x_s| <= epsilon).
  *
@@ -955,7 +983,8 @@ typedef struct dg_advset_item {
 } dg_advset_item;
 
 /** An empty set for c x h x w images, recording the attack's settings
- *  (everything but threads, check_model and the progress callback) and a
+ *  (everything but threads, check_model, the progress callback and the
+ *  adaptive fields) and a
  *  free description of at most 1023 bytes, such as the data and classes
  *  (copied).  Thread: any. */
 DG_API dg_status dg_advset_create(const dg_attack_opts *settings,
@@ -978,7 +1007,9 @@ DG_API dg_status dg_advset_count(const dg_advset *set, uint32_t *count);
 DG_API dg_status dg_advset_shape(const dg_advset *set, uint32_t *channels,
                                  uint32_t *height, uint32_t *width);
 /** The recorded settings into o (the caller sets struct_size; threads,
- *  check_model and progress come back 0/NULL). */
+ *  check_model, progress and the adaptive models come back 0/NULL, the
+ *  adaptive weights and draw as defaults: the file does not record them,
+ *  `dg attack` writes them into the description). */
 DG_API dg_status dg_advset_settings(const dg_advset *set, dg_attack_opts *o);
 /** The description, owned by the set. */
 DG_API dg_status dg_advset_description(const dg_advset *set,

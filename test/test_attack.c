@@ -12,53 +12,21 @@
 
 #include "core/rng.h"
 #include "diffguard.h"
-#include "suite.h"
+#include "attack_suite.h"
 #include "io/dataset.h"
 
-enum { SIDE = 16, PIXELS = SIDE * SIDE, CLASSES = 4 };
+enum { SIDE = BLOB_SIDE, PIXELS = SIDE * SIDE, CLASSES = 4 };
 
 static dg_model *teacher; /* trained once per process, read by every test */
 static dg_dataset *data;
 
-/* Four classes of 16x16 images: a bright blob at a class-specific corner
- * on a smooth noisy background. */
-static dg_dataset *blobs(uint32_t per_class, uint64_t seed)
-{
-    dg_dataset *ds;
-    ck_assert_int_eq(dg_dataset_alloc(CLASSES * per_class, 1, SIDE, SIDE, &ds),
-                     DG_OK);
-    dg_rng rng;
-    dg_rng_seed(&rng, seed);
-    for (uint32_t i = 0; i < ds->count; i++) {
-        int32_t c = (int32_t)(i % CLASSES);
-        double cy = (c < 2 ? 4.5 : 11.5) + dg_rng_uniform(&rng) - 0.5;
-        double cx = (c % 2 ? 11.5 : 4.5) + dg_rng_uniform(&rng) - 0.5;
-        uint8_t *px = dg_dataset_sample(ds, i);
-        ds->labels[i] = c;
-        for (int r = 0; r < SIDE; r++)
-            for (int q = 0; q < SIDE; q++) {
-                double d2 = (r - cy) * (r - cy) + (q - cx) * (q - cx);
-                double v = 40 + 30 * dg_rng_uniform(&rng) +
-                           170 * exp(-d2 / 8.0);
-                px[r * SIDE + q] = (uint8_t)(v > 255 ? 255 : v);
-            }
-    }
-    dg_dataset_count_classes(ds);
-    return ds;
-}
-
 static void build_fixture(void)
 {
-    data = blobs(60, 1);
-    ck_assert_int_eq(dg_model_create("c8k3,relu,mp2,fc32,relu,fc4", 1, SIDE,
-                                     SIDE, 2, &teacher),
-                     DG_OK);
-    dg_train_opts o;
-    ck_assert_int_eq(dg_train_opts_init(&o, sizeof o), DG_OK);
-    o.epochs = 6;
-    o.batch_size = 16;
-    o.learning_rate = 3e-3f;
-    ck_assert_int_eq(dg_model_train(teacher, data, &o, NULL), DG_OK);
+    data = make_blobs(60, 1);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(
+        dg_model_create(BLOB_TEACHER_ARCH, 1, SIDE, SIDE, 2, &teacher), DG_OK);
+    ck_assert_int_eq(train_on_blobs(teacher, data), DG_OK);
     uint32_t correct, total;
     ck_assert_int_eq(
         dg_model_evaluate(teacher, data, NULL, 0, &correct, &total), DG_OK);
@@ -70,21 +38,6 @@ static void free_fixture(void)
 {
     dg_model_free(teacher);
     dg_dataset_free(data);
-}
-
-/* The first n images of class cls, as pixels in [0,1]. */
-static float *images_of(int32_t cls, uint32_t n)
-{
-    uint32_t *idx = malloc(n * sizeof *idx), found = 0;
-    for (uint32_t i = 0; found < n && i < data->count; i++)
-        if (data->labels[i] == cls) idx[found++] = i;
-    ck_assert_uint_eq(found, n);
-    float *x = malloc((size_t)n * PIXELS * sizeof *x);
-    ck_assert_int_eq(dg_dataset_batch(data, NULL, idx, n, x,
-                                      (size_t)n * PIXELS, NULL),
-                     DG_OK);
-    free(idx);
-    return x;
 }
 
 /* Argmax of the model for each image. */
@@ -142,51 +95,12 @@ static int on_grid(const float *x, size_t n)
     return 1;
 }
 
-/* The results of one run. */
-typedef struct outcome {
-    uint32_t n;
-    float *adv, *dssim, *dist;
-    uint8_t *ok;
-} outcome;
-
-static outcome attack(const dg_attack_opts *o, const float *src,
-                      const float *tgt, const int32_t *labels, uint32_t n)
-{
-    outcome r = {.n = n};
-    r.adv = malloc((size_t)n * PIXELS * sizeof *r.adv);
-    r.dssim = malloc(n * sizeof *r.dssim);
-    r.dist = malloc(n * sizeof *r.dist);
-    r.ok = malloc(n);
-    dg_status s = dg_attack_run(teacher, o, src, tgt, labels, n, r.adv,
-                                r.dssim, r.dist, r.ok);
-    ck_assert_msg(s == DG_OK, "%s: %s", dg_strerror(s),
-                  dg_last_error_detail());
-    return r;
-}
-
-static void outcome_free(outcome *r)
-{
-    free(r->adv);
-    free(r->dssim);
-    free(r->dist);
-    free(r->ok);
-}
-
-static dg_attack_opts preset(int32_t which)
-{
-    dg_attack_opts o;
-    ck_assert_int_eq(dg_attack_opts_init(&o, sizeof o, which), DG_OK);
-    o.batch_size = 4;
-    o.threads = 2;
-    return o;
-}
-
 /* ------------------------------------------------------------------------ */
 
 START_TEST(mimicry_pulls_features_within_budget)
 {
     enum { N = 6 };
-    float *src = images_of(0, N), *tgt = images_of(3, N);
+    float *src = images_of(data, 0, N), *tgt = images_of(data, 3, N);
     int32_t pred[N];
     /* Moving a blob across a 16x16 image takes a large DSSIM budget.  The
      * paper's Adadelta at rate 1 moves slowly: it only has to make
@@ -198,7 +112,7 @@ START_TEST(mimicry_pulls_features_within_budget)
         presets[p].iterations = 150;
         presets[p].budget = 0.2f;
         presets[p].learning_rate = p == 0 ? 0.05f : 1.0f;
-        outcome r = attack(&presets[p], src, tgt, NULL, N);
+        outcome r = attack(teacher, &presets[p], src, tgt, NULL, N);
         double before = 0, after = 0;
         for (uint32_t i = 0; i < N; i++) {
             const float *adv = r.adv + i * PIXELS, *s = src + i * PIXELS;
@@ -209,7 +123,7 @@ START_TEST(mimicry_pulls_features_within_budget)
             ck_assert(d < presets[p].budget);
             ck_assert(on_grid(adv, PIXELS));
             double dist = feature_distance(adv, tgt + i * PIXELS);
-            ck_assert_double_eq_tol(dist, r.dist[i], 1e-3 * (1 + dist));
+            ck_assert_double_eq_tol(dist, r.value[i], 1e-3 * (1 + dist));
             before += feature_distance(s, tgt + i * PIXELS);
             after += dist;
         }
@@ -229,14 +143,14 @@ END_TEST
 START_TEST(linf_mimicry_stays_in_the_box)
 {
     enum { N = 5 };
-    float *src = images_of(1, N), *tgt = images_of(2, N);
+    float *src = images_of(data, 1, N), *tgt = images_of(data, 2, N);
     dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
     o.method = DG_ATTACK_MIMIC_LINF;
     o.epsilon = 0.3f; /* 76.5 / 255: rounding may leave the box */
     o.step = 0.02f;
     o.iterations = 60;
     o.random_start = 1;
-    outcome r = attack(&o, src, tgt, NULL, N);
+    outcome r = attack(teacher, &o, src, tgt, NULL, N);
     double before = 0, after = 0;
     for (uint32_t i = 0; i < N; i++) {
         ck_assert(r.ok[i]);
@@ -245,7 +159,7 @@ START_TEST(linf_mimicry_stays_in_the_box)
             ck_assert(fabsf(r.adv[i * PIXELS + k] - src[i * PIXELS + k]) <=
                       o.epsilon + 1e-6f);
         before += feature_distance(src + i * PIXELS, tgt + i * PIXELS);
-        after += r.dist[i];
+        after += r.value[i];
     }
     ck_assert_msg(after < 0.5 * before, "%g -> %g", before, after);
     outcome_free(&r);
@@ -257,7 +171,7 @@ END_TEST
 START_TEST(fgsm_and_pgd_reach_the_target)
 {
     enum { N = 8 };
-    float *src = images_of(0, N);
+    float *src = images_of(data, 0, N);
     int32_t target[N], pred[N];
     for (int i = 0; i < N; i++) target[i] = 1 + i % 3;
     dg_attack_opts pgd = preset(DG_ATTACK_PRESET_STRONG);
@@ -265,7 +179,7 @@ START_TEST(fgsm_and_pgd_reach_the_target)
     pgd.epsilon = 0.3f;
     pgd.step = 0.02f;
     pgd.iterations = 60;
-    outcome r = attack(&pgd, src, NULL, target, N);
+    outcome r = attack(teacher, &pgd, src, NULL, target, N);
     classify(teacher, r.adv, N, pred);
     for (int i = 0; i < N; i++) {
         ck_assert(r.ok[i]);
@@ -279,7 +193,7 @@ START_TEST(fgsm_and_pgd_reach_the_target)
     fgsm.targeted = 0;
     fgsm.epsilon = 0.4f;
     int32_t truth[N] = {0};
-    r = attack(&fgsm, src, NULL, truth, N);
+    r = attack(teacher, &fgsm, src, NULL, truth, N);
     classify(teacher, r.adv, N, pred);
     int left = 0;
     for (int i = 0; i < N; i++) {
@@ -288,7 +202,7 @@ START_TEST(fgsm_and_pgd_reach_the_target)
             float d = fabsf(r.adv[i * PIXELS + k] - src[i * PIXELS + k]);
             ck_assert(d <= 0.4f + 1e-6f);
         }
-        ck_assert(r.dist[i] > 0);
+        ck_assert(r.value[i] > 0);
     }
     ck_assert_int_ge(left, N / 2);
     outcome_free(&r);
@@ -299,7 +213,7 @@ END_TEST
 START_TEST(rounding_rechecks_the_budget)
 {
     enum { N = 4 };
-    float *src = images_of(2, N), *tgt = images_of(0, N);
+    float *src = images_of(data, 2, N), *tgt = images_of(data, 0, N);
     /* Half a grey level: nearest rounding of x_s +- eps leaves the box,
      * rounding toward the source gives the source back, within budget. */
     dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
@@ -307,7 +221,7 @@ START_TEST(rounding_rechecks_the_budget)
     o.epsilon = 0.5f / 255;
     o.step = o.epsilon;
     o.iterations = 3;
-    outcome r = attack(&o, src, tgt, NULL, N);
+    outcome r = attack(teacher, &o, src, tgt, NULL, N);
     for (uint32_t i = 0; i < N * PIXELS; i++)
         ck_assert_int_eq(lrintf(r.adv[i] * 255), lrintf(src[i] * 255));
     for (uint32_t i = 0; i < N; i++) {
@@ -321,10 +235,10 @@ START_TEST(rounding_rechecks_the_budget)
     o = preset(DG_ATTACK_PRESET_STRONG);
     o.budget = 1e-9f;
     o.iterations = 5;
-    r = attack(&o, src, tgt, NULL, N);
+    r = attack(teacher, &o, src, tgt, NULL, N);
     for (uint32_t i = 0; i < N; i++) {
         ck_assert(!r.ok[i]);
-        ck_assert(isnan(r.dssim[i]) && isnan(r.dist[i]));
+        ck_assert(isnan(r.dssim[i]) && isnan(r.value[i]));
         ck_assert_mem_eq(r.adv + i * PIXELS, src + i * PIXELS,
                          PIXELS * sizeof(float));
     }
@@ -334,7 +248,7 @@ START_TEST(rounding_rechecks_the_budget)
      * grid, as measured independently. */
     o.budget = 2e-4f;
     o.iterations = 40;
-    r = attack(&o, src, tgt, NULL, N);
+    r = attack(teacher, &o, src, tgt, NULL, N);
     for (uint32_t i = 0; i < N; i++) {
         if (!r.ok[i]) continue;
         float d;
@@ -353,8 +267,8 @@ static void assert_same(const outcome *a, const outcome *b)
     ck_assert_mem_eq(a->adv, b->adv, (size_t)a->n * PIXELS * sizeof(float));
     ck_assert_mem_eq(a->ok, b->ok, a->n);
     for (uint32_t i = 0; i < a->n; i++) {
-        ck_assert(a->dist[i] == b->dist[i] ||
-                  (isnan(a->dist[i]) && isnan(b->dist[i])));
+        ck_assert(a->value[i] == b->value[i] ||
+                  (isnan(a->value[i]) && isnan(b->value[i])));
         ck_assert(a->dssim[i] == b->dssim[i] ||
                   (isnan(a->dssim[i]) && isnan(b->dssim[i])));
     }
@@ -363,7 +277,7 @@ static void assert_same(const outcome *a, const outcome *b)
 START_TEST(thread_count_does_not_change_results)
 {
     enum { N = 10 }; /* three chunks of 4, 4 and 2 */
-    float *src = images_of(1, N), *tgt = images_of(2, N);
+    float *src = images_of(data, 1, N), *tgt = images_of(data, 2, N);
     int32_t labels[N];
     for (int i = 0; i < N; i++) labels[i] = i % CLASSES;
     dg_attack_opts mimic = preset(DG_ATTACK_PRESET_STRONG);
@@ -381,8 +295,8 @@ START_TEST(thread_count_does_not_change_results)
         one.threads = 1;
         two.threads = 2;
         const float *targets = c == 0 ? tgt : NULL;
-        outcome a = attack(&one, src, targets, labels, N);
-        outcome b = attack(&two, src, targets, labels, N);
+        outcome a = attack(teacher, &one, src, targets, labels, N);
+        outcome b = attack(teacher, &two, src, targets, labels, N);
         assert_same(&a, &b);
         outcome_free(&a);
         outcome_free(&b);
@@ -414,7 +328,7 @@ static int on_progress(void *user, const char *stage, uint64_t done,
 START_TEST(progress_and_cancellation)
 {
     enum { N = 4 };
-    float *src = images_of(0, N), *tgt = images_of(1, N);
+    float *src = images_of(data, 0, N), *tgt = images_of(data, 1, N);
     float adv[N * PIXELS];
     progress_log log = {0};
     dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
@@ -442,7 +356,7 @@ END_TEST
 START_TEST(check_model_stops_at_success)
 {
     enum { N = 4 };
-    float *src = images_of(0, N), *tgt = images_of(3, N);
+    float *src = images_of(data, 0, N), *tgt = images_of(data, 3, N);
     int32_t labels[N] = {3, 3, 3, 3}, pred[N];
     progress_log log = {0};
     dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
@@ -452,7 +366,7 @@ START_TEST(check_model_stops_at_success)
     o.check_model = teacher;
     o.progress = on_progress;
     o.progress_user = &log;
-    outcome r = attack(&o, src, tgt, labels, N);
+    outcome r = attack(teacher, &o, src, tgt, labels, N);
     classify(teacher, r.adv, N, pred);
     int hits = 0;
     for (int i = 0; i < N; i++) hits += r.ok[i] && pred[i] == 3;

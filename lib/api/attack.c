@@ -1,6 +1,7 @@
 /* attack.c - public entry points of the attack evaluation API: options and
  * presets, dg_attack_run, dg_dssim, adversarial sets and PNG examples. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,11 +13,16 @@
 #include "io/image.h"
 #include "io/png_write.h"
 
+/* The first published layout ended with progress_user. */
+#define ATTACK_OPTS_V1 offsetof(dg_attack_opts, adaptive_models)
+
 dg_status dg_attack_opts_init(dg_attack_opts *o, size_t struct_size,
                               int32_t preset)
 {
-    DG_INIT_STRUCT(o, struct_size, dg_attack_opts);
-    return dg_attack_preset(o, preset);
+    dg_attack_opts full = {.struct_size = sizeof full};
+    DG_TRY(dg_attack_preset(&full, preset));
+    return dg_init_prefix(o, struct_size, &full, sizeof full, ATTACK_OPTS_V1,
+                          "dg_attack_opts");
 }
 
 dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
@@ -26,11 +32,14 @@ dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
                         float *feature_distance, uint8_t *within_budget)
 {
     DG_CHECK_ARG(model && sources && adversarial);
-    DG_CHECK_STRUCT(o, dg_attack_opts, sizeof(dg_attack_opts));
+    DG_CHECK_STRUCT(o, dg_attack_opts, ATTACK_OPTS_V1);
+    dg_attack_opts full;
+    DG_TRY(dg_attack_opts_init(&full, sizeof full, DG_ATTACK_PRESET_STRONG));
+    dg_complete_struct(&full, sizeof full, o);
     dg_attack_io io = {sources,     targets, labels,
                        adversarial, dssim,   feature_distance,
                        within_budget};
-    return dg_attack_launch(model, o, n, &io);
+    return dg_attack_launch(model, &full, n, &io);
 }
 
 dg_status dg_dssim(const float *a, const float *b, uint32_t c, uint32_t h,
@@ -54,7 +63,7 @@ dg_status dg_advset_create(const dg_attack_opts *settings, uint32_t channels,
 {
     DG_CHECK_ARG(out);
     *out = NULL;
-    DG_CHECK_STRUCT(settings, dg_attack_opts, sizeof(dg_attack_opts));
+    DG_CHECK_STRUCT(settings, dg_attack_opts, ATTACK_OPTS_V1);
     dg_shape shape = {channels, height, width};
     return dg_advset_new(settings, shape, description ? description : "",
                          out);
@@ -107,9 +116,9 @@ dg_status dg_advset_shape(const dg_advset *set, uint32_t *channels,
 dg_status dg_advset_settings(const dg_advset *set, dg_attack_opts *o)
 {
     DG_CHECK_ARG(set);
-    DG_CHECK_STRUCT(o, dg_attack_opts, sizeof(dg_attack_opts));
+    DG_CHECK_STRUCT(o, dg_attack_opts, ATTACK_OPTS_V1);
     uint32_t size = o->struct_size;
-    memcpy(o, &set->settings, sizeof *o);
+    memcpy(o, &set->settings, size < sizeof *o ? size : sizeof *o);
     o->struct_size = size;
     return DG_OK;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack/attack.h"
 #include "core/alloc.h"
 #include "core/bytes.h"
 #include "core/file.h"
@@ -50,6 +51,14 @@ void dg_advset_destroy(dg_advset *s)
     free(s);
 }
 
+/* The file does not record the adaptive fields (its format predates them;
+ * `dg attack` writes them into the description): they read as defaults. */
+static void adaptive_defaults(dg_attack_opts *o)
+{
+    o->adaptive_weight = DG_ATTACK_DEFAULT_ADAPTIVE_WEIGHT;
+    o->feature_weight = DG_ATTACK_DEFAULT_FEATURE_WEIGHT;
+}
+
 static void keep_settings(dg_advset *s, const dg_attack_opts *o)
 {
     memset(&s->settings, 0, sizeof s->settings);
@@ -58,6 +67,7 @@ static void keep_settings(dg_advset *s, const dg_attack_opts *o)
         memcpy((char *)&s->settings + setting_words[k],
                (const char *)o + setting_words[k], 4);
     s->settings.seed = o->seed;
+    adaptive_defaults(&s->settings);
 }
 
 static dg_status check_shape(dg_shape shape)
@@ -215,6 +225,7 @@ static dg_status get_settings(dg_reader *r, dg_attack_opts *o)
         DG_TRY(dg_get_u32(r, &v, "settings"));
         memcpy((char *)o + setting_words[k], &v, 4);
     }
+    adaptive_defaults(o);
     return dg_get_u64(r, &o->seed, "settings");
 }
 

@@ -1,6 +1,7 @@
 /* attack.h - the attacks behind dg_attack_run: Teacher-feature mimicry
  * (DSSIM budget in tanh space, or an L-infinity box) and FGSM/PGD on a
- * classifier's cross-entropy (doc/attack.md).
+ * classifier's cross-entropy, each optionally with an adaptive term, the
+ * mean loss of extra whole classifiers (doc/attack.md).
  *
  * Images are split into fixed chunks of opts.batch_size; a worker thread
  * optimises one chunk at a time as one batch through its own executor,
@@ -21,6 +22,10 @@
 #define DG_ATTACK_TANH_C (2.0 - 1e-6)
 /* m starts here, as in Wang et al.'s code. */
 #define DG_ATTACK_TANH_START 1e-6f
+
+/* Defaults of the adaptive fields of dg_attack_opts. */
+#define DG_ATTACK_DEFAULT_ADAPTIVE_WEIGHT 1.0f
+#define DG_ATTACK_DEFAULT_FEATURE_WEIGHT 1.0f
 
 /* One call of dg_attack_run with its arguments checked. */
 typedef struct dg_attack_job {
@@ -54,8 +59,9 @@ typedef struct dg_attack_io {
 dg_status dg_attack_preset(dg_attack_opts *o, int32_t preset);
 
 /* The attack's checked entry, behind dg_attack_run: checks the options'
- * values and the images, builds the job and executes it.  model, o,
- * io->sources and io->adversarial are not NULL. */
+ * values (the adaptive ones too) and the images, builds the job and
+ * executes it.  model, o, io->sources and io->adversarial are not NULL;
+ * o has this library's layout (lib/api completes an older caller's). */
 dg_status dg_attack_launch(const dg_model *model, const dg_attack_opts *o,
                            uint32_t n, const dg_attack_io *io);
 
@@ -67,6 +73,13 @@ dg_status dg_attack_default_layer(const dg_model *m, int32_t *layer);
 static inline int dg_attack_is_mimicry(int32_t method)
 {
     return method == DG_ATTACK_MIMIC_DSSIM || method == DG_ATTACK_MIMIC_LINF;
+}
+
+/* The class of images adaptive model k joins; -1: every image. */
+static inline int32_t dg_attack_model_class(const dg_attack_opts *o,
+                                            uint32_t k)
+{
+    return o->adaptive_model_classes ? o->adaptive_model_classes[k] : -1;
 }
 
 /* Runs the job over opts.threads workers (0: online CPUs), calling the
@@ -83,5 +96,13 @@ dg_status dg_attack_worker_create(const dg_attack_job *job,
 dg_status dg_attack_worker_run(dg_attack_worker *w, dg_attack_job *job,
                                uint32_t first, uint32_t count);
 void dg_attack_worker_free(dg_attack_worker *w);
+
+/* The objective of image `index` of the job at pixels x, with every
+ * adaptive model that joins it (no draw) and without the DSSIM penalty,
+ * and its gradient with respect to x (pixels values) into grad: what each
+ * step follows, exposed for gradient checks. */
+dg_status dg_attack_worker_objective(dg_attack_worker *w, uint32_t index,
+                                     const float *x, double *value,
+                                     float *grad);
 
 #endif

@@ -15,7 +15,12 @@
 #include "core/alloc.h"
 
 enum { DETAIL_CAP = 1024 };
-enum { MAX_ITERATIONS = 1000000, MAX_BATCH = 4096, MAX_THREADS = 1024 };
+enum {
+    MAX_ITERATIONS = 1000000,
+    MAX_BATCH = 4096,
+    MAX_THREADS = 1024,
+    MAX_ADAPTIVE_MODELS = 4096
+};
 
 /* How often the calling thread wakes to report progress. */
 #define PROGRESS_PERIOD_NS 100000000L
@@ -179,10 +184,45 @@ dg_status dg_attack_preset(dg_attack_opts *o, int32_t preset)
         o->learning_rate = 0.03f;
         o->patience = 100;
     }
+    o->adaptive_weight = DG_ATTACK_DEFAULT_ADAPTIVE_WEIGHT;
+    o->feature_weight = DG_ATTACK_DEFAULT_FEATURE_WEIGHT;
     return DG_OK;
 }
 
 static int positive_finite(float v) { return isfinite(v) && v > 0; }
+
+static int weight_ok(float v) { return isfinite(v) && v >= 0; }
+
+static dg_status check_adaptive_opts(const dg_attack_opts *o)
+{
+    if (!weight_ok(o->adaptive_weight) || !weight_ok(o->feature_weight))
+        return dg_fail(DG_E_INVALID_ARG,
+                       "adaptive_weight %g, feature_weight %g (must be "
+                       "finite and >= 0)",
+                       (double)o->adaptive_weight, (double)o->feature_weight);
+    if (o->n_adaptive_models > MAX_ADAPTIVE_MODELS)
+        return dg_fail(DG_E_INVALID_ARG, "%u adaptive models (at most %d)",
+                       o->n_adaptive_models, MAX_ADAPTIVE_MODELS);
+    if (o->n_adaptive_models && !o->adaptive_models)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "n_adaptive_models is %u but adaptive_models is NULL",
+                       o->n_adaptive_models);
+    for (uint32_t k = 0; k < o->n_adaptive_models; k++) {
+        if (!o->adaptive_models[k])
+            return dg_fail(DG_E_INVALID_ARG, "adaptive_models[%u] is NULL",
+                           k);
+        if (o->adaptive_model_classes && o->adaptive_model_classes[k] < -1)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "adaptive_model_classes[%u] is %d", k,
+                           o->adaptive_model_classes[k]);
+    }
+    int adaptive = o->n_adaptive_models > 0 && o->adaptive_weight > 0;
+    if (o->feature_weight == 0 && !adaptive)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "feature_weight 0 and no weighted adaptive models: "
+                       "nothing to optimise");
+    return DG_OK;
+}
 
 static dg_status check_opts(const dg_attack_opts *o)
 {
@@ -222,7 +262,7 @@ static dg_status check_opts(const dg_attack_opts *o)
     if (o->threads > MAX_THREADS)
         return dg_fail(DG_E_INVALID_ARG, "%u threads (at most %d)",
                        o->threads, MAX_THREADS);
-    return DG_OK;
+    return check_adaptive_opts(o);
 }
 
 /* Images must be finite pixels in [0,1]: tanh space cannot hold others. */
@@ -237,15 +277,49 @@ static dg_status check_images(const float *images, uint32_t n, size_t pixels,
     return DG_OK;
 }
 
+/* Every label must be a class of m; for an adaptive model only the labels
+ * of the images it joins (only_class -1: all). */
 static dg_status check_labels(const int32_t *labels, uint32_t n,
-                              const dg_model *m, const char *model)
+                              const dg_model *m, int32_t only_class,
+                              const char *model)
 {
     size_t classes = dg_shape_size(dg_model_output_shape(m));
     for (uint32_t i = 0; i < n; i++)
-        if (labels[i] < 0 || (size_t)labels[i] >= classes)
+        if ((only_class < 0 || labels[i] == only_class) &&
+            (labels[i] < 0 || (size_t)labels[i] >= classes))
             return dg_fail(DG_E_INVALID_ARG,
                            "labels[%u] is %d; the %s has %zu classes", i,
                            labels[i], model, classes);
+    return DG_OK;
+}
+
+/* Another model must read images of the attacked model's shape. */
+static dg_status check_same_input(const dg_model *other, const dg_model *m,
+                                  const char *what)
+{
+    if (other->input.c == m->input.c && other->input.h == m->input.h &&
+        other->input.w == m->input.w)
+        return DG_OK;
+    return dg_fail(DG_E_SHAPE, "the %s takes %ux%ux%u, the attacked model "
+                               "%ux%ux%u",
+                   what, other->input.c, other->input.h, other->input.w,
+                   m->input.c, m->input.h, m->input.w);
+}
+
+static dg_status check_adaptive_models(const dg_attack_job *job)
+{
+    const dg_attack_opts *o = &job->opts;
+    if (o->n_adaptive_models && !job->labels)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "adaptive models need labels (the target classes)");
+    for (uint32_t k = 0; k < o->n_adaptive_models; k++) {
+        char what[48];
+        snprintf(what, sizeof what, "adaptive model %u", k);
+        const dg_model *a = o->adaptive_models[k];
+        DG_TRY(check_same_input(a, job->model, what));
+        DG_TRY(check_labels(job->labels, job->n, a,
+                            dg_attack_model_class(o, k), what));
+    }
     return DG_OK;
 }
 
@@ -270,26 +344,22 @@ static dg_status check_inputs(const dg_attack_job *job)
     const dg_model *m = job->model;
     size_t pixels = dg_shape_size(m->input);
     DG_TRY(check_images(job->sources, job->n, pixels, "sources"));
-    if (dg_attack_is_mimicry(o->method)) {
+    if (dg_attack_is_mimicry(o->method) && o->feature_weight > 0) {
         if (!job->targets)
             return dg_fail(DG_E_INVALID_ARG, "mimicry needs target images");
         DG_TRY(check_images(job->targets, job->n, pixels, "targets"));
-    } else {
+    } else if (!dg_attack_is_mimicry(o->method)) {
         if (!job->labels)
             return dg_fail(DG_E_INVALID_ARG, "FGSM and PGD need labels");
-        DG_TRY(check_labels(job->labels, job->n, m, "model"));
+        DG_TRY(check_labels(job->labels, job->n, m, -1, "model"));
     }
+    DG_TRY(check_adaptive_models(job));
     const dg_model *check = job->check_model;
     if (!check) return DG_OK;
-    if (check->input.c != m->input.c || check->input.h != m->input.h ||
-        check->input.w != m->input.w)
-        return dg_fail(DG_E_SHAPE, "the check model takes %ux%ux%u, the "
-                                   "attacked model %ux%ux%u",
-                       check->input.c, check->input.h, check->input.w,
-                       m->input.c, m->input.h, m->input.w);
+    DG_TRY(check_same_input(check, m, "check model"));
     if (!job->labels)
         return dg_fail(DG_E_INVALID_ARG, "a check model needs labels");
-    return check_labels(job->labels, job->n, check, "check model");
+    return check_labels(job->labels, job->n, check, -1, "check model");
 }
 
 dg_status dg_attack_launch(const dg_model *model, const dg_attack_opts *o,

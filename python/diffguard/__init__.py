@@ -28,7 +28,8 @@ from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
                        PRUNE_MOST, RULE_SCORE, RULE_VOTES, SCHEDULE_CONSTANT,
                        SCHEDULE_COSINE, SCHEDULE_STEP, Status)
 from .attack import (AdversarialItem, AdversarialSet, AttackResult,
-                     AttackSettings, attack, attack_settings, dssim, save_png)
+                     AttackSettings, attack, attack_settings, dssim,
+                     guard_members, save_png)
 from .dataset import Dataset
 from .evaluation import (EvalDecision, EvalInfo, EvalOutcome, EvalRow,
                          EvalSet, GuardEvaluation, choose_attempts, classify)
@@ -45,7 +46,7 @@ __all__ = [
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
     "Pruner", "Session", "Status", "TrainReport", "Validator", "Verdict",
     "attack", "attack_settings", "choose_attempts", "classify", "dssim",
-    "library_version", "save_png",
+    "guard_members", "library_version", "save_png",
     # Constants: diffguard.h's without their DG_ prefix, and the ABI
     "ABI_VERSION", "LIBRARY_NAME", "ATTACK_ADADELTA", "ATTACK_ADAM",
     "ATTACK_FGSM", "ATTACK_MIMIC_DSSIM", "ATTACK_MIMIC_LINF", "ATTACK_PGD",

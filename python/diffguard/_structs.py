@@ -175,7 +175,12 @@ class dg_attack_opts(ctypes.Structure):
                 ("min_improvement", c_float), ("random_start", c_int32),
                 ("batch_size", c_uint32), ("threads", c_uint32),
                 ("seed", c_uint64), ("check_model", POINTER(dg_model)),
-                ("progress", PROGRESS_FN), ("progress_user", c_void_p)]
+                ("progress", PROGRESS_FN), ("progress_user", c_void_p),
+                ("adaptive_models", POINTER(POINTER(dg_model))),
+                ("adaptive_model_classes", POINTER(c_int32)),
+                ("n_adaptive_models", c_uint32),
+                ("adaptive_draw", c_uint32), ("adaptive_weight", c_float),
+                ("feature_weight", c_float)]
 
 
 class dg_advset_item(ctypes.Structure):

@@ -1,5 +1,6 @@
 """The attacks a defence is evaluated with (dg_attack_run): Teacher-feature
-mimicry under a DSSIM budget or in an L-infinity box, FGSM and PGD; DSSIM;
+mimicry under a DSSIM budget or in an L-infinity box, FGSM and PGD, each
+optionally adaptive (extra whole models' loss in the objective); DSSIM;
 adversarial sets (dg_advset); PNG output.  doc/attack.md has the math.
 
 Images here are pixels in [0, 1], float32 arrays of shape (N, C, H, W) of
@@ -15,16 +16,19 @@ import numpy as np
 
 from ._capi import lib
 from ._structs import (ATTACK_PRESET_STRONG, PIXEL_GRAY8, PIXEL_RGB8,
-                       dg_advset, dg_advset_item, dg_attack_opts, new_result,
-                       record_type, to_record)
+                       dg_advset, dg_advset_item, dg_attack_opts, dg_model,
+                       new_result, record_type, to_record)
 from ._support import Handle, as_input, create, fill_options, get_u32
 
 AttackSettings = record_type(
     "AttackSettings", dg_attack_opts,
     "The settings of an attack (dg_attack_opts without its callback and "
-    "check model; lambda is lambda_).  attack_settings() makes them, an "
-    "AdversarialSet records them; pass them on with **s._asdict().",
-    exclude=("check_model", "progress", "progress_user"))
+    "check model, adaptive models and classes; lambda is lambda_).  "
+    "attack_settings() makes them, an AdversarialSet records them (the "
+    "adaptive fields as defaults: the file does not store them); pass them "
+    "on with **s._asdict().",
+    exclude=("check_model", "progress", "progress_user", "adaptive_models",
+             "adaptive_model_classes", "n_adaptive_models"))
 
 AdversarialItem = record_type(
     "AdversarialItem", dg_advset_item,
@@ -61,8 +65,50 @@ def attack_settings(preset=ATTACK_PRESET_STRONG, **options):
     return to_record(AttackSettings, opts)
 
 
+def guard_members(guard, members=None):
+    """The differentiators of a Guard as whole Models for attack()'s
+    adaptive_models, with their classes for adaptive_model_classes: the
+    first `members` (default: the guard's M, those it consults) of every
+    class.  Returns (models, classes)."""
+    info = guard.info
+    members = info.members if members is None else members
+    if not 1 <= members <= info.variants:
+        raise ValueError("members %d; the guard has 1 to %d per class"
+                         % (members, info.variants))
+    models, classes = [], []
+    for cls in range(info.classes):
+        for rank in range(members):
+            models.append(guard.member_model(cls, rank))
+            classes.append(cls)
+    return models, classes
+
+
+def _set_adaptive(opts, models, classes):
+    """Points opts at the adaptive models and their classes; returns the
+    ctypes arrays, which must live as long as opts is used."""
+    if models is None:
+        if classes is not None:
+            raise ValueError("adaptive_model_classes without adaptive_models")
+        return ()
+    models = list(models)
+    handles = (ctypes.POINTER(dg_model) * max(len(models), 1))(
+        *[m._handle for m in models])
+    opts.adaptive_models = handles
+    opts.n_adaptive_models = len(models)
+    if classes is None:
+        return (handles,)
+    classes = np.ascontiguousarray(classes, np.int32)
+    if classes.shape != (len(models),):
+        raise ValueError("adaptive_model_classes has shape %s; expected "
+                         "(%d,)" % (classes.shape, len(models)))
+    opts.adaptive_model_classes = classes.ctypes.data_as(
+        ctypes.POINTER(ctypes.c_int32))
+    return handles, classes
+
+
 def attack(model, sources, targets=None, labels=None,
-           preset=ATTACK_PRESET_STRONG, progress=None, **options):
+           preset=ATTACK_PRESET_STRONG, progress=None, adaptive_models=None,
+           adaptive_model_classes=None, **options):
     """Attacks N images with a Model (the Teacher for mimicry, the
     classifier itself for FGSM and PGD) and returns an AttackResult.
 
@@ -74,8 +120,19 @@ def attack(model, sources, targets=None, labels=None,
     iterations=, seed=, threads=, check_model=<Model>, ...) over the
     preset's values, plus progress=callable(stage, done, total, metric)
     returning True to stop.  Results depend on seed and batch_size, not on
-    threads."""
+    threads.
+
+    Adaptive attacks: adaptive_models, a list of whole classifier Models
+    (a surrogate Student, guard_members(guard)[0], ...), add their mean
+    loss towards labels (untargeted FGSM and PGD: away from them) with
+    weight adaptive_weight=; adaptive_model_classes (one int per model, -1
+    for all) limits each model to the images whose label is its class;
+    adaptive_draw=k uses a random k of them per image and step;
+    feature_weight=0 drops the feature term (mimicry then needs no
+    targets).  labels are required with adaptive models."""
     opts, call = _options(preset, dict(options, progress=progress))
+    keep_alive = _set_adaptive(opts, adaptive_models,  # noqa: F841
+                               adaptive_model_classes)
     shape = model.input_shape
     sources = as_input(sources, shape)
     n = len(sources)

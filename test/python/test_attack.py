@@ -175,6 +175,72 @@ class Mimicry(Fixture):
         self.assertTrue(np.isnan(result.feature_distance).all())
 
 
+class Adaptive(Fixture):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.guard = dg.Guard.load(os.path.join(os.environ["DG_FIXTURE_DIR"],
+                                               "student.guard"), cls.student)
+
+    def test_guard_members_are_whole_models_per_class(self):
+        info = self.guard.info
+        models, classes = dg.guard_members(self.guard)
+        self.assertEqual(len(models), info.classes * info.members)
+        self.assertEqual(classes, [c for c in range(info.classes)
+                                   for _ in range(info.members)])
+        np.testing.assert_array_equal(
+            models[0].predict(self.x),
+            self.guard.member_model(0, 0).predict(self.x))
+        self.assertEqual(len(dg.guard_members(self.guard, 1)[0]),
+                         info.classes)
+        with self.assertRaisesRegex(ValueError, "members 0"):
+            dg.guard_members(self.guard, 0)
+
+    def test_through_the_members_alone(self):
+        """No feature term, no targets: the cross-entropy of the target
+        class's members, which the attack fools and whose loss it reports
+        (a numpy cross-entropy averaged over them)."""
+        targets = (self.labels + 1) % 4
+        models, classes = dg.guard_members(self.guard)
+        result = dg.attack(self.student, self.x, labels=targets,
+                           method=dg.ATTACK_MIMIC_LINF, epsilon=0.3,
+                           step=0.02, iterations=60, feature_weight=0,
+                           adaptive_models=models,
+                           adaptive_model_classes=classes)
+        self.assertTrue(result.within_budget.all())
+        losses = []
+        for m, c in zip(models, classes):
+            rows = targets == c
+            loss = np.full(len(self.x), np.nan)
+            loss[rows] = cross_entropy(m.predict(result.adversarial[rows]),
+                                       targets[rows])
+            losses.append(loss)
+        np.testing.assert_allclose(result.feature_distance,
+                                   np.nanmean(losses, axis=0), rtol=1e-3,
+                                   atol=1e-4)
+        fooled = [(m.predict(result.adversarial[targets == c]).argmax(1)
+                   == c).mean() for m, c in zip(models, classes)]
+        self.assertGreaterEqual(min(fooled), 0.75, fooled)
+
+    def test_options_are_checked(self):
+        with self.assertRaisesRegex(ValueError, "without adaptive_models"):
+            dg.attack(self.student, self.x, self.x, labels=self.labels,
+                      adaptive_model_classes=[0])
+        with self.assertRaisesRegex(ValueError, "shape"):
+            dg.attack(self.student, self.x, self.x, labels=self.labels,
+                      adaptive_models=[self.student],
+                      adaptive_model_classes=[0, 1])
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.attack(self.student, self.x, self.x,
+                      adaptive_models=[self.student])
+        self.assertIn("labels", e.exception.detail)
+        s = dg.attack_settings(adaptive_weight=2.0, adaptive_draw=3,
+                               feature_weight=0.0)
+        self.assertEqual((s.adaptive_weight, s.adaptive_draw,
+                          s.feature_weight), (2.0, 3, 0.0))
+        self.assertNotIn("adaptive_models", s._fields)
+
+
 class Progress(Fixture):
     def test_reports_and_stops(self):
         seen = []

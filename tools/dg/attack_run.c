@@ -43,8 +43,6 @@ bool is_mimicry(int32_t method)
     return method == DG_ATTACK_MIMIC_DSSIM || method == DG_ATTACK_MIMIC_LINF;
 }
 
-/* Reads option `option` as one of the table's names, or leaves *out. */
-
 static int load_model(const char *path, dg_model **out)
 {
     dg_status st = dg_model_load_file(path, out);
@@ -178,6 +176,8 @@ static int run_attacks(attack_run *r)
     o.progress_user = &started;
     const int32_t *labels = NULL;
     if (!mimicry) labels = o.targeted ? r->target_label : r->source_label;
+    adaptive_apply(&r->adaptive, &o);
+    if (mimicry && r->adaptive.n) labels = r->target_label;
     if (mimicry && r->plan.stop_on_success) {
         /* Mimicry always has a target class: stop when it is reached. */
         o.check_model = r->student;
@@ -216,12 +216,17 @@ bool attack_succeeded(const attack_run *r, uint32_t i)
 static int save_set(const attack_run *r)
 {
     const attack_plan *p = &r->plan;
-    char description[1024];
+    char description[4096], adaptive[1024];
+    adaptive_describe(p, adaptive, sizeof adaptive);
     snprintf(description, sizeof description,
-             "data %s; classes %s; teacher %s; student %s; %s %s, preset %s",
+             "data %s; classes %s; teacher %s; student %s; %s %s, preset "
+             "%s, layer %d%s",
              p->data_spec, p->classes ? p->classes : "all", p->teacher_path,
              p->student_path, name_of(attack_methods, p->opts.method),
-             name_of(attack_modes, p->opts.targeted), name_of(attack_presets, p->preset));
+             name_of(attack_modes, p->opts.targeted),
+             name_of(attack_presets, p->preset), p->opts.feature_layer,
+             adaptive);
+    description[1023] = '\0'; /* a set keeps at most 1023 bytes */
     dg_advset *set;
     dg_status st = dg_advset_create(&p->opts, r->channels, r->height,
                                     r->width, description, &set);
@@ -263,6 +268,7 @@ void attack_run_free(attack_run *r)
     free(r->distance);
     free(r->within);
     free(r->adversarial_label);
+    adaptive_free(&r->adaptive);
 }
 
 /* Everything but the report, on r->plan. */
@@ -272,6 +278,8 @@ int attack_execute(attack_run *r)
     if (rc == CLI_EXIT_OK) rc = load_inputs(r);
     if (rc == CLI_EXIT_OK) rc = choose_attempts(r);
     if (rc == CLI_EXIT_OK) rc = gather_pixels(r);
+    if (rc == CLI_EXIT_OK)
+        rc = adaptive_load(&r->plan, r->target_label, r->n, &r->adaptive);
     if (rc == CLI_EXIT_OK) rc = run_attacks(r);
     if (rc == CLI_EXIT_OK) rc = save_set(r);
     if (rc == CLI_EXIT_OK && r->plan.examples_dir) rc = attack_write_examples(r);

@@ -1,7 +1,8 @@
 /* attack_run.h - one attack run as dg attack and dg demo make it: the
  * Teacher and Student loaded, attempts chosen by the library among the
- * images the Student gets right, attacked with a progress bar, written as
- * an adversarial set, and example images. */
+ * images the Student gets right, attacked (adaptive: with extra models in
+ * the loss) with a progress bar, written as an adversarial set, and
+ * example images. */
 #ifndef DG_ATTACK_RUN_H
 #define DG_ATTACK_RUN_H
 
@@ -33,8 +34,37 @@ typedef struct attack_plan {
     int32_t target_class; /* -1: each class in turn */
     uint32_t n_examples;
     bool stop_on_success;
+    /* Adaptive attacks (doc/attack.md); NULL: none.  opts carries their
+     * weights and draw. */
+    const char *guard_path;         /* its members of each target class
+                                       join the loss */
+    const char *guard_student_path; /* makes them whole; NULL: the
+                                       student */
+    uint32_t guard_members;         /* per class; 0: the guard's M */
+    const char *model_list;         /* "a.dgm,b.dgm": whole models that
+                                       join every attempt's loss */
     dg_attack_opts opts;
 } attack_plan;
+
+/* attack_adaptive.c: the extra models of an adaptive attack, loaded. */
+typedef struct adaptive_models {
+    dg_model **models;
+    int32_t *classes; /* per model: the target class it joins; -1: all */
+    uint32_t n;
+} adaptive_models;
+
+/* Loads the plan's --against-models and, of --against-guard, the members
+ * of the classes among targets[0..n-1] (-1 entries: none).  Reports
+ * failures. */
+int adaptive_load(const attack_plan *p, const int32_t *targets, uint32_t n,
+                  adaptive_models *out);
+/* Points o at them. */
+void adaptive_apply(const adaptive_models *a, dg_attack_opts *o);
+void adaptive_free(adaptive_models *a);
+/* "; adaptive: ..." for an adversarial set's description, or "". */
+void adaptive_describe(const attack_plan *p, char *buf, size_t cap);
+/* The "adaptive" key and object of a JSON report, if adaptive. */
+void adaptive_json(json_writer *w, const attack_plan *p);
 
 typedef struct attack_run {
     attack_plan plan;
@@ -52,6 +82,7 @@ typedef struct attack_run {
     float *sources, *targets, *adversarial, *dssim, *distance;
     uint8_t *within;
     int32_t *adversarial_label;            /* the Student's */
+    adaptive_models adaptive;
     double seconds;
 } attack_run;
 

@@ -39,7 +39,7 @@ typedef struct cli_option {
 #define CLI_OPTIONS_END {NULL, 0, NULL, NULL}
 
 /* Enough for any command; the parser aborts on a longer table. */
-#define CLI_MAX_OPTIONS 32
+#define CLI_MAX_OPTIONS 48
 
 typedef struct cli_args cli_args;
 

@@ -17,6 +17,7 @@
 
 enum { DEFAULT_COUNT = 100, DEFAULT_EXAMPLES = 8 };
 
+/* Reads option `option` as one of the table's names, or leaves *out. */
 static int read_name(const cli_args *args, const char *option,
                      const named_value *table, int32_t *out)
 {
@@ -52,6 +53,9 @@ static const number_option number_options[] = {
     {"patience", offsetof(dg_attack_opts, patience), true, 0, 1e6},
     {"batch", offsetof(dg_attack_opts, batch_size), true, 1, 4096},
     {"threads", offsetof(dg_attack_opts, threads), true, 0, 1024},
+    {"adaptive-weight", offsetof(dg_attack_opts, adaptive_weight), false, 0,
+     1e6},
+    {"draw", offsetof(dg_attack_opts, adaptive_draw), true, 0, 4096},
 };
 
 static int read_number(const cli_args *args, const number_option *n,
@@ -104,8 +108,47 @@ static int read_attack_opts(const cli_args *args, attack_plan *p)
     o->feature_layer = (int32_t)layer;
     o->seed = (uint64_t)seed;
     o->random_start = cli_flag(args, "random-start");
+    if (cli_flag(args, "no-feature-term")) o->feature_weight = 0;
     p->stop_on_success = cli_flag(args, "stop-on-success");
     return rc;
+}
+
+/* --against-guard, --against-models and what only they use. */
+static int read_adaptive(const cli_args *args, attack_plan *p)
+{
+    long members;
+    int rc = cli_long(args, "guard-members", 0, 1, 4096, &members);
+    if (rc != CLI_EXIT_OK) return rc;
+    p->guard_members = (uint32_t)members;
+    p->guard_path = cli_value(args, "against-guard");
+    p->guard_student_path = cli_value(args, "guard-student");
+    p->model_list = cli_value(args, "against-models");
+    if (!p->guard_path) {
+        static const char *const guard_only[] = {"guard-student",
+                                                 "guard-members"};
+        for (size_t k = 0; k < 2; k++)
+            if (cli_value(args, guard_only[k]))
+                return cli_usage_error("--%s needs --against-guard",
+                                       guard_only[k]);
+    }
+    if (!p->guard_path && !p->model_list) {
+        static const char *const adaptive_only[] = {"adaptive-weight",
+                                                    "draw"};
+        for (size_t k = 0; k < 2; k++)
+            if (cli_value(args, adaptive_only[k]))
+                return cli_usage_error("--%s needs --against-guard or "
+                                       "--against-models",
+                                       adaptive_only[k]);
+        if (cli_flag(args, "no-feature-term"))
+            return cli_usage_error("--no-feature-term needs --against-guard "
+                                   "or --against-models");
+    }
+    /* A guard consults the members of the class it is asked about: an
+     * attack without a target class cannot know which. */
+    if (p->guard_path && !is_mimicry(p->opts.method) && !p->opts.targeted)
+        return cli_usage_error("--against-guard needs a target class: use "
+                               "--mode targeted or a mimicry method");
+    return CLI_EXIT_OK;
 }
 
 static int read_plan(const cli_args *args, attack_plan *p)
@@ -125,6 +168,7 @@ static int read_plan(const cli_args *args, attack_plan *p)
         rc = cli_long(args, "example-count", DEFAULT_EXAMPLES, 1, 1000,
                       &examples);
     if (rc == CLI_EXIT_OK) rc = read_attack_opts(args, p);
+    if (rc == CLI_EXIT_OK) rc = read_adaptive(args, p);
     if (rc != CLI_EXIT_OK) return rc;
     p->classes = cli_value(args, "classes");
     p->examples_dir = cli_value(args, "examples");
@@ -228,7 +272,10 @@ static void print_json(const attack_run *r, const tally *all,
     json_int(&w, o->patience);
     json_key(&w, "seed");
     json_int(&w, (int64_t)o->seed);
+    json_key(&w, "feature_layer");
+    json_int(&w, o->feature_layer);
     json_end_object(&w);
+    adaptive_json(&w, p);
     json_tally(&w, all);
     json_key(&w, "seconds");
     json_number(&w, r->seconds);
@@ -261,10 +308,14 @@ static int print_text(const attack_run *r, const tally *all,
                       const tally *groups)
 {
     const dg_attack_opts *o = &r->plan.opts;
-    printf("%s %s attack, preset %s: %u attempts in %.1f s, written to %s\n\n",
+    char adaptive[1024];
+    adaptive_describe(&r->plan, adaptive, sizeof adaptive);
+    printf("%s %s attack, preset %s: %u attempts in %.1f s, written to %s\n",
            name_of(attack_modes, o->targeted), name_of(attack_methods, o->method),
            name_of(attack_presets, r->plan.preset), all->attempts, r->seconds,
            r->plan.out_path);
+    if (*adaptive) printf("%s\n", adaptive + 2); /* without "; " */
+    printf("\n");
     cli_table t;
     table_init(&t, "lrrrrrr",
                (const char *const[]){
@@ -336,6 +387,19 @@ static const cli_option attack_options[] = {
     {"random-start", 0, NULL, "start L-inf forms at a random point"},
     {"feature-layer", 0, "K", "Teacher layer to match (default -1: the "
                               "cut)"},
+    {"against-guard", 0, "GUARD", "adaptive: the guard's members of each "
+                                  "target class join the loss"},
+    {"guard-student", 0, "MODEL", "the Student of --against-guard "
+                                  "(default --student)"},
+    {"guard-members", 0, "N", "members per class (default: the guard's "
+                              "M)"},
+    {"against-models", 0, "M1,M2", "adaptive: whole models whose loss joins "
+                                   "every attempt's"},
+    {"adaptive-weight", 0, "X", "weight of their mean loss (default 1)"},
+    {"draw", 0, "K", "use K random models per image and step (default 0: "
+                     "all)"},
+    {"no-feature-term", 0, NULL, "drop mimicry (FGSM/PGD: the Student's "
+                                 "loss); attack through the models alone"},
     {"stop-on-success", 0, NULL, "stop once the Student is fooled (queries "
                                  "it)"},
     {"batch", 'b', "B", "images optimised together (default 32)"},
