@@ -126,6 +126,11 @@ typedef struct dg_ensemble dg_guard;
 typedef struct dg_ensemble dg_ensemble;
 /** The two-phase validator: one per thread over a shared guard. */
 typedef struct dg_validator dg_validator;
+/** An adversarial set: the attempts of one attack run, their outcomes and
+ *  8-bit pixels, stored as a checksummed file (doc/attack.md).  Its
+ *  functions are experimental (DG_EXPERIMENTAL_API); dg_eval_run takes
+ *  sets as opaque pointers. */
+typedef struct dg_advset dg_advset;
 
 /** Progress of long work.  `stage` is a static string ("train",
  *  "evaluate", ...), done/total count its steps, metric is a running value
@@ -309,6 +314,12 @@ DG_API dg_status dg_image_decode(const dg_model *m, const void *data,
 /** dg_image_decode on a file's contents.  Thread: any. */
 DG_API dg_status dg_image_load_file(const dg_model *m, const char *path,
                                     float *out, size_t out_len);
+/** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows
+ *  `stride` bytes apart) as a PNG file, atomically (an attack's example images,
+ *  for one).  Thread: any. */
+DG_API dg_status dg_image_save_png(const char *path, const uint8_t *pixels,
+                                   uint32_t width, uint32_t height,
+                                   size_t stride, int32_t pixel_format);
 
 /* ------------------------------------------------------------------------ */
 /* Data sets                                                                */
@@ -808,8 +819,9 @@ DG_API dg_status dg_model_transfer(const dg_model *teacher, int32_t cut_layer,
 DG_API dg_status dg_model_set_frozen(dg_model *m, uint32_t layer,
                                      int32_t frozen);
 
+#ifdef DG_EXPERIMENTAL_API
 /* ------------------------------------------------------------------------ */
-/* Attacks (evaluation API)                                                 */
+/* Attacks and adversarial sets (experimental)                             */
 /* ------------------------------------------------------------------------ */
 
 /* Attacks to evaluate defences with (doc/attack.md has the math and the
@@ -963,9 +975,6 @@ DG_API dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
 DG_API dg_status dg_dssim(const float *a, const float *b, uint32_t c,
                           uint32_t h, uint32_t w, float *out);
 
-/** An adversarial set: the attempts of one attack run, their outcomes and
- *  8-bit pixels, stored as a checksummed file (doc/attack.md). */
-typedef struct dg_advset dg_advset;
 
 /** One attempt.  The caller sets struct_size. */
 typedef struct dg_advset_item {
@@ -1030,13 +1039,7 @@ DG_API dg_status dg_advset_batch(const dg_advset *set, const dg_model *m,
 /** Frees the set; NULL is a no-op.  Thread: one thread, not
  *  concurrently with its use. */
 DG_API void dg_advset_free(dg_advset *set);
-
-/** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows
- *  `stride` bytes apart) as a PNG file, atomically; for example images of
- *  attacks.  Thread: any. */
-DG_API dg_status dg_image_save_png(const char *path, const uint8_t *pixels,
-                                   uint32_t width, uint32_t height,
-                                   size_t stride, int32_t pixel_format);
+#endif /* DG_EXPERIMENTAL_API */
 
 /* ------------------------------------------------------------------------ */
 /* ONNX                                                                     */

@@ -413,39 +413,10 @@ int data_open(const char *spec, const uint32_t shape[3], const char *classes,
     return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", spec);
 }
 
-int data_load(const char *spec, const uint32_t shape[3], class_data *out)
-{
-    return data_open(spec, shape, NULL, 0, out);
-}
-
 void data_free(class_data *d)
 {
     dg_dataset_free(d->samples);
     memset(d, 0, sizeof *d);
-}
-
-int data_select(class_data *d, const char *classes, uint32_t per_class)
-{
-    if (!classes && per_class == 0) return CLI_EXIT_OK;
-    int32_t *list = NULL;
-    uint32_t n = d->n_classes;
-    int rc = classes ? parse_class_list(classes, &list, &n) : CLI_EXIT_OK;
-    if (rc != CLI_EXIT_OK) return rc;
-    if (!classes) {
-        list = calloc(n, sizeof *list);
-        if (!list) return cli_error("out of memory");
-        for (uint32_t k = 0; k < n; k++) list[k] = (int32_t)k;
-    }
-    dg_dataset *subset = NULL;
-    dg_status st = dg_dataset_select(d->samples, list, n, per_class, &subset);
-    free(list);
-    if (st != DG_OK)
-        return cli_fail(st, "selecting --classes %s",
-                        classes ? classes : "(all)");
-    data_free(d);
-    d->samples = subset;
-    d->n_classes = n;
-    return CLI_EXIT_OK;
 }
 
 int cli_numbers(const cli_args *args, const char *name, const char *expected,

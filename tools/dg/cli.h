@@ -140,10 +140,6 @@ typedef struct class_data {
  * failures: a malformed spec or list as a usage error. */
 int data_open(const char *spec, const uint32_t shape[3], const char *classes,
               uint32_t per_class, class_data *out);
-/* data_open keeping everything. */
-int data_load(const char *spec, const uint32_t shape[3], class_data *out);
-/* The selection data_open makes, on data already loaded. */
-int data_select(class_data *d, const char *classes, uint32_t per_class);
 void data_free(class_data *d);
 
 /* ------------------------------------------------------------------------ */
