@@ -451,6 +451,14 @@ DG_API void dg_pruner_free(dg_pruner *p);
 #define DG_RULE_SCORE 2 /**< accept if mean softmax score >= theta */
 /** @} */
 
+/** @name How a guard's differentiators are made (dg_guard_opts.member_kind)
+ *  @{ */
+#define DG_MEMBERS_PRUNED 1 /**< the Student pruned for the class and
+                                 distilled (Wu et al.) */
+#define DG_MEMBERS_ROBUST 2 /**< whole models of their own from the input,
+                                 adversarially trained and distilled */
+/** @} */
+
 /** The most differentiators a validation consults, as this header's
  *  dg_verdict.member_label holds them; dg_capacity(DG_CAP_MEMBERS) tells
  *  the running library's. */
@@ -522,6 +530,21 @@ typedef struct dg_ensemble_opts {
     float harden_epsilon;       /**< L-infinity radius; default 0.2 */
     float harden_budget;        /**< DSSIM budget; default 0.01 */
     uint32_t harden_iterations; /**< steps per attack; default 100 */
+    /** How differentiators are made (DG_MEMBERS_*; default
+     *  DG_MEMBERS_PRUNED).  DG_MEMBERS_ROBUST trains V members of the
+     *  Student's structure at member_width from the input, from fresh
+     *  weights, adversarially (robust_epsilon) with distillation from the
+     *  Student, and shares them among the classes, each class ranking and
+     *  calibrating them on its own; the prune and hardening fields do not
+     *  apply.  Such members reuse none of the public Teacher's weights
+     *  (doc/validator.md). */
+    int32_t member_kind;
+    float member_width;      /**< robust: units per layer relative to the
+                                  Student's; default 0.75 */
+    float robust_epsilon;    /**< robust: L-infinity radius of the
+                                  adversarial training, pixel units;
+                                  default 0.15 */
+    uint32_t robust_epochs;  /**< robust: training epochs; default 20 */
 } dg_ensemble_opts;
 /** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is
  *  dg_ensemble_opts). */
@@ -774,6 +797,12 @@ typedef struct dg_train_opts {
     float distill_temperature; /**< default 4 */
     dg_progress_fn progress;   /**< NULL: silent */
     void *progress_user;       /**< passed to progress as `user` */
+    /** Adversarial training (fast FGSM with a random start, Wong et al.
+     *  2020): each batch is first moved, within an L-infinity box of this
+     *  radius in pixel units ([0,1]), to raise the model's own loss, and
+     *  the step learns from the moved batch (the distillation teacher
+     *  still sees the clean one).  0 (default): off. */
+    float adversarial_epsilon;
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */

@@ -41,6 +41,14 @@ static uint64_t work_fingerprint(const builder *b, uint64_t student_hash)
     dg_put_f32(&w, o->distill_alpha);
     dg_put_f32(&w, o->distill_temperature);
     dg_put_u64(&w, o->seed);
+    /* Only when not the original kind, so that work directories made
+     * before member kinds existed still resume. */
+    if (o->member_kind == DG_MEMBERS_ROBUST) {
+        dg_put_u32(&w, (uint32_t)o->member_kind);
+        dg_put_f32(&w, o->member_width);
+        dg_put_f32(&w, o->robust_epsilon);
+        dg_put_u32(&w, o->robust_epochs);
+    }
     dg_put_u32(&w, (uint32_t)(o->harden != 0));
     if (o->harden) {
         dg_put_f32(&w, o->harden_epsilon);

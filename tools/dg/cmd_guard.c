@@ -35,6 +35,8 @@ static const cli_named rules[] = {
 static const cli_named modes[] = {
     {"most", DG_PRUNE_MOST}, {"least", DG_PRUNE_LEAST}, {NULL, 0}};
 static const cli_named yes_no[] = {{"yes", 1}, {"no", 0}, {NULL, 0}};
+static const cli_named kinds[] = {
+    {"pruned", DG_MEMBERS_PRUNED}, {"robust", DG_MEMBERS_ROBUST}, {NULL, 0}};
 
 static bool is_layer_number(double v)
 {
@@ -130,6 +132,15 @@ static int read_rates(const cli_args *args, dg_guard_opts *o)
         rc = cli_long(args, "harden-iterations", o->harden_iterations, 1,
                       100000, &iterations);
     if (rc == CLI_EXIT_OK) o->harden_iterations = (uint32_t)iterations;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_float(args, "width", 0.01, 4, &o->member_width);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_float(args, "robust-epsilon", 0, 1, &o->robust_epsilon);
+    long robust_epochs;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "robust-epochs", o->robust_epochs, 1, 100000,
+                      &robust_epochs);
+    if (rc == CLI_EXIT_OK) o->robust_epochs = (uint32_t)robust_epochs;
     return rc;
 }
 
@@ -149,6 +160,8 @@ static int read_build_settings(const cli_args *args, build_settings *b)
         rc = cli_choice(args, "retrain-pruned", yes_no, NULL,
                         &o->retrain_pruned);
     if (rc == CLI_EXIT_OK) rc = cli_choice(args, "harden", yes_no, NULL, &o->harden);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_choice(args, "kind", kinds, NULL, &o->member_kind);
     if (rc == CLI_EXIT_OK) rc = read_prune_layers(args, o);
     if (rc == CLI_EXIT_OK) rc = read_ratios(args, o);
     if (rc != CLI_EXIT_OK) return rc;
@@ -684,6 +697,15 @@ static const cli_option guard_options[] = {
     {"members", 'm', "M", "differentiators consulted by default (default "
                           "5, at most V)"},
     {"rule", 0, "NAME", "default rule: score or votes (default score)"},
+    {"kind", 0, "NAME", "pruned: the Student pruned and distilled per "
+                        "class; robust: members of their own from the "
+                        "input, adversarially trained, shared by the "
+                        "classes (default pruned; doc/validator.md)"},
+    {"width", 0, "W", "robust: units per layer relative to the Student's "
+                      "(default 0.75)"},
+    {"robust-epsilon", 0, "E", "robust: L-infinity radius of the "
+                               "adversarial training (default 0.15)"},
+    {"robust-epochs", 0, "N", "robust: training epochs (default 20)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},
