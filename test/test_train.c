@@ -4,6 +4,7 @@
  * frozen layers, reproducibility, checkpoints and resume; transfer. */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,84 @@ START_TEST(paired_distillation_learns_the_answer_on_the_pair)
 }
 END_TEST
 
+/* Share of ds that m still classifies correctly after untargeted PGD
+ * within an L-infinity box of radius eps (pixel units) on m itself. */
+static double pgd_accuracy(const dg_model *m, const dg_dataset *ds, float eps)
+{
+    uint32_t n = ds->count;
+    size_t px = ds->sample_size;
+    float *src = malloc(n * px * sizeof *src), *adv = malloc(n * px * sizeof *adv);
+    for (uint32_t i = 0; i < n; i++)
+        for (size_t k = 0; k < px; k++)
+            src[i * px + k] = dg_dataset_sample(ds, i)[k] / 255.0f;
+    dg_attack_opts o;
+    ck_assert_int_eq(dg_attack_opts_init(&o, sizeof o, DG_ATTACK_PRESET_STRONG), DG_OK);
+    o.method = DG_ATTACK_PGD;
+    o.targeted = 0;
+    o.epsilon = eps;
+    o.step = eps / 8;
+    o.iterations = 30;
+    o.patience = 0;
+    o.threads = 1;
+    ck_assert_int_eq(dg_attack_run(m, &o, src, NULL, ds->labels, n, adv, NULL,
+                                   NULL, NULL), DG_OK);
+    dg_session *s;
+    ck_assert_int_eq(dg_session_create(m, n, &s), DG_OK);
+    /* small_model's preprocessing maps a pixel in [0,1] to itself. */
+    ck_assert_int_eq(dg_session_run(s, adv, n * px, n), DG_OK);
+    const float *y;
+    uint32_t k_out;
+    ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
+    uint32_t hits = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t best = 0;
+        for (uint32_t k = 1; k < k_out; k++)
+            if (y[i * k_out + k] > y[i * k_out + best]) best = k;
+        hits += (int32_t)best == ds->labels[i];
+    }
+    dg_session_free(s);
+    free(src);
+    free(adv);
+    return (double)hits / n;
+}
+
+/* The same model and data, trained plainly and adversarially: the
+ * adversarially trained one keeps its clean accuracy and resists PGD in
+ * the box it was trained for far better. */
+START_TEST(adversarial_training_resists_pgd)
+{
+    dg_dataset *train = make_bars(64, 1), *test = make_bars(32, 2);
+    double robust[2];
+    for (int k = 0; k < 2; k++) {
+        dg_model *m = small_model(3);
+        dg_train_opts o = quick_opts(20);
+        o.adversarial_epsilon = k ? 0.2f : 0.0f;
+        dg_status s = dg_model_train(m, train, &o, NULL);
+        ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+        ck_assert(accuracy(m, test) > 0.9);
+        robust[k] = pgd_accuracy(m, test, 0.2f);
+        dg_model_free(m);
+    }
+    ck_assert_msg(robust[1] > robust[0] + 0.25,
+                  "robust accuracy %.3f adversarially trained, %.3f plain",
+                  robust[1], robust[0]);
+    /* The radius is in pixel units, [0, 1]. */
+    dg_model *m = small_model(3);
+    dg_train_opts o = quick_opts(1);
+    o.adversarial_epsilon = 1.5f;
+    ck_assert_int_eq(dg_model_train(m, train, &o, NULL), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "adversarial epsilon"));
+    /* A caller built before the field existed trains without it. */
+    o = quick_opts(1);
+    o.adversarial_epsilon = 0.3f;
+    o.struct_size = offsetof(dg_train_opts, adversarial_epsilon);
+    ck_assert_int_eq(dg_model_train(m, train, &o, NULL), DG_OK);
+    dg_model_free(m);
+    dg_dataset_free(train);
+    dg_dataset_free(test);
+}
+END_TEST
+
 START_TEST(masks_and_frozen_layers_hold_through_training)
 {
     dg_dataset *train = make_bars(32, 5);
@@ -364,6 +443,7 @@ int main(void)
     tcase_add_test(tc, same_seed_same_weights);
     tcase_add_test(tc, interrupted_training_resumes);
     tcase_add_test(tc, transfer_copies_and_freezes_the_teacher);
+    tcase_add_test(tc, adversarial_training_resists_pgd);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }
