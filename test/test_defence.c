@@ -583,6 +583,146 @@ END_TEST
 
 /* The LIBDIFFGUARD_1.0 names answer as the dg_guard_* ones, and the
  * capacities are the header's arrays. */
+/* Share of ds that m classifies correctly after untargeted PGD on m
+ * itself within an L-infinity box of radius eps (pixel units). */
+static double pgd_accuracy(const dg_model *m, const dg_dataset *ds, float eps)
+{
+    uint32_t n = ds->count;
+    size_t px = ds->sample_size;
+    float *src = malloc(n * px * sizeof *src), *adv = malloc(n * px * sizeof *adv);
+    for (uint32_t i = 0; i < n; i++)
+        for (size_t k = 0; k < px; k++)
+            src[i * px + k] = dg_dataset_sample(ds, i)[k] / 255.0f;
+    dg_attack_opts o;
+    ck_assert_int_eq(dg_attack_opts_init(&o, sizeof o, DG_ATTACK_PRESET_STRONG), DG_OK);
+    o.method = DG_ATTACK_PGD;
+    o.targeted = 0;
+    o.epsilon = eps;
+    o.step = eps / 8;
+    o.iterations = 30;
+    o.patience = 0;
+    o.threads = 1;
+    ck_assert_int_eq(dg_attack_run(m, &o, src, NULL, ds->labels, n, adv, NULL,
+                                   NULL, NULL), DG_OK);
+    uint32_t hits = 0;
+    dg_session *s;
+    ck_assert_int_eq(dg_session_create(m, n, &s), DG_OK);
+    /* The fixture's preprocessing maps a pixel in [0,1] to itself. */
+    ck_assert_int_eq(dg_session_run(s, adv, n * px, n), DG_OK);
+    const float *y;
+    uint32_t k_out;
+    ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t best = 0;
+        for (uint32_t k = 1; k < k_out; k++)
+            if (y[i * k_out + k] > y[i * k_out + best]) best = k;
+        hits += (int32_t)best == ds->labels[i];
+    }
+    dg_session_free(s);
+    free(src);
+    free(adv);
+    return (double)hits / n;
+}
+
+/* Robust members: whole models of the Student's structure from fresh
+ * weights, the same V shared by every class, stored and reloaded
+ * exactly, scored by the validator as the whole model scores, and far
+ * harder to move with PGD than the Student they guard. */
+START_TEST(robust_members_are_whole_shared_and_robust)
+{
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_ROBUST;
+    o.member_width = 1.0f;
+    o.robust_epsilon = 0.2f;
+    o.robust_epochs = 15;
+    o.variants = 3;
+    o.members = 2;
+    o.batch_size = 16;
+    o.learning_rate = 5e-3f;
+    o.target_frr = 0.1f;
+    dg_guard *g;
+    dg_status st = dg_guard_build(student, train_set, held_set, &o, &g);
+    ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
+    dg_guard_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_guard_get_info(g, &info), DG_OK);
+    for (uint32_t c = 0; c < info.classes; c++) {
+        uint64_t seeds = 0;
+        for (uint32_t r = 0; r < info.variants; r++) {
+            const dg_member *m = &g->per_class[c].members[r];
+            ck_assert_int_eq(m->first, 0);
+            ck_assert_float_eq(m->ratio, 0.0f);
+            ck_assert_uint_eq(m->tail->n_layers, student->n_layers);
+            /* Fresh weights, not the Student's. */
+            ck_assert(memcmp(m->tail->layers[0].param[0], student->layers[0].param[0],
+                             student->layers[0].param_len[0] * sizeof(float)) != 0);
+            seeds += m->seed;
+            /* Every class holds the same models (in its own rank order). */
+            const dg_member *twin = NULL;
+            for (uint32_t q = 0; q < info.variants; q++)
+                if (g->per_class[0].members[q].seed == m->seed)
+                    twin = &g->per_class[0].members[q];
+            ck_assert_ptr_nonnull(twin);
+            ck_assert_int_eq(memcmp(twin->tail->layers[0].param[0],
+                                    m->tail->layers[0].param[0],
+                                    m->tail->layers[0].param_len[0] * sizeof(float)), 0);
+        }
+        ck_assert_uint_eq(seeds, 3 * o.seed * 1000003ull + 0 + 1 + 2);
+    }
+    /* Stored and reloaded to the byte, with the same verdicts. */
+    uint8_t *a, *b;
+    size_t la, lb;
+    ck_assert_int_eq(guard_bytes(g, &a, &la), DG_OK);
+    dg_guard *loaded;
+    st = dg_guard_load_memory(a, la, student, &loaded);
+    ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
+    ck_assert_int_eq(guard_bytes(loaded, &b, &lb), DG_OK);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_int_eq(memcmp(a, b, la), 0);
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(loaded, NULL, &v), DG_OK);
+    dg_verdict *out = calloc(held_set->count, sizeof *out);
+    validate_all(v, held_set, out, 0);
+    /* The validator's member score is the whole member's softmax. */
+    dg_model *whole;
+    ck_assert_int_eq(dg_guard_member_model(loaded, (uint32_t)out[0].label, 0, &whole), DG_OK);
+    ck_assert_uint_eq(whole->n_layers, student->n_layers);
+    dg_session *s;
+    float x[64];
+    uint32_t first = 0;
+    ck_assert_int_eq(dg_dataset_batch(held_set, student, &first, 1, x, 64, NULL), DG_OK);
+    ck_assert_int_eq(dg_session_create(whole, 1, &s), DG_OK);
+    ck_assert_int_eq(dg_session_run(s, x, 64, 1), DG_OK);
+    const float *y;
+    uint32_t k_out;
+    ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
+    double mx = y[0], sum = 0;
+    for (uint32_t k = 1; k < k_out; k++) mx = y[k] > mx ? y[k] : mx;
+    for (uint32_t k = 0; k < k_out; k++) sum += exp(y[k] - mx);
+    ck_assert_double_eq_tol(out[0].member_score[0], exp(y[out[0].label] - mx) / sum, 1e-5);
+    /* The mechanism: PGD that moves the Student barely moves a member. */
+    double member = pgd_accuracy(whole, held_set, 0.2f);
+    double plain = pgd_accuracy(student, held_set, 0.2f);
+    ck_assert_msg(member > plain + 0.25, "PGD accuracy %.3f member, %.3f Student",
+                  member, plain);
+    dg_session_free(s);
+    dg_model_free(whole);
+    free(out);
+    free(a);
+    free(b);
+    dg_validator_free(v);
+    dg_guard_free(loaded);
+    dg_guard_free(g);
+    /* Unknown kinds and widths are refused. */
+    o.member_kind = 3;
+    ck_assert_int_eq(dg_guard_build(student, train_set, held_set, &o, &g), DG_E_INVALID_ARG);
+    o.member_kind = DG_MEMBERS_ROBUST;
+    o.member_width = 0;
+    ck_assert_int_eq(dg_guard_build(student, train_set, held_set, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "robust members"));
+}
+END_TEST
+
 START_TEST(old_names_and_capacities)
 {
     dg_guard_info a = {.struct_size = sizeof a};
@@ -680,6 +820,7 @@ int main(void)
     tcase_add_test(tc, work_dir_resumes_until_removed);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
+    tcase_add_test(tc, robust_members_are_whole_shared_and_robust);
     tcase_add_test(tc, old_names_and_capacities);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
