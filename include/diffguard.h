@@ -531,7 +531,7 @@ typedef struct dg_ensemble_opts {
     float harden_budget;        /**< DSSIM budget; default 0.01 */
     uint32_t harden_iterations; /**< steps per attack; default 100 */
     /** How differentiators are made (DG_MEMBERS_*; default
-     *  DG_MEMBERS_PRUNED).  DG_MEMBERS_ROBUST trains V members of the
+     *  DG_MEMBERS_ROBUST).  DG_MEMBERS_ROBUST trains V members of the
      *  Student's structure at member_width from the input, from fresh
      *  weights, adversarially (robust_epsilon) with distillation from the
      *  Student, and shares them among the classes, each class ranking and

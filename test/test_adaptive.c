@@ -58,6 +58,10 @@ static void build_fixture(void)
 
     dg_guard_opts g;
     dg_guard_opts_init(&g, sizeof g);
+    /* Members the attack can move, to check that it moves them: pruned
+     * differentiators share the Teacher's early layers (robust members,
+     * trained against such moves, barely follow: test_defence.c). */
+    g.member_kind = DG_MEMBERS_PRUNED;
     g.variants = MEMBERS;
     g.members = MEMBERS;
     g.epochs = 2;

@@ -57,6 +57,7 @@ static void build_fixture(void)
     student = trained_student(train_set);
     dg_guard_opts o;
     dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_PRUNED;
     o.variants = 4;
     o.members = 3;
     o.epochs = 2;
@@ -470,6 +471,7 @@ static dg_status build_small(const char *work_dir, build_watch *watch,
 {
     dg_guard_opts o;
     dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_PRUNED;
     o.variants = 3;
     o.members = 2;
     o.epochs = 1;
@@ -788,6 +790,7 @@ START_TEST(option_checks)
     dg_dataset *single;
     ck_assert_int_eq(dg_dataset_select(train_set, &first_class, 1, 0, &single), DG_OK);
     dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_PRUNED;
     o.variants = o.members = 1;
     ck_assert_int_eq(dg_guard_build(student, single, held_set, &o, &g), DG_E_INVALID_ARG);
     ck_assert_str_eq(dg_last_error_detail(),

@@ -85,7 +85,7 @@ dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
     d.harden_epsilon = 0.2f;
     d.harden_budget = 0.01f;
     d.harden_iterations = 100;
-    d.member_kind = DG_MEMBERS_PRUNED;
+    d.member_kind = DG_MEMBERS_ROBUST;
     d.member_width = 0.75f;
     d.robust_epsilon = 0.15f;
     d.robust_epochs = 20;

@@ -60,7 +60,8 @@ assert "2 for usage errors" in text, text'
 build=("$dg" guard build --student "$student" --data "$train"
        --holdout "$hold" --per-class 100 --variants 4 --members 3
        --epochs 3 --batch 32 --lr 0.005 --prune-layers 3,0
-       --ratios 0.1,0.25 --target-frr 0.1 --rule votes -o "$guard" --json)
+       --ratios 0.1,0.25 --target-frr 0.1 --rule votes --kind pruned
+       -o "$guard" --json)
 "${build[@]}" >"$out" 2>"$err" &
 pid=$!
 for _ in $(seq 1200); do
@@ -166,8 +167,10 @@ assert all(m["mode"] == "least" for c in r["classes"]
 
 # A guard file that cannot be written (its folder is missing) keeps the
 # work directory: its differentiators are the only copy of the build.
+# Robust members (the default kind) are shared by the classes: one file
+# per variant in the work directory.
 small=("$dg" guard build -q -s "$student" -d "$train" --variants 2
-       --epochs 1 --work-dir "$work/kept.work")
+       --robust-epochs 2 --work-dir "$work/kept.work")
 expect_failure "a guard that cannot be written fails" 1 \
     "kept.work keeps the finished differentiators" \
     "${small[@]}" -o "$work/no-such-folder/g.dg"
@@ -182,8 +185,17 @@ expect_success "a rerun with a good output resumes" \
 check "the rerun reuses every differentiator, then removes the folder" '
 import json, os, sys
 r = json.load(sys.stdin)
-assert r["reused"] == 2 * len(r["classes"]), r
+assert r["reused"] == 2, r
 assert not os.path.exists(sys.argv[1])' "$work/kept.work"
+expect_success "info of a robust guard" \
+    "$dg" guard info "$work/kept.dg" --student "$student" --json
+check "robust members read the input and prune nothing" '
+import json, sys
+r = json.load(sys.stdin)
+for c in r["classes"]:
+    for m in c["differentiators"]:
+        assert m["prune_layer"] == 0 and m["ratio"] == 0, m
+        assert m["pruned_units"] == 0, m'
 
 # -------------------------------------------------------------- validate
 # Images of class k are in images/<name k>/: the path names the truth.

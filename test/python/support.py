@@ -75,7 +75,8 @@ def trained_student(train):
 
 
 # Small settings: seconds, not minutes.
-GUARD_OPTIONS = dict(variants=4, members=3, epochs=2, batch_size=16,
+GUARD_OPTIONS = dict(member_kind=dg.MEMBERS_PRUNED, variants=4, members=3,
+                     epochs=2, batch_size=16,
                      learning_rate=5e-3, prune_layers=[-1, 0],
                      target_frr=0.1)
 

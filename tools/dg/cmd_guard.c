@@ -700,7 +700,7 @@ static const cli_option guard_options[] = {
     {"kind", 0, "NAME", "pruned: the Student pruned and distilled per "
                         "class; robust: members of their own from the "
                         "input, adversarially trained, shared by the "
-                        "classes (default pruned; doc/validator.md)"},
+                        "classes (default robust; doc/validator.md)"},
     {"width", 0, "W", "robust: units per layer relative to the Student's "
                       "(default 0.75)"},
     {"robust-epsilon", 0, "E", "robust: L-infinity radius of the "
