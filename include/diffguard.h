@@ -313,6 +313,15 @@ DG_API dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
 DG_API dg_status dg_dataset_select(const dg_dataset *ds,
                                    const int32_t *classes, uint32_t n_classes,
                                    uint32_t per_class, dg_dataset **out);
+/** dg_dataset_select, but of each class the first `skip` samples are
+ *  passed over before at most per_class are kept: skip 500 and per_class
+ *  500 keep samples 500 to 999 of each class, disjoint from what
+ *  dg_dataset_select keeps with per_class 500 (an attacker's own images
+ *  beside a defender's).  Since LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API dg_status dg_dataset_select_from(const dg_dataset *ds,
+                                        const int32_t *classes,
+                                        uint32_t n_classes, uint32_t skip,
+                                        uint32_t per_class, dg_dataset **out);
 /** Sample count.  Thread: any. */
 DG_API dg_status dg_dataset_count(const dg_dataset *ds, uint32_t *count);
 /** Shape of one sample.  Thread: any. */

@@ -385,6 +385,36 @@ START_TEST(select_relabels_and_caps)
     ck_assert_uint_eq(classes, 1);
     dg_dataset_free(sub);
 
+    /* From an offset: classes {2, 0}, each class's first sample passed
+     * over.  Class 2 is samples 0, 3, 5 and class 0 samples 1, 6. */
+    const uint32_t after_first[3] = {3, 5, 6};
+    const int32_t after_first_label[3] = {0, 0, 1};
+    for (uint32_t per_class = 0; per_class <= 1; per_class++) {
+        /* per_class 1 keeps samples 3 and 6; 0 (all) adds sample 5. */
+        ck_assert_int_eq(dg_dataset_select_from(ds, pick, 2, 1, per_class,
+                                                &sub),
+                         DG_OK);
+        dg_dataset_count(sub, &count);
+        ck_assert_uint_eq(count, per_class ? 2 : 3);
+        for (uint32_t j = 0; j < count; j++) {
+            uint32_t at = per_class && j == 1 ? 2 : j;
+            int32_t label;
+            const uint8_t *px;
+            dg_dataset_label(sub, j, &label);
+            ck_assert_int_eq(label, after_first_label[at]);
+            dg_dataset_pixels(sub, j, &px);
+            ck_assert_uint_eq(px[5], pixel_of(after_first[at], 1, 1));
+        }
+        dg_dataset_free(sub);
+    }
+    /* Past every sample of both classes: nothing to keep. */
+    ck_assert_int_eq(dg_dataset_select_from(ds, pick, 2, 3, 0, &sub),
+                     DG_E_INVALID_ARG);
+    ck_assert_ptr_null(sub);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "after the first 3"));
+    ck_assert_int_eq(dg_dataset_select_from(ds, NULL, 2, 1, 0, &sub),
+                     DG_E_INVALID_ARG);
+
     const int32_t out_of_range[2] = {0, 3}, twice[2] = {1, 1};
     sub = (dg_dataset *)&sub;
     ck_assert_int_eq(dg_dataset_select(ds, out_of_range, 2, 0, &sub),

@@ -39,7 +39,17 @@ dg_status dg_dataset_select(const dg_dataset *ds, const int32_t *classes,
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(ds && classes && n_classes > 0);
-    return dg_dataset_subset(ds, classes, n_classes, per_class, out);
+    return dg_dataset_subset(ds, classes, n_classes, 0, per_class, out);
+}
+
+dg_status dg_dataset_select_from(const dg_dataset *ds, const int32_t *classes,
+                                 uint32_t n_classes, uint32_t skip,
+                                 uint32_t per_class, dg_dataset **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(ds && classes && n_classes > 0);
+    return dg_dataset_subset(ds, classes, n_classes, skip, per_class, out);
 }
 
 dg_status dg_dataset_count(const dg_dataset *ds, uint32_t *count)

@@ -33,12 +33,12 @@ static inline uint8_t *dg_dataset_sample(const dg_dataset *ds, uint32_t i)
 
 void dg_dataset_destroy(dg_dataset *ds);
 
-/* The samples whose label is classes[k], relabelled k, at most per_class of
- * each (0: all), in their original order.  The classes are distinct labels
- * below ds->n_classes. */
+/* The samples whose label is classes[k], relabelled k: of each class, the
+ * first `skip` passed over, then at most per_class (0: all), in their
+ * original order.  The classes are distinct labels below ds->n_classes. */
 dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
-                            uint32_t n_classes, uint32_t per_class,
-                            dg_dataset **out);
+                            uint32_t n_classes, uint32_t skip,
+                            uint32_t per_class, dg_dataset **out);
 
 /* Model input for samples indices[0..n-1] of ds (n > 0), preprocessed as
  * m says (m must take samples of ds's shape as they are) or, m NULL,
