@@ -183,6 +183,8 @@ _PROTOTYPES = {
                                 _pp(dg_dataset)], None),
     "dg_dataset_select": ([_D, _I32, c_uint32, c_uint32, _pp(dg_dataset)],
                           None),
+    "dg_dataset_select_from": ([_D, _I32, c_uint32, c_uint32, c_uint32,
+                                _pp(dg_dataset)], None),
     "dg_dataset_count": ([_D, _u32p], None),
     "dg_dataset_sample_shape": ([_D, _u32p, _u32p, _u32p], None),
     "dg_dataset_class_count": ([_D, _u32p], None),

@@ -28,15 +28,16 @@ class Dataset(Handle):
         return cls(create(lib.dg_dataset_load_folder, dg_dataset,
                           os.fsencode(path), channels, height, width))
 
-    def select(self, classes, per_class=0):
+    def select(self, classes, per_class=0, skip=0):
         """A new Dataset of the samples of `classes`, relabelled 0..n-1 in
-        that order, at most per_class of each (0: all)."""
+        that order: of each, the first `skip` passed over, then at most
+        per_class (0: all)."""
         classes = np.ascontiguousarray(classes, np.int32)
         if classes.ndim != 1 or len(classes) == 0:
             raise ValueError("classes must be a non-empty sequence")
-        return Dataset(create(lib.dg_dataset_select, dg_dataset,
-                              self._handle,
-                              classes, len(classes), per_class))
+        return Dataset(create(lib.dg_dataset_select_from, dg_dataset,
+                              self._handle, classes, len(classes), skip,
+                              per_class))
 
     @property
     def count(self):
