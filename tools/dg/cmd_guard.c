@@ -701,6 +701,7 @@ static const cli_option guard_options[] = {
     CLASSES_OPTION,
     {"per-class", 0, "N", "at most N samples per class of --data and "
                           "--holdout (default all)"},
+    SKIP_PER_CLASS_OPTION,
     {"holdout", 0, "SPEC", "clean data to rank and calibrate on, selected "
                            "like --data (default: split off --data)"},
     {"holdout-fraction", 0, "F", "share of --data held out without "

@@ -236,7 +236,13 @@ static int parse_class_list(const char *text, int32_t **out, uint32_t *n)
 
 int data_select(class_data *d, const char *classes, uint32_t per_class)
 {
-    if (!classes && per_class == 0) return CLI_EXIT_OK;
+    return data_select_from(d, classes, 0, per_class);
+}
+
+int data_select_from(class_data *d, const char *classes, uint32_t skip,
+                     uint32_t per_class)
+{
+    if (!classes && skip == 0 && per_class == 0) return CLI_EXIT_OK;
     int32_t *list = NULL;
     uint32_t n = d->n_classes;
     int rc = CLI_EXIT_OK;
@@ -249,8 +255,8 @@ int data_select(class_data *d, const char *classes, uint32_t per_class)
     }
     dg_dataset *subset = NULL;
     if (rc == CLI_EXIT_OK) {
-        dg_status st = dg_dataset_select(d->samples, list, n, per_class,
-                                         &subset);
+        dg_status st = dg_dataset_select_from(d->samples, list, n, skip,
+                                              per_class, &subset);
         if (st != DG_OK)
             rc = cli_fail(st, "selecting --classes %s",
                           classes ? classes : "(all)");
@@ -558,14 +564,16 @@ int train_command_data(const cli_args *args, const uint32_t shape[3],
                        class_data *out)
 {
     const char *spec;
-    long per_class;
+    long per_class, skip;
     int rc = required_value(args, "data", &spec);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "skip-per-class", 0, 0, INT32_MAX, &skip);
     if (rc == CLI_EXIT_OK) rc = data_load(spec, shape, out);
     if (rc == CLI_EXIT_OK)
-        rc = data_select(out, cli_value(args, "classes"),
-                         (uint32_t)per_class);
+        rc = data_select_from(out, cli_value(args, "classes"),
+                              (uint32_t)skip, (uint32_t)per_class);
     return rc;
 }
 

@@ -32,6 +32,10 @@ int data_load(const char *spec, const uint32_t shape[3], class_data *out);
  * relabelled 0, 1, ... in that order, and at most per_class samples of each
  * (0: all).  Reports failures, naming the --classes option. */
 int data_select(class_data *d, const char *classes, uint32_t per_class);
+/* data_select, but of each class the first `skip` samples are passed over
+ * before at most per_class are kept. */
+int data_select_from(class_data *d, const char *classes, uint32_t skip,
+                     uint32_t per_class);
 
 void data_free(class_data *d);
 
@@ -143,6 +147,13 @@ void evaluation_free(evaluation *e);
     {"classes", 'c', "LIST", "keep these classes, relabelled 0, 1, ... in " \
                              "order: 5,6,7 or 5-7 (default all)"}
 
+/* --skip-per-class, as train_command_data reads it. */
+#define SKIP_PER_CLASS_OPTION                                               \
+    {"skip-per-class", 0, "N", "pass over the first N samples of each "     \
+                               "class of --data (default 0): with "         \
+                               "--per-class 500, N 500 takes samples "      \
+                               "500-999"}
+
 /* Options both commands share besides TRAIN_OPTIONS. */
 #define TRAIN_COMMAND_OPTIONS                                               \
     {"data", 'd', "SPEC", "training data: " DATA_SPEC_FORMS},              \
@@ -150,6 +161,7 @@ void evaluation_free(evaluation *e);
     {"output", 'o', "MODEL", "the model file to write"},                    \
     {"per-class", 0, "N", "at most N training samples per class (default " \
                           "all)"},                                          \
+    SKIP_PER_CLASS_OPTION,                                                  \
     {"test", 0, "SPEC", "evaluate on this data at the end (same --classes)"},\
     {"class-names", 0, "A,B,...", "name the classes (default: the data's "  \
                                   "names)"}
@@ -166,7 +178,7 @@ int train_command_read(const cli_args *args, const train_defaults *defaults,
                        train_command *tc);
 
 /* Loads --data with folder images converted to `shape` and applies
- * --classes and --per-class. */
+ * --classes, --skip-per-class and --per-class. */
 int train_command_data(const cli_args *args, const uint32_t shape[3],
                        class_data *out);
 
