@@ -3,7 +3,9 @@
 # (accuracies, the attack, the guard and the baselines), the files it
 # writes, and continuing after Ctrl-C.  The demo is interrupted while the
 # Student trains, run again to finish, and run a third time to reuse
-# everything, the guard and the adversarial sets included.  Skipped without
+# everything, the guard and the adversarial sets included.  The threat
+# levels (doc/EVALUATION.md): their JSON keys, sets, charts and reuse.
+# Skipped without
 # Debian's dataset-fashion-mnist.  TAP.
 #
 # usage: test_demo_cli.sh DG
@@ -116,15 +118,53 @@ for s in ("targeted", "untargeted"):
 '
 check "the report holds the attack, the guard and feature squeezing" \
     "$defence_is_sound" built
+# The threat levels: quick settings (cmd_demo.c) attack 20 times per set,
+# level a at each Teacher layer from the first pooling layer (4) to the
+# cut (13), levels b and c at L-inf 0.1 and 0.2 and DSSIM 0.01.
+levels_are_sound='
+import json, sys
+r = json.load(sys.stdin)
+d = r["defence"]
+def rate(v):
+    assert isinstance(v, (int, float)) and 0 <= v <= 1, v
+    return v
+rate(d["layer_sweep"]["min_defence_rate"])
+for level in ("surrogate", "whitebox"):
+    rate(d["adaptive"][level]["defence_rate"])
+sweep = d["layer_sweep"]["by_layer"]
+assert [x["layer"] for x in sweep] == list(range(4, 14)), sweep
+assert d["layer_sweep"]["cut"] == 13, d["layer_sweep"]
+rated = [x["defence_rate"] for x in sweep if x["defence_rate"] is not None]
+assert d["layer_sweep"]["min_defence_rate"] == min(rated), sweep
+for level in ("teacher_only", "surrogate", "whitebox"):
+    budgets = [(x["method"], x["budget"])
+               for x in d["adaptive"][level]["by_budget"]]
+    assert budgets == [("linf", 0.1), ("linf", 0.2), ("dssim", 0.01)], \
+        (level, budgets)
+    for x in d["adaptive"][level]["by_budget"]:
+        assert x["attempts"] == 20 and 0 <= x["asr"] <= 1, x
+        assert x["defence_rate"] is None or 0 <= x["defence_rate"] <= 1, x
+    linf = d["adaptive"][level]["by_budget"][0]
+    assert d["adaptive"][level]["defence_rate"] == linf["defence_rate"]
+assert "images 500 to 999" in d["adaptive"]["surrogate"]["surrogate_images"]
+s = r["surrogate_student"]
+assert s["settings"]["skip_per_class"] == 500, s
+assert 0 <= s["test_accuracy"] <= 1, s
+'
+check "the report holds every threat level in [0, 1]" "$levels_are_sound"
 cp "$out" "$work/first.json"
 
 missing=
 for f in teacher.dgm student.dgm report.json report.md settings.json \
     guard.dg attack-targeted.dgadv attack-untargeted.dgadv \
-    examples-targeted/sheet.png examples-untargeted/sheet.png; do
+    examples-targeted/sheet.png examples-untargeted/sheet.png \
+    surrogate-student.dgm surrogate-guard.dg attack-a_layer4.dgadv \
+    attack-a_layer13.dgadv attack-a_dssim_0.01.dgadv attack-b_linf_0.1.dgadv \
+    attack-c_dssim_0.01.dgadv; do
     [ -s "$demo/$f" ] || missing="$missing $f"
 done
-for f in teacher.ckpt student.ckpt guard.work; do
+for f in teacher.ckpt student.ckpt guard.work surrogate-student.ckpt \
+    surrogate-guard.work; do
     [ -e "$demo/$f" ] && missing="$missing (leftover $f)"
 done
 what="the demo folder holds the models, guard, sets and reports, no leftovers"
@@ -138,7 +178,8 @@ run true
 check "the demo folder holds the charts as PNG images" '
 import os, sys
 for f in ("defence-vs-members.png", "cost-vs-members.png",
-          "roc-targeted.png", "roc-untargeted.png"):
+          "roc-targeted.png", "roc-untargeted.png", "defence-vs-layer.png",
+          "defence-vs-linf.png", "defence-vs-dssim.png"):
     data = open(os.path.join(sys.argv[1], f), "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000, f' \
     "$demo"
@@ -166,7 +207,24 @@ assert re.search(r"^\| untargeted \| untargeted \| 20 \|", defence,
                  re.M), text
 assert re.search(r"^\| guard M=3 votes \| 4 \|", defence, re.M), text
 assert re.search(r"^\| no defence \| 1 \|", defence, re.M), text
-assert "![ROC targeted](roc-targeted.png)" in defence, text'
+assert "![ROC targeted](roc-targeted.png)" in defence, text
+levels = text.split("\n## Threat levels\n", 1)[1]
+for row in (r"a \(layers\) \| a_layer9 \| 9 \|",
+            r"b \| b_linf_0.1 \| 13 \(cut\) \|",
+            r"c \| c_dssim_0.01 \| 13 \(cut\) \|"):
+    assert re.search("^\\| " + row, levels, re.M), (row, levels)
+assert "(defence-vs-linf.png)" in levels, levels'
+
+# A level's set says what made it, and dg eval shows it.
+expect_success "dg eval shows a level set's description" \
+    "$dg" eval -q --json --student "$demo/student.dgm" \
+    --guard "$demo/guard.dg" --clean fmnist:test --classes 5-9 \
+    --per-class 10 "b=$demo/attack-b_linf_0.1.dgadv"
+check "... level b, its budget and the surrogate guard" '
+import json, sys
+text = json.load(sys.stdin)["attack"]["b"]["description"]
+assert text.startswith("level b:"), text
+assert "L-inf epsilon 0.1" in text and "surrogate-guard.dg" in text, text'
 
 # ------------------------------------------------------------- reuse all
 expect_success "a third run reuses both models" "${demo_command[@]}"
@@ -178,6 +236,16 @@ then
 else
     not_ok "... the guard and both adversarial sets"
 fi
+if grep -q "surrogate-student: reusing" "$err" &&
+    grep -q "surrogate-guard: reusing .*surrogate-guard.dg" "$err" &&
+    grep -q "attack a_layer9: reusing" "$err" &&
+    grep -q "attack b_linf_0.1: reusing" "$err" &&
+    grep -q "attack c_dssim_0.01: reusing" "$err"; then
+    ok "... and the threat levels' surrogate and sets"
+else
+    not_ok "... and the threat levels' surrogate and sets"
+fi
+check "... with the same threat levels" "$levels_are_sound"
 check "... and reports the same accuracies" "$report_is_sound" teacher student
 check "... and sound defence numbers" "$defence_is_sound" reused
 check "... exactly the same accuracies, attacks and defence numbers" '

@@ -18,6 +18,9 @@ typedef struct eval_view {
     dg_eval_set *sets;         /* info.sets */
     dg_eval_row *rows;         /* info.rows */
     dg_eval_outcome *outcomes; /* info.rows x info.sets */
+    /* Each set's own description (dg_advset_description): what made it,
+     * such as the attack's level, budget and layer. */
+    char **descriptions;       /* info.sets */
 } eval_view;
 
 /* Runs dg_eval_run with a progress bar that Ctrl-C stops, and reads the
@@ -38,6 +41,11 @@ uint32_t eval_baseline_row(const eval_view *v, int32_t kind, bool matched);
 /* JSON members of the caller's open object: "clean", "attack", "defence"
  * and "baselines" (eval_report.c). */
 void eval_write_json(json_writer *w, const eval_view *v);
+/* The same, with defence_extra(w, ctx) adding members at the end of the
+ * "defence" object. */
+void eval_write_json_with(json_writer *w, const eval_view *v,
+                          void (*defence_extra)(json_writer *, const void *),
+                          const void *ctx);
 /* The report's tables in markdown. */
 void eval_write_markdown(FILE *out, const eval_view *v);
 /* The summary table for a terminal.  Reports failures. */

@@ -47,6 +47,13 @@ static void json_row(json_writer *w, const eval_view *v, uint32_t k)
 
 void eval_write_json(json_writer *w, const eval_view *v)
 {
+    eval_write_json_with(w, v, NULL, NULL);
+}
+
+void eval_write_json_with(json_writer *w, const eval_view *v,
+                          void (*defence_extra)(json_writer *, const void *),
+                          const void *ctx)
+{
     json_key(w, "clean");
     json_begin_object(w);
     json_key(w, "samples");
@@ -70,6 +77,8 @@ void eval_write_json(json_writer *w, const eval_view *v)
         json_field(w, "not_source_rate", share(a->left_source, a->attempts));
         json_key(w, "fooling");
         json_int(w, a->fooling);
+        json_key(w, "description");
+        json_string(w, v->descriptions[s]);
         json_end_object(w);
     }
     json_end_object(w);
@@ -97,6 +106,7 @@ void eval_write_json(json_writer *w, const eval_view *v)
         json_end_object(w);
     }
     json_end_array(w);
+    if (defence_extra) defence_extra(w, ctx);
     json_end_object(w);
 
     json_key(w, "baselines");
