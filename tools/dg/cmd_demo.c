@@ -67,7 +67,7 @@ typedef struct demo_settings {
     const char *mode;
     /* surrogate: the level-b attacker's own Student, from other images */
     model_plan teacher, student, surrogate;
-    guard_plan guard;
+    guard_plan guard, surrogate_guard; /* the defender's, level b's */
     attack_set_plan attacks[DEMO_MAX_SETS];
     uint32_t n_attacks;
     uint32_t clean_per_class; /* clean test images per class; 0: all */
@@ -84,6 +84,7 @@ static const demo_settings full_settings = {
     .surrogate = {"5-9", 500, 500, HEAD_EPOCHS, 64, "adam", HEAD_LR,
                   HEAD_SCHEDULE},
     .guard = {0, 0, 0},
+    .surrogate_guard = {0, 0, 0},
     /* The strong attack (>= 80% targeted success on the undefended
      * Student, doc/attack.md) and its L-infinity form, whose larger but
      * uniform perturbation drags earlier features along. */
@@ -112,6 +113,8 @@ static const demo_settings quick_settings = {
     .student = {"5-9", 500, 0, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
     .surrogate = {"5-9", 500, 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
     .guard = {3, 1, 30},
+    /* Smaller than the defender's, to keep the CI test short. */
+    .surrogate_guard = {2, 1, 10},
     .attacks = {{"targeted", DG_ATTACK_MIMIC_DSSIM, true, 20, 200, 0, 0},
                 {"untargeted", DG_ATTACK_MIMIC_DSSIM, false, 20, 200, 0, 0}},
     .n_attacks = 2,
@@ -195,11 +198,11 @@ static int write_out_file(const demo *d, const char *name,
 /* Settings                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* The guard's build options: the library's defaults and the plan. */
-static void guard_options(const demo *d, dg_ensemble_opts *o)
+/* A guard's build options: the library's defaults and the plan. */
+static void guard_options(const demo *d, const guard_plan *g,
+                          dg_ensemble_opts *o)
 {
     dg_ensemble_opts_init(o, sizeof *o);
-    const guard_plan *g = &d->settings->guard;
     if (g->variants) o->variants = g->variants;
     if (o->members > o->variants) o->members = o->variants;
     if (g->epochs) o->epochs = g->epochs;
@@ -237,24 +240,11 @@ static void json_plan(json_writer *w, const demo_model *m)
     json_end_object(w);
 }
 
-static void json_settings(json_writer *w, const demo *d)
+static void json_guard_plan(json_writer *w, const demo *d,
+                            const guard_plan *plan)
 {
-    json_begin_object(w);
-    json_key(w, "scenario");
-    json_string(w, SCENARIO);
-    json_key(w, "mode");
-    json_string(w, d->settings->mode);
-    json_key(w, "seed");
-    json_int(w, (int64_t)d->seed);
-    json_key(w, "teacher");
-    json_plan(w, &d->teacher);
-    json_key(w, "student");
-    json_plan(w, &d->student);
-    json_key(w, "surrogate_student");
-    json_plan(w, &d->surrogate);
     dg_ensemble_opts g;
-    guard_options(d, &g);
-    json_key(w, "guard");
+    guard_options(d, plan, &g);
     json_begin_object(w);
     json_key(w, "variants");
     json_int(w, g.variants);
@@ -273,6 +263,27 @@ static void json_settings(json_writer *w, const demo *d)
     json_key(w, "harden_iterations");
     json_int(w, g.harden_iterations);
     json_end_object(w);
+}
+
+static void json_settings(json_writer *w, const demo *d)
+{
+    json_begin_object(w);
+    json_key(w, "scenario");
+    json_string(w, SCENARIO);
+    json_key(w, "mode");
+    json_string(w, d->settings->mode);
+    json_key(w, "seed");
+    json_int(w, (int64_t)d->seed);
+    json_key(w, "teacher");
+    json_plan(w, &d->teacher);
+    json_key(w, "student");
+    json_plan(w, &d->student);
+    json_key(w, "surrogate_student");
+    json_plan(w, &d->surrogate);
+    json_key(w, "guard");
+    json_guard_plan(w, d, &d->settings->guard);
+    json_key(w, "surrogate_guard");
+    json_guard_plan(w, d, &d->settings->surrogate_guard);
     json_key(w, "attacks");
     json_begin_array(w);
     for (uint32_t k = 0; k < d->settings->n_attacks; k++) {
@@ -479,9 +490,9 @@ static int stage_surrogate(demo *d)
 
 /* Loads DIR/NAME.dg if an earlier run finished it, else builds it with the
  * demo's guard settings from the student's own training images. */
-static int obtain_guard(demo *d, const char *name, const demo_model *student,
-                        uint64_t seed, dg_ensemble **guard, bool *reused,
-                        double *seconds)
+static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
+                        const demo_model *student, uint64_t seed,
+                        dg_ensemble **guard, bool *reused, double *seconds)
 {
     char path[4096], work[4096], file[256];
     snprintf(file, sizeof file, "%s.dg", name);
@@ -500,7 +511,7 @@ static int obtain_guard(demo *d, const char *name, const demo_model *student,
     }
     const model_plan *p = student->plan;
     dg_ensemble_opts o;
-    guard_options(d, &o);
+    guard_options(d, plan, &o);
     o.seed = seed;
     o.work_dir = work;
     class_data data = {0};
@@ -520,15 +531,17 @@ static int obtain_guard(demo *d, const char *name, const demo_model *student,
 
 static int stage_guard(demo *d)
 {
-    return obtain_guard(d, "guard", &d->student, d->seed, &d->guard,
-                        &d->guard_reused, &d->guard_seconds);
+    return obtain_guard(d, "guard", &d->settings->guard, &d->student,
+                        d->seed, &d->guard, &d->guard_reused,
+                        &d->guard_seconds);
 }
 
 /* The level-b attacker's guard for their Student, with their own seed. */
 static int stage_surrogate_guard(demo *d)
 {
-    return obtain_guard(d, "surrogate-guard", &d->surrogate, d->seed + 1,
-                        &d->surrogate_guard, &d->surrogate_guard_reused,
+    return obtain_guard(d, "surrogate-guard", &d->settings->surrogate_guard,
+                        &d->surrogate, d->seed + 1, &d->surrogate_guard,
+                        &d->surrogate_guard_reused,
                         &d->surrogate_guard_seconds);
 }
 
