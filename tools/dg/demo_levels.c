@@ -150,6 +150,16 @@ static void add_set(demo_levels *l, char level, bool sweep, int32_t layer,
              layer == l->cut ? " (the cut)" : "");
 }
 
+/* Budget b of the plan's sweep (its L-infinity budgets, then its DSSIM
+ * ones): the method and the budget. */
+static void plan_budget(const levels_plan *p, uint32_t b, int32_t *method,
+                        float *budget)
+{
+    bool linf = b < p->n_linf;
+    *method = linf ? DG_ATTACK_MIMIC_LINF : DG_ATTACK_MIMIC_DSSIM;
+    *budget = linf ? p->linf_budgets[b] : p->dssim_budgets[b - p->n_linf];
+}
+
 /* Level a at every layer of the sweep, then at the cut and each budget
  * of levels b and c. */
 static int list_sets(demo_levels *l)
@@ -167,11 +177,10 @@ static int list_sets(demo_levels *l)
         add_set(l, 'a', true, k, DG_ATTACK_MIMIC_LINF, p->sweep_epsilon);
     for (const char *level = "abc"; *level; level++)
         for (uint32_t b = 0; b < budgets; b++) {
-            bool linf = b < p->n_linf;
-            add_set(l, *level, false, l->cut,
-                    linf ? DG_ATTACK_MIMIC_LINF : DG_ATTACK_MIMIC_DSSIM,
-                    linf ? p->linf_budgets[b]
-                         : p->dssim_budgets[b - p->n_linf]);
+            int32_t method;
+            float budget;
+            plan_budget(p, b, &method, &budget);
+            add_set(l, *level, false, l->cut, method, budget);
         }
     snprintf(l->surrogate_images, sizeof l->surrogate_images,
              "fmnist:train, classes %s, images %u to %u of each class",
@@ -506,15 +515,20 @@ static void json_level(json_writer *w, const demo_levels *l, char level)
     }
     json_key(w, "by_budget");
     json_begin_array(w);
-    for (uint32_t k = 0; k < l->n_sets; k++) {
+    const levels_plan *p = l->plan;
+    for (uint32_t b = 0; b < p->n_linf + p->n_dssim; b++) {
+        int32_t method;
+        float budget;
+        plan_budget(p, b, &method, &budget);
+        int32_t k = find_set(l, level, l->cut, method, budget);
+        if (k < 0) continue;
         const level_set *s = &l->sets[k];
-        if (s->level != level || s->layer != l->cut) continue;
         json_begin_object(w);
         json_key(w, "method");
         json_string(w, method_name(s->method));
         json_key(w, "budget");
         json_number(w, budget_value(s->budget));
-        json_result(w, l, k);
+        json_result(w, l, (uint32_t)k);
         json_end_object(w);
     }
     json_end_array(w);
