@@ -51,12 +51,12 @@ int main(int argc, char **argv)
     to.epochs = 1;
     check(dg_model_train(student, train, &to, NULL), "training the student");
 
-    dg_ensemble_opts go;
-    dg_ensemble_opts_init(&go, sizeof go);
+    dg_guard_opts go;
+    dg_guard_opts_init(&go, sizeof go);
     go.epochs = 1;
-    dg_ensemble *guard;
+    dg_guard *guard;
     double t0 = now();
-    check(dg_ensemble_build(student, train, NULL, &go, &guard), "guard");
+    check(dg_guard_build(student, train, NULL, &go, &guard), "guard");
     double build_s = now() - t0;
 
     dg_validator *v;
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     free(lat);
     free(x);
     dg_validator_free(v);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(teacher);
     dg_model_free(student);
     dg_dataset_free(train);

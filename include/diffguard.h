@@ -51,6 +51,19 @@
 #define DG_API
 #endif
 
+/** @def DG_EXPERIMENTAL_API
+ *  Define it before including this header to see the experimental part of
+ *  the API, each block marked "Experimental": training options, the
+ *  attacks and adversarial sets, and the constants of the Fashion-MNIST
+ *  demonstration.  Those functions are exported and versioned like the
+ *  rest, but they are still research: a release may change or remove
+ *  them, without the compatibility that binds the stable part
+ *  (doc/api-conventions.md).  Defined by the project's own tools, tests,
+ *  Python binding and examples where they use it. */
+#ifdef DG_DOXYGEN
+#define DG_EXPERIMENTAL_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -106,10 +119,18 @@ typedef struct dg_session dg_session;
 typedef struct dg_dataset dg_dataset;
 /** Activation statistics and pruning masks (defence). */
 typedef struct dg_pruner dg_pruner;
-/** The per-class differentiator ensemble, stored as a guard file (defence). */
+/** The guard: a Student's per-class differentiator ensemble, stored as a
+ *  guard file (defence). */
+typedef struct dg_ensemble dg_guard;
+/** @deprecated The LIBDIFFGUARD_1.0 name of dg_guard. */
 typedef struct dg_ensemble dg_ensemble;
-/** The two-phase validator: one per thread over a shared ensemble. */
+/** The two-phase validator: one per thread over a shared guard. */
 typedef struct dg_validator dg_validator;
+/** An adversarial set: the attempts of one attack run, their outcomes and
+ *  8-bit pixels, stored as a checksummed file (doc/attack.md).  Its
+ *  functions are experimental (DG_EXPERIMENTAL_API); dg_eval_run takes
+ *  sets as opaque pointers. */
+typedef struct dg_advset dg_advset;
 
 /** Progress of long work.  `stage` is a static string ("train",
  *  "evaluate", ...), done/total count its steps, metric is a running value
@@ -228,7 +249,10 @@ DG_API dg_status dg_model_output_size(const dg_model *m, uint32_t *size);
 /** Describes layer `index`.  Thread: any. */
 DG_API dg_status dg_model_layer_info(const dg_model *m, uint32_t index,
                                      dg_layer_info *info);
-/** The stored preprocessing.  Thread: any. */
+/** The stored preprocessing (named like dg_model_layer_info; since
+ *  LIBDIFFGUARD_1.1).  Thread: any. */
+DG_API dg_status dg_model_preprocess(const dg_model *m, dg_preprocess *p);
+/** @deprecated The LIBDIFFGUARD_1.0 name of dg_model_preprocess. */
 DG_API dg_status dg_model_get_preprocess(const dg_model *m, dg_preprocess *p);
 /** Replaces the preprocessing; its shape must equal the input shape.
  *  Thread: one thread, with no other thread using the model. */
@@ -290,6 +314,12 @@ DG_API dg_status dg_image_decode(const dg_model *m, const void *data,
 /** dg_image_decode on a file's contents.  Thread: any. */
 DG_API dg_status dg_image_load_file(const dg_model *m, const char *path,
                                     float *out, size_t out_len);
+/** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows
+ *  `stride` bytes apart) as a PNG file, atomically (an attack's example images,
+ *  for one).  Thread: any. */
+DG_API dg_status dg_image_save_png(const char *path, const uint8_t *pixels,
+                                   uint32_t width, uint32_t height,
+                                   size_t stride, int32_t pixel_format);
 
 /* ------------------------------------------------------------------------ */
 /* Data sets                                                                */
@@ -314,14 +344,55 @@ DG_API dg_status dg_dataset_select(const dg_dataset *ds,
                                    const int32_t *classes, uint32_t n_classes,
                                    uint32_t per_class, dg_dataset **out);
 /** dg_dataset_select, but of each class the first `skip` samples are
- *  passed over before at most per_class are kept: skip 500 and per_class
- *  500 keep samples 500 to 999 of each class, disjoint from what
- *  dg_dataset_select keeps with per_class 500 (an attacker's own images
- *  beside a defender's).  Since LIBDIFFGUARD_1.1.  Thread: any. */
+ *  passed over before at most per_class are kept, as skip_per_class of
+ *  dg_dataset_spec_opts does for a data set still to be loaded.  Since
+ *  LIBDIFFGUARD_1.1.  Thread: any. */
 DG_API dg_status dg_dataset_select_from(const dg_dataset *ds,
                                         const int32_t *classes,
                                         uint32_t n_classes, uint32_t skip,
                                         uint32_t per_class, dg_dataset **out);
+/** How dg_dataset_open_spec reads and selects its data. */
+typedef struct dg_dataset_spec_opts {
+    uint32_t struct_size; /**< sizeof(dg_dataset_spec_opts), set by _init */
+    /** An image folder's images are converted to channels x height x
+     *  width (channels 1 or 3); 0 (default): a folder is refused. */
+    uint32_t channels;
+    uint32_t height; /**< see channels */
+    uint32_t width;  /**< see channels */
+    /** Keep the samples of classes[0..n_classes-1], relabelled 0..n-1 in
+     *  that order; NULL (default): every class.  Borrowed. */
+    const int32_t *classes;
+    uint32_t n_classes; /**< entries of classes */
+    uint32_t per_class; /**< at most this many samples of each class; 0
+                             (default): all */
+    /** Of each class, pass over the first skip_per_class samples before
+     *  per_class are kept: skip 500 and per_class 500 keep samples 500 to
+     *  999 of each class, disjoint from what skip 0 keeps (an attacker's
+     *  own images beside a defender's).  Default 0. */
+    uint32_t skip_per_class;
+} dg_dataset_spec_opts;
+
+/** Defaults as documented on each field.  Since LIBDIFFGUARD_1.1.
+ *  Thread: any. */
+DG_API dg_status dg_dataset_spec_opts_init(dg_dataset_spec_opts *o,
+                                           size_t struct_size);
+/** Loads the data set a spec names, as every `dg` command's --data takes
+ *  it: "fmnist:train" or "fmnist:test" (Fashion-MNIST from Debian's
+ *  dataset-fashion-mnist, with its class names), "idx:IMAGES,LABELS"
+ *  (dg_dataset_load_idx) or the path of an image folder
+ *  (dg_dataset_load_folder, its sub-folders naming the classes), then
+ *  keeps the classes and, of each, the samples as `o` says (NULL: the
+ *  defaults).  A malformed spec is DG_E_INVALID_ARG; a class the data
+ *  lacks DG_E_MISMATCH.  Since LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API dg_status dg_dataset_open_spec(const char *spec,
+                                      const dg_dataset_spec_opts *o,
+                                      dg_dataset **out);
+/** The name of class `cls` as the data's source gives it (a folder's
+ *  sub-folder, Fashion-MNIST's names), or NULL in *name when the source
+ *  names none (IDX files).  Valid while the data set lives.  Since
+ *  LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API dg_status dg_dataset_class_name(const dg_dataset *ds, uint32_t cls,
+                                       const char **name);
 /** Sample count.  Thread: any. */
 DG_API dg_status dg_dataset_count(const dg_dataset *ds, uint32_t *count);
 /** Shape of one sample.  Thread: any. */
@@ -393,14 +464,39 @@ DG_API void dg_pruner_free(dg_pruner *p);
 #define DG_RULE_SCORE 2 /**< accept if mean softmax score >= theta */
 /** @} */
 
-/** The most differentiators a validation consults. */
+/** @name How a guard's differentiators are made (dg_guard_opts.member_kind)
+ *  @{ */
+#define DG_MEMBERS_PRUNED 1 /**< the Student pruned for the class and
+                                 distilled (Wu et al.) */
+#define DG_MEMBERS_ROBUST 2 /**< whole models of their own from the input,
+                                 adversarially trained and distilled */
+/** @} */
+
+/** The most differentiators a validation consults, as this header's
+ *  dg_verdict.member_label holds them; dg_capacity(DG_CAP_MEMBERS) tells
+ *  the running library's. */
 #define DG_MAX_MEMBERS 16
+
+/** @name Capacities (dg_capacity)
+ *  The fixed arrays of the option and result structs.  A library that
+ *  outgrows one keeps the field for older callers and appends a larger
+ *  one (struct_size tells them apart), so a caller sizes its loops by
+ *  the running library's capacity, not by the header's array.
+ *  @{ */
+#define DG_CAP_MEMBERS 1      /**< dg_verdict.member_label: the largest V and M */
+#define DG_CAP_PRUNE_LAYERS 2 /**< dg_guard_opts.prune_layers */
+#define DG_CAP_RATIOS 3       /**< dg_guard_opts.ratios */
+/** @} */
+
+/** The capacity `which` (DG_CAP_*) of the running library, or 0 for a
+ *  value it does not know.  Since LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API uint32_t dg_capacity(int32_t which);
 
 /** How to build a guard.  Differentiator v of class c is pruned at
  *  prune_layers[v % n_prune_layers] with fraction
  *  ratios[(v / n_prune_layers) % n_ratios]. */
 typedef struct dg_ensemble_opts {
-    uint32_t struct_size;      /**< set by dg_ensemble_opts_init */
+    uint32_t struct_size;      /**< set by dg_guard_opts_init */
     uint32_t variants;         /**< V per class; default 6 */
     uint32_t members;          /**< M consulted by default; default 5 */
     int32_t rule;              /**< default DG_RULE_SCORE */
@@ -427,7 +523,9 @@ typedef struct dg_ensemble_opts {
     float holdout_fraction;
     uint64_t seed;             /**< default 1 */
     /** If not NULL, every differentiator is saved there when built, and a
-     *  new build with the same settings reuses them (resume).  Borrowed. */
+     *  new build with the same settings reuses them (resume).  The build
+     *  leaves the folder in place; remove it with
+     *  dg_guard_work_dir_remove once the guard is saved.  Borrowed. */
     const char *work_dir;
     /** NULL: silent; stage "harden", done/total counting attack
      *  iterations, then stage "differentiators", done/total counting the
@@ -445,33 +543,61 @@ typedef struct dg_ensemble_opts {
     float harden_epsilon;       /**< L-infinity radius; default 0.2 */
     float harden_budget;        /**< DSSIM budget; default 0.01 */
     uint32_t harden_iterations; /**< steps per attack; default 100 */
+    /** How differentiators are made (DG_MEMBERS_*; default
+     *  DG_MEMBERS_PRUNED).  DG_MEMBERS_ROBUST trains V members of the
+     *  Student's structure at member_width from the input, from fresh
+     *  weights, adversarially (robust_epsilon) with distillation from the
+     *  Student, and shares them among the classes, each class ranking and
+     *  calibrating them on its own; the prune and hardening fields do not
+     *  apply.  Such members reuse none of the public Teacher's weights
+     *  (doc/validator.md). */
+    int32_t member_kind;
+    float member_width;      /**< robust: units per layer relative to the
+                                  Student's; default 0.75 */
+    float robust_epsilon;    /**< robust: L-infinity radius of the
+                                  adversarial training, pixel units;
+                                  default 0.15 */
+    uint32_t robust_epochs;  /**< robust: training epochs; default 20 */
 } dg_ensemble_opts;
+/** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is
+ *  dg_ensemble_opts). */
+typedef dg_ensemble_opts dg_guard_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
-DG_API dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size);
+DG_API dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size);
 
-/** Builds the differentiator ensemble for `student` from its training data
+/** Builds the guard (differentiator ensemble) of `student` from its training data
  *  `train` (labels are the Student's classes) and optional held-out clean
  *  data (NULL: split off holdout_fraction of train): per class, V pruned
  *  and distilled variants, ranked by agreement with the Student on
  *  held-out inputs of that class, with thresholds calibrated for every M
  *  from 1 to V.  The guard holds a reference to the Student.  Thread: any
  *  (slow: minutes). */
-DG_API dg_status dg_ensemble_build(const dg_model *student,
+DG_API dg_status dg_guard_build(const dg_model *student,
                                 const dg_dataset *train,
                                 const dg_dataset *holdout,
-                                const dg_ensemble_opts *o, dg_ensemble **out);
+                                const dg_guard_opts *o, dg_guard **out);
 /** Writes the guard atomically (doc/guard-format.md).  Thread: any. */
-DG_API dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path);
+DG_API dg_status dg_guard_save_file(const dg_guard *g, const char *path);
+/** Removes from `dir` the files a guard build with that work_dir made
+ *  (the settings fingerprint, the differentiators, temporary files a
+ *  crash left), then `dir` itself if nothing else is in it.  A build
+ *  keeps its work directory, whose differentiators are the only copy of
+ *  the work until the guard is stored: call this after
+ *  dg_guard_save_file succeeds (a build that finds the directory
+ *  again resumes from it).  A missing `dir` is DG_OK; DG_E_IO names a
+ *  file that could not be removed.  Since LIBDIFFGUARD_1.1.
+ *  Thread: any, with no build using `dir`. */
+DG_API dg_status dg_guard_work_dir_remove(const char *dir);
 /** Loads a guard for `student`; a guard made for another Student (by
  *  content hash) is refused with DG_E_MISMATCH.  Holds a reference to the
  *  Student.  Thread: any. */
-DG_API dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
-                                    dg_ensemble **out);
-/** As dg_ensemble_load_file, from memory (copied as needed).  Thread: any. */
-DG_API dg_status dg_ensemble_load_memory(const void *data, size_t size,
+DG_API dg_status dg_guard_load_file(const char *path, const dg_model *student,
+                                    dg_guard **out);
+/** As dg_guard_load_file, from memory (copied as needed).  Thread: any. */
+DG_API dg_status dg_guard_load_memory(const void *data, size_t size,
                                       const dg_model *student,
-                                      dg_ensemble **out);
+                                      dg_guard **out);
 
 /** A guard's shape and defaults.  The caller sets struct_size. */
 typedef struct dg_ensemble_info {
@@ -483,9 +609,11 @@ typedef struct dg_ensemble_info {
     float target_frr;    /**< the calibration target */
     uint64_t student_hash; /**< content hash of the Student it belongs to */
 } dg_ensemble_info;
+/** A guard's description (the LIBDIFFGUARD_1.0 name is dg_ensemble_info). */
+typedef dg_ensemble_info dg_guard_info;
 
 /** Describes a guard.  Thread: any. */
-DG_API dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info);
+DG_API dg_status dg_guard_get_info(const dg_guard *g, dg_guard_info *info);
 
 /** One differentiator of a class, by rank (0 = best).  The caller sets
  *  struct_size. */
@@ -503,14 +631,14 @@ typedef struct dg_member_info {
 
 /** Describes differentiator `rank` (0 = best) of class `cls`.
  *  Thread: any. */
-DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
+DG_API dg_status dg_guard_member(const dg_guard *g, uint32_t cls,
                                  uint32_t rank, dg_member_info *info);
 /** The differentiator of class cls at rank (0 = best) as a whole model:
  *  the Student's layers it shares followed by its own.  For example to
  *  export it to ONNX and run it in another runtime.  It has the Student's
  *  input, preprocessing and class names, and its pruned units keep their
  *  masks.  The caller frees it.  Thread: any. */
-DG_API dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+DG_API dg_status dg_guard_member_model(const dg_guard *g, uint32_t cls,
                                           uint32_t rank, dg_model **out);
 
 /** Calibrated thresholds of class `cls` for M members.  The caller sets
@@ -527,16 +655,57 @@ typedef struct dg_calibration {
 
 /** The thresholds of class `cls` for `members` differentiators (1 to V).
  *  Thread: any. */
-DG_API dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+DG_API dg_status dg_guard_calibration(const dg_guard *g, uint32_t cls,
                                       uint32_t members, dg_calibration *c);
 
 /** Adds a reference to a guard (reference counted like models); a loaded
  *  guard is immutable and may be shared by any number of threads.
  *  Thread: any. */
-DG_API dg_ensemble *dg_ensemble_retain(dg_ensemble *g);
-/** Drops a reference; frees at zero.  dg_ensemble_free(NULL) is a no-op.
+DG_API dg_guard *dg_guard_retain(dg_guard *g);
+/** Drops a reference; frees at zero.  dg_guard_free(NULL) is a no-op.
  *  Thread: any. */
+DG_API void dg_guard_free(dg_guard *g);
+
+/** @name Deprecated names (LIBDIFFGUARD_1.0)
+ *  The guard's functions were first named dg_ensemble_*; those names stay
+ *  exported as aliases of the same code, so programs built with them keep
+ *  working.  New code uses dg_guard_*.
+ *  @{ */
+/** @deprecated Use dg_guard_opts_init. */
+DG_API dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size);
+/** @deprecated Use dg_guard_build. */
+DG_API dg_status dg_ensemble_build(const dg_model *student,
+                                   const dg_dataset *train,
+                                   const dg_dataset *holdout,
+                                   const dg_ensemble_opts *o,
+                                   dg_ensemble **out);
+/** @deprecated Use dg_guard_save_file. */
+DG_API dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path);
+/** @deprecated Use dg_guard_load_file. */
+DG_API dg_status dg_ensemble_load_file(const char *path,
+                                       const dg_model *student,
+                                       dg_ensemble **out);
+/** @deprecated Use dg_guard_load_memory. */
+DG_API dg_status dg_ensemble_load_memory(const void *data, size_t size,
+                                         const dg_model *student,
+                                         dg_ensemble **out);
+/** @deprecated Use dg_guard_get_info. */
+DG_API dg_status dg_ensemble_get_info(const dg_ensemble *g,
+                                      dg_ensemble_info *info);
+/** @deprecated Use dg_guard_member. */
+DG_API dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls,
+                                    uint32_t rank, dg_member_info *info);
+/** @deprecated Use dg_guard_member_model. */
+DG_API dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+                                          uint32_t rank, dg_model **out);
+/** @deprecated Use dg_guard_calibration. */
+DG_API dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+                                         uint32_t members, dg_calibration *c);
+/** @deprecated Use dg_guard_retain. */
+DG_API dg_ensemble *dg_ensemble_retain(dg_ensemble *g);
+/** @deprecated Use dg_guard_free. */
 DG_API void dg_ensemble_free(dg_ensemble *g);
+/** @} */
 
 /** Settings of a validator; fill with dg_validator_opts_init. */
 typedef struct dg_validator_opts {
@@ -568,7 +737,7 @@ typedef struct dg_verdict {
  *  Student and every differentiator tail, buffers) prepared for batches up
  *  to max_batch.  o may be NULL for the defaults.  It holds a reference to
  *  the guard.  Thread: any. */
-DG_API dg_status dg_validator_create(const dg_ensemble *g,
+DG_API dg_status dg_validator_create(const dg_guard *g,
                                      const dg_validator_opts *o,
                                      dg_validator **out);
 /** Two-phase validation of `batch` preprocessed inputs (NCHW floats,
@@ -594,6 +763,10 @@ DG_API void dg_validator_free(dg_validator *v);
 /* ------------------------------------------------------------------------ */
 /* Training, evaluation and transfer learning                               */
 /* ------------------------------------------------------------------------ */
+
+#ifdef DG_EXPERIMENTAL_API
+/* Experimental: training's options will change as the training loop
+ * grows (DG_EXPERIMENTAL_API above). */
 
 /** @name Optimisers (dg_train_opts.optimizer)
  *  @{ */
@@ -637,6 +810,12 @@ typedef struct dg_train_opts {
     float distill_temperature; /**< default 4 */
     dg_progress_fn progress;   /**< NULL: silent */
     void *progress_user;       /**< passed to progress as `user` */
+    /** Adversarial training (fast FGSM with a random start, Wong et al.
+     *  2020): each batch is first moved, within an L-infinity box of this
+     *  radius in pixel units ([0,1]), to raise the model's own loss, and
+     *  the step learns from the moved batch (the distillation teacher
+     *  still sees the clean one).  0 (default): off. */
+    float adversarial_epsilon;
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */
@@ -659,6 +838,7 @@ DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
 DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                                 const dg_train_opts *o,
                                 dg_train_report *report);
+#endif /* DG_EXPERIMENTAL_API */
 
 /** Classifies every sample of ds and counts: *correct and *total, and when
  *  confusion is not NULL, confusion[true * k + predicted] for k = the
@@ -681,8 +861,9 @@ DG_API dg_status dg_model_transfer(const dg_model *teacher, int32_t cut_layer,
 DG_API dg_status dg_model_set_frozen(dg_model *m, uint32_t layer,
                                      int32_t frozen);
 
+#ifdef DG_EXPERIMENTAL_API
 /* ------------------------------------------------------------------------ */
-/* Attacks (evaluation API)                                                 */
+/* Attacks and adversarial sets (experimental)                             */
 /* ------------------------------------------------------------------------ */
 
 /* Attacks to evaluate defences with (doc/attack.md has the math and the
@@ -836,9 +1017,6 @@ DG_API dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
 DG_API dg_status dg_dssim(const float *a, const float *b, uint32_t c,
                           uint32_t h, uint32_t w, float *out);
 
-/** An adversarial set: the attempts of one attack run, their outcomes and
- *  8-bit pixels, stored as a checksummed file (doc/attack.md). */
-typedef struct dg_advset dg_advset;
 
 /** One attempt.  The caller sets struct_size. */
 typedef struct dg_advset_item {
@@ -903,13 +1081,7 @@ DG_API dg_status dg_advset_batch(const dg_advset *set, const dg_model *m,
 /** Frees the set; NULL is a no-op.  Thread: one thread, not
  *  concurrently with its use. */
 DG_API void dg_advset_free(dg_advset *set);
-
-/** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows
- *  `stride` bytes apart) as a PNG file, atomically; for example images of
- *  attacks.  Thread: any. */
-DG_API dg_status dg_image_save_png(const char *path, const uint8_t *pixels,
-                                   uint32_t width, uint32_t height,
-                                   size_t stride, int32_t pixel_format);
+#endif /* DG_EXPERIMENTAL_API */
 
 /* ------------------------------------------------------------------------ */
 /* ONNX                                                                     */
@@ -988,7 +1160,7 @@ DG_API dg_status dg_eval_opts_init(dg_eval_opts *o, size_t struct_size);
  *  dg_validate's.  The Student is the guard's.  n_sets may be 0.  o may be
  *  NULL for the defaults.  Thread: any; the guard, data and sets are only
  *  read. */
-DG_API dg_status dg_eval_run(const dg_ensemble *guard, const dg_dataset *clean,
+DG_API dg_status dg_eval_run(const dg_guard *guard, const dg_dataset *clean,
                              const dg_advset *const *sets,
                              const char *const *names, uint32_t n_sets,
                              const dg_eval_opts *o, dg_eval **out);

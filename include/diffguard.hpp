@@ -80,6 +80,7 @@ struct Shape {
     }
 };
 
+#ifdef DG_EXPERIMENTAL_API
 /// Defaults of dg_train_opts, to change and pass to Model::train.
 inline dg_train_opts train_options()
 {
@@ -87,6 +88,7 @@ inline dg_train_opts train_options()
     DIFFGUARD_HPP_CALL(dg_train_opts_init, &o, sizeof o);
     return o;
 }
+#endif
 
 /// Defaults of dg_ensemble_opts, to change and pass to Guard::build.
 inline dg_ensemble_opts ensemble_options()
@@ -155,9 +157,11 @@ public:
                            seed, &m);
         return Model(m);
     }
+#ifdef DG_EXPERIMENTAL_API
     /// Trains the non-frozen layers on ds (dg_model_train).
     inline dg_train_report train(const Dataset &ds,
                                  const dg_train_opts &opts = train_options());
+#endif
     /// Classifies every sample of ds (dg_model_evaluate).
     inline Evaluation evaluate(const Dataset &ds) const;
 
@@ -361,6 +365,7 @@ private:
     detail::Handle<dg_dataset, dg_dataset_free> h_;
 };
 
+#ifdef DG_EXPERIMENTAL_API
 inline dg_train_report Model::train(const Dataset &ds,
                                     const dg_train_opts &opts)
 {
@@ -369,6 +374,7 @@ inline dg_train_report Model::train(const Dataset &ds,
     DIFFGUARD_HPP_CALL(dg_model_train, get(), ds.get(), &opts, &report);
     return report;
 }
+#endif
 
 inline Evaluation Model::evaluate(const Dataset &ds) const
 {

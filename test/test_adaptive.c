@@ -32,7 +32,7 @@ static void require(dg_status s, const char *what)
 static dg_dataset *data, *held;
 static dg_model *teacher;   /* also the Student the guard protects */
 static dg_model *surrogate; /* another classifier, its own preprocessing */
-static dg_ensemble *guard;
+static dg_guard *guard;
 static dg_model *members[CLASSES * MEMBERS]; /* whole, class-major */
 static int32_t member_class[CLASSES * MEMBERS];
 
@@ -50,14 +50,14 @@ static void build_fixture(void)
                             &surrogate),
             "surrogate");
     dg_preprocess pre = {.struct_size = sizeof pre};
-    require(dg_model_get_preprocess(surrogate, &pre), "preprocessing");
+    require(dg_model_preprocess(surrogate, &pre), "preprocessing");
     pre.mean[0] = 0.4f;
     pre.std[0] = 0.25f;
     require(dg_model_set_preprocess(surrogate, &pre), "preprocessing");
     require(train_on_blobs(surrogate, data), "training the surrogate");
 
-    dg_ensemble_opts g;
-    dg_ensemble_opts_init(&g, sizeof g);
+    dg_guard_opts g;
+    dg_guard_opts_init(&g, sizeof g);
     g.variants = MEMBERS;
     g.members = MEMBERS;
     g.epochs = 2;
@@ -65,10 +65,10 @@ static void build_fixture(void)
     g.learning_rate = 3e-3f;
     g.target_frr = 0.1f;
     g.harden = 0;
-    require(dg_ensemble_build(teacher, data, held, &g, &guard), "guard");
+    require(dg_guard_build(teacher, data, held, &g, &guard), "guard");
     for (uint32_t c = 0; c < CLASSES; c++)
         for (uint32_t r = 0; r < MEMBERS; r++) {
-            require(dg_ensemble_member_model(guard, c, r,
+            require(dg_guard_member_model(guard, c, r,
                                              &members[c * MEMBERS + r]),
                     "member");
             member_class[c * MEMBERS + r] = (int32_t)c;
@@ -78,7 +78,7 @@ static void build_fixture(void)
 static void free_fixture(void)
 {
     for (uint32_t k = 0; k < CLASSES * MEMBERS; k++) dg_model_free(members[k]);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(surrogate);
     dg_model_free(teacher);
     dg_dataset_free(data);
@@ -93,7 +93,7 @@ static void run_model(const dg_model *m, const float *pixels, int32_t layer,
                       float *out, uint32_t *n_out)
 {
     dg_preprocess pre = {.struct_size = sizeof pre};
-    ck_assert_int_eq(dg_model_get_preprocess(m, &pre), DG_OK);
+    ck_assert_int_eq(dg_model_preprocess(m, &pre), DG_OK);
     float input[PIXELS];
     for (int k = 0; k < PIXELS; k++)
         input[k] = (pixels[k] * 255.0f * pre.scale - pre.mean[0]) / pre.std[0];

@@ -662,6 +662,112 @@ START_TEST(folder_loader)
 }
 END_TEST
 
+/* A spec names the same data as the loaders, with names and a selection. */
+START_TEST(spec_opens_and_selects)
+{
+    make_tmp_dir("dataset");
+    write_folder_tree();
+    dg_dataset_spec_opts o;
+    ck_assert_int_eq(dg_dataset_spec_opts_init(&o, sizeof o), DG_OK);
+    o.channels = 1;
+    o.height = o.width = 4;
+    dg_dataset *ds = NULL;
+    dg_status s = dg_dataset_open_spec(tmp_dir, &o, &ds);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    const char *name;
+    const char *want_names[3] = {"Bee", "ant", "zebra"};
+    for (uint32_t k = 0; k < 3; k++) {
+        ck_assert_int_eq(dg_dataset_class_name(ds, k, &name), DG_OK);
+        ck_assert_str_eq(name, want_names[k]);
+    }
+    ck_assert_int_eq(dg_dataset_class_name(ds, 3, &name), DG_E_INVALID_ARG);
+    dg_dataset_free(ds);
+
+    /* zebra then ant (five images), at most two each: zebra's x.jpeg and
+     * y.png, ant's 10.png and 9.png; the names follow the selection. */
+    const int32_t pick[2] = {2, 1};
+    o.classes = pick;
+    o.n_classes = 2;
+    o.per_class = 2;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds), DG_OK);
+    uint32_t count;
+    dg_dataset_count(ds, &count);
+    ck_assert_uint_eq(count, 4);
+    const int32_t want_labels[4] = {1, 1, 0, 0};
+    for (uint32_t i = 0; i < 4; i++) {
+        int32_t label;
+        dg_dataset_label(ds, i, &label);
+        ck_assert_int_eq(label, want_labels[i]);
+    }
+    expect_plane(ds, 0, 0, 20, 0); /* ant/10.png */
+    dg_dataset_class_name(ds, 0, &name);
+    ck_assert_str_eq(name, "zebra");
+    dg_dataset_class_name(ds, 1, &name);
+    ck_assert_str_eq(name, "ant");
+    dg_dataset_free(ds);
+
+    /* Past the first two of each: zebra (x.jpeg, y.png) has none left,
+     * ant (10, 9, C, a, b by strcmp) gives C.png, gray 10. */
+    o.skip_per_class = 2;
+    o.per_class = 1;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds), DG_OK);
+    dg_dataset_count(ds, &count);
+    ck_assert_uint_eq(count, 1);
+    int32_t label;
+    dg_dataset_label(ds, 0, &label);
+    ck_assert_int_eq(label, 1);
+    expect_plane(ds, 0, 0, 10, 0);
+    dg_dataset_free(ds);
+    /* Every class past its first sample: Bee's one image goes, ant keeps
+     * four and zebra one. */
+    o.classes = NULL;
+    o.n_classes = 0;
+    o.skip_per_class = 1;
+    o.per_class = 0;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds), DG_OK);
+    dg_dataset_count(ds, &count);
+    ck_assert_uint_eq(count, 5);
+    dg_dataset_free(ds);
+    o.skip_per_class = 0;
+
+    /* A class the data lacks, and malformed specs. */
+    const int32_t absent = 3;
+    o.classes = &absent;
+    o.n_classes = 1;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds), DG_E_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "classes 0 to 2"));
+    o.n_classes = 0;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, NULL, &ds),
+                     DG_E_INVALID_ARG); /* a folder needs a shape */
+    ck_assert_int_eq(dg_dataset_open_spec("nope:x", NULL, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "unknown data spec"));
+    ck_assert_int_eq(dg_dataset_open_spec("fmnist:valid", NULL, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_dataset_open_spec("idx:only-images", NULL, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_path(0, "missing"), NULL, &ds),
+                     DG_E_IO);
+    ck_assert_ptr_null(ds);
+    ck_assert_int_eq(dg_dataset_open_spec(NULL, NULL, &ds), DG_E_INVALID_ARG);
+    remove_tmp_dir();
+
+    /* IDX files name no classes. */
+    make_tmp_dir("dataset");
+    write_small_set(0, 0);
+    char spec[4200];
+    snprintf(spec, sizeof spec, "idx:%s,", tmp_path(0, "images.idx"));
+    strcat(spec, tmp_path(1, "labels.idx"));
+    ck_assert_int_eq(dg_dataset_open_spec(spec, NULL, &ds), DG_OK);
+    ck_assert_int_eq(dg_dataset_class_name(ds, 0, &name), DG_OK);
+    ck_assert_ptr_null(name);
+    dg_dataset_free(ds);
+    remove_tmp_dir();
+}
+END_TEST
+
 static void expect_folder_failure(dg_status status, const char *phrase)
 {
     dg_dataset *ds = (dg_dataset *)&ds;
@@ -723,6 +829,7 @@ static Suite *dataset_suite(void)
     TCase *folder = tcase_create("folder");
     tcase_add_test(folder, folder_loader);
     tcase_add_test(folder, folder_errors);
+    tcase_add_test(folder, spec_opens_and_selects);
     suite_add_tcase(s, folder);
     return s;
 }

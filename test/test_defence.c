@@ -47,7 +47,7 @@ static dg_model *trained_student(const dg_dataset *train)
 
 static dg_dataset *train_set, *held_set;
 static dg_model *student;
-static dg_ensemble *guard;
+static dg_guard *guard;
 
 static void build_fixture(void)
 {
@@ -55,8 +55,8 @@ static void build_fixture(void)
     held_set = make_bars(40, 2);
     if (!train_set || !held_set) require(DG_E_NOMEM, "data sets");
     student = trained_student(train_set);
-    dg_ensemble_opts o;
-    dg_ensemble_opts_init(&o, sizeof o);
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
     o.variants = 4;
     o.members = 3;
     o.epochs = 2;
@@ -66,13 +66,13 @@ static void build_fixture(void)
     o.prune_layers[1] = 0;
     o.n_prune_layers = 2;
     o.target_frr = 0.1f;
-    require(dg_ensemble_build(student, train_set, held_set, &o, &guard),
+    require(dg_guard_build(student, train_set, held_set, &o, &guard),
             "building the guard");
 }
 
 static void free_fixture(void)
 {
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(student);
     dg_dataset_free(train_set);
     dg_dataset_free(held_set);
@@ -213,8 +213,8 @@ static void validate_all(dg_validator *v, const dg_dataset *ds, dg_verdict *out,
  * exactly the recorded share of its clean, correctly classified samples. */
 START_TEST(calibration_reaches_the_requested_rate)
 {
-    dg_ensemble_info info = {.struct_size = sizeof info};
-    ck_assert_int_eq(dg_ensemble_get_info(guard, &info), DG_OK);
+    dg_guard_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_guard_get_info(guard, &info), DG_OK);
     ck_assert_uint_eq(info.variants, 4);
     for (int32_t rule = DG_RULE_VOTES; rule <= DG_RULE_SCORE; rule++)
         for (uint32_t M = 1; M <= info.variants; M++) {
@@ -229,7 +229,7 @@ START_TEST(calibration_reaches_the_requested_rate)
             validate_all(v, held_set, out, 0);
             for (uint32_t c = 0; c < 4; c++) {
                 dg_calibration cal = {.struct_size = sizeof cal};
-                ck_assert_int_eq(dg_ensemble_calibration(guard, c, M, &cal), DG_OK);
+                ck_assert_int_eq(dg_guard_calibration(guard, c, M, &cal), DG_OK);
                 uint32_t clean = 0, rejected = 0;
                 for (uint32_t i = 0; i < held_set->count; i++) {
                     if (held_set->labels[i] != (int32_t)c || out[i].label != (int32_t)c)
@@ -318,8 +318,8 @@ END_TEST
  * for that member when told the member's class. */
 START_TEST(member_models_compute_the_member_scores)
 {
-    dg_ensemble_info info = {.struct_size = sizeof info};
-    ck_assert_int_eq(dg_ensemble_get_info(guard, &info), DG_OK);
+    dg_guard_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_guard_get_info(guard, &info), DG_OK);
     dg_validator_opts vo;
     dg_validator_opts_init(&vo, sizeof vo);
     vo.members = info.variants;
@@ -341,7 +341,7 @@ START_TEST(member_models_compute_the_member_scores)
         ck_assert_int_eq(dg_validate_labeled(v, x, N * 64, N, labels, out), DG_OK);
         for (uint32_t r = 0; r < info.variants; r++) {
             dg_model *m;
-            dg_status st = dg_ensemble_member_model(guard, c, r, &m);
+            dg_status st = dg_guard_member_model(guard, c, r, &m);
             ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
             const dg_member *mem = &guard->per_class[c].members[r];
             ck_assert_uint_eq(m->n_layers, (uint32_t)mem->first + mem->tail->n_layers);
@@ -372,18 +372,18 @@ START_TEST(member_models_compute_the_member_scores)
     dg_validator_free(v);
     /* Argument checks. */
     dg_model *m = (dg_model *)1;
-    ck_assert_int_eq(dg_ensemble_member_model(guard, info.classes, 0, &m), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_member_model(guard, info.classes, 0, &m), DG_E_INVALID_ARG);
     ck_assert_ptr_null(m);
     ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "class 4 rank 0 of 4 x 4"));
-    ck_assert_int_eq(dg_ensemble_member_model(guard, 0, info.variants, &m), DG_E_INVALID_ARG);
-    ck_assert_int_eq(dg_ensemble_member_model(NULL, 0, 0, &m), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_member_model(guard, 0, info.variants, &m), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_member_model(NULL, 0, 0, &m), DG_E_INVALID_ARG);
     ck_assert_ptr_null(m);
-    ck_assert_int_eq(dg_ensemble_member_model(guard, 0, 0, NULL), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_member_model(guard, 0, 0, NULL), DG_E_INVALID_ARG);
 }
 END_TEST
 
 /* The guard file of g in a malloc'd buffer. */
-static dg_status guard_bytes(const dg_ensemble *g, uint8_t **data, size_t *len)
+static dg_status guard_bytes(const dg_guard *g, uint8_t **data, size_t *len)
 {
     dg_writer w;
     dg_writer_init(&w);
@@ -397,9 +397,9 @@ START_TEST(guard_files_round_trip_and_refuse_strangers)
 {
     char path[] = "/tmp/dg_guard_XXXXXX";
     close(mkstemp(path));
-    ck_assert_int_eq(dg_ensemble_save_file(guard, path), DG_OK);
-    dg_ensemble *loaded;
-    dg_status s = dg_ensemble_load_file(path, student, &loaded);
+    ck_assert_int_eq(dg_guard_save_file(guard, path), DG_OK);
+    dg_guard *loaded;
+    dg_status s = dg_guard_load_file(path, student, &loaded);
     ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
     uint8_t *a, *b;
     size_t la, lb;
@@ -419,26 +419,26 @@ START_TEST(guard_files_round_trip_and_refuse_strangers)
     free(y);
     dg_validator_free(v1);
     dg_validator_free(v2);
-    dg_ensemble_free(loaded);
+    dg_guard_free(loaded);
     /* Another Student (one weight changed) is refused. */
     dg_model *other;
     ck_assert_int_eq(dg_model_clone(student, &other), DG_OK);
     other->layers[0].param[0][0] += 1e-3f;
-    loaded = (dg_ensemble *)1;
-    ck_assert_int_eq(dg_ensemble_load_file(path, other, &loaded), DG_E_MISMATCH);
+    loaded = (dg_guard *)1;
+    ck_assert_int_eq(dg_guard_load_file(path, other, &loaded), DG_E_MISMATCH);
     ck_assert_ptr_null(loaded);
     ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "another Student"));
     dg_model_free(other);
     /* Corruption: every truncation, and bit flips, give a status. */
     for (size_t n = 0; n < la; n += (n < 256 ? 1 : 97)) {
-        dg_ensemble *g = (dg_ensemble *)1;
-        ck_assert_int_ne(dg_ensemble_load_memory(a, n, student, &g), DG_OK);
+        dg_guard *g = (dg_guard *)1;
+        ck_assert_int_ne(dg_guard_load_memory(a, n, student, &g), DG_OK);
         ck_assert_ptr_null(g);
     }
     for (size_t k = 0; k < la * 8; k += 131) {
         a[k / 8] ^= (uint8_t)(1u << (k % 8));
-        dg_ensemble *g;
-        ck_assert_int_eq(dg_ensemble_load_memory(a, la, student, &g), DG_E_FORMAT);
+        dg_guard *g;
+        ck_assert_int_eq(dg_guard_load_memory(a, la, student, &g), DG_E_FORMAT);
         a[k / 8] ^= (uint8_t)(1u << (k % 8));
     }
     free(a);
@@ -466,10 +466,10 @@ static int watch_build(void *user, const char *stage, uint64_t done,
 }
 
 static dg_status build_small(const char *work_dir, build_watch *watch,
-                             dg_ensemble **out)
+                             dg_guard **out)
 {
-    dg_ensemble_opts o;
-    dg_ensemble_opts_init(&o, sizeof o);
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
     o.variants = 3;
     o.members = 2;
     o.epochs = 1;
@@ -478,16 +478,16 @@ static dg_status build_small(const char *work_dir, build_watch *watch,
     o.work_dir = work_dir;
     o.progress = watch ? watch_build : NULL;
     o.progress_user = watch;
-    return dg_ensemble_build(student, train_set, held_set, &o, out);
+    return dg_guard_build(student, train_set, held_set, &o, out);
 }
 
-START_TEST(work_dir_resumes_and_is_removed)
+START_TEST(work_dir_resumes_until_removed)
 {
     char base[] = "/tmp/dg_work_XXXXXX", work[64], foreign[96];
     ck_assert_ptr_nonnull(mkdtemp(base));
     snprintf(work, sizeof work, "%s/w", base);
     snprintf(foreign, sizeof foreign, "%s/notes.txt", work);
-    dg_ensemble *fresh, *resumed = NULL, *again;
+    dg_guard *fresh, *resumed = NULL, *again;
     ck_assert_int_eq(build_small(NULL, NULL, &fresh), DG_OK);
     /* Stopped after its second differentiator (the first report of a
      * build with a work directory counts the reused: none). */
@@ -510,22 +510,34 @@ START_TEST(work_dir_resumes_and_is_removed)
     ck_assert_int_eq(memcmp(a, b, la), 0);
     free(a);
     free(b);
-    /* The library's files are gone; the foreign one keeps the folder. */
+    /* The build keeps its work: until the caller has stored the guard
+     * the folder holds the only copy, and the same build again reuses
+     * every differentiator. */
     char fingerprint[96], member[96];
     snprintf(fingerprint, sizeof fingerprint, "%s/settings.fingerprint", work);
     snprintf(member, sizeof member, "%s/class0-variant0.dgm", work);
+    ck_assert_int_eq(access(fingerprint, F_OK), 0);
+    ck_assert_int_eq(access(member, F_OK), 0);
+    w = (build_watch){0};
+    ck_assert_int_eq(build_small(work, &w, &again), DG_OK);
+    dg_guard_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_guard_get_info(again, &info), DG_OK);
+    ck_assert_int_eq(w.first_done, 3 * info.classes); /* V = 3 */
+    /* Removal takes the library's files; the foreign one keeps the
+     * folder. */
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
     ck_assert_int_ne(access(fingerprint, F_OK), 0);
     ck_assert_int_ne(access(member, F_OK), 0);
     ck_assert_int_eq(access(foreign, F_OK), 0);
-    /* Without it the folder goes too, and a new build starts afresh. */
+    /* Without it the folder goes too; a missing folder is removed. */
     unlink(foreign);
-    w = (build_watch){0};
-    ck_assert_int_eq(build_small(work, &w, &again), DG_OK);
-    ck_assert_int_eq(w.first_done, 0);
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
     ck_assert_int_ne(access(work, F_OK), 0);
-    dg_ensemble_free(fresh);
-    dg_ensemble_free(resumed);
-    dg_ensemble_free(again);
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
+    ck_assert_int_eq(dg_guard_work_dir_remove(NULL), DG_E_INVALID_ARG);
+    dg_guard_free(fresh);
+    dg_guard_free(resumed);
+    dg_guard_free(again);
     rmdir(base);
 }
 END_TEST
@@ -569,48 +581,75 @@ START_TEST(threads_share_one_guard)
 }
 END_TEST
 
+/* The LIBDIFFGUARD_1.0 names answer as the dg_guard_* ones, and the
+ * capacities are the header's arrays. */
+START_TEST(old_names_and_capacities)
+{
+    dg_guard_info a = {.struct_size = sizeof a};
+    dg_ensemble_info b = {.struct_size = sizeof b};
+    ck_assert_int_eq(dg_guard_get_info(guard, &a), DG_OK);
+    ck_assert_int_eq(dg_ensemble_get_info(guard, &b), DG_OK);
+    ck_assert_mem_eq(&a, &b, sizeof a);
+    dg_ensemble_opts old;
+    dg_guard_opts now;
+    ck_assert_int_eq(dg_ensemble_opts_init(&old, sizeof old), DG_OK);
+    ck_assert_int_eq(dg_guard_opts_init(&now, sizeof now), DG_OK);
+    ck_assert_mem_eq(&old, &now, sizeof now);
+    dg_guard *g = dg_ensemble_retain(guard);
+    ck_assert_ptr_eq(g, guard);
+    dg_guard_free(g);
+    ck_assert_uint_eq(dg_capacity(DG_CAP_MEMBERS), 16);
+    ck_assert_uint_eq(dg_capacity(DG_CAP_PRUNE_LAYERS),
+                      sizeof now.prune_layers / sizeof now.prune_layers[0]);
+    ck_assert_uint_eq(dg_capacity(DG_CAP_RATIOS),
+                      sizeof now.ratios / sizeof now.ratios[0]);
+    ck_assert_uint_eq(dg_capacity(0), 0);
+    ck_assert_uint_eq(dg_capacity(99), 0);
+}
+END_TEST
+
 START_TEST(option_checks)
 {
-    dg_ensemble_opts o;
-    dg_ensemble_opts_init(&o, sizeof o);
-    dg_ensemble *g = (dg_ensemble *)1;
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
+    dg_guard *g = (dg_guard *)1;
     o.members = 7; /* more than the 6 variants */
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     ck_assert_ptr_null(g);
-    dg_ensemble_opts_init(&o, sizeof o);
+    dg_guard_opts_init(&o, sizeof o);
     o.prune_layers[0] = 1; /* a relu, not a conv or linear */
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
-    dg_ensemble_opts_init(&o, sizeof o);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    dg_guard_opts_init(&o, sizeof o);
     o.harden_epsilon = 0;
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     o.harden_epsilon = 0.1f;
     o.harden_budget = 0.5f;
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     o.harden_budget = 0.01f;
     o.harden_iterations = 0;
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
     o.struct_size = 4;
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_ABI);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_ABI);
     /* A caller built before the hardening fields were appended: its init
      * fills only what it has, and a build reads the rest as defaults (so
      * a bad member count is reported, not the size). */
-    size_t v1 = offsetof(dg_ensemble_opts, harden);
+    size_t v1 = offsetof(dg_guard_opts, harden);
     memset(&o, 0xab, sizeof o);
-    ck_assert_int_eq(dg_ensemble_opts_init(&o, v1), DG_OK);
+    ck_assert_int_eq(dg_guard_opts_init(&o, v1), DG_OK);
     ck_assert_uint_eq(o.struct_size, v1);
     ck_assert_uint_eq(o.variants, 6);
     ck_assert_int_eq(o.harden, (int32_t)0xabababab);
     o.members = 7;
-    ck_assert_int_eq(dg_ensemble_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
-    ck_assert_int_eq(dg_ensemble_opts_init(&o, v1 - 4), DG_E_ABI);
+    ck_assert_int_eq(dg_guard_build(student, train_set, NULL, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_opts_init(&o, v1 - 4), DG_E_ABI);
     /* Hardening aims every sample at another class: one class is an
      * error, not an endless search. */
     int32_t first_class = 0;
     dg_dataset *single;
     ck_assert_int_eq(dg_dataset_select(train_set, &first_class, 1, 0, &single), DG_OK);
-    dg_ensemble_opts_init(&o, sizeof o);
+    dg_guard_opts_init(&o, sizeof o);
     o.variants = o.members = 1;
-    ck_assert_int_eq(dg_ensemble_build(student, single, held_set, &o, &g), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_build(student, single, held_set, &o, &g), DG_E_INVALID_ARG);
     ck_assert_str_eq(dg_last_error_detail(),
                      "hardening needs training samples of two classes or more");
     dg_dataset_free(single);
@@ -620,7 +659,7 @@ START_TEST(option_checks)
     dg_validator *v = (dg_validator *)1;
     ck_assert_int_eq(dg_validator_create(guard, &vo, &v), DG_E_INVALID_ARG);
     ck_assert_ptr_null(v);
-    dg_ensemble_free(NULL);
+    dg_guard_free(NULL);
     dg_validator_free(NULL);
     dg_pruner_free(NULL);
 }
@@ -638,9 +677,10 @@ int main(void)
     tcase_add_test(tc, two_phases_and_host_labels);
     tcase_add_test(tc, member_models_compute_the_member_scores);
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
-    tcase_add_test(tc, work_dir_resumes_and_is_removed);
+    tcase_add_test(tc, work_dir_resumes_until_removed);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
+    tcase_add_test(tc, old_names_and_capacities);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();

@@ -131,7 +131,7 @@ enum { SWAPS = 24 };
 
 static dg_dataset *train_set, *clean_set;
 static dg_model *student;
-static dg_ensemble *guard;
+static dg_guard *guard;
 static dg_advset *swaps;
 static dg_eval *result;
 
@@ -178,15 +178,15 @@ static void build_fixture(void)
     t.batch_size = 16;
     t.learning_rate = 5e-3f;
     require(dg_model_train(student, train_set, &t, NULL), "training");
-    dg_ensemble_opts o;
-    dg_ensemble_opts_init(&o, sizeof o);
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
     o.variants = 3;
     o.members = 2;
     o.epochs = 1;
     o.batch_size = 16;
     o.harden = 0;
     o.target_frr = 0.1f;
-    require(dg_ensemble_build(student, train_set, NULL, &o, &guard), "guard");
+    require(dg_guard_build(student, train_set, NULL, &o, &guard), "guard");
     swaps = make_swaps(clean_set);
     const dg_advset *sets[] = {swaps};
     const char *names[] = {"swaps"};
@@ -198,7 +198,7 @@ static void free_fixture(void)
 {
     dg_eval_free(result);
     dg_advset_free(swaps);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(student);
     dg_dataset_free(train_set);
     dg_dataset_free(clean_set);

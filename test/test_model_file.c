@@ -201,7 +201,7 @@ static void decorate(dg_model *m, uint64_t seed)
 
     if (m->input.c == 1 || m->input.c == 3) {
         dg_preprocess pre = {.struct_size = sizeof pre};
-        ck_assert_int_eq(dg_model_get_preprocess(m, &pre), DG_OK);
+        ck_assert_int_eq(dg_model_preprocess(m, &pre), DG_OK);
         pre.scale = 1.0f / 127.5f;
         const float mean[3] = {0.485f, 0.456f, 0.406f};
         const float std[3] = {0.229f, 0.224f, 0.225f};

@@ -44,13 +44,13 @@ int main(int argc, char **argv)
     int status = 1;
     dg_model *student = NULL;
     dg_session *session = NULL;
-    dg_ensemble *guard = NULL;
+    dg_guard *guard = NULL;
     dg_validator *validator = NULL;
     float *input = NULL;
     uint32_t c, h, w, classes;
 
     TRY(dg_model_load_file(argv[1], &student), argv[1]);
-    TRY(dg_ensemble_load_file(argv[2], student, &guard), argv[2]);
+    TRY(dg_guard_load_file(argv[2], student, &guard), argv[2]);
     TRY(dg_session_create(student, 1, &session), "session");
     dg_validator_opts vo;
     TRY(dg_validator_opts_init(&vo, sizeof vo), "validator options");
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 done:
     free(input);
     dg_validator_free(validator);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_session_free(session);
     dg_model_free(student);
     return status;

@@ -50,4 +50,10 @@ dg_status dg_copy_out(const dg_writer *w, void *buf, size_t capacity,
     DG_TRY(dg_check_struct((p), (p) ? (p)->struct_size : 0, (v1_size),        \
                            sizeof(type), #type))
 
+/* A public function's former name, exported as an alias of the same
+ * code so that programs linked against the old name keep working. */
+#define DG_API_ALIAS(old_name, new_name)                                      \
+    extern __typeof__(new_name) old_name                                      \
+        __attribute__((alias(#new_name)))
+
 #endif

@@ -14,13 +14,10 @@ dg_status dg_dataset_load_idx(const char *images_path,
     return dg_idx_load(images_path, labels_path, out);
 }
 
-dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
-                                 uint32_t height, uint32_t width,
-                                 dg_dataset **out)
+/* The sample shape an image folder's images are converted to. */
+static dg_status check_folder_shape(uint32_t channels, uint32_t height,
+                                    uint32_t width)
 {
-    DG_CHECK_ARG(out);
-    *out = NULL;
-    DG_CHECK_ARG(dir);
     if (channels != 1 && channels != 3)
         return dg_fail(DG_E_INVALID_ARG, "channels is %u; expected 1 or 3",
                        channels);
@@ -29,17 +26,68 @@ dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
         return dg_fail(DG_E_INVALID_ARG,
                        "samples of %ux%u pixels: each side must be 1 to %u",
                        height, width, DG_IMAGE_MAX_SIDE);
+    return DG_OK;
+}
+
+dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
+                                 uint32_t height, uint32_t width,
+                                 dg_dataset **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(dir);
+    DG_TRY(check_folder_shape(channels, height, width));
     return dg_folder_load(dir, channels, height, width, out);
+}
+
+dg_status dg_dataset_spec_opts_init(dg_dataset_spec_opts *o,
+                                    size_t struct_size)
+{
+    DG_INIT_STRUCT(o, struct_size, dg_dataset_spec_opts);
+    return DG_OK;
+}
+
+dg_status dg_dataset_open_spec(const char *spec,
+                               const dg_dataset_spec_opts *o,
+                               dg_dataset **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(spec);
+    dg_dataset_spec_opts full;
+    DG_TRY(dg_dataset_spec_opts_init(&full, sizeof full));
+    if (o) {
+        DG_CHECK_STRUCT(o, dg_dataset_spec_opts, sizeof(dg_dataset_spec_opts));
+        dg_complete_struct(&full, sizeof full, o);
+    }
+    if (full.channels || full.height || full.width)
+        DG_TRY(check_folder_shape(full.channels, full.height, full.width));
+    if (full.classes ? full.n_classes == 0 : full.n_classes != 0)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "classes and n_classes (%u) must be given together",
+                       full.n_classes);
+    return dg_dataset_from_spec(spec, &full, out);
+}
+
+dg_status dg_dataset_class_name(const dg_dataset *ds, uint32_t cls,
+                                const char **name)
+{
+    DG_CHECK_ARG(name);
+    *name = NULL;
+    DG_CHECK_ARG(ds);
+    if (cls >= ds->n_classes)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "class %u; the data set has classes 0 to %u", cls,
+                       ds->n_classes - 1);
+    if (ds->class_names) *name = ds->class_names[cls];
+    return DG_OK;
 }
 
 dg_status dg_dataset_select(const dg_dataset *ds, const int32_t *classes,
                             uint32_t n_classes, uint32_t per_class,
                             dg_dataset **out)
 {
-    DG_CHECK_ARG(out);
-    *out = NULL;
-    DG_CHECK_ARG(ds && classes && n_classes > 0);
-    return dg_dataset_subset(ds, classes, n_classes, 0, per_class, out);
+    return dg_dataset_select_from(ds, classes, n_classes, 0, per_class, out);
 }
 
 dg_status dg_dataset_select_from(const dg_dataset *ds, const int32_t *classes,

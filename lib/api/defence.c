@@ -59,7 +59,7 @@ void dg_pruner_free(dg_pruner *p) { dg_pruner_destroy(p); }
 /* dg_ensemble_opts as first published, before the hardening fields. */
 #define ENSEMBLE_OPTS_V1 offsetof(dg_ensemble_opts, harden)
 
-dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
+dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
 {
     static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
     dg_ensemble_opts d;
@@ -85,20 +85,24 @@ dg_status dg_ensemble_opts_init(dg_ensemble_opts *o, size_t struct_size)
     d.harden_epsilon = 0.2f;
     d.harden_budget = 0.01f;
     d.harden_iterations = 100;
+    d.member_kind = DG_MEMBERS_PRUNED;
+    d.member_width = 0.75f;
+    d.robust_epsilon = 0.15f;
+    d.robust_epochs = 20;
     return dg_init_prefix(o, struct_size, &d, sizeof d, ENSEMBLE_OPTS_V1,
                           "dg_ensemble_opts");
 }
 
-dg_status dg_ensemble_build(const dg_model *student, const dg_dataset *train,
+dg_status dg_guard_build(const dg_model *student, const dg_dataset *train,
                             const dg_dataset *holdout,
-                            const dg_ensemble_opts *o, dg_ensemble **out)
+                            const dg_guard_opts *o, dg_guard **out)
 {
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(student && train);
     DG_CHECK_STRUCT(o, dg_ensemble_opts, ENSEMBLE_OPTS_V1);
-    dg_ensemble_opts full;
-    DG_TRY(dg_ensemble_opts_init(&full, sizeof full));
+    dg_guard_opts full;
+    DG_TRY(dg_guard_opts_init(&full, sizeof full));
     dg_complete_struct(&full, sizeof full, o);
     return dg_ensemble_make(student, train, holdout, &full, out);
 }
@@ -108,14 +112,20 @@ static dg_status write_guard(const void *g, dg_writer *w)
     return dg_guard_write(g, w);
 }
 
-dg_status dg_ensemble_save_file(const dg_ensemble *g, const char *path)
+dg_status dg_guard_work_dir_remove(const char *dir)
+{
+    DG_CHECK_ARG(dir);
+    return dg_work_dir_remove(dir);
+}
+
+dg_status dg_guard_save_file(const dg_guard *g, const char *path)
 {
     DG_CHECK_ARG(g && path);
     return dg_file_save(path, write_guard, g);
 }
 
-dg_status dg_ensemble_load_memory(const void *data, size_t size,
-                                  const dg_model *student, dg_ensemble **out)
+dg_status dg_guard_load_memory(const void *data, size_t size,
+                                  const dg_model *student, dg_guard **out)
 {
     DG_CHECK_ARG(out);
     *out = NULL;
@@ -125,7 +135,7 @@ dg_status dg_ensemble_load_memory(const void *data, size_t size,
 
 typedef struct guard_reading {
     const dg_model *student;
-    dg_ensemble **out;
+    dg_guard **out;
 } guard_reading;
 
 static dg_status parse_guard(void *ctx, const uint8_t *data, size_t len)
@@ -134,8 +144,8 @@ static dg_status parse_guard(void *ctx, const uint8_t *data, size_t len)
     return dg_guard_parse(data, len, r->student, r->out);
 }
 
-dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
-                                dg_ensemble **out)
+dg_status dg_guard_load_file(const char *path, const dg_model *student,
+                                dg_guard **out)
 {
     DG_CHECK_ARG(out);
     *out = NULL;
@@ -144,7 +154,7 @@ dg_status dg_ensemble_load_file(const char *path, const dg_model *student,
     return dg_file_parse(path, (size_t)1 << 31, NULL, parse_guard, &r);
 }
 
-dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info)
+dg_status dg_guard_get_info(const dg_guard *g, dg_guard_info *info)
 {
     DG_CHECK_ARG(g);
     DG_CHECK_STRUCT(info, dg_ensemble_info, sizeof(dg_ensemble_info));
@@ -155,7 +165,7 @@ dg_status dg_ensemble_get_info(const dg_ensemble *g, dg_ensemble_info *info)
     return DG_OK;
 }
 
-dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls, uint32_t rank,
+dg_status dg_guard_member(const dg_guard *g, uint32_t cls, uint32_t rank,
                              dg_member_info *info)
 {
     DG_CHECK_ARG(g);
@@ -172,7 +182,7 @@ dg_status dg_ensemble_member(const dg_ensemble *g, uint32_t cls, uint32_t rank,
     return DG_OK;
 }
 
-dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
+dg_status dg_guard_member_model(const dg_guard *g, uint32_t cls,
                                    uint32_t rank, dg_model **out)
 {
     DG_CHECK_ARG(out);
@@ -185,7 +195,7 @@ dg_status dg_ensemble_member_model(const dg_ensemble *g, uint32_t cls,
     return dg_model_join(g->student, (uint32_t)m->first, m->tail, out);
 }
 
-dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
+dg_status dg_guard_calibration(const dg_guard *g, uint32_t cls,
                                   uint32_t members, dg_calibration *c)
 {
     DG_CHECK_ARG(g);
@@ -200,9 +210,9 @@ dg_status dg_ensemble_calibration(const dg_ensemble *g, uint32_t cls,
     return DG_OK;
 }
 
-dg_ensemble *dg_ensemble_retain(dg_ensemble *g) { return dg_ensemble_ref(g); }
+dg_guard *dg_guard_retain(dg_guard *g) { return dg_ensemble_ref(g); }
 
-void dg_ensemble_free(dg_ensemble *g) { dg_ensemble_unref(g); }
+void dg_guard_free(dg_guard *g) { dg_ensemble_unref(g); }
 
 dg_status dg_validator_opts_init(dg_validator_opts *o, size_t struct_size)
 {
@@ -266,3 +276,28 @@ dg_status dg_validate_labeled(dg_validator *v, const float *input,
     DG_TRY(check_batch(v, input, input_len, batch, verdicts));
     return dg_validator_run(v, input, batch, labels, verdicts);
 }
+
+uint32_t dg_capacity(int32_t which)
+{
+    switch (which) {
+    case DG_CAP_MEMBERS: return DG_MAX_MEMBERS;
+    case DG_CAP_PRUNE_LAYERS:
+        return sizeof((dg_guard_opts *)0)->prune_layers /
+               sizeof(int32_t);
+    case DG_CAP_RATIOS:
+        return sizeof((dg_guard_opts *)0)->ratios / sizeof(float);
+    default: return 0;
+    }
+}
+
+DG_API_ALIAS(dg_ensemble_opts_init, dg_guard_opts_init);
+DG_API_ALIAS(dg_ensemble_build, dg_guard_build);
+DG_API_ALIAS(dg_ensemble_save_file, dg_guard_save_file);
+DG_API_ALIAS(dg_ensemble_load_file, dg_guard_load_file);
+DG_API_ALIAS(dg_ensemble_load_memory, dg_guard_load_memory);
+DG_API_ALIAS(dg_ensemble_get_info, dg_guard_get_info);
+DG_API_ALIAS(dg_ensemble_member, dg_guard_member);
+DG_API_ALIAS(dg_ensemble_member_model, dg_guard_member_model);
+DG_API_ALIAS(dg_ensemble_calibration, dg_guard_calibration);
+DG_API_ALIAS(dg_ensemble_retain, dg_guard_retain);
+DG_API_ALIAS(dg_ensemble_free, dg_guard_free);

@@ -142,7 +142,7 @@ dg_status dg_model_layer_info(const dg_model *m, uint32_t index,
     return DG_OK;
 }
 
-dg_status dg_model_get_preprocess(const dg_model *m, dg_preprocess *p)
+dg_status dg_model_preprocess(const dg_model *m, dg_preprocess *p)
 {
     DG_CHECK_ARG(m);
     DG_CHECK_STRUCT(p, dg_preprocess, sizeof(dg_preprocess));
@@ -199,3 +199,5 @@ dg_status dg_model_set_class_names(dg_model *m, const char *const *names,
     m->n_class_names = count;
     return DG_OK;
 }
+
+DG_API_ALIAS(dg_model_get_preprocess, dg_model_preprocess);

@@ -1,5 +1,6 @@
 /* train.c - public entry points for training, evaluation and transfer. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,24 +8,31 @@
 #include "core/alloc.h"
 #include "train/train.h"
 
+/* The first published layout ended with progress_user. */
+#define TRAIN_OPTS_V1 offsetof(dg_train_opts, adversarial_epsilon)
+
 dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size)
 {
-    DG_INIT_STRUCT(o, struct_size, dg_train_opts);
-    dg_train_defaults(o);
-    return DG_OK;
+    dg_train_opts full;
+    dg_train_defaults(&full);
+    return dg_init_prefix(o, struct_size, &full, sizeof full, TRAIN_OPTS_V1,
+                          "dg_train_opts");
 }
 
 dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                          const dg_train_opts *o, dg_train_report *report)
 {
     DG_CHECK_ARG(m && ds);
-    DG_CHECK_STRUCT(o, dg_train_opts, sizeof(dg_train_opts));
+    DG_CHECK_STRUCT(o, dg_train_opts, TRAIN_OPTS_V1);
+    dg_train_opts full;
+    dg_train_defaults(&full);
+    dg_complete_struct(&full, sizeof full, o);
     dg_train_report local = {0};
     if (report) {
         DG_CHECK_STRUCT(report, dg_train_report, sizeof(dg_train_report));
         local.struct_size = report->struct_size;
     }
-    dg_status s = dg_train_run(m, ds, o, &local);
+    dg_status s = dg_train_run(m, ds, &full, &local);
     if (report) memcpy(report, &local, sizeof local);
     return s;
 }

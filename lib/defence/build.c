@@ -47,6 +47,18 @@ static dg_status check_opts(const dg_ensemble_opts *o, int has_holdout)
                        "hardening epsilon %g, budget %g, %u iterations",
                        (double)o->harden_epsilon, (double)o->harden_budget,
                        o->harden_iterations);
+    if (o->member_kind != DG_MEMBERS_PRUNED &&
+        o->member_kind != DG_MEMBERS_ROBUST)
+        return dg_fail(DG_E_INVALID_ARG, "member kind %d", o->member_kind);
+    if (o->member_kind == DG_MEMBERS_ROBUST &&
+        (!(o->member_width > 0.0f && o->member_width <= 4.0f) ||
+         !(o->robust_epsilon >= 0.0f && o->robust_epsilon <= 1.0f) ||
+         o->robust_epochs == 0 || o->robust_epochs > 100000))
+        return dg_fail(DG_E_INVALID_ARG,
+                       "robust members: width %g (need (0, 4]), epsilon %g "
+                       "(need [0, 1]), %u epochs",
+                       (double)o->member_width, (double)o->robust_epsilon,
+                       o->robust_epochs);
     return DG_OK;
 }
 
@@ -136,13 +148,62 @@ static dg_status split(builder *b, const dg_dataset *train)
 
 /* ---- differentiators --------------------------------------------------- */
 
+static int robust(const builder *b)
+{
+    return b->o->member_kind == DG_MEMBERS_ROBUST;
+}
+
+/* Robust members are shared by the classes: their seed depends on the
+ * variant alone. */
 static void variant_plan(const builder *b, uint32_t c, uint32_t v,
                          int32_t *layer_index, float *ratio, uint64_t *seed)
 {
     const dg_ensemble_opts *o = b->o;
     *layer_index = (int32_t)(v % o->n_prune_layers);
-    *ratio = o->ratios[(v / o->n_prune_layers) % o->n_ratios];
-    *seed = o->seed * 1000003ull + c * 1009ull + v;
+    *ratio = robust(b) ? 0.0f : o->ratios[(v / o->n_prune_layers) % o->n_ratios];
+    *seed = o->seed * 1000003ull + (robust(b) ? 0 : c * 1009ull) + v;
+}
+
+static void fill_train_opts(const builder *b, uint64_t seed, dg_train_opts *t)
+{
+    const dg_ensemble_opts *o = b->o;
+    dg_train_defaults(t);
+    t->epochs = o->epochs;
+    t->batch_size = o->batch_size;
+    t->learning_rate = o->learning_rate;
+    t->seed = seed;
+    t->distill_from = b->student;
+    t->distill_alpha = o->distill_alpha;
+    t->distill_temperature = o->distill_temperature;
+}
+
+/* A member of its own: the Student's structure at member_width from fresh
+ * weights, trained on the fit data against its own fast adversarial
+ * examples while distilling the Student's answers on the clean images.
+ * Nothing of the public Teacher's weights survives in it, so an attack
+ * tuned to the Teacher's features (or to a surrogate guard built from
+ * them) has to move a model that was trained to resist such moves. */
+static dg_status train_robust(builder *b, uint32_t v, dg_model **out)
+{
+    const dg_ensemble_opts *o = b->o;
+    int32_t which;
+    float ratio;
+    uint64_t seed;
+    variant_plan(b, 0, v, &which, &ratio, &seed);
+    dg_model *m;
+    DG_TRY(dg_model_rescaled(b->student, o->member_width, seed, &m));
+    dg_train_opts t;
+    fill_train_opts(b, seed, &t);
+    t.epochs = o->robust_epochs;
+    t.schedule = DG_SCHEDULE_COSINE;
+    t.adversarial_epsilon = o->robust_epsilon;
+    dg_status s = dg_train_run(m, b->fit, &t, NULL);
+    if (s != DG_OK) {
+        dg_model_destroy(m);
+        return dg_fail_context(s, "robust member %u", v);
+    }
+    *out = m;
+    return DG_OK;
 }
 
 /* Prune for class c, then fine-tune the layers after the pruned one (and it
@@ -165,14 +226,7 @@ static dg_status distil(builder *b, uint32_t c, uint32_t v, dg_model **out)
             m->layers[i].flags |= DG_LAYER_FLAG_FROZEN;
     }
     dg_train_opts t;
-    dg_train_defaults(&t);
-    t.epochs = o->epochs;
-    t.batch_size = o->batch_size;
-    t.learning_rate = o->learning_rate;
-    t.seed = seed;
-    t.distill_from = b->student;
-    t.distill_alpha = o->distill_alpha;
-    t.distill_temperature = o->distill_temperature;
+    fill_train_opts(b, seed, &t);
     dg_status s = b->hardened ? dg_train_run_paired(m, b->hardened,
                                                     b->hardened_sources, &t,
                                                     NULL)
@@ -253,15 +307,29 @@ static dg_status build_stopped(void)
                                    "directory");
 }
 
+/* Makes model k (class k / V, variant k % V); a robust member of a class
+ * after the first is the first class's, shared. */
+static dg_status make_member(builder *b, uint32_t k)
+{
+    uint32_t V = b->o->variants;
+    if (!robust(b)) return distil(b, k / V, k % V, &b->models[k]);
+    if (k >= V) {
+        b->models[k] = dg_model_ref(b->models[k % V]);
+        return DG_OK;
+    }
+    return train_robust(b, k, &b->models[k]);
+}
+
 static dg_status build_members(builder *b, uint64_t student_hash)
 {
     const dg_ensemble_opts *o = b->o;
-    for (uint32_t k = 0; k < o->n_prune_layers; k++) {
+    for (uint32_t k = 0; !robust(b) && k < o->n_prune_layers; k++) {
         int32_t measured = dg_measured_layer(b->student, b->layers[k]);
         DG_TRY(dg_pruner_new(b->student, measured, &b->pruners[k]));
         DG_TRY(dg_pruner_run(b->pruners[k], b->fit, NULL, NULL));
     }
-    uint32_t V = o->variants, total = b->classes * V, done = 0;
+    uint32_t V = o->variants, total = (robust(b) ? 1 : b->classes) * V;
+    uint32_t done = 0;
     if (o->work_dir) {
         DG_TRY(dg_work_dir_claim(b, student_hash));
         for (uint32_t k = 0; k < total; k++) {
@@ -271,17 +339,18 @@ static dg_status build_members(builder *b, uint64_t student_hash)
     }
     /* A build whose differentiators are all in the work directory skips
      * the attacks. */
-    if (o->harden && done < total) DG_TRY(dg_builder_harden(b));
+    if (o->harden && !robust(b) && done < total) DG_TRY(dg_builder_harden(b));
     /* With a work directory, the stage opens with the number reused from
      * it, so that a progress display can tell resumed work from new. */
     if (o->work_dir && stopped(o, done, total)) return build_stopped();
     for (uint32_t k = 0; k < total; k++) {
         if (b->models[k]) continue;
-        DG_TRY(distil(b, k / V, k % V, &b->models[k]));
+        DG_TRY(make_member(b, k));
         if (o->work_dir)
             DG_TRY(dg_work_dir_save(o->work_dir, k / V, k % V, b->models[k]));
         if (stopped(o, ++done, total)) return build_stopped();
     }
+    for (uint32_t k = total; k < b->classes * V; k++) DG_TRY(make_member(b, k));
     return DG_OK;
 }
 
@@ -314,7 +383,9 @@ static dg_status assemble(builder *b, dg_ensemble *g)
             dg_member *m = &scored[v];
             memset(m, 0, sizeof *m);
             variant_plan(b, c, v, &which, &m->ratio, &m->seed);
-            m->prune_layer = m->first = b->layers[which];
+            /* A robust member reads the input: it is whole, pruned
+             * nowhere (ratio 0). */
+            m->prune_layer = m->first = robust(b) ? 0 : b->layers[which];
             m->mode = b->o->prune_mode;
             uint32_t agree = 0;
             for (uint32_t i = 0; i < b->n_clean[c]; i++)
@@ -337,6 +408,19 @@ static dg_status assemble(builder *b, dg_ensemble *g)
 static void describe(const builder *b, dg_ensemble *g)
 {
     const dg_ensemble_opts *o = b->o;
+    if (robust(b)) {
+        snprintf(g->settings, sizeof g->settings,
+                 "variants=%u members=%u rule=%s kind=robust width=%g "
+                 "epsilon=%g epochs=%u batch=%u lr=%g alpha=%g T=%g "
+                 "target_frr=%g seed=%llu",
+                 o->variants, o->members,
+                 o->rule == DG_RULE_VOTES ? "votes" : "score",
+                 (double)o->member_width, (double)o->robust_epsilon,
+                 o->robust_epochs, o->batch_size, (double)o->learning_rate,
+                 (double)o->distill_alpha, (double)o->distill_temperature,
+                 (double)o->target_frr, (unsigned long long)o->seed);
+        return;
+    }
     int n = snprintf(g->settings, sizeof g->settings,
                      "variants=%u members=%u rule=%s mode=%s "
                      "retrain_pruned=%d epochs=%u batch=%u lr=%g alpha=%g "
@@ -388,10 +472,10 @@ dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
         g->target_frr = o->target_frr;
         g->data_hash = dg_dataset_hash(b.fit);
         describe(&b, g);
+        /* The work directory stays: until the caller has stored the
+         * guard, its differentiators are the only copy of the work
+         * (dg_guard_work_dir_remove clears it afterwards). */
         *out = g;
-        /* The finished guard makes the work directory useless; leaving it
-         * would make the next build resume instead of starting afresh. */
-        if (o->work_dir) dg_work_dir_remove(o->work_dir);
     } else {
         dg_ensemble_destroy(g);
     }

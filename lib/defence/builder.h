@@ -44,10 +44,6 @@ dg_status dg_work_dir_load(const char *dir, uint32_t c, uint32_t v,
                            dg_model **out);
 dg_status dg_work_dir_save(const char *dir, uint32_t c, uint32_t v,
                            const dg_model *m);
-/* Removes the build's files from dir, then dir unless it holds other
- * files.  Best effort: the guard is built, so what cannot be removed is
- * left in place. */
-void dg_work_dir_remove(const char *dir);
 
 /* rank.c: runs every variant of class c on its clean held-out samples. */
 dg_status dg_builder_score_class(builder *b, uint32_t c);

@@ -67,6 +67,10 @@ uint64_t dg_dataset_hash(const dg_dataset *ds);
 dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
                            const dg_dataset *holdout,
                            const dg_ensemble_opts *o, dg_ensemble **out);
+/* work_dir.c: removes a build's files from dir, then dir unless it holds
+ * other files; a missing dir is already removed.  DG_E_IO names the first
+ * file that could not be removed. */
+dg_status dg_work_dir_remove(const char *dir);
 
 /* Appends the guard file of g (doc/guard-format.md) to w; returns
  * w->status. */

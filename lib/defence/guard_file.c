@@ -82,11 +82,13 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
     snprintf(what, sizeof what, "class %u rank %u", c, rank);
     DG_TRY(dg_model_get_embedded(r, &m->tail, what));
     /* The tail must read exactly what the Student's prefix produces and
-     * output the Student's classes. */
+     * output the Student's classes.  One that starts at the input is a
+     * whole model and may have a structure of its own (robust members). */
     dg_shape want = first == 0 ? s->input : s->layers[first - 1].out;
     dg_shape have = m->tail->input;
     if (have.c != want.c || have.h != want.h || have.w != want.w ||
-        m->tail->n_layers != s->n_layers - first || prune < first ||
+        (first > 0 && m->tail->n_layers != s->n_layers - first) ||
+        prune < first ||
         dg_shape_size(dg_model_output_shape(m->tail)) != g->classes)
         return dg_fail(DG_E_MISMATCH,
                        "class %u rank %u: the differentiator does not fit the "

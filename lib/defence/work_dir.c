@@ -1,7 +1,9 @@
 /* work_dir.c - the work directory of a guard build (doc/guard-format.md):
  * claimed for one set of settings by a fingerprint file, one model file
  * per finished differentiator so that an interrupted build resumes, and
- * removed once the guard is built.  Only this file knows its names. */
+ * removed (dg_guard_work_dir_remove) once the caller has stored the guard.
+ * Only this file knows its names. */
+#include <errno.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,14 @@ static uint64_t work_fingerprint(const builder *b, uint64_t student_hash)
     dg_put_f32(&w, o->distill_alpha);
     dg_put_f32(&w, o->distill_temperature);
     dg_put_u64(&w, o->seed);
+    /* Only when not the original kind, so that work directories made
+     * before member kinds existed still resume. */
+    if (o->member_kind == DG_MEMBERS_ROBUST) {
+        dg_put_u32(&w, (uint32_t)o->member_kind);
+        dg_put_f32(&w, o->member_width);
+        dg_put_f32(&w, o->robust_epsilon);
+        dg_put_u32(&w, o->robust_epochs);
+    }
     dg_put_u32(&w, (uint32_t)(o->harden != 0));
     if (o->harden) {
         dg_put_f32(&w, o->harden_epsilon);
@@ -121,17 +131,21 @@ static int is_work_file(const char *name)
     return strcmp(name, FINGERPRINT) == 0 || (end > 0 && name[end] == '\0');
 }
 
-void dg_work_dir_remove(const char *dir)
+dg_status dg_work_dir_remove(const char *dir)
 {
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d && errno == ENOENT) return DG_OK;
+    if (!d) return dg_fail(DG_E_IO, "cannot read the work directory %s", dir);
+    dg_status s = DG_OK;
     struct dirent *e;
     while ((e = readdir(d))) {
         char path[8192];
         if (!is_work_file(e->d_name)) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        remove(path);
+        if (remove(path) != 0 && s == DG_OK)
+            s = dg_fail(DG_E_IO, "cannot remove %s", path);
     }
     closedir(d);
-    rmdir(dir); /* fails, keeping it, if it holds files of someone else */
+    if (s == DG_OK) rmdir(dir); /* kept if it holds files of someone else */
+    return s;
 }

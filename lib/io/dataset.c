@@ -44,9 +44,34 @@ void dg_dataset_count_classes(dg_dataset *ds)
     ds->n_classes = (uint32_t)(largest + 1);
 }
 
+static void free_names(char **names, uint32_t n)
+{
+    for (uint32_t k = 0; names && k < n; k++) free(names[k]);
+    free(names);
+}
+
+dg_status dg_dataset_name_classes(dg_dataset *ds, const char *const *names,
+                                  uint32_t n)
+{
+    char **copy;
+    DG_TRY(dg_alloc_array((void **)&copy, n, sizeof *copy, "class names"));
+    for (uint32_t k = 0; k < n; k++) {
+        copy[k] = dg_strdup(names[k]);
+        if (!copy[k]) {
+            free_names(copy, k);
+            return dg_fail(DG_E_NOMEM, "copying the class name %s",
+                           names[k]);
+        }
+    }
+    free_names(ds->class_names, ds->n_classes);
+    ds->class_names = copy;
+    return DG_OK;
+}
+
 void dg_dataset_destroy(dg_dataset *ds)
 {
     if (!ds) return;
+    free_names(ds->class_names, ds->n_classes);
     free(ds->pixels);
     free(ds->labels);
     free(ds);
@@ -134,7 +159,18 @@ dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
         sub->labels[j++] = k;
     }
     dg_dataset_count_classes(sub);
-    *out = sub;
+    if (ds->class_names) {
+        const char **names = NULL;
+        s = dg_alloc_array((void **)&names, sub->n_classes, sizeof *names,
+                           "class names");
+        for (uint32_t k = 0; s == DG_OK && k < sub->n_classes; k++)
+            names[k] = ds->class_names[classes[k]];
+        if (s == DG_OK)
+            s = dg_dataset_name_classes(sub, names, sub->n_classes);
+        free(names);
+    }
+    if (s == DG_OK) *out = sub;
+    else dg_dataset_destroy(sub);
 out:
     free(new_label);
     free(seen);

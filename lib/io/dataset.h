@@ -17,7 +17,13 @@ struct dg_dataset {
     size_t sample_size;               /* channels * height * width bytes */
     uint8_t *pixels; /* count samples of sample_size bytes, each planar CHW */
     int32_t *labels; /* count labels, each >= 0 */
+    char **class_names; /* n_classes names, or NULL if the source has none */
 };
+
+/* Gives ds copies of names[0..n-1] as its class names (n must equal
+ * ds->n_classes). */
+dg_status dg_dataset_name_classes(dg_dataset *ds, const char *const *names,
+                                  uint32_t n);
 
 /* Allocates a data set of `count` zeroed samples of the given shape. */
 dg_status dg_dataset_alloc(uint32_t count, uint32_t channels, uint32_t height,
@@ -33,9 +39,10 @@ static inline uint8_t *dg_dataset_sample(const dg_dataset *ds, uint32_t i)
 
 void dg_dataset_destroy(dg_dataset *ds);
 
-/* The samples whose label is classes[k], relabelled k: of each class, the
- * first `skip` passed over, then at most per_class (0: all), in their
- * original order.  The classes are distinct labels below ds->n_classes. */
+/* The samples whose label is classes[k], relabelled k, with the classes'
+ * names: of each class, the first `skip` passed over, then at most
+ * per_class (0: all), in their original order.  The classes are distinct
+ * labels below ds->n_classes. */
 dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
                             uint32_t n_classes, uint32_t skip,
                             uint32_t per_class, dg_dataset **out);
@@ -60,5 +67,14 @@ dg_status dg_idx_load(const char *images_path, const char *labels_path,
  * with '.' are skipped. */
 dg_status dg_folder_load(const char *dir, uint32_t channels, uint32_t height,
                          uint32_t width, dg_dataset **out);
+
+/* spec.c: a data set named by a spec ("fmnist:train", "fmnist:test",
+ * "idx:IMAGES,LABELS" or an image folder converted to o's channels x
+ * height x width), then the selection dg_dataset_subset makes of o's
+ * classes (NULL: all, when per_class or skip_per_class asks for one).
+ * `o` is complete and checked: behind dg_dataset_open_spec. */
+dg_status dg_dataset_from_spec(const char *spec,
+                               const dg_dataset_spec_opts *o,
+                               dg_dataset **out);
 
 #endif

@@ -187,8 +187,12 @@ dg_status dg_folder_load(const char *dir, uint32_t channels, uint32_t height,
         }
         free(class_dir);
     }
+    /* Every class folder holds an image, so the names number the classes. */
+    if (s == DG_OK) dg_dataset_count_classes(ds);
+    if (s == DG_OK)
+        s = dg_dataset_name_classes(ds, (const char *const *)classes.names,
+                                    ds->n_classes);
     if (s == DG_OK) {
-        dg_dataset_count_classes(ds);
         *out = ds;
         ds = NULL;
     }

@@ -352,6 +352,46 @@ dg_status dg_model_clone(const dg_model *src, dg_model **out)
     return DG_OK;
 }
 
+dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
+                            dg_model **out)
+{
+    *out = NULL;
+    if (!(width > 0.0f && width <= 16.0f))
+        return dg_fail(DG_E_INVALID_ARG, "width %g is not in (0, 16]",
+                       (double)width);
+    int32_t logits = dg_model_logits_layer(m);
+    dg_model *r;
+    DG_TRY(dg_model_alloc(m->n_layers, m->input, &r));
+    r->pre = m->pre;
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        const dg_layer *src = &m->layers[i];
+        dg_layer *l = &r->layers[i];
+        l->kind = src->kind;
+        l->input[0] = src->input[0];
+        l->input[1] = src->input[1];
+        l->kernel = src->kernel;
+        l->stride = src->stride;
+        l->padding = src->padding;
+        l->eps = src->eps;
+        l->rate = src->rate;
+        l->units = src->units;
+        if ((l->kind == DG_LAYER_CONV || l->kind == DG_LAYER_LINEAR) &&
+            (int32_t)i != logits) {
+            float units = roundf((float)src->units * width);
+            l->units = units < 1.0f ? 1u : (uint32_t)units;
+        }
+    }
+    dg_status s = copy_class_names(r, m);
+    if (s == DG_OK) s = dg_model_finalize(r);
+    if (s != DG_OK) {
+        dg_model_destroy(r);
+        return s;
+    }
+    dg_model_init_weights(r, 0, seed);
+    *out = r;
+    return DG_OK;
+}
+
 dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out)
 {
     *out = NULL;

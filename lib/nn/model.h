@@ -81,6 +81,15 @@ dg_status dg_layer_copy(dg_layer *dst, const dg_layer *src);
 /* A deep copy with refs = 1. */
 dg_status dg_model_clone(const dg_model *src, dg_model **out);
 
+/* A fresh model of m's structure (layer kinds, connections, kernels,
+ * preprocessing, class names) whose convolution and linear layers have
+ * `width` times m's units (at least 1), except the logits layer, which
+ * keeps the output size; no masks, nothing frozen, He-normal weights from
+ * `seed`.  A residual ADD of two scaled layers stays consistent because
+ * every layer is scaled alike. */
+dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
+                            dg_model **out);
+
 /* The preprocessing a model starts with: scaling to [0,1], no mean,
  * unit std, for inputs of `input`. */
 void dg_preprocess_default(dg_preprocess *p, dg_shape input);

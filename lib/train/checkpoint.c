@@ -38,6 +38,9 @@ static uint64_t fingerprint(const dg_model *m, const dg_train_opts *o,
     dg_put_u32(&w, o->distill_from != NULL);
     dg_put_f32(&w, o->distill_alpha);
     dg_put_f32(&w, o->distill_temperature);
+    /* Only when on, so that checkpoints of plain training made before the
+     * option existed still resume. */
+    if (o->adversarial_epsilon > 0) dg_put_f32(&w, o->adversarial_epsilon);
     dg_put_u32(&w, n_samples);
     dg_put_u32(&w, m->n_layers);
     for (uint32_t i = 0; i < m->n_layers; i++) {

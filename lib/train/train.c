@@ -43,6 +43,7 @@ typedef struct trainer {
     int32_t logits_layer;
     uint32_t *order;
     float *x, *xt, *grad; /* xt: the teacher's batch when paired */
+    float *moved;         /* adversarial training: the moved batch */
     int32_t *labels;
 } trainer;
 
@@ -90,6 +91,10 @@ static dg_status check_options(const dg_model *m, const dg_dataset *ds,
                        (double)o->momentum);
     if (o->schedule == DG_SCHEDULE_STEP && o->step_epochs == 0)
         return dg_fail(DG_E_INVALID_ARG, "step schedule every 0 epochs");
+    if (!(o->adversarial_epsilon >= 0 && o->adversarial_epsilon <= 1))
+        return dg_fail(DG_E_INVALID_ARG,
+                       "adversarial epsilon %g is not in [0, 1] (pixel units)",
+                       (double)o->adversarial_epsilon);
     if (o->distill_from) {
         const dg_model *t = o->distill_from;
         if (t->input.c != m->input.c || t->input.h != m->input.h ||
@@ -114,6 +119,7 @@ static void trainer_free(trainer *t)
     dg_free_aligned(t->x);
     dg_free_aligned(t->xt);
     dg_free_aligned(t->grad);
+    dg_free_aligned(t->moved);
     free(t->labels);
 }
 
@@ -150,17 +156,68 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
         DG_TRY(dg_alloc_aligned(&t->xt, (size_t)b * dg_shape_size(m->input),
                                 "teacher batch"));
     DG_TRY(dg_alloc_aligned(&t->grad, (size_t)b * t->k, "loss gradient"));
+    if (o->adversarial_epsilon > 0)
+        DG_TRY(dg_alloc_aligned(&t->moved, (size_t)b * dg_shape_size(m->input),
+                                "adversarial batch"));
     return dg_alloc_array((void **)&t->labels, b, sizeof *t->labels, "labels");
+}
+
+/* Fast adversarial training: moves the batch t->x to t->moved, from a
+ * uniform random start in the L-infinity box one step of 1.25 epsilon
+ * along the sign of the model's own loss gradient, then back into the box
+ * and the valid pixel range.  Epsilon is in pixel units; the box is mapped
+ * through the model's preprocessing, channel by channel. */
+static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
+{
+    const dg_model *m = t->m;
+    size_t plane = (size_t)m->input.h * m->input.w;
+    size_t sample = m->input.c * plane;
+    float eps = t->o->adversarial_epsilon;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t c = 0; c < m->input.c; c++) {
+            float gain = 255.0f * m->pre.scale / m->pre.std[c];
+            float lo = -m->pre.mean[c] / m->pre.std[c], hi = lo + gain;
+            for (size_t k = 0; k < plane; k++) {
+                size_t at = i * sample + c * plane + k;
+                float start = t->x[at] + (2 * dg_rng_uniform(rng) - 1) * eps * gain;
+                t->moved[at] = fminf(fmaxf(start, lo), hi);
+            }
+        }
+    DG_TRY(dg_exec_forward_to(t->exec, t->moved, n, t->logits_layer));
+    const float *logits = dg_exec_output(t->exec, t->logits_layer);
+    uint32_t correct;
+    dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, &correct);
+    DG_TRY(dg_exec_backward(t->exec, t->logits_layer, t->grad, DG_GRAD_INPUT));
+    const float *g = dg_exec_input_grad(t->exec);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t c = 0; c < m->input.c; c++) {
+            float gain = 255.0f * m->pre.scale / m->pre.std[c];
+            float lo = -m->pre.mean[c] / m->pre.std[c], hi = lo + gain;
+            float r = eps * gain;
+            for (size_t k = 0; k < plane; k++) {
+                size_t at = i * sample + c * plane + k;
+                float step = 1.25f * r * (float)((g[at] > 0) - (g[at] < 0));
+                float x = fminf(fmaxf(t->moved[at] + step, t->x[at] - r),
+                                t->x[at] + r);
+                t->moved[at] = fminf(fmaxf(x, lo), hi);
+            }
+        }
+    return DG_OK;
 }
 
 /* One step on samples order[first .. first+n-1]; returns the batch loss. */
 static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
-                            double *loss, uint32_t *correct)
+                            dg_rng *rng, double *loss, uint32_t *correct)
 {
     const dg_train_opts *o = t->o;
     DG_TRY(dg_dataset_make_batch(t->ds, t->m, t->order + first, n, t->x,
                             (size_t)n * dg_shape_size(t->m->input), t->labels));
-    DG_TRY(dg_exec_forward_to(t->exec, t->x, n, t->logits_layer));
+    const float *seen = t->x;
+    if (t->moved) {
+        DG_TRY(move_batch(t, n, rng));
+        seen = t->moved;
+    }
+    DG_TRY(dg_exec_forward_to(t->exec, seen, n, t->logits_layer));
     const float *logits = dg_exec_output(t->exec, t->logits_layer);
     *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
     if (t->teacher) {
@@ -201,7 +258,7 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
             double loss;
             uint32_t correct;
             DG_TRY(train_step(t, first, n, learning_rate(o, epoch, global, total),
-                              &loss, &correct));
+                              &rng, &loss, &correct));
             if (!isfinite(loss))
                 return dg_fail(DG_E_STATE, "epoch %u step %u: the loss is %g; "
                                            "lower the learning rate",

@@ -24,8 +24,9 @@ from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
                        LAYER_BATCHNORM, LAYER_CONV, LAYER_DROPOUT,
                        LAYER_FLAG_FROZEN, LAYER_FLATTEN, LAYER_GLOBAL_AVGPOOL,
                        LAYER_LINEAR, LAYER_MAXPOOL, LAYER_RELU, LAYER_SOFTMAX,
-                       MAX_MEMBERS, OPTIMIZER_ADAM, OPTIMIZER_SGD, PRUNE_LEAST,
-                       PRUNE_MOST, RULE_SCORE, RULE_VOTES, SCHEDULE_CONSTANT,
+                       MAX_MEMBERS, MEMBERS_PRUNED, MEMBERS_ROBUST,
+                       OPTIMIZER_ADAM, OPTIMIZER_SGD, PRUNE_LEAST, PRUNE_MOST,
+                       RULE_SCORE, RULE_VOTES, SCHEDULE_CONSTANT,
                        SCHEDULE_COSINE, SCHEDULE_STEP, Status)
 from .attack import (AdversarialItem, AdversarialSet, AttackResult,
                      AttackSettings, attack, attack_settings, dssim,
@@ -56,7 +57,7 @@ __all__ = [
     "LAYER_BATCHNORM", "LAYER_CONV", "LAYER_DROPOUT", "LAYER_FLAG_FROZEN",
     "LAYER_FLATTEN", "LAYER_GLOBAL_AVGPOOL", "LAYER_LINEAR", "LAYER_MAXPOOL",
     "LAYER_RELU", "LAYER_SOFTMAX", "MAX_MEMBERS", "OPTIMIZER_ADAM",
-    "OPTIMIZER_SGD", "PRUNE_LEAST", "PRUNE_MOST", "RULE_SCORE", "RULE_VOTES",
+    "MEMBERS_PRUNED", "MEMBERS_ROBUST", "OPTIMIZER_SGD", "PRUNE_LEAST", "PRUNE_MOST", "RULE_SCORE", "RULE_VOTES",
     "SCHEDULE_CONSTANT", "SCHEDULE_COSINE", "SCHEDULE_STEP"]
 
 #: The binding's version; equals the libdiffguard release it was made with.

@@ -38,6 +38,7 @@ LAYER_GLOBAL_AVGPOOL, LAYER_FLATTEN, LAYER_LINEAR, LAYER_BATCHNORM = 5, 6, 7, 8
 LAYER_ADD, LAYER_SOFTMAX, LAYER_DROPOUT = 9, 10, 11
 LAYER_FLAG_FROZEN = 1
 PRUNE_MOST, PRUNE_LEAST = 1, 2
+MEMBERS_PRUNED, MEMBERS_ROBUST = 1, 2
 RULE_VOTES, RULE_SCORE = 1, 2
 OPTIMIZER_SGD, OPTIMIZER_ADAM = 1, 2
 SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE = 0, 1, 2
@@ -103,7 +104,8 @@ class dg_train_opts(ctypes.Structure):
                 ("seed", c_uint64), ("checkpoint_path", c_char_p),
                 ("distill_from", POINTER(dg_model)),
                 ("distill_alpha", c_float), ("distill_temperature", c_float),
-                ("progress", PROGRESS_FN), ("progress_user", c_void_p)]
+                ("progress", PROGRESS_FN), ("progress_user", c_void_p),
+                ("adversarial_epsilon", c_float)]
 
 
 class dg_train_report(ctypes.Structure):
@@ -125,7 +127,9 @@ class dg_ensemble_opts(ctypes.Structure):
                 ("work_dir", c_char_p), ("progress", PROGRESS_FN),
                 ("progress_user", c_void_p), ("harden", c_int32),
                 ("harden_epsilon", c_float), ("harden_budget", c_float),
-                ("harden_iterations", c_uint32)]
+                ("harden_iterations", c_uint32), ("member_kind", c_int32),
+                ("member_width", c_float), ("robust_epsilon", c_float),
+                ("robust_epochs", c_uint32)]
 
 
 class dg_ensemble_info(ctypes.Structure):
@@ -249,13 +253,20 @@ class dg_attempt_opts(ctypes.Structure):
                 ("seed", c_uint64)]
 
 
+class dg_dataset_spec_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("channels", c_uint32),
+                ("height", c_uint32), ("width", c_uint32),
+                ("classes", POINTER(c_int32)), ("n_classes", c_uint32),
+                ("per_class", c_uint32), ("skip_per_class", c_uint32)]
+
+
 # Every struct mirrored here, for the layout test.
 ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_ensemble_opts, dg_ensemble_info, dg_member_info,
                dg_calibration, dg_validator_opts, dg_verdict,
                dg_attack_opts, dg_advset_item, dg_eval_opts, dg_eval_info,
                dg_eval_set, dg_eval_row, dg_eval_outcome, dg_eval_decision,
-               dg_attempt_opts)
+               dg_attempt_opts, dg_dataset_spec_opts)
 
 
 def python_name(field):

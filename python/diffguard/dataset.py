@@ -1,10 +1,11 @@
 """Labelled image sets (dg_dataset)."""
+import ctypes
 import os
 
 import numpy as np
 
 from ._capi import lib
-from ._structs import dg_dataset
+from ._structs import dg_dataset, dg_dataset_spec_opts
 from ._support import Handle, create, get_u32, handle_of
 
 
@@ -27,6 +28,39 @@ class Dataset(Handle):
         channels, height, width = shape
         return cls(create(lib.dg_dataset_load_folder, dg_dataset,
                           os.fsencode(path), channels, height, width))
+
+    @classmethod
+    def open(cls, spec, shape=None, classes=None, per_class=0, skip=0):
+        """The data a spec names, as the dg commands' --data takes it:
+        "fmnist:train", "fmnist:test", "idx:IMAGES,LABELS" or an image
+        folder (converted to shape (C, H, W)); then only `classes`,
+        relabelled 0..n-1 in that order (None: all), and of each the first
+        `skip` samples passed over, then at most per_class (0: all), as
+        select() does."""
+        opts = dg_dataset_spec_opts()
+        lib.dg_dataset_spec_opts_init(ctypes.byref(opts),
+                                      ctypes.sizeof(opts))
+        if shape is not None:
+            opts.channels, opts.height, opts.width = shape
+        if classes is not None:
+            chosen = (ctypes.c_int32 * len(classes))(*classes)
+            opts.classes, opts.n_classes = chosen, len(classes)
+        opts.per_class, opts.skip_per_class = per_class, skip
+        return cls(create(lib.dg_dataset_open_spec, dg_dataset,
+                          os.fsencode(spec), ctypes.byref(opts)))
+
+    @property
+    def class_names(self):
+        """The class names the source gives (folder names, Fashion-MNIST's),
+        or None when it gives none (IDX files)."""
+        names = []
+        for k in range(self.class_count):
+            name = ctypes.c_char_p()
+            lib.dg_dataset_class_name(self._handle, k, ctypes.byref(name))
+            if name.value is None:
+                return None
+            names.append(name.value.decode())
+        return names
 
     def select(self, classes, per_class=0, skip=0):
         """A new Dataset of the samples of `classes`, relabelled 0..n-1 in

@@ -1,4 +1,4 @@
-"""The defence: pruners (dg_pruner), guards (dg_ensemble) and validators
+"""The defence: pruners (dg_pruner), guards (dg_guard) and validators
 (dg_validator)."""
 import collections
 import ctypes
@@ -92,9 +92,9 @@ class Pruner(Handle):
 
 
 class Guard(Handle):
-    """The differentiator ensemble of a Student (dg_ensemble), built or
+    """The differentiator ensemble of a Student (dg_guard), built or
     loaded.  Immutable; share it between threads, one Validator each."""
-    _free = lib.dg_ensemble_free
+    _free = lib.dg_guard_free
 
     def __init__(self, ptr, student):
         super().__init__(ptr)
@@ -104,13 +104,15 @@ class Guard(Handle):
     def build(cls, student, train, holdout=None, **options):
         """Builds the guard of a Model from its training Dataset (and an
         optional held-out one).  Keywords are the fields of
-        dg_ensemble_opts (variants=, members=, rule=RULE_VOTES,
+        dg_guard_opts (variants=, members=, rule=RULE_VOTES,
         prune_layers=[-1], ratios=[...], epochs=, target_frr=, work_dir=,
         ...) plus progress=callable(stage, done, total, metric) returning
-        True to stop.  Slow: minutes at the defaults."""
+        True to stop.  A work_dir is kept (a rerun resumes from it): call
+        Guard.remove_work_dir once the guard is saved.  Slow: minutes at
+        the defaults."""
         opts, progress = fill_options(dg_ensemble_opts,
-                                      lib.dg_ensemble_opts_init, options)
-        return cls(progress.call(create, lib.dg_ensemble_build, dg_ensemble,
+                                      lib.dg_guard_opts_init, options)
+        return cls(progress.call(create, lib.dg_guard_build, dg_ensemble,
                                  student._handle, train._handle,
                                  handle_of(holdout), ctypes.byref(opts)),
                    student)
@@ -119,30 +121,36 @@ class Guard(Handle):
     def load(cls, path, student):
         """Loads a guard file made for this Student (Status.MISMATCH if
         not)."""
-        return cls(create(lib.dg_ensemble_load_file, dg_ensemble,
+        return cls(create(lib.dg_guard_load_file, dg_ensemble,
                           os.fsencode(path), student._handle), student)
 
     @classmethod
     def from_bytes(cls, data, student):
         """Loads a guard from the bytes of a guard file."""
         data = bytes(data)
-        return cls(create(lib.dg_ensemble_load_memory, dg_ensemble, data,
+        return cls(create(lib.dg_guard_load_memory, dg_ensemble, data,
                           len(data), student._handle), student)
 
     def save(self, path):
         """Writes the guard file atomically."""
-        lib.dg_ensemble_save_file(self._handle, os.fsencode(path))
+        lib.dg_guard_save_file(self._handle, os.fsencode(path))
+
+    @staticmethod
+    def remove_work_dir(path):
+        """Removes the files a build with work_dir=path made, then the
+        folder if nothing else is in it (dg_guard_work_dir_remove)."""
+        lib.dg_guard_work_dir_remove(os.fsencode(path))
 
     @property
     def info(self):
         """A GuardInfo."""
-        return to_record(GuardInfo, query(lib.dg_ensemble_get_info,
+        return to_record(GuardInfo, query(lib.dg_guard_get_info,
                                           new_result(dg_ensemble_info),
                                           self._handle))
 
     def member(self, cls, rank):
         """The MemberInfo of class cls's differentiator of rank (0: best)."""
-        return to_record(MemberInfo, query(lib.dg_ensemble_member,
+        return to_record(MemberInfo, query(lib.dg_guard_member,
                                            new_result(dg_member_info),
                                            self._handle,
                                            cls, rank))
@@ -151,7 +159,7 @@ class Guard(Handle):
         """Class cls's differentiator of rank (0: best) as a whole Model:
         the Student's layers it shares followed by its own, for example to
         export it to ONNX and run it in another runtime."""
-        return Model(create(lib.dg_ensemble_member_model, dg_model,
+        return Model(create(lib.dg_guard_member_model, dg_model,
                             self._handle, cls, rank))
 
     def members(self, cls):
@@ -163,7 +171,7 @@ class Guard(Handle):
         M) differentiators."""
         if members is None:
             members = self.info.members
-        return to_record(Calibration, query(lib.dg_ensemble_calibration,
+        return to_record(Calibration, query(lib.dg_guard_calibration,
                                             new_result(dg_calibration),
                                             self._handle,
                                             cls, members))

@@ -215,7 +215,7 @@ int main(int argc, char **argv)
     write_bytes(path, not_png, sizeof not_png - 1);
 
     dg_preprocess pre = {.struct_size = sizeof pre};
-    dg_status st = dg_model_get_preprocess(model, &pre);
+    dg_status st = dg_model_preprocess(model, &pre);
     if (st != DG_OK) die("reading the preprocessing", st);
     dg_session *session = make_session(model);
     dg_session *softmax_session = make_session(softmax_model);

@@ -164,6 +164,27 @@ assert abs(r["target_frr"] - 0.03) < 1e-6, r  # the default target
 assert all(m["mode"] == "least" for c in r["classes"]
            for m in c["differentiators"]), r' "$work/small.dg.work"
 
+# A guard file that cannot be written (its folder is missing) keeps the
+# work directory: its differentiators are the only copy of the build.
+small=("$dg" guard build -q -s "$student" -d "$train" --variants 2
+       --epochs 1 --work-dir "$work/kept.work")
+expect_failure "a guard that cannot be written fails" 1 \
+    "kept.work keeps the finished differentiators" \
+    "${small[@]}" -o "$work/no-such-folder/g.dg"
+if [ -e "$work/kept.work/settings.fingerprint" ] &&
+    compgen -G "$work/kept.work/*.dgm" >/dev/null; then
+    ok "the failed write leaves the work directory intact"
+else
+    not_ok "the failed write leaves the work directory intact"
+fi
+expect_success "a rerun with a good output resumes" \
+    "${small[@]}" -o "$work/kept.dg" --json
+check "the rerun reuses every differentiator, then removes the folder" '
+import json, os, sys
+r = json.load(sys.stdin)
+assert r["reused"] == 2 * len(r["classes"]), r
+assert not os.path.exists(sys.argv[1])' "$work/kept.work"
+
 # -------------------------------------------------------------- validate
 # Images of class k are in images/<name k>/: the path names the truth.
 images=("$work"/images/*/*.png)

@@ -108,7 +108,7 @@ expect_success "transfer --skip-per-class takes later samples" \
 check "... 50 of each class" '
 import json, sys
 assert json.load(sys.stdin)["samples"] == 100'
-expect_failure "transfer --skip-per-class past every sample" 1 \
+expect_failure "transfer --skip-per-class past every sample" 2 \
     "after the first 200" "$dg" transfer --teacher "$teacher" \
     --data "$train" --classes 2,3 --skip-per-class 200 -o "$work/none.dgm"
 expect_success "info on the student" "$dg" info --json "$student"

@@ -14,8 +14,9 @@ class Datasets(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.pixels, self.labels = support.bars(5, seed=4)
-        self.ds = dg.Dataset.load_idx(*support.write_idx(
-            os.path.join(self.tmp.name, "bars"), self.pixels, self.labels))
+        self.idx = support.write_idx(os.path.join(self.tmp.name, "bars"),
+                                     self.pixels, self.labels)
+        self.ds = dg.Dataset.load_idx(*self.idx)
 
     def tearDown(self):
         self.ds.close()
@@ -47,6 +48,12 @@ class Datasets(unittest.TestCase):
         x, labels = later.batch(range(2))
         np.testing.assert_array_equal(labels, [1, 0])
         np.testing.assert_array_equal(x, self.ds.batch([12, 14])[0])
+        # The same offset when the data is opened by spec.
+        opened = dg.Dataset.open("idx:%s,%s" % self.idx, classes=[2, 0],
+                                 per_class=1, skip=3)
+        x, labels = opened.batch(range(2))
+        np.testing.assert_array_equal(labels, [1, 0])
+        np.testing.assert_array_equal(x, self.ds.batch([12, 14])[0])
 
     def test_folder(self):
         root = os.path.join(self.tmp.name, "folder")
@@ -66,6 +73,21 @@ class Datasets(unittest.TestCase):
             labels, [order.index(support.CLASS_NAMES[self.labels[i]])
                      for i in want])
         np.testing.assert_allclose(x, self.pixels[want] / 255.0, rtol=1e-6)
+        self.assertEqual(ds.class_names, order)
+        # The same folder by spec, two classes in the order asked, two
+        # samples each, their names following.
+        picked = dg.Dataset.open(root, (1, 8, 8), classes=[3, 0],
+                                 per_class=2)
+        self.assertEqual(picked.class_names, [order[3], order[0]])
+        x2, labels2 = picked.batch(range(4))
+        firsts = {c: [i for i in want if order.index(
+            support.CLASS_NAMES[self.labels[i]]) == c][:2] for c in (0, 3)}
+        np.testing.assert_array_equal(labels2[np.argsort(labels2,
+                                                         kind="stable")],
+                                      [0, 0, 1, 1])
+        np.testing.assert_allclose(
+            np.concatenate([x2[labels2 == 0], x2[labels2 == 1]]),
+            self.pixels[firsts[3] + firsts[0]] / 255.0, rtol=1e-6)
 
     def test_errors(self):
         with self.assertRaises(dg.DiffguardError) as e:
@@ -83,6 +105,11 @@ class Datasets(unittest.TestCase):
             self.ds.batch([])
         with self.assertRaisesRegex(ValueError, "non-empty"):
             self.ds.select([])
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Dataset.open("nope:x")
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+        self.assertIn("unknown data spec", e.exception.detail)
+        self.assertIsNone(self.ds.class_names)
 
 
 if __name__ == "__main__":

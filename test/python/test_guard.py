@@ -129,6 +129,22 @@ class Defence(unittest.TestCase):
         self.assertEqual(e.exception.status, dg.Status.MISMATCH)
         self.assertIn(path, e.exception.detail)
 
+    def test_remove_work_dir(self):
+        work = os.path.join(self.tmp.name, "guard.work")
+        os.mkdir(work)
+        made = ["settings.fingerprint", "class0-variant1.dgm",
+                "class2-variant0.dgm.tmpAb12Cd"]
+        for name in made + ["notes.txt", "class0-variant1.dgm.bak"]:
+            open(os.path.join(work, name), "w").close()
+        dg.Guard.remove_work_dir(work)
+        self.assertEqual(sorted(os.listdir(work)),
+                         ["class0-variant1.dgm.bak", "notes.txt"])
+        for name in os.listdir(work):
+            os.unlink(os.path.join(work, name))
+        dg.Guard.remove_work_dir(work)
+        self.assertFalse(os.path.exists(work))
+        dg.Guard.remove_work_dir(work)  # already gone
+
     def test_errors(self):
         with self.assertRaises(dg.DiffguardError) as e:
             dg.Validator(self.guard, members=V + 1)

@@ -56,16 +56,16 @@ static int load_guard(const attack_plan *p, const int32_t *targets,
     const char *student_path =
         p->guard_student_path ? p->guard_student_path : p->student_path;
     dg_model *student;
-    dg_ensemble *guard = NULL;
+    dg_guard *guard = NULL;
     dg_status st = dg_model_load_file(student_path, &student);
     if (st != DG_OK) return cli_fail(st, "loading %s", student_path);
-    st = dg_ensemble_load_file(p->guard_path, student, &guard);
+    st = dg_guard_load_file(p->guard_path, student, &guard);
     dg_model_free(student); /* the guard holds its own reference */
     if (st != DG_OK)
         return cli_fail(st, "loading the guard %s for %s", p->guard_path,
                         student_path);
-    dg_ensemble_info info = {.struct_size = sizeof info};
-    st = dg_ensemble_get_info(guard, &info);
+    dg_guard_info info = {.struct_size = sizeof info};
+    st = dg_guard_get_info(guard, &info);
     int rc = st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the guard");
     uint32_t members = p->guard_members ? p->guard_members : info.members;
     if (rc == CLI_EXIT_OK && members > info.variants)
@@ -78,12 +78,12 @@ static int load_guard(const attack_plan *p, const int32_t *targets,
         for (uint32_t r = 0; wanted && rc == CLI_EXIT_OK && r < members;
              r++) {
             dg_model *m;
-            st = dg_ensemble_member_model(guard, c, r, &m);
+            st = dg_guard_member_model(guard, c, r, &m);
             rc = st == DG_OK ? append(a, m, (int32_t)c)
                              : cli_fail(st, "member %u of class %u", r, c);
         }
     }
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     return rc;
 }
 

@@ -8,35 +8,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const named_value attack_methods[] = {
+const cli_named attack_methods[] = {
     {"dssim", DG_ATTACK_MIMIC_DSSIM},
     {"linf", DG_ATTACK_MIMIC_LINF},
     {"fgsm", DG_ATTACK_FGSM},
     {"pgd", DG_ATTACK_PGD},
     {NULL, 0},
 };
-const named_value attack_presets[] = {
+const cli_named attack_presets[] = {
     {"strong", DG_ATTACK_PRESET_STRONG},
     {"paper", DG_ATTACK_PRESET_PAPER},
     {NULL, 0},
 };
-const named_value attack_optimizers[] = {
+const cli_named attack_optimizers[] = {
     {"adam", DG_ATTACK_ADAM},
     {"adadelta", DG_ATTACK_ADADELTA},
     {NULL, 0},
 };
-const named_value attack_modes[] = {
+const cli_named attack_modes[] = {
     {"targeted", 1},
     {"untargeted", 0},
     {NULL, 0},
 };
-
-const char *name_of(const named_value *table, int32_t value)
-{
-    for (; table->name; table++)
-        if (table->value == value) return table->name;
-    return "?";
-}
 
 bool is_mimicry(int32_t method)
 {
@@ -79,7 +72,7 @@ static int load_inputs(attack_run *r)
         st = dg_model_input_shape(r->student, &r->channels, &r->height,
                                   &r->width);
     if (st == DG_OK) st = dg_model_output_size(r->student, &r->n_classes);
-    if (st == DG_OK) st = dg_model_get_preprocess(r->student, &r->student_pre);
+    if (st == DG_OK) st = dg_model_preprocess(r->student, &r->student_pre);
     if (st != DG_OK) return cli_fail(st, "reading the models");
     if (tc != r->channels || th != r->height || tw != r->width)
         return cli_error("the Teacher takes %ux%ux%u images, the Student "
@@ -89,8 +82,7 @@ static int load_inputs(attack_run *r)
     shape[0] = r->channels;
     shape[1] = r->height;
     shape[2] = r->width;
-    rc = data_load(p->data_spec, shape, &r->data);
-    if (rc == CLI_EXIT_OK) rc = data_select(&r->data, p->classes, 0);
+    rc = data_open(p->data_spec, shape, p->classes, 0, 0, &r->data);
     if (rc == CLI_EXIT_OK && r->data.n_classes > r->n_classes)
         rc = cli_error("the data has %u classes, the Student %u outputs; "
                        "select the Student's classes with --classes",
@@ -229,9 +221,9 @@ static int save_set(const attack_run *r)
              "preset %s, layer %d%s",
              p->label ? p->label : "", p->label ? "; " : "", p->data_spec,
              p->classes ? p->classes : "all", p->teacher_path,
-             p->student_path, name_of(attack_methods, p->opts.method),
-             name_of(attack_modes, p->opts.targeted), budget,
-             name_of(attack_presets, p->preset), p->opts.feature_layer,
+             p->student_path, cli_name_of(attack_methods, p->opts.method),
+             cli_name_of(attack_modes, p->opts.targeted), budget,
+             cli_name_of(attack_presets, p->preset), p->opts.feature_layer,
              adaptive);
     description[1023] = '\0'; /* a set keeps at most 1023 bytes */
     dg_advset *set;

@@ -12,17 +12,10 @@
 #include "cli.h"
 #include "train_common.h"
 
-/* A name an option or a report uses for a DG_ATTACK_* value. */
-typedef struct named_value {
-    const char *name;
-    int32_t value;
-} named_value;
-
-/* Each ends with a NULL name. */
-extern const named_value attack_methods[], attack_presets[],
+/* The names options and reports use for DG_ATTACK_* values; each ends
+ * with a NULL name. */
+extern const cli_named attack_methods[], attack_presets[],
     attack_optimizers[], attack_modes[];
-/* The table's name for value, or "?". */
-const char *name_of(const named_value *table, int32_t value);
 bool is_mimicry(int32_t method);
 
 /* What one attack run does. */

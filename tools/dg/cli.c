@@ -287,6 +287,139 @@ static int parse(cli_args *args, int argc, char **argv)
     return PARSE_RUN;
 }
 
+int required_value(const cli_args *args, const char *name, const char **out)
+{
+    *out = cli_value(args, name);
+    if (!*out) return cli_usage_error("--%s is required", name);
+    return CLI_EXIT_OK;
+}
+
+static const cli_named *find_named(const cli_named *table,
+                                     const char *name)
+{
+    for (; table->name; table++)
+        if (strcmp(table->name, name) == 0) return table;
+    return NULL;
+}
+
+const char *cli_name_of(const cli_named *table, int32_t value)
+{
+    for (; table->name; table++)
+        if (table->value == value) return table->name;
+    return "?";
+}
+
+int cli_choice(const cli_args *args, const char *option,
+               const cli_named *table, const char *fallback, int32_t *out)
+{
+    const char *text = cli_value(args, option);
+    if (!text && !fallback) return CLI_EXIT_OK;
+    const cli_named *found = find_named(table, text ? text : fallback);
+    if (found) {
+        *out = found->value;
+        return CLI_EXIT_OK;
+    }
+    char choices[128] = ""; /* "constant, step or cosine" */
+    size_t used = 0;
+    for (const cli_named *v = table; v->name && used < sizeof choices; v++)
+        used += (size_t)snprintf(choices + used, sizeof choices - used,
+                                 "%s%s", v == table ? ""
+                                         : v[1].name ? ", " : " or ",
+                                 v->name);
+    return cli_usage_error("--%s must be %s, not \"%s\"", option, choices,
+                           text);
+}
+
+int cli_float(const cli_args *args, const char *name, double min, double max,
+              float *out)
+{
+    double v = *out;
+    int rc = cli_double(args, name, *out, min, max, &v);
+    if (rc == CLI_EXIT_OK) *out = (float)v;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Data                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Longest class list --classes may expand to ("0-99999" and the like). */
+enum { MAX_LISTED_CLASSES = 65536 };
+
+/* One number of a class list, advancing *text past it. */
+static bool parse_class_number(const char **text, long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtol(*text, &end, 10);
+    bool ok = end != *text && **text >= '0' && **text <= '9' && !errno &&
+              *out < MAX_LISTED_CLASSES;
+    *text = end;
+    return ok;
+}
+
+/* "0,1,2", "5-9" or a mix into a malloc'ed list; duplicates and classes the
+ * data lacks are left for the library to report. */
+static int parse_class_list(const char *text, int32_t **out, uint32_t *n)
+{
+    int32_t *list = malloc(MAX_LISTED_CLASSES * sizeof *list);
+    if (!list) return cli_error("out of memory");
+    uint32_t count = 0;
+    const char *p = text;
+    for (;;) {
+        long first, last;
+        bool ok = parse_class_number(&p, &first);
+        last = first;
+        if (ok && *p == '-') {
+            p++;
+            ok = parse_class_number(&p, &last) && last >= first;
+        }
+        ok = ok && (*p == ',' || *p == '\0') &&
+             count + (uint32_t)(last - first) < MAX_LISTED_CLASSES;
+        if (!ok) {
+            free(list);
+            return cli_usage_error("--classes must list class numbers such "
+                                   "as 0,1,2 or 0-4, not \"%s\"",
+                                   text);
+        }
+        for (long k = first; k <= last; k++) list[count++] = (int32_t)k;
+        if (*p++ == '\0') break;
+    }
+    *out = list;
+    *n = count;
+    return CLI_EXIT_OK;
+}
+
+int data_open(const char *spec, const uint32_t shape[3], const char *classes,
+              uint32_t skip, uint32_t per_class, class_data *out)
+{
+    memset(out, 0, sizeof *out);
+    dg_dataset_spec_opts o;
+    dg_dataset_spec_opts_init(&o, sizeof o);
+    o.channels = shape[0];
+    o.height = shape[1];
+    o.width = shape[2];
+    o.skip_per_class = skip;
+    o.per_class = per_class;
+    int32_t *list = NULL;
+    int rc = classes ? parse_class_list(classes, &list, &o.n_classes)
+                     : CLI_EXIT_OK;
+    if (rc != CLI_EXIT_OK) return rc;
+    o.classes = list;
+    dg_status st = dg_dataset_open_spec(spec, &o, &out->samples);
+    free(list);
+    if (st == DG_OK) st = dg_dataset_class_count(out->samples, &out->n_classes);
+    if (st == DG_E_INVALID_ARG) /* a malformed spec */
+        return cli_usage_error("%s", dg_last_error_detail());
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", spec);
+}
+
+void data_free(class_data *d)
+{
+    dg_dataset_free(d->samples);
+    memset(d, 0, sizeof *d);
+}
+
 int cli_numbers(const cli_args *args, const char *name, const char *expected,
                 bool (*valid)(double), double *values, uint32_t capacity,
                 uint32_t *n)

@@ -94,6 +94,62 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
                 bool (*valid)(double), double *values, uint32_t capacity,
                 uint32_t *n);
 
+/* A required option's value, or a usage error. */
+int required_value(const cli_args *args, const char *name,
+                   const char **out);
+
+/* One spelling of an option's value and the DG_* value it stands for. */
+typedef struct cli_named {
+    const char *name;
+    int32_t value;
+} cli_named;
+
+/* Reads an option whose value is one of the names of `table` (ended by a
+ * NULL name): absent, *out gets the value of `fallback`, or stays as it is
+ * if fallback is NULL.  Else "--NAME must be a, b or c, not ...". */
+int cli_choice(const cli_args *args, const char *option,
+               const cli_named *table, const char *fallback, int32_t *out);
+/* The name of `value` in `table`, or "?". */
+const char *cli_name_of(const cli_named *table, int32_t value);
+/* cli_double into a float, keeping *out as the default. */
+int cli_float(const cli_args *args, const char *name, double min, double max,
+              float *out);
+
+/* ------------------------------------------------------------------------ */
+/* Data (dg_dataset_open_spec)                                              */
+/* ------------------------------------------------------------------------ */
+
+#define DATA_SPEC_FORMS                                                     \
+    "fmnist:train, fmnist:test, idx:IMAGES,LABELS or an image folder"
+
+/* --classes, as train, transfer, evaluate, guard and eval take it. */
+#define CLASSES_OPTION                                                      \
+    {"classes", 'c', "LIST", "keep these classes, relabelled 0, 1, ... in " \
+                             "order: 5,6,7 or 5-7 (default all)"}
+
+/* --skip-per-class, as train, transfer and guard build take it. */
+#define SKIP_PER_CLASS_OPTION                                               \
+    {"skip-per-class", 0, "N", "pass over the first N samples of each "     \
+                               "class of --data (default 0): with "         \
+                               "--per-class 500, N 500 takes samples "      \
+                               "500-999"}
+
+/* A data set and its class count. */
+typedef struct class_data {
+    dg_dataset *samples;
+    uint32_t n_classes;
+} class_data;
+
+/* Loads a data spec (DATA_SPEC_FORMS), an image folder converted to
+ * channels x height x width = shape[0..2], keeping the classes listed in
+ * `classes` ("5,6,7" or "5-9"; NULL: all), relabelled 0, 1, ... in that
+ * order, and of each the first `skip` samples passed over, then at most
+ * per_class (0: all).  Reports failures: a malformed spec or list as a
+ * usage error. */
+int data_open(const char *spec, const uint32_t shape[3], const char *classes,
+              uint32_t skip, uint32_t per_class, class_data *out);
+void data_free(class_data *d);
+
 /* ------------------------------------------------------------------------ */
 /* Model outputs                                                            */
 /* ------------------------------------------------------------------------ */

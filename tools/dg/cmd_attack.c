@@ -17,20 +17,6 @@
 
 enum { DEFAULT_COUNT = 100, DEFAULT_EXAMPLES = 8 };
 
-/* Reads option `option` as one of the table's names, or leaves *out. */
-static int read_name(const cli_args *args, const char *option,
-                     const named_value *table, int32_t *out)
-{
-    const char *text = cli_value(args, option);
-    if (!text) return CLI_EXIT_OK;
-    for (const named_value *t = table; t->name; t++)
-        if (strcmp(t->name, text) == 0) {
-            *out = t->value;
-            return CLI_EXIT_OK;
-        }
-    return cli_usage_error("--%s: unknown value \"%s\"", option, text);
-}
-
 /* ------------------------------------------------------------------------ */
 /* The command line                                                         */
 /* ------------------------------------------------------------------------ */
@@ -85,15 +71,17 @@ static int read_number(const cli_args *args, const number_option *n,
 static int read_attack_opts(const cli_args *args, attack_plan *p)
 {
     dg_attack_opts *o = &p->opts;
-    int rc = read_name(args, "preset", attack_presets, &p->preset);
+    int rc = cli_choice(args, "preset", attack_presets, NULL, &p->preset);
     if (rc != CLI_EXIT_OK) return rc;
     dg_status st = dg_attack_opts_init(o, sizeof *o, p->preset);
     if (st != DG_OK) return cli_fail(st, "attack options");
     long layer = o->feature_layer, seed = (long)o->seed;
-    rc = read_name(args, "method", attack_methods, &o->method);
-    if (rc == CLI_EXIT_OK) rc = read_name(args, "mode", attack_modes, &o->targeted);
+    rc = cli_choice(args, "method", attack_methods, NULL, &o->method);
     if (rc == CLI_EXIT_OK)
-        rc = read_name(args, "optimizer", attack_optimizers, &o->optimizer);
+        rc = cli_choice(args, "mode", attack_modes, NULL, &o->targeted);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_choice(args, "optimizer", attack_optimizers, NULL,
+                        &o->optimizer);
     for (size_t k = 0; rc == CLI_EXIT_OK &&
                        k < sizeof number_options / sizeof *number_options;
          k++)
@@ -247,11 +235,11 @@ static void print_json(const attack_run *r, const tally *all,
     json_key(&w, "output");
     json_string(&w, p->out_path);
     json_key(&w, "method");
-    json_string(&w, name_of(attack_methods, o->method));
+    json_string(&w, cli_name_of(attack_methods, o->method));
     json_key(&w, "mode");
-    json_string(&w, name_of(attack_modes, o->targeted));
+    json_string(&w, cli_name_of(attack_modes, o->targeted));
     json_key(&w, "preset");
-    json_string(&w, name_of(attack_presets, p->preset));
+    json_string(&w, cli_name_of(attack_presets, p->preset));
     json_key(&w, "settings");
     json_begin_object(&w);
     json_key(&w, "budget");
@@ -265,7 +253,7 @@ static void print_json(const attack_run *r, const tally *all,
     json_key(&w, "iterations");
     json_int(&w, o->iterations);
     json_key(&w, "optimizer");
-    json_string(&w, name_of(attack_optimizers, o->optimizer));
+    json_string(&w, cli_name_of(attack_optimizers, o->optimizer));
     json_key(&w, "learning_rate");
     json_number(&w, o->learning_rate);
     json_key(&w, "patience");
@@ -311,8 +299,10 @@ static int print_text(const attack_run *r, const tally *all,
     char adaptive[1024];
     adaptive_describe(&r->plan, adaptive, sizeof adaptive);
     printf("%s %s attack, preset %s: %u attempts in %.1f s, written to %s\n",
-           name_of(attack_modes, o->targeted), name_of(attack_methods, o->method),
-           name_of(attack_presets, r->plan.preset), all->attempts, r->seconds,
+           cli_name_of(attack_modes, o->targeted),
+           cli_name_of(attack_methods, o->method),
+           cli_name_of(attack_presets, r->plan.preset), all->attempts,
+           r->seconds,
            r->plan.out_path);
     if (*adaptive) printf("%s\n", adaptive + 2); /* without "; " */
     printf("\n");

@@ -145,7 +145,7 @@ typedef struct demo {
     bool json, quiet;
     double start;
     demo_model teacher, student, surrogate;
-    dg_ensemble *guard, *surrogate_guard;
+    dg_guard *guard, *surrogate_guard;
     bool guard_reused, surrogate_guard_reused;
     double guard_seconds, surrogate_guard_seconds;
     dg_advset *sets[DEMO_MAX_SETS];
@@ -200,9 +200,9 @@ static int write_out_file(const demo *d, const char *name,
 
 /* A guard's build options: the library's defaults and the plan. */
 static void guard_options(const demo *d, const guard_plan *g,
-                          dg_ensemble_opts *o)
+                          dg_guard_opts *o)
 {
-    dg_ensemble_opts_init(o, sizeof *o);
+    dg_guard_opts_init(o, sizeof *o);
     if (g->variants) o->variants = g->variants;
     if (o->members > o->variants) o->members = o->variants;
     if (g->epochs) o->epochs = g->epochs;
@@ -243,7 +243,7 @@ static void json_plan(json_writer *w, const demo_model *m)
 static void json_guard_plan(json_writer *w, const demo *d,
                             const guard_plan *plan)
 {
-    dg_ensemble_opts g;
+    dg_guard_opts g;
     guard_options(d, plan, &g);
     json_begin_object(w);
     json_key(w, "variants");
@@ -398,10 +398,8 @@ static int train_model(demo *d, demo_model *m, const char *path)
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
     int rc = out_path(d, name, checkpoint, sizeof checkpoint);
-    if (rc == CLI_EXIT_OK) rc = data_load("fmnist:train", fmnist_shape, &data);
-    if (rc == CLI_EXIT_OK)
-        rc = data_select_from(&data, p->classes, p->skip_per_class,
-                              p->per_class);
+    if (rc == CLI_EXIT_OK) rc = data_open("fmnist:train", fmnist_shape, p->classes,
+                   p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
@@ -418,8 +416,8 @@ static int train_model(demo *d, demo_model *m, const char *path)
 static int test_model(demo *d, demo_model *m)
 {
     class_data data = {0};
-    int rc = data_load("fmnist:test", fmnist_shape, &data);
-    if (rc == CLI_EXIT_OK) rc = data_select(&data, m->plan->classes, 0);
+    int rc = data_open("fmnist:test", fmnist_shape, m->plan->classes, 0, 0,
+                       &data);
     double start = monotonic_seconds();
     if (rc == CLI_EXIT_OK)
         rc = evaluate_model(m->model, data.samples, "fmnist:test", &m->test);
@@ -492,7 +490,7 @@ static int stage_surrogate(demo *d)
  * demo's guard settings from the student's own training images. */
 static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
                         const demo_model *student, uint64_t seed,
-                        dg_ensemble **guard, bool *reused, double *seconds)
+                        dg_guard **guard, bool *reused, double *seconds)
 {
     char path[4096], work[4096], file[256];
     snprintf(file, sizeof file, "%s.dg", name);
@@ -502,7 +500,7 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
     if (rc != CLI_EXIT_OK) return rc;
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (dg_ensemble_load_file(path, student->model, guard) == DG_OK) {
+        if (dg_guard_load_file(path, student->model, guard) == DG_OK) {
             *reused = true;
             note(d, "%s: reusing %s", name, path);
             return CLI_EXIT_OK;
@@ -510,15 +508,13 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
         note(d, "%s: %s does not load; building again", name, path);
     }
     const model_plan *p = student->plan;
-    dg_ensemble_opts o;
+    dg_guard_opts o;
     guard_options(d, plan, &o);
     o.seed = seed;
     o.work_dir = work;
     class_data data = {0};
-    rc = data_load("fmnist:train", fmnist_shape, &data);
-    if (rc == CLI_EXIT_OK)
-        rc = data_select_from(&data, p->classes, p->skip_per_class,
-                              p->per_class);
+    rc = data_open("fmnist:train", fmnist_shape, p->classes,
+                   p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) {
         note(d, "%s: %u differentiators per class, %u epoch%s each", name,
              o.variants, o.epochs, o.epochs == 1 ? "" : "s");
@@ -635,10 +631,8 @@ static int stage_eval(demo *d)
         names[k] = d->settings->attacks[k].name;
         sets[k] = d->sets[k];
     }
-    int rc = data_load("fmnist:test", fmnist_shape, &clean);
-    if (rc == CLI_EXIT_OK)
-        rc = data_select(&clean, d->student.plan->classes,
-                         d->settings->clean_per_class);
+    int rc = data_open("fmnist:test", fmnist_shape, d->student.plan->classes,
+                       0, d->settings->clean_per_class, &clean);
     if (rc == CLI_EXIT_OK) {
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);
@@ -900,8 +894,8 @@ static int run_demo(const cli_args *args)
     eval_view_free(&d.eval);
     levels_free(&d.levels);
     for (uint32_t k = 0; k < DEMO_MAX_SETS; k++) dg_advset_free(d.sets[k]);
-    dg_ensemble_free(d.guard);
-    dg_ensemble_free(d.surrogate_guard);
+    dg_guard_free(d.guard);
+    dg_guard_free(d.surrogate_guard);
     demo_model *models[] = {&d.teacher, &d.student, &d.surrogate};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         dg_model_free(models[i]->model);

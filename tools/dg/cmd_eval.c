@@ -16,7 +16,7 @@ enum { MAX_SETS = 6 };
 
 typedef struct eval_command {
     dg_model *student;
-    dg_ensemble *guard;
+    dg_guard *guard;
     class_data clean;
     const dg_advset *sets[MAX_SETS];
     dg_advset *owned[MAX_SETS];
@@ -72,17 +72,16 @@ static int open_inputs(eval_command *e, const cli_args *args)
         return cli_usage_error("at most %d adversarial sets", MAX_SETS);
     dg_status st = dg_model_load_file(student, &e->student);
     if (st != DG_OK) return cli_fail(st, "loading %s", student);
-    st = dg_ensemble_load_file(guard, e->student, &e->guard);
+    st = dg_guard_load_file(guard, e->student, &e->guard);
     if (st != DG_OK) return cli_fail(st, "loading the guard %s", guard);
     uint32_t shape[3];
     st = dg_model_input_shape(e->student, &shape[0], &shape[1], &shape[2]);
     if (st != DG_OK) return cli_fail(st, "reading %s", student);
     long per_class;
     rc = cli_long(args, "per-class", 0, 0, 1L << 30, &per_class);
-    if (rc == CLI_EXIT_OK) rc = data_load(clean, shape, &e->clean);
     if (rc == CLI_EXIT_OK)
-        rc = data_select(&e->clean, cli_value(args, "classes"),
-                         (uint32_t)per_class);
+        rc = data_open(clean, shape, cli_value(args, "classes"), 0,
+                       (uint32_t)per_class, &e->clean);
     for (int k = 0; rc == CLI_EXIT_OK && k < args->n_positional; k++)
         rc = open_set(e, args->positional[k]);
     return rc;
@@ -92,7 +91,7 @@ static void close_inputs(eval_command *e)
 {
     for (uint32_t s = 0; s < e->n_sets; s++) dg_advset_free(e->owned[s]);
     data_free(&e->clean);
-    dg_ensemble_free(e->guard);
+    dg_guard_free(e->guard);
     dg_model_free(e->student);
 }
 

@@ -187,10 +187,9 @@ static int run_evaluate(const cli_args *args)
             st = dg_model_input_shape(model, &shape[0], &shape[1], &shape[2]);
         if (st != DG_OK) rc = cli_fail(st, "loading %s", r.model_path);
     }
-    if (rc == CLI_EXIT_OK) rc = data_load(r.data_spec, shape, &data);
     if (rc == CLI_EXIT_OK)
-        rc = data_select(&data, cli_value(args, "classes"),
-                         (uint32_t)per_class);
+        rc = data_open(r.data_spec, shape, cli_value(args, "classes"), 0,
+                       (uint32_t)per_class, &data);
     if (rc == CLI_EXIT_OK)
         rc = evaluate_model(model, data.samples, r.data_spec, &r.result);
     r.model = model;

@@ -21,56 +21,22 @@
     (sizeof((type *)0)->field / sizeof((type *)0)->field[0])
 
 enum {
-    MAX_PRUNE_LAYERS = FIELD_CAPACITY(dg_ensemble_opts, prune_layers),
-    MAX_RATIOS = FIELD_CAPACITY(dg_ensemble_opts, ratios),
+    MAX_PRUNE_LAYERS = FIELD_CAPACITY(dg_guard_opts, prune_layers),
+    MAX_RATIOS = FIELD_CAPACITY(dg_guard_opts, ratios),
 };
 
 /* ------------------------------------------------------------------------ */
 /* Reading the options                                                      */
 /* ------------------------------------------------------------------------ */
 
-typedef struct named_value {
-    const char *name;
-    int32_t value;
-} named_value;
-
 /* Two choices each, the first being the library's default. */
-static const named_value rules[] = {{"score", DG_RULE_SCORE},
-                                    {"votes", DG_RULE_VOTES}};
-static const named_value modes[] = {{"most", DG_PRUNE_MOST},
-                                    {"least", DG_PRUNE_LEAST}};
-static const named_value yes_no[] = {{"yes", 1}, {"no", 0}};
-
-static const char *name_of(const named_value pair[2], int32_t value)
-{
-    return pair[1].value == value ? pair[1].name : pair[0].name;
-}
-
-/* Reads an option spelled pair[0].name or pair[1].name; absent keeps
- * *out. */
-static int read_choice(const cli_args *args, const char *option,
-                       const named_value pair[2], int32_t *out)
-{
-    const char *text = cli_value(args, option);
-    if (!text) return CLI_EXIT_OK;
-    for (int k = 0; k < 2; k++)
-        if (strcmp(text, pair[k].name) == 0) {
-            *out = pair[k].value;
-            return CLI_EXIT_OK;
-        }
-    return cli_usage_error("--%s must be %s or %s, not \"%s\"", option,
-                           pair[0].name, pair[1].name, text);
-}
-
-/* Reads a number option into *out, keeping *out as the default. */
-static int read_float(const cli_args *args, const char *name, double min,
-                      double max, float *out)
-{
-    double v;
-    int rc = cli_double(args, name, *out, min, max, &v);
-    if (rc == CLI_EXIT_OK) *out = (float)v;
-    return rc;
-}
+static const cli_named rules[] = {
+    {"score", DG_RULE_SCORE}, {"votes", DG_RULE_VOTES}, {NULL, 0}};
+static const cli_named modes[] = {
+    {"most", DG_PRUNE_MOST}, {"least", DG_PRUNE_LEAST}, {NULL, 0}};
+static const cli_named yes_no[] = {{"yes", 1}, {"no", 0}, {NULL, 0}};
+static const cli_named kinds[] = {
+    {"pruned", DG_MEMBERS_PRUNED}, {"robust", DG_MEMBERS_ROBUST}, {NULL, 0}};
 
 static bool is_layer_number(double v)
 {
@@ -79,7 +45,7 @@ static bool is_layer_number(double v)
 
 static bool is_fraction(double v) { return v > 0 && v < 1; }
 
-static int read_prune_layers(const cli_args *args, dg_ensemble_opts *o)
+static int read_prune_layers(const cli_args *args, dg_guard_opts *o)
 {
     double layers[MAX_PRUNE_LAYERS];
     uint32_t n;
@@ -92,7 +58,7 @@ static int read_prune_layers(const cli_args *args, dg_ensemble_opts *o)
     return CLI_EXIT_OK;
 }
 
-static int read_ratios(const cli_args *args, dg_ensemble_opts *o)
+static int read_ratios(const cli_args *args, dg_guard_opts *o)
 {
     double ratios[MAX_RATIOS];
     uint32_t n;
@@ -107,13 +73,13 @@ static int read_ratios(const cli_args *args, dg_ensemble_opts *o)
 
 /* What dg guard build was asked to do, read before any long work. */
 typedef struct build_settings {
-    dg_ensemble_opts opts;  /* work_dir points into `work_dir` */
+    dg_guard_opts opts;  /* work_dir points into `work_dir` */
     const char *student;    /* --student */
     const char *output;     /* --output */
     char work_dir[4096];    /* --work-dir or OUTPUT.work; "" for none */
 } build_settings;
 
-static int read_counts(const cli_args *args, dg_ensemble_opts *o)
+static int read_counts(const cli_args *args, dg_guard_opts *o)
 {
     long variants, members, epochs, batch, seed;
     int rc = cli_long(args, "variants", o->variants, 1, DG_MAX_MEMBERS,
@@ -139,51 +105,63 @@ static int read_counts(const cli_args *args, dg_ensemble_opts *o)
     return CLI_EXIT_OK;
 }
 
-static int read_rates(const cli_args *args, dg_ensemble_opts *o)
+static int read_rates(const cli_args *args, dg_guard_opts *o)
 {
     if (cli_value(args, "holdout") && cli_value(args, "holdout-fraction"))
         return cli_usage_error("--holdout-fraction splits --data; it does "
                                "not go with --holdout");
-    int rc = read_float(args, "lr", 1e-9, 10, &o->learning_rate);
+    int rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "alpha", 0, 1000, &o->distill_alpha);
+        rc = cli_float(args, "alpha", 0, 1000, &o->distill_alpha);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "temperature", 0.01, 1000,
+        rc = cli_float(args, "temperature", 0.01, 1000,
                         &o->distill_temperature);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
+        rc = cli_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "holdout-fraction", 0.01, 0.99,
+        rc = cli_float(args, "holdout-fraction", 0.01, 0.99,
                         &o->holdout_fraction);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "harden-epsilon", 0.001, 1,
+        rc = cli_float(args, "harden-epsilon", 0.001, 1,
                         &o->harden_epsilon);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "harden-budget", 1e-5, 0.4999,
+        rc = cli_float(args, "harden-budget", 1e-5, 0.4999,
                         &o->harden_budget);
     long iterations;
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "harden-iterations", o->harden_iterations, 1,
                       100000, &iterations);
     if (rc == CLI_EXIT_OK) o->harden_iterations = (uint32_t)iterations;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_float(args, "width", 0.01, 4, &o->member_width);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_float(args, "robust-epsilon", 0, 1, &o->robust_epsilon);
+    long robust_epochs;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "robust-epochs", o->robust_epochs, 1, 100000,
+                      &robust_epochs);
+    if (rc == CLI_EXIT_OK) o->robust_epochs = (uint32_t)robust_epochs;
     return rc;
 }
 
 static int read_build_settings(const cli_args *args, build_settings *b)
 {
-    dg_ensemble_opts *o = &b->opts;
-    dg_status st = dg_ensemble_opts_init(o, sizeof *o);
+    dg_guard_opts *o = &b->opts;
+    dg_status st = dg_guard_opts_init(o, sizeof *o);
     if (st != DG_OK) return cli_fail(st, "preparing the guard options");
     int rc = required_value(args, "student", &b->student);
     if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &b->output);
     if (rc == CLI_EXIT_OK) rc = read_counts(args, o);
     if (rc == CLI_EXIT_OK) rc = read_rates(args, o);
-    if (rc == CLI_EXIT_OK) rc = read_choice(args, "rule", rules, &o->rule);
+    if (rc == CLI_EXIT_OK) rc = cli_choice(args, "rule", rules, NULL, &o->rule);
     if (rc == CLI_EXIT_OK)
-        rc = read_choice(args, "mode", modes, &o->prune_mode);
+        rc = cli_choice(args, "mode", modes, NULL, &o->prune_mode);
     if (rc == CLI_EXIT_OK)
-        rc = read_choice(args, "retrain-pruned", yes_no, &o->retrain_pruned);
-    if (rc == CLI_EXIT_OK) rc = read_choice(args, "harden", yes_no, &o->harden);
+        rc = cli_choice(args, "retrain-pruned", yes_no, NULL,
+                        &o->retrain_pruned);
+    if (rc == CLI_EXIT_OK) rc = cli_choice(args, "harden", yes_no, NULL, &o->harden);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_choice(args, "kind", kinds, NULL, &o->member_kind);
     if (rc == CLI_EXIT_OK) rc = read_prune_layers(args, o);
     if (rc == CLI_EXIT_OK) rc = read_ratios(args, o);
     if (rc != CLI_EXIT_OK) return rc;
@@ -264,10 +242,9 @@ static int load_build_data(const cli_args *args, const dg_model *student,
     long per_class = 0;
     if (rc == CLI_EXIT_OK && spec)
         rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
-    if (rc == CLI_EXIT_OK && spec) rc = data_load(spec, shape, holdout);
     if (rc == CLI_EXIT_OK && spec)
-        rc = data_select(holdout, cli_value(args, "classes"),
-                         (uint32_t)per_class);
+        rc = data_open(spec, shape, cli_value(args, "classes"), 0,
+                       (uint32_t)per_class, holdout);
     return rc;
 }
 
@@ -292,21 +269,21 @@ static int prepare_outcome(const build_settings *b, const class_data *train,
 
 /* guard_build_file, also telling how many differentiators the work
  * directory held from an earlier run. */
-static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
+static int build_guard(const dg_guard_opts *o, const dg_model *student,
                        const dg_dataset *train, const dg_dataset *holdout,
-                       const char *path, dg_ensemble **out, double *seconds,
+                       const char *path, dg_guard **out, double *seconds,
                        uint32_t *reused)
 {
     const char *dir = o->work_dir;
     build_progress progress = {.work_dir = dir};
-    dg_ensemble_opts opts = *o;
+    dg_guard_opts opts = *o;
     opts.progress = on_build_progress;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
     dg_status st = cli_interrupted()
              ? DG_E_CANCELLED
-             : dg_ensemble_build(student, train, holdout, &opts, out);
+             : dg_guard_build(student, train, holdout, &opts, out);
     *seconds = monotonic_seconds() - start;
     if (st == DG_E_CANCELLED && dir)
         return cli_error("interrupted; %s keeps the finished "
@@ -317,19 +294,29 @@ static int build_guard(const dg_ensemble_opts *o, const dg_model *student,
     if (st != DG_OK) return cli_fail(st, "building the guard");
     if (progress.stage) progress_finish();
     *reused = progress.reused;
-    st = dg_ensemble_save_file(*out, path);
-    if (st != DG_OK) return cli_fail(st, "writing %s", path);
-    /* The library removes its work directory after a build; what is left
-     * holds files of someone else.  A note, not a failure: the guard is
-     * written. */
-    if (dir && access(dir, F_OK) == 0)
+    /* Until the guard file is written the work directory holds the only
+     * copy of the differentiators: a failed write keeps it for a rerun. */
+    st = dg_guard_save_file(*out, path);
+    if (st != DG_OK) {
+        cli_fail(st, "writing %s", path);
+        return dir ? cli_error("%s keeps the finished differentiators: run "
+                               "the same command again to resume",
+                               dir)
+                   : CLI_EXIT_FAILURE;
+    }
+    if (!dir) return CLI_EXIT_OK;
+    /* What removal leaves holds files of someone else.  A note, not a
+     * failure: the guard is written. */
+    st = dg_guard_work_dir_remove(dir);
+    if (st != DG_OK) cli_fail(st, "removing the work directory");
+    else if (access(dir, F_OK) == 0)
         cli_error("kept %s: it holds files dg did not make", dir);
     return CLI_EXIT_OK;
 }
 
-int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
+int guard_build_file(const dg_guard_opts *o, const dg_model *student,
                      const dg_dataset *train, const dg_dataset *holdout,
-                     const char *path, dg_ensemble **out, double *seconds)
+                     const char *path, dg_guard **out, double *seconds)
 {
     uint32_t reused;
     return build_guard(o, student, train, holdout, path, out, seconds,
@@ -344,7 +331,7 @@ int guard_build_file(const dg_ensemble_opts *o, const dg_model *student,
  * call never leaves half a report on stdout. */
 typedef struct guard_summary {
     const char *guard_path, *student_path;
-    dg_ensemble_info info;
+    dg_guard_info info;
     dg_member_info *members;     /* [class * variants + rank] */
     dg_calibration *calibration; /* [class * variants + M - 1] */
     const char **class_names;    /* owned by the Student */
@@ -358,7 +345,7 @@ static void summary_free(guard_summary *s)
     free(s->class_names);
 }
 
-static int gather_class(const dg_ensemble *g, const dg_model *student,
+static int gather_class(const dg_guard *g, const dg_model *student,
                         uint32_t cls, guard_summary *s)
 {
     uint32_t V = s->info.variants;
@@ -366,25 +353,25 @@ static int gather_class(const dg_ensemble *g, const dg_model *student,
     for (uint32_t r = 0; r < V && st == DG_OK; r++) {
         dg_member_info *m = &s->members[cls * V + r];
         m->struct_size = sizeof *m;
-        st = dg_ensemble_member(g, cls, r, m);
+        st = dg_guard_member(g, cls, r, m);
     }
     for (uint32_t M = 1; M <= V && st == DG_OK; M++) {
         dg_calibration *c = &s->calibration[cls * V + M - 1];
         c->struct_size = sizeof *c;
-        st = dg_ensemble_calibration(g, cls, M, c);
+        st = dg_guard_calibration(g, cls, M, c);
     }
     if (st != DG_OK) return cli_fail(st, "reading class %u of the guard", cls);
     return CLI_EXIT_OK;
 }
 
 /* Fills s, to show the calibration of every M or of the default M. */
-static int gather(const dg_ensemble *g, const dg_model *student,
+static int gather(const dg_guard *g, const dg_model *student,
                   bool every_m, guard_summary *s)
 {
     s->info.struct_size = sizeof s->info;
-    dg_status st = dg_ensemble_get_info(g, &s->info);
+    dg_status st = dg_guard_get_info(g, &s->info);
     if (st != DG_OK) return cli_fail(st, "reading the guard");
-    const dg_ensemble_info *i = &s->info;
+    const dg_guard_info *i = &s->info;
     s->first_m = every_m ? 1 : i->members;
     s->last_m = every_m ? i->variants : i->members;
     size_t cells = (size_t)i->classes * i->variants;
@@ -425,7 +412,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
         table_cell(&t, "%u", r);
         table_cell(&t, "%d", m->prune_layer);
         table_cell(&t, "%.2f", (double)m->ratio);
-        table_cell(&t, "%s", name_of(modes, m->mode));
+        table_cell(&t, "%s", cli_name_of(modes, m->mode));
         table_cell(&t, "%u", m->pruned_units);
         table_cell(&t, "%u", m->tail_layers);
         table_cell(&t, "%.2f%%", 100.0 * m->agreement);
@@ -453,7 +440,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
  * each class. */
 static int print_text(const guard_summary *s, const build_outcome *built)
 {
-    const dg_ensemble_info *i = &s->info;
+    const dg_guard_info *i = &s->info;
     cli_table t;
     table_init(&t, "ll", NULL);
     table_cell(&t, "guard");
@@ -480,7 +467,7 @@ static int print_text(const guard_summary *s, const build_outcome *built)
     table_cell(&t, "%u per class, the best %u consulted by default",
                i->variants, i->members);
     table_cell(&t, "rule");
-    table_cell(&t, "%s", name_of(rules, i->rule));
+    table_cell(&t, "%s", cli_name_of(rules, i->rule));
     table_cell(&t, "target FRR");
     table_cell(&t, "%.2f%%", 100.0 * i->target_frr);
     int rc = table_print(&t, stdout, 0);
@@ -508,7 +495,7 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
         json_key(w, "ratio");
         json_number(w, m->ratio);
         json_key(w, "mode");
-        json_string(w, name_of(modes, m->mode));
+        json_string(w, cli_name_of(modes, m->mode));
         json_key(w, "seed");
         json_int(w, (int64_t)m->seed);
         json_key(w, "pruned_units");
@@ -549,7 +536,7 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
 
 static void print_json(const guard_summary *s, const build_outcome *built)
 {
-    const dg_ensemble_info *i = &s->info;
+    const dg_guard_info *i = &s->info;
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx",
              (unsigned long long)i->student_hash);
@@ -577,7 +564,7 @@ static void print_json(const guard_summary *s, const build_outcome *built)
     json_key(&w, "members");
     json_int(&w, i->members);
     json_key(&w, "rule");
-    json_string(&w, name_of(rules, i->rule));
+    json_string(&w, cli_name_of(rules, i->rule));
     json_key(&w, "target_frr");
     json_number(&w, i->target_frr);
     json_key(&w, "classes");
@@ -590,7 +577,7 @@ static void print_json(const guard_summary *s, const build_outcome *built)
 /* Prints the summary of g, with the calibration of every M or of the
  * default M, and the build's facts when `built` is not NULL. */
 static int report(const cli_args *args, const char *guard_path,
-                  const char *student_path, const dg_ensemble *g,
+                  const char *student_path, const dg_guard *g,
                   const dg_model *student, bool every_m,
                   const build_outcome *built)
 {
@@ -614,7 +601,7 @@ static int run_build(const cli_args *args)
     build_settings b;
     build_outcome outcome = {0};
     dg_model *student = NULL;
-    dg_ensemble *guard = NULL;
+    dg_guard *guard = NULL;
     class_data train = {0}, holdout = {0};
     int rc = read_build_settings(args, &b);
     if (rc == CLI_EXIT_OK) rc = load_student(b.student, &student);
@@ -628,7 +615,7 @@ static int run_build(const cli_args *args)
     if (rc == CLI_EXIT_OK)
         rc = report(args, b.output, b.student, guard, student, false,
                     &outcome);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(student);
     data_free(&train);
     data_free(&holdout);
@@ -639,18 +626,18 @@ static int run_info(const cli_args *args, const char *guard_path)
 {
     const char *student_path;
     dg_model *student = NULL;
-    dg_ensemble *guard = NULL;
+    dg_guard *guard = NULL;
     int rc = required_value(args, "student", &student_path);
     if (rc == CLI_EXIT_OK) rc = load_student(student_path, &student);
     if (rc == CLI_EXIT_OK) {
-        dg_status st = dg_ensemble_load_file(guard_path, student, &guard);
+        dg_status st = dg_guard_load_file(guard_path, student, &guard);
         if (st != DG_OK)
             rc = cli_fail(st, "loading the guard for %s", student_path);
     }
     if (rc == CLI_EXIT_OK)
         rc = report(args, guard_path, student_path, guard, student, true,
                     NULL);
-    dg_ensemble_free(guard);
+    dg_guard_free(guard);
     dg_model_free(student);
     return rc;
 }
@@ -711,6 +698,15 @@ static const cli_option guard_options[] = {
     {"members", 'm', "M", "differentiators consulted by default (default "
                           "5, at most V)"},
     {"rule", 0, "NAME", "default rule: score or votes (default score)"},
+    {"kind", 0, "NAME", "pruned: the Student pruned and distilled per "
+                        "class; robust: members of their own from the "
+                        "input, adversarially trained, shared by the "
+                        "classes (default pruned; doc/validator.md)"},
+    {"width", 0, "W", "robust: units per layer relative to the Student's "
+                      "(default 0.75)"},
+    {"robust-epsilon", 0, "E", "robust: L-infinity radius of the "
+                               "adversarial training (default 0.15)"},
+    {"robust-epochs", 0, "N", "robust: training epochs (default 20)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},

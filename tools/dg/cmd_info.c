@@ -45,7 +45,7 @@ static int gather(const dg_model *model, model_summary *s)
                                         &s->width);
     if (st == DG_OK) {
         s->preprocess.struct_size = sizeof s->preprocess;
-        st = dg_model_get_preprocess(model, &s->preprocess);
+        st = dg_model_preprocess(model, &s->preprocess);
     }
     if (st == DG_OK) st = dg_model_layer_count(model, &s->n_layers);
     if (st == DG_OK) st = dg_model_output_size(model, &s->n_classes);

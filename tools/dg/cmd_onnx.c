@@ -120,7 +120,7 @@ static int read_channel_values(const cli_args *args, const char *name,
 static int set_normalisation(const cli_args *args, dg_model *m)
 {
     dg_preprocess p = {.struct_size = sizeof p};
-    dg_status st = dg_model_get_preprocess(m, &p);
+    dg_status st = dg_model_preprocess(m, &p);
     if (st != DG_OK) return cli_fail(st, "reading the preprocessing");
     int rc = read_channel_values(args, "mean", p.channels, p.mean);
     if (rc == CLI_EXIT_OK) rc = read_channel_values(args, "std", p.channels, p.std);
@@ -185,27 +185,27 @@ const cli_command cmd_import = {
 typedef struct guard_source {
     const char *guard_path, *student_path;
     dg_model *student;
-    dg_ensemble *guard;
-    dg_ensemble_info info;
+    dg_guard *guard;
+    dg_guard_info info;
 } guard_source;
 
 static int open_guard(guard_source *g)
 {
     dg_status st = dg_model_load_file(g->student_path, &g->student);
     if (st != DG_OK) return cli_fail(st, "loading %s", g->student_path);
-    st = dg_ensemble_load_file(g->guard_path, g->student, &g->guard);
+    st = dg_guard_load_file(g->guard_path, g->student, &g->guard);
     if (st != DG_OK)
         return cli_fail(st, "loading the guard %s for %s", g->guard_path,
                         g->student_path);
     g->info.struct_size = sizeof g->info;
-    st = dg_ensemble_get_info(g->guard, &g->info);
+    st = dg_guard_get_info(g->guard, &g->info);
     if (st != DG_OK) return cli_fail(st, "reading %s", g->guard_path);
     return CLI_EXIT_OK;
 }
 
 static void close_guard(guard_source *g)
 {
-    dg_ensemble_free(g->guard);
+    dg_guard_free(g->guard);
     dg_model_free(g->student);
 }
 
@@ -258,7 +258,7 @@ typedef struct exported {
 static int export_member(const guard_source *g, exported *e)
 {
     dg_model *m;
-    dg_status st = dg_ensemble_member_model(g->guard, e->cls, e->rank, &m);
+    dg_status st = dg_guard_member_model(g->guard, e->cls, e->rank, &m);
     if (st != DG_OK)
         return cli_fail(st, "differentiator %u of class %u in %s", e->rank,
                         e->cls, g->guard_path);

@@ -13,7 +13,7 @@ enum { DEFAULT_BATCH = 32, MAX_BATCH = 4096 };
 
 typedef struct validation {
     dg_model *student;
-    dg_ensemble *guard;
+    dg_guard *guard;
     dg_validator *validator;
     json_writer *json;     /* NULL for text output */
     size_t sample_len;     /* floats per preprocessed image */
@@ -61,7 +61,7 @@ static int open_guard(validation *v, const char *guard_path,
     if (st == DG_OK) st = dg_model_output_size(v->student, &v->n_classes);
     if (st != DG_OK) return cli_fail(st, "loading %s", student_path);
     v->sample_len = (size_t)channels * height * width;
-    st = dg_ensemble_load_file(guard_path, v->student, &v->guard);
+    st = dg_guard_load_file(guard_path, v->student, &v->guard);
     if (st != DG_OK)
         return cli_fail(st, "loading the guard for %s", student_path);
     return CLI_EXIT_OK;
@@ -70,8 +70,8 @@ static int open_guard(validation *v, const char *guard_path,
 /* The validator (--members, --rule) and the batch buffers. */
 static int prepare(validation *v, const cli_args *args, uint32_t capacity)
 {
-    dg_ensemble_info info = {.struct_size = sizeof info};
-    dg_status st = dg_ensemble_get_info(v->guard, &info);
+    dg_guard_info info = {.struct_size = sizeof info};
+    dg_status st = dg_guard_get_info(v->guard, &info);
     if (st != DG_OK) return cli_fail(st, "reading the guard");
     dg_validator_opts opts;
     dg_validator_opts_init(&opts, sizeof opts);
@@ -249,7 +249,7 @@ static int validate_all(validation *v, char **files, int n_files)
 static void free_validation(validation *v)
 {
     dg_validator_free(v->validator);
-    dg_ensemble_free(v->guard);
+    dg_guard_free(v->guard);
     dg_model_free(v->student);
     free(v->input);
     free(v->files);

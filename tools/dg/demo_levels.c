@@ -404,7 +404,7 @@ static int chart_layers(const demo_levels *l)
     return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 2) : rc;
 }
 
-int levels_eval(demo_levels *l, const dg_ensemble *guard,
+int levels_eval(demo_levels *l, const dg_guard *guard,
                 const dg_dataset *clean)
 {
     const char **names = calloc(l->n_sets + 1, sizeof *names);

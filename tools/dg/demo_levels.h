@@ -75,7 +75,7 @@ void levels_json_settings(json_writer *w, const levels_plan *p);
 int levels_attack(demo_levels *l);
 /* Evaluates every set (lib/eval) with the guard on the demo's clean
  * inputs and writes the charts to the output folder.  Reports failures. */
-int levels_eval(demo_levels *l, const dg_ensemble *guard,
+int levels_eval(demo_levels *l, const dg_guard *guard,
                 const dg_dataset *clean);
 
 /* "layer_sweep" and "adaptive" members of the report's "defence" object;

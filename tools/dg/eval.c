@@ -48,7 +48,7 @@ static int read_view(eval_view *v)
     return CLI_EXIT_OK;
 }
 
-int eval_view_run(const dg_ensemble *guard, const dg_dataset *clean,
+int eval_view_run(const dg_guard *guard, const dg_dataset *clean,
                   const dg_advset *const *sets, const char *const *names,
                   uint32_t n_sets, const dg_eval_opts *o, eval_view *out)
 {

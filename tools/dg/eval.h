@@ -25,7 +25,7 @@ typedef struct eval_view {
 
 /* Runs dg_eval_run with a progress bar that Ctrl-C stops, and reads the
  * result.  Reports failures. */
-int eval_view_run(const dg_ensemble *guard, const dg_dataset *clean,
+int eval_view_run(const dg_guard *guard, const dg_dataset *clean,
                   const dg_advset *const *sets, const char *const *names,
                   uint32_t n_sets, const dg_eval_opts *o, eval_view *out);
 void eval_view_free(eval_view *v);

@@ -1,354 +1,43 @@
-/* train_common.c - data specs, class selection, training options, training
- * with progress and Ctrl-C, saving and evaluation, shared by the train,
+/* train_common.c - training options, training with progress and Ctrl-C,
+ * saving, class names and evaluation of a model, shared by the train,
  * transfer, evaluate and demo commands. */
 #include "train_common.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-
-/* Longest class list --classes may expand to ("0-99999" and the like). */
-enum { MAX_LISTED_CLASSES = 65536 };
-
-/* Where Debian's dataset-fashion-mnist installs the IDX files. */
-#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
-
-static const char *const fmnist_class_names[] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress",   "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
-};
-enum {
-    FMNIST_CLASSES = sizeof fmnist_class_names / sizeof fmnist_class_names[0]
-};
-
-int required_value(const cli_args *args, const char *name, const char **out)
-{
-    *out = cli_value(args, name);
-    if (!*out) return cli_usage_error("--%s is required", name);
-    return CLI_EXIT_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Data                                                                     */
-/* ------------------------------------------------------------------------ */
-
-static void free_names(char **names, uint32_t n)
-{
-    for (uint32_t k = 0; names && k < n; k++) free(names[k]);
-    free(names);
-}
-
-/* A malloc'ed array of copies of names[0..n-1], or NULL. */
-static char **copy_names(const char *const *names, uint32_t n)
-{
-    char **copy = calloc(n, sizeof *copy);
-    for (uint32_t k = 0; copy && k < n; k++) {
-        copy[k] = strdup(names[k]);
-        if (!copy[k]) {
-            free_names(copy, n);
-            return NULL;
-        }
-    }
-    return copy;
-}
-
-/* Counts the classes and, when `names` is given, keeps a copy of them. */
-static int adopt_dataset(dg_dataset *ds, const char *const *names,
-                         uint32_t n_names, class_data *out)
-{
-    out->samples = ds;
-    dg_status st = dg_dataset_class_count(ds, &out->n_classes);
-    if (st != DG_OK) return cli_fail(st, "reading the data set");
-    if (names && n_names == out->n_classes) {
-        out->names = copy_names(names, n_names);
-        if (!out->names) return cli_error("out of memory");
-    }
-    return CLI_EXIT_OK;
-}
-
-static int load_fmnist(const char *split, class_data *out)
-{
-    const char *prefix;
-    if (strcmp(split, "train") == 0)
-        prefix = "train";
-    else if (strcmp(split, "test") == 0)
-        prefix = "t10k";
-    else
-        return cli_usage_error("unknown Fashion-MNIST split \"fmnist:%s\"; "
-                               "expected fmnist:train or fmnist:test",
-                               split);
-    char images[256], labels[256];
-    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", FMNIST_DIR,
-             prefix);
-    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", FMNIST_DIR,
-             prefix);
-    dg_dataset *ds;
-    dg_status st = dg_dataset_load_idx(images, labels, &ds);
-    if (st != DG_OK)
-        return cli_fail(st, "loading Fashion-MNIST (Debian package "
-                            "dataset-fashion-mnist)");
-    return adopt_dataset(ds, fmnist_class_names, FMNIST_CLASSES, out);
-}
-
-static int load_idx(const char *paths, class_data *out)
-{
-    const char *comma = strchr(paths, ',');
-    if (!comma || comma == paths || !comma[1])
-        return cli_usage_error("\"idx:%s\" must name two files: "
-                               "idx:IMAGES,LABELS",
-                               paths);
-    char *images = strndup(paths, (size_t)(comma - paths));
-    if (!images) return cli_error("out of memory");
-    dg_dataset *ds;
-    dg_status st = dg_dataset_load_idx(images, comma + 1, &ds);
-    int rc = st == DG_OK ? adopt_dataset(ds, NULL, 0, out)
-                         : cli_fail(st, "loading %s and %s", images,
-                                    comma + 1);
-    free(images);
-    return rc;
-}
-
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The class names of an image folder: its visible sub-folders sorted by
- * strcmp, as dg_dataset_load_folder numbers them.  NULL on failure. */
-static char **folder_class_names(const char *dir, uint32_t *n)
-{
-    DIR *d = opendir(dir);
-    if (!d) return NULL;
-    char **names = NULL;
-    uint32_t count = 0, capacity = 0;
-    bool failed = false;
-    struct dirent *e;
-    while (!failed && (e = readdir(d))) {
-        char path[4096];
-        struct stat st;
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-        if (count == capacity) {
-            capacity = capacity ? 2 * capacity : 16;
-            char **grown = realloc(names, capacity * sizeof *names);
-            failed = !grown;
-            if (grown) names = grown;
-        }
-        if (!failed) failed = !(names[count++] = strdup(e->d_name));
-    }
-    closedir(d);
-    if (failed) {
-        free_names(names, count);
-        return NULL;
-    }
-    qsort(names, count, sizeof *names, compare_strings);
-    *n = count;
-    return names;
-}
-
-static int load_folder(const char *dir, const uint32_t shape[3],
-                       class_data *out)
-{
-    dg_dataset *ds;
-    dg_status st = dg_dataset_load_folder(dir, shape[0], shape[1], shape[2],
-                                          &ds);
-    if (st != DG_OK) return cli_fail(st, "loading the image folder %s", dir);
-    uint32_t n_names = 0;
-    char **names = folder_class_names(dir, &n_names);
-    int rc = adopt_dataset(ds, (const char *const *)names, n_names, out);
-    free_names(names, n_names);
-    return rc;
-}
-
-int data_load(const char *spec, const uint32_t shape[3], class_data *out)
-{
-    memset(out, 0, sizeof *out);
-    if (strncmp(spec, "fmnist:", 7) == 0) return load_fmnist(spec + 7, out);
-    if (strncmp(spec, "idx:", 4) == 0) return load_idx(spec + 4, out);
-    struct stat st;
-    bool exists = stat(spec, &st) == 0;
-    const char *why = exists ? "not a folder" : strerror(errno);
-    if (exists && S_ISDIR(st.st_mode)) return load_folder(spec, shape, out);
-    if (strchr(spec, ':'))
-        return cli_usage_error("unknown data spec \"%s\"; expected "
-                               DATA_SPEC_FORMS,
-                               spec);
-    return cli_error("data %s: %s; expected " DATA_SPEC_FORMS, spec, why);
-}
-
-void data_free(class_data *d)
-{
-    dg_dataset_free(d->samples);
-    free_names(d->names, d->n_classes);
-    memset(d, 0, sizeof *d);
-}
-
-/* One number of a class list, advancing *text past it. */
-static bool parse_class_number(const char **text, long *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtol(*text, &end, 10);
-    bool ok = end != *text && **text >= '0' && **text <= '9' && !errno &&
-              *out < MAX_LISTED_CLASSES;
-    *text = end;
-    return ok;
-}
-
-/* "0,1,2", "5-9" or a mix into a malloc'ed list; duplicates and classes the
- * data lacks are left for dg_dataset_select to report. */
-static int parse_class_list(const char *text, int32_t **out, uint32_t *n)
-{
-    int32_t *list = malloc(MAX_LISTED_CLASSES * sizeof *list);
-    if (!list) return cli_error("out of memory");
-    uint32_t count = 0;
-    const char *p = text;
-    for (;;) {
-        long first, last;
-        bool ok = parse_class_number(&p, &first);
-        last = first;
-        if (ok && *p == '-') {
-            p++;
-            ok = parse_class_number(&p, &last) && last >= first;
-        }
-        ok = ok && (*p == ',' || *p == '\0') &&
-             count + (uint32_t)(last - first) < MAX_LISTED_CLASSES;
-        if (!ok) {
-            free(list);
-            return cli_usage_error("--classes must list class numbers such "
-                                   "as 0,1,2 or 0-4, not \"%s\"",
-                                   text);
-        }
-        for (long k = first; k <= last; k++) list[count++] = (int32_t)k;
-        if (*p++ == '\0') break;
-    }
-    *out = list;
-    *n = count;
-    return CLI_EXIT_OK;
-}
-
-int data_select(class_data *d, const char *classes, uint32_t per_class)
-{
-    return data_select_from(d, classes, 0, per_class);
-}
-
-int data_select_from(class_data *d, const char *classes, uint32_t skip,
-                     uint32_t per_class)
-{
-    if (!classes && skip == 0 && per_class == 0) return CLI_EXIT_OK;
-    int32_t *list = NULL;
-    uint32_t n = d->n_classes;
-    int rc = CLI_EXIT_OK;
-    if (classes) {
-        rc = parse_class_list(classes, &list, &n);
-    } else {
-        list = malloc(n * sizeof *list);
-        if (!list) rc = cli_error("out of memory");
-        for (uint32_t k = 0; list && k < n; k++) list[k] = (int32_t)k;
-    }
-    dg_dataset *subset = NULL;
-    if (rc == CLI_EXIT_OK) {
-        dg_status st = dg_dataset_select_from(d->samples, list, n, skip,
-                                              per_class, &subset);
-        if (st != DG_OK)
-            rc = cli_fail(st, "selecting --classes %s",
-                          classes ? classes : "(all)");
-    }
-    char **names = NULL;
-    if (rc == CLI_EXIT_OK && d->names) {
-        const char **picked = malloc(n * sizeof *picked);
-        for (uint32_t k = 0; picked && k < n; k++)
-            picked[k] = d->names[list[k]];
-        names = picked ? copy_names(picked, n) : NULL;
-        free(picked);
-        if (!names) rc = cli_error("out of memory");
-    }
-    free(list);
-    if (rc != CLI_EXIT_OK) {
-        dg_dataset_free(subset);
-        return rc;
-    }
-    data_free(d);
-    d->samples = subset;
-    d->n_classes = n;
-    d->names = names;
-    return CLI_EXIT_OK;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Training options                                                         */
 /* ------------------------------------------------------------------------ */
 
-typedef struct named_value {
-    const char *name;
-    int32_t value;
-} named_value;
-
-static const named_value optimizers[] = {
+static const cli_named optimizers[] = {
     {"adam", DG_OPTIMIZER_ADAM},
     {"sgd", DG_OPTIMIZER_SGD},
     {NULL, 0},
 };
 
-static const named_value schedules[] = {
+static const cli_named schedules[] = {
     {"constant", DG_SCHEDULE_CONSTANT},
     {"step", DG_SCHEDULE_STEP},
     {"cosine", DG_SCHEDULE_COSINE},
     {NULL, 0},
 };
 
-static int32_t value_of(const named_value *table, const char *name)
-{
-    for (; table->name; table++)
-        if (strcmp(table->name, name) == 0) return table->value;
-    return -1;
-}
-
 int32_t optimizer_from_name(const char *name)
 {
-    return value_of(optimizers, name);
+    for (const cli_named *v = optimizers; v->name; v++)
+        if (strcmp(v->name, name) == 0) return v->value;
+    return -1;
 }
 
 int32_t schedule_from_name(const char *name)
 {
-    return value_of(schedules, name);
-}
-
-/* Reads an option whose value is one of the names in `table`, or the name
- * `fallback` when it is absent. */
-static int read_choice(const cli_args *args, const char *option,
-                       const named_value *table, const char *fallback,
-                       int32_t *out)
-{
-    const char *text = cli_value(args, option);
-    *out = value_of(table, text ? text : fallback);
-    if (*out >= 0) return CLI_EXIT_OK;
-    char choices[128] = ""; /* "constant, step or cosine" */
-    size_t used = 0;
-    for (const named_value *v = table; v->name && used < sizeof choices; v++)
-        used += (size_t)snprintf(choices + used, sizeof choices - used,
-                                 "%s%s", v == table ? ""
-                                         : v[1].name ? ", " : " or ",
-                                 v->name);
-    return cli_usage_error("--%s must be %s, not \"%s\"", option, choices,
-                           text);
-}
-
-/* Reads a float option into *out, keeping *out as the default. */
-static int read_float(const cli_args *args, const char *name, double min,
-                      double max, float *out)
-{
-    double v;
-    int rc = cli_double(args, name, *out, min, max, &v);
-    if (rc == CLI_EXIT_OK) *out = (float)v;
-    return rc;
+    for (const cli_named *v = schedules; v->name; v++)
+        if (strcmp(v->name, name) == 0) return v->value;
+    return -1;
 }
 
 /* Fills o from the TRAIN_OPTIONS; the library's defaults stand for what
@@ -371,18 +60,18 @@ static int read_train_options(const cli_args *args,
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "lr", 1e-9, 10, &o->learning_rate);
+        rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "momentum", 0, 0.999, &o->momentum);
+        rc = cli_float(args, "momentum", 0, 0.999, &o->momentum);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "weight-decay", 0, 1, &o->weight_decay);
+        rc = cli_float(args, "weight-decay", 0, 1, &o->weight_decay);
     if (rc == CLI_EXIT_OK)
-        rc = read_float(args, "step-gamma", 1e-6, 1, &o->step_gamma);
+        rc = cli_float(args, "step-gamma", 1e-6, 1, &o->step_gamma);
     if (rc == CLI_EXIT_OK)
-        rc = read_choice(args, "optimizer", optimizers, "adam",
+        rc = cli_choice(args, "optimizer", optimizers, "adam",
                          &o->optimizer);
     if (rc == CLI_EXIT_OK)
-        rc = read_choice(args, "schedule", schedules, defaults->schedule,
+        rc = cli_choice(args, "schedule", schedules, defaults->schedule,
                          &o->schedule);
     if (rc != CLI_EXIT_OK) return rc;
     o->epochs = (uint32_t)epochs;
@@ -520,9 +209,15 @@ int name_classes(dg_model *m, const class_data *d, const char *names_text)
     dg_status st = dg_model_output_size(m, &n_outputs);
     if (st != DG_OK) return cli_fail(st, "reading the model");
     if (names_text) return set_names_from_text(m, names_text, n_outputs);
-    if (!d->names || d->n_classes != n_outputs) return CLI_EXIT_OK;
-    st = dg_model_set_class_names(m, (const char *const *)d->names,
-                                  n_outputs);
+    if (d->n_classes != n_outputs) return CLI_EXIT_OK;
+    const char **names = calloc(n_outputs, sizeof *names);
+    if (!names) return cli_error("out of memory");
+    for (uint32_t k = 0; st == DG_OK && k < n_outputs; k++)
+        st = dg_dataset_class_name(d->samples, k, &names[k]);
+    /* Data without names (IDX files) leaves the model's own. */
+    if (st == DG_OK && names[0])
+        st = dg_model_set_class_names(m, names, n_outputs);
+    free(names);
     return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "naming the classes");
 }
 
@@ -570,10 +265,9 @@ int train_command_data(const cli_args *args, const uint32_t shape[3],
         rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "skip-per-class", 0, 0, INT32_MAX, &skip);
-    if (rc == CLI_EXIT_OK) rc = data_load(spec, shape, out);
     if (rc == CLI_EXIT_OK)
-        rc = data_select_from(out, cli_value(args, "classes"),
-                              (uint32_t)skip, (uint32_t)per_class);
+        rc = data_open(spec, shape, cli_value(args, "classes"),
+                       (uint32_t)skip, (uint32_t)per_class, out);
     return rc;
 }
 
@@ -605,10 +299,7 @@ static int load_test_data(const cli_args *args, const dg_model *m,
     uint32_t shape[3];
     dg_status st = dg_model_input_shape(m, &shape[0], &shape[1], &shape[2]);
     if (st != DG_OK) return cli_fail(st, "reading the model");
-    int rc = data_load(spec, shape, out);
-    if (rc == CLI_EXIT_OK)
-        rc = data_select(out, cli_value(args, "classes"), 0);
-    return rc;
+    return data_open(spec, shape, cli_value(args, "classes"), 0, 0, out);
 }
 
 static void print_summary_json(const train_command *tc,

@@ -1,43 +1,10 @@
-/* train_common.h - what train, transfer, evaluate and demo share: data
- * specs, class selection, the training option table, training with a
- * progress bar that Ctrl-C stops cleanly, saving, and evaluation. */
+/* train_common.h - what train, transfer, evaluate and demo share: the
+ * training option table, training with a progress bar that Ctrl-C stops
+ * cleanly, saving, class names and evaluation of a model. */
 #ifndef DG_TRAIN_COMMON_H
 #define DG_TRAIN_COMMON_H
 
 #include "cli.h"
-
-/* A required option's value, or a usage error. */
-int required_value(const cli_args *args, const char *name,
-                   const char **out);
-
-/* ------------------------------------------------------------------------ */
-/* Data                                                                     */
-/* ------------------------------------------------------------------------ */
-
-#define DATA_SPEC_FORMS                                                     \
-    "fmnist:train, fmnist:test, idx:IMAGES,LABELS or an image folder"
-
-/* A data set and the names of its classes, as far as its source tells. */
-typedef struct class_data {
-    dg_dataset *samples;
-    uint32_t n_classes;
-    char **names; /* n_classes names, or NULL when the source has none */
-} class_data;
-
-/* Loads a data spec (DATA_SPEC_FORMS); an image folder is converted to
- * channels x height x width = shape[0..2].  Reports failures. */
-int data_load(const char *spec, const uint32_t shape[3], class_data *out);
-
-/* Keeps the classes listed in `classes` ("5,6,7" or "5-9"; NULL: all),
- * relabelled 0, 1, ... in that order, and at most per_class samples of each
- * (0: all).  Reports failures, naming the --classes option. */
-int data_select(class_data *d, const char *classes, uint32_t per_class);
-/* data_select, but of each class the first `skip` samples are passed over
- * before at most per_class are kept. */
-int data_select_from(class_data *d, const char *classes, uint32_t skip,
-                     uint32_t per_class);
-
-void data_free(class_data *d);
 
 /* ------------------------------------------------------------------------ */
 /* Training                                                                 */
@@ -141,18 +108,6 @@ void evaluation_free(evaluation *e);
 /* ------------------------------------------------------------------------ */
 /* dg train and dg transfer                                                 */
 /* ------------------------------------------------------------------------ */
-
-/* --classes, as train, transfer and evaluate take it. */
-#define CLASSES_OPTION                                                      \
-    {"classes", 'c', "LIST", "keep these classes, relabelled 0, 1, ... in " \
-                             "order: 5,6,7 or 5-7 (default all)"}
-
-/* --skip-per-class, as train_command_data reads it. */
-#define SKIP_PER_CLASS_OPTION                                               \
-    {"skip-per-class", 0, "N", "pass over the first N samples of each "     \
-                               "class of --data (default 0): with "         \
-                               "--per-class 500, N 500 takes samples "      \
-                               "500-999"}
 
 /* Options both commands share besides TRAIN_OPTIONS. */
 #define TRAIN_COMMAND_OPTIONS                                               \
