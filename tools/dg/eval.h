@@ -48,10 +48,12 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
                           const void *ctx);
 /* The report's tables in markdown. */
 void eval_write_markdown(FILE *out, const eval_view *v);
-/* The summary table for a terminal.  Reports failures. */
+/* The summary table for a terminal, split into tables of at most 6 sets
+ * each, as wide as a terminal table goes.  Reports failures. */
 int eval_print_table(FILE *out, const eval_view *v);
-/* DIR/defence-vs-members.png, DIR/cost-vs-members.png and
- * DIR/roc-SET.png for every set (eval_charts.c).  Reports failures. */
+/* DIR/defence-vs-members.png (the first 6 sets, for a legible legend),
+ * DIR/cost-vs-members.png and DIR/roc-SET.png for every set
+ * (eval_charts.c).  Reports failures. */
 int eval_write_charts(const eval_view *v, const char *dir);
 
 #endif
