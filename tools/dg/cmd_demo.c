@@ -255,7 +255,7 @@ static void json_guard_plan(json_writer *w, const demo *d,
     json_key(w, "prune_layer");
     json_int(w, g.prune_layers[0]);
     json_key(w, "rule");
-    json_string(w, g.rule == DG_RULE_SCORE ? "score" : "votes");
+    json_string(w, cli_rule_name(g.rule));
     json_key(w, "target_frr");
     json_number(w, g.target_frr);
     json_key(w, "harden");

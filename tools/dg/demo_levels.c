@@ -546,15 +546,6 @@ void levels_json(json_writer *w, const void *ctx)
     json_end_object(w);
 }
 
-/* A fraction as a percentage with one decimal, or "-". */
-static void percent(char *buf, size_t size, double v)
-{
-    if (isnan(v))
-        snprintf(buf, size, "-");
-    else
-        snprintf(buf, size, "%.1f%%", 100 * v);
-}
-
 static void format_budget(const level_set *s, char *buf, size_t size)
 {
     snprintf(buf, size, "%s %g",
@@ -569,7 +560,7 @@ void levels_markdown(FILE *out, const demo_levels *l)
     int32_t worst;
     double min_rate = worst_layer(l, &worst);
     char a[16], b[16], c[16], d[16], e[16];
-    percent(a, sizeof a, min_rate);
+    eval_percent(a, sizeof a, min_rate);
     fprintf(out, "\n## Threat levels\n\n"
                  "Targeted mimicry on the same %u test images per set, "
                  "judged by the real Student\nand guard (doc/EVALUATION.md, "
@@ -597,10 +588,10 @@ void levels_markdown(FILE *out, const demo_levels *l)
         level_result r = result_of(l, k);
         char budget[32];
         format_budget(s, budget, sizeof budget);
-        percent(a, sizeof a, r.asr);
-        percent(b, sizeof b, r.guard);
-        percent(c, sizeof c, r.pool);
-        percent(d, sizeof d, r.squeezing);
+        eval_percent(a, sizeof a, r.asr);
+        eval_percent(b, sizeof b, r.guard);
+        eval_percent(c, sizeof c, r.pool);
+        eval_percent(d, sizeof d, r.squeezing);
         if (isnan(r.auc))
             snprintf(e, sizeof e, "-");
         else
@@ -631,10 +622,10 @@ int levels_print(FILE *out, const demo_levels *l)
         level_result r = result_of(l, k);
         char budget[32], a[16], b[16], c[16], d[16];
         format_budget(s, budget, sizeof budget);
-        percent(a, sizeof a, r.asr);
-        percent(b, sizeof b, r.guard);
-        percent(c, sizeof c, r.pool);
-        percent(d, sizeof d, r.squeezing);
+        eval_percent(a, sizeof a, r.asr);
+        eval_percent(b, sizeof b, r.guard);
+        eval_percent(c, sizeof c, r.pool);
+        eval_percent(d, sizeof d, r.squeezing);
         table_cell(&t, "%c", s->level);
         table_cell(&t, "%s", s->name);
         table_cell(&t, "%d", s->layer);

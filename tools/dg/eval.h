@@ -46,6 +46,9 @@ void eval_write_json(json_writer *w, const eval_view *v);
 void eval_write_json_with(json_writer *w, const eval_view *v,
                           void (*defence_extra)(json_writer *, const void *),
                           const void *ctx);
+/* A fraction as a percentage with one decimal, or "-" for NaN (a rate
+ * with nothing to measure), as the tables print it. */
+void eval_percent(char *buf, size_t size, double v);
 /* The report's tables in markdown. */
 void eval_write_markdown(FILE *out, const eval_view *v);
 /* The summary table for a terminal, split into tables of at most 6 sets

@@ -137,8 +137,7 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
 /* Tables                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* A fraction as a percentage with one decimal, or "-". */
-static void percent(char *buf, size_t size, double v)
+void eval_percent(char *buf, size_t size, double v)
 {
     if (isnan(v))
         snprintf(buf, size, "-");
@@ -166,13 +165,13 @@ static void table_row(cli_table *t, const eval_view *v, uint32_t k,
     char a[16], b[16];
     table_cell(t, "%s", row->name);
     table_cell(t, "%u", row->passes);
-    percent(a, sizeof a, row->false_rejection_rate);
-    percent(b, sizeof b, row->accuracy_loss);
+    eval_percent(a, sizeof a, row->false_rejection_rate);
+    eval_percent(b, sizeof b, row->accuracy_loss);
     table_cell(t, "%s", a);
     table_cell(t, "%s", b);
     for (uint32_t s = first; s < first + n; s++) {
         const dg_eval_outcome *o = eval_outcome(v, k, s);
-        percent(a, sizeof a, o->defence_rate);
+        eval_percent(a, sizeof a, o->defence_rate);
         table_cell(t, "%s", a);
         if (isnan(o->roc_auc))
             table_cell(t, "-");
@@ -246,8 +245,8 @@ void eval_write_markdown(FILE *out, const eval_view *v)
     markdown_cells(out, "---", "---:", 6);
     for (uint32_t s = 0; s < v->info.sets; s++) {
         const dg_eval_set *st = &v->sets[s];
-        percent(a, sizeof a, share(st->reached_target, st->attempts));
-        percent(b, sizeof b, share(st->left_source, st->attempts));
+        eval_percent(a, sizeof a, share(st->reached_target, st->attempts));
+        eval_percent(b, sizeof b, share(st->left_source, st->attempts));
         fprintf(out, "| %s | %s | %u | %u | %s | %s | %u |\n", st->name,
                 st->targeted ? "targeted" : "untargeted", st->attempts,
                 st->within_budget, a, b, st->fooling);
@@ -260,13 +259,13 @@ void eval_write_markdown(FILE *out, const eval_view *v)
     for (uint32_t k = 0; k < v->info.rows; k++) {
         const dg_eval_row *row = &v->rows[k];
         if (!shown(v, row)) continue;
-        percent(a, sizeof a, row->false_rejection_rate);
-        percent(b, sizeof b, row->accuracy_loss);
+        eval_percent(a, sizeof a, row->false_rejection_rate);
+        eval_percent(b, sizeof b, row->accuracy_loss);
         fprintf(out, "| %s | %u | %s | %s |", row->name, row->passes, a, b);
         for (uint32_t s = 0; s < v->info.sets; s++) {
             const dg_eval_outcome *o = eval_outcome(v, k, s);
-            percent(a, sizeof a, o->defence_rate);
-            percent(c, sizeof c, o->tpr_at_5pct_fpr);
+            eval_percent(a, sizeof a, o->defence_rate);
+            eval_percent(c, sizeof c, o->tpr_at_5pct_fpr);
             if (isnan(o->roc_auc))
                 fprintf(out, " %s | - | %s |", a, c);
             else
