@@ -80,24 +80,40 @@ assert s["resumed_epoch"] < s["settings"]["epochs"], s'
 # The attack and defence numbers of the report; argv: whether the guard was
 # reused.  The quick settings (cmd_demo.c) attack 20 times per set with a
 # guard of 3 differentiators per class, all of them consulted by default.
+# A defence rate is stopped / fooling: with 20 attempts a set may fool the
+# Student not once, and then there is no rate to give, so the report says
+# null (doc/EVALUATION.md).  That is a sound report, not a failure: a rate
+# is either null with no fooling attempt behind it, or in [0, 1].
 defence_is_sound='
 import json, sys
 r = json.load(sys.stdin)
-def number(path):
+def value(path):
     v = r
     for k in path.split("."):
         assert isinstance(v, dict) and k in v, (path, k)
         v = v[k]
+    return v
+def number(path):
+    v = value(path)
     assert isinstance(v, (int, float)) and not isinstance(v, bool), (path, v)
+    return v
+def rate(path):
+    fooling = number(path.rsplit(".", 1)[0] + ".fooling")
+    v = value(path)
+    if fooling == 0:
+        assert v is None, (path, v)
+    else:
+        assert 0 <= number(path) <= 1, (path, v)
     return v
 for path in ("teacher.test_accuracy", "student.test_accuracy",
              "attack.targeted.asr", "attack.untargeted.asr",
-             "defence.targeted.defence_rate",
-             "defence.untargeted.defence_rate",
              "defence.false_rejection_rate", "defence.accuracy_loss",
-             "baselines.feature_squeezing.targeted.defence_rate",
              "baselines.feature_squeezing.false_rejection_rate"):
     assert 0 <= number(path) <= 1, (path, number(path))
+for path in ("defence.targeted.defence_rate",
+             "defence.untargeted.defence_rate",
+             "baselines.feature_squeezing.targeted.defence_rate"):
+    rate(path)
 for path in ("attack.targeted.attempts", "attack.untargeted.attempts",
              "defence.m"):
     v = number(path)
@@ -113,29 +129,34 @@ assert r["clean"]["samples"] == 500, r["clean"]
 assert r["guard"]["reused"] == (sys.argv[1] == "reused"), r["guard"]
 for s in ("targeted", "untargeted"):
     x = d[s]
-    assert abs(x["defence_rate"] - x["stopped"] / x["fooling"]) < 1e-8, x
+    if x["fooling"]:
+        assert abs(x["defence_rate"] - x["stopped"] / x["fooling"]) < 1e-8, x
     assert x["fooling"] == r["attack"][s]["fooling"], (x, r["attack"][s])
 '
 check "the report holds the attack, the guard and feature squeezing" \
     "$defence_is_sound" built
 # The threat levels: quick settings (cmd_demo.c) attack 20 times per set,
 # level a at each Teacher layer from the first pooling layer (4) to the
-# cut (13), levels b and c at L-inf 0.1 and 0.2 and DSSIM 0.01.
+# cut (13), levels b and c at L-inf 0.1 and 0.2 and DSSIM 0.01.  As above,
+# a set that fooled the Student not once has a null defence rate; a
+# summary rate is null only when no set behind it fooled.
 levels_are_sound='
 import json, sys
 r = json.load(sys.stdin)
 d = r["defence"]
-def rate(v):
-    assert isinstance(v, (int, float)) and 0 <= v <= 1, v
+def rate(x):
+    v = x["defence_rate"]
+    if x["fooling"] == 0:
+        assert v is None, x
+    else:
+        assert isinstance(v, (int, float)) and 0 <= v <= 1, x
     return v
-rate(d["layer_sweep"]["min_defence_rate"])
-for level in ("surrogate", "whitebox"):
-    rate(d["adaptive"][level]["defence_rate"])
 sweep = d["layer_sweep"]["by_layer"]
 assert [x["layer"] for x in sweep] == list(range(4, 14)), sweep
 assert d["layer_sweep"]["cut"] == 13, d["layer_sweep"]
-rated = [x["defence_rate"] for x in sweep if x["defence_rate"] is not None]
-assert d["layer_sweep"]["min_defence_rate"] == min(rated), sweep
+rated = [rate(x) for x in sweep if x["fooling"]]
+assert d["layer_sweep"]["min_defence_rate"] == (min(rated) if rated
+                                                else None), sweep
 for level in ("teacher_only", "surrogate", "whitebox"):
     budgets = [(x["method"], x["budget"])
                for x in d["adaptive"][level]["by_budget"]]
@@ -143,7 +164,7 @@ for level in ("teacher_only", "surrogate", "whitebox"):
         (level, budgets)
     for x in d["adaptive"][level]["by_budget"]:
         assert x["attempts"] == 20 and 0 <= x["asr"] <= 1, x
-        assert x["defence_rate"] is None or 0 <= x["defence_rate"] <= 1, x
+        rate(x)
     linf = d["adaptive"][level]["by_budget"][0]
     assert d["adaptive"][level]["defence_rate"] == linf["defence_rate"]
 assert "images 500 to 999" in d["adaptive"]["surrogate"]["surrogate_images"]
