@@ -343,6 +343,14 @@ DG_API dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
 DG_API dg_status dg_dataset_select(const dg_dataset *ds,
                                    const int32_t *classes, uint32_t n_classes,
                                    uint32_t per_class, dg_dataset **out);
+/** dg_dataset_select, but of each class the first `skip` samples are
+ *  passed over before at most per_class are kept, as skip_per_class of
+ *  dg_dataset_spec_opts does for a data set still to be loaded.  Since
+ *  LIBDIFFGUARD_1.1.  Thread: any. */
+DG_API dg_status dg_dataset_select_from(const dg_dataset *ds,
+                                        const int32_t *classes,
+                                        uint32_t n_classes, uint32_t skip,
+                                        uint32_t per_class, dg_dataset **out);
 /** How dg_dataset_open_spec reads and selects its data. */
 typedef struct dg_dataset_spec_opts {
     uint32_t struct_size; /**< sizeof(dg_dataset_spec_opts), set by _init */
@@ -357,6 +365,11 @@ typedef struct dg_dataset_spec_opts {
     uint32_t n_classes; /**< entries of classes */
     uint32_t per_class; /**< at most this many samples of each class; 0
                              (default): all */
+    /** Of each class, pass over the first skip_per_class samples before
+     *  per_class are kept: skip 500 and per_class 500 keep samples 500 to
+     *  999 of each class, disjoint from what skip 0 keeps (an attacker's
+     *  own images beside a defender's).  Default 0. */
+    uint32_t skip_per_class;
 } dg_dataset_spec_opts;
 
 /** Defaults as documented on each field.  Since LIBDIFFGUARD_1.1.
@@ -368,8 +381,8 @@ DG_API dg_status dg_dataset_spec_opts_init(dg_dataset_spec_opts *o,
  *  dataset-fashion-mnist, with its class names), "idx:IMAGES,LABELS"
  *  (dg_dataset_load_idx) or the path of an image folder
  *  (dg_dataset_load_folder, its sub-folders naming the classes), then
- *  keeps the classes and at most per_class samples each as `o` says (NULL:
- *  the defaults).  A malformed spec is DG_E_INVALID_ARG; a class the data
+ *  keeps the classes and, of each, the samples as `o` says (NULL: the
+ *  defaults).  A malformed spec is DG_E_INVALID_ARG; a class the data
  *  lacks DG_E_MISMATCH.  Since LIBDIFFGUARD_1.1.  Thread: any. */
 DG_API dg_status dg_dataset_open_spec(const char *spec,
                                       const dg_dataset_spec_opts *o,

@@ -385,6 +385,36 @@ START_TEST(select_relabels_and_caps)
     ck_assert_uint_eq(classes, 1);
     dg_dataset_free(sub);
 
+    /* From an offset: classes {2, 0}, each class's first sample passed
+     * over.  Class 2 is samples 0, 3, 5 and class 0 samples 1, 6. */
+    const uint32_t after_first[3] = {3, 5, 6};
+    const int32_t after_first_label[3] = {0, 0, 1};
+    for (uint32_t per_class = 0; per_class <= 1; per_class++) {
+        /* per_class 1 keeps samples 3 and 6; 0 (all) adds sample 5. */
+        ck_assert_int_eq(dg_dataset_select_from(ds, pick, 2, 1, per_class,
+                                                &sub),
+                         DG_OK);
+        dg_dataset_count(sub, &count);
+        ck_assert_uint_eq(count, per_class ? 2 : 3);
+        for (uint32_t j = 0; j < count; j++) {
+            uint32_t at = per_class && j == 1 ? 2 : j;
+            int32_t label;
+            const uint8_t *px;
+            dg_dataset_label(sub, j, &label);
+            ck_assert_int_eq(label, after_first_label[at]);
+            dg_dataset_pixels(sub, j, &px);
+            ck_assert_uint_eq(px[5], pixel_of(after_first[at], 1, 1));
+        }
+        dg_dataset_free(sub);
+    }
+    /* Past every sample of both classes: nothing to keep. */
+    ck_assert_int_eq(dg_dataset_select_from(ds, pick, 2, 3, 0, &sub),
+                     DG_E_INVALID_ARG);
+    ck_assert_ptr_null(sub);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "after the first 3"));
+    ck_assert_int_eq(dg_dataset_select_from(ds, NULL, 2, 1, 0, &sub),
+                     DG_E_INVALID_ARG);
+
     const int32_t out_of_range[2] = {0, 3}, twice[2] = {1, 1};
     sub = (dg_dataset *)&sub;
     ck_assert_int_eq(dg_dataset_select(ds, out_of_range, 2, 0, &sub),
@@ -675,6 +705,30 @@ START_TEST(spec_opens_and_selects)
     dg_dataset_class_name(ds, 1, &name);
     ck_assert_str_eq(name, "ant");
     dg_dataset_free(ds);
+
+    /* Past the first two of each: zebra (x.jpeg, y.png) has none left,
+     * ant (10, 9, C, a, b by strcmp) gives C.png, gray 10. */
+    o.skip_per_class = 2;
+    o.per_class = 1;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds), DG_OK);
+    dg_dataset_count(ds, &count);
+    ck_assert_uint_eq(count, 1);
+    int32_t label;
+    dg_dataset_label(ds, 0, &label);
+    ck_assert_int_eq(label, 1);
+    expect_plane(ds, 0, 0, 10, 0);
+    dg_dataset_free(ds);
+    /* Every class past its first sample: Bee's one image goes, ant keeps
+     * four and zebra one. */
+    o.classes = NULL;
+    o.n_classes = 0;
+    o.skip_per_class = 1;
+    o.per_class = 0;
+    ck_assert_int_eq(dg_dataset_open_spec(tmp_dir, &o, &ds), DG_OK);
+    dg_dataset_count(ds, &count);
+    ck_assert_uint_eq(count, 5);
+    dg_dataset_free(ds);
+    o.skip_per_class = 0;
 
     /* A class the data lacks, and malformed specs. */
     const int32_t absent = 3;

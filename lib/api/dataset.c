@@ -66,9 +66,7 @@ dg_status dg_dataset_open_spec(const char *spec,
         return dg_fail(DG_E_INVALID_ARG,
                        "classes and n_classes (%u) must be given together",
                        full.n_classes);
-    return dg_dataset_from_spec(spec, full.channels, full.height, full.width,
-                                full.classes, full.n_classes, full.per_class,
-                                out);
+    return dg_dataset_from_spec(spec, &full, out);
 }
 
 dg_status dg_dataset_class_name(const dg_dataset *ds, uint32_t cls,
@@ -89,10 +87,17 @@ dg_status dg_dataset_select(const dg_dataset *ds, const int32_t *classes,
                             uint32_t n_classes, uint32_t per_class,
                             dg_dataset **out)
 {
+    return dg_dataset_select_from(ds, classes, n_classes, 0, per_class, out);
+}
+
+dg_status dg_dataset_select_from(const dg_dataset *ds, const int32_t *classes,
+                                 uint32_t n_classes, uint32_t skip,
+                                 uint32_t per_class, dg_dataset **out)
+{
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(ds && classes && n_classes > 0);
-    return dg_dataset_subset(ds, classes, n_classes, per_class, out);
+    return dg_dataset_subset(ds, classes, n_classes, skip, per_class, out);
 }
 
 dg_status dg_dataset_count(const dg_dataset *ds, uint32_t *count)

@@ -107,46 +107,52 @@ static dg_status map_classes(const dg_dataset *ds, const int32_t *classes,
 }
 
 /* Walks the samples in order and reports, per sample, the new label it
- * gets (-1: dropped), honouring the per-class cap.  `taken` has one
- * counter per selected class and starts zeroed. */
-static int32_t keep_label(const int32_t *new_label, uint32_t per_class,
-                          uint32_t *taken, int32_t old_label)
+ * gets (-1: dropped), passing over the first `skip` of each class and
+ * honouring the per-class cap.  `seen` has one counter per selected class
+ * and starts zeroed. */
+static int32_t keep_label(const int32_t *new_label, uint32_t skip,
+                          uint32_t per_class, uint32_t *seen,
+                          int32_t old_label)
 {
     int32_t k = new_label[old_label];
-    if (k < 0 || (per_class != 0 && taken[k] >= per_class)) return -1;
-    taken[k]++;
+    if (k < 0) return -1;
+    uint32_t position = seen[k]++;
+    if (position < skip || (per_class != 0 && position - skip >= per_class))
+        return -1;
     return k;
 }
 
 dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
-                            uint32_t n_classes, uint32_t per_class,
-                            dg_dataset **out)
+                            uint32_t n_classes, uint32_t skip,
+                            uint32_t per_class, dg_dataset **out)
 {
     *out = NULL;
     int32_t *new_label;
-    uint32_t *taken = NULL;
+    uint32_t *seen = NULL;
     dg_dataset *sub = NULL;
     DG_TRY(map_classes(ds, classes, n_classes, &new_label));
-    dg_status s = dg_alloc_array((void **)&taken, n_classes, sizeof *taken,
+    dg_status s = dg_alloc_array((void **)&seen, n_classes, sizeof *seen,
                                  "class counters");
     if (s != DG_OK) goto out;
 
     uint32_t count = 0;
     for (uint32_t i = 0; i < ds->count; i++)
-        if (keep_label(new_label, per_class, taken, ds->labels[i]) >= 0)
+        if (keep_label(new_label, skip, per_class, seen, ds->labels[i]) >= 0)
             count++;
     if (count == 0) {
         s = dg_fail(DG_E_INVALID_ARG,
-                    "the %u selected classes hold no samples", n_classes);
+                    "the %u selected classes hold no samples after the "
+                    "first %u of each", n_classes, skip);
         goto out;
     }
     s = dg_dataset_alloc(count, ds->channels, ds->height, ds->width, &sub);
     if (s != DG_OK) goto out;
 
-    memset(taken, 0, (size_t)n_classes * sizeof *taken);
+    memset(seen, 0, (size_t)n_classes * sizeof *seen);
     uint32_t j = 0;
     for (uint32_t i = 0; i < ds->count; i++) {
-        int32_t k = keep_label(new_label, per_class, taken, ds->labels[i]);
+        int32_t k = keep_label(new_label, skip, per_class, seen,
+                               ds->labels[i]);
         if (k < 0) continue;
         memcpy(dg_dataset_sample(sub, j), dg_dataset_sample(ds, i),
                ds->sample_size);
@@ -167,7 +173,7 @@ dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
     else dg_dataset_destroy(sub);
 out:
     free(new_label);
-    free(taken);
+    free(seen);
     return s;
 }
 

@@ -39,12 +39,13 @@ static inline uint8_t *dg_dataset_sample(const dg_dataset *ds, uint32_t i)
 
 void dg_dataset_destroy(dg_dataset *ds);
 
-/* The samples whose label is classes[k], relabelled k, at most per_class of
- * each (0: all), in their original order, with the classes' names.  The
- * classes are distinct labels below ds->n_classes. */
+/* The samples whose label is classes[k], relabelled k, with the classes'
+ * names: of each class, the first `skip` passed over, then at most
+ * per_class (0: all), in their original order.  The classes are distinct
+ * labels below ds->n_classes. */
 dg_status dg_dataset_subset(const dg_dataset *ds, const int32_t *classes,
-                            uint32_t n_classes, uint32_t per_class,
-                            dg_dataset **out);
+                            uint32_t n_classes, uint32_t skip,
+                            uint32_t per_class, dg_dataset **out);
 
 /* Model input for samples indices[0..n-1] of ds (n > 0), preprocessed as
  * m says (m must take samples of ds's shape as they are) or, m NULL,
@@ -68,12 +69,12 @@ dg_status dg_folder_load(const char *dir, uint32_t channels, uint32_t height,
                          uint32_t width, dg_dataset **out);
 
 /* spec.c: a data set named by a spec ("fmnist:train", "fmnist:test",
- * "idx:IMAGES,LABELS" or an image folder converted to channels x height
- * x width), then the selection dg_dataset_subset makes (classes NULL:
- * all, when per_class asks for a cap).  Behind dg_dataset_open_spec. */
-dg_status dg_dataset_from_spec(const char *spec, uint32_t channels,
-                               uint32_t height, uint32_t width,
-                               const int32_t *classes, uint32_t n_classes,
-                               uint32_t per_class, dg_dataset **out);
+ * "idx:IMAGES,LABELS" or an image folder converted to o's channels x
+ * height x width), then the selection dg_dataset_subset makes of o's
+ * classes (NULL: all, when per_class or skip_per_class asks for one).
+ * `o` is complete and checked: behind dg_dataset_open_spec. */
+dg_status dg_dataset_from_spec(const char *spec,
+                               const dg_dataset_spec_opts *o,
+                               dg_dataset **out);
 
 #endif

@@ -1,7 +1,7 @@
 /* spec.c - data sets named by a short text, as the dg commands and the
  * Python binding take them: "fmnist:train", "fmnist:test",
- * "idx:IMAGES,LABELS" or an image folder, then a selection of classes
- * and a per-class cap. */
+ * "idx:IMAGES,LABELS" or an image folder, then a selection of classes,
+ * a per-class offset and a per-class cap. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,18 +100,19 @@ static dg_status check_classes(const dg_dataset *ds, const int32_t *classes,
     return DG_OK;
 }
 
-dg_status dg_dataset_from_spec(const char *spec, uint32_t channels,
-                               uint32_t height, uint32_t width,
-                               const int32_t *classes, uint32_t n_classes,
-                               uint32_t per_class, dg_dataset **out)
+dg_status dg_dataset_from_spec(const char *spec,
+                               const dg_dataset_spec_opts *o,
+                               dg_dataset **out)
 {
     *out = NULL;
     dg_dataset *all;
-    DG_TRY(load_named(spec, channels, height, width, &all));
-    if (!classes && per_class == 0) {
+    DG_TRY(load_named(spec, o->channels, o->height, o->width, &all));
+    if (!o->classes && o->per_class == 0 && o->skip_per_class == 0) {
         *out = all;
         return DG_OK;
     }
+    const int32_t *classes = o->classes;
+    uint32_t n_classes = o->n_classes;
     int32_t *every = NULL;
     dg_status s = DG_OK;
     if (!classes) {
@@ -124,7 +125,8 @@ dg_status dg_dataset_from_spec(const char *spec, uint32_t channels,
     }
     if (s == DG_OK) s = check_classes(all, classes, n_classes);
     if (s == DG_OK)
-        s = dg_dataset_subset(all, classes, n_classes, per_class, out);
+        s = dg_dataset_subset(all, classes, n_classes, o->skip_per_class,
+                              o->per_class, out);
     free(every);
     dg_dataset_destroy(all);
     return s;

@@ -183,6 +183,8 @@ _PROTOTYPES = {
                                 _pp(dg_dataset)], None),
     "dg_dataset_select": ([_D, _I32, c_uint32, c_uint32, _pp(dg_dataset)],
                           None),
+    "dg_dataset_select_from": ([_D, _I32, c_uint32, c_uint32, c_uint32,
+                                _pp(dg_dataset)], None),
     "dg_dataset_spec_opts_init": ([_p(dg_dataset_spec_opts), c_size_t],
                                   None),
     "dg_dataset_open_spec": ([c_char_p, _p(dg_dataset_spec_opts),

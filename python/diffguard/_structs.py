@@ -257,7 +257,7 @@ class dg_dataset_spec_opts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("channels", c_uint32),
                 ("height", c_uint32), ("width", c_uint32),
                 ("classes", POINTER(c_int32)), ("n_classes", c_uint32),
-                ("per_class", c_uint32)]
+                ("per_class", c_uint32), ("skip_per_class", c_uint32)]
 
 
 # Every struct mirrored here, for the layout test.

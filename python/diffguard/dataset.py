@@ -30,12 +30,13 @@ class Dataset(Handle):
                           os.fsencode(path), channels, height, width))
 
     @classmethod
-    def open(cls, spec, shape=None, classes=None, per_class=0):
+    def open(cls, spec, shape=None, classes=None, per_class=0, skip=0):
         """The data a spec names, as the dg commands' --data takes it:
         "fmnist:train", "fmnist:test", "idx:IMAGES,LABELS" or an image
         folder (converted to shape (C, H, W)); then only `classes`,
-        relabelled 0..n-1 in that order (None: all), at most per_class
-        samples each (0: all)."""
+        relabelled 0..n-1 in that order (None: all), and of each the first
+        `skip` samples passed over, then at most per_class (0: all), as
+        select() does."""
         opts = dg_dataset_spec_opts()
         lib.dg_dataset_spec_opts_init(ctypes.byref(opts),
                                       ctypes.sizeof(opts))
@@ -44,7 +45,7 @@ class Dataset(Handle):
         if classes is not None:
             chosen = (ctypes.c_int32 * len(classes))(*classes)
             opts.classes, opts.n_classes = chosen, len(classes)
-        opts.per_class = per_class
+        opts.per_class, opts.skip_per_class = per_class, skip
         return cls(create(lib.dg_dataset_open_spec, dg_dataset,
                           os.fsencode(spec), ctypes.byref(opts)))
 
@@ -61,15 +62,16 @@ class Dataset(Handle):
             names.append(name.value.decode())
         return names
 
-    def select(self, classes, per_class=0):
+    def select(self, classes, per_class=0, skip=0):
         """A new Dataset of the samples of `classes`, relabelled 0..n-1 in
-        that order, at most per_class of each (0: all)."""
+        that order: of each, the first `skip` passed over, then at most
+        per_class (0: all)."""
         classes = np.ascontiguousarray(classes, np.int32)
         if classes.ndim != 1 or len(classes) == 0:
             raise ValueError("classes must be a non-empty sequence")
-        return Dataset(create(lib.dg_dataset_select, dg_dataset,
-                              self._handle,
-                              classes, len(classes), per_class))
+        return Dataset(create(lib.dg_dataset_select_from, dg_dataset,
+                              self._handle, classes, len(classes), skip,
+                              per_class))
 
     @property
     def count(self):

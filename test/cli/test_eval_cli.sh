@@ -331,10 +331,34 @@ expect_failure "a set name that is no file name is a usage error" 2 \
     "${eval_command[@]}" "a/b=$work/linf.dgadv"
 expect_failure "no sets is a usage error" 2 "expected \[NAME=\]ADVSET" \
     "${eval_command[@]}"
-expect_failure "seven sets are a usage error" 2 "got 7 arguments" \
-    "${eval_command[@]}" a="$work/linf.dgadv" b="$work/linf.dgadv" \
-    c="$work/linf.dgadv" d="$work/linf.dgadv" e="$work/linf.dgadv" \
-    f="$work/linf.dgadv" g="$work/linf.dgadv"
+# Any number of sets: eight copies of one set, more than one terminal
+# table holds (6 sets), so the text goes on in a second table.
+eight=()
+for name in a b c d e f g h; do eight+=("$name=$work/linf.dgadv"); done
+expect_success "eval takes eight sets" "${eval_command[@]}" "${eight[@]}" \
+    --json
+check "... each reported as the one set they copy" '
+import json, sys
+r = json.load(sys.stdin)
+assert sorted(r["attack"]) == list("abcdefgh"), r["attack"]
+for s in "bcdefgh":
+    assert r["attack"][s] == r["attack"]["a"], r["attack"]
+    assert r["defence"][s] == r["defence"]["a"], r["defence"]'
+expect_success "eval prints eight sets as text" \
+    "${eval_command[@]}" "${eight[@]}"
+check "... in a table of six sets and one of two, rows alike" '
+import re, sys
+tables = [t.splitlines() for t in sys.stdin.read().split("\n\n")]
+assert len(tables) == 2, tables
+heads = [t[0] for t in tables]
+for k, sets in enumerate(("abcdef", "gh")):
+    assert heads[k].split()[:4] == ["defence", "passes", "FRR", "acc."]
+    named = [w[:-1] for w in heads[k].split() if w.endswith(":")]
+    assert named == [c for s in sets for c in (s, s)], heads[k]
+def rows(table):
+    return [re.split(r"\s{2,}", l.strip())[0] for l in table[1:]]
+assert "no defence" in rows(tables[0]), tables
+assert rows(tables[0]) == rows(tables[1]), tables'
 expect_failure "eval without --guard" 2 "--guard is required" \
     "$dg" eval -s "$student" -d "$noisy" --classes "$classes" \
     "$work/linf.dgadv"

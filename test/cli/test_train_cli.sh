@@ -101,6 +101,16 @@ import json, sys
 r = json.load(sys.stdin)
 assert r["classes"] == 2 and r["samples"] == 400, r
 assert r["test_samples"] == 200 and r["test_accuracy"] >= 0.9, r'
+# 200 samples per class: past the first 150 of each, 50 are left.
+expect_success "transfer --skip-per-class takes later samples" \
+    "$dg" transfer --teacher "$teacher" --data "$train" --classes 2,3 \
+    --skip-per-class 150 --epochs 1 -o "$work/later.dgm" --json
+check "... 50 of each class" '
+import json, sys
+assert json.load(sys.stdin)["samples"] == 100'
+expect_failure "transfer --skip-per-class past every sample" 2 \
+    "after the first 200" "$dg" transfer --teacher "$teacher" \
+    --data "$train" --classes 2,3 --skip-per-class 200 -o "$work/none.dgm"
 expect_success "info on the student" "$dg" info --json "$student"
 check "the student copies the teacher up to its last linear, frozen" '
 import json, sys

@@ -14,8 +14,9 @@ class Datasets(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.pixels, self.labels = support.bars(5, seed=4)
-        self.ds = dg.Dataset.load_idx(*support.write_idx(
-            os.path.join(self.tmp.name, "bars"), self.pixels, self.labels))
+        self.idx = support.write_idx(os.path.join(self.tmp.name, "bars"),
+                                     self.pixels, self.labels)
+        self.ds = dg.Dataset.load_idx(*self.idx)
 
     def tearDown(self):
         self.ds.close()
@@ -41,6 +42,18 @@ class Datasets(unittest.TestCase):
         np.testing.assert_array_equal(labels, [1, 0, 1, 0, 1, 0])
         originals = [0, 2, 4, 6, 8, 10]  # labels 0 2 0 2 0 2
         np.testing.assert_array_equal(x, self.ds.batch(originals)[0])
+        # Past the first three of each class: class 0 is samples 0, 4, 8,
+        # 12, 16 and class 2 samples 2, 6, 10, 14, 18.
+        later = self.ds.select([2, 0], per_class=1, skip=3)
+        x, labels = later.batch(range(2))
+        np.testing.assert_array_equal(labels, [1, 0])
+        np.testing.assert_array_equal(x, self.ds.batch([12, 14])[0])
+        # The same offset when the data is opened by spec.
+        opened = dg.Dataset.open("idx:%s,%s" % self.idx, classes=[2, 0],
+                                 per_class=1, skip=3)
+        x, labels = opened.batch(range(2))
+        np.testing.assert_array_equal(labels, [1, 0])
+        np.testing.assert_array_equal(x, self.ds.batch([12, 14])[0])
 
     def test_folder(self):
         root = os.path.join(self.tmp.name, "folder")

@@ -82,7 +82,7 @@ static int load_inputs(attack_run *r)
     shape[0] = r->channels;
     shape[1] = r->height;
     shape[2] = r->width;
-    rc = data_open(p->data_spec, shape, p->classes, 0, &r->data);
+    rc = data_open(p->data_spec, shape, p->classes, 0, 0, &r->data);
     if (rc == CLI_EXIT_OK && r->data.n_classes > r->n_classes)
         rc = cli_error("the data has %u classes, the Student %u outputs; "
                        "select the Student's classes with --classes",
@@ -208,14 +208,21 @@ bool attack_succeeded(const attack_run *r, uint32_t i)
 static int save_set(const attack_run *r)
 {
     const attack_plan *p = &r->plan;
-    char description[4096], adaptive[1024];
+    char description[4096], adaptive[1024], budget[64];
     adaptive_describe(p, adaptive, sizeof adaptive);
+    if (p->opts.method == DG_ATTACK_MIMIC_DSSIM)
+        snprintf(budget, sizeof budget, "DSSIM budget %g",
+                 (double)p->opts.budget);
+    else
+        snprintf(budget, sizeof budget, "L-inf epsilon %g",
+                 (double)p->opts.epsilon);
     snprintf(description, sizeof description,
-             "data %s; classes %s; teacher %s; student %s; %s %s, preset "
-             "%s, layer %d%s",
-             p->data_spec, p->classes ? p->classes : "all", p->teacher_path,
+             "%s%sdata %s; classes %s; teacher %s; student %s; %s %s, %s, "
+             "preset %s, layer %d%s",
+             p->label ? p->label : "", p->label ? "; " : "", p->data_spec,
+             p->classes ? p->classes : "all", p->teacher_path,
              p->student_path, cli_name_of(attack_methods, p->opts.method),
-             cli_name_of(attack_modes, p->opts.targeted),
+             cli_name_of(attack_modes, p->opts.targeted), budget,
              cli_name_of(attack_presets, p->preset), p->opts.feature_layer,
              adaptive);
     description[1023] = '\0'; /* a set keeps at most 1023 bytes */

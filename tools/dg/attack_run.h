@@ -36,6 +36,8 @@ typedef struct attack_plan {
     uint32_t guard_members;         /* per class; 0: the guard's M */
     const char *model_list;         /* "a.dgm,b.dgm": whole models that
                                        join every attempt's loss */
+    const char *label; /* leads the set's description, such as the threat
+                          level (dg demo); NULL: none */
     dg_attack_opts opts;
 } attack_plan;
 

@@ -391,7 +391,7 @@ static int parse_class_list(const char *text, int32_t **out, uint32_t *n)
 }
 
 int data_open(const char *spec, const uint32_t shape[3], const char *classes,
-              uint32_t per_class, class_data *out)
+              uint32_t skip, uint32_t per_class, class_data *out)
 {
     memset(out, 0, sizeof *out);
     dg_dataset_spec_opts o;
@@ -399,6 +399,7 @@ int data_open(const char *spec, const uint32_t shape[3], const char *classes,
     o.channels = shape[0];
     o.height = shape[1];
     o.width = shape[2];
+    o.skip_per_class = skip;
     o.per_class = per_class;
     int32_t *list = NULL;
     int rc = classes ? parse_class_list(classes, &list, &o.n_classes)

@@ -127,6 +127,13 @@ int cli_float(const cli_args *args, const char *name, double min, double max,
     {"classes", 'c', "LIST", "keep these classes, relabelled 0, 1, ... in " \
                              "order: 5,6,7 or 5-7 (default all)"}
 
+/* --skip-per-class, as train, transfer and guard build take it. */
+#define SKIP_PER_CLASS_OPTION                                               \
+    {"skip-per-class", 0, "N", "pass over the first N samples of each "     \
+                               "class of --data (default 0): with "         \
+                               "--per-class 500, N 500 takes samples "      \
+                               "500-999"}
+
 /* A data set and its class count. */
 typedef struct class_data {
     dg_dataset *samples;
@@ -136,10 +143,11 @@ typedef struct class_data {
 /* Loads a data spec (DATA_SPEC_FORMS), an image folder converted to
  * channels x height x width = shape[0..2], keeping the classes listed in
  * `classes` ("5,6,7" or "5-9"; NULL: all), relabelled 0, 1, ... in that
- * order, and at most per_class samples of each (0: all).  Reports
- * failures: a malformed spec or list as a usage error. */
+ * order, and of each the first `skip` samples passed over, then at most
+ * per_class (0: all).  Reports failures: a malformed spec or list as a
+ * usage error. */
 int data_open(const char *spec, const uint32_t shape[3], const char *classes,
-              uint32_t per_class, class_data *out);
+              uint32_t skip, uint32_t per_class, class_data *out);
 void data_free(class_data *d);
 
 /* ------------------------------------------------------------------------ */

@@ -2,7 +2,8 @@
  * "fmnist-split": a Teacher learns Fashion-MNIST classes 0-4, a Student
  * made from it by transfer learning learns classes 5-9, both are measured
  * on the test split, and a guard for the Student is built, attacked and
- * evaluated with the baselines.
+ * evaluated with the baselines, then attacked at every threat level
+ * (demo_levels.c).
  *
  * The pipeline is a list of stages.  A stage whose output file already
  * exists and loads is not redone, and training stages keep checkpoints, so
@@ -20,6 +21,7 @@
 #include "commands.h"
 #include "eval.h"
 #include "attack_run.h"
+#include "demo_levels.h"
 #include "guard_build.h"
 #include "train_common.h"
 
@@ -37,6 +39,7 @@ enum { STUDENT_CUT = -1 };
 typedef struct model_plan {
     const char *classes; /* the Fashion-MNIST classes it learns */
     uint32_t per_class;  /* training samples per class; 0: all */
+    uint32_t skip_per_class; /* ... after the first this many of each */
     uint32_t epochs, batch;
     const char *optimizer; /* as --optimizer spells it */
     double learning_rate;
@@ -62,20 +65,26 @@ enum { DEMO_MAX_SETS = 3 };
 
 typedef struct demo_settings {
     const char *mode;
-    model_plan teacher, student;
-    guard_plan guard;
+    /* surrogate: the level-b attacker's own Student, from other images */
+    model_plan teacher, student, surrogate;
+    guard_plan guard, surrogate_guard; /* the defender's, level b's */
     attack_set_plan attacks[DEMO_MAX_SETS];
     uint32_t n_attacks;
     uint32_t clean_per_class; /* clean test images per class; 0: all */
+    levels_plan levels;
 } demo_settings;
 
 /* The defaults of dg train and dg transfer; measured in doc/training.md. */
 static const demo_settings full_settings = {
     .mode = "full",
-    .teacher = {"0-4", 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
+    .teacher = {"0-4", 0, 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
                 SCRATCH_SCHEDULE},
-    .student = {"5-9", 500, HEAD_EPOCHS, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .student = {"5-9", 500, 0, HEAD_EPOCHS, 64, "adam", HEAD_LR,
+                HEAD_SCHEDULE},
+    .surrogate = {"5-9", 500, 500, HEAD_EPOCHS, 64, "adam", HEAD_LR,
+                  HEAD_SCHEDULE},
     .guard = {0, 0, 0},
+    .surrogate_guard = {0, 0, 0},
     /* The strong attack (>= 80% targeted success on the undefended
      * Student, doc/attack.md) and its L-infinity form, whose larger but
      * uniform perturbation drags earlier features along. */
@@ -85,18 +94,36 @@ static const demo_settings full_settings = {
                  0.02f}},
     .n_attacks = 3,
     .clean_per_class = 0,
+    /* Levels b and c weigh the members' loss 3: on the full demo's
+     * models (40 white-box attempts, 2 members drawn per step) it let the
+     * guard stop 21% at L-infinity 0.1 and 0% at DSSIM 0.01, against 33%
+     * and 3% with weight 1, at the same ASR.  The iterations are cut to
+     * fit the demo's time (doc/EVALUATION.md, "Threat levels"). */
+    .levels = {.count = 100, .linf_iterations = 100, .dssim_iterations = 150,
+               .sweep_epsilon = 0.2f,
+               .linf_budgets = {0.05f, 0.1f, 0.2f}, .n_linf = 3,
+               .dssim_budgets = {0.003f, 0.01f, 0.03f}, .n_dssim = 3,
+               .adaptive_weight = 3, .draw = 2},
 };
 
 /* A few minutes on two cores, for CI. */
 static const demo_settings quick_settings = {
     .mode = "quick",
-    .teacher = {"0-4", 1200, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
-    .student = {"5-9", 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .teacher = {"0-4", 1200, 0, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
+    .student = {"5-9", 500, 0, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .surrogate = {"5-9", 500, 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
     .guard = {3, 1, 30},
+    /* Smaller than the defender's, to keep the CI test short. */
+    .surrogate_guard = {2, 1, 10},
     .attacks = {{"targeted", DG_ATTACK_MIMIC_DSSIM, true, 20, 200, 0, 0},
                 {"untargeted", DG_ATTACK_MIMIC_DSSIM, false, 20, 200, 0, 0}},
     .n_attacks = 2,
     .clean_per_class = 100,
+    .levels = {.count = 20, .linf_iterations = 50, .dssim_iterations = 50,
+               .sweep_epsilon = 0.2f,
+               .linf_budgets = {0.1f, 0.2f}, .n_linf = 2,
+               .dssim_budgets = {0.01f}, .n_dssim = 1,
+               .adaptive_weight = 3, .draw = 2},
 };
 
 /* One model of the pipeline and how this run obtained it. */
@@ -117,12 +144,13 @@ typedef struct demo {
     const char *out_dir;
     bool json, quiet;
     double start;
-    demo_model teacher, student;
-    dg_guard *guard;
-    bool guard_reused;
-    double guard_seconds;
+    demo_model teacher, student, surrogate;
+    dg_guard *guard, *surrogate_guard;
+    bool guard_reused, surrogate_guard_reused;
+    double guard_seconds, surrogate_guard_seconds;
     dg_advset *sets[DEMO_MAX_SETS];
     eval_view eval;
+    demo_levels levels;
 } demo;
 
 typedef struct demo_stage {
@@ -170,11 +198,11 @@ static int write_out_file(const demo *d, const char *name,
 /* Settings                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* The guard's build options: the library's defaults and the plan. */
-static void guard_options(const demo *d, dg_guard_opts *o)
+/* A guard's build options: the library's defaults and the plan. */
+static void guard_options(const demo *d, const guard_plan *g,
+                          dg_guard_opts *o)
 {
     dg_guard_opts_init(o, sizeof *o);
-    const guard_plan *g = &d->settings->guard;
     if (g->variants) o->variants = g->variants;
     if (o->members > o->variants) o->members = o->variants;
     if (g->epochs) o->epochs = g->epochs;
@@ -195,6 +223,10 @@ static void json_plan(json_writer *w, const demo_model *m)
         json_int(w, p->per_class);
     else
         json_string(w, "all");
+    if (p->skip_per_class) {
+        json_key(w, "skip_per_class");
+        json_int(w, p->skip_per_class);
+    }
     json_key(w, "epochs");
     json_int(w, p->epochs);
     json_key(w, "batch");
@@ -205,6 +237,31 @@ static void json_plan(json_writer *w, const demo_model *m)
     json_number(w, p->learning_rate);
     json_key(w, "schedule");
     json_string(w, p->schedule);
+    json_end_object(w);
+}
+
+static void json_guard_plan(json_writer *w, const demo *d,
+                            const guard_plan *plan)
+{
+    dg_guard_opts g;
+    guard_options(d, plan, &g);
+    json_begin_object(w);
+    json_key(w, "variants");
+    json_int(w, g.variants);
+    json_key(w, "members");
+    json_int(w, g.members);
+    json_key(w, "epochs");
+    json_int(w, g.epochs);
+    json_key(w, "prune_layer");
+    json_int(w, g.prune_layers[0]);
+    json_key(w, "rule");
+    json_string(w, cli_rule_name(g.rule));
+    json_key(w, "target_frr");
+    json_number(w, g.target_frr);
+    json_key(w, "harden");
+    json_bool(w, g.harden != 0);
+    json_key(w, "harden_iterations");
+    json_int(w, g.harden_iterations);
     json_end_object(w);
 }
 
@@ -221,27 +278,12 @@ static void json_settings(json_writer *w, const demo *d)
     json_plan(w, &d->teacher);
     json_key(w, "student");
     json_plan(w, &d->student);
-    dg_guard_opts g;
-    guard_options(d, &g);
+    json_key(w, "surrogate_student");
+    json_plan(w, &d->surrogate);
     json_key(w, "guard");
-    json_begin_object(w);
-    json_key(w, "variants");
-    json_int(w, g.variants);
-    json_key(w, "members");
-    json_int(w, g.members);
-    json_key(w, "epochs");
-    json_int(w, g.epochs);
-    json_key(w, "prune_layer");
-    json_int(w, g.prune_layers[0]);
-    json_key(w, "rule");
-    json_string(w, g.rule == DG_RULE_SCORE ? "score" : "votes");
-    json_key(w, "target_frr");
-    json_number(w, g.target_frr);
-    json_key(w, "harden");
-    json_bool(w, g.harden != 0);
-    json_key(w, "harden_iterations");
-    json_int(w, g.harden_iterations);
-    json_end_object(w);
+    json_guard_plan(w, d, &d->settings->guard);
+    json_key(w, "surrogate_guard");
+    json_guard_plan(w, d, &d->settings->surrogate_guard);
     json_key(w, "attacks");
     json_begin_array(w);
     for (uint32_t k = 0; k < d->settings->n_attacks; k++) {
@@ -266,6 +308,8 @@ static void json_settings(json_writer *w, const demo *d)
     json_end_array(w);
     json_key(w, "clean_per_class");
     json_int(w, d->settings->clean_per_class);
+    json_key(w, "levels");
+    levels_json_settings(w, &d->settings->levels);
     json_end_object(w);
 }
 
@@ -354,9 +398,8 @@ static int train_model(demo *d, demo_model *m, const char *path)
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
     int rc = out_path(d, name, checkpoint, sizeof checkpoint);
-    if (rc == CLI_EXIT_OK)
-        rc = data_open("fmnist:train", fmnist_shape, p->classes, p->per_class,
-                       &data);
+    if (rc == CLI_EXIT_OK) rc = data_open("fmnist:train", fmnist_shape, p->classes,
+                   p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
@@ -373,7 +416,7 @@ static int train_model(demo *d, demo_model *m, const char *path)
 static int test_model(demo *d, demo_model *m)
 {
     class_data data = {0};
-    int rc = data_open("fmnist:test", fmnist_shape, m->plan->classes, 0,
+    int rc = data_open("fmnist:test", fmnist_shape, m->plan->classes, 0, 0,
                        &data);
     double start = monotonic_seconds();
     if (rc == CLI_EXIT_OK)
@@ -426,43 +469,90 @@ static int stage_student(demo *d)
     return obtain_model(d, &d->student, build_student);
 }
 
+/* The level-b attacker's Student: made like the defender's, from other
+ * images and with other initial weights. */
+static dg_status build_surrogate(const demo *d, dg_model **out)
+{
+    return dg_model_transfer(d->teacher.model, STUDENT_CUT, STUDENT_HEAD,
+                             d->seed + 1, out);
+}
+
+static int stage_surrogate(demo *d)
+{
+    return obtain_model(d, &d->surrogate, build_surrogate);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Defence stages                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* Loads DIR/guard.dg if an earlier run finished it, else builds it from
- * the Student's own training images. */
-static int stage_guard(demo *d)
+/* Loads DIR/NAME.dg if an earlier run finished it, else builds it with the
+ * demo's guard settings from the student's own training images. */
+static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
+                        const demo_model *student, uint64_t seed,
+                        dg_guard **guard, bool *reused, double *seconds)
 {
-    char path[4096], work[4096];
-    int rc = out_path(d, "guard.dg", path, sizeof path);
-    if (rc == CLI_EXIT_OK) rc = out_path(d, "guard.work", work, sizeof work);
+    char path[4096], work[4096], file[256];
+    snprintf(file, sizeof file, "%s.dg", name);
+    int rc = out_path(d, file, path, sizeof path);
+    snprintf(file, sizeof file, "%s.work", name);
+    if (rc == CLI_EXIT_OK) rc = out_path(d, file, work, sizeof work);
     if (rc != CLI_EXIT_OK) return rc;
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (dg_guard_load_file(path, d->student.model, &d->guard) ==
-            DG_OK) {
-            d->guard_reused = true;
-            note(d, "guard: reusing %s", path);
+        if (dg_guard_load_file(path, student->model, guard) == DG_OK) {
+            *reused = true;
+            note(d, "%s: reusing %s", name, path);
             return CLI_EXIT_OK;
         }
-        note(d, "guard: %s does not load; building again", path);
+        note(d, "%s: %s does not load; building again", name, path);
     }
-    const model_plan *p = d->student.plan;
+    const model_plan *p = student->plan;
     dg_guard_opts o;
-    guard_options(d, &o);
+    guard_options(d, plan, &o);
+    o.seed = seed;
     o.work_dir = work;
     class_data data = {0};
-    rc = data_open("fmnist:train", fmnist_shape, p->classes, p->per_class,
-                   &data);
+    rc = data_open("fmnist:train", fmnist_shape, p->classes,
+                   p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) {
-        note(d, "guard: %u differentiators per class, %u epoch%s each",
+        note(d, "%s: %u differentiators per class, %u epoch%s each", name,
              o.variants, o.epochs, o.epochs == 1 ? "" : "s");
-        rc = guard_build_file(&o, d->student.model, data.samples, NULL, path,
-                              &d->guard, &d->guard_seconds);
+        rc = guard_build_file(&o, student->model, data.samples, NULL, path,
+                              guard, seconds);
     }
     data_free(&data);
     return rc;
+}
+
+static int stage_guard(demo *d)
+{
+    return obtain_guard(d, "guard", &d->settings->guard, &d->student,
+                        d->seed, &d->guard, &d->guard_reused,
+                        &d->guard_seconds);
+}
+
+/* The level-b attacker's guard for their Student, with their own seed. */
+static int stage_surrogate_guard(demo *d)
+{
+    return obtain_guard(d, "surrogate-guard", &d->settings->surrogate_guard,
+                        &d->surrogate, d->seed + 1, &d->surrogate_guard,
+                        &d->surrogate_guard_reused,
+                        &d->surrogate_guard_seconds);
+}
+
+/* Every threat level's sets (demo_levels.c). */
+static int stage_levels(demo *d)
+{
+    d->levels = (demo_levels){
+        .plan = &d->settings->levels,
+        .in = {.out_dir = d->out_dir, .seed = d->seed, .quiet = d->quiet,
+               .teacher = d->teacher.model,
+               .classes = d->student.plan->classes,
+               .surrogate_skip = d->surrogate.plan->skip_per_class,
+               .surrogate_per_class = d->surrogate.plan->per_class},
+    };
+    return levels_attack(&d->levels);
 }
 
 /* Attacks the test split as the plan says, writing DIR/attack-NAME.dgadv
@@ -542,7 +632,7 @@ static int stage_eval(demo *d)
         sets[k] = d->sets[k];
     }
     int rc = data_open("fmnist:test", fmnist_shape, d->student.plan->classes,
-                       d->settings->clean_per_class, &clean);
+                       0, d->settings->clean_per_class, &clean);
     if (rc == CLI_EXIT_OK) {
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);
@@ -552,6 +642,7 @@ static int stage_eval(demo *d)
                            d->settings->n_attacks, &o, &d->eval);
     }
     if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out_dir);
+    if (rc == CLI_EXIT_OK) rc = levels_eval(&d->levels, d->guard, clean.samples);
     data_free(&clean);
     return rc;
 }
@@ -594,6 +685,16 @@ static void json_model(json_writer *w, const demo_model *m)
     json_end_object(w);
 }
 
+static void json_guard(json_writer *w, bool reused, double seconds)
+{
+    json_begin_object(w);
+    json_key(w, "reused");
+    json_bool(w, reused);
+    json_key(w, "build_seconds");
+    json_number(w, reused ? NAN : seconds);
+    json_end_object(w);
+}
+
 static void write_report_json(const demo *d, FILE *out)
 {
     json_writer w;
@@ -609,14 +710,13 @@ static void write_report_json(const demo *d, FILE *out)
     json_model(&w, &d->teacher);
     json_key(&w, "student");
     json_model(&w, &d->student);
+    json_key(&w, "surrogate_student");
+    json_model(&w, &d->surrogate);
     json_key(&w, "guard");
-    json_begin_object(&w);
-    json_key(&w, "reused");
-    json_bool(&w, d->guard_reused);
-    json_key(&w, "build_seconds");
-    json_number(&w, d->guard_reused ? NAN : d->guard_seconds);
-    json_end_object(&w);
-    eval_write_json(&w, &d->eval);
+    json_guard(&w, d->guard_reused, d->guard_seconds);
+    json_key(&w, "surrogate_guard");
+    json_guard(&w, d->surrogate_guard_reused, d->surrogate_guard_seconds);
+    eval_write_json_with(&w, &d->eval, levels_json, &d->levels);
     json_key(&w, "seconds");
     json_number(&w, monotonic_seconds() - d->start);
     json_end_object(&w);
@@ -669,8 +769,15 @@ static void write_report_md(const demo *d, FILE *out)
     fprintf(out, "|---|---|---|---|---|---|---|---|---|\n");
     md_model_row(out, &d->teacher);
     md_model_row(out, &d->student);
+    md_model_row(out, &d->surrogate);
     fprintf(out, "\n- Teacher architecture: `%s`\n", d->teacher.architecture);
     fprintf(out, "- Student: %s\n", d->student.architecture);
+    fprintf(out, "- surrogate-student: the level-b attacker's own Student, "
+                 "made the same way from\n  images %u to %u of each class "
+                 "(doc/EVALUATION.md, \"Threat levels\")\n",
+            d->surrogate.plan->skip_per_class,
+            d->surrogate.plan->skip_per_class +
+                d->surrogate.plan->per_class - 1);
     fprintf(out, "- Seed %llu; %s; total time %.1f s\n",
             (unsigned long long)d->seed, date, monotonic_seconds() - d->start);
     fprintf(out, "\n## Defence\n\nThe guard (%s), attacks on test images "
@@ -684,6 +791,7 @@ static void write_report_md(const demo *d, FILE *out)
     for (uint32_t k = 0; k < d->settings->n_attacks; k++)
         fprintf(out, "![ROC %s](roc-%s.png)\n", d->settings->attacks[k].name,
                 d->settings->attacks[k].name);
+    levels_markdown(out, &d->levels);
 }
 
 static int print_summary(const demo *d)
@@ -693,7 +801,7 @@ static int print_summary(const demo *d)
                (const char *const[]){"model", "classes", "epochs",
                                      "per class", "training",
                                      "test accuracy"});
-    const demo_model *models[] = {&d->teacher, &d->student};
+    const demo_model *models[] = {&d->teacher, &d->student, &d->surrogate};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         const demo_model *m = models[i];
         char time_text[32], per_class[16];
@@ -711,6 +819,7 @@ static int print_summary(const demo *d)
         printf("\n");
         rc = eval_print_table(stdout, &d->eval);
     }
+    if (rc == CLI_EXIT_OK) rc = levels_print(stdout, &d->levels);
     if (rc == CLI_EXIT_OK)
         printf("\nreport: %s/report.md and %s/report.json\n", d->out_dir,
                d->out_dir);
@@ -739,6 +848,9 @@ static const demo_stage stages[] = {
     {"student", stage_student},
     {"guard", stage_guard},
     {"attack", stage_attack},
+    {"surrogate student", stage_surrogate},
+    {"surrogate guard", stage_surrogate_guard},
+    {"levels", stage_levels},
     {"eval", stage_eval},
     {"report", stage_report},
 };
@@ -762,9 +874,12 @@ static int run_demo(const cli_args *args)
                     .architecture = "the teacher's layers through the last "
                                     "hidden one, frozen, and a new "
                                     STUDENT_HEAD " head"},
+        .surrogate = {.name = "surrogate-student",
+                      .architecture = "as the student"},
     };
     d.teacher.plan = &d.settings->teacher;
     d.student.plan = &d.settings->student;
+    d.surrogate.plan = &d.settings->surrogate;
 
     rc = prepare_out_dir(&d);
     for (size_t i = 0; rc == CLI_EXIT_OK && i < sizeof stages / sizeof *stages;
@@ -777,9 +892,11 @@ static int run_demo(const cli_args *args)
             rc = stages[i].run(&d);
     }
     eval_view_free(&d.eval);
+    levels_free(&d.levels);
     for (uint32_t k = 0; k < DEMO_MAX_SETS; k++) dg_advset_free(d.sets[k]);
     dg_guard_free(d.guard);
-    demo_model *models[] = {&d.teacher, &d.student};
+    dg_guard_free(d.surrogate_guard);
+    demo_model *models[] = {&d.teacher, &d.student, &d.surrogate};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         dg_model_free(models[i]->model);
         evaluation_free(&models[i]->test);
@@ -809,9 +926,14 @@ const cli_command cmd_demo = {
         "t10k split.  Then a guard is built\nfor the Student, the strong "
         "mimicry attack crafts targeted and untargeted\nadversarial images "
         "from test images, and dg eval's measurements judge the\nguard and "
-        "the baselines on them.  Writes DIR/teacher.dgm, DIR/student.dgm,\n"
-        "DIR/guard.dg, DIR/attack-*.dgadv, charts, DIR/report.json and "
-        "DIR/report.md.\nFinished stages are reused and training resumes "
+        "the baselines on them.  Then every threat level of\n"
+        "doc/EVALUATION.md attacks it: (a) mimicry at each Teacher layer, "
+        "(b) an\nattacker's own surrogate Student and guard built from "
+        "other training images,\n(c) the real guard's members, (b) and (c) "
+        "over L-infinity and DSSIM budgets.\nWrites DIR/teacher.dgm, "
+        "DIR/student.dgm, DIR/guard.dg, DIR/surrogate-*,\n"
+        "DIR/attack-*.dgadv, charts, DIR/report.json and DIR/report.md.\n"
+        "Finished stages are reused and training resumes "
         "from checkpoints, so an\ninterrupted demo continues when run "
         "again.",
     .options = demo_options,

@@ -12,16 +12,18 @@
 #include "eval.h"
 #include "train_common.h"
 
-enum { MAX_SETS = 6 };
+/* A set's name: a chart's file name and a table's column. */
+typedef char set_name[64];
 
+/* The sets, as many as the command line names. */
 typedef struct eval_command {
     dg_model *student;
     dg_guard *guard;
     class_data clean;
-    const dg_advset *sets[MAX_SETS];
-    dg_advset *owned[MAX_SETS];
-    char names[MAX_SETS][64];
-    const char *name_of[MAX_SETS];
+    const dg_advset **sets;
+    dg_advset **owned;
+    set_name *names;
+    const char **name_of;
     uint32_t n_sets;
 } eval_command;
 
@@ -68,8 +70,13 @@ static int open_inputs(eval_command *e, const cli_args *args)
     if (rc == CLI_EXIT_OK) rc = required_value(args, "guard", &guard);
     if (rc == CLI_EXIT_OK) rc = required_value(args, "clean", &clean);
     if (rc != CLI_EXIT_OK) return rc;
-    if (args->n_positional > MAX_SETS)
-        return cli_usage_error("at most %d adversarial sets", MAX_SETS);
+    size_t n = (size_t)args->n_positional;
+    e->sets = calloc(n, sizeof *e->sets);
+    e->owned = calloc(n, sizeof *e->owned);
+    e->names = calloc(n, sizeof *e->names);
+    e->name_of = calloc(n, sizeof *e->name_of);
+    if (!e->sets || !e->owned || !e->names || !e->name_of)
+        return cli_error("out of memory");
     dg_status st = dg_model_load_file(student, &e->student);
     if (st != DG_OK) return cli_fail(st, "loading %s", student);
     st = dg_guard_load_file(guard, e->student, &e->guard);
@@ -80,7 +87,7 @@ static int open_inputs(eval_command *e, const cli_args *args)
     long per_class;
     rc = cli_long(args, "per-class", 0, 0, 1L << 30, &per_class);
     if (rc == CLI_EXIT_OK)
-        rc = data_open(clean, shape, cli_value(args, "classes"),
+        rc = data_open(clean, shape, cli_value(args, "classes"), 0,
                        (uint32_t)per_class, &e->clean);
     for (int k = 0; rc == CLI_EXIT_OK && k < args->n_positional; k++)
         rc = open_set(e, args->positional[k]);
@@ -90,6 +97,10 @@ static int open_inputs(eval_command *e, const cli_args *args)
 static void close_inputs(eval_command *e)
 {
     for (uint32_t s = 0; s < e->n_sets; s++) dg_advset_free(e->owned[s]);
+    free(e->sets);
+    free(e->owned);
+    free(e->names);
+    free(e->name_of);
     data_free(&e->clean);
     dg_guard_free(e->guard);
     dg_model_free(e->student);
@@ -189,9 +200,11 @@ const cli_command cmd_eval = {
         "the Student which are stopped) and ROC AUC.  The pool\nand one "
         "feature-squeezing row are calibrated on the clean data to the "
         "guard's\nfalse rejection rate, so their defence rates compare.  "
-        "doc/EVALUATION.md\ndefines every number.",
+        "Any number of sets:\nthe table goes on in further tables of "
+        "6 sets each, defence-vs-members.png\ndraws the first 6, and every "
+        "set has its ROC chart.  doc/EVALUATION.md\ndefines every number.",
     .options = eval_options,
     .min_args = 1,
-    .max_args = MAX_SETS,
+    .max_args = -1,
     .run = run_eval,
 };

@@ -188,7 +188,7 @@ static int run_evaluate(const cli_args *args)
         if (st != DG_OK) rc = cli_fail(st, "loading %s", r.model_path);
     }
     if (rc == CLI_EXIT_OK)
-        rc = data_open(r.data_spec, shape, cli_value(args, "classes"),
+        rc = data_open(r.data_spec, shape, cli_value(args, "classes"), 0,
                        (uint32_t)per_class, &data);
     if (rc == CLI_EXIT_OK)
         rc = evaluate_model(model, data.samples, r.data_spec, &r.result);

@@ -243,7 +243,7 @@ static int load_build_data(const cli_args *args, const dg_model *student,
     if (rc == CLI_EXIT_OK && spec)
         rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
     if (rc == CLI_EXIT_OK && spec)
-        rc = data_open(spec, shape, cli_value(args, "classes"),
+        rc = data_open(spec, shape, cli_value(args, "classes"), 0,
                        (uint32_t)per_class, holdout);
     return rc;
 }
@@ -688,6 +688,7 @@ static const cli_option guard_options[] = {
     CLASSES_OPTION,
     {"per-class", 0, "N", "at most N samples per class of --data and "
                           "--holdout (default all)"},
+    SKIP_PER_CLASS_OPTION,
     {"holdout", 0, "SPEC", "clean data to rank and calibrate on, selected "
                            "like --data (default: split off --data)"},
     {"holdout-fraction", 0, "F", "share of --data held out without "

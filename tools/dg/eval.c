@@ -3,7 +3,22 @@
 #include "eval.h"
 
 #include <stdlib.h>
+#include <string.h>
 
+
+static int read_descriptions(eval_view *v, const dg_advset *const *sets)
+{
+    v->descriptions = calloc(v->info.sets + 1, sizeof *v->descriptions);
+    if (!v->descriptions) return cli_error("out of memory");
+    for (uint32_t s = 0; s < v->info.sets; s++) {
+        const char *text;
+        dg_status st = dg_advset_description(sets[s], &text);
+        if (st != DG_OK) return cli_fail(st, "reading set %u", s);
+        v->descriptions[s] = strdup(text);
+        if (!v->descriptions[s]) return cli_error("out of memory");
+    }
+    return CLI_EXIT_OK;
+}
 
 static int read_view(eval_view *v)
 {
@@ -47,7 +62,8 @@ int eval_view_run(const dg_guard *guard, const dg_dataset *clean,
     if (started) progress_finish();
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
     if (st != DG_OK) return cli_fail(st, "evaluating the guard");
-    return read_view(out);
+    int rc = read_view(out);
+    return rc == CLI_EXIT_OK ? read_descriptions(out, sets) : rc;
 }
 
 void eval_view_free(eval_view *v)
@@ -56,6 +72,9 @@ void eval_view_free(eval_view *v)
     free(v->sets);
     free(v->rows);
     free(v->outcomes);
+    for (uint32_t s = 0; v->descriptions && s < v->info.sets; s++)
+        free(v->descriptions[s]);
+    free(v->descriptions);
     *v = (eval_view){0};
 }
 

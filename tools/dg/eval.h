@@ -18,6 +18,9 @@ typedef struct eval_view {
     dg_eval_set *sets;         /* info.sets */
     dg_eval_row *rows;         /* info.rows */
     dg_eval_outcome *outcomes; /* info.rows x info.sets */
+    /* Each set's own description (dg_advset_description): what made it,
+     * such as the attack's level, budget and layer. */
+    char **descriptions;       /* info.sets */
 } eval_view;
 
 /* Runs dg_eval_run with a progress bar that Ctrl-C stops, and reads the
@@ -38,12 +41,22 @@ uint32_t eval_baseline_row(const eval_view *v, int32_t kind, bool matched);
 /* JSON members of the caller's open object: "clean", "attack", "defence"
  * and "baselines" (eval_report.c). */
 void eval_write_json(json_writer *w, const eval_view *v);
+/* The same, with defence_extra(w, ctx) adding members at the end of the
+ * "defence" object. */
+void eval_write_json_with(json_writer *w, const eval_view *v,
+                          void (*defence_extra)(json_writer *, const void *),
+                          const void *ctx);
+/* A fraction as a percentage with one decimal, or "-" for NaN (a rate
+ * with nothing to measure), as the tables print it. */
+void eval_percent(char *buf, size_t size, double v);
 /* The report's tables in markdown. */
 void eval_write_markdown(FILE *out, const eval_view *v);
-/* The summary table for a terminal.  Reports failures. */
+/* The summary table for a terminal, split into tables of at most 6 sets
+ * each, as wide as a terminal table goes.  Reports failures. */
 int eval_print_table(FILE *out, const eval_view *v);
-/* DIR/defence-vs-members.png, DIR/cost-vs-members.png and
- * DIR/roc-SET.png for every set (eval_charts.c).  Reports failures. */
+/* DIR/defence-vs-members.png (the first 6 sets, for a legible legend),
+ * DIR/cost-vs-members.png and DIR/roc-SET.png for every set
+ * (eval_charts.c).  Reports failures. */
 int eval_write_charts(const eval_view *v, const char *dir);
 
 #endif

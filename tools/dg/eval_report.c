@@ -47,6 +47,13 @@ static void json_row(json_writer *w, const eval_view *v, uint32_t k)
 
 void eval_write_json(json_writer *w, const eval_view *v)
 {
+    eval_write_json_with(w, v, NULL, NULL);
+}
+
+void eval_write_json_with(json_writer *w, const eval_view *v,
+                          void (*defence_extra)(json_writer *, const void *),
+                          const void *ctx)
+{
     json_key(w, "clean");
     json_begin_object(w);
     json_key(w, "samples");
@@ -70,6 +77,8 @@ void eval_write_json(json_writer *w, const eval_view *v)
         json_field(w, "not_source_rate", share(a->left_source, a->attempts));
         json_key(w, "fooling");
         json_int(w, a->fooling);
+        json_key(w, "description");
+        json_string(w, v->descriptions[s]);
         json_end_object(w);
     }
     json_end_object(w);
@@ -97,6 +106,7 @@ void eval_write_json(json_writer *w, const eval_view *v)
         json_end_object(w);
     }
     json_end_array(w);
+    if (defence_extra) defence_extra(w, ctx);
     json_end_object(w);
 
     json_key(w, "baselines");
@@ -127,8 +137,7 @@ void eval_write_json(json_writer *w, const eval_view *v)
 /* Tables                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* A fraction as a percentage with one decimal, or "-". */
-static void percent(char *buf, size_t size, double v)
+void eval_percent(char *buf, size_t size, double v)
 {
     if (isnan(v))
         snprintf(buf, size, "-");
@@ -144,21 +153,25 @@ static bool shown(const eval_view *v, const dg_eval_row *row)
     return row->rule == v->info.rule || row->members == v->info.members;
 }
 
-/* Fills one table row of `row`: name, passes, FRR, loss, per set the
- * defence rate and AUC. */
-static void table_row(cli_table *t, const eval_view *v, uint32_t k)
+/* A terminal table holds 4 columns of its own and 2 per set. */
+enum { SETS_PER_TABLE = (TABLE_MAX_COLUMNS - 4) / 2 };
+
+/* Fills one table row of `row`: name, passes, FRR, loss, then for sets
+ * first .. first + n - 1 the defence rate and AUC. */
+static void table_row(cli_table *t, const eval_view *v, uint32_t k,
+                      uint32_t first, uint32_t n)
 {
     const dg_eval_row *row = &v->rows[k];
     char a[16], b[16];
     table_cell(t, "%s", row->name);
     table_cell(t, "%u", row->passes);
-    percent(a, sizeof a, row->false_rejection_rate);
-    percent(b, sizeof b, row->accuracy_loss);
+    eval_percent(a, sizeof a, row->false_rejection_rate);
+    eval_percent(b, sizeof b, row->accuracy_loss);
     table_cell(t, "%s", a);
     table_cell(t, "%s", b);
-    for (uint32_t s = 0; s < v->info.sets; s++) {
+    for (uint32_t s = first; s < first + n; s++) {
         const dg_eval_outcome *o = eval_outcome(v, k, s);
-        percent(a, sizeof a, o->defence_rate);
+        eval_percent(a, sizeof a, o->defence_rate);
         table_cell(t, "%s", a);
         if (isnan(o->roc_auc))
             table_cell(t, "-");
@@ -167,15 +180,16 @@ static void table_row(cli_table *t, const eval_view *v, uint32_t k)
     }
 }
 
-static int build_table(cli_table *t, const eval_view *v)
+/* The table of sets first .. first + n - 1, n <= SETS_PER_TABLE. */
+static void build_table(cli_table *t, const eval_view *v, uint32_t first,
+                        uint32_t n)
 {
     const char *headers[TABLE_MAX_COLUMNS] = {"defence", "passes", "FRR",
                                               "acc. loss"};
     char names[TABLE_MAX_COLUMNS][64];
     char align[TABLE_MAX_COLUMNS + 1] = "lrrr";
     uint32_t columns = 4;
-    for (uint32_t s = 0; s < v->info.sets && columns + 2 <= TABLE_MAX_COLUMNS;
-         s++) {
+    for (uint32_t s = first; s < first + n; s++) {
         snprintf(names[columns], sizeof names[0], "%s: defence",
                  v->sets[s].name);
         snprintf(names[columns + 1], sizeof names[0], "%s: AUC",
@@ -185,21 +199,28 @@ static int build_table(cli_table *t, const eval_view *v)
         align[columns++] = 'r';
         align[columns++] = 'r';
     }
-    if (columns < 4 + 2 * v->info.sets)
-        return cli_error("too many sets for one table");
     align[columns] = 0;
     table_init(t, align, headers);
     for (uint32_t k = 0; k < v->info.rows; k++)
-        if (shown(v, &v->rows[k])) table_row(t, v, k);
-    return CLI_EXIT_OK;
+        if (shown(v, &v->rows[k])) table_row(t, v, k, first, n);
 }
 
 int eval_print_table(FILE *out, const eval_view *v)
 {
-    cli_table t;
-    int rc = build_table(&t, v);
-    if (rc != CLI_EXIT_OK) return rc;
-    return table_print(&t, out, 2);
+    /* More sets than one terminal table holds: one table per group of
+     * sets, each with the defences' own columns again. */
+    uint32_t first = 0;
+    int rc = CLI_EXIT_OK;
+    do {
+        uint32_t n = v->info.sets - first;
+        if (n > SETS_PER_TABLE) n = SETS_PER_TABLE;
+        if (first > 0) fputc('\n', out);
+        cli_table t;
+        build_table(&t, v, first, n);
+        rc = table_print(&t, out, 2);
+        first += n;
+    } while (rc == CLI_EXIT_OK && first < v->info.sets);
+    return rc;
 }
 
 static void markdown_cells(FILE *out, const char *first, const char *rest,
@@ -224,8 +245,8 @@ void eval_write_markdown(FILE *out, const eval_view *v)
     markdown_cells(out, "---", "---:", 6);
     for (uint32_t s = 0; s < v->info.sets; s++) {
         const dg_eval_set *st = &v->sets[s];
-        percent(a, sizeof a, share(st->reached_target, st->attempts));
-        percent(b, sizeof b, share(st->left_source, st->attempts));
+        eval_percent(a, sizeof a, share(st->reached_target, st->attempts));
+        eval_percent(b, sizeof b, share(st->left_source, st->attempts));
         fprintf(out, "| %s | %s | %u | %u | %s | %s | %u |\n", st->name,
                 st->targeted ? "targeted" : "untargeted", st->attempts,
                 st->within_budget, a, b, st->fooling);
@@ -238,13 +259,13 @@ void eval_write_markdown(FILE *out, const eval_view *v)
     for (uint32_t k = 0; k < v->info.rows; k++) {
         const dg_eval_row *row = &v->rows[k];
         if (!shown(v, row)) continue;
-        percent(a, sizeof a, row->false_rejection_rate);
-        percent(b, sizeof b, row->accuracy_loss);
+        eval_percent(a, sizeof a, row->false_rejection_rate);
+        eval_percent(b, sizeof b, row->accuracy_loss);
         fprintf(out, "| %s | %u | %s | %s |", row->name, row->passes, a, b);
         for (uint32_t s = 0; s < v->info.sets; s++) {
             const dg_eval_outcome *o = eval_outcome(v, k, s);
-            percent(a, sizeof a, o->defence_rate);
-            percent(c, sizeof c, o->tpr_at_5pct_fpr);
+            eval_percent(a, sizeof a, o->defence_rate);
+            eval_percent(c, sizeof c, o->tpr_at_5pct_fpr);
             if (isnan(o->roc_auc))
                 fprintf(out, " %s | - | %s |", a, c);
             else

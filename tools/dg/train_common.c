@@ -259,13 +259,15 @@ int train_command_data(const cli_args *args, const uint32_t shape[3],
                        class_data *out)
 {
     const char *spec;
-    long per_class;
+    long per_class, skip;
     int rc = required_value(args, "data", &spec);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "per-class", 0, 0, INT32_MAX, &per_class);
     if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "skip-per-class", 0, 0, INT32_MAX, &skip);
+    if (rc == CLI_EXIT_OK)
         rc = data_open(spec, shape, cli_value(args, "classes"),
-                       (uint32_t)per_class, out);
+                       (uint32_t)skip, (uint32_t)per_class, out);
     return rc;
 }
 
@@ -297,7 +299,7 @@ static int load_test_data(const cli_args *args, const dg_model *m,
     uint32_t shape[3];
     dg_status st = dg_model_input_shape(m, &shape[0], &shape[1], &shape[2]);
     if (st != DG_OK) return cli_fail(st, "reading the model");
-    return data_open(spec, shape, cli_value(args, "classes"), 0, out);
+    return data_open(spec, shape, cli_value(args, "classes"), 0, 0, out);
 }
 
 static void print_summary_json(const train_command *tc,

@@ -116,6 +116,7 @@ void evaluation_free(evaluation *e);
     {"output", 'o', "MODEL", "the model file to write"},                    \
     {"per-class", 0, "N", "at most N training samples per class (default " \
                           "all)"},                                          \
+    SKIP_PER_CLASS_OPTION,                                                  \
     {"test", 0, "SPEC", "evaluate on this data at the end (same --classes)"},\
     {"class-names", 0, "A,B,...", "name the classes (default: the data's "  \
                                   "names)"}
@@ -132,7 +133,7 @@ int train_command_read(const cli_args *args, const train_defaults *defaults,
                        train_command *tc);
 
 /* Loads --data with folder images converted to `shape` and applies
- * --classes and --per-class. */
+ * --classes, --skip-per-class and --per-class. */
 int train_command_data(const cli_args *args, const uint32_t shape[3],
                        class_data *out);
 
