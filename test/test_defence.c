@@ -585,47 +585,6 @@ END_TEST
 
 /* The LIBDIFFGUARD_1.0 names answer as the dg_guard_* ones, and the
  * capacities are the header's arrays. */
-/* Share of ds that m classifies correctly after untargeted PGD on m
- * itself within an L-infinity box of radius eps (pixel units). */
-static double pgd_accuracy(const dg_model *m, const dg_dataset *ds, float eps)
-{
-    uint32_t n = ds->count;
-    size_t px = ds->sample_size;
-    float *src = malloc(n * px * sizeof *src), *adv = malloc(n * px * sizeof *adv);
-    for (uint32_t i = 0; i < n; i++)
-        for (size_t k = 0; k < px; k++)
-            src[i * px + k] = dg_dataset_sample(ds, i)[k] / 255.0f;
-    dg_attack_opts o;
-    ck_assert_int_eq(dg_attack_opts_init(&o, sizeof o, DG_ATTACK_PRESET_STRONG), DG_OK);
-    o.method = DG_ATTACK_PGD;
-    o.targeted = 0;
-    o.epsilon = eps;
-    o.step = eps / 8;
-    o.iterations = 30;
-    o.patience = 0;
-    o.threads = 1;
-    ck_assert_int_eq(dg_attack_run(m, &o, src, NULL, ds->labels, n, adv, NULL,
-                                   NULL, NULL), DG_OK);
-    uint32_t hits = 0;
-    dg_session *s;
-    ck_assert_int_eq(dg_session_create(m, n, &s), DG_OK);
-    /* The fixture's preprocessing maps a pixel in [0,1] to itself. */
-    ck_assert_int_eq(dg_session_run(s, adv, n * px, n), DG_OK);
-    const float *y;
-    uint32_t k_out;
-    ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t best = 0;
-        for (uint32_t k = 1; k < k_out; k++)
-            if (y[i * k_out + k] > y[i * k_out + best]) best = k;
-        hits += (int32_t)best == ds->labels[i];
-    }
-    dg_session_free(s);
-    free(src);
-    free(adv);
-    return (double)hits / n;
-}
-
 /* Robust members: whole models of the Student's structure from fresh
  * weights, the same V shared by every class, stored and reloaded
  * exactly, scored by the validator as the whole model scores, and far
