@@ -125,8 +125,7 @@ static void pixel_map_init(pixel_map *p, const dg_model *m)
     p->channels = m->input.c;
     p->plane = (size_t)m->input.h * m->input.w;
     for (uint32_t c = 0; c < p->channels; c++) {
-        p->gain[c] = 255.0f * m->pre.scale / m->pre.std[c];
-        p->offset[c] = -m->pre.mean[c] / m->pre.std[c];
+        dg_pixel_map(&m->pre, c, &p->gain[c], &p->offset[c]);
     }
 }
 

@@ -90,6 +90,16 @@ dg_status dg_model_clone(const dg_model *src, dg_model **out);
 dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
                             dg_model **out);
 
+/* The affine map from a pixel in [0,1] of channel c to model input under
+ * p: input = pixel * gain + offset, which is (pixel * 255 * scale -
+ * mean) / std.  Attacks and adversarial training move pixels through it. */
+static inline void dg_pixel_map(const dg_preprocess *p, uint32_t c,
+                                float *gain, float *offset)
+{
+    *gain = 255.0f * p->scale / p->std[c];
+    *offset = -p->mean[c] / p->std[c];
+}
+
 /* The preprocessing a model starts with: scaling to [0,1], no mean,
  * unit std, for inputs of `input`. */
 void dg_preprocess_default(dg_preprocess *p, dg_shape input);

@@ -175,8 +175,9 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
     float eps = t->o->adversarial_epsilon;
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t c = 0; c < m->input.c; c++) {
-            float gain = 255.0f * m->pre.scale / m->pre.std[c];
-            float lo = -m->pre.mean[c] / m->pre.std[c], hi = lo + gain;
+            float gain, lo;
+            dg_pixel_map(&m->pre, c, &gain, &lo);
+            float hi = lo + gain;
             for (size_t k = 0; k < plane; k++) {
                 size_t at = i * sample + c * plane + k;
                 float start = t->x[at] + (2 * dg_rng_uniform(rng) - 1) * eps * gain;
@@ -191,9 +192,9 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
     const float *g = dg_exec_input_grad(t->exec);
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t c = 0; c < m->input.c; c++) {
-            float gain = 255.0f * m->pre.scale / m->pre.std[c];
-            float lo = -m->pre.mean[c] / m->pre.std[c], hi = lo + gain;
-            float r = eps * gain;
+            float gain, lo;
+            dg_pixel_map(&m->pre, c, &gain, &lo);
+            float hi = lo + gain, r = eps * gain;
             for (size_t k = 0; k < plane; k++) {
                 size_t at = i * sample + c * plane + k;
                 float step = 1.25f * r * (float)((g[at] > 0) - (g[at] < 0));
