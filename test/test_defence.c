@@ -317,6 +317,43 @@ END_TEST
 /* Every differentiator as a whole model (the Student's shared layers, then
  * its tail): its softmax on held-out inputs is what the validator reports
  * for that member when told the member's class. */
+/* Validates samples x[0..n-1] with host labels and checks every member's
+ * label and P(label) against that member as a whole model of its own, run
+ * on the sample alone: the naive reference of phase 2. */
+static void assert_member_scores(dg_guard *g, dg_validator *v, const float *x,
+                                 uint32_t n, const int32_t *labels,
+                                 uint32_t members)
+{
+    size_t in = dg_shape_size(student->input);
+    dg_verdict *out = calloc(n, sizeof *out);
+    for (uint32_t i = 0; i < n; i++) out[i].struct_size = sizeof out[i];
+    ck_assert_int_eq(dg_validate_labeled(v, x, n * in, n, labels, out), DG_OK);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t r = 0; r < members; r++) {
+            dg_model *m;
+            dg_status st = dg_guard_member_model(g, (uint32_t)labels[i], r, &m);
+            ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
+            dg_session *s;
+            ck_assert_int_eq(dg_session_create(m, 1, &s), DG_OK);
+            ck_assert_int_eq(dg_session_run(s, x + i * in, in, 1), DG_OK);
+            const float *y;
+            uint32_t k_out;
+            ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
+            double mx = y[0], sum = 0;
+            int32_t best = 0;
+            for (uint32_t k = 1; k < k_out; k++)
+                if (y[k] > mx) mx = y[k], best = (int32_t)k;
+            for (uint32_t k = 0; k < k_out; k++) sum += exp(y[k] - mx);
+            ck_assert_int_eq(out[i].label, labels[i]);
+            ck_assert_int_eq(out[i].member_label[r], best);
+            ck_assert_double_eq_tol(out[i].member_score[r], exp(y[labels[i]] - mx) / sum, 1e-5);
+            dg_session_free(s);
+            dg_model_free(m);
+        }
+    free(out);
+}
+
+/* Each class's members, in a batch that mixes the classes. */
 START_TEST(member_models_compute_the_member_scores)
 {
     dg_guard_info info = {.struct_size = sizeof info};
@@ -334,39 +371,17 @@ START_TEST(member_models_compute_the_member_scores)
     ck_assert_int_eq(dg_dataset_batch(held_set, student, idx, N, x, N * 64, NULL), DG_OK);
     for (uint32_t c = 0; c < info.classes; c++) {
         int32_t labels[N];
-        dg_verdict out[N];
-        for (uint32_t i = 0; i < N; i++) {
-            labels[i] = (int32_t)c;
-            out[i].struct_size = sizeof out[i];
-        }
-        ck_assert_int_eq(dg_validate_labeled(v, x, N * 64, N, labels, out), DG_OK);
+        for (uint32_t i = 0; i < N; i++) labels[i] = (int32_t)((c + i * i) % info.classes);
+        assert_member_scores(guard, v, x, N, labels, info.variants);
+        /* The member model is the Student pruned at the member's layer. */
         for (uint32_t r = 0; r < info.variants; r++) {
             dg_model *m;
-            dg_status st = dg_guard_member_model(guard, c, r, &m);
-            ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
+            ck_assert_int_eq(dg_guard_member_model(guard, c, r, &m), DG_OK);
             const dg_member *mem = &guard->per_class[c].members[r];
             ck_assert_uint_eq(m->n_layers, (uint32_t)mem->first + mem->tail->n_layers);
             ck_assert_uint_eq(dg_layer_pruned(&m->layers[mem->prune_layer]),
                               dg_layer_pruned(&mem->tail->layers[mem->prune_layer - mem->first]));
             ck_assert_uint_gt(dg_layer_pruned(&m->layers[mem->prune_layer]), 0);
-            dg_session *s;
-            ck_assert_int_eq(dg_session_create(m, N, &s), DG_OK);
-            ck_assert_int_eq(dg_session_run(s, x, N * 64, N), DG_OK);
-            const float *y;
-            uint32_t k_out;
-            ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
-            ck_assert_uint_eq(k_out, 4);
-            for (uint32_t i = 0; i < N; i++) {
-                const float *row = y + i * 4;
-                double mx = row[0], sum = 0;
-                int32_t best = 0;
-                for (int k = 1; k < 4; k++)
-                    if (row[k] > mx) mx = row[k], best = k;
-                for (int k = 0; k < 4; k++) sum += exp(row[k] - mx);
-                ck_assert_int_eq(out[i].member_label[r], best);
-                ck_assert_double_eq_tol(out[i].member_score[r], exp(row[c] - mx) / sum, 1e-5);
-            }
-            dg_session_free(s);
             dg_model_free(m);
         }
     }
@@ -642,33 +657,36 @@ START_TEST(robust_members_are_whole_shared_and_robust)
     ck_assert_int_eq(memcmp(a, b, la), 0);
     dg_validator *v;
     ck_assert_int_eq(dg_validator_create(loaded, NULL, &v), DG_OK);
-    dg_verdict *out = calloc(held_set->count, sizeof *out);
-    validate_all(v, held_set, out, 0);
-    /* The validator's member score is the whole member's softmax. */
+    /* The file holds each member once per class; loading makes them one
+     * model again, as built. */
+    for (uint32_t c = 1; c < info.classes; c++)
+        for (uint32_t r = 0; r < info.variants; r++) {
+            const dg_member *m = &loaded->per_class[c].members[r];
+            uint32_t q = 0;
+            while (loaded->per_class[0].members[q].seed != m->seed) q++;
+            ck_assert_ptr_eq(m->tail, loaded->per_class[0].members[q].tail);
+        }
+    /* One batch of every class: each sample scored by its own class's
+     * ranks of the shared members. */
+    enum { N = 12 };
+    uint32_t idx[N];
+    int32_t labels[N];
+    for (uint32_t i = 0; i < N; i++) {
+        idx[i] = i * 7;
+        labels[i] = (int32_t)(i % info.classes);
+    }
+    float x[N * 64];
+    ck_assert_int_eq(dg_dataset_batch(held_set, student, idx, N, x, N * 64, NULL), DG_OK);
+    assert_member_scores(loaded, v, x, N, labels, o.members);
     dg_model *whole;
-    ck_assert_int_eq(dg_guard_member_model(loaded, (uint32_t)out[0].label, 0, &whole), DG_OK);
+    ck_assert_int_eq(dg_guard_member_model(loaded, 0, 0, &whole), DG_OK);
     ck_assert_uint_eq(whole->n_layers, student->n_layers);
-    dg_session *s;
-    float x[64];
-    uint32_t first = 0;
-    ck_assert_int_eq(dg_dataset_batch(held_set, student, &first, 1, x, 64, NULL), DG_OK);
-    ck_assert_int_eq(dg_session_create(whole, 1, &s), DG_OK);
-    ck_assert_int_eq(dg_session_run(s, x, 64, 1), DG_OK);
-    const float *y;
-    uint32_t k_out;
-    ck_assert_int_eq(dg_session_output(s, -1, &y, NULL, &k_out, NULL, NULL), DG_OK);
-    double mx = y[0], sum = 0;
-    for (uint32_t k = 1; k < k_out; k++) mx = y[k] > mx ? y[k] : mx;
-    for (uint32_t k = 0; k < k_out; k++) sum += exp(y[k] - mx);
-    ck_assert_double_eq_tol(out[0].member_score[0], exp(y[out[0].label] - mx) / sum, 1e-5);
     /* The mechanism: PGD that moves the Student barely moves a member. */
     double member = pgd_accuracy(whole, held_set, 0.2f);
     double plain = pgd_accuracy(student, held_set, 0.2f);
     ck_assert_msg(member > plain + 0.25, "PGD accuracy %.3f member, %.3f Student",
                   member, plain);
-    dg_session_free(s);
     dg_model_free(whole);
-    free(out);
     free(a);
     free(b);
     dg_validator_free(v);

@@ -160,6 +160,7 @@ static dg_status parse_body(dg_reader *r, const dg_model *student,
     if (s == DG_OK && dg_reader_left(r) != 0)
         s = dg_fail(DG_E_FORMAT, "%zu unexpected bytes at the end",
                     dg_reader_left(r));
+    if (s == DG_OK) s = dg_ensemble_share_tails(g);
     if (s != DG_OK) {
         dg_ensemble_destroy(g);
         return s;

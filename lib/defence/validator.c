@@ -3,6 +3,10 @@
  * first M differentiators of each predicted class on the Student's prefix
  * output of the samples predicted as that class, and votes or scores.
  *
+ * A differentiator model that several classes consult (robust members are
+ * shared by the classes) is one unit: it runs once per batch on the
+ * samples of all those classes, each scored for its own class.
+ *
  * Everything is allocated at creation.  Sub-batches are padded to a power
  * of two so that each executor sees at most log2(max_batch) + 1 batch sizes,
  * all of which its plan cache keeps: after warm-up nothing is allocated. */
@@ -15,48 +19,103 @@
 #include "defence/ensemble.h"
 #include "nn/exec.h"
 
+/* A distinct member model and the (class, rank) slots that consult it. */
+typedef struct unit {
+    const dg_member *member;
+    dg_exec *exec;
+    uint32_t first_slot, n_slots; /* in slot_class / slot_rank */
+} unit;
+
 struct dg_validator {
     dg_ensemble *g;       /* a reference */
     uint32_t members, cap;
     int32_t rule;
     int32_t prefix_end;   /* last Student layer the tails read, -1: none */
     dg_exec *student;
-    dg_exec **tails;      /* classes x members, by rank */
+    unit *units;
+    uint32_t n_units;
+    uint32_t *slot_class, *slot_rank; /* classes x members, grouped by unit */
     float *gather;        /* cap x the largest tail input */
-    uint32_t *rows;       /* samples of the class being validated */
+    uint32_t *rows;       /* samples a unit runs on */
+    uint32_t *row_rank;   /* and its rank in each sample's class */
+    uint32_t *by_class;   /* the batch's samples, class by class */
+    uint32_t *class_start; /* classes + 1 offsets into by_class */
     int32_t *labels;
 };
 
 void dg_validator_destroy(dg_validator *v)
 {
     if (!v) return;
-    for (uint32_t k = 0; v->tails && k < v->g->classes * v->members; k++)
-        dg_exec_free(v->tails[k]);
-    free(v->tails);
+    for (uint32_t u = 0; v->units && u < v->n_units; u++)
+        dg_exec_free(v->units[u].exec);
+    free(v->units);
+    free(v->slot_class);
+    free(v->slot_rank);
     dg_exec_free(v->student);
     dg_free_aligned(v->gather);
     free(v->rows);
+    free(v->row_rank);
+    free(v->by_class);
+    free(v->class_start);
     free(v->labels);
     dg_ensemble_unref(v->g);
     free(v);
 }
 
-static dg_status create_tails(dg_validator *v)
+/* Groups the classes x members slots by distinct member model, in order of
+ * first appearance. */
+static dg_status plan_units(dg_validator *v)
 {
     dg_ensemble *g = v->g;
+    size_t slots = (size_t)g->classes * v->members;
+    uint32_t *unit_of;
+    DG_TRY(dg_alloc_array((void **)&unit_of, slots, sizeof *unit_of, "units"));
+    dg_status s = dg_alloc_array((void **)&v->units, slots, sizeof *v->units,
+                                 "units");
+    for (size_t k = 0; s == DG_OK && k < slots; k++) {
+        const dg_member *m = &g->per_class[k / v->members].members[k % v->members];
+        uint32_t u = 0;
+        while (u < v->n_units && v->units[u].member->tail != m->tail) u++;
+        if (u == v->n_units) v->units[v->n_units++].member = m;
+        v->units[u].n_slots++;
+        unit_of[k] = u;
+    }
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&v->slot_class, slots,
+                           sizeof *v->slot_class, "units");
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&v->slot_rank, slots, sizeof *v->slot_rank,
+                           "units");
+    if (s == DG_OK) {
+        uint32_t at = 0;
+        for (uint32_t u = 0; u < v->n_units; u++) {
+            v->units[u].first_slot = at;
+            at += v->units[u].n_slots;
+            v->units[u].n_slots = 0;
+        }
+        for (size_t k = 0; k < slots; k++) {
+            unit *un = &v->units[unit_of[k]];
+            uint32_t at_k = un->first_slot + un->n_slots++;
+            v->slot_class[at_k] = (uint32_t)(k / v->members);
+            v->slot_rank[at_k] = (uint32_t)(k % v->members);
+        }
+    }
+    free(unit_of);
+    return s;
+}
+
+static dg_status create_units(dg_validator *v)
+{
     size_t largest = 0;
     v->prefix_end = -1;
-    DG_TRY(dg_alloc_array((void **)&v->tails, (size_t)g->classes * v->members,
-                          sizeof *v->tails, "validator"));
-    for (uint32_t c = 0; c < g->classes; c++)
-        for (uint32_t r = 0; r < v->members; r++) {
-            dg_member *m = &g->per_class[c].members[r];
-            DG_TRY(dg_exec_create(m->tail, v->cap, 0,
-                                  &v->tails[c * v->members + r]));
-            size_t in = dg_shape_size(m->tail->input);
-            if (in > largest) largest = in;
-            if (m->first - 1 > v->prefix_end) v->prefix_end = m->first - 1;
-        }
+    DG_TRY(plan_units(v));
+    for (uint32_t u = 0; u < v->n_units; u++) {
+        const dg_member *m = v->units[u].member;
+        DG_TRY(dg_exec_create(m->tail, v->cap, 0, &v->units[u].exec));
+        size_t in = dg_shape_size(m->tail->input);
+        if (in > largest) largest = in;
+        if (m->first - 1 > v->prefix_end) v->prefix_end = m->first - 1;
+    }
     return dg_alloc_aligned(&v->gather, v->cap * largest, "validator");
 }
 
@@ -71,9 +130,14 @@ dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
     v->rule = rule;
     v->cap = cap;
     dg_status s = dg_exec_create(g->student, cap, 0, &v->student);
-    if (s == DG_OK) s = create_tails(v);
-    if (s == DG_OK) s = dg_alloc_array((void **)&v->rows, cap, sizeof *v->rows,
-                                       "validator");
+    if (s == DG_OK) s = create_units(v);
+    uint32_t **arrays[] = {&v->rows, &v->row_rank, &v->by_class};
+    for (size_t k = 0; s == DG_OK && k < sizeof arrays / sizeof *arrays; k++)
+        s = dg_alloc_array((void **)arrays[k], cap, sizeof(uint32_t),
+                           "validator");
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&v->class_start, g->classes + 1,
+                           sizeof *v->class_start, "validator");
     if (s == DG_OK)
         s = dg_alloc_array((void **)&v->labels, cap, sizeof *v->labels,
                            "validator");
@@ -92,12 +156,12 @@ static uint32_t bucket(uint32_t n, uint32_t cap)
     return b < cap ? b : cap;
 }
 
-/* Runs member r of class c on the gathered rows and records its label and
- * P(c) per sample. */
-static dg_status consult(dg_validator *v, const float *input, uint32_t c,
-                         uint32_t r, uint32_t n, dg_verdict *verdicts)
+/* Runs unit u on the n gathered rows and records, at each row's rank, the
+ * member's label and its P(class the row was labelled). */
+static dg_status consult(dg_validator *v, const float *input, const unit *u,
+                         uint32_t n, dg_verdict *verdicts)
 {
-    const dg_member *m = &v->g->per_class[c].members[r];
+    const dg_member *m = u->member;
     const float *src = input;
     if (m->first > 0) {
         src = dg_exec_output(v->student, m->first - 1);
@@ -107,18 +171,18 @@ static dg_status consult(dg_validator *v, const float *input, uint32_t c,
     for (uint32_t k = 0; k < n; k++)
         memcpy(v->gather + k * size, src + (size_t)v->rows[k] * size,
                size * sizeof(float));
-    dg_exec *e = v->tails[c * v->members + r];
-    DG_TRY(dg_exec_forward(e, v->gather, bucket(n, v->cap)));
+    DG_TRY(dg_exec_forward(u->exec, v->gather, bucket(n, v->cap)));
     /* Scores are softmax of the logits, also for a model ending in a
      * softmax layer. */
-    const float *y = dg_exec_output(e, dg_model_logits_layer(m->tail));
+    const float *y = dg_exec_output(u->exec, dg_model_logits_layer(m->tail));
     if (!y) return DG_E_STATE;
     uint32_t k_out = v->g->classes;
     for (uint32_t k = 0; k < n; k++) {
         const float *row = y + (size_t)k * k_out;
         dg_verdict *out = &verdicts[v->rows[k]];
+        uint32_t r = v->row_rank[k];
         out->member_label[r] = (int32_t)dg_argmax(row, k_out);
-        out->member_score[r] = dg_softmax_at(row, k_out, c);
+        out->member_score[r] = dg_softmax_at(row, k_out, (uint32_t)out->label);
     }
     return DG_OK;
 }
@@ -152,24 +216,43 @@ static void decide(const dg_validator *v, dg_verdict *out)
     out->accepted = d.accepted;
 }
 
-/* Phase 2 for every class present, then the decisions. */
+/* Sorts the batch's samples by label (a counting sort): class c's are
+ * by_class[class_start[c] .. class_start[c + 1] - 1]. */
+static void group_by_class(dg_validator *v, uint32_t batch)
+{
+    uint32_t classes = v->g->classes, *start = v->class_start;
+    memset(start, 0, (classes + 1) * sizeof *start);
+    for (uint32_t i = 0; i < batch; i++) start[v->labels[i] + 1]++;
+    for (uint32_t c = 0; c < classes; c++) start[c + 1] += start[c];
+    /* Filling advances each class's start to the next class's. */
+    for (uint32_t i = 0; i < batch; i++) v->by_class[start[v->labels[i]]++] = i;
+    for (uint32_t c = classes; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+}
+
+/* Phase 2 for every unit some sample needs, then the decisions. */
 static dg_status phase2(dg_validator *v, const float *input, uint32_t batch,
                         dg_verdict *verdicts)
 {
-    for (uint32_t c = 0; c < v->g->classes; c++) {
-        uint32_t n = 0;
-        for (uint32_t i = 0; i < batch; i++)
-            if (v->labels[i] == (int32_t)c) v->rows[n++] = i;
-        for (uint32_t r = 0; n > 0 && r < v->members; r++)
-            DG_TRY(consult(v, input, c, r, n, verdicts));
-    }
     for (uint32_t i = 0; i < batch; i++) {
-        dg_verdict *out = &verdicts[i];
-        out->label = v->labels[i];
-        out->rule = v->rule;
-        out->members = v->members;
-        decide(v, out);
+        verdicts[i].label = v->labels[i];
+        verdicts[i].rule = v->rule;
+        verdicts[i].members = v->members;
     }
+    group_by_class(v, batch);
+    for (uint32_t u = 0; u < v->n_units; u++) {
+        const unit *un = &v->units[u];
+        uint32_t n = 0;
+        for (uint32_t k = un->first_slot; k < un->first_slot + un->n_slots; k++) {
+            uint32_t c = v->slot_class[k];
+            for (uint32_t j = v->class_start[c]; j < v->class_start[c + 1]; j++) {
+                v->rows[n] = v->by_class[j];
+                v->row_rank[n++] = v->slot_rank[k];
+            }
+        }
+        if (n > 0) DG_TRY(consult(v, input, un, n, verdicts));
+    }
+    for (uint32_t i = 0; i < batch; i++) decide(v, &verdicts[i]);
     return DG_OK;
 }
 
