@@ -16,11 +16,12 @@ void dg_unit_pixels_to_input(const dg_preprocess *pre, const float *pixels,
                              float *input)
 {
     size_t plane = (size_t)pre->height * pre->width;
-    for (uint32_t c = 0; c < pre->channels; c++)
+    for (uint32_t c = 0; c < pre->channels; c++) {
+        float gain, offset;
+        dg_pixel_map(pre, c, &gain, &offset);
         for (size_t i = 0; i < plane; i++)
-            input[c * plane + i] =
-                (pixels[c * plane + i] * 255.0f * pre->scale - pre->mean[c]) /
-                pre->std[c];
+            input[c * plane + i] = pixels[c * plane + i] * gain + offset;
+    }
 }
 
 void dg_fill_from_dataset(const void *dataset, const dg_model *m,
