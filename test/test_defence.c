@@ -212,6 +212,12 @@ static void validate_all(dg_validator *v, const dg_dataset *ds, dg_verdict *out,
 
 /* Calibration on the held-out set: validating that set again must reject
  * exactly the recorded share of its clean, correctly classified samples. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 START_TEST(calibration_reaches_the_requested_rate)
 {
     dg_guard_info info = {.struct_size = sizeof info};
@@ -232,10 +238,13 @@ START_TEST(calibration_reaches_the_requested_rate)
                 dg_calibration cal = {.struct_size = sizeof cal};
                 ck_assert_int_eq(dg_guard_calibration(guard, c, M, &cal), DG_OK);
                 uint32_t clean = 0, rejected = 0;
+                double *scores = calloc(held_set->count, sizeof *scores);
+                float threshold = 0;
                 for (uint32_t i = 0; i < held_set->count; i++) {
                     if (held_set->labels[i] != (int32_t)c || out[i].label != (int32_t)c)
                         continue;
-                    clean++;
+                    scores[clean++] = out[i].score;
+                    threshold = out[i].threshold;
                     rejected += !out[i].accepted;
                 }
                 ck_assert_uint_eq(clean, cal.samples);
@@ -243,11 +252,25 @@ START_TEST(calibration_reaches_the_requested_rate)
                 double recorded = rule == DG_RULE_VOTES ? cal.frr_votes : cal.frr_score;
                 ck_assert_double_eq_tol(frr, recorded, 1e-6);
                 ck_assert(recorded <= 0.1 + 1e-6 || (rule == DG_RULE_VOTES && cal.tau == 1));
-                /* The thresholds aim at the rate fresh inputs see,
-                 * (rejected + 1) / (n + 1), not the in-sample one. */
-                double expected = (rejected + 1.0) / (clean + 1.0);
-                ck_assert(expected <= info.target_frr + 1e-6 || rejected == 0 ||
-                          (rule == DG_RULE_VOTES && cal.tau == 1));
+                /* The thresholds aim at the rate fresh inputs see: the
+                 * j-th smallest of n clean scores rejects a fresh input
+                 * with probability j / (n + 1).  Votes stop at a whole
+                 * rank within the target; theta sits at the fractional
+                 * rank target * (n + 1), between its neighbours. */
+                if (rule == DG_RULE_VOTES) {
+                    double expected = (rejected + 1.0) / (clean + 1.0);
+                    ck_assert(expected <= info.target_frr + 1e-6 || rejected == 0 ||
+                              cal.tau == 1);
+                } else if (!cal.pooled) {
+                    qsort(scores, clean, sizeof *scores, cmp_double);
+                    double at = info.target_frr * (clean + 1.0);
+                    uint32_t j = (uint32_t)at;
+                    double want = j == 0 ? scores[0] * at
+                                         : scores[j - 1] + (at - j) * (scores[j] - scores[j - 1]);
+                    ck_assert_double_eq_tol(threshold, want, 1e-6);
+                    ck_assert_uint_le(rejected, j);
+                }
+                free(scores);
             }
             free(out);
             dg_validator_free(v);

@@ -111,9 +111,26 @@ static float expected_frr(uint32_t rejected, uint32_t n)
     return (float)(rejected + 1) / (float)(n + 1);
 }
 
+/* The score whose expected false rejection on fresh inputs is the target.
+ * The j-th smallest of n sorted scores rejects a fresh input with
+ * probability j / (n + 1), so theta lies at the fractional rank
+ * target * (n + 1), between the scores on either side (below rank 1,
+ * between 0 and the smallest).  Stopping at a whole rank instead, as
+ * votes must, wastes up to 1 / (n + 1) of the target: with 90 held-out
+ * inputs a 3% target reached 2.2%. */
+static float interpolated_theta(const float *sorted, uint32_t n, float target)
+{
+    double rank = (double)target * (n + 1.0);
+    if (rank <= 1) return (float)(sorted[0] * rank);
+    if (rank >= n) return sorted[n - 1];
+    uint32_t j = (uint32_t)rank; /* the lower neighbour, 1-based */
+    double f = rank - j;
+    return (float)(sorted[j - 1] + f * (sorted[j] - sorted[j - 1]));
+}
+
 /* Sets tau (the most votes whose expected false rejection stays within
- * the target) and theta (the highest score that does) for M members from
- * the samples of the given classes. */
+ * the target) and theta (the score whose expected rejection is the
+ * target) for M members from the samples of the given classes. */
 static dg_status calibrate(const builder *b, uint32_t **ranks,
                            const uint32_t *classes, uint32_t n_classes,
                            uint32_t M, dg_threshold *t)
@@ -146,12 +163,8 @@ static dg_status calibrate(const builder *b, uint32_t **ranks,
             break;
         }
     }
-    /* theta = scores[k] rejects the k scores below it (fewer on ties):
-     * the largest k whose expected rate is within the target, or none. */
     qsort(scores, n, sizeof *scores, cmp_float);
-    uint32_t k = 0;
-    while (k + 1 < n && expected_frr(k + 1, n) <= target) k++;
-    t->theta = scores[k];
+    t->theta = interpolated_theta(scores, n, target);
     uint32_t below = 0;
     for (uint32_t j = 0; j < n; j++) below += scores[j] < t->theta;
     t->frr_score = (float)below / (float)n;
