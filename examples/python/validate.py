@@ -9,8 +9,9 @@ with the guard, and prints one line per image:
 
     IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S
 
-Needs the diffguard package (python/) and the library: set
-DIFFGUARD_LIBRARY=build/lib/libdiffguard.so.1 after building.
+Needs the diffguard package: `pip install ./python` in a virtual
+environment (doc/getting-started.md), or, from the tree,
+PYTHONPATH=python DIFFGUARD_LIBRARY=build/lib/libdiffguard.so.1.
 """
 import sys
 
