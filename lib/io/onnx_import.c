@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "io/file_kind.h"
 #include "onnx.pb-c.h"
 
 /* Real models nest about 8 deep (model, graph, value info, type, shape,
@@ -126,6 +127,10 @@ static void budget_free(void *data, void *p)
 static dg_status unpack(const uint8_t *data, size_t size, budget *b,
                         ProtobufCAllocator *alloc, Onnx__ModelProto **out)
 {
+    dg_file_kind kind = dg_file_kind_of(data, size);
+    if (kind != DG_FILE_UNKNOWN && kind != DG_FILE_ONNX)
+        return dg_fail(DG_E_FORMAT, "not an ONNX model: %s",
+                       dg_file_kind_advice(kind));
     DG_TRY(check_nesting(&onnx__model_proto__descriptor, data, size, 0, 0));
     b->limit = size <= (SIZE_MAX - BUDGET_BASE) / BUDGET_FACTOR
                    ? size * BUDGET_FACTOR + BUDGET_BASE

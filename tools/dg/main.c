@@ -83,6 +83,8 @@ static int dispatch(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if (is_help(argv[1])) return help(argc - 2, argv + 2);
+    /* `dg --version`, as most tools spell it. */
+    if (strcmp(argv[1], "--version") == 0) argv[1] = "version";
     const cli_command *cmd = find_command(argv[1]);
     if (!cmd) return unknown_command(argv[1]);
     return cli_run(cmd, argc - 1, argv + 1);
