@@ -1,7 +1,8 @@
 #!/bin/bash
 # check_install.sh - `meson install` into a staging folder, then what a user
 # of that prefix does: the installed dg runs with no LD_LIBRARY_PATH (its
-# RUNPATH finds the library), and the example host and a program calling
+# RUNPATH finds the library) and finds its guides where its help says, and
+# the example host and a program calling
 # the library build with pkg-config from the installed .pc file (under
 # <libdir>/pkgconfig, as doc/getting-started.md says) and run.  The staging
 # folder stands in for the prefix: PKG_CONFIG_SYSROOT_DIR prepends it to
@@ -22,6 +23,12 @@ unset LD_LIBRARY_PATH
 
 if [ -e "$stage$bindir/dg" ]; then
     "$stage$bindir/dg" version | grep -q '^library '
+    # The guides its help names are where it says.
+    docs=$("$stage$bindir/dg" help | sed -n 's|^installed, under \(.*\)/\.$|\1|p')
+    for guide in README.md doc/getting-started.md doc/onnx.md; do
+        [ -f "$stage$docs/$guide" ] ||
+            { echo "dg help names $docs, which lacks $guide" >&2; exit 1; }
+    done
 fi
 
 export PKG_CONFIG_PATH=$stage$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$stage

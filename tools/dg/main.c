@@ -49,6 +49,10 @@ static void print_overview(FILE *out)
     fputs("\nRun 'dg help COMMAND' or 'dg COMMAND --help' for a command's "
           "options.\n",
           out);
+    /* Help texts name doc/NAME.md, as in the source tree. */
+    fputs("The doc/*.md files that help texts name are in the source tree "
+          "and, once\ninstalled, under " DG_DOC_DIR "/.\n",
+          out);
 }
 
 static bool is_help(const char *arg)
