@@ -351,6 +351,20 @@ DG_API dg_status dg_dataset_select_from(const dg_dataset *ds,
                                         const int32_t *classes,
                                         uint32_t n_classes, uint32_t skip,
                                         uint32_t per_class, dg_dataset **out);
+/** A data set made of samples in memory, copied: `count` samples of
+ *  channels x height x width 8-bit pixels, each planar (C x H x W, as
+ *  dg_dataset_pixels gives them back) and one after another in `pixels`,
+ *  with labels[0..count-1], each 0 to 65535.  channels is 1 or 3, each
+ *  side 1 to 16384.  class_names is NULL (n_class_names 0), or one name
+ *  per class, n_class_names being the largest label + 1.  For training,
+ *  guard building and evaluation without writing files.  Since
+ *  LIBDIFFGUARD_1.2.  Thread: any. */
+DG_API dg_status dg_dataset_from_pixels(const uint8_t *pixels, uint32_t count,
+                                        uint32_t channels, uint32_t height,
+                                        uint32_t width, const int32_t *labels,
+                                        const char *const *class_names,
+                                        uint32_t n_class_names,
+                                        dg_dataset **out);
 /** How dg_dataset_open_spec reads and selects its data. */
 typedef struct dg_dataset_spec_opts {
     uint32_t struct_size; /**< sizeof(dg_dataset_spec_opts), set by _init */

@@ -814,6 +814,101 @@ START_TEST(folder_errors)
 }
 END_TEST
 
+/* Samples in memory: copied (the caller's buffers may change after), read
+ * back pixel by pixel, counted and named; every bad argument refused. */
+START_TEST(from_pixels)
+{
+    /* Two RGB samples of 2x3, planar: sample i, channel c, pixel p holds
+     * 100 * i + 10 * c + p. */
+    uint8_t pixels[2 * 3 * 6];
+    for (int i = 0; i < 2; i++)
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < 6; p++)
+                pixels[i * 18 + c * 6 + p] = (uint8_t)(100 * i + 10 * c + p);
+    int32_t labels[2] = {2, 0};
+    const char *names[3] = {"cat", "dog", "owl"};
+    dg_dataset *ds = NULL;
+    ck_assert_int_eq(dg_dataset_from_pixels(pixels, 2, 3, 2, 3, labels,
+                                            names, 3, &ds),
+                     DG_OK);
+    memset(pixels, 0, sizeof pixels);
+    labels[0] = 7;
+
+    uint32_t n, c, h, w;
+    ck_assert_int_eq(dg_dataset_count(ds, &n), DG_OK);
+    ck_assert_int_eq(dg_dataset_sample_shape(ds, &c, &h, &w), DG_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(c * 100 + h * 10 + w, 323);
+    ck_assert_int_eq(dg_dataset_class_count(ds, &n), DG_OK);
+    ck_assert_uint_eq(n, 3);
+    const uint8_t *sample;
+    ck_assert_int_eq(dg_dataset_pixels(ds, 1, &sample), DG_OK);
+    ck_assert_uint_eq(sample[0], 100);
+    ck_assert_uint_eq(sample[2 * 6 + 5], 125);
+    int32_t label;
+    ck_assert_int_eq(dg_dataset_label(ds, 0, &label), DG_OK);
+    ck_assert_int_eq(label, 2);
+    const char *name;
+    ck_assert_int_eq(dg_dataset_class_name(ds, 2, &name), DG_OK);
+    ck_assert_str_eq(name, "owl");
+    dg_dataset_free(ds);
+
+    /* Without names. */
+    labels[0] = 1;
+    ck_assert_int_eq(dg_dataset_from_pixels(pixels, 2, 1, 6, 3, labels, NULL,
+                                            0, &ds),
+                     DG_OK);
+    ck_assert_int_eq(dg_dataset_class_name(ds, 0, &name), DG_OK);
+    ck_assert_ptr_null(name);
+    dg_dataset_free(ds);
+
+    struct {
+        uint32_t count, channels;
+        int32_t label;
+        uint32_t n_names;
+        dg_status status;
+        const char *detail;
+    } bad[] = {
+        {0, 3, 0, 0, DG_E_INVALID_ARG, "0 samples"},
+        {2, 2, 0, 0, DG_E_INVALID_ARG, "channels is 2"},
+        {2, 3, -1, 0, DG_E_INVALID_ARG, "label -1 of sample 0"},
+        {2, 3, 65536, 0, DG_E_INVALID_ARG, "labels are 0 to 65535"},
+        {2, 3, 1, 3, DG_E_MISMATCH, "3 class names for labels 0 to 1"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        labels[0] = bad[k].label;
+        ds = (dg_dataset *)1;
+        ck_assert_int_eq(dg_dataset_from_pixels(
+                             pixels, bad[k].count, bad[k].channels, 2, 3,
+                             labels, bad[k].n_names ? names : NULL,
+                             bad[k].n_names, &ds),
+                         bad[k].status);
+        ck_assert_ptr_null(ds);
+        ck_assert_msg(strstr(dg_last_error_detail(), bad[k].detail),
+                      "case %zu: %s", k, dg_last_error_detail());
+    }
+    labels[0] = 0;
+    ck_assert_int_eq(dg_dataset_from_pixels(pixels, 2, 3, 0, 3, labels, NULL,
+                                            0, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_dataset_from_pixels(pixels, 2, 3, 2, 3, labels, names,
+                                            0, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_dataset_from_pixels(NULL, 2, 3, 2, 3, labels, NULL, 0,
+                                            &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_dataset_from_pixels(pixels, 2, 3, 2, 3, labels, NULL,
+                                            0, NULL),
+                     DG_E_INVALID_ARG);
+    const char *with_null[2] = {"cat", NULL};
+    labels[1] = 1;
+    ck_assert_int_eq(dg_dataset_from_pixels(pixels, 2, 3, 2, 3, labels,
+                                            with_null, 2, &ds),
+                     DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "class name 1"));
+}
+END_TEST
+
 static Suite *dataset_suite(void)
 {
     Suite *s = suite_create("dataset");
@@ -825,6 +920,7 @@ static Suite *dataset_suite(void)
     TCase *use = tcase_create("use");
     tcase_add_test(use, select_relabels_and_caps);
     tcase_add_test(use, queries_and_batches);
+    tcase_add_test(use, from_pixels);
     suite_add_tcase(s, use);
     TCase *folder = tcase_create("folder");
     tcase_add_test(folder, folder_loader);

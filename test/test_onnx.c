@@ -709,6 +709,135 @@ START_TEST(pass_through_and_folded_nodes)
 }
 END_TEST
 
+/* Adds metadata_props entry key = value to a hand-made model. */
+static void add_meta(Onnx__ModelProto *mp, const char *key, const char *value)
+{
+    if (!mp->metadata_props)
+        mp->metadata_props = hold(LIST_CAP * sizeof *mp->metadata_props);
+    ck_assert_uint_lt(mp->n_metadata_props, LIST_CAP);
+    Onnx__StringStringEntryProto *e = hold(sizeof *e);
+    onnx__string_string_entry_proto__init(e);
+    e->key = (char *)key;
+    e->value = (char *)value;
+    mp->metadata_props[mp->n_metadata_props++] = e;
+}
+
+static const char *meta_of(const Onnx__ModelProto *mp, const char *key)
+{
+    for (size_t k = 0; k < mp->n_metadata_props; k++)
+        if (strcmp(mp->metadata_props[k]->key, key) == 0)
+            return mp->metadata_props[k]->value;
+    ck_abort_msg("no metadata %s", key);
+    return NULL;
+}
+
+/* Export writes the preprocessing, the class names (JSON, escaped) and the
+ * kind of output into metadata_props; import restores them. */
+START_TEST(metadata_carries_preprocessing_and_names)
+{
+    dg_model *m = NULL;
+    ck_assert_int_eq(dg_model_create("c4k3,relu,gap,fc3", 3, 6, 6, 1, &m),
+                     DG_OK);
+    dg_preprocess pre;
+    dg_preprocess_init(&pre, sizeof pre, 3, 6, 6);
+    const float mean[3] = {0.485f, 0.456f, 0.406f};
+    const float std[3] = {0.229f, 0.224f, 0.225f};
+    memcpy(pre.mean, mean, sizeof mean);
+    memcpy(pre.std, std, sizeof std);
+    pre.scale = 0.5f;
+    ck_assert_int_eq(dg_model_set_preprocess(m, &pre), DG_OK);
+    const char *names[3] = {"cat \"tabby\"", "dog\\wolf", "\xc3\xa9\nnew"};
+    ck_assert_int_eq(dg_model_set_class_names(m, names, 3), DG_OK);
+
+    size_t size;
+    uint8_t *bytes = export_bytes(m, &size);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, bytes);
+    ck_assert_ptr_nonnull(mp);
+    ck_assert_str_eq(meta_of(mp, "diffguard.scale"), "0.5");
+    ck_assert_str_eq(meta_of(mp, "diffguard.mean"),
+                     "[0.485000014,0.456,0.405999988]");
+    ck_assert_str_eq(meta_of(mp, "diffguard.output"), "logits");
+    ck_assert_str_eq(meta_of(mp, "diffguard.class_names"),
+                     "[\"cat \\\"tabby\\\"\",\"dog\\\\wolf\","
+                     "\"\xc3\xa9\\u000anew\"]");
+    ck_assert_ptr_nonnull(strstr(mp->doc_string, "output: 3 logits"));
+    onnx__model_proto__free_unpacked(mp, NULL);
+
+    dg_model *back = import_bytes(bytes, size);
+    free(bytes);
+    dg_preprocess got;
+    got.struct_size = sizeof got;
+    ck_assert_int_eq(dg_model_preprocess(back, &got), DG_OK);
+    ck_assert(got.scale == 0.5f);
+    for (int c = 0; c < 3; c++)
+        ck_assert(got.mean[c] == mean[c] && got.std[c] == std[c]);
+    for (uint32_t k = 0; k < 3; k++) {
+        const char *name;
+        ck_assert_int_eq(dg_model_class_name(back, k, &name), DG_OK);
+        ck_assert_str_eq(name, names[k]);
+    }
+    dg_model_free(back);
+    dg_model_free(m);
+}
+END_TEST
+
+/* Metadata written by hand: JSON's escapes, and malformed values refused
+ * with the key named. */
+START_TEST(metadata_by_hand)
+{
+    /* A gray 2x1 image in, its two pixels out (rectified). */
+    Onnx__ModelProto *mp = new_model(13, 1, 2, 1);
+    add_node(mp, "Relu", "relu", INPUTS("x"), "y");
+    add_meta(mp, "diffguard.scale", " 0.25 ");
+    add_meta(mp, "diffguard.mean", " [ 3 ] ");
+    add_meta(mp, "diffguard.std", "[2]");
+    add_meta(mp, "diffguard.class_names",
+             "[ \"a\\u00e9\\/\" , \"\\ud83d\\ude00\\t\" ]");
+    size_t size;
+    uint8_t *bytes = pack(mp, &size);
+    dg_model *m = import_bytes(bytes, size);
+    dg_preprocess got;
+    got.struct_size = sizeof got;
+    ck_assert_int_eq(dg_model_preprocess(m, &got), DG_OK);
+    ck_assert(got.scale == 0.25f && got.mean[0] == 3.0f &&
+              got.std[0] == 2.0f);
+    const char *name;
+    ck_assert_int_eq(dg_model_class_name(m, 0, &name), DG_OK);
+    ck_assert_str_eq(name, "a\xc3\xa9/");
+    ck_assert_int_eq(dg_model_class_name(m, 1, &name), DG_OK);
+    ck_assert_str_eq(name, "\xf0\x9f\x98\x80\t");
+    dg_model_free(m);
+
+    /* Each bad value, added last, replaces the good one above. */
+    static const char long_name[] =
+        "[\"0123456789012345678901234567890123456789012345678901234567890123"
+        "\",\"b\"]";
+    static const struct {
+        const char *key, *value, *needle;
+    } bad[] = {
+        {"diffguard.scale", "x", "diffguard.scale is \"x\"; expected a number"},
+        {"diffguard.scale", "0", "preprocessing scale 0"},
+        {"diffguard.mean", "[1,2]", "expected a JSON array of 1 numbers"},
+        {"diffguard.mean", "1", "expected a JSON array of 1 numbers"},
+        {"diffguard.std", "[0]", "ONNX metadata: preprocessing channel 0"},
+        {"diffguard.class_names", "[\"a\"]", "JSON array of 2 strings"},
+        {"diffguard.class_names", "[\"a\",\"b\\q\"]", "JSON array of 2"},
+        {"diffguard.class_names", "[\"a\",\"\\ud83d\"]", "JSON array of 2"},
+        {"diffguard.class_names", "[\"a\",\"b\"", "JSON array of 2"},
+        {"diffguard.class_names", "[\"a\",\"b\"] x", "JSON array of 2"},
+        {"diffguard.class_names", long_name, "at most 63 bytes"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        add_meta(mp, bad[k].key, bad[k].value);
+        bytes = pack(mp, &size);
+        expect_rejected(bytes, size, DG_E_FORMAT,
+                        (const char *const[]){bad[k].needle}, 1);
+        mp->n_metadata_props--;
+    }
+    release_all();
+}
+END_TEST
+
 /* A flattened map stays C x H x W through ReLU and gets its flatten layer
  * where the layout matters: before Softmax, or as the graph output. */
 START_TEST(flatten_layers_appear_where_needed)
@@ -1023,6 +1152,8 @@ int main(void)
     tcase_add_test(tc, memory_and_file_contracts);
     tcase_add_test(tc, pass_through_and_folded_nodes);
     tcase_add_test(tc, flatten_layers_appear_where_needed);
+    tcase_add_test(tc, metadata_carries_preprocessing_and_names);
+    tcase_add_test(tc, metadata_by_hand);
     tcase_add_test(tc, unsupported_parts_are_named);
     tcase_add_test(tc, truncated_and_corrupt_bytes_are_format_errors);
     tcase_add_test(tc, every_flipped_byte_fails_cleanly);

@@ -7,7 +7,11 @@
  * host uses.  Beside it, dg_validate_labeled checks the host's label with
  * the guard's differentiators, and the host prints the verdict:
  *
- *     IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S
+ *     IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S; RULE
+ *
+ * RULE is the guard's rule and the threshold it compares with ("rule score:
+ * accept at T or more", "rule votes: accept with T or more votes"): a
+ * unanimous vote is rejected when the score rule's threshold is not met.
  *
  * Build: cc host.c $(pkg-config --cflags --libs libdiffguard) */
 #include <stdio.h>
@@ -79,9 +83,14 @@ int main(int argc, char **argv)
             "validation");
         const char *name;
         TRY(dg_model_class_name(student, (uint32_t)label, &name), "name");
-        printf("%s: %s (%d) %s votes %u/%u score %.4f\n", argv[i], name,
+        printf("%s: %s (%d) %s votes %u/%u score %.4f; ", argv[i], name,
                label, v.accepted ? "ACCEPTED" : "REJECTED", v.votes,
                v.members, v.score);
+        if (v.rule == DG_RULE_VOTES)
+            printf("rule votes: accept with %.0f or more votes\n",
+                   v.threshold);
+        else
+            printf("rule score: accept at %.4f or more\n", v.threshold);
     }
     status = 0;
 done:

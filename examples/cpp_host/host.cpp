@@ -6,7 +6,9 @@
 // dg::Session, standing in for the host's runtime), validates the label
 // with the guard, and prints
 //
-//     IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S
+//     IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S; RULE
+//
+// with RULE as the C host prints it: the rule and its threshold.
 //
 // Build: c++ -std=c++11 host.cpp $(pkg-config --cflags --libs libdiffguard)
 #include <algorithm>
@@ -38,11 +40,17 @@ int main(int argc, char **argv)
                 std::max_element(out.data, out.data + out.size()) - out.data);
             // The check beside it.
             dg_verdict v = validator.validate_labeled(input, {label})[0];
-            std::printf("%s: %s (%d) %s votes %u/%u score %.4f\n", argv[i],
+            std::printf("%s: %s (%d) %s votes %u/%u score %.4f; ", argv[i],
                         student.class_name(static_cast<std::uint32_t>(label))
                             .c_str(),
                         label, v.accepted ? "ACCEPTED" : "REJECTED", v.votes,
                         v.members, static_cast<double>(v.score));
+            if (v.rule == DG_RULE_VOTES)
+                std::printf("rule votes: accept with %.0f or more votes\n",
+                            static_cast<double>(v.threshold));
+            else
+                std::printf("rule score: accept at %.4f or more\n",
+                            static_cast<double>(v.threshold));
         }
     } catch (const dg::Error &e) {
         std::fprintf(stderr, "host: %s\n", e.what());

@@ -14,8 +14,9 @@ dg_status dg_dataset_load_idx(const char *images_path,
     return dg_idx_load(images_path, labels_path, out);
 }
 
-/* The sample shape an image folder's images are converted to. */
-static dg_status check_folder_shape(uint32_t channels, uint32_t height,
+/* The sample shape of a data set made here: an image folder's images are
+ * converted to it, samples in memory have it. */
+static dg_status check_sample_shape(uint32_t channels, uint32_t height,
                                     uint32_t width)
 {
     if (channels != 1 && channels != 3)
@@ -36,8 +37,40 @@ dg_status dg_dataset_load_folder(const char *dir, uint32_t channels,
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(dir);
-    DG_TRY(check_folder_shape(channels, height, width));
+    DG_TRY(check_sample_shape(channels, height, width));
     return dg_folder_load(dir, channels, height, width, out);
+}
+
+/* The largest label a data set made from memory may hold: classes are
+ * counted up to it, and per-class tables are made that large. */
+#define MAX_LABEL 65535
+
+dg_status dg_dataset_from_pixels(const uint8_t *pixels, uint32_t count,
+                                 uint32_t channels, uint32_t height,
+                                 uint32_t width, const int32_t *labels,
+                                 const char *const *class_names,
+                                 uint32_t n_class_names, dg_dataset **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(pixels && labels);
+    if (count == 0)
+        return dg_fail(DG_E_INVALID_ARG, "a data set of 0 samples");
+    DG_TRY(check_sample_shape(channels, height, width));
+    for (uint32_t i = 0; i < count; i++)
+        if (labels[i] < 0 || labels[i] > MAX_LABEL)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "label %d of sample %u; labels are 0 to %d",
+                           labels[i], i, MAX_LABEL);
+    if (class_names ? n_class_names == 0 : n_class_names != 0)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "class_names and n_class_names (%u) must be given "
+                       "together", n_class_names);
+    for (uint32_t k = 0; class_names && k < n_class_names; k++)
+        if (!class_names[k])
+            return dg_fail(DG_E_INVALID_ARG, "class name %u is NULL", k);
+    return dg_dataset_copy(pixels, count, channels, height, width, labels,
+                           class_names, n_class_names, out);
 }
 
 dg_status dg_dataset_spec_opts_init(dg_dataset_spec_opts *o,
@@ -61,7 +94,7 @@ dg_status dg_dataset_open_spec(const char *spec,
         dg_complete_struct(&full, sizeof full, o);
     }
     if (full.channels || full.height || full.width)
-        DG_TRY(check_folder_shape(full.channels, full.height, full.width));
+        DG_TRY(check_sample_shape(full.channels, full.height, full.width));
     if (full.classes ? full.n_classes == 0 : full.n_classes != 0)
         return dg_fail(DG_E_INVALID_ARG,
                        "classes and n_classes (%u) must be given together",

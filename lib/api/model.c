@@ -177,27 +177,7 @@ dg_status dg_model_set_class_names(dg_model *m, const char *const *names,
                                    uint32_t count)
 {
     DG_CHECK_ARG(m && (names || count == 0));
-    uint32_t n = (uint32_t)dg_shape_size(dg_model_output_shape(m));
-    if (count != 0 && count != n)
-        return dg_fail(DG_E_SHAPE, "%u class names for %u outputs", count, n);
-    for (uint32_t k = 0; k < count; k++) {
-        if (!names[k])
-            return dg_fail(DG_E_INVALID_ARG, "class name %u is NULL", k);
-        if (strlen(names[k]) >= DG_CLASS_NAME_CAP)
-            return dg_fail(DG_E_INVALID_ARG,
-                           "class name %u is longer than %d bytes", k,
-                           DG_CLASS_NAME_CAP - 1);
-    }
-    char(*copy)[DG_CLASS_NAME_CAP] = NULL;
-    if (count)
-        DG_TRY(dg_alloc_array((void **)&copy, count, DG_CLASS_NAME_CAP,
-                              "class names"));
-    for (uint32_t k = 0; k < count; k++)
-        memcpy(copy[k], names[k], strlen(names[k]) + 1);
-    free(m->class_names);
-    m->class_names = copy;
-    m->n_class_names = count;
-    return DG_OK;
+    return dg_model_name_classes(m, names, count);
 }
 
 DG_API_ALIAS(dg_model_get_preprocess, dg_model_preprocess);

@@ -14,7 +14,7 @@ const char *dg_strerror(int status)
     case DG_OK: return "success";
     case DG_E_INVALID_ARG: return "invalid argument";
     case DG_E_NOMEM: return "out of memory";
-    case DG_E_IO: return "input/output error";
+    case DG_E_IO: return "file error";
     case DG_E_FORMAT: return "corrupt or unrecognised data";
     case DG_E_UNSUPPORTED: return "unsupported";
     case DG_E_STATE: return "invalid state for this call";

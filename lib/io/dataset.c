@@ -77,6 +77,30 @@ void dg_dataset_destroy(dg_dataset *ds)
     free(ds);
 }
 
+dg_status dg_dataset_copy(const uint8_t *pixels, uint32_t count,
+                          uint32_t channels, uint32_t height, uint32_t width,
+                          const int32_t *labels, const char *const *names,
+                          uint32_t n_names, dg_dataset **out)
+{
+    dg_dataset *ds;
+    DG_TRY(dg_dataset_alloc(count, channels, height, width, &ds));
+    memcpy(ds->pixels, pixels, (size_t)count * ds->sample_size);
+    memcpy(ds->labels, labels, (size_t)count * sizeof *labels);
+    dg_dataset_count_classes(ds);
+    dg_status s = DG_OK;
+    if (names && n_names != ds->n_classes)
+        s = dg_fail(DG_E_MISMATCH,
+                    "%u class names for labels 0 to %u: give one name per "
+                    "class", n_names, ds->n_classes - 1);
+    if (s == DG_OK && names) s = dg_dataset_name_classes(ds, names, n_names);
+    if (s != DG_OK) {
+        dg_dataset_destroy(ds);
+        return s;
+    }
+    *out = ds;
+    return DG_OK;
+}
+
 /* new_label[old] = position of `old` in classes, or -1 when not selected. */
 static dg_status map_classes(const dg_dataset *ds, const int32_t *classes,
                              uint32_t n_classes, int32_t **new_label)

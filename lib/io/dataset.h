@@ -29,6 +29,15 @@ dg_status dg_dataset_name_classes(dg_dataset *ds, const char *const *names,
 dg_status dg_dataset_alloc(uint32_t count, uint32_t channels, uint32_t height,
                            uint32_t width, dg_dataset **out);
 
+/* A data set holding copies of count samples of channels x height x width
+ * pixels (planar, one after another) and their labels (each >= 0), named
+ * by names[0..n_names-1] when names is not NULL (n_names must then be the
+ * largest label + 1).  Behind dg_dataset_from_pixels. */
+dg_status dg_dataset_copy(const uint8_t *pixels, uint32_t count,
+                          uint32_t channels, uint32_t height, uint32_t width,
+                          const int32_t *labels, const char *const *names,
+                          uint32_t n_names, dg_dataset **out);
+
 /* Sets n_classes from the labels; loaders call it once labels are in. */
 void dg_dataset_count_classes(dg_dataset *ds);
 

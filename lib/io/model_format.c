@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/file.h"
+#include "io/file_kind.h"
 
 static const char MAGIC[8] = "DGMODEL"; /* with its NUL: 8 bytes */
 
@@ -184,9 +185,14 @@ static dg_status open_file(const uint8_t *data, size_t size, dg_reader *r)
     uint64_t declared;
     dg_reader_init(r, data, size);
     DG_TRY(dg_get_bytes(r, magic, sizeof magic, "magic"));
-    if (memcmp(magic, MAGIC, sizeof MAGIC) != 0)
+    if (memcmp(magic, MAGIC, sizeof MAGIC) != 0) {
+        const char *advice = dg_file_kind_advice(dg_file_kind_of(data, size));
+        if (advice)
+            return dg_fail(DG_E_FORMAT, "not a libdiffguard model: %s",
+                           advice);
         return dg_fail(DG_E_FORMAT, "not a libdiffguard model: the data "
                                     "does not begin with \"DGMODEL\\0\"");
+    }
     DG_TRY(dg_get_u32(r, &major, "format major version"));
     DG_TRY(dg_get_u32(r, &minor, "format minor version"));
     /* Checked before the checksum: a later major version may place or

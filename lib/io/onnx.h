@@ -11,6 +11,14 @@
 /* The largest ONNX model read or written, in bytes. */
 #define DG_ONNX_MAX_SIZE ((size_t)1 << 30)
 
+/* The metadata_props keys export writes and import reads (doc/onnx.md,
+ * "Metadata"). */
+#define DG_ONNX_META_SCALE "diffguard.scale"
+#define DG_ONNX_META_MEAN "diffguard.mean"
+#define DG_ONNX_META_STD "diffguard.std"
+#define DG_ONNX_META_OUTPUT "diffguard.output"
+#define DG_ONNX_META_CLASS_NAMES "diffguard.class_names"
+
 /* Parses an ONNX ModelProto of `size` bytes into a new finalised model
  * (refs 1).  `data` is only read during the call.  An operator, attribute
  * or data type outside the supported subset fails with DG_E_UNSUPPORTED,

@@ -478,6 +478,109 @@ static void build_graph(exporter *ex)
     g->output = out;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Metadata: what a runtime needs around the graph                          */
+/* ------------------------------------------------------------------------ */
+
+/* v[0..n-1] as a JSON array of numbers. */
+static char *json_numbers(exporter *ex, const float *v, uint32_t n)
+{
+    char *s = arena_alloc(ex, (size_t)n * 18 + 3);
+    if (!s) return NULL;
+    size_t at = 0;
+    s[at++] = '[';
+    for (uint32_t k = 0; k < n; k++)
+        at += (size_t)sprintf(s + at, "%s%.9g", k ? "," : "", (double)v[k]);
+    memcpy(s + at, "]", 2);
+    return s;
+}
+
+/* The model's class names as a JSON array of strings: quote, backslash
+ * and control characters escaped, other bytes (UTF-8) as they are. */
+static char *json_class_names(exporter *ex, const dg_model *m)
+{
+    /* Each byte takes at most 6 ("\u001f"), each name 3 more. */
+    char *s = arena_array(ex, m->n_class_names, DG_CLASS_NAME_CAP * 6 + 3);
+    if (!s) return NULL;
+    size_t at = 0;
+    s[at++] = '[';
+    for (uint32_t k = 0; k < m->n_class_names; k++) {
+        if (k) s[at++] = ',';
+        s[at++] = '"';
+        for (const char *c = m->class_names[k]; *c; c++) {
+            if (*c == '"' || *c == '\\') {
+                s[at++] = '\\';
+                s[at++] = *c;
+            } else if ((unsigned char)*c < 0x20) {
+                at += (size_t)sprintf(s + at, "\\u%04x", (unsigned)*c);
+            } else {
+                s[at++] = *c;
+            }
+        }
+        s[at++] = '"';
+    }
+    memcpy(s + at, "]", 2);
+    return s;
+}
+
+static Onnx__StringStringEntryProto *entry(exporter *ex, const char *key,
+                                           char *value)
+{
+    Onnx__StringStringEntryProto *e = arena_alloc(ex, sizeof *e);
+    if (!e || !value) return NULL;
+    onnx__string_string_entry_proto__init(e);
+    e->key = format(ex, "%s", key);
+    e->value = value;
+    return e;
+}
+
+/* metadata_props (doc/onnx.md, "Metadata"): the preprocessing that makes
+ * an image model's input from 8-bit pixels, the class names, and what the
+ * output is; the same in words in doc_string. */
+static void build_metadata(exporter *ex, Onnx__ModelProto *model)
+{
+    const dg_model *m = ex->m;
+    const dg_preprocess *p = &m->pre;
+    /* Other inputs (features, 20 channels) are not made from pixels. */
+    int image = p->channels == 1 || p->channels == 3;
+    int probabilities = m->layers[m->n_layers - 1].kind == DG_LAYER_SOFTMAX;
+    const char *output = probabilities ? "probabilities" : "logits";
+    enum { MAX_ENTRIES = 5 };
+    Onnx__StringStringEntryProto **props =
+        arena_array(ex, MAX_ENTRIES, sizeof *props);
+    size_t n = 0;
+    if (image) {
+        push(ex, (void **)props, &n, MAX_ENTRIES,
+             entry(ex, DG_ONNX_META_SCALE,
+                   format(ex, "%.9g", (double)p->scale)));
+        push(ex, (void **)props, &n, MAX_ENTRIES,
+             entry(ex, DG_ONNX_META_MEAN,
+                   json_numbers(ex, p->mean, p->channels)));
+        push(ex, (void **)props, &n, MAX_ENTRIES,
+             entry(ex, DG_ONNX_META_STD,
+                   json_numbers(ex, p->std, p->channels)));
+    }
+    push(ex, (void **)props, &n, MAX_ENTRIES,
+         entry(ex, DG_ONNX_META_OUTPUT, format(ex, "%s", output)));
+    if (m->n_class_names)
+        push(ex, (void **)props, &n, MAX_ENTRIES,
+             entry(ex, DG_ONNX_META_CLASS_NAMES, json_class_names(ex, m)));
+    model->n_metadata_props = n;
+    model->metadata_props = props;
+    const char *input =
+        !image ? ""
+        : format(ex,
+                 ", from 8-bit %s pixels p resized to %ux%u: (p * %s - "
+                 "%s[c]) / %s[c] per channel c",
+                 p->channels == 3 ? "RGB" : "gray", p->height, p->width,
+                 DG_ONNX_META_SCALE, DG_ONNX_META_MEAN, DG_ONNX_META_STD);
+    model->doc_string = format(
+        ex, "input: float32 [N, %u, %u, %u]%s; output: %u %s%s",
+        m->input.c, m->input.h, m->input.w, input,
+        (unsigned)dg_shape_size(dg_model_output_shape(m)), output,
+        m->n_class_names ? ", classes in " DG_ONNX_META_CLASS_NAMES : "");
+}
+
 static void build_model(exporter *ex, Onnx__ModelProto *model)
 {
     Onnx__OperatorSetIdProto *opset = arena_alloc(ex, sizeof *opset);
@@ -498,6 +601,7 @@ static void build_model(exporter *ex, Onnx__ModelProto *model)
     model->n_opset_import = 1;
     model->opset_import = opsets;
     model->graph = &ex->graph;
+    build_metadata(ex, model);
 }
 
 dg_status dg_onnx_write(const dg_model *m, dg_writer *w)

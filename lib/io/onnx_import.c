@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "io/file_kind.h"
 #include "onnx.pb-c.h"
 
 /* Real models nest about 8 deep (model, graph, value info, type, shape,
@@ -126,6 +127,10 @@ static void budget_free(void *data, void *p)
 static dg_status unpack(const uint8_t *data, size_t size, budget *b,
                         ProtobufCAllocator *alloc, Onnx__ModelProto **out)
 {
+    dg_file_kind kind = dg_file_kind_of(data, size);
+    if (kind != DG_FILE_UNKNOWN && kind != DG_FILE_ONNX)
+        return dg_fail(DG_E_FORMAT, "not an ONNX model: %s",
+                       dg_file_kind_advice(kind));
     DG_TRY(check_nesting(&onnx__model_proto__descriptor, data, size, 0, 0));
     b->limit = size <= (SIZE_MAX - BUDGET_BASE) / BUDGET_FACTOR
                    ? size * BUDGET_FACTOR + BUDGET_BASE
@@ -1074,6 +1079,196 @@ static dg_status check_output(importer *im)
     return settle(im, &out);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Metadata that export writes (doc/onnx.md, "Metadata")                    */
+/* ------------------------------------------------------------------------ */
+
+/* The value of `key`, the last one if it repeats (as protobuf maps do),
+ * or NULL. */
+static const char *meta_value(const Onnx__ModelProto *mp, const char *key)
+{
+    const char *value = NULL;
+    for (size_t k = 0; k < mp->n_metadata_props; k++)
+        if (strcmp(text(mp->metadata_props[k]->key), key) == 0)
+            value = text(mp->metadata_props[k]->value);
+    return value;
+}
+
+static const char *skip_space(const char *c)
+{
+    while (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') c++;
+    return c;
+}
+
+/* Reads the JSON array "[x, y, ...]" of exactly n numbers into v. */
+static dg_status meta_numbers(const char *key, const char *json, float *v,
+                              uint32_t n)
+{
+    const char *c = skip_space(json);
+    uint32_t k = 0;
+    int ok = *c++ == '[';
+    while (ok) {
+        char *end;
+        float x = strtof(skip_space(c), &end);
+        ok = end != skip_space(c) && k < n;
+        if (ok) v[k++] = x;
+        c = skip_space(end);
+        if (*c != ',') break;
+        c++;
+    }
+    if (!ok || *c != ']' || *skip_space(c + 1) || k != n)
+        return dg_fail(DG_E_FORMAT,
+                       "ONNX metadata %s is \"%.40s\"; expected a JSON "
+                       "array of %u numbers",
+                       key, json, n);
+    return DG_OK;
+}
+
+/* Appends code point u to out as UTF-8; returns the bytes written. */
+static size_t put_utf8(char *out, uint32_t u)
+{
+    if (u < 0x80) {
+        out[0] = (char)u;
+        return 1;
+    }
+    if (u < 0x800) {
+        out[0] = (char)(0xC0 | u >> 6);
+        out[1] = (char)(0x80 | (u & 0x3F));
+        return 2;
+    }
+    if (u < 0x10000) {
+        out[0] = (char)(0xE0 | u >> 12);
+        out[1] = (char)(0x80 | (u >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (u & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | u >> 18);
+    out[1] = (char)(0x80 | (u >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (u >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (u & 0x3F));
+    return 4;
+}
+
+/* Four hex digits at c into *u; 0 if they are not. */
+static int hex4(const char *c, uint32_t *u)
+{
+    *u = 0;
+    for (int k = 0; k < 4; k++) {
+        int d = c[k] >= '0' && c[k] <= '9'   ? c[k] - '0'
+                : c[k] >= 'a' && c[k] <= 'f' ? c[k] - 'a' + 10
+                : c[k] >= 'A' && c[k] <= 'F' ? c[k] - 'A' + 10
+                                             : -1;
+        if (d < 0) return 0;
+        *u = *u << 4 | (uint32_t)d;
+    }
+    return 1;
+}
+
+/* Reads the JSON string at *c (after its opening quote) into out, which
+ * holds DG_CLASS_NAME_CAP bytes; *c ends after the closing quote.  0 if
+ * it is malformed or too long. */
+static int json_string(const char **c, char out[DG_CLASS_NAME_CAP])
+{
+    static const char escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+    size_t at = 0;
+    const char *p = *c;
+    while (*p != '"') {
+        char buf[4];
+        size_t len = 1;
+        uint32_t u, low;
+        if ((unsigned char)*p < 0x20) return 0;
+        if (*p != '\\') {
+            buf[0] = *p++;
+        } else if (p[1] == 'u' && hex4(p + 2, &u)) {
+            p += 6;
+            if (u >= 0xD800 && u < 0xDC00) { /* a surrogate pair */
+                if (p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &low) ||
+                    low < 0xDC00 || low >= 0xE000)
+                    return 0;
+                u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00);
+                p += 6;
+            }
+            len = put_utf8(buf, u);
+        } else {
+            const char *e = p[1] ? strchr(escapes, p[1]) : NULL;
+            if (!e || (e - escapes) % 2) return 0;
+            buf[0] = e[1];
+            p += 2;
+        }
+        if (at + len >= DG_CLASS_NAME_CAP) return 0;
+        memcpy(out + at, buf, len);
+        at += len;
+    }
+    out[at] = '\0';
+    *c = p + 1;
+    return 1;
+}
+
+/* Reads the JSON array of exactly n strings into the model's class names. */
+static dg_status meta_class_names(dg_model *m, const char *json, uint32_t n)
+{
+    char(*names)[DG_CLASS_NAME_CAP] = NULL;
+    const char **pointers = NULL;
+    dg_status s = dg_alloc_array((void **)&names, n, sizeof *names,
+                                 "class names");
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&pointers, n, sizeof *pointers,
+                           "class names");
+    const char *c = skip_space(json);
+    uint32_t k = 0;
+    int ok = s == DG_OK && *c++ == '[';
+    while (ok) {
+        c = skip_space(c);
+        ok = *c++ == '"' && k < n && json_string(&c, names[k]);
+        if (ok) pointers[k] = names[k], k++;
+        c = skip_space(c);
+        if (*c != ',') break;
+        c++;
+    }
+    if (s == DG_OK && (!ok || *c != ']' || *skip_space(c + 1) || k != n))
+        s = dg_fail(DG_E_FORMAT,
+                    "ONNX metadata " DG_ONNX_META_CLASS_NAMES " is not a "
+                    "JSON array of %u strings of at most %d bytes",
+                    n, DG_CLASS_NAME_CAP - 1);
+    if (s == DG_OK) s = dg_model_name_classes(m, pointers, n);
+    free(pointers);
+    free(names);
+    return s;
+}
+
+/* Applies the preprocessing and class names export writes, when present;
+ * without them the model keeps its defaults. */
+static dg_status read_metadata(dg_model *m, const Onnx__ModelProto *mp)
+{
+    dg_preprocess pre = m->pre;
+    const char *scale = meta_value(mp, DG_ONNX_META_SCALE);
+    const char *mean = meta_value(mp, DG_ONNX_META_MEAN);
+    const char *std = meta_value(mp, DG_ONNX_META_STD);
+    const char *names = meta_value(mp, DG_ONNX_META_CLASS_NAMES);
+    if (scale) {
+        char *end;
+        pre.scale = strtof(scale, &end);
+        if (end == scale || *skip_space(end))
+            return dg_fail(DG_E_FORMAT,
+                           "ONNX metadata " DG_ONNX_META_SCALE " is "
+                           "\"%.40s\"; expected a number",
+                           scale);
+    }
+    if (mean)
+        DG_TRY(meta_numbers(DG_ONNX_META_MEAN, mean, pre.mean, pre.channels));
+    if (std)
+        DG_TRY(meta_numbers(DG_ONNX_META_STD, std, pre.std, pre.channels));
+    if (scale || mean || std) {
+        if (dg_preprocess_validate(&pre, m->input) != DG_OK)
+            return dg_fail_context(DG_E_FORMAT, "ONNX metadata");
+        m->pre = pre;
+    }
+    if (names)
+        DG_TRY(meta_class_names(
+            m, names, (uint32_t)dg_shape_size(dg_model_output_shape(m))));
+    return DG_OK;
+}
+
 static dg_status import_model(importer *im, const Onnx__ModelProto *mp)
 {
     DG_TRY(read_opset(mp, &im->opset));
@@ -1104,6 +1299,7 @@ dg_status dg_onnx_read(const void *data, size_t size, dg_model **out)
     DG_TRY(unpack(data, size, &b, &alloc, &mp));
     importer im = {0};
     dg_status s = import_model(&im, mp);
+    if (s == DG_OK) s = read_metadata(im.m, mp);
     free(im.values);
     onnx__model_proto__free_unpacked(mp, &alloc);
     if (s != DG_OK) {

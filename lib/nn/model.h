@@ -113,6 +113,12 @@ void dg_model_unref(dg_model *m);
  * values, non-zero std and scale). */
 dg_status dg_preprocess_validate(const dg_preprocess *p, dg_shape input);
 
+/* Gives m copies of names[0..count-1] as its class names: count is 0 (no
+ * names) or the output size, each name shorter than DG_CLASS_NAME_CAP.
+ * Behind dg_model_set_class_names and ONNX import. */
+dg_status dg_model_name_classes(dg_model *m, const char *const *names,
+                                uint32_t count);
+
 /* Frees a model regardless of its reference count. */
 void dg_model_destroy(dg_model *m);
 

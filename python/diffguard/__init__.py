@@ -26,7 +26,7 @@ from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
                        LAYER_LINEAR, LAYER_MAXPOOL, LAYER_RELU, LAYER_SOFTMAX,
                        MAX_MEMBERS, MEMBERS_PRUNED, MEMBERS_ROBUST,
                        OPTIMIZER_ADAM, OPTIMIZER_SGD, PRUNE_LEAST, PRUNE_MOST,
-                       RULE_SCORE, RULE_VOTES, SCHEDULE_CONSTANT,
+                       RULE_SCORE, RULE_VOTES, Rule, SCHEDULE_CONSTANT,
                        SCHEDULE_COSINE, SCHEDULE_STEP, Status)
 from .attack import (AdversarialItem, AdversarialSet, AttackResult,
                      AttackSettings, attack, attack_settings, dssim,
@@ -45,7 +45,7 @@ __all__ = [
     "EvalOutcome", "EvalRow", "EvalSet", "Evaluation", "Guard",
     "GuardEvaluation",
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
-    "Pruner", "Session", "Status", "TrainReport", "Validator", "Verdict",
+    "Pruner", "Rule", "Session", "Status", "TrainReport", "Validator", "Verdict",
     "attack", "attack_settings", "choose_attempts", "classify", "dssim",
     "guard_members", "library_version", "save_png",
     # Constants: diffguard.h's without their DG_ prefix, and the ABI

@@ -31,6 +31,13 @@ class Status(enum.IntEnum):
     CANCELLED = 12
 
 
+class Rule(enum.IntEnum):
+    """How a verdict decides, DG_RULE_* without the prefix: the values of
+    RULE_VOTES and RULE_SCORE, named."""
+    VOTES = 1
+    SCORE = 2
+
+
 # Constants, without their DG_ prefix.
 MAX_MEMBERS = 16
 LAYER_CONV, LAYER_RELU, LAYER_MAXPOOL, LAYER_AVGPOOL = 1, 2, 3, 4
@@ -39,7 +46,7 @@ LAYER_ADD, LAYER_SOFTMAX, LAYER_DROPOUT = 9, 10, 11
 LAYER_FLAG_FROZEN = 1
 PRUNE_MOST, PRUNE_LEAST = 1, 2
 MEMBERS_PRUNED, MEMBERS_ROBUST = 1, 2
-RULE_VOTES, RULE_SCORE = 1, 2
+RULE_VOTES, RULE_SCORE = int(Rule.VOTES), int(Rule.SCORE)
 OPTIMIZER_SGD, OPTIMIZER_ADAM = 1, 2
 SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE = 0, 1, 2
 PIXEL_GRAY8, PIXEL_RGB8, PIXEL_RGBA8 = 1, 2, 3

@@ -59,6 +59,12 @@ def create(fn, handle_type, *args):
     return out
 
 
+def c_strings(names):
+    """A C array of the strings `names` (UTF-8) and its length."""
+    encoded = [name.encode() for name in names]
+    return (ctypes.c_char_p * len(encoded))(*encoded), len(encoded)
+
+
 def get_u32(fn, *args, count=1):
     """Calls fn(*args, &v1, ..., &v<count>) and returns the uint32 values
     (one value alone, several as a tuple)."""

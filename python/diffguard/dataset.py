@@ -6,13 +6,51 @@ import numpy as np
 
 from ._capi import lib
 from ._structs import dg_dataset, dg_dataset_spec_opts
-from ._support import Handle, create, get_u32, handle_of
+from ._support import Handle, c_strings, create, get_u32, handle_of
 
 
 class Dataset(Handle):
     """A labelled image set held in memory as 8-bit pixels.  Read-only once
     loaded; calls that use it only borrow it."""
     _free = lib.dg_dataset_free
+
+    @classmethod
+    def from_arrays(cls, images, labels, class_names=None):
+        """A data set copied from numpy arrays, for training, guard building
+        and evaluation without files: images of shape (N, H, W) (gray) or
+        (N, C, H, W) with C 1 or 3 (channels-last arrays need
+        images.transpose(0, 3, 1, 2)), as uint8 pixels or as floats in
+        [0, 1] (rounded to 8 bits); labels N integers from 0; class_names
+        None or one name per class (the largest label + 1)."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[:, None]
+        if images.ndim != 4:
+            raise ValueError("images must be (N, H, W) or (N, C, H, W), not "
+                             "of shape %s" % (images.shape,))
+        if images.dtype != np.uint8:
+            if not np.issubdtype(images.dtype, np.floating):
+                raise ValueError("images must be uint8 or floats in [0, 1], "
+                                 "not %s" % images.dtype)
+            if images.size and not (0 <= images.min() and
+                                    images.max() <= 1):
+                raise ValueError("float images must be in [0, 1]; scale "
+                                 "them, or pass uint8 pixels")
+            images = np.rint(images * 255).astype(np.uint8)
+        images = np.ascontiguousarray(images)
+        labels = np.ascontiguousarray(labels)
+        if labels.shape != images.shape[:1] or not (
+                np.issubdtype(labels.dtype, np.integer)):
+            raise ValueError("labels must be %d integers, one per image"
+                             % len(images))
+        if labels.size and not (0 <= labels.min() and
+                                labels.max() <= np.iinfo(np.int32).max):
+            raise ValueError("labels must be integers from 0")
+        names, n_names = (None, 0) if class_names is None else c_strings(
+            class_names)
+        return cls(create(lib.dg_dataset_from_pixels, dg_dataset, images,
+                          *(int(n) for n in images.shape),
+                          labels.astype(np.int32), names, n_names))
 
     @classmethod
     def load_idx(cls, images_path, labels_path):

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from ._capi import lib
-from ._structs import (PRUNE_MOST, dg_calibration, dg_ensemble,
+from ._structs import (PRUNE_MOST, Rule, dg_calibration, dg_ensemble,
                        dg_ensemble_info, dg_ensemble_opts, dg_member_info,
                        dg_model, dg_pruner, dg_validator, dg_validator_opts,
                        dg_verdict, new_result, record_type, to_record)
@@ -29,14 +29,14 @@ class Verdict(collections.namedtuple(
         "Verdict", "accepted label rule members votes score threshold "
                    "member_labels member_scores")):
     """Why an input was accepted (dg_verdict): accepted is a bool, label the
-    phase-1 class, rule a RULE_* value, members M, votes how many of the M
+    phase-1 class, rule a Rule (Rule.VOTES or Rule.SCORE), members M, votes how many of the M
     differentiators agreed with label, score their mean P(label),
     threshold tau or theta; member_labels and member_scores hold M items."""
 
     @classmethod
     def _from_c(cls, v):
         m = v.members
-        return cls(bool(v.accepted), v.label, v.rule, m, v.votes, v.score,
+        return cls(bool(v.accepted), v.label, Rule(v.rule), m, v.votes, v.score,
                    v.threshold, tuple(v.member_label[:m]),
                    tuple(v.member_score[:m]))
 

@@ -9,8 +9,8 @@ import numpy as np
 from ._capi import lib
 from ._structs import (dg_layer_info, dg_model, dg_session, dg_train_opts,
                        dg_train_report, new_result, record_type, to_record)
-from ._support import (Handle, as_input, create, fill_options, get_u32,
-                       query)
+from ._support import (Handle, as_input, c_strings, create, fill_options,
+                       get_u32, query)
 
 LayerInfo = record_type("LayerInfo", dg_layer_info,
                         "One layer as dg_layer_info describes it; kind is a "
@@ -166,9 +166,7 @@ class Model(Handle):
 
     @class_names.setter
     def class_names(self, names):
-        encoded = [n.encode() for n in names]
-        array = (ctypes.c_char_p * len(encoded))(*encoded)
-        lib.dg_model_set_class_names(self._handle, array, len(encoded))
+        lib.dg_model_set_class_names(self._handle, *c_strings(names))
 
     def load_image(self, path):
         """A PNG or JPEG file as this model's input: a (C, H, W) float32

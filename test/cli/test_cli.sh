@@ -45,6 +45,11 @@ import sys
 text = sys.stdin.read()
 assert sys.argv[1] in text, text' "$DG_EXPECTED_VERSION"
 fi
+expect_success "--version is version" "$dg" --version
+check "--version prints the versions" '
+import sys
+text = sys.stdin.read()
+assert text.startswith("         version") and "library" in text, text'
 expect_success "version --json" "$dg" version --json
 check "version --json: library and header agree" '
 import json, os, sys

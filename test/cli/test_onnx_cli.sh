@@ -164,19 +164,29 @@ else
 fi
 
 # ------------------------------------------------------------- bad files
-expect_failure "import a missing file" 1 "missing\.onnx" \
+expect_failure "import a missing file: no such file" 1 \
+    "missing\.onnx: file error: .*No such file" \
     "$dg" import "$work/missing.onnx" -o "$work/never.dgm"
 size=$(stat -c %s "$work/model.onnx")
 head -c $((size / 2)) "$work/model.onnx" >"$work/truncated.onnx"
 expect_failure "import a truncated file" 1 "importing .*truncated\.onnx" \
     "$dg" import "$work/truncated.onnx" -o "$work/never.dgm"
-expect_failure "import a model file as ONNX" 1 \
-    "importing .*model\.dgm: .*not a valid ONNX model" \
+expect_failure "import a model file as ONNX: says what it is" 1 \
+    "importing .*model\.dgm: .*not an ONNX model: it is a libdiffguard model file" \
     "$dg" import "$model" -o "$work/never.dgm"
+expect_failure "import a guard as ONNX: says what it is" 1 \
+    "not an ONNX model: it is a guard file (.*dg guard info" \
+    "$dg" import "$guard" -o "$work/never.dgm"
 expect_failure "export a missing model" 1 "loading .*missing\.dgm" \
     "$dg" export "$work/missing.dgm" -o "$work/never.onnx"
 expect_failure "export an ONNX file as a model" 1 "loading .*model\.onnx" \
     "$dg" export "$work/model.onnx" -o "$work/never.onnx"
+expect_failure "info on an ONNX file suggests dg import" 1 \
+    "not a libdiffguard model: it looks like an ONNX model (.*dg import" \
+    "$dg" info "$work/model.onnx"
+expect_failure "info on a guard suggests dg guard info" 1 \
+    "not a libdiffguard model: it is a guard file (.*dg guard info" \
+    "$dg" info "$guard"
 expect_failure "export into a missing folder" 1 "writing .*nowhere/m\.onnx" \
     "$dg" export "$model" -o "$work/nowhere/m.onnx"
 expect_failure "export with a missing guard" 1 "missing\.dg" \

@@ -6,7 +6,10 @@ own phase 1) on the same images, through the Python binding.
 usage: check_host.py FIXTURE_DIR COMMAND...
 
 The host is run as COMMAND STUDENT GUARD IMAGE... and must print, per
-image, "IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S".
+image, "IMAGE: CLASS (LABEL) ACCEPTED|REJECTED votes V/M score S; RULE",
+RULE naming the rule and its threshold.  The fixture's guard accepts
+every one of its clean images: an example that rejects them reads as a
+bug.
 """
 import os
 import subprocess
@@ -23,10 +26,13 @@ def expected(student_path, guard_path, images):
     verdicts = validator.validate(np.stack([student.load_image(p)
                                             for p in images]))
     names = student.class_names
-    return ["%s: %s (%d) %s votes %d/%d score %.4f"
+    rules = {dg.RULE_VOTES: "rule votes: accept with %.0f or more votes",
+             dg.RULE_SCORE: "rule score: accept at %.4f or more"}
+    return ["%s: %s (%d) %s votes %d/%d score %.4f; %s"
             % (path, names[v.label], v.label,
                "ACCEPTED" if v.accepted else "REJECTED", v.votes, v.members,
-               v.score) for path, v in zip(images, verdicts)]
+               v.score, rules[v.rule] % v.threshold)
+            for path, v in zip(images, verdicts)]
 
 
 def main(fixture, *command):
@@ -41,8 +47,8 @@ def main(fixture, *command):
     if got != want:
         sys.exit("the host printed the lines above; expected:\n" +
                  "\n".join(want))
-    if not any("ACCEPTED" in line for line in got):
-        sys.exit("no clean image was accepted")
+    if not all("ACCEPTED" in line for line in got):
+        sys.exit("a clean image was rejected")
 
 
 if __name__ == "__main__":

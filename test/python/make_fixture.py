@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make_fixture.py - writes the fixture of the example tests into OUTDIR:
 student.dgm (a Student trained on the synthetic bars of support.py),
-student.guard (its small guard) and image0.png ... image7.png (unseen
-bars; image i is of class i % 4).
+student.guard (its small guard, calibrated to reject 1% of clean images,
+so that the examples show clean images accepted) and image0.png ...
+image7.png (unseen bars; image i is of class i % 4).
 
 usage: make_fixture.py OUTDIR
 """
@@ -15,7 +16,8 @@ import support
 
 def main(out):
     with tempfile.TemporaryDirectory() as tmp:
-        _, _, student, guard = support.student_and_guard(tmp)
+        _, _, student, guard = support.student_and_guard(
+            tmp, holdout_per_class=100, target_frr=0.01)
         student.save(os.path.join(out, "student.dgm"))
         guard.save(os.path.join(out, "student.guard"))
     pixels, _ = support.bars(2, seed=9)

@@ -81,11 +81,13 @@ GUARD_OPTIONS = dict(member_kind=dg.MEMBERS_PRUNED, variants=4, members=3,
                      target_frr=0.1)
 
 
-def student_and_guard(directory):
+def student_and_guard(directory, holdout_per_class=40, **guard_options):
     """(train, holdout, student, guard): bars data sets written under
-    directory, a Student trained on them and its small guard."""
+    directory, a Student trained on them and its small guard
+    (GUARD_OPTIONS, with guard_options replacing some)."""
     train = dataset(directory, "train", 48, seed=1)
-    holdout = dataset(directory, "held", 40, seed=2)
+    holdout = dataset(directory, "held", holdout_per_class, seed=2)
     student = trained_student(train)
+    options = dict(GUARD_OPTIONS, **guard_options)
     return (train, holdout, student,
-            dg.Guard.build(student, train, holdout, **GUARD_OPTIONS))
+            dg.Guard.build(student, train, holdout, **options))

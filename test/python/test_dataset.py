@@ -1,5 +1,5 @@
-"""Data sets: IDX files and image folders against the pixels written,
-selection, batches with and without a model, and errors."""
+"""Data sets: IDX files, image folders and numpy arrays against the pixels
+written, selection, batches with and without a model, and errors."""
 import os
 import tempfile
 import unittest
@@ -34,6 +34,55 @@ class Datasets(unittest.TestCase):
         model = dg.Model.create("fc4", (1, 8, 8))
         np.testing.assert_array_equal(self.ds.batch([3, 1], model)[0],
                                       x[[3, 1]])
+
+    def test_arrays_hold_what_the_idx_file_holds(self):
+        x, labels = self.ds.batch(range(20))
+        gray = self.pixels[:, 0]  # (N, H, W)
+        for images in (gray, self.pixels, self.pixels / 255.0,
+                       (self.pixels / 255.0).astype(np.float32)):
+            ds = dg.Dataset.from_arrays(images, self.labels.tolist())
+            self.assertEqual((len(ds), ds.sample_shape, ds.class_count),
+                             (20, (1, 8, 8), 4))
+            self.assertIsNone(ds.class_names)
+            got, got_labels = ds.batch(range(20))
+            np.testing.assert_array_equal(got, x)
+            np.testing.assert_array_equal(got_labels, labels)
+        named = dg.Dataset.from_arrays(gray, self.labels, support.CLASS_NAMES)
+        self.assertEqual(named.class_names, support.CLASS_NAMES)
+        # Colour, planar: channel c of sample i is its gray image + c.
+        rgb = np.stack([gray + c for c in range(3)], axis=1)
+        colour = dg.Dataset.from_arrays(rgb, self.labels)
+        self.assertEqual(colour.sample_shape, (3, 8, 8))
+        np.testing.assert_allclose(colour.batch([5])[0][0, 2],
+                                   (gray[5] + 2) / 255.0, rtol=1e-6)
+
+    def test_training_on_arrays_is_training_on_the_file(self):
+        models = []
+        for ds in (self.ds, dg.Dataset.from_arrays(self.pixels, self.labels)):
+            model = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8), seed=5)
+            model.train(ds, epochs=2, batch_size=8, learning_rate=5e-3)
+            models.append(model.predict(self.ds.batch(range(20))[0]))
+        np.testing.assert_allclose(models[0], models[1], rtol=1e-5,
+                                   atol=1e-6)
+
+    def test_array_errors(self):
+        gray = self.pixels[:, 0]
+        for images, labels, message in (
+                (gray[0], self.labels, "must be \\(N, H, W\\)"),
+                (gray.astype(np.int16), self.labels, "uint8 or floats"),
+                (gray * 1.0, self.labels, "in \\[0, 1\\]"),
+                (gray, self.labels[:3], "20 integers"),
+                (gray, self.labels * 0.5, "20 integers"),
+                (gray, self.labels - 1, "from 0")):
+            with self.assertRaisesRegex(ValueError, message):
+                dg.Dataset.from_arrays(images, labels)
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Dataset.from_arrays(gray, self.labels, ["a", "b"])
+        self.assertEqual(e.exception.status, dg.Status.MISMATCH)
+        self.assertIn("2 class names for labels 0 to 3", e.exception.detail)
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Dataset.from_arrays(np.zeros((2, 2, 4, 4), np.uint8), [0, 1])
+        self.assertIn("channels is 2", e.exception.detail)
 
     def test_select_relabels_in_the_order_given(self):
         sub = self.ds.select([2, 0], per_class=3)

@@ -151,10 +151,13 @@ static int run_import(const cli_args *args)
 
 static const cli_option import_options[] = {
     {"output", 'o', "MODEL", "the model file to write"},
-    {"class-names", 0, "A,B,...", "name the classes (default: no names)"},
+    {"class-names", 0, "A,B,...", "name the classes (default: the file's "
+                                  "metadata, or no names)"},
     {"mean", 0, "M[,M,M]", "subtracted from pixels in [0,1], per channel, "
-                           "as the exporter normalised (default 0)"},
-    {"std", 0, "S[,S,S]", "then divided by, per channel (default 1)"},
+                           "as the exporter normalised (default: the "
+                           "metadata's, or 0)"},
+    {"std", 0, "S[,S,S]", "then divided by, per channel (default: the "
+                          "metadata's, or 1)"},
     CLI_OPTION_JSON,
     CLI_OPTIONS_END,
 };
@@ -166,11 +169,14 @@ const cli_command cmd_import = {
     .description =
         "Reads the operators doc/onnx.md lists (Conv, Gemm, pooling, batch "
         "norm, Add,\nSoftmax, ...); anything else is refused with the node "
-        "it found.  ONNX does not say how inputs were made: the model "
-        "takes pixels\nscaled to [0, 1], then (x - mean) / std with --mean "
-        "and --std (a PyTorch model\ntrained with Normalize(mean, std) "
-        "needs the same values), and, unless\n--class-names is given, has "
-        "no class names.  The model file is written\natomically.",
+        "it found.  A file dg export wrote carries the preprocessing and "
+        "class names\nin its metadata, and they are kept.  Other files do "
+        "not say how inputs were\nmade: the model takes pixels scaled to "
+        "[0, 1], then (x - mean) / std with\n--mean and --std (a PyTorch "
+        "model trained with Normalize(mean, std) needs the\nsame values), "
+        "and has the names --class-names gives, or none.  The options\n"
+        "replace what the metadata says.  The model file is written "
+        "atomically.",
     .options = import_options,
     .min_args = 1,
     .max_args = 1,
@@ -455,9 +461,12 @@ const cli_command cmd_export = {
         "Any model file (a Teacher, a Student) exports as it is.  A "
         "differentiator\nexports as a whole model: the Student's layers it "
         "shares followed by its own,\nwith pruned units as zero weights, so "
-        "another runtime can compute what the\nvalidator computes.  "
-        "Preprocessing and class names are not written (ONNX has\nno place "
-        "for them); files are written atomically (doc/onnx.md).",
+        "another runtime can compute what the\nvalidator computes.  The "
+        "preprocessing (diffguard.scale, .mean, .std) and class\nnames "
+        "(diffguard.class_names) go into the ONNX metadata_props; the "
+        "output is\nlogits unless the model ends in softmax "
+        "(diffguard.output says which).  Files\nare written atomically "
+        "(doc/onnx.md).",
     .options = export_options,
     .min_args = 0,
     .max_args = 1,

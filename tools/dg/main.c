@@ -49,6 +49,10 @@ static void print_overview(FILE *out)
     fputs("\nRun 'dg help COMMAND' or 'dg COMMAND --help' for a command's "
           "options.\n",
           out);
+    /* Help texts name doc/NAME.md, as in the source tree. */
+    fputs("The doc/*.md files that help texts name are in the source tree "
+          "and, once\ninstalled, under " DG_DOC_DIR "/.\n",
+          out);
 }
 
 static bool is_help(const char *arg)
@@ -83,6 +87,8 @@ static int dispatch(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if (is_help(argv[1])) return help(argc - 2, argv + 2);
+    /* `dg --version`, as most tools spell it. */
+    if (strcmp(argv[1], "--version") == 0) argv[1] = "version";
     const cli_command *cmd = find_command(argv[1]);
     if (!cmd) return unknown_command(argv[1]);
     return cli_run(cmd, argc - 1, argv + 1);
