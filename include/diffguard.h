@@ -816,6 +816,23 @@ typedef struct dg_train_opts {
      *  the step learns from the moved batch (the distillation teacher
      *  still sees the clean one).  0 (default): off. */
     float adversarial_epsilon;
+    /** Wang et al.'s patch (USENIX Security 2018; doc/EVALUATION.md): if
+     *  not NULL, adds patch_weight * max(CAP - d, 0)^2 to the loss, d the
+     *  L2 distance between the outputs of layer patch_layer of the model
+     *  and of this Teacher, so that the model stops computing the
+     *  Teacher's features there.  CAP is patch_cap in the first epoch and
+     *  grows by patch_cap_step every epoch up to patch_cap_max.  The patch
+     *  trains every layer: it clears the model's frozen flags.  Borrowed
+     *  for the call.  (Since LIBDIFFGUARD_1.2.) */
+    const dg_model *patch_teacher;
+    /** The layer K whose features move; both models must have it with the
+     *  same output shape.  -1 (default): the model's last frozen layer, a
+     *  transferred Student's cut. */
+    int32_t patch_layer;
+    float patch_cap;      /**< CAP in the first epoch; default 200 */
+    float patch_cap_step; /**< added every epoch; default 200 */
+    float patch_cap_max;  /**< CAP stops growing there; default 5000 */
+    float patch_weight;   /**< default 1e-6 */
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */
@@ -825,6 +842,10 @@ typedef struct dg_train_report {
     uint32_t resumed_epoch;  /**< epochs already done by a checkpoint */
     float last_loss;         /**< mean training loss of the last epoch */
     float last_accuracy;     /**< training accuracy of the last epoch */
+    /** With a patch: the mean distance of the last epoch between the
+     *  model's and the Teacher's layer-K features; else NaN.  (Since
+     *  LIBDIFFGUARD_1.2.) */
+    float last_patch_distance;
 } dg_train_report;
 
 /** Defaults as documented on each field.  Thread: any. */
@@ -832,8 +853,8 @@ DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
 
 /** Trains the non-frozen layers of m on ds (labels must be below the
  *  model's output size; sample shape must equal its input) with
- *  cross-entropy (plus distillation when asked).  The model's weights change
- *  in place.  Thread: one thread, with no other thread using m or any
+ *  cross-entropy (plus distillation, or the patch, when asked).  The
+ *  model's weights change in place.  Thread: one thread, with no other thread using m or any
  *  session of m (sessions made before keep the old weights). */
 DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                                 const dg_train_opts *o,
