@@ -1149,6 +1149,11 @@ typedef struct dg_eval dg_eval;
 #define DG_EVAL_GUARD 1      /**< two-phase validation, M members, a rule */
 #define DG_EVAL_POOL 2       /**< every differentiator, no phase 1 */
 #define DG_EVAL_SQUEEZE 3    /**< feature squeezing (Xu et al., NDSS 2018) */
+/** Wang et al.'s patched Student in the Student's place: it rejects
+ *  nothing; an attempt is stopped when it does not answer the attacker's
+ *  class, and a clean input is lost when it answers it wrongly (since
+ *  LIBDIFFGUARD_1.2) */
+#define DG_EVAL_PATCH 4
 /** @} */
 
 /** The bit depth of feature squeezing by default: on the validation split
@@ -1166,6 +1171,12 @@ typedef struct dg_eval_opts {
     dg_progress_fn progress; /**< stage "evaluate", done/total in inputs;
                                   NULL: silent */
     void *progress_user;     /**< passed to progress */
+    /** If not NULL, a last row (DG_EVAL_PATCH) judges every input by this
+     *  model, the Student patched by Wang et al.'s method (dg_model_train
+     *  with patch_teacher), through its own preprocessing.  Its input
+     *  shape and classes must be the Student's.  Borrowed for the call.
+     *  (Since LIBDIFFGUARD_1.2.) */
+    const dg_model *patched_student;
 } dg_eval_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
@@ -1236,8 +1247,11 @@ DG_API dg_status dg_eval_get_set(const dg_eval *e, uint32_t set,
 /** One defence and its cost on the clean inputs.  Rows are, in order: the
  *  guard with the votes rule at M = 1 to variants, the guard with the
  *  score rule at M = 1 to variants, no defence, the pool, feature
- *  squeezing at baseline_fpr, and feature squeezing at the guard's false
- *  rejection rate.  The caller sets struct_size. */
+ *  squeezing at baseline_fpr, feature squeezing at the guard's false
+ *  rejection rate, and, with dg_eval_opts.patched_student, the patched
+ *  Student.  For the patched Student, "rejected" clean inputs are those
+ *  the Student gets right and it gets wrong, and accuracy_loss is the
+ *  Student's accuracy minus its own.  The caller sets struct_size. */
 typedef struct dg_eval_row {
     uint32_t struct_size;   /**< sizeof(dg_eval_row), set by the caller */
     const char *name;       /**< "guard M=3 score"; owned by the evaluation */
