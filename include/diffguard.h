@@ -830,6 +830,23 @@ typedef struct dg_train_opts {
      *  the step learns from the moved batch (the distillation teacher
      *  still sees the clean one).  0 (default): off. */
     float adversarial_epsilon;
+    /** Wang et al.'s patch (USENIX Security 2018; doc/EVALUATION.md): if
+     *  not NULL, adds patch_weight * max(CAP - d, 0)^2 to the loss, d the
+     *  L2 distance between the outputs of layer patch_layer of the model
+     *  and of this Teacher, so that the model stops computing the
+     *  Teacher's features there.  CAP is patch_cap in the first epoch and
+     *  grows by patch_cap_step every epoch up to patch_cap_max.  The patch
+     *  trains every layer: it clears the model's frozen flags.  Borrowed
+     *  for the call.  (Since LIBDIFFGUARD_1.2.) */
+    const dg_model *patch_teacher;
+    /** The layer K whose features move; both models must have it with the
+     *  same output shape.  -1 (default): the model's last frozen layer, a
+     *  transferred Student's cut. */
+    int32_t patch_layer;
+    float patch_cap;      /**< CAP in the first epoch; default 200 */
+    float patch_cap_step; /**< added every epoch; default 200 */
+    float patch_cap_max;  /**< CAP stops growing there; default 5000 */
+    float patch_weight;   /**< default 1e-6 */
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */
@@ -839,6 +856,10 @@ typedef struct dg_train_report {
     uint32_t resumed_epoch;  /**< epochs already done by a checkpoint */
     float last_loss;         /**< mean training loss of the last epoch */
     float last_accuracy;     /**< training accuracy of the last epoch */
+    /** With a patch: the mean distance of the last epoch between the
+     *  model's and the Teacher's layer-K features; else NaN.  (Since
+     *  LIBDIFFGUARD_1.2.) */
+    float last_patch_distance;
 } dg_train_report;
 
 /** Defaults as documented on each field.  Thread: any. */
@@ -846,8 +867,8 @@ DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
 
 /** Trains the non-frozen layers of m on ds (labels must be below the
  *  model's output size; sample shape must equal its input) with
- *  cross-entropy (plus distillation when asked).  The model's weights change
- *  in place.  Thread: one thread, with no other thread using m or any
+ *  cross-entropy (plus distillation, or the patch, when asked).  The
+ *  model's weights change in place.  Thread: one thread, with no other thread using m or any
  *  session of m (sessions made before keep the old weights). */
 DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                                 const dg_train_opts *o,
@@ -1142,6 +1163,11 @@ typedef struct dg_eval dg_eval;
 #define DG_EVAL_GUARD 1      /**< two-phase validation, M members, a rule */
 #define DG_EVAL_POOL 2       /**< every differentiator, no phase 1 */
 #define DG_EVAL_SQUEEZE 3    /**< feature squeezing (Xu et al., NDSS 2018) */
+/** Wang et al.'s patched Student in the Student's place: it rejects
+ *  nothing; an attempt is stopped when it does not answer the attacker's
+ *  class, and a clean input is lost when it answers it wrongly (since
+ *  LIBDIFFGUARD_1.2) */
+#define DG_EVAL_PATCH 4
 /** @} */
 
 /** The bit depth of feature squeezing by default: on the validation split
@@ -1159,6 +1185,12 @@ typedef struct dg_eval_opts {
     dg_progress_fn progress; /**< stage "evaluate", done/total in inputs;
                                   NULL: silent */
     void *progress_user;     /**< passed to progress */
+    /** If not NULL, a last row (DG_EVAL_PATCH) judges every input by this
+     *  model, the Student patched by Wang et al.'s method (dg_model_train
+     *  with patch_teacher), through its own preprocessing.  Its input
+     *  shape and classes must be the Student's.  Borrowed for the call.
+     *  (Since LIBDIFFGUARD_1.2.) */
+    const dg_model *patched_student;
 } dg_eval_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
@@ -1229,8 +1261,11 @@ DG_API dg_status dg_eval_get_set(const dg_eval *e, uint32_t set,
 /** One defence and its cost on the clean inputs.  Rows are, in order: the
  *  guard with the votes rule at M = 1 to variants, the guard with the
  *  score rule at M = 1 to variants, no defence, the pool, feature
- *  squeezing at baseline_fpr, and feature squeezing at the guard's false
- *  rejection rate.  The caller sets struct_size. */
+ *  squeezing at baseline_fpr, feature squeezing at the guard's false
+ *  rejection rate, and, with dg_eval_opts.patched_student, the patched
+ *  Student.  For the patched Student, "rejected" clean inputs are those
+ *  the Student gets right and it gets wrong, and accuracy_loss is the
+ *  Student's accuracy minus its own.  The caller sets struct_size. */
 typedef struct dg_eval_row {
     uint32_t struct_size;   /**< sizeof(dg_eval_row), set by the caller */
     const char *name;       /**< "guard M=3 score"; owned by the evaluation */

@@ -463,6 +463,85 @@ START_TEST(clean_data_alone)
 }
 END_TEST
 
+/* The patched Student's row against a naive count: each input's label is
+ * the other model's argmax; it rejects nothing; it stops a fooling attempt
+ * unless it answers the target; it loses the Student's right answers it
+ * gets wrong and nets out those it corrects. */
+START_TEST(patched_student_row_counts_its_own_answers)
+{
+    dg_model *other;
+    ck_assert_int_eq(dg_model_create("c8k3p1,relu,mp2,c16k3p1,relu,gap,fc4",
+                                     1, 8, 8, 11, &other), DG_OK);
+    dg_train_opts t;
+    dg_train_opts_init(&t, sizeof t);
+    t.epochs = 1;
+    t.batch_size = 16;
+    ck_assert_int_eq(dg_model_train(other, train_set, &t, NULL), DG_OK);
+    dg_eval_opts o;
+    dg_eval_opts_init(&o, sizeof o);
+    o.patched_student = other;
+    const dg_advset *sets[] = {swaps};
+    const char *names[] = {"swaps"};
+    dg_eval *e;
+    ck_assert_int_eq(dg_eval_run(guard, clean_set, sets, names, 1, &o, &e),
+                     DG_OK);
+    dg_eval_info info = info_of(e);
+    ck_assert_uint_eq(info.rows, info_of(result).rows + 1);
+    uint32_t k = info.rows - 1, lost = 0, corrected = 0, stopped = 0;
+    dg_eval_row row = {.struct_size = sizeof row};
+    ck_assert_int_eq(dg_eval_get_row(e, k, &row), DG_OK);
+    ck_assert_int_eq(row.kind, DG_EVAL_PATCH);
+    dg_session *session;
+    ck_assert_int_eq(dg_session_create(other, 1, &session), DG_OK);
+    float input[64];
+    for (uint32_t i = 0; i < info.inputs; i++) {
+        uint32_t at = i < info.clean ? i : i - info.clean;
+        if (i < info.clean)
+            ck_assert_int_eq(dg_dataset_batch(clean_set, other, &at, 1,
+                                              input, 64, NULL), DG_OK);
+        else
+            ck_assert_int_eq(dg_advset_batch(swaps, other, &at, 1, input,
+                                             64), DG_OK);
+        ck_assert_int_eq(dg_session_run(session, input, 64, 1), DG_OK);
+        const float *y;
+        ck_assert_int_eq(dg_session_output(session, -1, &y, NULL, NULL,
+                                           NULL, NULL), DG_OK);
+        int32_t best = 0;
+        for (int32_t c = 1; c < 4; c++)
+            if (y[c] > y[best]) best = c;
+        dg_eval_decision d = {.struct_size = sizeof d}, s = d;
+        ck_assert_int_eq(dg_eval_get_decision(e, k, i, &d), DG_OK);
+        ck_assert_int_eq(dg_eval_get_decision(e, 2 * info.variants, i, &s),
+                         DG_OK); /* no defence: the Student's label */
+        ck_assert_int_eq(d.label, best);
+        ck_assert_int_eq(d.accepted, 1);
+        if (i < info.clean) {
+            lost += s.label == s.truth && best != s.truth;
+            corrected += s.label != s.truth && best == s.truth;
+        } else if (d.fooling) {
+            stopped += best != d.target;
+        }
+    }
+    dg_eval_outcome out = {.struct_size = sizeof out};
+    ck_assert_int_eq(dg_eval_get_outcome(e, k, 0, &out), DG_OK);
+    ck_assert_uint_eq(out.stopped, stopped);
+    ck_assert_uint_eq(row.clean_correct_rejected, lost);
+    ck_assert(near(row.accuracy_loss,
+                   ((double)lost - corrected) / info.clean));
+    ck_assert(isnan(out.roc_auc));
+    dg_model *wrong;
+    ck_assert_int_eq(dg_model_create("fc3", 1, 8, 8, 1, &wrong), DG_OK);
+    o.patched_student = wrong;
+    dg_eval *bad;
+    ck_assert_int_eq(dg_eval_run(guard, clean_set, sets, names, 1, &o, &bad),
+                     DG_E_SHAPE);
+    dg_model_free(wrong);
+    dg_session_free(session);
+    dg_eval_free(e);
+    dg_model_free(other);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval");
@@ -481,6 +560,7 @@ int main(void)
     tcase_add_test(tc, attempts_come_from_correct_samples);
     tcase_add_test(tc, bad_arguments_are_refused);
     tcase_add_test(tc, clean_data_alone);
+    tcase_add_test(tc, patched_student_row_counts_its_own_answers);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();

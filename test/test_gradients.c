@@ -192,6 +192,72 @@ START_TEST(frozen_and_masked_layers)
 }
 END_TEST
 
+/* L = r . logits + q . (layer 3's output): the gradient that joins at
+ * layer 3 must reach the input and the weights below it, and only them. */
+static double joined_loss(dg_exec *e, const float *x, const float *r,
+                          const float *q)
+{
+    ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
+    const float *y = dg_exec_output(e, 4), *h = dg_exec_output(e, 3);
+    double sum = 0;
+    for (int k = 0; k < 2 * 3; k++) sum += (double)r[k] * y[k];
+    for (int k = 0; k < 2 * 6; k++) sum += (double)q[k] * h[k];
+    return sum;
+}
+
+START_TEST(a_joined_gradient_matches_finite_differences)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_spec_parse("c2k3,relu,fc6,relu,fc3",
+                                   (dg_shape){1, 5, 5}, &m), DG_OK);
+    dg_model_init_weights(m, 0, 5);
+    float x[2 * 25], r[2 * 3], q[2 * 6];
+    for (int k = 0; k < 50; k++) x[k] = dg_rng_normal(&rng);
+    for (int k = 0; k < 6; k++) r[k] = dg_rng_normal(&rng);
+    for (int k = 0; k < 12; k++) q[k] = dg_rng_normal(&rng);
+    dg_exec *e;
+    ck_assert_int_eq(dg_exec_create(m, 2, DG_EXEC_BACKWARD, &e), DG_OK);
+    joined_loss(e, x, r, q);
+    ck_assert_int_eq(dg_exec_backward_joined(e, 4, r, 3, q,
+                                             DG_GRAD_PARAMS | DG_GRAD_INPUT),
+                     DG_OK);
+    float dx[2 * 25], *w = m->layers[2].param[0];
+    size_t wn = m->layers[2].param_len[0];
+    float *dw = malloc(wn * sizeof *dw);
+    memcpy(dx, dg_exec_input_grad(e), sizeof dx);
+    memcpy(dw, dg_exec_param_grad(e, 2, 0), wn * sizeof *dw);
+    struct { float *v, *analytic; size_t n; } checks[] = {{x, dx, 50},
+                                                          {w, dw, wn}};
+    for (int c = 0; c < 2; c++)
+        for (size_t k = 0; k < checks[c].n; k += 3) {
+            float keep = checks[c].v[k], h = 1e-3f;
+            checks[c].v[k] = keep + h;
+            double up = joined_loss(e, x, r, q);
+            checks[c].v[k] = keep - h;
+            double down = joined_loss(e, x, r, q);
+            checks[c].v[k] = keep;
+            ck_assert_double_eq_tol(checks[c].analytic[k],
+                                    (up - down) / (2 * h), 2e-2);
+        }
+    /* The head's weights see only r: the joined term enters below them. */
+    ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
+    ck_assert_int_eq(dg_exec_backward(e, 4, r, DG_GRAD_PARAMS), DG_OK);
+    size_t hn = m->layers[4].param_len[0];
+    float *plain = malloc(hn * sizeof *plain);
+    memcpy(plain, dg_exec_param_grad(e, 4, 0), hn * sizeof *plain);
+    ck_assert_int_eq(dg_exec_backward_joined(e, 4, r, 3, q, DG_GRAD_PARAMS),
+                     DG_OK);
+    for (size_t k = 0; k < hn; k++)
+        ck_assert_float_eq(plain[k], dg_exec_param_grad(e, 4, 0)[k]);
+    ck_assert_int_eq(dg_exec_backward_joined(e, 2, r, 3, q, DG_GRAD_PARAMS),
+                     DG_E_INVALID_ARG);
+    free(dw);
+    free(plain);
+    dg_exec_free(e);
+    dg_model_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     dg_rng_seed(&rng, 99);
@@ -201,6 +267,7 @@ int main(void)
     tcase_add_loop_test(tc, backward_matches_finite_differences, 0,
                         (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, frozen_and_masked_layers);
+    tcase_add_test(tc, a_joined_gradient_matches_finite_differences);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "diffguard.h"
 #include "io/dataset.h"
+#include "nn/exec.h"
 #include "nn/model.h"
 #include "train/loss.h"
 #include "train/train.h"
@@ -69,6 +70,39 @@ START_TEST(feature_l2_by_hand)
     ck_assert_double_eq_tol(loss, (1.0 + 0 + 4 + 0) / 2, 1e-9);
     ck_assert_float_eq(g[0], 1.0f);
     ck_assert_float_eq(g[2], -2.0f);
+}
+END_TEST
+
+START_TEST(distance_floor_by_hand_and_finite_differences)
+{
+    /* Row 1 is 5 from its reference (3-4-5), row 2 exactly 1: with CAP 3
+     * only row 2 counts, 0.5 * (3 - 1)^2 = 2, mean over 2 rows = 1. */
+    float f[4] = {3, 4, 1, 0}, ref[4] = {0, 0, 0, 0}, g[4];
+    double mean;
+    double loss = dg_loss_distance_floor(f, ref, 2, 2, 3, 0.5f, g, &mean);
+    ck_assert_double_eq_tol(loss, 1.0, 1e-9);
+    ck_assert_double_eq_tol(mean, 3.0, 1e-9);
+    ck_assert_float_eq(g[0], 0.0f);
+    ck_assert_float_eq(g[1], 0.0f);
+    /* -2 w (cap - d) (f - ref) / d / n = -2 * 0.5 * 2 * 1 / 2 = -1. */
+    ck_assert_double_eq_tol(g[2], -1.0, 1e-6);
+    ck_assert_float_eq(g[3], 0.0f);
+    float a[6] = {0.3f, -1.2f, 0.8f, 2.0f, 0.1f, -0.4f};
+    float b[6] = {0.1f, 0.5f, -0.2f, 1.0f, 0.4f, 0.6f}, ga[6];
+    dg_loss_distance_floor(a, b, 2, 3, 4, 0.7f, ga, NULL);
+    for (int j = 0; j < 6; j++) {
+        float keep = a[j], h = 1e-3f;
+        a[j] = keep + h;
+        double up = dg_loss_distance_floor(a, b, 2, 3, 4, 0.7f, NULL, NULL);
+        a[j] = keep - h;
+        double down = dg_loss_distance_floor(a, b, 2, 3, 4, 0.7f, NULL, NULL);
+        a[j] = keep;
+        ck_assert_double_eq_tol(ga[j], (up - down) / (2 * h), 1e-3);
+    }
+    /* Identical features: no direction, no gradient. */
+    dg_loss_distance_floor(b, b, 2, 3, 4, 0.7f, ga, &mean);
+    for (int j = 0; j < 6; j++) ck_assert_float_eq(ga[j], 0.0f);
+    ck_assert_double_eq_tol(mean, 0.0, 1e-12);
 }
 END_TEST
 
@@ -387,6 +421,100 @@ START_TEST(transfer_copies_and_freezes_the_teacher)
 }
 END_TEST
 
+/* Mean L2 distance between layer `layer` of a and of b over ds, computed
+ * naively from both models' unfused outputs. */
+static double layer_distance(dg_model *a, dg_model *b, const dg_dataset *ds,
+                             int32_t layer)
+{
+    size_t in = dg_shape_size(a->input), dim = dg_shape_size(a->layers[layer].out);
+    dg_exec *ea, *eb;
+    ck_assert_int_eq(dg_exec_create(a, ds->count, DG_EXEC_BACKWARD, &ea), DG_OK);
+    ck_assert_int_eq(dg_exec_create(b, ds->count, DG_EXEC_BACKWARD, &eb), DG_OK);
+    float *x = malloc(ds->count * in * sizeof *x);
+    uint32_t *idx = malloc(ds->count * sizeof *idx);
+    for (uint32_t i = 0; i < ds->count; i++) idx[i] = i;
+    ck_assert_int_eq(dg_dataset_make_batch(ds, a, idx, ds->count, x,
+                                           ds->count * in, NULL), DG_OK);
+    ck_assert_int_eq(dg_exec_forward_to(ea, x, ds->count, layer), DG_OK);
+    ck_assert_int_eq(dg_exec_forward_to(eb, x, ds->count, layer), DG_OK);
+    const float *fa = dg_exec_output(ea, layer), *fb = dg_exec_output(eb, layer);
+    double total = 0;
+    for (uint32_t i = 0; i < ds->count; i++) {
+        double sq = 0;
+        for (size_t j = 0; j < dim; j++) {
+            double d = (double)fa[i * dim + j] - fb[i * dim + j];
+            sq += d * d;
+        }
+        total += sqrt(sq);
+    }
+    free(x);
+    free(idx);
+    dg_exec_free(ea);
+    dg_exec_free(eb);
+    return total / ds->count;
+}
+
+/* Wang et al.'s patch on a transferred Student: its layer-K features move
+ * away from the Teacher's while it keeps its accuracy (within 5 points on
+ * held-out bars); every layer trains, and resumed runs continue. */
+START_TEST(patch_moves_the_features_and_keeps_accuracy)
+{
+    dg_dataset *train = make_bars(32, 21), *test = make_bars(32, 22);
+    dg_model *teacher = small_model(6), *student;
+    dg_train_opts o = quick_opts(12);
+    ck_assert_int_eq(dg_model_train(teacher, train, &o, NULL), DG_OK);
+    ck_assert_int_eq(dg_model_transfer(teacher, -1, "fc4", 2, &student), DG_OK);
+    o.epochs = 8;
+    ck_assert_int_eq(dg_model_train(student, train, &o, NULL), DG_OK);
+    double before = accuracy(student, test);
+    ck_assert(before > 0.9);
+    int32_t k = 4; /* the cut: the ReLU after fc16 */
+    ck_assert_double_eq_tol(layer_distance(student, teacher, test, k), 0, 1e-9);
+
+    /* The control: the same fine-tuning of every layer without the
+     * patch's term, which moves the features a little on its own. */
+    dg_model *control;
+    ck_assert_int_eq(dg_model_clone(student, &control), DG_OK);
+    dg_train_opts p = quick_opts(4);
+    p.learning_rate = 3e-3f;
+    p.patch_teacher = teacher;
+    p.patch_cap = 2;
+    p.patch_cap_step = 2;
+    p.patch_cap_max = 6;
+    p.patch_weight = 0;
+    ck_assert_int_eq(dg_model_train(control, train, &p, NULL), DG_OK);
+    p.patch_weight = 0.05f;
+    dg_train_report rep = {.struct_size = sizeof rep};
+    dg_status s = dg_model_train(student, train, &p, &rep);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    for (uint32_t i = 0; i < student->n_layers; i++)
+        ck_assert(!(student->layers[i].flags & DG_LAYER_FLAG_FROZEN));
+    double moved = layer_distance(student, teacher, test, k);
+    double drift = layer_distance(control, teacher, test, k);
+    ck_assert_msg(moved > 4 && moved > 2 * drift,
+                  "layer %d moved %g from the Teacher, %g without the patch",
+                  k, moved, drift);
+    ck_assert_double_eq_tol(rep.last_patch_distance,
+                            layer_distance(student, teacher, train, k), 1.5);
+    ck_assert_msg(accuracy(student, test) >= before - 0.05,
+                  "accuracy %g after the patch, %g before",
+                  accuracy(student, test), before);
+    /* A model without frozen layers needs the layer named. */
+    p.patch_layer = -1;
+    ck_assert_int_eq(dg_model_train(student, train, &p, NULL), DG_E_INVALID_ARG);
+    p.patch_layer = 5; /* the logits */
+    ck_assert_int_eq(dg_model_train(student, train, &p, NULL), DG_E_INVALID_ARG);
+    dg_train_opts plain = quick_opts(1);
+    ck_assert_int_eq(dg_model_train(student, train, &plain, &rep), DG_OK);
+    ck_assert(isnan(rep.last_patch_distance));
+    dg_model_free(teacher);
+    dg_model_free(student);
+    dg_model_free(control);
+    dg_dataset_free(train);
+    dg_dataset_free(test);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -395,6 +523,8 @@ int main(void)
     tcase_add_test(tc, cross_entropy_by_hand);
     tcase_add_test(tc, distillation_by_hand_and_finite_differences);
     tcase_add_test(tc, feature_l2_by_hand);
+    tcase_add_test(tc, distance_floor_by_hand_and_finite_differences);
+    tcase_add_test(tc, patch_moves_the_features_and_keeps_accuracy);
     tcase_add_test(tc, synthetic_problem_reaches_full_accuracy);
     tcase_add_test(tc, sgd_schedules_and_distillation_train);
     tcase_add_test(tc, paired_distillation_learns_the_answer_on_the_pair);

@@ -12,12 +12,16 @@
 #include "eval/eval.h"
 #include "io/dataset.h"
 
+/* The first published layout ended with progress_user. */
+#define EVAL_OPTS_V1 offsetof(dg_eval_opts, patched_student)
+
 dg_status dg_eval_opts_init(dg_eval_opts *o, size_t struct_size)
 {
-    DG_INIT_STRUCT(o, struct_size, dg_eval_opts);
-    o->squeeze_bits = DG_EVAL_SQUEEZE_DEFAULT_BITS;
-    o->baseline_fpr = 0.05;
-    return DG_OK;
+    dg_eval_opts full = {.struct_size = sizeof full,
+                         .squeeze_bits = DG_EVAL_SQUEEZE_DEFAULT_BITS,
+                         .baseline_fpr = 0.05};
+    return dg_init_prefix(o, struct_size, &full, sizeof full, EVAL_OPTS_V1,
+                          "dg_eval_opts");
 }
 
 /* A set's name is how its results are found and shown. */
@@ -39,7 +43,7 @@ dg_status dg_eval_run(const dg_ensemble *guard, const dg_dataset *clean,
     dg_eval_opts full;
     DG_TRY(dg_eval_opts_init(&full, sizeof full));
     if (o) {
-        DG_CHECK_STRUCT(o, dg_eval_opts, sizeof(dg_eval_opts));
+        DG_CHECK_STRUCT(o, dg_eval_opts, EVAL_OPTS_V1);
         dg_complete_struct(&full, sizeof full, o);
     }
     if (full.squeeze_bits < 1 || full.squeeze_bits > 7)

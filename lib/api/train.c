@@ -10,6 +10,8 @@
 
 /* The first published layout ended with progress_user. */
 #define TRAIN_OPTS_V1 offsetof(dg_train_opts, adversarial_epsilon)
+/* ... and the report with last_accuracy. */
+#define TRAIN_REPORT_V1 offsetof(dg_train_report, last_patch_distance)
 
 dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size)
 {
@@ -29,11 +31,14 @@ dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
     dg_complete_struct(&full, sizeof full, o);
     dg_train_report local = {0};
     if (report) {
-        DG_CHECK_STRUCT(report, dg_train_report, sizeof(dg_train_report));
+        DG_CHECK_STRUCT(report, dg_train_report, TRAIN_REPORT_V1);
         local.struct_size = report->struct_size;
     }
     dg_status s = dg_train_run(m, ds, &full, &local);
-    if (report) memcpy(report, &local, sizeof local);
+    if (report)
+        memcpy(report, &local,
+               report->struct_size < sizeof local ? report->struct_size
+                                                  : sizeof local);
     return s;
 }
 

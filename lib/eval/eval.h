@@ -25,6 +25,7 @@ typedef struct dg_eval_sample {
     int32_t pool_label;   /* the pool's plurality class */
     float pool_share;     /* share of the pool voting for pool_label */
     float squeeze_score;  /* feature squeezing's L1 distance */
+    int32_t patch_label;  /* the patched Student's class */
 } dg_eval_sample;
 
 /* One defence (a row of the report) and its numbers on the clean inputs
@@ -55,14 +56,16 @@ struct dg_eval {
      * dg_guard_decide's acceptance and the suspicion its tally implies. */
     bool *guard_accepted;
     float *guard_suspicion;
-    /* 2V guard rows in that order, then no defence, the pool, and
-     * feature squeezing at baseline_fpr and at the guard's FRR. */
+    /* 2V guard rows in that order, then no defence, the pool, feature
+     * squeezing at baseline_fpr and at the guard's FRR, and the patched
+     * Student when there is one. */
     dg_eval_line *rows;
     uint32_t n_rows;
     double student_accuracy; /* on the clean inputs */
     double latency_ms;       /* per input at default M and rule */
     double baseline_fpr;
     uint32_t squeeze_bits;
+    bool patched;            /* the patched Student has its row */
 };
 
 /* Runs the evaluation on complete, checked options. */

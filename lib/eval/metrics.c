@@ -23,7 +23,9 @@ double dg_accuracy_loss(const dg_defence_counts *c)
 {
     /* Only correct inputs can be lost: a rejected wrong answer stays an
      * error. */
-    return ratio(c->clean_correct_rejected, c->clean);
+    return c->clean ? ((double)c->clean_correct_rejected -
+                       c->clean_wrong_corrected) / c->clean
+                    : NAN;
 }
 
 static int compare_floats(const void *a, const void *b)

@@ -12,7 +12,10 @@
 typedef struct dg_defence_counts {
     uint32_t clean;          /* clean inputs */
     uint32_t clean_correct;  /* ... the undefended Student classifies right */
-    uint32_t clean_correct_rejected; /* ... of those, rejected */
+    uint32_t clean_correct_rejected; /* ... of those, rejected (the patched
+                                        Student: answered wrongly) */
+    uint32_t clean_wrong_corrected;  /* the Student's errors the defence
+                                        answers right (the patch only) */
     uint32_t fooling;        /* adversarial inputs that fool the Student */
     uint32_t fooling_stopped; /* ... of those, rejected, or accepted with a
                                  label that is not what the attacker wanted */
@@ -23,7 +26,8 @@ double dg_defence_rate(const dg_defence_counts *c);
 /* Share of correctly classified clean inputs rejected; NaN without any. */
 double dg_false_rejection_rate(const dg_defence_counts *c);
 /* Student accuracy minus defended accuracy, a rejected clean input
- * counting as an error; NaN without clean inputs. */
+ * counting as an error and a corrected one as a gain; NaN without clean
+ * inputs. */
 double dg_accuracy_loss(const dg_defence_counts *c);
 
 /* Scores are suspicion: higher means "more likely adversarial".  The

@@ -33,10 +33,13 @@ bool dg_eval_accepts(const dg_eval *e, uint32_t k, uint32_t i,
 {
     const dg_eval_sample *in = &e->inputs[i];
     const dg_eval_line *row = &e->rows[k];
-    *label = row->kind == DG_EVAL_POOL ? in->pool_label : in->label;
+    *label = row->kind == DG_EVAL_POOL    ? in->pool_label
+             : row->kind == DG_EVAL_PATCH ? in->patch_label
+                                          : in->label;
     if (is_guard_row(e, k))
         return e->guard_accepted[(size_t)i * 2 * e->variants + k];
-    if (row->kind == DG_EVAL_NO_DEFENCE) return true;
+    if (row->kind == DG_EVAL_NO_DEFENCE || row->kind == DG_EVAL_PATCH)
+        return true;
     return !(dg_eval_suspicion(e, k, i) > row->threshold);
 }
 
@@ -53,10 +56,15 @@ static void count_row(const dg_eval *e, uint32_t k)
     for (uint32_t i = 0; i < e->n_clean; i++) {
         int32_t label;
         bool ok = dg_eval_accepts(e, k, i, &label);
+        int32_t truth = e->inputs[i].truth;
         clean.clean++;
-        if (e->inputs[i].label != e->inputs[i].truth) continue;
+        /* The patched Student rejects nothing but answers on its own. */
+        if (row->kind == DG_EVAL_PATCH && e->inputs[i].label != truth)
+            clean.clean_wrong_corrected += label == truth;
+        if (e->inputs[i].label != truth) continue;
         clean.clean_correct++;
-        clean.clean_correct_rejected += !ok;
+        clean.clean_correct_rejected +=
+            row->kind == DG_EVAL_PATCH ? label != truth : !ok;
     }
     row->clean = clean;
     for (uint32_t s = 0; s < e->n_sets; s++) {
@@ -106,7 +114,8 @@ static dg_status detection(const dg_eval *e, uint32_t k)
     dg_eval_line *row = &e->rows[k];
     for (uint32_t s = 0; s < e->n_sets; s++) {
         row->auc[s] = row->tpr5[s] = row->tpr1[s] = NAN;
-        if (row->kind == DG_EVAL_NO_DEFENCE) continue;
+        if (row->kind == DG_EVAL_NO_DEFENCE || row->kind == DG_EVAL_PATCH)
+            continue;
         float *neg, *pos;
         size_t n_neg, n_pos;
         DG_TRY(dg_eval_scores(e, k, s, &neg, &n_neg, &pos, &n_pos));
@@ -175,6 +184,9 @@ dg_status dg_eval_fill_rows(dg_eval *e)
     name_row(&e->rows[squeeze], DG_EVAL_SQUEEZE, 0, 0, 3, name);
     name_row(&e->rows[matched], DG_EVAL_SQUEEZE, 0, 0, 3,
              "feature squeezing (guard's FRR)");
+    if (e->patched)
+        name_row(&e->rows[matched + 1], DG_EVAL_PATCH, 0, 0, 1,
+                 "patched Student (Wang et al.)");
     e->rows[pool].matched = e->rows[matched].matched = true;
     for (uint32_t k = 0; k <= none; k++) count_row(e, k);
     /* The pool and the matched squeezing reject as many clean inputs as

@@ -12,6 +12,7 @@
 #include "attack/advset.h"
 #include "core/alloc.h"
 #include "defence/ensemble.h"
+#include "eval/classify.h"
 #include "eval/squeeze.h"
 #include "io/dataset.h"
 #include "io/image.h"
@@ -81,23 +82,50 @@ static dg_status describe_inputs(const eval_batch *b)
     return DG_OK;
 }
 
-/* Inputs first..first+n-1 (within one source) as model input and pixels. */
-static void load_inputs(eval_batch *b, uint32_t first, uint32_t n)
+/* The 8-bit pixels of input i: a clean sample or a set's attempt. */
+static const uint8_t *input_pixels(const eval_batch *b, uint32_t i)
 {
     const dg_eval *e = b->e;
+    if (i < e->n_clean) return dg_dataset_sample(b->clean, i);
+    uint32_t s = 0;
+    while (i >= e->set_first[s + 1]) s++;
+    const dg_advset *set = b->sets[s];
+    return set->data + (size_t)(i - e->set_first[s]) * set->pixels;
+}
+
+/* Inputs first..first+n-1 as model input and pixels. */
+static void load_inputs(eval_batch *b, uint32_t first, uint32_t n)
+{
     const dg_preprocess *pre = &b->guard->student->pre;
-    for (uint32_t i = 0; i < n && first < e->n_clean; i++)
-        b->pixels[i] = dg_dataset_sample(b->clean, first + i);
-    if (first >= e->n_clean) {
-        uint32_t s = 0;
-        while (first >= e->set_first[s + 1]) s++;
-        const dg_advset *set = b->sets[s];
-        for (uint32_t i = 0; i < n; i++)
-            b->pixels[i] =
-                set->data + (size_t)(first + i - e->set_first[s]) * set->pixels;
-    }
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
+        b->pixels[i] = input_pixels(b, first + i);
         dg_u8_chw_to_input(pre, b->pixels[i], b->input + i * b->sample_len);
+    }
+}
+
+/* dg_classify's view of every input, through m's own preprocessing. */
+static void fill_from_inputs(const void *batch, const dg_model *m,
+                             uint32_t first, uint32_t n, float *input)
+{
+    size_t sample = dg_shape_size(m->input);
+    for (uint32_t i = 0; i < n; i++)
+        dg_u8_chw_to_input(&m->pre, input_pixels(batch, first + i),
+                           input + i * sample);
+}
+
+/* The patched Student's class for every input. */
+static dg_status judge_by_patch(const eval_batch *b, const dg_model *patched)
+{
+    dg_eval *e = b->e;
+    int32_t *labels;
+    DG_TRY(dg_alloc_array((void **)&labels, e->n_inputs + 1, sizeof *labels,
+                          "patched Student's classes"));
+    dg_status st = dg_classify(patched, e->n_inputs, fill_from_inputs, b,
+                               labels);
+    for (uint32_t i = 0; st == DG_OK && i < e->n_inputs; i++)
+        e->inputs[i].patch_label = labels[i];
+    free(labels);
+    return st;
 }
 
 /* Phase 1 and every ranked member of the predicted class, decided as
@@ -207,7 +235,7 @@ static dg_status allocate(dg_eval *e, const eval_batch *b,
                           sizeof *e->guard_accepted, "evaluation"));
     DG_TRY(dg_alloc_array((void **)&e->guard_suspicion, decisions,
                           sizeof *e->guard_suspicion, "evaluation"));
-    e->n_rows = 2 * e->variants + 4;
+    e->n_rows = 2 * e->variants + 4 + e->patched;
     DG_TRY(dg_alloc_array((void **)&e->rows, e->n_rows, sizeof *e->rows,
                           "evaluation"));
     for (uint32_t k = 0; k < e->n_rows; k++) {
@@ -295,9 +323,17 @@ static dg_status time_guard(eval_batch *b)
     return st;
 }
 
-static dg_status check_shapes(const eval_batch *b)
+static dg_status check_shapes(const eval_batch *b, const dg_model *patched)
 {
-    const dg_shape *in = &b->guard->student->input;
+    const dg_model *student = b->guard->student;
+    const dg_shape *in = &student->input;
+    if (patched &&
+        (patched->input.c != in->c || patched->input.h != in->h ||
+         patched->input.w != in->w ||
+         dg_shape_size(dg_model_output_shape(patched)) !=
+             dg_shape_size(dg_model_output_shape(student))))
+        return dg_fail(DG_E_SHAPE, "the patched Student's input or classes "
+                                   "differ from the Student's");
     if (b->clean->channels != in->c || b->clean->height != in->h ||
         b->clean->width != in->w)
         return dg_fail(DG_E_SHAPE, "clean samples are %ux%ux%u; the Student "
@@ -317,11 +353,12 @@ static dg_status check_shapes(const eval_batch *b)
 static dg_status evaluate(dg_eval *e, eval_batch *b, const char *const *names,
                           const dg_eval_opts *o)
 {
-    DG_TRY(check_shapes(b));
+    DG_TRY(check_shapes(b, o->patched_student));
     DG_TRY(allocate(e, b, names));
     DG_TRY(describe_inputs(b));
     DG_TRY(open_batch(b, o));
     DG_TRY(judge_all(b, o));
+    if (o->patched_student) DG_TRY(judge_by_patch(b, o->patched_student));
     DG_TRY(time_guard(b));
     uint32_t correct = 0;
     for (uint32_t i = 0; i < e->n_clean; i++)
@@ -345,6 +382,7 @@ dg_status dg_eval_make(const dg_ensemble *guard, const dg_dataset *clean,
     e->rule = guard->rule;
     e->baseline_fpr = o->baseline_fpr;
     e->squeeze_bits = o->squeeze_bits;
+    e->patched = o->patched_student != NULL;
     eval_batch b = {.guard = guard, .clean = clean, .sets = sets, .e = e};
     dg_status st = evaluate(e, &b, names, o);
     close_batch(&b);

@@ -299,10 +299,20 @@ static void accumulate(float *dst, const float *src, size_t n)
 dg_status dg_exec_backward(dg_exec *e, int32_t from, const float *diff,
                            unsigned what)
 {
+    return dg_exec_backward_joined(e, from, diff, -1, NULL, what);
+}
+
+dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
+                                  int32_t at, const float *extra,
+                                  unsigned what)
+{
     if (!(e->flags & DG_EXEC_BACKWARD))
         return dg_fail(DG_E_STATE, "executor was created without backward");
     if (from < 0 || from >= (int32_t)e->m->n_layers || e->batch == 0)
         return dg_fail(DG_E_INVALID_ARG, "backward from layer %d", from);
+    if (extra && (at < 0 || at > from))
+        return dg_fail(DG_E_INVALID_ARG, "a gradient joins at layer %d, "
+                                         "outside 0..%d", at, from);
     uint32_t n_layers = e->m->n_layers;
     /* needs[i]: some wanted gradient depends on layer i's output gradient. */
     uint8_t needs_stack[256], *needs = needs_stack;
@@ -337,6 +347,10 @@ dg_status dg_exec_backward(dg_exec *e, int32_t from, const float *diff,
     for (int32_t i = from; i >= 0 && s == DG_OK; i--) {
         dg_layer *l = &e->m->layers[i];
         if (!needs[i]) continue;
+        /* Every consumer of layer `at` has written its part by now. */
+        if (extra && i == at)
+            accumulate(e->run[i].diff, extra,
+                       e->batch * dg_shape_size(l->out));
         float *dsrc[2] = {NULL, NULL}, *sum_into[2] = {NULL, NULL};
         for (int k = 0; k < 2; k++) {
             int32_t j = l->input[k];

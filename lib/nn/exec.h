@@ -46,6 +46,13 @@ const float *dg_exec_output(const dg_exec *e, int32_t layer);
 dg_status dg_exec_backward(dg_exec *e, int32_t from, const float *diff,
                            unsigned what);
 
+/* dg_exec_backward with a second loss term that depends on layer `at`
+ * (at <= from): its gradient `extra` (batch x output shape of `at`) joins
+ * that layer's output gradient before the pass continues below it. */
+dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
+                                  int32_t at, const float *extra,
+                                  unsigned what);
+
 /* After a backward with DG_GRAD_PARAMS: gradient of parameter p of layer i
  * (NULL for frozen layers and statistics). */
 float *dg_exec_param_grad(const dg_exec *e, int32_t layer, uint32_t p);

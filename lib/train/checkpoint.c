@@ -41,6 +41,13 @@ static uint64_t fingerprint(const dg_model *m, const dg_train_opts *o,
     /* Only when on, so that checkpoints of plain training made before the
      * option existed still resume. */
     if (o->adversarial_epsilon > 0) dg_put_f32(&w, o->adversarial_epsilon);
+    if (o->patch_teacher) {
+        dg_put_u32(&w, (uint32_t)o->patch_layer);
+        dg_put_f32(&w, o->patch_cap);
+        dg_put_f32(&w, o->patch_cap_step);
+        dg_put_f32(&w, o->patch_cap_max);
+        dg_put_f32(&w, o->patch_weight);
+    }
     dg_put_u32(&w, n_samples);
     dg_put_u32(&w, m->n_layers);
     for (uint32_t i = 0; i < m->n_layers; i++) {

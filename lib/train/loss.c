@@ -59,3 +59,29 @@ double dg_loss_feature_l2(const float *f, const float *target, uint32_t n,
     }
     return total / n;
 }
+
+double dg_loss_distance_floor(const float *f, const float *ref, uint32_t n,
+                              size_t dim, float cap, float weight,
+                              float *grad, double *mean_distance)
+{
+    double total = 0, distances = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *a = f + (size_t)i * dim, *b = ref + (size_t)i * dim;
+        double sq = 0;
+        for (size_t j = 0; j < dim; j++) {
+            double d = (double)a[j] - b[j];
+            sq += d * d;
+        }
+        double d = sqrt(sq), short_by = cap - d > 0 ? cap - d : 0;
+        distances += d;
+        total += weight * short_by * short_by;
+        if (!grad) continue;
+        /* d/df of w (cap - d)^2 = -2 w (cap - d) (f - ref) / d. */
+        double scale = d > 0 ? -2 * weight * short_by / (d * n) : 0;
+        float *g = grad + (size_t)i * dim;
+        for (size_t j = 0; j < dim; j++)
+            g[j] = (float)(scale * ((double)a[j] - b[j]));
+    }
+    if (mean_distance) *mean_distance = distances / n;
+    return total / n;
+}

@@ -25,4 +25,13 @@ double dg_loss_distill(const float *student, const float *teacher,
 double dg_loss_feature_l2(const float *f, const float *target, uint32_t n,
                           size_t dim, float *grad);
 
+/* Wang et al.'s patch (USENIX Security 2018): weight * max(cap - d, 0)^2
+ * with d = ||f - ref||_2 per sample, mean over the batch; pushes features
+ * f at least `cap` away from the reference ones.  Writes its gradient with
+ * respect to f into grad (may be NULL): zero where d >= cap, and where
+ * d = 0, which has no direction.  The mean d goes to *mean_distance. */
+double dg_loss_distance_floor(const float *f, const float *ref, uint32_t n,
+                              size_t dim, float cap, float weight,
+                              float *grad, double *mean_distance);
+
 #endif

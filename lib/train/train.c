@@ -30,6 +30,12 @@ void dg_train_defaults(dg_train_opts *o)
     o->seed = 1;
     o->distill_alpha = 0.5f;
     o->distill_temperature = 4.0f;
+    /* Wang et al.'s schedule and weight. */
+    o->patch_layer = -1;
+    o->patch_cap = 200;
+    o->patch_cap_step = 200;
+    o->patch_cap_max = 5000;
+    o->patch_weight = 1e-6f;
 }
 
 typedef struct trainer {
@@ -45,6 +51,14 @@ typedef struct trainer {
     float *x, *xt, *grad; /* xt: the teacher's batch when paired */
     float *moved;         /* adversarial training: the moved batch */
     int32_t *labels;
+    /* The patch: the Teacher's layer-K features, and the gradient of the
+     * patch term there. */
+    dg_exec *patch_teacher;
+    int32_t patch_layer;
+    size_t patch_dim;
+    float *patch_grad;
+    float patch_cap;        /* this epoch's CAP */
+    double patch_distance;  /* this step's mean distance */
 } trainer;
 
 static float learning_rate(const dg_train_opts *o, uint32_t epoch,
@@ -114,6 +128,8 @@ static void trainer_free(trainer *t)
 {
     dg_exec_free(t->exec);
     dg_exec_free(t->teacher);
+    dg_exec_free(t->patch_teacher);
+    dg_free_aligned(t->patch_grad);
     dg_optim_free(t->optim);
     free(t->order);
     dg_free_aligned(t->x);
@@ -121,6 +137,46 @@ static void trainer_free(trainer *t)
     dg_free_aligned(t->grad);
     dg_free_aligned(t->moved);
     free(t->labels);
+}
+
+/* The patch's layer K, checked against the Teacher; then every layer of
+ * the model becomes trainable, as the patch fine-tunes them all.  Runs
+ * before the optimiser and the checkpoint see the model's flags. */
+static dg_status prepare_patch(trainer *t)
+{
+    dg_model *m = t->m;
+    const dg_model *teacher = t->o->patch_teacher;
+    int32_t k = t->o->patch_layer;
+    if (k == -1)
+        for (uint32_t i = 0; i < m->n_layers; i++)
+            if (m->layers[i].flags & DG_LAYER_FLAG_FROZEN) k = (int32_t)i;
+    if (k == -1)
+        return dg_fail(DG_E_INVALID_ARG, "the model has no frozen layer to "
+                                         "patch; give the patch layer");
+    if (k < 0 || k >= t->logits_layer || k >= (int32_t)teacher->n_layers)
+        return dg_fail(DG_E_INVALID_ARG, "patch layer %d: the model's "
+                                         "logits are layer %d and the "
+                                         "Teacher has %u layers",
+                       k, t->logits_layer, teacher->n_layers);
+    dg_shape a = m->layers[k].out, b = teacher->layers[k].out;
+    if (a.c != b.c || a.h != b.h || a.w != b.w ||
+        teacher->input.c != m->input.c || teacher->input.h != m->input.h ||
+        teacher->input.w != m->input.w)
+        return dg_fail(DG_E_SHAPE, "layer %d (or the input) of the model and "
+                                   "of the Teacher differ in shape", k);
+    if (!(t->o->patch_cap >= 0) || !(t->o->patch_cap_step >= 0) ||
+        !(t->o->patch_cap_max >= 0) || !(t->o->patch_weight >= 0) ||
+        !isfinite(t->o->patch_cap_max) || !isfinite(t->o->patch_weight))
+        return dg_fail(DG_E_INVALID_ARG, "patch CAP %g, step %g, maximum %g, "
+                                         "weight %g",
+                       (double)t->o->patch_cap, (double)t->o->patch_cap_step,
+                       (double)t->o->patch_cap_max,
+                       (double)t->o->patch_weight);
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        m->layers[i].flags &= ~DG_LAYER_FLAG_FROZEN;
+    t->patch_layer = k;
+    t->patch_dim = dg_shape_size(a);
+    return DG_OK;
 }
 
 static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
@@ -142,6 +198,7 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
                        ds->count);
     t->logits_layer = dg_model_logits_layer(m);
     t->k = (uint32_t)dg_shape_size(m->layers[t->logits_layer].out);
+    if (o->patch_teacher) DG_TRY(prepare_patch(t));
     uint32_t b = o->batch_size < t->n ? o->batch_size : t->n;
     t->steps_per_epoch = (t->n + b - 1) / b;
     dg_optim_config oc = {o->optimizer, o->momentum, o->weight_decay,
@@ -159,6 +216,13 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
     if (o->adversarial_epsilon > 0)
         DG_TRY(dg_alloc_aligned(&t->moved, (size_t)b * dg_shape_size(m->input),
                                 "adversarial batch"));
+    if (o->patch_teacher) {
+        /* Backward mode only to keep layer K unfused and readable. */
+        DG_TRY(dg_exec_create((dg_model *)o->patch_teacher, b,
+                              DG_EXEC_BACKWARD, &t->patch_teacher));
+        DG_TRY(dg_alloc_aligned(&t->patch_grad, (size_t)b * t->patch_dim,
+                                "patch gradient"));
+    }
     return dg_alloc_array((void **)&t->labels, b, sizeof *t->labels, "labels");
 }
 
@@ -233,7 +297,18 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
         *loss += dg_loss_distill(logits, soft, n, t->k, o->distill_alpha,
                                  o->distill_temperature, t->grad);
     }
-    DG_TRY(dg_exec_backward(t->exec, t->logits_layer, t->grad, DG_GRAD_PARAMS));
+    if (t->patch_teacher) {
+        DG_TRY(dg_exec_forward_to(t->patch_teacher, seen, n, t->patch_layer));
+        const float *ref = dg_exec_output(t->patch_teacher, t->patch_layer);
+        const float *own = dg_exec_output(t->exec, t->patch_layer);
+        if (!ref || !own) return DG_E_STATE;
+        *loss += dg_loss_distance_floor(own, ref, n, t->patch_dim,
+                                        t->patch_cap, o->patch_weight,
+                                        t->patch_grad, &t->patch_distance);
+    }
+    DG_TRY(dg_exec_backward_joined(t->exec, t->logits_layer, t->grad,
+                                   t->patch_layer, t->patch_grad,
+                                   DG_GRAD_PARAMS));
     dg_optim_step(t->optim, t->exec, lr);
     return DG_OK;
 }
@@ -251,7 +326,9 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
         for (uint32_t i = 0; i < t->n; i++) t->order[i] = i;
         dg_rng_shuffle(&rng, t->order, t->n);
         dg_exec_seed(t->exec, dg_rng_next(&rng));
-        double loss_sum = 0;
+        float cap = o->patch_cap + (float)epoch * o->patch_cap_step;
+        t->patch_cap = cap < o->patch_cap_max ? cap : o->patch_cap_max;
+        double loss_sum = 0, distance_sum = 0;
         uint64_t hits = 0;
         for (uint32_t s = 0; s < t->steps_per_epoch; s++) {
             uint32_t first = s * b, n = t->n - first < b ? t->n - first : b;
@@ -265,6 +342,7 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
                                            "lower the learning rate",
                                epoch + 1, s + 1, loss);
             loss_sum += loss * n;
+            distance_sum += t->patch_distance * n;
             hits += correct;
             if (o->progress &&
                 o->progress(o->progress_user, "train", global + 1, total,
@@ -276,6 +354,8 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
             rep->epochs_run++;
             rep->last_loss = (float)(loss_sum / t->n);
             rep->last_accuracy = (float)hits / (float)t->n;
+            rep->last_patch_distance =
+                t->patch_teacher ? (float)(distance_sum / t->n) : NAN;
         }
         if (o->checkpoint_path)
             DG_TRY(dg_checkpoint_save(o->checkpoint_path, t->m, t->optim,
@@ -294,7 +374,10 @@ dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
     if (s == DG_OK && o->checkpoint_path)
         s = dg_checkpoint_resume(o->checkpoint_path, m, t.optim, o, t.n,
                                  &start);
-    if (report) report->resumed_epoch = start;
+    if (report) {
+        report->resumed_epoch = start;
+        report->last_patch_distance = NAN;
+    }
     if (s == DG_OK) s = run_epochs(&t, start, report);
     trainer_free(&t);
     return s;

@@ -112,13 +112,16 @@ class dg_train_opts(ctypes.Structure):
                 ("distill_from", POINTER(dg_model)),
                 ("distill_alpha", c_float), ("distill_temperature", c_float),
                 ("progress", PROGRESS_FN), ("progress_user", c_void_p),
-                ("adversarial_epsilon", c_float)]
+                ("adversarial_epsilon", c_float),
+                ("patch_teacher", POINTER(dg_model)), ("patch_layer", c_int32),
+                ("patch_cap", c_float), ("patch_cap_step", c_float),
+                ("patch_cap_max", c_float), ("patch_weight", c_float)]
 
 
 class dg_train_report(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("epochs_run", c_uint32),
                 ("resumed_epoch", c_uint32), ("last_loss", c_float),
-                ("last_accuracy", c_float)]
+                ("last_accuracy", c_float), ("last_patch_distance", c_float)]
 
 
 class dg_ensemble_opts(ctypes.Structure):
@@ -209,7 +212,8 @@ EVAL_SQUEEZE_DEFAULT_BITS = 2
 class dg_eval_opts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("squeeze_bits", c_uint32),
                 ("baseline_fpr", c_double), ("progress", PROGRESS_FN),
-                ("progress_user", c_void_p)]
+                ("progress_user", c_void_p),
+                ("patched_student", POINTER(dg_model))]
 
 
 class dg_eval_info(ctypes.Structure):

@@ -42,7 +42,8 @@ class GuardEvaluation(Handle):
     def __init__(self, guard, clean, sets=None, progress=None, **options):
         """Evaluates guard on the clean Dataset (labelled in the Student's
         classes) and sets, a dict of name: AdversarialSet.  Keywords are
-        the fields of dg_eval_opts (squeeze_bits=, baseline_fpr=) plus
+        the fields of dg_eval_opts (squeeze_bits=, baseline_fpr=,
+        patched_student=<Model patched by Model.patch>: a last row) plus
         progress=callable(stage, done, total, metric) returning True to
         stop."""
         sets = dict(sets or {})

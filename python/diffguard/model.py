@@ -122,6 +122,15 @@ class Model(Handle):
                       ctypes.byref(opts), ctypes.byref(report))
         return to_record(TrainReport, report)
 
+    def patch(self, teacher, dataset, **options):
+        """Wang et al.'s patch (doc/EVALUATION.md): fine-tunes every layer
+        of this Student on a Dataset so that its features at patch_layer
+        (default: its last frozen layer) move away from the Teacher's.
+        Keywords as for train (patch_cap=, patch_cap_step=, patch_cap_max=,
+        patch_weight=, patch_layer=, epochs=, ...).  Returns a TrainReport
+        whose last_patch_distance is the last epoch's mean distance."""
+        return self.train(dataset, patch_teacher=teacher, **options)
+
     def evaluate(self, dataset):
         """Classifies every sample of a Dataset; returns an Evaluation."""
         k = self.output_size

@@ -64,6 +64,20 @@ class Training(unittest.TestCase):
             np.testing.assert_array_equal(t.run(x, 4), s.run(x, 4))
             self.assertEqual(s.run(x).shape, (8, 2, 1, 1))
 
+    def test_patch_moves_the_cut_away_from_the_teacher(self):
+        teacher = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8), seed=6)
+        student = teacher.transfer("fc4")
+        report = student.patch(teacher, self.train, epochs=2, batch_size=16,
+                               patch_cap=2, patch_cap_max=4,
+                               patch_weight=0.05)
+        self.assertGreater(report.last_patch_distance, 0)
+        x, _ = self.train.batch(range(8))
+        with dg.Session(teacher, 8) as t, dg.Session(student, 8) as s:
+            self.assertGreater(np.abs(t.run(x, 4) - s.run(x, 4)).max(), 0)
+        plain = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8))
+        self.assertTrue(np.isnan(plain.train(self.train, epochs=1)
+                                 .last_patch_distance))
+
     def test_unknown_or_bad_options(self):
         model = dg.Model.create("fc4", (1, 8, 8))
         with self.assertRaisesRegex(TypeError, "unknown option 'epoch'.*"

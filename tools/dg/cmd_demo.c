@@ -44,6 +44,8 @@ typedef struct model_plan {
     const char *optimizer; /* as --optimizer spells it */
     double learning_rate;
     const char *schedule;  /* as --schedule spells it */
+    bool patch;            /* Wang et al.'s patch of the Student, from the
+                              Teacher, with the library's CAP schedule */
 } model_plan;
 
 /* The guard: the library's defaults but for these (0: the default). */
@@ -67,6 +69,7 @@ typedef struct demo_settings {
     const char *mode;
     /* surrogate: the level-b attacker's own Student, from other images */
     model_plan teacher, student, surrogate;
+    model_plan patched; /* the baseline of Wang et al. (dg patch) */
     guard_plan guard, surrogate_guard; /* the defender's, level b's */
     attack_set_plan attacks[DEMO_MAX_SETS];
     uint32_t n_attacks;
@@ -83,6 +86,8 @@ static const demo_settings full_settings = {
                 HEAD_SCHEDULE},
     .surrogate = {"5-9", 500, 500, HEAD_EPOCHS, 64, "adam", HEAD_LR,
                   HEAD_SCHEDULE},
+    .patched = {"5-9", 500, 0, PATCH_EPOCHS, 64, "adam", PATCH_LR,
+                PATCH_SCHEDULE, true},
     .guard = {0, 0, 0},
     .surrogate_guard = {0, 0, 0},
     /* The strong attack (>= 80% targeted success on the undefended
@@ -112,6 +117,8 @@ static const demo_settings quick_settings = {
     .teacher = {"0-4", 1200, 0, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
     .student = {"5-9", 500, 0, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
     .surrogate = {"5-9", 500, 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    /* Two epochs: CAP 200 and 400, enough to show the row's form. */
+    .patched = {"5-9", 500, 0, 2, 64, "adam", PATCH_LR, PATCH_SCHEDULE, true},
     .guard = {3, 1, 30},
     /* Smaller than the defender's, to keep the CI test short. */
     .surrogate_guard = {2, 1, 10},
@@ -144,7 +151,7 @@ typedef struct demo {
     const char *out_dir;
     bool json, quiet;
     double start;
-    demo_model teacher, student, surrogate;
+    demo_model teacher, student, surrogate, patched;
     dg_guard *guard, *surrogate_guard;
     bool guard_reused, surrogate_guard_reused;
     double guard_seconds, surrogate_guard_seconds;
@@ -280,6 +287,8 @@ static void json_settings(json_writer *w, const demo *d)
     json_plan(w, &d->student);
     json_key(w, "surrogate_student");
     json_plan(w, &d->surrogate);
+    json_key(w, "patched_student");
+    json_plan(w, &d->patched);
     json_key(w, "guard");
     json_guard_plan(w, d, &d->settings->guard);
     json_key(w, "surrogate_guard");
@@ -395,6 +404,7 @@ static int train_model(demo *d, demo_model *m, const char *path)
     opts.schedule = schedule_from_name(p->schedule);
     opts.seed = d->seed;
     opts.checkpoint_path = checkpoint;
+    if (p->patch) opts.patch_teacher = d->teacher.model;
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
     int rc = out_path(d, name, checkpoint, sizeof checkpoint);
@@ -467,6 +477,20 @@ static int stage_teacher(demo *d)
 static int stage_student(demo *d)
 {
     return obtain_model(d, &d->student, build_student);
+}
+
+/* The patch starts from the Student as the student stage saved it. */
+static dg_status build_patched(const demo *d, dg_model **out)
+{
+    char path[4096];
+    if (out_path(d, "student.dgm", path, sizeof path) != CLI_EXIT_OK)
+        return DG_E_INVALID_ARG;
+    return dg_model_load_file(path, out);
+}
+
+static int stage_patched(demo *d)
+{
+    return obtain_model(d, &d->patched, build_patched);
 }
 
 /* The level-b attacker's Student: made like the defender's, from other
@@ -636,13 +660,16 @@ static int stage_eval(demo *d)
     if (rc == CLI_EXIT_OK) {
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);
+        o.patched_student = d->patched.model;
         note(d, "eval: the guard and the baselines on clean test images "
                 "and %u adversarial sets", d->settings->n_attacks);
         rc = eval_view_run(d->guard, clean.samples, sets, names,
                            d->settings->n_attacks, &o, &d->eval);
     }
     if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out_dir);
-    if (rc == CLI_EXIT_OK) rc = levels_eval(&d->levels, d->guard, clean.samples);
+    if (rc == CLI_EXIT_OK)
+        rc = levels_eval(&d->levels, d->guard, clean.samples,
+                         d->patched.model);
     data_free(&clean);
     return rc;
 }
@@ -712,6 +739,8 @@ static void write_report_json(const demo *d, FILE *out)
     json_model(&w, &d->student);
     json_key(&w, "surrogate_student");
     json_model(&w, &d->surrogate);
+    json_key(&w, "patched_student");
+    json_model(&w, &d->patched);
     json_key(&w, "guard");
     json_guard(&w, d->guard_reused, d->guard_seconds);
     json_key(&w, "surrogate_guard");
@@ -770,6 +799,7 @@ static void write_report_md(const demo *d, FILE *out)
     md_model_row(out, &d->teacher);
     md_model_row(out, &d->student);
     md_model_row(out, &d->surrogate);
+    md_model_row(out, &d->patched);
     fprintf(out, "\n- Teacher architecture: `%s`\n", d->teacher.architecture);
     fprintf(out, "- Student: %s\n", d->student.architecture);
     fprintf(out, "- surrogate-student: the level-b attacker's own Student, "
@@ -801,7 +831,8 @@ static int print_summary(const demo *d)
                (const char *const[]){"model", "classes", "epochs",
                                      "per class", "training",
                                      "test accuracy"});
-    const demo_model *models[] = {&d->teacher, &d->student, &d->surrogate};
+    const demo_model *models[] = {&d->teacher, &d->student, &d->surrogate,
+                                  &d->patched};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         const demo_model *m = models[i];
         char time_text[32], per_class[16];
@@ -846,6 +877,7 @@ static int stage_report(demo *d)
 static const demo_stage stages[] = {
     {"teacher", stage_teacher},
     {"student", stage_student},
+    {"patched student", stage_patched},
     {"guard", stage_guard},
     {"attack", stage_attack},
     {"surrogate student", stage_surrogate},
@@ -876,10 +908,14 @@ static int run_demo(const cli_args *args)
                                     STUDENT_HEAD " head"},
         .surrogate = {.name = "surrogate-student",
                       .architecture = "as the student"},
+        .patched = {.name = "patched-student",
+                    .architecture = "the student, every layer fine-tuned "
+                                    "by Wang et al.'s patch"},
     };
     d.teacher.plan = &d.settings->teacher;
     d.student.plan = &d.settings->student;
     d.surrogate.plan = &d.settings->surrogate;
+    d.patched.plan = &d.settings->patched;
 
     rc = prepare_out_dir(&d);
     for (size_t i = 0; rc == CLI_EXIT_OK && i < sizeof stages / sizeof *stages;
@@ -896,7 +932,8 @@ static int run_demo(const cli_args *args)
     for (uint32_t k = 0; k < DEMO_MAX_SETS; k++) dg_advset_free(d.sets[k]);
     dg_guard_free(d.guard);
     dg_guard_free(d.surrogate_guard);
-    demo_model *models[] = {&d.teacher, &d.student, &d.surrogate};
+    demo_model *models[] = {&d.teacher, &d.student, &d.surrogate,
+                            &d.patched};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         dg_model_free(models[i]->model);
         evaluation_free(&models[i]->test);

@@ -17,7 +17,7 @@ typedef char set_name[64];
 
 /* The sets, as many as the command line names. */
 typedef struct eval_command {
-    dg_model *student;
+    dg_model *student, *patched;
     dg_guard *guard;
     class_data clean;
     const dg_advset **sets;
@@ -81,6 +81,9 @@ static int open_inputs(eval_command *e, const cli_args *args)
     if (st != DG_OK) return cli_fail(st, "loading %s", student);
     st = dg_guard_load_file(guard, e->student, &e->guard);
     if (st != DG_OK) return cli_fail(st, "loading the guard %s", guard);
+    const char *patched = cli_value(args, "patched");
+    if (patched && (st = dg_model_load_file(patched, &e->patched)) != DG_OK)
+        return cli_fail(st, "loading %s", patched);
     uint32_t shape[3];
     st = dg_model_input_shape(e->student, &shape[0], &shape[1], &shape[2]);
     if (st != DG_OK) return cli_fail(st, "reading %s", student);
@@ -104,6 +107,7 @@ static void close_inputs(eval_command *e)
     data_free(&e->clean);
     dg_guard_free(e->guard);
     dg_model_free(e->student);
+    dg_model_free(e->patched);
 }
 
 /* DIR/eval.json, DIR/eval.md and the charts. */
@@ -152,6 +156,7 @@ static int run_eval(const cli_args *args)
         dg_eval_opts_init(&o, sizeof o);
         o.squeeze_bits = (uint32_t)bits;
         o.baseline_fpr = fpr;
+        o.patched_student = e.patched;
         rc = eval_view_run(e.guard, e.clean.samples, e.sets, e.name_of,
                            e.n_sets, &o, &r);
     }
@@ -181,6 +186,8 @@ static const cli_option eval_options[] = {
                              TRAIN_TEXT(DG_EVAL_SQUEEZE_DEFAULT_BITS) ")"},
     {"baseline-fpr", 0, "F", "clean false positives feature squeezing is "
                              "calibrated to (default 0.05)"},
+    {"patched", 0, "MODEL", "also judge by the Student patched with dg patch "
+                            "(Wang et al.), a last row"},
     {"report", 'o', "DIR", "write DIR/eval.json, DIR/eval.md and charts"},
     CLI_OPTION_JSON,
     CLI_OPTION_QUIET,
@@ -202,7 +209,10 @@ const cli_command cmd_eval = {
         "guard's\nfalse rejection rate, so their defence rates compare.  "
         "Any number of sets:\nthe table goes on in further tables of "
         "6 sets each, defence-vs-members.png\ndraws the first 6, and every "
-        "set has its ROC chart.  doc/EVALUATION.md\ndefines every number.",
+        "set has its ROC chart.  With --patched, the patched\nStudent "
+        "answers in the Student's place: an attempt is stopped when it does "
+        "not\nanswer the attacker's class.  doc/EVALUATION.md defines every "
+        "number.",
     .options = eval_options,
     .min_args = 1,
     .max_args = -1,

@@ -285,6 +285,7 @@ typedef struct level_result {
     double guard;        /* defence rate, the guard at its default M and rule */
     double pool;         /* ... the whole pool, calibrated to its FRR */
     double squeezing;    /* ... feature squeezing at the guard's FRR */
+    double patched;      /* ... the patched Student; NaN without it */
     double auc;          /* the guard's ROC AUC */
 } level_result;
 
@@ -306,6 +307,7 @@ static level_result result_of(const demo_levels *l, uint32_t s)
             eval_outcome(v, eval_baseline_row(v, DG_EVAL_SQUEEZE, true), s)
                 ->defence_rate,
         .auc = g->roc_auc,
+        .patched = eval_patch_rate(v, s),
     };
 }
 
@@ -405,13 +407,14 @@ static int chart_layers(const demo_levels *l)
 }
 
 int levels_eval(demo_levels *l, const dg_guard *guard,
-                const dg_dataset *clean)
+                const dg_dataset *clean, const dg_model *patched)
 {
     const char **names = calloc(l->n_sets + 1, sizeof *names);
     if (!names) return cli_error("out of memory");
     for (uint32_t k = 0; k < l->n_sets; k++) names[k] = l->sets[k].name;
     dg_eval_opts o;
     dg_eval_opts_init(&o, sizeof o);
+    o.patched_student = patched;
     note(l, "eval: the guard and the baselines on the %u sets of the threat "
             "levels",
          l->n_sets);
@@ -458,6 +461,8 @@ static void json_result(json_writer *w, const demo_levels *l, uint32_t s)
     json_number(w, r.pool);
     json_key(w, "feature_squeezing_defence_rate");
     json_number(w, r.squeezing);
+    json_key(w, "patched_student_defence_rate");
+    json_number(w, r.patched);
 }
 
 static void json_layer_sweep(json_writer *w, const demo_levels *l)
@@ -559,7 +564,7 @@ void levels_markdown(FILE *out, const demo_levels *l)
     const levels_plan *p = l->plan;
     int32_t worst;
     double min_rate = worst_layer(l, &worst);
-    char a[16], b[16], c[16], d[16], e[16];
+    char a[16], b[16], c[16], d[16], e[16], f[16];
     eval_percent(a, sizeof a, min_rate);
     fprintf(out, "\n## Threat levels\n\n"
                  "Targeted mimicry on the same %u test images per set, "
@@ -581,7 +586,8 @@ void levels_markdown(FILE *out, const demo_levels *l)
             p->dssim_iterations);
     fprintf(out, "| level | set | layer | budget | ASR | fooling | guard "
                  "M=%u %s | AUC | whole pool | squeezing at the guard's "
-                 "FRR |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+                 "FRR | patched Student |\n"
+                 "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
             l->eval.info.members, cli_rule_name(l->eval.info.rule));
     for (uint32_t k = 0; k < l->n_sets; k++) {
         const level_set *s = &l->sets[k];
@@ -592,15 +598,16 @@ void levels_markdown(FILE *out, const demo_levels *l)
         eval_percent(b, sizeof b, r.guard);
         eval_percent(c, sizeof c, r.pool);
         eval_percent(d, sizeof d, r.squeezing);
+        eval_percent(f, sizeof f, r.patched);
         if (isnan(r.auc))
             snprintf(e, sizeof e, "-");
         else
             snprintf(e, sizeof e, "%.3f", r.auc);
         fprintf(out, "| %c%s | %s | %d%s | %s | %s | %u | %s | %s | %s | %s "
-                     "|\n",
+                     "| %s |\n",
                 s->level, s->sweep ? " (layers)" : "", s->name, s->layer,
                 s->layer == l->cut ? " (cut)" : "", budget, a, r.fooling, b,
-                e, c, d);
+                e, c, d, f);
     }
     fprintf(out, "\n![defence rate per layer](defence-vs-layer.png)\n");
     if (p->n_linf)

@@ -76,7 +76,7 @@ int levels_attack(demo_levels *l);
 /* Evaluates every set (lib/eval) with the guard on the demo's clean
  * inputs and writes the charts to the output folder.  Reports failures. */
 int levels_eval(demo_levels *l, const dg_guard *guard,
-                const dg_dataset *clean);
+                const dg_dataset *clean, const dg_model *patched);
 
 /* "layer_sweep" and "adaptive" members of the report's "defence" object;
  * ctx is the demo_levels. */

@@ -2,6 +2,7 @@
  * its rows, sets and outcomes once for the reports. */
 #include "eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +92,19 @@ uint32_t eval_guard_row(const eval_view *v, uint32_t members, int32_t rule)
             v->rows[k].rule == rule)
             return k;
     return 0;
+}
+
+bool eval_patch_row(const eval_view *v, uint32_t *k)
+{
+    for (*k = 0; *k < v->info.rows; (*k)++)
+        if (v->rows[*k].kind == DG_EVAL_PATCH) return true;
+    return false;
+}
+
+double eval_patch_rate(const eval_view *v, uint32_t s)
+{
+    uint32_t k;
+    return eval_patch_row(v, &k) ? eval_outcome(v, k, s)->defence_rate : NAN;
 }
 
 uint32_t eval_baseline_row(const eval_view *v, int32_t kind, bool matched)

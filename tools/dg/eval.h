@@ -37,6 +37,10 @@ const dg_eval_outcome *eval_outcome(const eval_view *v, uint32_t k,
  * baseline's (kind DG_EVAL_*; matched: calibrated to the guard's FRR). */
 uint32_t eval_guard_row(const eval_view *v, uint32_t members, int32_t rule);
 uint32_t eval_baseline_row(const eval_view *v, int32_t kind, bool matched);
+/* The patched Student's row into *k; false when it was not evaluated. */
+bool eval_patch_row(const eval_view *v, uint32_t *k);
+/* Its defence rate on set s; NaN without the row. */
+double eval_patch_rate(const eval_view *v, uint32_t s);
 
 /* JSON members of the caller's open object: "clean", "attack", "defence"
  * and "baselines" (eval_report.c). */

@@ -130,6 +130,15 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
     json_row(w, v, eval_baseline_row(v, DG_EVAL_SQUEEZE, true));
     json_end_object(w);
     json_end_object(w);
+    uint32_t patch;
+    if (eval_patch_row(v, &patch)) {
+        json_key(w, "patched_student");
+        json_begin_object(w);
+        json_field(w, "clean_accuracy",
+                   v->info.student_accuracy - v->rows[patch].accuracy_loss);
+        json_row(w, v, patch);
+        json_end_object(w);
+    }
     json_end_object(w);
 }
 

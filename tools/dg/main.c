@@ -13,6 +13,7 @@ static const cli_command *const commands[] = {
     &cmd_predict,
     &cmd_train,
     &cmd_transfer,
+    &cmd_patch,
     &cmd_evaluate,
     &cmd_demo,
     &cmd_guard,

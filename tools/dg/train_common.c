@@ -326,6 +326,10 @@ static void print_summary_json(const train_command *tc,
     json_number(&w, trained ? t->report.last_loss : NAN);
     json_key(&w, "train_accuracy");
     json_number(&w, trained ? t->report.last_accuracy : NAN);
+    if (!isnan(t->report.last_patch_distance)) {
+        json_key(&w, "patch_distance");
+        json_number(&w, t->report.last_patch_distance);
+    }
     json_key(&w, "seconds");
     json_number(&w, t->seconds);
     json_key(&w, "images_per_second");
@@ -363,6 +367,11 @@ static int print_summary_text(const train_command *tc,
         table_cell(&table, "%.4f", (double)r->last_loss);
         table_cell(&table, "train accuracy");
         table_cell(&table, "%.2f%%", 100.0 * r->last_accuracy);
+    }
+    if (r->epochs_run > 0 && !isnan(r->last_patch_distance)) {
+        table_cell(&table, "layer-K distance from the Teacher");
+        table_cell(&table, "%.2f (mean of the last epoch)",
+                   (double)r->last_patch_distance);
     }
     table_cell(&table, "time");
     table_cell(&table, "%.1f s (%.0f images/s)", t->seconds,

@@ -27,6 +27,13 @@
 #define HEAD_LR 0.03
 #define HEAD_SCHEDULE "cosine"
 
+/* Wang et al.'s patch (dg patch, the demo's patched Student) fine-tunes
+ * every layer: a small constant rate; 25 epochs take CAP from 200 to 5000
+ * in steps of 200, as in their paper. */
+#define PATCH_EPOCHS 25
+#define PATCH_LR 0.001
+#define PATCH_SCHEDULE "constant"
+
 /* The options of dg_train_opts, shared by train and transfer, with the
  * command's defaults: EPOCHS and LR are numbers, SCHEDULE a string. */
 #define TRAIN_OPTIONS(EPOCHS, LR, SCHEDULE)                                 \
