@@ -572,6 +572,10 @@ typedef struct dg_ensemble_opts {
                                   adversarial training, pixel units;
                                   default 0.15 */
     uint32_t robust_epochs;  /**< robust: training epochs; default 20 */
+    /** robust: moves per batch of the adversarial training
+     *  (dg_train_opts.adversarial_steps); default 1.  (Since
+     *  LIBDIFFGUARD_1.2.) */
+    uint32_t robust_steps;
 } dg_ensemble_opts;
 /** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is
  *  dg_ensemble_opts). */
@@ -847,6 +851,11 @@ typedef struct dg_train_opts {
     float patch_cap_step; /**< added every epoch; default 200 */
     float patch_cap_max;  /**< CAP stops growing there; default 5000 */
     float patch_weight;   /**< default 1e-6 */
+    /** Adversarial training: moves of each batch.  1 (default): one step
+     *  of 1.25 epsilon from the random start (FGSM); k > 1: k steps of
+     *  2.5 epsilon / k each (PGD, Madry et al. 2018), k times the cost of
+     *  the move.  (Since LIBDIFFGUARD_1.2.) */
+    uint32_t adversarial_steps;
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */

@@ -48,6 +48,7 @@ static uint64_t work_fingerprint(const builder *b, uint64_t student_hash)
         dg_put_f32(&w, o->member_width);
         dg_put_f32(&w, o->robust_epsilon);
         dg_put_u32(&w, o->robust_epochs);
+        if (o->robust_steps > 1) dg_put_u32(&w, o->robust_steps);
     }
     dg_put_u32(&w, (uint32_t)(o->harden != 0));
     if (o->harden) {

@@ -36,6 +36,7 @@ void dg_train_defaults(dg_train_opts *o)
     o->patch_cap_step = 200;
     o->patch_cap_max = 5000;
     o->patch_weight = 1e-6f;
+    o->adversarial_steps = 1;
 }
 
 typedef struct trainer {
@@ -109,6 +110,9 @@ static dg_status check_options(const dg_model *m, const dg_dataset *ds,
         return dg_fail(DG_E_INVALID_ARG,
                        "adversarial epsilon %g is not in [0, 1] (pixel units)",
                        (double)o->adversarial_epsilon);
+    if (o->adversarial_steps < 1 || o->adversarial_steps > 100)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "%u adversarial steps (1 to 100)", o->adversarial_steps);
     if (o->distill_from) {
         const dg_model *t = o->distill_from;
         if (t->input.c != m->input.c || t->input.h != m->input.h ||
@@ -226,17 +230,20 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
     return dg_alloc_array((void **)&t->labels, b, sizeof *t->labels, "labels");
 }
 
-/* Fast adversarial training: moves the batch t->x to t->moved, from a
- * uniform random start in the L-infinity box one step of 1.25 epsilon
- * along the sign of the model's own loss gradient, then back into the box
- * and the valid pixel range.  Epsilon is in pixel units; the box is mapped
- * through the model's preprocessing, channel by channel. */
+/* Adversarial training: moves the batch t->x to t->moved, from a uniform
+ * random start in the L-infinity box, adversarial_steps steps along the
+ * sign of the model's own loss gradient (one step: 1.25 epsilon, fast
+ * FGSM; k steps: 2.5 epsilon / k each, PGD), each followed by a return
+ * into the box and the valid pixel range.  Epsilon is in pixel units; the
+ * box is mapped through the model's preprocessing, channel by channel. */
 static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
 {
     const dg_model *m = t->m;
     size_t plane = (size_t)m->input.h * m->input.w;
     size_t sample = m->input.c * plane;
     float eps = t->o->adversarial_epsilon;
+    uint32_t steps = t->o->adversarial_steps;
+    float size = steps == 1 ? 1.25f : 2.5f / (float)steps;
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t c = 0; c < m->input.c; c++) {
             float gain, lo;
@@ -248,25 +255,28 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
                 t->moved[at] = fminf(fmaxf(start, lo), hi);
             }
         }
-    DG_TRY(dg_exec_forward_to(t->exec, t->moved, n, t->logits_layer));
-    const float *logits = dg_exec_output(t->exec, t->logits_layer);
-    uint32_t correct;
-    dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, &correct);
-    DG_TRY(dg_exec_backward(t->exec, t->logits_layer, t->grad, DG_GRAD_INPUT));
-    const float *g = dg_exec_input_grad(t->exec);
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t c = 0; c < m->input.c; c++) {
-            float gain, lo;
-            dg_pixel_map(&m->pre, c, &gain, &lo);
-            float hi = lo + gain, r = eps * gain;
-            for (size_t k = 0; k < plane; k++) {
-                size_t at = i * sample + c * plane + k;
-                float step = 1.25f * r * (float)((g[at] > 0) - (g[at] < 0));
-                float x = fminf(fmaxf(t->moved[at] + step, t->x[at] - r),
-                                t->x[at] + r);
-                t->moved[at] = fminf(fmaxf(x, lo), hi);
+    for (uint32_t step = 0; step < steps; step++) {
+        DG_TRY(dg_exec_forward_to(t->exec, t->moved, n, t->logits_layer));
+        const float *logits = dg_exec_output(t->exec, t->logits_layer);
+        uint32_t correct;
+        dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, &correct);
+        DG_TRY(dg_exec_backward(t->exec, t->logits_layer, t->grad,
+                                DG_GRAD_INPUT));
+        const float *g = dg_exec_input_grad(t->exec);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t c = 0; c < m->input.c; c++) {
+                float gain, lo;
+                dg_pixel_map(&m->pre, c, &gain, &lo);
+                float hi = lo + gain, r = eps * gain;
+                for (size_t k = 0; k < plane; k++) {
+                    size_t at = i * sample + c * plane + k;
+                    float move = size * r * (float)((g[at] > 0) - (g[at] < 0));
+                    float x = fminf(fmaxf(t->moved[at] + move, t->x[at] - r),
+                                    t->x[at] + r);
+                    t->moved[at] = fminf(fmaxf(x, lo), hi);
+                }
             }
-        }
+    }
     return DG_OK;
 }
 

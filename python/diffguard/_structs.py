@@ -115,7 +115,8 @@ class dg_train_opts(ctypes.Structure):
                 ("adversarial_epsilon", c_float),
                 ("patch_teacher", POINTER(dg_model)), ("patch_layer", c_int32),
                 ("patch_cap", c_float), ("patch_cap_step", c_float),
-                ("patch_cap_max", c_float), ("patch_weight", c_float)]
+                ("patch_cap_max", c_float), ("patch_weight", c_float),
+                ("adversarial_steps", c_uint32)]
 
 
 class dg_train_report(ctypes.Structure):
@@ -139,7 +140,7 @@ class dg_ensemble_opts(ctypes.Structure):
                 ("harden_epsilon", c_float), ("harden_budget", c_float),
                 ("harden_iterations", c_uint32), ("member_kind", c_int32),
                 ("member_width", c_float), ("robust_epsilon", c_float),
-                ("robust_epochs", c_uint32)]
+                ("robust_epochs", c_uint32), ("robust_steps", c_uint32)]
 
 
 class dg_ensemble_info(ctypes.Structure):

@@ -328,6 +328,9 @@ expect_failure "--prune-layers not numbers" 2 "--prune-layers must list" \
 expect_failure "--rule unknown" 2 "--rule must be score or votes" \
     "$dg" guard build -s "$student" -d "$train" --rule majority \
     -o "$out_guard"
+expect_failure "--robust-steps 0" 2 "--robust-steps must be an integer from 1 to 100" \
+    "$dg" guard build -s "$student" -d "$train" --robust-steps 0 \
+    -o "$out_guard"
 expect_failure "--holdout with --holdout-fraction" 2 "does not go with" \
     "$dg" guard build -s "$student" -d "$train" --holdout "$hold" \
     --holdout-fraction 0.3 -o "$out_guard"

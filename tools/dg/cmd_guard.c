@@ -136,11 +136,15 @@ static int read_rates(const cli_args *args, dg_guard_opts *o)
         rc = cli_float(args, "width", 0.01, 4, &o->member_width);
     if (rc == CLI_EXIT_OK)
         rc = cli_float(args, "robust-epsilon", 0, 1, &o->robust_epsilon);
-    long robust_epochs;
+    long robust_epochs, robust_steps;
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "robust-epochs", o->robust_epochs, 1, 100000,
                       &robust_epochs);
     if (rc == CLI_EXIT_OK) o->robust_epochs = (uint32_t)robust_epochs;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_long(args, "robust-steps", o->robust_steps, 1, 100,
+                      &robust_steps);
+    if (rc == CLI_EXIT_OK) o->robust_steps = (uint32_t)robust_steps;
     return rc;
 }
 
@@ -707,6 +711,9 @@ static const cli_option guard_options[] = {
     {"robust-epsilon", 0, "E", "robust: L-infinity radius of the "
                                "adversarial training (default 0.15)"},
     {"robust-epochs", 0, "N", "robust: training epochs (default 20)"},
+    {"robust-steps", 0, "K", "robust: moves per batch of the adversarial "
+                             "training: 1 is FGSM, K > 1 PGD at K times "
+                             "its cost (default 1)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},
