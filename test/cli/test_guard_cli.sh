@@ -136,7 +136,10 @@ for c in r["classes"]:
         assert 1 <= k["tau"] <= k["members"], k
         assert 0 <= k["frr_votes"] <= 1 and 0 <= k["frr_score"] <= 1, k
         # 100 held-out samples per class: calibrated per class.
-        assert k["samples"] >= 80 and k["pooled"] is False, k' "$bar_names"
+        assert k["samples"] >= 80 and k["pooled"] is False, k
+        # The spread of the rate on fresh inputs, sqrt(t (1 - t) / n).
+        want = (0.1 * 0.9 / k["samples"]) ** 0.5
+        assert abs(k["frr_spread"] - want) < 1e-6, k' "$bar_names"
 expect_success "guard info (text)" "$dg" guard info "$guard" -s "$student"
 check "text: one block per class with members and every M" '
 import re, sys

@@ -368,6 +368,14 @@ static int gather_class(const dg_guard *g, const dg_model *student,
     return CLI_EXIT_OK;
 }
 
+/* How far the score rule's false rejection on fresh inputs may lie from
+ * the target, from build to build: the standard deviation of a rate
+ * estimated on n held-out inputs (doc/validator.md, Calibration). */
+static double frr_spread(double target, uint32_t n)
+{
+    return n ? sqrt(target * (1 - target) / n) : 1.0;
+}
+
 /* Fills s, to show the calibration of every M or of the default M. */
 static int gather(const dg_guard *g, const dg_model *student,
                   bool every_m, guard_summary *s)
@@ -424,9 +432,9 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
     }
     int rc = table_print(&t, stdout, 2);
     if (rc != CLI_EXIT_OK) return rc;
-    table_init(&t, "rrrrrl",
+    table_init(&t, "rrrrrrl",
                (const char *const[]){"M", "tau", "theta", "FRR votes",
-                                     "FRR score", "samples"});
+                                     "FRR score", "fresh +-", "samples"});
     for (uint32_t M = s->first_m; M <= s->last_m; M++) {
         const dg_calibration *c = calibration_at(s, cls, M);
         table_cell(&t, "%u", M);
@@ -434,6 +442,8 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
         table_cell(&t, "%.4f", (double)c->theta);
         table_cell(&t, "%.2f%%", 100.0 * c->frr_votes);
         table_cell(&t, "%.2f%%", 100.0 * c->frr_score);
+        table_cell(&t, "%.2f%%",
+                   100.0 * frr_spread(s->info.target_frr, c->samples));
         table_cell(&t, "%u%s", c->samples, c->pooled ? " (all classes)" : "");
     }
     fputc('\n', stdout);
@@ -528,6 +538,8 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
         json_number(w, c->frr_votes);
         json_key(w, "frr_score");
         json_number(w, c->frr_score);
+        json_key(w, "frr_spread");
+        json_number(w, frr_spread(s->info.target_frr, c->samples));
         json_key(w, "samples");
         json_int(w, c->samples);
         json_key(w, "pooled");
