@@ -573,8 +573,8 @@ typedef struct dg_ensemble_opts {
                                   default 0.15 */
     uint32_t robust_epochs;  /**< robust: training epochs; default 20 */
     /** robust: moves per batch of the adversarial training
-     *  (dg_train_opts.adversarial_steps); default 1.  (Since
-     *  LIBDIFFGUARD_1.2.) */
+     *  (dg_train_opts.adversarial_steps); default 3.  (Since
+     *  LIBDIFFGUARD_1.2; a caller built before it gets 3.) */
     uint32_t robust_steps;
 } dg_ensemble_opts;
 /** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is

@@ -89,7 +89,7 @@ dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
     d.member_width = 0.75f;
     d.robust_epsilon = 0.15f;
     d.robust_epochs = 20;
-    d.robust_steps = 1;
+    d.robust_steps = 3;
     return dg_init_prefix(o, struct_size, &d, sizeof d, ENSEMBLE_OPTS_V1,
                           "dg_ensemble_opts");
 }

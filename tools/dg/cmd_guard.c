@@ -725,7 +725,7 @@ static const cli_option guard_options[] = {
     {"robust-epochs", 0, "N", "robust: training epochs (default 20)"},
     {"robust-steps", 0, "K", "robust: moves per batch of the adversarial "
                              "training: 1 is FGSM, K > 1 PGD at K times "
-                             "its cost (default 1)"},
+                             "its cost (default 3)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},
