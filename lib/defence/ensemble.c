@@ -66,30 +66,6 @@ void dg_ensemble_unref(dg_ensemble *g)
         dg_ensemble_destroy(g);
 }
 
-dg_status dg_ensemble_share_tails(dg_ensemble *g)
-{
-    size_t n = (size_t)g->classes * g->variants;
-    uint64_t *hash;
-    DG_TRY(dg_alloc_array((void **)&hash, n, sizeof *hash, "member hashes"));
-    dg_status s = DG_OK;
-    for (size_t i = 0; i < n && s == DG_OK; i++) {
-        dg_member *m = &g->per_class[i / g->variants].members[i % g->variants];
-        s = dg_model_hash(m->tail, &hash[i]);
-        for (size_t j = 0; j < i && s == DG_OK; j++) {
-            const dg_member *o =
-                &g->per_class[j / g->variants].members[j % g->variants];
-            if (hash[j] == hash[i] && o->first == m->first) {
-                dg_model *same = dg_model_ref(o->tail);
-                dg_model_unref(m->tail);
-                m->tail = same;
-                break;
-            }
-        }
-    }
-    free(hash);
-    return s;
-}
-
 dg_status dg_model_hash(const dg_model *m, uint64_t *hash)
 {
     dg_writer w;

@@ -58,12 +58,6 @@ void dg_ensemble_destroy(dg_ensemble *g);
 dg_ensemble *dg_ensemble_ref(dg_ensemble *g);
 void dg_ensemble_unref(dg_ensemble *g);
 
-/* Members that are the same model (equal content and first layer) become
- * references to one copy.  Robust members are shared by the classes, and a
- * guard file holds one copy per class: memory and the validator's work are
- * then paid once per model. */
-dg_status dg_ensemble_share_tails(dg_ensemble *g);
-
 /* Content hash of a model (of its file bytes). */
 dg_status dg_model_hash(const dg_model *m, uint64_t *hash);
 

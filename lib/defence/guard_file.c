@@ -57,8 +57,9 @@ dg_status dg_guard_write(const dg_ensemble *g, dg_writer *w)
     return w->status;
 }
 
+/* Reads member `rank` of class c, and the hash of its stored tail bytes. */
 static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
-                            uint32_t rank, dg_member *m)
+                            uint32_t rank, dg_member *m, uint64_t *tail_hash)
 {
     uint32_t first, prune, mode;
     DG_TRY(dg_get_u32(r, &first, "member first layer"));
@@ -80,7 +81,9 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
     m->mode = (int32_t)mode;
     char what[64];
     snprintf(what, sizeof what, "class %u rank %u", c, rank);
+    size_t start = r->pos;
     DG_TRY(dg_model_get_embedded(r, &m->tail, what));
+    *tail_hash = dg_hash64(r->data + start, r->pos - start);
     /* The tail must read exactly what the Student's prefix produces and
      * output the Student's classes.  One that starts at the input is a
      * whole model and may have a structure of its own (robust members). */
@@ -110,6 +113,27 @@ static dg_status get_threshold(dg_reader *r, uint32_t M, dg_threshold *t)
     if (t->tau < 1 || t->tau > M)
         return dg_fail(DG_E_FORMAT, "tau %u for %u members", t->tau, M);
     return DG_OK;
+}
+
+/* Member i (class i / V, rank i % V) becomes a reference to the first
+ * earlier member stored with the same tail bytes and first layer.  Robust
+ * members are shared by the classes and stored once per class: loaded
+ * back, they are one model again, so memory and the validator's work are
+ * paid once per model. */
+static void share_stored_twin(dg_ensemble *g, const uint64_t *tail_hash,
+                              size_t i)
+{
+    uint32_t V = g->variants;
+    dg_member *m = &g->per_class[i / V].members[i % V];
+    for (size_t j = 0; j < i; j++) {
+        const dg_member *o = &g->per_class[j / V].members[j % V];
+        if (tail_hash[j] == tail_hash[i] && o->first == m->first) {
+            dg_model *same = dg_model_ref(o->tail);
+            dg_model_unref(m->tail);
+            m->tail = same;
+            return;
+        }
+    }
 }
 
 static dg_status parse_body(dg_reader *r, const dg_model *student,
@@ -151,16 +175,24 @@ static dg_status parse_body(dg_reader *r, const dg_model *student,
     dg_status s = dg_get_f32(r, &g->target_frr, "target frr");
     if (s == DG_OK) s = dg_get_u64(r, &g->data_hash, "data hash");
     if (s == DG_OK) s = dg_get_str(r, g->settings, sizeof g->settings, "settings");
+    uint64_t *tail_hash = NULL;
+    if (s == DG_OK)
+        s = dg_alloc_array((void **)&tail_hash, (size_t)classes * variants,
+                           sizeof *tail_hash, "member hashes");
     for (uint32_t c = 0; c < classes && s == DG_OK; c++) {
-        for (uint32_t k = 0; k < variants && s == DG_OK; k++)
-            s = get_member(r, g, c, k, &g->per_class[c].members[k]);
+        for (uint32_t k = 0; k < variants && s == DG_OK; k++) {
+            size_t i = (size_t)c * variants + k;
+            s = get_member(r, g, c, k, &g->per_class[c].members[k],
+                           &tail_hash[i]);
+            if (s == DG_OK) share_stored_twin(g, tail_hash, i);
+        }
         for (uint32_t m = 0; m < variants && s == DG_OK; m++)
             s = get_threshold(r, m + 1, &g->per_class[c].thresholds[m]);
     }
     if (s == DG_OK && dg_reader_left(r) != 0)
         s = dg_fail(DG_E_FORMAT, "%zu unexpected bytes at the end",
                     dg_reader_left(r));
-    if (s == DG_OK) s = dg_ensemble_share_tails(g);
+    free(tail_hash);
     if (s != DG_OK) {
         dg_ensemble_destroy(g);
         return s;
