@@ -314,6 +314,22 @@ DG_API dg_status dg_image_decode(const dg_model *m, const void *data,
 /** dg_image_decode on a file's contents.  Thread: any. */
 DG_API dg_status dg_image_load_file(const dg_model *m, const char *path,
                                     float *out, size_t out_len);
+/** What an encoded image's header says.  The caller sets struct_size. */
+typedef struct dg_image_info {
+    uint32_t struct_size; /**< sizeof(dg_image_info), set by the caller */
+    uint32_t width;       /**< pixels per row */
+    uint32_t height;      /**< rows */
+    uint32_t channels;    /**< 1 (gray) or 3 (colour); alpha is not counted */
+} dg_image_info;
+
+/** Reads the header of a PNG or JPEG held in memory, decoding no pixels.
+ *  Compared with dg_model_get_preprocess's shape it tells a host whether
+ *  dg_image_decode will convert the colour or resize the image.  Fails as
+ *  dg_image_decode does on data that is not a PNG or JPEG.  Thread: any. */
+DG_API dg_status dg_image_probe(const void *data, size_t size,
+                                dg_image_info *info);
+/** dg_image_probe on a file's contents.  Thread: any. */
+DG_API dg_status dg_image_probe_file(const char *path, dg_image_info *info);
 /** Writes 8-bit pixels (DG_PIXEL_GRAY8 or DG_PIXEL_RGB8, interleaved, rows
  *  `stride` bytes apart) as a PNG file, atomically (an attack's example images,
  *  for one).  Thread: any. */

@@ -734,6 +734,66 @@ START_TEST(decode_and_load_file)
 }
 END_TEST
 
+/* The header alone gives each encoding's size and colour, counting no
+ * alpha; what is not an image, or declares an absurd size, fails. */
+START_TEST(probe_reads_headers)
+{
+    static const struct {
+        uint32_t png_format, channels;
+    } pngs[] = {{PNG_FORMAT_GRAY, 1},
+                {PNG_FORMAT_GA, 1},
+                {PNG_FORMAT_RGB, 3},
+                {PNG_FORMAT_RGBA, 3}};
+    for (size_t k = 0; k < 4; k++) {
+        uint32_t stored = PNG_IMAGE_PIXEL_CHANNELS(pngs[k].png_format);
+        uint8_t *px = make_pixels(W, H, stored, pattern);
+        size_t len;
+        uint8_t *png =
+            encode_png(pngs[k].png_format, W, H, px, NULL, 0, &len);
+        dg_image_info info = {.struct_size = sizeof info};
+        ck_assert_int_eq(dg_image_probe(png, len, &info), DG_OK);
+        ck_assert_uint_eq(info.width, W);
+        ck_assert_uint_eq(info.height, H);
+        ck_assert_uint_eq(info.channels, pngs[k].channels);
+        free(png);
+        free(px);
+    }
+    uint8_t *px = make_pixels(H, W, 1, gradient);
+    size_t len;
+    uint8_t *jpeg = encode_jpeg(px, H, W, TJPF_GRAY, TJSAMP_GRAY, &len);
+    dg_image_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(dg_image_probe(jpeg, len, &info), DG_OK);
+    ck_assert_uint_eq(info.width, H);
+    ck_assert_uint_eq(info.height, W);
+    ck_assert_uint_eq(info.channels, 1);
+
+    ck_assert_int_eq(dg_image_probe("GIF89a", 6, &info), DG_E_FORMAT);
+    info.struct_size = 0;
+    ck_assert_int_eq(dg_image_probe(jpeg, len, &info), DG_E_ABI);
+    info.struct_size = sizeof info;
+    ck_assert_int_eq(dg_image_probe(NULL, len, &info), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_image_probe_file("/nonexistent/x.png", &info),
+                     DG_E_IO);
+    free(jpeg);
+    free(px);
+
+    /* 100000 x 100000 in the IHDR: refused without decoding. */
+    uint8_t png[64] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    uint8_t ihdr[13] = {0};
+    put_be32(ihdr, 100000);
+    put_be32(ihdr + 4, 100000);
+    ihdr[8] = 8;
+    ihdr[9] = 2;
+    len = put_chunk(png, 8, "IHDR", ihdr, 13);
+    const uint8_t idat[4] = {0x78, 0x9c, 0x03, 0x00};
+    len = put_chunk(png, len, "IDAT", idat, 4);
+    len = put_chunk(png, len, "IEND", NULL, 0);
+    ck_assert_int_eq(dg_image_probe(png, len, &info), DG_E_FORMAT);
+    ck_assert_msg(strstr(dg_last_error_detail(), "100000x100000"), "%s",
+                  dg_last_error_detail());
+}
+END_TEST
+
 START_TEST(arguments_checked)
 {
     dg_model *m = model_with(1, 2, 2, zero3, one3);
@@ -801,6 +861,7 @@ static Suite *image_suite(void)
     TCase *api = tcase_create("api");
     tcase_add_test(api, preprocessing_with_mean_and_std);
     tcase_add_test(api, decode_and_load_file);
+    tcase_add_test(api, probe_reads_headers);
     tcase_add_test(api, arguments_checked);
     suite_add_tcase(s, api);
     return s;

@@ -59,3 +59,30 @@ dg_status dg_image_load_file(const dg_model *m, const char *path, float *out,
     DG_TRY(dg_image_decode_file(path, &img));
     return decoded_to_input(m, &img, out);
 }
+
+static dg_status image_info_out(const dg_decoded_image *header,
+                                dg_image_info *info)
+{
+    dg_image_info v = {info->struct_size, header->width, header->height,
+                       header->channels};
+    memcpy(info, &v, sizeof v);
+    return DG_OK;
+}
+
+dg_status dg_image_probe(const void *data, size_t size, dg_image_info *info)
+{
+    DG_CHECK_ARG(data);
+    DG_CHECK_STRUCT(info, dg_image_info, sizeof(dg_image_info));
+    dg_decoded_image header;
+    DG_TRY(dg_image_read_header(data, size, &header));
+    return image_info_out(&header, info);
+}
+
+dg_status dg_image_probe_file(const char *path, dg_image_info *info)
+{
+    DG_CHECK_ARG(path);
+    DG_CHECK_STRUCT(info, dg_image_info, sizeof(dg_image_info));
+    dg_decoded_image header;
+    DG_TRY(dg_image_read_header_file(path, &header));
+    return image_info_out(&header, info);
+}

@@ -6,6 +6,7 @@
 #include "io/image.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,18 @@ _Static_assert((uint64_t)DG_IMAGE_MAX_SIDE * DG_IMAGE_MAX_SIDE * 4 <=
                    DG_MAX_ALLOC,
                "DG_IMAGE_MAX_SIDE allows images beyond DG_MAX_ALLOC");
 
+/* Checks the size an image's header declares. */
+static dg_status check_sides(const char *codec, uint32_t width,
+                             uint32_t height)
+{
+    if (width == 0 || height == 0 || width > DG_IMAGE_MAX_SIDE ||
+        height > DG_IMAGE_MAX_SIDE)
+        return dg_fail(DG_E_FORMAT,
+                       "%s image of %ux%u pixels: each side must be 1 to %u",
+                       codec, width, height, DG_IMAGE_MAX_SIDE);
+    return DG_OK;
+}
+
 /* Allocates the pixels of a w x h image of `channels` bytes per pixel, after
  * checking the size its header declares. */
 static dg_status alloc_decoded(const char *codec, uint32_t width,
@@ -27,11 +40,7 @@ static dg_status alloc_decoded(const char *codec, uint32_t width,
                                uint8_t **pixels)
 {
     *pixels = NULL;
-    if (width == 0 || height == 0 || width > DG_IMAGE_MAX_SIDE ||
-        height > DG_IMAGE_MAX_SIDE)
-        return dg_fail(DG_E_FORMAT,
-                       "%s image of %ux%u pixels: each side must be 1 to %u",
-                       codec, width, height, DG_IMAGE_MAX_SIDE);
+    DG_TRY(check_sides(codec, width, height));
     return dg_alloc_array((void **)pixels, (size_t)width * height, channels,
                           codec);
 }
@@ -49,7 +58,9 @@ static void drop_alpha(uint8_t *pixels, size_t n_pixels,
     }
 }
 
-static dg_status decode_png(const void *data, size_t size,
+/* The decoders fill *out with the header's size and colour, and with the
+ * pixels unless header_only. */
+static dg_status decode_png(const void *data, size_t size, bool header_only,
                             dg_decoded_image *out)
 {
     png_image png;
@@ -61,6 +72,12 @@ static dg_status decode_png(const void *data, size_t size,
      * otherwise take them as linear light and brighten them. */
     png.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
     uint32_t color_channels = (png.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
+    if (header_only) {
+        png_image_free(&png);
+        DG_TRY(check_sides("PNG", png.width, png.height));
+        *out = (dg_decoded_image){NULL, png.width, png.height, color_channels};
+        return DG_OK;
+    }
     int has_alpha = (png.format & PNG_FORMAT_FLAG_ALPHA) != 0;
     /* Alpha is read and then dropped here: without it in the output format
      * libpng would composite the colours onto black instead. */
@@ -93,7 +110,7 @@ static dg_status jpeg_fail(tjhandle tj)
                                                        : "");
 }
 
-static dg_status decode_jpeg(const void *data, size_t size,
+static dg_status decode_jpeg(const void *data, size_t size, bool header_only,
                              dg_decoded_image *out)
 {
     tjhandle tj = tjInitDecompress();
@@ -118,6 +135,13 @@ static dg_status decode_jpeg(const void *data, size_t size,
         goto out;
     }
     uint32_t channels = colorspace == TJCS_GRAY ? 1 : 3;
+    if (header_only) {
+        s = check_sides("JPEG", (uint32_t)width, (uint32_t)height);
+        if (s == DG_OK)
+            *out = (dg_decoded_image){NULL, (uint32_t)width, (uint32_t)height,
+                                      channels};
+        goto out;
+    }
     s = alloc_decoded("JPEG", (uint32_t)width, (uint32_t)height, channels,
                       &pixels);
     if (s != DG_OK) goto out;
@@ -138,8 +162,8 @@ out:
     return s;
 }
 
-dg_status dg_image_decode_pixels(const void *data, size_t size,
-                                 dg_decoded_image *out)
+static dg_status decode_encoded(const void *data, size_t size,
+                                bool header_only, dg_decoded_image *out)
 {
     static const uint8_t png_signature[8] = {0x89, 'P',  'N',  'G',
                                              '\r', '\n', 0x1a, '\n'};
@@ -147,11 +171,23 @@ dg_status dg_image_decode_pixels(const void *data, size_t size,
     memset(out, 0, sizeof *out);
     if (size >= sizeof png_signature &&
         memcmp(data, png_signature, sizeof png_signature) == 0)
-        return decode_png(data, size, out);
+        return decode_png(data, size, header_only, out);
     if (size >= sizeof jpeg_signature &&
         memcmp(data, jpeg_signature, sizeof jpeg_signature) == 0)
-        return decode_jpeg(data, size, out);
+        return decode_jpeg(data, size, header_only, out);
     return dg_fail(DG_E_FORMAT, "not a PNG or JPEG (%zu bytes)", size);
+}
+
+dg_status dg_image_decode_pixels(const void *data, size_t size,
+                                 dg_decoded_image *out)
+{
+    return decode_encoded(data, size, false, out);
+}
+
+dg_status dg_image_read_header(const void *data, size_t size,
+                               dg_decoded_image *out)
+{
+    return decode_encoded(data, size, true, out);
 }
 
 static dg_status decode(void *out, const uint8_t *data, size_t len)
@@ -159,10 +195,21 @@ static dg_status decode(void *out, const uint8_t *data, size_t len)
     return dg_image_decode_pixels(data, len, out);
 }
 
+static dg_status read_header(void *out, const uint8_t *data, size_t len)
+{
+    return dg_image_read_header(data, len, out);
+}
+
 dg_status dg_image_decode_file(const char *path, dg_decoded_image *out)
 {
     memset(out, 0, sizeof *out);
     return dg_file_parse(path, DG_IO_MAX_FILE_SIZE, NULL, decode, out);
+}
+
+dg_status dg_image_read_header_file(const char *path, dg_decoded_image *out)
+{
+    memset(out, 0, sizeof *out);
+    return dg_file_parse(path, DG_IO_MAX_FILE_SIZE, NULL, read_header, out);
 }
 
 void dg_decoded_image_release(dg_decoded_image *img)

@@ -39,6 +39,11 @@ dg_status dg_image_decode_pixels(const void *data, size_t size,
 /* Reads a file (at most DG_IO_MAX_FILE_SIZE bytes) and decodes it; a
  * failure's detail names the file. */
 dg_status dg_image_decode_file(const char *path, dg_decoded_image *out);
+/* The same checks and *out as decoding, from the header alone: pixels
+ * stays NULL and nothing is allocated. */
+dg_status dg_image_read_header(const void *data, size_t size,
+                               dg_decoded_image *out);
+dg_status dg_image_read_header_file(const char *path, dg_decoded_image *out);
 void dg_decoded_image_release(dg_decoded_image *img);
 
 /* DG_PIXEL_* of a decoded image. */

@@ -102,6 +102,11 @@ class dg_layer_info(ctypes.Structure):
                 ("param_count", c_uint64), ("pruned_units", c_uint32)]
 
 
+class dg_image_info(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("width", c_uint32),
+                ("height", c_uint32), ("channels", c_uint32)]
+
+
 class dg_train_opts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("epochs", c_uint32),
                 ("batch_size", c_uint32), ("optimizer", c_int32),

@@ -3,11 +3,12 @@ import collections
 import ctypes
 import os
 import threading
+import warnings
 
 import numpy as np
 
 from ._capi import lib
-from ._structs import (dg_layer_info, dg_model, dg_session, dg_train_opts,
+from ._structs import (dg_image_info, dg_layer_info, dg_model, dg_session, dg_train_opts,
                        dg_train_report, new_result, record_type, to_record)
 from ._support import (Handle, as_input, c_strings, create, fill_options,
                        get_u32, query)
@@ -179,9 +180,19 @@ class Model(Handle):
 
     def load_image(self, path):
         """A PNG or JPEG file as this model's input: a (C, H, W) float32
-        array, preprocessed as the model file says."""
+        array, preprocessed as the model file says.  An image of another
+        size or colour is converted and resized, with a UserWarning."""
+        header = query(lib.dg_image_probe_file, new_result(dg_image_info),
+                       os.fsencode(path))
         x = np.empty(self.input_shape, np.float32)
         lib.dg_image_load_file(self._handle, os.fsencode(path), x, x.size)
+        found = (header.channels, header.height, header.width)
+        if found != tuple(self.input_shape):
+            warnings.warn("%s is %dx%d with %d channel(s); it was converted "
+                          "to the model's %s input" %
+                          (path, header.width, header.height,
+                           header.channels, "x".join(map(str, self.input_shape))),
+                          stacklevel=2)
         return x
 
     def predict(self, x, batch_size=64):

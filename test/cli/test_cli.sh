@@ -158,6 +158,36 @@ import json, sys
 r = json.load(sys.stdin)
 assert r[0]["file"].endswith("odd \"name\"\t\ufffd.png"), r'
 
+# An image of another size and colour is converted, with a warning that
+# names it; images that fit the model get none.
+python3 - "$fixtures/colour28.png" <<'PY'
+import struct, sys, zlib
+w = h = 28
+rows = b"".join(b"\0" + bytes((x * 9 + y * 5) % 256 for x in range(3 * w))
+                for y in range(h))
+def chunk(tag, data):
+    return (struct.pack(">I", len(data)) + tag + data +
+            struct.pack(">I", zlib.crc32(tag + data)))
+open(sys.argv[1], "wb").write(
+    b"\x89PNG\r\n\x1a\n" +
+    chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+    chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
+expect_success "predict a 28x28 colour image with an 8x8 gray model" \
+    "$dg" predict "$model" "${images[0]}" "$fixtures/colour28.png"
+if grep -q "1 of 2 images were converted to the model's 8x8 gray input (.*colour28.png is 28x28 colour)" "$err"; then
+    ok "the conversion is named on stderr"
+else
+    not_ok "the conversion is named on stderr"
+fi
+expect_success "predict images of the model's size" \
+    "$dg" predict "$model" "${images[@]}"
+if grep -q "converted" "$err"; then
+    not_ok "no conversion warning for them"
+else
+    ok "no conversion warning for them"
+fi
+
 # ------------------------------------------------------------- failures
 expect_failure "predict --top 0" 2 "--top must be an integer from 1 to 3" \
     "$dg" predict --top 0 "$model" "${images[0]}"

@@ -8,6 +8,7 @@ Needs DG_FIXTURE_DIR, the output of make_fixture.py."""
 import os
 import tempfile
 import unittest
+import warnings
 
 import numpy as np
 
@@ -387,6 +388,18 @@ class Png(unittest.TestCase):
                                            planar / 255, atol=1e-6)
         with self.assertRaisesRegex(TypeError, "uint8"):
             dg.save_png("x.png", gray.astype(np.float32))
+
+    def test_conversion_warns(self):
+        rgb = np.zeros((6, 9, 3), dtype=np.uint8)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "rgb.png")
+            dg.save_png(path, rgb)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                dg.Model.create("fc2", (3, 6, 9)).load_image(path)
+            with self.assertWarnsRegex(UserWarning, "9x6 with 3 channel"):
+                x = dg.Model.create("fc2", (1, 4, 4)).load_image(path)
+            self.assertEqual(x.shape, (1, 4, 4))
         with self.assertRaisesRegex(ValueError, "expected"):
             dg.save_png("x.png", rgb[:, :, :2])
 

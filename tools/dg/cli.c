@@ -43,6 +43,17 @@ int cli_fail(dg_status status, const char *what_fmt, ...)
     return CLI_EXIT_FAILURE;
 }
 
+void cli_warning(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    progress_clear();
+    fprintf(stderr, "dg %s: warning: ", current_command ? current_command : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
@@ -490,4 +501,50 @@ int cli_check_output(int rc)
     int write_rc = cli_error("writing the output: %s",
                              errno ? strerror(errno) : "write error");
     return rc == CLI_EXIT_OK ? write_rc : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Image files                                                              */
+/* ------------------------------------------------------------------------ */
+
+void image_reader_init(image_reader *r, const dg_model *model)
+{
+    memset(r, 0, sizeof *r);
+    r->model = model;
+    r->input.struct_size = sizeof r->input;
+    dg_model_preprocess(model, &r->input); /* a loaded model: cannot fail */
+}
+
+dg_status image_reader_load(image_reader *r, const char *path, float *out,
+                            size_t out_len)
+{
+    dg_image_info info = {.struct_size = sizeof info};
+    dg_status st = dg_image_probe_file(path, &info);
+    if (st != DG_OK) return st;
+    st = dg_image_load_file(r->model, path, out, out_len);
+    if (st == DG_OK &&
+        (info.width != r->input.width || info.height != r->input.height ||
+         info.channels != r->input.channels)) {
+        if (r->converted++ == 0) {
+            r->first_file = path;
+            r->first_info = info;
+        }
+    }
+    return st;
+}
+
+static const char *colour_name(uint32_t channels)
+{
+    return channels == 1 ? "gray" : "colour";
+}
+
+void image_reader_warn(const image_reader *r, uint32_t total)
+{
+    if (r->converted == 0) return;
+    cli_warning("%u of %u images were converted to the model's %ux%u %s "
+                "input (%s is %ux%u %s); results on them may mean little",
+                r->converted, total, r->input.width, r->input.height,
+                colour_name(r->input.channels), r->first_file,
+                r->first_info.width, r->first_info.height,
+                colour_name(r->first_info.channels));
 }

@@ -162,6 +162,28 @@ void cli_probabilities(const float *outputs, uint32_t k,
 const char *cli_rule_name(int32_t rule);
 
 /* ------------------------------------------------------------------------ */
+/* Image files                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Loads image files into a model's input, as dg_image_load_file does, and
+ * counts the ones whose size or colour differs from the input: those are
+ * converted and resized, which the user should hear about. */
+typedef struct image_reader {
+    const dg_model *model;
+    dg_preprocess input;      /* the model's input shape */
+    uint32_t converted;       /* images converted or resized so far */
+    const char *first_file;   /* the first of them, and its header */
+    dg_image_info first_info;
+} image_reader;
+
+void image_reader_init(image_reader *r, const dg_model *model);
+/* Reads `path` into out (one input of the model). */
+dg_status image_reader_load(image_reader *r, const char *path, float *out,
+                            size_t out_len);
+/* Warns on stderr, once, when any image was converted or resized. */
+void image_reader_warn(const image_reader *r, uint32_t total);
+
+/* ------------------------------------------------------------------------ */
 /* Reporting failures (all on stderr, prefixed "dg COMMAND: ")              */
 /* ------------------------------------------------------------------------ */
 
@@ -169,6 +191,8 @@ const char *cli_rule_name(int32_t rule);
  * Call it right after the failing call, before the detail is replaced.
  * Returns CLI_EXIT_FAILURE. */
 int cli_fail(dg_status status, const char *what_fmt, ...) CLI_PRINTF(2, 3);
+/* Something worth knowing that does not stop the command. */
+void cli_warning(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* Something outside the library failed.  Returns CLI_EXIT_FAILURE. */
 int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* The command line is wrong; adds a pointer to --help.  Returns

@@ -20,6 +20,7 @@ typedef struct predictor {
     uint32_t batch_size;  /* images waiting in the batch */
     float *input;         /* capacity * sample_len */
     const char **files;   /* capacity: the file of each waiting image */
+    image_reader images;
     double *probability;  /* n_classes */
     uint32_t *ranked;     /* top: class indices, most probable first */
     uint32_t printed;     /* images reported so far */
@@ -147,10 +148,11 @@ static int run_batch(predictor *p)
 static int predict_all(predictor *p, char **files, int n_files)
 {
     int rc = CLI_EXIT_OK;
+    image_reader_init(&p->images, p->model);
     progress_start("predict", (uint64_t)n_files);
     for (int i = 0; i < n_files; i++) {
         float *slot = p->input + p->batch_size * p->sample_len;
-        dg_status st = dg_image_load_file(p->model, files[i], slot,
+        dg_status st = image_reader_load(&p->images, files[i], slot,
                                           p->sample_len);
         if (st != DG_OK) {
             rc = cli_fail(st, "decoding %s", files[i]);
@@ -165,6 +167,7 @@ static int predict_all(predictor *p, char **files, int n_files)
     }
     int batch_rc = run_batch(p);
     progress_finish();
+    image_reader_warn(&p->images, (uint32_t)n_files);
     return batch_rc != CLI_EXIT_OK ? batch_rc : rc;
 }
 

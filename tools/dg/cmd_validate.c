@@ -23,6 +23,7 @@ typedef struct validation {
     uint32_t pending;      /* images waiting in the batch */
     float *input;          /* capacity * sample_len */
     const char **files;    /* capacity: the file of each waiting image */
+    image_reader images;
     int32_t *labels;       /* capacity copies of host_label */
     dg_verdict *verdicts;  /* capacity */
     uint32_t accepted, rejected, unreadable;
@@ -225,10 +226,11 @@ static void report_unreadable(validation *v, const char *file,
  * an unreadable image must be reported in order. */
 static int validate_all(validation *v, char **files, int n_files)
 {
+    image_reader_init(&v->images, v->student);
     progress_start("validate", (uint64_t)n_files);
     for (int i = 0; i < n_files; i++) {
         float *slot = v->input + v->pending * v->sample_len;
-        dg_status st = dg_image_load_file(v->student, files[i], slot,
+        dg_status st = image_reader_load(&v->images, files[i], slot,
                                           v->sample_len);
         int rc = CLI_EXIT_OK;
         if (st != DG_OK) {
@@ -243,6 +245,7 @@ static int validate_all(validation *v, char **files, int n_files)
     }
     int rc = run_batch(v);
     progress_finish();
+    image_reader_warn(&v->images, (uint32_t)n_files);
     return rc;
 }
 
