@@ -237,7 +237,7 @@ for row in (r"a \(layers\) \| a_layer9 \| 9 \|",
 assert "(defence-vs-linf.png)" in levels, levels'
 
 # A level's set says what made it, and dg eval shows it.
-expect_success "dg eval shows a level set's description" \
+expect_success "dg eval (--clean, the former --data) shows a level set's description" \
     "$dg" eval -q --json --student "$demo/student.dgm" \
     --guard "$demo/guard.dg" --clean fmnist:test --classes 5-9 \
     --per-class 10 "b=$demo/attack-b_linf_0.1.dgadv"

@@ -4,7 +4,7 @@
 # it by transfer learning on three of them, a small guard, three adversarial
 # sets (targeted and untargeted DSSIM mimicry, L-infinity mimicry), and the
 # evaluation of the guard and the baselines on them.  The numbers of dg eval
-# are checked against each other and against dg attack and dg evaluate; then
+# are checked against each other and against dg attack and dg accuracy; then
 # set naming, damaged and missing sets, a guard for another Student, the
 # report folder and the text table.  TAP.
 #
@@ -136,7 +136,7 @@ expect_failure "attack: --target-class needs --mode targeted" 2 \
 
 # ----------------------------------------------------------------- eval
 expect_success "evaluate the Student on the noisy clean bars" \
-    "$dg" evaluate "$student" --data "$noisy" --classes "$classes" \
+    "$dg" accuracy "$student" --data "$noisy" --classes "$classes" \
     --per-class "$per_class" --json
 cp "$out" "$work/evaluate.json"
 check "... which it gets partly wrong" '
@@ -361,6 +361,9 @@ assert "no defence" in rows(tables[0]), tables
 assert rows(tables[0]) == rows(tables[1]), tables'
 expect_failure "eval without --guard" 2 "--guard is required" \
     "$dg" eval -s "$student" -d "$noisy" --classes "$classes" \
+    "$work/linf.dgadv"
+expect_failure "eval without --data" 2 "--data is required" \
+    "$dg" eval -s "$student" -g "$guard" --classes "$classes" \
     "$work/linf.dgadv"
 
 # ---------------------------------------- damaged sets, other Students

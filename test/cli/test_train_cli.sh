@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_train_cli.sh - dg train, transfer and evaluate end to end on synthetic
+# test_train_cli.sh - dg train, transfer and accuracy end to end on synthetic
 # bar images from make_bars.py: accuracy, frozen layers, the confusion
 # matrix, resuming an interrupted training, and bad arguments.  TAP.
 #
@@ -29,10 +29,11 @@ student=$work/student.dgm
 
 # ---------------------------------------------------------------- usage
 expect_success "help lists the training commands" "$dg" help
-check "help names train, transfer, evaluate and demo" '
+check "help names train, transfer, accuracy and demo" '
 import sys
 text = sys.stdin.read()
-assert all(c in text for c in ("train", "transfer", "evaluate", "demo")), text'
+assert all(c in text for c in ("train", "transfer", "accuracy", "demo")), text
+assert "evaluate is the former name of accuracy" in text, text'
 expect_success "train --help" "$dg" train --help
 check "train --help lists the shared options with defaults" '
 import sys
@@ -137,7 +138,7 @@ expect_failure "check_frozen notices other weights" 1 "differs" \
     "$check_frozen" "$work/other.dgm" "$student" "$work/test-images.idx" \
     "$work/test-labels.idx"
 
-# ------------------------------------------------------------- evaluate
+# ------------------------------------------------------------- accuracy
 # Rows of the matrix are true classes: each row sums to that class's
 # samples, the whole to the sample count, the diagonal to the correct count.
 confusion_agrees='
@@ -156,13 +157,13 @@ for i, c in enumerate(classes):
 names = sys.argv[2].split(",") if len(sys.argv) > 2 else None
 assert names is None or [c["name"] for c in classes] == names, classes'
 expect_success "evaluate --json the student on classes 2,3" \
-    "$dg" evaluate "$student" --data "$test" --classes 2,3 --json
+    "$dg" accuracy "$student" --data "$test" --classes 2,3 --json
 check "the student's confusion matrix adds up" "$confusion_agrees" 200
 expect_success "evaluate --json the teacher" \
-    "$dg" evaluate "$teacher" --data "$test" --json
+    "$dg" accuracy "$teacher" --data "$test" --json
 check "the teacher's confusion matrix adds up, with class names" \
     "$confusion_agrees" 400 "$bar_names"
-expect_success "evaluate the teacher (text)" \
+expect_success "evaluate (the former name of accuracy) the teacher (text)" \
     "$dg" evaluate "$teacher" --data "$test"
 check "text shows accuracy, per-class rows and an aligned matrix" '
 import re, sys
@@ -226,7 +227,7 @@ model=$work/bad.dgm
 expect_failure "unknown data spec" 2 "unknown data spec \"nope:x\"" \
     "$dg" train --data nope:x -o "$model"
 expect_failure "unknown Fashion-MNIST split" 2 "fmnist:train or fmnist:test" \
-    "$dg" evaluate "$teacher" --data fmnist:validation
+    "$dg" accuracy "$teacher" --data fmnist:validation
 expect_failure "idx spec without labels" 2 "idx:IMAGES,LABELS" \
     "$dg" train --data "idx:$work/train-images.idx" -o "$model"
 expect_failure "missing IDX file" 1 "missing-images.idx" \
@@ -253,7 +254,7 @@ expect_failure "transfer from a missing teacher" 1 "missing.dgm" \
     "$dg" transfer --teacher "$work/missing.dgm" --data "$train" \
     -o "$model"
 expect_failure "evaluate labels the model lacks" 1 "the model has 2 outputs" \
-    "$dg" evaluate "$student" --data "$test"
+    "$dg" accuracy "$student" --data "$test"
 if [ -e "$model" ]; then
     not_ok "failed commands write no model"
 else

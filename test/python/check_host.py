@@ -36,8 +36,8 @@ def expected(student_path, guard_path, images):
 
 
 def main(fixture, *command):
-    student, guard = (os.path.join(fixture, "student." + ext)
-                      for ext in ("dgm", "guard"))
+    student, guard = (os.path.join(fixture, name)
+                      for name in ("student.dgm", "guard.dg"))
     images = [os.path.join(fixture, "image%d.png" % i) for i in range(8)]
     run = subprocess.run(list(command) + [student, guard] + images,
                          stdout=subprocess.PIPE, universal_newlines=True,

@@ -181,7 +181,7 @@ class Adaptive(Fixture):
     def setUpClass(cls):
         super().setUpClass()
         cls.guard = dg.Guard.load(os.path.join(os.environ["DG_FIXTURE_DIR"],
-                                               "student.guard"), cls.student)
+                                               "guard.dg"), cls.student)
 
     def test_guard_members_are_whole_models_per_class(self):
         info = self.guard.info

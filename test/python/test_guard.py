@@ -114,7 +114,7 @@ class Defence(unittest.TestCase):
         self.assertIn("class 4", e.exception.detail)
 
     def test_files(self):
-        path = os.path.join(self.tmp.name, "bars.guard")
+        path = os.path.join(self.tmp.name, "bars.dg")
         self.guard.save(path)
         want = dg.Validator(self.guard).validate(self.x)
         with open(path, "rb") as f:

@@ -121,7 +121,7 @@ static void guard_of_the_fixture(const std::string &fixture)
 {
     dg::Model student = dg::Model::load(fixture + "/student.dgm");
     dg::Validator validator = [&] {
-        dg::Guard guard = dg::Guard::load(fixture + "/student.guard", student);
+        dg::Guard guard = dg::Guard::load(fixture + "/guard.dg", student);
         CHECK(guard.info().classes == student.output_size());
         CHECK(guard.calibration(0, guard.info().members).samples > 0);
         CHECK(guard.member(0, 0).tail_layers > 0);
@@ -141,8 +141,8 @@ static void guard_of_the_fixture(const std::string &fixture)
     CHECK(validator.validate_labeled(x.data(), x.size(), 1, &label)[0].label ==
           2);
     dg::Model other = dg::Model::create("fc4", student.input_shape());
-    expect_error([&] { dg::Guard::load(fixture + "/student.guard", other); },
-                 DG_E_MISMATCH, "student.guard");
+    expect_error([&] { dg::Guard::load(fixture + "/guard.dg", other); },
+                 DG_E_MISMATCH, "guard.dg");
 }
 
 int main(int argc, char **argv)

@@ -21,7 +21,7 @@ class Install(unittest.TestCase):
         images = [os.path.join(fixture, "image%d.png" % i) for i in range(8)]
         example = [os.path.join(ROOT, "examples", "python", "validate.py"),
                    os.path.join(fixture, "student.dgm"),
-                   os.path.join(fixture, "student.guard")] + images
+                   os.path.join(fixture, "guard.dg")] + images
         with tempfile.TemporaryDirectory() as tmp:
             venv = os.path.join(tmp, "venv")
             subprocess.run([sys.executable, "-m", "venv",

@@ -21,7 +21,7 @@ x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
 
 def objects():
     model = dg.Model.load(os.path.join(fixture, "student.dgm"))
-    guard = dg.Guard.load(os.path.join(fixture, "student.guard"), model)
+    guard = dg.Guard.load(os.path.join(fixture, "guard.dg"), model)
     return {"model": model, "guard": guard, "session": dg.Session(model, 3),
             "validator": dg.Validator(guard), "student": model.transfer("fc2")}
 

@@ -65,10 +65,11 @@ static int open_set(eval_command *e, const char *arg)
 
 static int open_inputs(eval_command *e, const cli_args *args)
 {
-    const char *student, *guard, *clean;
+    const char *student, *guard, *clean = cli_value(args, "data");
+    if (!clean) clean = cli_value(args, "clean"); /* its former name */
     int rc = required_value(args, "student", &student);
     if (rc == CLI_EXIT_OK) rc = required_value(args, "guard", &guard);
-    if (rc == CLI_EXIT_OK) rc = required_value(args, "clean", &clean);
+    if (rc == CLI_EXIT_OK && !clean) rc = required_value(args, "data", &clean);
     if (rc != CLI_EXIT_OK) return rc;
     size_t n = (size_t)args->n_positional;
     e->sets = calloc(n, sizeof *e->sets);
@@ -179,7 +180,8 @@ static int run_eval(const cli_args *args)
 static const cli_option eval_options[] = {
     {"student", 's', "MODEL", "the Student the guard defends"},
     {"guard", 'g', "GUARD", "the guard to evaluate"},
-    {"clean", 'd', "SPEC", "clean test data: " DATA_SPEC_FORMS},
+    {"data", 'd', "SPEC", "clean test data: " DATA_SPEC_FORMS},
+    {"clean", 0, "SPEC", "the former name of --data"},
     CLASSES_OPTION,
     {"per-class", 0, "N", "at most N clean samples per class (default all)"},
     {"squeeze-bits", 0, "B", "feature squeezing's bit depth (default "

@@ -10,7 +10,7 @@ extern const cli_command cmd_predict;
 extern const cli_command cmd_train;
 extern const cli_command cmd_transfer;
 extern const cli_command cmd_patch;
-extern const cli_command cmd_evaluate;
+extern const cli_command cmd_accuracy;
 extern const cli_command cmd_demo;
 extern const cli_command cmd_guard;
 extern const cli_command cmd_validate;

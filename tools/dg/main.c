@@ -14,7 +14,7 @@ static const cli_command *const commands[] = {
     &cmd_train,
     &cmd_transfer,
     &cmd_patch,
-    &cmd_evaluate,
+    &cmd_accuracy,
     &cmd_demo,
     &cmd_guard,
     &cmd_validate,
@@ -26,8 +26,17 @@ static const cli_command *const commands[] = {
 
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
+/* Former command names, still accepted so that scripts keep working. */
+static const struct {
+    const char *old_name, *name;
+} renamed[] = {
+    {"evaluate", "accuracy"}, /* beside `dg eval` it read as the same */
+};
+
 static const cli_command *find_command(const char *name)
 {
+    for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++)
+        if (strcmp(renamed[i].old_name, name) == 0) name = renamed[i].name;
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(commands[i]->name, name) == 0) return commands[i];
     return NULL;
@@ -47,6 +56,9 @@ static void print_overview(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-*s  %s\n", width, commands[i]->name,
                 commands[i]->summary);
+    for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++)
+        fprintf(out, "  (%s is the former name of %s)\n", renamed[i].old_name,
+                renamed[i].name);
     fputs("\nRun 'dg help COMMAND' or 'dg COMMAND --help' for a command's "
           "options.\n",
           out);

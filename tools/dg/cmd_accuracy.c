@@ -1,5 +1,5 @@
-/* cmd_evaluate.c - `dg evaluate MODEL --data SPEC`: accuracy overall and
- * per class, and the confusion matrix. */
+/* cmd_accuracy.c - `dg accuracy MODEL --data SPEC`: accuracy overall and
+ * per class, and the confusion matrix.  `dg evaluate` is its former name. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +11,11 @@
 /* Confusion columns per text table: one column is the row heading. */
 enum { MATRIX_COLUMNS = TABLE_MAX_COLUMNS - 1 };
 
-typedef struct evaluate_report {
+typedef struct accuracy_report {
     const char *model_path, *data_spec;
     const dg_model *model;
     evaluation result;
-} evaluate_report;
+} accuracy_report;
 
 static const char *class_name(const dg_model *m, uint32_t k)
 {
@@ -44,7 +44,7 @@ static double class_accuracy(const evaluation *e, uint32_t k)
     return n ? (double)class_correct(e, k) / n : NAN;
 }
 
-static void print_json(const evaluate_report *r)
+static void print_json(const accuracy_report *r)
 {
     const evaluation *e = &r->result;
     json_writer w;
@@ -99,7 +99,7 @@ static void class_heading(cli_table *t, const dg_model *m, uint32_t k)
         table_cell(t, "%u", k);
 }
 
-static int print_class_table(const evaluate_report *r)
+static int print_class_table(const accuracy_report *r)
 {
     const evaluation *e = &r->result;
     cli_table t;
@@ -122,7 +122,7 @@ static int print_class_table(const evaluate_report *r)
 
 /* The matrix in blocks of MATRIX_COLUMNS predicted classes, so any class
  * count fits the table printer. */
-static int print_confusion(const evaluate_report *r)
+static int print_confusion(const accuracy_report *r)
 {
     const evaluation *e = &r->result;
     int rc = CLI_EXIT_OK;
@@ -152,7 +152,7 @@ static int print_confusion(const evaluate_report *r)
     return rc;
 }
 
-static int print_text(const evaluate_report *r)
+static int print_text(const accuracy_report *r)
 {
     const evaluation *e = &r->result;
     cli_table t;
@@ -171,9 +171,9 @@ static int print_text(const evaluate_report *r)
     return rc;
 }
 
-static int run_evaluate(const cli_args *args)
+static int run_accuracy(const cli_args *args)
 {
-    evaluate_report r = {.model_path = args->positional[0]};
+    accuracy_report r = {.model_path = args->positional[0]};
     dg_model *model = NULL;
     class_data data = {0};
     uint32_t shape[3];
@@ -203,7 +203,7 @@ static int run_evaluate(const cli_args *args)
     return rc;
 }
 
-static const cli_option evaluate_options[] = {
+static const cli_option accuracy_options[] = {
     {"data", 'd', "SPEC", "test data: " DATA_SPEC_FORMS},
     CLASSES_OPTION,
     {"per-class", 0, "N", "at most N samples per class (default all)"},
@@ -211,17 +211,17 @@ static const cli_option evaluate_options[] = {
     CLI_OPTIONS_END,
 };
 
-const cli_command cmd_evaluate = {
-    .name = "evaluate",
+const cli_command cmd_accuracy = {
+    .name = "accuracy",
     .summary = "Measure a model's accuracy on a labelled data set",
     .synopsis = "MODEL",
     .description =
         "Prints the accuracy overall and per class, and the confusion "
         "matrix.  Labels must\nbe the model's class numbers: select and "
         "relabel with --classes (a model\ntrained with --classes 5-9 is "
-        "evaluated with --classes 5-9).  Data specs as for\n'dg train'.",
-    .options = evaluate_options,
+        "measured with --classes 5-9).  Data specs as for\n'dg train'.",
+    .options = accuracy_options,
     .min_args = 1,
     .max_args = 1,
-    .run = run_evaluate,
+    .run = run_accuracy,
 };
