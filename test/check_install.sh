@@ -29,6 +29,17 @@ if [ -e "$stage$bindir/dg" ]; then
         [ -f "$stage$docs/$guide" ] ||
             { echo "dg help names $docs, which lacks $guide" >&2; exit 1; }
     done
+    # Every relative link of the installed guides finds its file there.
+    python3 - "$stage$docs" <<'PY'
+import pathlib, re, sys
+root = pathlib.Path(sys.argv[1])
+broken = [f"{md.relative_to(root)}: {target}"
+          for md in root.rglob("*.md")
+          for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", md.read_text())
+          if "://" not in target and not (md.parent / target).exists()]
+if broken:
+    sys.exit("broken links in the installed guides:\n" + "\n".join(broken))
+PY
 fi
 
 export PKG_CONFIG_PATH=$stage$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$stage
