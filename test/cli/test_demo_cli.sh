@@ -282,5 +282,10 @@ for key in ("clean", "attack", "defence", "baselines"):
     "$work/first.json"
 expect_failure "other settings in the same folder are refused" 1 \
     "other settings" "$dg" demo --quick --seed 2 --out "$demo"
+expect_failure "another scenario in the same folder is refused" 1 \
+    "other settings" "$dg" demo --quick --scenario fmnist-swap --out "$demo"
+expect_failure "an unknown scenario" 2 \
+    "--scenario must be fmnist-split or fmnist-swap, not mnist" \
+    "$dg" demo --quick --scenario mnist --out "$work/never"
 
 finish

@@ -1,9 +1,8 @@
-/* cmd_demo.c - `dg demo`: the whole pipeline on the embedded scenario
- * "fmnist-split": a Teacher learns Fashion-MNIST classes 0-4, a Student
- * made from it by transfer learning learns classes 5-9, both are measured
- * on the test split, and a guard for the Student is built, attacked and
- * evaluated with the baselines, then attacked at every threat level
- * (demo_levels.c).
+/* cmd_demo.c - `dg demo`: the whole pipeline on an embedded scenario: a
+ * Teacher learns some Fashion-MNIST classes, a Student made from it by
+ * transfer learning learns the others, both are measured on the test
+ * split, and a guard for the Student is built, attacked and evaluated with
+ * the baselines, then attacked at every threat level (demo_levels.c).
  *
  * The pipeline is a list of stages.  A stage whose output file already
  * exists and loads is not redone, and training stages keep checkpoints, so
@@ -25,7 +24,17 @@
 #include "guard_build.h"
 #include "train_common.h"
 
-#define SCENARIO "fmnist-split"
+/* Which Fashion-MNIST classes the Teacher and the Student learn.  The
+ * first is the default; the second exchanges them, so that tuning on one
+ * can be checked on the other. */
+typedef struct demo_scenario {
+    const char *name, *teacher_classes, *student_classes;
+} demo_scenario;
+
+static const demo_scenario scenarios[] = {
+    {"fmnist-split", "0-4", "5-9"},
+    {"fmnist-swap", "5-9", "0-4"},
+};
 
 /* Fashion-MNIST images, as the default Teacher takes them. */
 static const uint32_t fmnist_shape[3] = {1, 28, 28};
@@ -37,7 +46,6 @@ enum { STUDENT_CUT = -1 };
 
 /* How one model of the pipeline is trained. */
 typedef struct model_plan {
-    const char *classes; /* the Fashion-MNIST classes it learns */
     uint32_t per_class;  /* training samples per class; 0: all */
     uint32_t skip_per_class; /* ... after the first this many of each */
     uint32_t epochs, batch;
@@ -80,13 +88,13 @@ typedef struct demo_settings {
 /* The defaults of dg train and dg transfer; measured in doc/training.md. */
 static const demo_settings full_settings = {
     .mode = "full",
-    .teacher = {"0-4", 0, 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
+    .teacher = {0, 0, SCRATCH_EPOCHS, 64, "adam", SCRATCH_LR,
                 SCRATCH_SCHEDULE},
-    .student = {"5-9", 500, 0, HEAD_EPOCHS, 64, "adam", HEAD_LR,
+    .student = {500, 0, HEAD_EPOCHS, 64, "adam", HEAD_LR,
                 HEAD_SCHEDULE},
-    .surrogate = {"5-9", 500, 500, HEAD_EPOCHS, 64, "adam", HEAD_LR,
+    .surrogate = {500, 500, HEAD_EPOCHS, 64, "adam", HEAD_LR,
                   HEAD_SCHEDULE},
-    .patched = {"5-9", 500, 0, PATCH_EPOCHS, 64, "adam", PATCH_LR,
+    .patched = {500, 0, PATCH_EPOCHS, 64, "adam", PATCH_LR,
                 PATCH_SCHEDULE, true},
     .guard = {0, 0, 0},
     .surrogate_guard = {0, 0, 0},
@@ -114,11 +122,11 @@ static const demo_settings full_settings = {
 /* A few minutes on two cores, for CI. */
 static const demo_settings quick_settings = {
     .mode = "quick",
-    .teacher = {"0-4", 1200, 0, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
-    .student = {"5-9", 500, 0, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
-    .surrogate = {"5-9", 500, 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .teacher = {1200, 0, 1, 64, "adam", SCRATCH_LR, SCRATCH_SCHEDULE},
+    .student = {500, 0, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
+    .surrogate = {500, 500, 10, 64, "adam", HEAD_LR, HEAD_SCHEDULE},
     /* Two epochs: CAP 200 and 400, enough to show the row's form. */
-    .patched = {"5-9", 500, 0, 2, 64, "adam", PATCH_LR, PATCH_SCHEDULE, true},
+    .patched = {500, 0, 2, 64, "adam", PATCH_LR, PATCH_SCHEDULE, true},
     .guard = {3, 1, 30},
     /* Smaller than the defender's, to keep the CI test short. */
     .surrogate_guard = {2, 1, 10},
@@ -138,6 +146,7 @@ typedef struct demo_model {
     const char *name;         /* files are DIR/NAME.dgm and DIR/NAME.ckpt */
     const char *architecture; /* for the report */
     const model_plan *plan;
+    const char *classes;      /* the Fashion-MNIST classes it learns */
     dg_model *model;
     bool reused;              /* loaded from an earlier run's file */
     train_outcome training;   /* when trained by this run */
@@ -146,6 +155,7 @@ typedef struct demo_model {
 } demo_model;
 
 typedef struct demo {
+    const demo_scenario *scenario;
     const demo_settings *settings;
     uint64_t seed;
     const char *out_dir;
@@ -224,7 +234,7 @@ static void json_plan(json_writer *w, const demo_model *m)
     json_key(w, "architecture");
     json_string(w, m->architecture);
     json_key(w, "classes");
-    json_string(w, p->classes);
+    json_string(w, m->classes);
     json_key(w, "per_class");
     if (p->per_class)
         json_int(w, p->per_class);
@@ -276,7 +286,7 @@ static void json_settings(json_writer *w, const demo *d)
 {
     json_begin_object(w);
     json_key(w, "scenario");
-    json_string(w, SCENARIO);
+    json_string(w, d->scenario->name);
     json_key(w, "mode");
     json_string(w, d->settings->mode);
     json_key(w, "seed");
@@ -408,14 +418,14 @@ static int train_model(demo *d, demo_model *m, const char *path)
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
     int rc = out_path(d, name, checkpoint, sizeof checkpoint);
-    if (rc == CLI_EXIT_OK) rc = data_open("fmnist:train", fmnist_shape, p->classes,
+    if (rc == CLI_EXIT_OK) rc = data_open("fmnist:train", fmnist_shape, m->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
         dg_dataset_count(data.samples, &n);
         note(d, "%s: training on %u images of classes %s, %u epoch%s",
-             m->name, n, p->classes, p->epochs, p->epochs == 1 ? "" : "s");
+             m->name, n, m->classes, p->epochs, p->epochs == 1 ? "" : "s");
         rc = train_run(m->model, data.samples, &opts, &m->training);
     }
     if (rc == CLI_EXIT_OK) rc = model_save(m->model, path, checkpoint);
@@ -426,7 +436,7 @@ static int train_model(demo *d, demo_model *m, const char *path)
 static int test_model(demo *d, demo_model *m)
 {
     class_data data = {0};
-    int rc = data_open("fmnist:test", fmnist_shape, m->plan->classes, 0, 0,
+    int rc = data_open("fmnist:test", fmnist_shape, m->classes, 0, 0,
                        &data);
     double start = monotonic_seconds();
     if (rc == CLI_EXIT_OK)
@@ -537,7 +547,7 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
     o.seed = seed;
     o.work_dir = work;
     class_data data = {0};
-    rc = data_open("fmnist:train", fmnist_shape, p->classes,
+    rc = data_open("fmnist:train", fmnist_shape, student->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) {
         note(d, "%s: %u differentiators per class, %u epoch%s each", name,
@@ -572,7 +582,7 @@ static int stage_levels(demo *d)
         .plan = &d->settings->levels,
         .in = {.out_dir = d->out_dir, .seed = d->seed, .quiet = d->quiet,
                .teacher = d->teacher.model,
-               .classes = d->student.plan->classes,
+               .classes = d->student.classes,
                .surrogate_skip = d->surrogate.plan->skip_per_class,
                .surrogate_per_class = d->surrogate.plan->per_class},
     };
@@ -595,7 +605,7 @@ static int make_set(const demo *d, const attack_set_plan *a, uint64_t seed,
         .teacher_path = teacher,
         .student_path = student,
         .data_spec = "fmnist:test",
-        .classes = d->student.plan->classes,
+        .classes = d->student.classes,
         .out_path = path,
         .examples_dir = examples,
         .preset = DG_ATTACK_PRESET_STRONG,
@@ -655,7 +665,7 @@ static int stage_eval(demo *d)
         names[k] = d->settings->attacks[k].name;
         sets[k] = d->sets[k];
     }
-    int rc = data_open("fmnist:test", fmnist_shape, d->student.plan->classes,
+    int rc = data_open("fmnist:test", fmnist_shape, d->student.classes,
                        0, d->settings->clean_per_class, &clean);
     if (rc == CLI_EXIT_OK) {
         dg_eval_opts o;
@@ -728,7 +738,7 @@ static void write_report_json(const demo *d, FILE *out)
     json_init(&w, out);
     json_begin_object(&w);
     json_key(&w, "scenario");
-    json_string(&w, SCENARIO);
+    json_string(&w, d->scenario->name);
     json_key(&w, "mode");
     json_string(&w, d->settings->mode);
     json_key(&w, "seed");
@@ -777,7 +787,7 @@ static void md_model_row(FILE *out, const demo_model *m)
     format_per_class(p, per_class, sizeof per_class);
     fprintf(out, "| %s | %s | %s | %u | %u | %s %g | %s | %s | %.2f%% "
                  "(%u of %u) |\n",
-            m->name, p->classes, per_class, p->epochs, p->batch,
+            m->name, m->classes, per_class, p->epochs, p->batch,
             p->optimizer, p->learning_rate, p->schedule, time_text,
             100 * evaluation_accuracy(&m->test), m->test.correct,
             m->test.total);
@@ -788,11 +798,13 @@ static void write_report_md(const demo *d, FILE *out)
     char date[64];
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    fprintf(out, "# dg demo: %s (%s)\n\n", SCENARIO, d->settings->mode);
-    fprintf(out, "Fashion-MNIST: the Teacher learns classes 0-4, the Student "
+    fprintf(out, "# dg demo: %s (%s)\n\n", d->scenario->name,
+            d->settings->mode);
+    fprintf(out, "Fashion-MNIST: the Teacher learns classes %s, the Student "
                  "is made from it by\ntransfer learning and learns classes "
-                 "5-9.  Test accuracy is measured on the\nt10k split of "
-                 "the same classes.\n\n");
+                 "%s.  Test accuracy is measured on the\nt10k split of "
+                 "the same classes.\n\n",
+            d->scenario->teacher_classes, d->scenario->student_classes);
     fprintf(out, "| model | classes | images per class | epochs | batch | "
                  "optimizer | schedule | training time | test accuracy |\n");
     fprintf(out, "|---|---|---|---|---|---|---|---|---|\n");
@@ -839,7 +851,7 @@ static int print_summary(const demo *d)
         format_training_time(m, time_text, sizeof time_text);
         format_per_class(m->plan, per_class, sizeof per_class);
         table_cell(&t, "%s", m->name);
-        table_cell(&t, "%s", m->plan->classes);
+        table_cell(&t, "%s", m->classes);
         table_cell(&t, "%u", m->plan->epochs);
         table_cell(&t, "%s", per_class);
         table_cell(&t, "%s", time_text);
@@ -887,13 +899,30 @@ static const demo_stage stages[] = {
     {"report", stage_report},
 };
 
+/* --scenario: one of `scenarios`, the first by default. */
+static int read_scenario(const cli_args *args, const demo_scenario **out)
+{
+    const char *name = cli_value(args, "scenario");
+    enum { N = sizeof scenarios / sizeof scenarios[0] };
+    for (size_t i = 0; i < N; i++)
+        if (!name || strcmp(name, scenarios[i].name) == 0) {
+            *out = &scenarios[i];
+            return CLI_EXIT_OK;
+        }
+    return cli_usage_error("--scenario must be %s or %s, not %s",
+                           scenarios[0].name, scenarios[1].name, name);
+}
+
 static int run_demo(const cli_args *args)
 {
     long seed;
+    const demo_scenario *scenario = NULL;
     int rc = cli_long(args, "seed", 1, 0, INT32_MAX, &seed);
+    if (rc == CLI_EXIT_OK) rc = read_scenario(args, &scenario);
     if (rc != CLI_EXIT_OK) return rc;
     const char *out_dir = cli_value(args, "out");
     demo d = {
+        .scenario = scenario,
         .settings = cli_flag(args, "quick") ? &quick_settings : &full_settings,
         .seed = (uint64_t)seed,
         .out_dir = out_dir ? out_dir : "dg-demo",
@@ -916,6 +945,9 @@ static int run_demo(const cli_args *args)
     d.student.plan = &d.settings->student;
     d.surrogate.plan = &d.settings->surrogate;
     d.patched.plan = &d.settings->patched;
+    d.teacher.classes = scenario->teacher_classes;
+    d.student.classes = d.surrogate.classes = d.patched.classes =
+        scenario->student_classes;
 
     rc = prepare_out_dir(&d);
     for (size_t i = 0; rc == CLI_EXIT_OK && i < sizeof stages / sizeof *stages;
@@ -947,6 +979,9 @@ static const cli_option demo_options[] = {
     {"out", 'o', "DIR", "folder for the models and the report (default "
                         "dg-demo)"},
     {"seed", 0, "S", "initial weights and shuffling (default 1)"},
+    {"scenario", 0, "NAME", "fmnist-split (default): Teacher on classes "
+                            "0-4, Student on 5-9; fmnist-swap: the other "
+                            "way round"},
     CLI_OPTION_JSON,
     CLI_OPTION_QUIET,
     CLI_OPTIONS_END,
@@ -954,23 +989,23 @@ static const cli_option demo_options[] = {
 
 const cli_command cmd_demo = {
     .name = "demo",
-    .summary = "Run the pipeline on the embedded Fashion-MNIST scenario",
+    .summary = "Run the pipeline on an embedded Fashion-MNIST scenario",
     .synopsis = "",
     .description =
-        "Scenario " SCENARIO ": a Teacher learns Fashion-MNIST classes 0-4 "
+        "Scenario fmnist-split: a Teacher learns Fashion-MNIST classes 0-4 "
         "(all 30000\ntraining images), a Student made by transfer learning "
         "learns classes 5-9 (500\nimages per class); both are tested on the "
-        "t10k split.  Then a guard is built\nfor the Student, the strong "
-        "mimicry attack crafts targeted and untargeted\nadversarial images "
-        "from test images, and dg eval's measurements judge the\nguard and "
-        "the baselines on them.  Then every threat level of\n"
-        "doc/EVALUATION.md attacks it: (a) mimicry at each Teacher layer, "
-        "(b) an\nattacker's own surrogate Student and guard built from "
-        "other training images,\n(c) the real guard's members, (b) and (c) "
-        "over L-infinity and DSSIM budgets.\nWrites DIR/teacher.dgm, "
-        "DIR/student.dgm, DIR/guard.dg, DIR/surrogate-*,\n"
-        "DIR/attack-*.dgadv, charts, DIR/report.json and DIR/report.md.\n"
-        "Finished stages are reused and training resumes "
+        "t10k split.  fmnist-swap exchanges\nthe two halves.  Then a guard "
+        "is built for the Student, the strong mimicry\nattack crafts "
+        "targeted and untargeted adversarial images from test images,\nand "
+        "dg eval's measurements judge the guard and the baselines on them.  "
+        "Then\nevery threat level of doc/EVALUATION.md attacks it: (a) "
+        "mimicry at each Teacher\nlayer, (b) an attacker's own surrogate "
+        "Student and guard built from other\ntraining images, (c) the real "
+        "guard's members, (b) and (c) over L-infinity\nand DSSIM budgets.  "
+        "Writes DIR/teacher.dgm, DIR/student.dgm, DIR/guard.dg,\n"
+        "DIR/surrogate-*, DIR/attack-*.dgadv, charts, DIR/report.json and "
+        "DIR/report.md.\nFinished stages are reused and training resumes "
         "from checkpoints, so an\ninterrupted demo continues when run "
         "again.",
     .options = demo_options,
