@@ -830,11 +830,21 @@ dg_status dg_mean_spatial(dg_prim **out, uint32_t n, dg_shape s)
     dnnl_memory_desc_t src, dst;
     DG_TRY(md_nchw(&src, n, s));
     DG_TRY(md_nchw(&dst, n, (dg_shape){s.c, 1, 1}));
+    binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
+    if (s.h == 1 && s.w == 1) {
+        /* oneDNN refuses a reduction that reduces nothing; the mean of one
+         * value is that value, copied by an identity (1 * x + 0). */
+        dnnl_eltwise_desc_t copy;
+        DNNL_TRY(dnnl_eltwise_forward_desc_init(&copy, dnnl_forward_inference,
+                                                dnnl_eltwise_linear, &src,
+                                                1.f, 0.f),
+                 "spatial mean of 1x1");
+        return build(out, &copy, NULL, NULL, b, 2, "spatial mean", NULL);
+    }
     dnnl_reduction_desc_t d;
     DNNL_TRY(dnnl_reduction_desc_init(&d, dnnl_reduction_mean, &src, &dst,
                                       0.f, 0.f),
              "spatial mean");
-    binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
     return build(out, &d, NULL, NULL, b, 2, "spatial mean", NULL);
 }
 
