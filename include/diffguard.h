@@ -522,6 +522,29 @@ DG_API void dg_pruner_free(dg_pruner *p);
  *  value it does not know.  Since LIBDIFFGUARD_1.1.  Thread: any. */
 DG_API uint32_t dg_capacity(int32_t which);
 
+/** @name Work limits on models (dg_limit, dg_set_limit; doc/limits.md)
+ *  Every model made from bytes or text (a model file, an ONNX import, a
+ *  guard's member models, dg_model_create) and every model derived from
+ *  one is measured from its shapes when it is made; one whose forward pass
+ *  would need more than a limit per input is refused with
+ *  DG_E_UNSUPPORTED and a detail naming the layer and the limit.
+ *  @{ */
+/** Floating-point operations of one input's forward pass, a multiply-add
+ *  counting two; default 64e9 (a ResNet-50 at 224x224 needs 8.2e9). */
+#define DG_LIMIT_FLOPS_PER_INPUT 1
+/** Bytes of the input and every layer's output for one input (float32);
+ *  default 2^30 (a ResNet-50 at 224x224 needs about 2e8). */
+#define DG_LIMIT_ACTIVATION_BYTES_PER_INPUT 2
+/** @} */
+
+/** The work limit `which` (DG_LIMIT_*) in force, or 0 for a value the
+ *  library does not know.  Since LIBDIFFGUARD_1.3.  Thread: any. */
+DG_API uint64_t dg_limit(int32_t which);
+/** Sets the work limit `which` (DG_LIMIT_*) for the whole process, for
+ *  models made after the call; 0 restores the default.  DG_E_INVALID_ARG
+ *  for an unknown `which`.  Since LIBDIFFGUARD_1.3.  Thread: any. */
+DG_API dg_status dg_set_limit(int32_t which, uint64_t value);
+
 /** How to build a guard.  Differentiator v of class c is pruned at
  *  prune_layers[v % n_prune_layers] with fraction
  *  ratios[(v / n_prune_layers) % n_ratios]. */

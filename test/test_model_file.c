@@ -589,11 +589,11 @@ START_TEST(address_space_cap_is_effective)
 }
 END_TEST
 
-/* Hand-made files with a valid checksum and absurd contents.  Two bases:
- * "c2k3,relu,fc3" on 1x5x5 with class names a, b, c; and a lone "c2k3"
- * with the mask {1, 0}.  Offsets are relative to a section's payload
+/* Hand-made files with a valid checksum and absurd contents.  Three
+ * bases: "c2k3,relu,fc3" on 1x5x5 with class names a, b, c; a lone "c2k3"
+ * with the mask {1, 0}; and a lone "mp1" on 1x1x1 (180 bytes).  Offsets are relative to a section's payload
  * (negative: its header) or, for section NULL, to the file. */
-enum { BASE, LONE };
+enum { BASE, LONE, POOL };
 typedef struct patch {
     const char *section;
     long offset;
@@ -609,7 +609,7 @@ typedef struct patch {
 static const struct {
     const char *name;
     int base;
-    patch patches[5];
+    patch patches[6];
     dg_status want;
     const char *detail;
 } hostile[] = {
@@ -663,26 +663,40 @@ static const struct {
     {"mask length 2^32-1", BASE, {{"LAYR", MASK_LEN_AT, 4, UINT32_MAX}},
      DG_E_FORMAT, "pruning mask declares 4294967295 bytes"},
     /* A conv whose shape needs 2^32 weights declares none: it must fail
-     * on the length, not allocate 16 GiB to fill the gap. */
+     * on the length, not allocate 16 GiB to fill the gap.  Stride 5 keeps
+     * its work (one output pixel) within the default limits. */
     {"conv without parameters", LONE,
      {{"HEAD", 0, 4, 65536}, {"HEAD", 12, 4, 65536},
-      {"LAYR", 16, 4, 65536}, {"LAYR", 20, 4, 1}, {"LAYR", 40, 8, 0}},
+      {"LAYR", 16, 4, 65536}, {"LAYR", 20, 4, 1}, {"LAYR", 24, 4, 5},
+      {"LAYR", 40, 8, 0}},
      DG_E_SHAPE, "parameter 0 has 0 values"},
     {"mask shorter than the units", LONE, {{"LAYR", MASK_LEN_AT, 4, 1}},
      DG_E_SHAPE, "mask has 1 entries for 2 units"},
     {"mask entry 2", LONE, {{"LAYR", MASK_LEN_AT + 4, 1, 2}},
      DG_E_FORMAT, "mask entry 0"},
+    /* Work bounds (doc/limits.md): a 1x1 input padded into millions of
+     * max-pool windows of 4001^2 values each ran for minutes. */
+    {"max pool padding 4000 on a 1x1 input", POOL,
+     {{"LAYR", 20, 4, 4001}, {"LAYR", 28, 4, 4000}},
+     DG_E_SHAPE, "layer 0 (maxpool): padding 4000 exceeds the input size 1"},
+    {"max pool of 2000^2 windows over 4000x4000", POOL,
+     {{"HEAD", 4, 4, 4000}, {"HEAD", 8, 4, 4000}, {"HEAD", 16, 4, 4000},
+      {"HEAD", 20, 4, 4000}, {"LAYR", 20, 4, 2000}},
+     DG_E_UNSUPPORTED, "layer 0 (maxpool) brings the model to 1.6e+13 FLOPs"},
 };
 
 static uint8_t *hostile_base(int base, size_t *size)
 {
     dg_model *m;
-    const char *spec = base == BASE ? "c2k3,relu,fc3" : "c2k3";
-    ck_assert_int_eq(dg_model_create(spec, 1, 5, 5, 3, &m), DG_OK);
+    const char *spec = base == BASE ? "c2k3,relu,fc3"
+                       : base == LONE ? "c2k3"
+                                      : "mp1";
+    uint32_t side = base == POOL ? 1 : 5;
+    ck_assert_int_eq(dg_model_create(spec, 1, side, side, 3, &m), DG_OK);
     if (base == BASE) {
         const char *names[3] = {"a", "b", "c"};
         ck_assert_int_eq(dg_model_set_class_names(m, names, 3), DG_OK);
-    } else {
+    } else if (base == LONE) {
         ck_assert_int_eq(dg_alloc_array((void **)&m->layers[0].mask, 2, 1,
                                         "mask"),
                          DG_OK);
@@ -697,7 +711,7 @@ START_TEST(hostile_contents_fail_cleanly)
 {
     size_t size;
     uint8_t *buf = hostile_base(hostile[_i].base, &size);
-    for (int k = 0; k < 5 && hostile[_i].patches[k].width; k++) {
+    for (int k = 0; k < 6 && hostile[_i].patches[k].width; k++) {
         const patch *p = &hostile[_i].patches[k];
         size_t at = p->section ? section_at(buf, size, p->section) : 0;
         put_le(buf + at + p->offset, p->value, p->width);
@@ -712,6 +726,75 @@ START_TEST(hostile_contents_fail_cleanly)
     ck_assert_msg(strstr(dg_last_error_detail(), hostile[_i].detail),
                   "%s: detail \"%s\" lacks \"%s\"", hostile[_i].name,
                   dg_last_error_detail(), hostile[_i].detail);
+    free(buf);
+}
+END_TEST
+
+/* The work limits, by hand for "c2k3,relu,fc3" on 1x5x5: conv 2 x 3x3
+ * outputs of 9 multiply-adds (324 FLOPs), relu 18, linear 3 x 18
+ * multiply-adds (108): 450 FLOPs; activations 25 + 18 + 18 + 3 floats,
+ * 256 bytes.  A limit of exactly that loads, one less is refused at the
+ * linear layer. */
+START_TEST(work_limits_are_exact_and_settable)
+{
+    size_t size;
+    uint8_t *buf = hostile_base(BASE, &size);
+    ck_assert_uint_eq(dg_limit(DG_LIMIT_FLOPS_PER_INPUT), 64000000000u);
+    ck_assert_uint_eq(dg_limit(DG_LIMIT_ACTIVATION_BYTES_PER_INPUT), 1u << 30);
+    ck_assert_uint_eq(dg_limit(0), 0);
+    ck_assert_uint_eq(dg_limit(99), 0);
+    ck_assert_int_eq(dg_set_limit(99, 5), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_set_limit(0, 5), DG_E_INVALID_ARG);
+    static const struct {
+        int32_t which;
+        uint64_t exact;
+        const char *detail;
+    } cases[] = {
+        {DG_LIMIT_FLOPS_PER_INPUT, 450, "layer 2 (linear) brings the model "
+                                        "to 450 FLOPs per input, over the "
+                                        "limit of 449"},
+        {DG_LIMIT_ACTIVATION_BYTES_PER_INPUT, 256,
+         "layer 2 (linear) brings the model to 256 bytes"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        dg_model *m;
+        ck_assert_int_eq(dg_set_limit(cases[k].which, cases[k].exact), DG_OK);
+        ck_assert_uint_eq(dg_limit(cases[k].which), cases[k].exact);
+        ck_assert_int_eq(dg_model_load_memory(buf, size, &m), DG_OK);
+        dg_model_free(m);
+        ck_assert_int_eq(dg_set_limit(cases[k].which, cases[k].exact - 1),
+                         DG_OK);
+        m = (dg_model *)buf;
+        ck_assert_int_eq(dg_model_load_memory(buf, size, &m), DG_E_UNSUPPORTED);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(dg_last_error_detail(), cases[k].detail),
+                      "detail \"%s\"", dg_last_error_detail());
+        /* dg_model_create is held to the same limit. */
+        ck_assert_int_eq(dg_model_create("c2k3,relu,fc3", 1, 5, 5, 3, &m),
+                         DG_E_UNSUPPORTED);
+        ck_assert_int_eq(dg_set_limit(cases[k].which, 0), DG_OK);
+    }
+    ck_assert_uint_eq(dg_limit(DG_LIMIT_FLOPS_PER_INPUT), 64000000000u);
+    free(buf);
+}
+END_TEST
+
+/* A pruning mask on a layer that cannot honour it (ReLU) is refused at
+ * load, naming the layer, instead of failing in every session. */
+START_TEST(masks_only_where_supported)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_model_create("c2k3,relu,fc3", 1, 5, 5, 3, &m), DG_OK);
+    m->layers[1].mask = calloc(2, 1);
+    size_t size;
+    uint8_t *buf = save(m, &size);
+    dg_model_free(m);
+    m = (dg_model *)buf;
+    ck_assert_int_eq(dg_model_load_memory(buf, size, &m), DG_E_UNSUPPORTED);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(dg_last_error_detail(),
+                         "layer 1 (relu) has a pruning mask"),
+                  "detail \"%s\"", dg_last_error_detail());
     free(buf);
 }
 END_TEST
@@ -733,6 +816,8 @@ int main(void)
     tcase_add_test(tc, every_resealed_truncation_fails_in_the_parser);
     tcase_add_test(tc, bit_flips_fail);
     tcase_add_test(tc, address_space_cap_is_effective);
+    tcase_add_test(tc, work_limits_are_exact_and_settable);
+    tcase_add_test(tc, masks_only_where_supported);
     tcase_add_loop_test(tc, hostile_contents_fail_cleanly, 0,
                         sizeof hostile / sizeof *hostile);
     suite_add_tcase(s, tc);

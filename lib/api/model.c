@@ -73,6 +73,13 @@ dg_status dg_preprocess_init(dg_preprocess *p, size_t struct_size,
     return DG_OK;
 }
 
+uint64_t dg_limit(int32_t which) { return dg_work_limit(which); }
+
+dg_status dg_set_limit(int32_t which, uint64_t value)
+{
+    return dg_work_limit_set(which, value);
+}
+
 dg_status dg_model_create(const char *spec, uint32_t channels,
                           uint32_t height, uint32_t width, uint64_t seed,
                           dg_model **out)

@@ -184,13 +184,9 @@ dg_status dg_exec_create(dg_model *m, uint32_t capacity, unsigned flags,
     if (capacity == 0 || capacity > (1u << 20))
         return dg_fail(DG_E_INVALID_ARG, "batch capacity %u out of range",
                        capacity);
+    /* Masks set after dg_model_finalize (pruning) are checked here. */
     for (uint32_t i = 0; i < m->n_layers; i++)
-        if (m->layers[i].mask && m->layers[i].kind != DG_LAYER_CONV &&
-            m->layers[i].kind != DG_LAYER_LINEAR)
-            return dg_fail(DG_E_UNSUPPORTED,
-                           "layer %u (%s) has a mask; only conv and linear "
-                           "layers can be pruned",
-                           i, dg_layer_kind_name(m->layers[i].kind));
+        DG_TRY(dg_layer_check_mask(&m->layers[i], i));
     dg_exec *e;
     DG_TRY(dg_alloc_array((void **)&e, 1, sizeof *e, "executor"));
     e->m = m;

@@ -8,6 +8,32 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 
+/* The work limits of doc/limits.md, indexed by DG_LIMIT_*; 0 marks an
+ * index that names no limit.  A ResNet-50 at 224x224 needs about 8.2
+ * GFLOP (4.1 G multiply-adds) and 0.2 GB of activations per input. */
+static const uint64_t default_limits[] = {
+    [DG_LIMIT_FLOPS_PER_INPUT] = UINT64_C(64000000000),
+    [DG_LIMIT_ACTIVATION_BYTES_PER_INPUT] = UINT64_C(1) << 30,
+};
+enum { N_LIMITS = sizeof default_limits / sizeof *default_limits };
+static _Atomic uint64_t limits[N_LIMITS];
+
+uint64_t dg_work_limit(int32_t which)
+{
+    if (which < 0 || which >= N_LIMITS || !default_limits[which]) return 0;
+    uint64_t v = atomic_load_explicit(&limits[which], memory_order_relaxed);
+    return v ? v : default_limits[which];
+}
+
+dg_status dg_work_limit_set(int32_t which, uint64_t value)
+{
+    if (!dg_work_limit(which))
+        return dg_fail(DG_E_INVALID_ARG, "%d names no limit (DG_LIMIT_*)",
+                       which);
+    atomic_store_explicit(&limits[which], value, memory_order_relaxed);
+    return DG_OK;
+}
+
 dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out)
 {
     *out = NULL;
@@ -122,6 +148,12 @@ static dg_status window_out(const dg_layer *l, uint32_t idx, uint32_t in,
                        "invalid (need kernel, stride >= 1, padding < kernel)",
                        idx, dg_layer_kind_name(l->kind), l->kernel, l->stride,
                        l->padding);
+    /* Padding beyond the input only adds windows of zeros: a hostile file
+     * uses it to turn a 1x1 input into millions of windows. */
+    if (l->padding > in)
+        return dg_fail(DG_E_SHAPE,
+                       "layer %u (%s): padding %u exceeds the input size %u",
+                       idx, dg_layer_kind_name(l->kind), l->padding, in);
     uint64_t span = (uint64_t)in + 2u * l->padding;
     if (span < l->kernel)
         return dg_fail(DG_E_SHAPE,
@@ -152,7 +184,63 @@ static dg_status declare_param(dg_layer *l, uint32_t idx, uint32_t p,
     return DG_OK;
 }
 
-static dg_status finalize_layer(dg_model *m, uint32_t i)
+dg_status dg_layer_check_mask(const dg_layer *l, uint32_t idx)
+{
+    if (l->mask && l->kind != DG_LAYER_CONV && l->kind != DG_LAYER_LINEAR)
+        return dg_fail(DG_E_UNSUPPORTED,
+                       "layer %u (%s) has a pruning mask; only conv and "
+                       "linear layers can be pruned",
+                       idx, dg_layer_kind_name(l->kind));
+    return DG_OK;
+}
+
+/* Forward floating-point operations per input of a shaped layer, a
+ * multiply-add counting two (doc/limits.md). */
+static double layer_flops(const dg_layer *l)
+{
+    double out = (double)dg_shape_size(l->out);
+    double window = (double)l->kernel * l->kernel;
+    switch (l->kind) {
+    case DG_LAYER_CONV: return 2.0 * out * l->in.c * window;
+    case DG_LAYER_LINEAR: return 2.0 * out * (double)dg_shape_size(l->in);
+    case DG_LAYER_MAXPOOL:
+    case DG_LAYER_AVGPOOL: return out * window;
+    case DG_LAYER_GLOBAL_AVGPOOL: return (double)dg_shape_size(l->in);
+    case DG_LAYER_FLATTEN: return 0.0;
+    default: return out; /* element-wise */
+    }
+}
+
+/* What a model costs per input so far, against the work limits. */
+typedef struct work {
+    double flops, bytes, max_flops, max_bytes;
+} work;
+
+/* Adds shaped layer i to w; fails once the model is over a limit. */
+static dg_status charge(const dg_model *m, uint32_t i, work *w)
+{
+    const dg_layer *l = &m->layers[i];
+    w->flops += layer_flops(l);
+    w->bytes += sizeof(float) * (double)dg_shape_size(l->out);
+    if (w->flops > w->max_flops)
+        return dg_fail(DG_E_UNSUPPORTED,
+                       "layer %u (%s) brings the model to %.3g FLOPs per "
+                       "input, over the limit of %.3g "
+                       "(DG_LIMIT_FLOPS_PER_INPUT, doc/limits.md)",
+                       i, dg_layer_kind_name(l->kind), w->flops,
+                       w->max_flops);
+    if (w->bytes > w->max_bytes)
+        return dg_fail(DG_E_UNSUPPORTED,
+                       "layer %u (%s) brings the model to %.3g bytes of "
+                       "activations per input, over the limit of %.3g "
+                       "(DG_LIMIT_ACTIVATION_BYTES_PER_INPUT, "
+                       "doc/limits.md)",
+                       i, dg_layer_kind_name(l->kind), w->bytes,
+                       w->max_bytes);
+    return DG_OK;
+}
+
+static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
 {
     dg_layer *l = &m->layers[i];
     for (int k = 0; k < 2; k++) {
@@ -238,6 +326,10 @@ static dg_status finalize_layer(dg_model *m, uint32_t i)
     if (out.c > DG_MAX_DIM * 64u || dg_shape_size(out) > ((size_t)1 << 31))
         return dg_fail(DG_E_SHAPE, "layer %u (%s): output %ux%ux%u too large",
                        i, dg_layer_kind_name(l->kind), out.c, out.h, out.w);
+    DG_TRY(dg_layer_check_mask(l, i));
+    /* Charged before any parameter is allocated. */
+    l->out = out;
+    DG_TRY(charge(m, i, w));
     if (l->n_params && l->n_params != n_params)
         return dg_fail(DG_E_FORMAT, "layer %u (%s) has %u parameters, not %u",
                        i, dg_layer_kind_name(l->kind), l->n_params, n_params);
@@ -249,13 +341,17 @@ static dg_status finalize_layer(dg_model *m, uint32_t i)
     }
     l->n_params = n_params;
     l->n_trainable = n_trainable;
-    l->out = out;
     return DG_OK;
 }
 
 dg_status dg_model_finalize(dg_model *m)
 {
-    for (uint32_t i = 0; i < m->n_layers; i++) DG_TRY(finalize_layer(m, i));
+    work w = {.bytes = sizeof(float) * (double)dg_shape_size(m->input),
+              .max_flops = (double)dg_work_limit(DG_LIMIT_FLOPS_PER_INPUT),
+              .max_bytes = (double)dg_work_limit(
+                  DG_LIMIT_ACTIVATION_BYTES_PER_INPUT)};
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        DG_TRY(finalize_layer(m, i, &w));
     if (m->n_class_names && m->n_class_names != dg_model_output_shape(m).c)
         return dg_fail(DG_E_SHAPE, "%u class names for %u outputs",
                        m->n_class_names, dg_model_output_shape(m).c);

@@ -63,11 +63,20 @@ struct dg_model {
 /* Allocates a model with n zeroed layers (refs = 1) for inputs of `input`. */
 dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out);
 
-/* Checks the graph (inputs refer to earlier layers, kinds and
- * hyper-parameters valid), derives every layer's shapes and parameter
- * sizes, and allocates any parameter still NULL (zeroed; batchnorm
+/* Checks the graph (inputs refer to earlier layers, kinds,
+ * hyper-parameters and masks valid, the work per input within the limits
+ * of doc/limits.md), derives every layer's shapes and parameter sizes, and allocates any parameter still NULL (zeroed; batchnorm
  * gamma and variance start at 1).  Idempotent. */
 dg_status dg_model_finalize(dg_model *m);
+
+/* The work limit `which` (DG_LIMIT_*) in force, 0 for an unknown one;
+ * behind dg_limit and dg_set_limit.  Setting 0 restores the default. */
+uint64_t dg_work_limit(int32_t which);
+dg_status dg_work_limit_set(int32_t which, uint64_t value);
+
+/* Fails with DG_E_UNSUPPORTED, naming layer idx, if l has a pruning mask
+ * its kind cannot honour (only conv and linear layers can). */
+dg_status dg_layer_check_mask(const dg_layer *l, uint32_t idx);
 
 /* He-normal weights and zero biases for layers first.., from a generator
  * seeded by `seed`. */
