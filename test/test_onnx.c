@@ -1139,6 +1139,98 @@ START_TEST(hostile_nesting_and_bloat_are_refused)
 }
 END_TEST
 
+/* The reproducers of doc/limits.md in ONNX: a max pool padded far past
+ * its 1x1 input is refused at import in a file of a hundred bytes, and a
+ * global average pool over a 1x1 map runs as the identity it is. */
+START_TEST(work_limits_and_1x1_maps)
+{
+    static const int64_t kernel[] = {4001, 4001},
+                         pads[] = {4000, 4000, 4000, 4000};
+    Onnx__ModelProto *mp = new_model(13, 1, 1, 1);
+    Onnx__NodeProto *n = add_node(mp, "MaxPool", "pool", INPUTS("x"), "y");
+    set_ints(n, "kernel_shape", kernel, 2);
+    set_ints(n, "pads", pads, 4);
+    size_t size;
+    uint8_t *bytes = pack(mp, &size);
+    ck_assert_uint_lt(size, 160);
+    expect_rejected(bytes, size, DG_E_SHAPE,
+                    (const char *[]){"node 0 'pool'", "padding 4000 exceeds "
+                                                      "the input size 1"},
+                    2);
+
+    mp = new_model(13, 3, 1, 1);
+    add_node(mp, "GlobalAveragePool", "gap", INPUTS("x"), "y");
+    bytes = pack(mp, &size);
+    dg_model *m = import_bytes(bytes, size);
+    static const float x[] = {0.5f, -2.0f, 7.0f, 1.0f, 0.0f, -3.5f};
+    size_t len;
+    float *y = run(m, x, 2, &len);
+    ck_assert_uint_eq(len, 6);
+    for (size_t k = 0; k < len; k++) ck_assert_float_eq(y[k], x[k]);
+    free(y);
+    dg_model_free(m);
+    release_all();
+}
+END_TEST
+
+/* Graph indexing is O(n log n): a chain of CHAIN Dropouts, each with an
+ * unused mask output (which the importer checks nobody reads), imports
+ * in well under a second, where reading every node's inputs for every
+ * mask took about CHAIN^2 string comparisons (minutes: over this test
+ * case's timeout). */
+enum { CHAIN = 200000 };
+
+START_TEST(large_graphs_import_in_linear_time)
+{
+    Onnx__ModelProto *mp = new_model(13, 1, 1, 1);
+    Onnx__GraphProto *g = mp->graph;
+    Onnx__NodeProto *nodes = calloc(CHAIN + 1, sizeof *nodes);
+    Onnx__NodeProto **list = calloc(CHAIN + 1, sizeof *list);
+    char(*names)[16] = calloc(2 * CHAIN, sizeof *names);
+    char **outputs = calloc(2 * CHAIN, sizeof *outputs);
+    char **inputs = calloc(CHAIN + 1, sizeof *inputs);
+    ck_assert(nodes && list && names && outputs && inputs);
+    static char *last_output[] = {"y"};
+    for (size_t i = 0; i <= CHAIN; i++) {
+        Onnx__NodeProto *n = &nodes[i];
+        onnx__node_proto__init(n);
+        inputs[i] = i == 0 ? "x" : names[2 * (i - 1)];
+        n->n_input = 1;
+        n->input = &inputs[i];
+        if (i == CHAIN) {
+            n->op_type = "Relu";
+            n->n_output = 1;
+            n->output = last_output;
+        } else {
+            n->op_type = "Dropout";
+            snprintf(names[2 * i], sizeof *names, "d%zu", i);
+            snprintf(names[2 * i + 1], sizeof *names, "m%zu", i);
+            outputs[2 * i] = names[2 * i];
+            outputs[2 * i + 1] = names[2 * i + 1];
+            n->n_output = 2;
+            n->output = &outputs[2 * i];
+        }
+        list[i] = n;
+    }
+    g->node = list;
+    g->n_node = CHAIN + 1;
+    size_t size;
+    uint8_t *bytes = malloc(onnx__model_proto__get_packed_size(mp));
+    size = onnx__model_proto__pack(mp, bytes);
+    dg_model *m = import_bytes(bytes, size);
+    ck_assert_uint_eq(m->n_layers, 1);
+    ck_assert_int_eq(m->layers[0].kind, DG_LAYER_RELU);
+    dg_model_free(m);
+    free(bytes);
+    free(inputs);
+    free(outputs);
+    free(names);
+    free(list);
+    free(nodes);
+    release_all();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("onnx");
@@ -1158,6 +1250,13 @@ int main(void)
     tcase_add_test(tc, truncated_and_corrupt_bytes_are_format_errors);
     tcase_add_test(tc, every_flipped_byte_fails_cleanly);
     tcase_add_test(tc, hostile_nesting_and_bloat_are_refused);
+    tcase_add_test(tc, work_limits_and_1x1_maps);
     suite_add_tcase(s, tc);
+    /* Generous for the linear import (a second under sanitizers), far
+     * short of the quadratic one's minutes. */
+    TCase *scale = tcase_create("scale");
+    tcase_set_timeout(scale, 30);
+    tcase_add_test(scale, large_graphs_import_in_linear_time);
+    suite_add_tcase(s, scale);
     return run_suite(s, CK_FORK);
 }

@@ -167,8 +167,13 @@ typedef struct importer {
     int64_t opset;
     dg_model *m;
     uint32_t layer_cap; /* layers allocated in m; m->n_layers are used */
-    value *values;      /* open addressing over names */
-    size_t value_mask;  /* table size - 1, a power of two - 1 */
+    /* Every name the graph can define (initializers, inputs, node
+     * outputs), sorted: a hostile file cannot make the lookups slower
+     * than log n, as it could a hash table by colliding its names. */
+    const char **names;
+    size_t n_names;
+    value *values; /* values[k] is names[k] once defined (name set) */
+    size_t *uses;  /* node inputs and graph outputs reading names[k] */
     const Onnx__NodeProto *node; /* being mapped, for details */
     size_t node_index;
 } importer;
@@ -208,54 +213,88 @@ static dg_status node_fail(const importer *im, dg_status s, const char *fmt,
                    text(im->node->name), text(im->node->op_type), what);
 }
 
-static value *slot(const importer *im, const char *name)
+static int compare_names(const void *a, const void *b)
 {
-    size_t i = (size_t)dg_hash64(name, strlen(name)) & im->value_mask;
-    while (im->values[i].name && strcmp(im->values[i].name, name) != 0)
-        i = (i + 1) & im->value_mask;
-    return &im->values[i];
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The index of the first copy of name in im->names, or n_names. */
+static size_t name_index(const importer *im, const char *name)
+{
+    size_t lo = 0, hi = im->n_names;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(im->names[mid], name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < im->n_names && strcmp(im->names[lo], name) == 0 ? lo
+                                                                 : im->n_names;
 }
 
 static const value *lookup(const importer *im, const char *name)
 {
-    const value *v = slot(im, name);
-    return v->name ? v : NULL;
+    size_t k = name_index(im, name);
+    return k < im->n_names && im->values[k].name ? &im->values[k] : NULL;
 }
 
 static dg_status define(importer *im, const value *v)
 {
     if (!*v->name)
         return dg_fail(DG_E_FORMAT, "a graph value has an empty name");
-    value *s = slot(im, v->name);
-    if (s->name)
+    size_t k = name_index(im, v->name);
+    if (k == im->n_names)
+        return dg_fail(DG_E_INTERNAL, "value '%.200s' is not indexed",
+                       v->name);
+    if (im->values[k].name)
         return dg_fail(DG_E_FORMAT, "value '%.200s' is defined twice", v->name);
-    *s = *v;
+    im->values[k] = *v;
     return DG_OK;
 }
 
-/* Sized for every name the graph can define, at most half full. */
-static dg_status make_value_table(importer *im)
+/* Counts the readers of an indexed name; other names have none to count. */
+static void count_use(importer *im, const char *name)
+{
+    size_t k = name_index(im, name);
+    if (k < im->n_names) im->uses[k]++;
+}
+
+/* Sorts every name the graph can define and counts each one's readers, in
+ * O(n log n) for n names and inputs. */
+static dg_status index_names(importer *im)
 {
     const Onnx__GraphProto *g = im->graph;
-    size_t names = g->n_initializer + g->n_input, cap = 16;
-    for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
-    while (cap < 2 * names && cap < DG_MAX_ALLOC) cap *= 2;
-    im->value_mask = cap - 1;
-    return dg_alloc_array((void **)&im->values, cap, sizeof *im->values,
-                          "ONNX value table");
+    size_t n = g->n_initializer + g->n_input;
+    for (size_t i = 0; i < g->n_node; i++) n += g->node[i]->n_output;
+    size_t cap = n ? n : 1;
+    DG_TRY(dg_alloc_array((void **)&im->names, cap, sizeof *im->names,
+                          "ONNX name index"));
+    DG_TRY(dg_alloc_array((void **)&im->values, cap, sizeof *im->values,
+                          "ONNX value table"));
+    DG_TRY(dg_alloc_array((void **)&im->uses, cap, sizeof *im->uses,
+                          "ONNX use counts"));
+    for (size_t k = 0; k < g->n_initializer; k++)
+        im->names[im->n_names++] = text(g->initializer[k]->name);
+    for (size_t k = 0; k < g->n_input; k++)
+        im->names[im->n_names++] = text(g->input[k]->name);
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_output; k++)
+            im->names[im->n_names++] = text(g->node[i]->output[k]);
+    qsort(im->names, im->n_names, sizeof *im->names, compare_names);
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_input; k++)
+            count_use(im, g->node[i]->input[k]);
+    for (size_t k = 0; k < g->n_output; k++)
+        count_use(im, text(g->output[k]->name));
+    return DG_OK;
 }
 
 /* How many node inputs and graph outputs read `name`. */
 static size_t count_uses(const importer *im, const char *name)
 {
-    const Onnx__GraphProto *g = im->graph;
-    size_t uses = 0;
-    for (size_t i = 0; i < g->n_node; i++)
-        for (size_t k = 0; k < g->node[i]->n_input; k++)
-            uses += strcmp(g->node[i]->input[k], name) == 0;
-    for (size_t k = 0; k < g->n_output; k++)
-        uses += strcmp(text(g->output[k]->name), name) == 0;
-    return uses;
+    size_t k = name_index(im, name);
+    return k < im->n_names ? im->uses[k] : 0;
 }
 
 static int has_input(const importer *im, size_t k)
@@ -1273,7 +1312,7 @@ static dg_status import_model(importer *im, const Onnx__ModelProto *mp)
 {
     DG_TRY(read_opset(mp, &im->opset));
     im->graph = mp->graph;
-    DG_TRY(make_value_table(im));
+    DG_TRY(index_names(im));
     DG_TRY(define_sources(im));
     for (size_t i = 0; i < im->graph->n_node; i++) {
         const op_rule *op = NULL;
@@ -1300,7 +1339,9 @@ dg_status dg_onnx_read(const void *data, size_t size, dg_model **out)
     importer im = {0};
     dg_status s = import_model(&im, mp);
     if (s == DG_OK) s = read_metadata(im.m, mp);
+    free(im.names);
     free(im.values);
+    free(im.uses);
     onnx__model_proto__free_unpacked(mp, &alloc);
     if (s != DG_OK) {
         dg_model_destroy(im.m);
