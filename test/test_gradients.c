@@ -139,6 +139,8 @@ static const grad_case cases[] = {
     {"ap2", {2, 6, 6}, 2, 0},
     {"ap3s2p1", {2, 7, 6}, 2, 0},
     {"gap", {3, 5, 4}, 2, 0},
+    {"gap,gap,fc5", {3, 5, 4}, 2, 0}, /* the second over a 1x1 map */
+    {"gap,fc4", {3, 1, 1}, 3, DG_EXEC_TRAINING},
     {"flatten,fc4", {2, 3, 3}, 3, 0},
     {"fc5", {7, 1, 1}, 4, 0},
     {"fc6,softmax", {5, 1, 1}, 3, 0},

@@ -436,7 +436,8 @@ START_TEST(architecture_strings_are_validated)
 {
     const char *bad[] = {"",          "c3",      "c0k3",     "fc",
                          "relu,,fc3", "mp0",     "c3k9",     "drop1.5",
-                         "add@5",     "banana",  "c3k3p3",   "fc99999999"};
+                         "add@5",     "banana",  "c3k3p3",   "fc99999999",
+                         "mp4001s1p4000", "c65536k1,c65536k1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         dg_model *m = (dg_model *)1;
         dg_status s = dg_spec_parse(bad[i], (dg_shape){1, 8, 8}, &m);
@@ -444,6 +445,79 @@ START_TEST(architecture_strings_are_validated)
         ck_assert_ptr_null(m);
         ck_assert_msg(strlen(dg_last_error_detail()) > 0, "no detail for %s", bad[i]);
     }
+}
+END_TEST
+
+/* The work limits of doc/limits.md hold for architecture strings too, and
+ * the refusal names the layer and what is wrong before anything large is
+ * allocated (the second conv would need 2^32 weights). */
+START_TEST(architecture_strings_within_work_limits)
+{
+    static const struct {
+        const char *spec;
+        dg_shape in;
+        dg_status want;
+        const char *detail;
+    } cases[] = {
+        {"mp4001s1p4000", {1, 1, 1}, DG_E_SHAPE,
+         "layer 0 (maxpool): padding 4000 exceeds the input size 1"},
+        {"c65536k1,c65536k1", {1, 8, 8}, DG_E_UNSUPPORTED,
+         "layer 1 (conv) brings the model to 5.5e+11 FLOPs per input"},
+        {"mp2000s1", {1, 4000, 4000}, DG_E_UNSUPPORTED,
+         "layer 0 (maxpool) brings the model to 1.6e+13 FLOPs"},
+        /* A 2^30-byte input is within the limit, its ReLU is not. */
+        {"relu", {1, 16384, 16384}, DG_E_UNSUPPORTED,
+         "layer 0 (relu) brings the model to 2.15e+09 bytes of activations"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        dg_model *m = (dg_model *)1;
+        dg_status s = dg_spec_parse(cases[k].spec, cases[k].in, &m);
+        ck_assert_msg(s == cases[k].want, "%s: %s (%s)", cases[k].spec,
+                      dg_strerror(s), dg_last_error_detail());
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(dg_last_error_detail(), cases[k].detail),
+                      "%s: detail \"%s\"", cases[k].spec,
+                      dg_last_error_detail());
+    }
+}
+END_TEST
+
+/* Global average pooling over a 1x1 map is the identity, in inference and
+ * training executors alike (it used to fail inside oneDNN). */
+START_TEST(global_pooling_over_1x1_is_identity)
+{
+    dg_model *m = build("gap,gap", (dg_shape){3, 4, 5});
+    dg_model *one = build("gap", (dg_shape){3, 1, 1});
+    float *x = random_floats(2 * 3 * 20, 1);
+    float *pooled = run(m, x, 2, 0, 0);
+    for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+        float *twice = run(m, x, 2, modes[k], 1);
+        expect_close(twice, pooled, 6, 0, "gap over 1x1 after gap");
+        float *same = run(one, pooled, 2, modes[k], 0);
+        expect_close(same, pooled, 6, 0, "gap over a 1x1 input");
+        free(twice);
+        free(same);
+    }
+    free(pooled);
+    free(x);
+    dg_model_destroy(m);
+    dg_model_destroy(one);
+}
+END_TEST
+
+/* A mask on a layer that cannot honour it is refused by
+ * dg_model_finalize, naming the layer, not later by every session. */
+START_TEST(masks_are_refused_where_unsupported)
+{
+    dg_model *m = build("c2k3,relu,fc3", (dg_shape){1, 5, 5});
+    m->layers[1].mask = calloc(2, 1);
+    ck_assert_int_eq(dg_model_finalize(m), DG_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(),
+                                 "layer 1 (relu) has a pruning mask"));
+    dg_exec *e = NULL;
+    ck_assert_int_eq(dg_exec_create(m, 1, 0, &e), DG_E_UNSUPPORTED);
+    ck_assert_ptr_null(e);
+    dg_model_destroy(m);
 }
 END_TEST
 
@@ -464,6 +538,9 @@ int main(void)
     tcase_add_test(tc, batch_size_changes_do_not_change_results);
     tcase_add_test(tc, architecture_strings_are_validated);
     tcase_add_test(tc, join_undoes_slice);
+    tcase_add_test(tc, architecture_strings_within_work_limits);
+    tcase_add_test(tc, global_pooling_over_1x1_is_identity);
+    tcase_add_test(tc, masks_are_refused_where_unsupported);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }
