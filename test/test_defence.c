@@ -15,6 +15,7 @@
 #include "defence/ensemble.h"
 #include "diffguard.h"
 #include "io/dataset.h"
+#include "io/model_format.h"
 #include "nn/model.h"
 #include "suite.h"
 
@@ -486,6 +487,54 @@ START_TEST(guard_files_round_trip_and_refuse_strangers)
 }
 END_TEST
 
+/* A guard embeds member models, so a hostile tail is refused as a model
+ * file is (doc/limits.md): class 0's first member replaced by a max pool
+ * of kernel 4001 padded 4000 past its 1x1 input, with both checksums
+ * valid, is refused at load in well under a second. */
+START_TEST(guard_members_are_held_to_the_work_limits)
+{
+    dg_model *pool;
+    ck_assert_int_eq(dg_model_alloc(1, (dg_shape){1, 1, 1}, &pool), DG_OK);
+    pool->layers[0] = (dg_layer){.kind = DG_LAYER_MAXPOOL,
+                                 .input = {-1, -1},
+                                 .kernel = 4001,
+                                 .stride = 1,
+                                 .padding = 4000};
+    dg_writer tail;
+    dg_writer_init(&tail);
+    ck_assert_int_eq(dg_model_write(pool, &tail), DG_OK);
+    dg_model_destroy(pool);
+    uint8_t *a;
+    size_t la;
+    ck_assert_int_eq(guard_bytes(guard, &a, &la), DG_OK);
+    uint32_t settings;
+    memcpy(&settings, a + 48, 4);
+    size_t member = 52 + settings, old_len;
+    uint64_t len;
+    memcpy(&len, a + member + 32, 8);
+    old_len = (size_t)len;
+    size_t after = member + 40 + old_len, size = la - old_len + tail.len;
+    uint8_t *b = malloc(size);
+    memcpy(b, a, member + 32);
+    len = tail.len;
+    memcpy(b + member + 32, &len, 8);
+    memcpy(b + member + 40, tail.data, tail.len);
+    memcpy(b + member + 40 + tail.len, a + after, la - after);
+    uint32_t crc = dg_crc32(b, size - 4);
+    memcpy(b + size - 4, &crc, 4);
+    dg_guard *g = (dg_guard *)1;
+    ck_assert_int_eq(dg_guard_load_memory(b, size, student, &g), DG_E_SHAPE);
+    ck_assert_ptr_null(g);
+    ck_assert_msg(strstr(dg_last_error_detail(),
+                         "layer 0 (maxpool): padding 4000 exceeds the input "
+                         "size 1"),
+                  "detail \"%s\"", dg_last_error_detail());
+    free(b);
+    free(a);
+    dg_writer_release(&tail);
+}
+END_TEST
+
 /* Stops a build after `stop_after` differentiator reports (0: never) and
  * records the first report's count: the differentiators reused. */
 typedef struct build_watch {
@@ -820,6 +869,7 @@ int main(void)
     tcase_add_test(tc, two_phases_and_host_labels);
     tcase_add_test(tc, member_models_compute_the_member_scores);
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
+    tcase_add_test(tc, guard_members_are_held_to_the_work_limits);
     tcase_add_test(tc, work_dir_resumes_until_removed);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
