@@ -24,7 +24,9 @@ from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
                        LAYER_BATCHNORM, LAYER_CONV, LAYER_DROPOUT,
                        LAYER_FLAG_FROZEN, LAYER_FLATTEN, LAYER_GLOBAL_AVGPOOL,
                        LAYER_LINEAR, LAYER_MAXPOOL, LAYER_RELU, LAYER_SOFTMAX,
-                       MAX_MEMBERS, MEMBERS_PRUNED, MEMBERS_ROBUST,
+                       LIMIT_ACTIVATION_BYTES_PER_INPUT,
+                       LIMIT_FLOPS_PER_INPUT, MAX_MEMBERS, MEMBERS_PRUNED,
+                       MEMBERS_ROBUST,
                        OPTIMIZER_ADAM, OPTIMIZER_SGD, PRUNE_LEAST, PRUNE_MOST,
                        RULE_SCORE, RULE_VOTES, Rule, SCHEDULE_CONSTANT,
                        SCHEDULE_COSINE, SCHEDULE_STEP, Status)
@@ -47,7 +49,7 @@ __all__ = [
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
     "Pruner", "Rule", "Session", "Status", "TrainReport", "Validator", "Verdict",
     "attack", "attack_settings", "choose_attempts", "classify", "dssim",
-    "guard_members", "library_version", "save_png",
+    "guard_members", "library_version", "limit", "save_png", "set_limit",
     # Constants: diffguard.h's without their DG_ prefix, and the ABI
     "ABI_VERSION", "LIBRARY_NAME", "ATTACK_ADADELTA", "ATTACK_ADAM",
     "ATTACK_FGSM", "ATTACK_MIMIC_DSSIM", "ATTACK_MIMIC_LINF", "ATTACK_PGD",
@@ -56,7 +58,8 @@ __all__ = [
     "EVAL_POOL", "EVAL_SQUEEZE", "EVAL_SQUEEZE_DEFAULT_BITS", "LAYER_ADD", "LAYER_AVGPOOL",
     "LAYER_BATCHNORM", "LAYER_CONV", "LAYER_DROPOUT", "LAYER_FLAG_FROZEN",
     "LAYER_FLATTEN", "LAYER_GLOBAL_AVGPOOL", "LAYER_LINEAR", "LAYER_MAXPOOL",
-    "LAYER_RELU", "LAYER_SOFTMAX", "MAX_MEMBERS", "OPTIMIZER_ADAM",
+    "LAYER_RELU", "LAYER_SOFTMAX", "LIMIT_ACTIVATION_BYTES_PER_INPUT",
+    "LIMIT_FLOPS_PER_INPUT", "MAX_MEMBERS", "OPTIMIZER_ADAM",
     "MEMBERS_PRUNED", "MEMBERS_ROBUST", "OPTIMIZER_SGD", "PRUNE_LEAST", "PRUNE_MOST", "RULE_SCORE", "RULE_VOTES",
     "SCHEDULE_CONSTANT", "SCHEDULE_COSINE", "SCHEDULE_STEP"]
 
@@ -67,3 +70,15 @@ __version__ = "0.1.0"
 def library_version():
     """"MAJOR.MINOR.PATCH" of the library actually loaded."""
     return _lib.dg_version_string().decode()
+
+
+def limit(which):
+    """The work limit `which` (LIMIT_*) on models in force, or 0 for one
+    the library does not know (doc/limits.md)."""
+    return _lib.dg_limit(which)
+
+
+def set_limit(which, value):
+    """Sets the work limit `which` (LIMIT_*) for the whole process, for
+    models made afterwards; 0 restores the default (doc/limits.md)."""
+    _lib.dg_set_limit(which, value)

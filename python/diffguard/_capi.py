@@ -153,6 +153,8 @@ _PROTOTYPES = {
     "dg_strerror": ([c_int], c_char_p),
     "dg_last_error_detail": ([], c_char_p),
     "dg_version_string": ([], c_char_p),
+    "dg_limit": ([c_int32], c_uint64),
+    "dg_set_limit": ([c_int32, c_uint64], None),
     "dg_model_load_file": ([c_char_p, _pp(dg_model)], None),
     "dg_model_load_memory": ([c_void_p, c_size_t, _pp(dg_model)], None),
     "dg_model_save_file": ([_M, c_char_p], None),

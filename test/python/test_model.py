@@ -190,6 +190,24 @@ class Description(unittest.TestCase):
 
 
 class Errors(unittest.TestCase):
+    def test_work_limits_refuse_and_restore(self):
+        # "c2k3,relu,fc3" on 1x5x5: 324 + 18 + 108 FLOPs (doc/limits.md).
+        self.assertEqual(dg.limit(dg.LIMIT_FLOPS_PER_INPUT), 64 * 10**9)
+        self.assertEqual(dg.limit(99), 0)
+        try:
+            dg.set_limit(dg.LIMIT_FLOPS_PER_INPUT, 449)
+            with self.assertRaises(dg.DiffguardError) as caught:
+                dg.Model.create("c2k3,relu,fc3", (1, 5, 5))
+            self.assertEqual(caught.exception.status, dg.Status.UNSUPPORTED)
+            self.assertIn("DG_LIMIT_FLOPS_PER_INPUT", caught.exception.detail)
+            dg.set_limit(dg.LIMIT_FLOPS_PER_INPUT, 450)
+            dg.Model.create("c2k3,relu,fc3", (1, 5, 5)).close()
+        finally:
+            dg.set_limit(dg.LIMIT_FLOPS_PER_INPUT, 0)
+        self.assertEqual(dg.limit(dg.LIMIT_FLOPS_PER_INPUT), 64 * 10**9)
+        with self.assertRaises(dg.DiffguardError):
+            dg.set_limit(99, 1)
+
     def test_bad_architecture_names_the_layer(self):
         with self.assertRaises(dg.DiffguardError) as e:
             dg.Model.create("c4k3,bogus", (1, 8, 8))
