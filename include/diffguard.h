@@ -533,7 +533,7 @@ DG_API uint32_t dg_capacity(int32_t which);
  *  counting two; default 64e9 (a ResNet-50 at 224x224 needs 8.2e9). */
 #define DG_LIMIT_FLOPS_PER_INPUT 1
 /** Bytes of the input and every layer's output for one input (float32);
- *  default 2^30 (a ResNet-50 at 224x224 needs about 2e8). */
+ *  default 2^30 (a ResNet-50 at 224x224 needs 1.5e8). */
 #define DG_LIMIT_ACTIVATION_BYTES_PER_INPUT 2
 /** @} */
 

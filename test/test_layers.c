@@ -482,6 +482,78 @@ START_TEST(architecture_strings_within_work_limits)
 }
 END_TEST
 
+/* Appends a layer reading `from` (and `other` for an add); returns its
+ * index. */
+static int32_t append(dg_model *m, int32_t kind, int32_t from, int32_t other,
+                      uint32_t units, uint32_t kernel, uint32_t stride,
+                      uint32_t padding)
+{
+    int32_t i = (int32_t)m->n_layers++;
+    dg_layer *l = &m->layers[i];
+    *l = (dg_layer){.kind = kind, .input = {from, other}, .units = units,
+                    .kernel = kernel, .stride = stride, .padding = padding,
+                    .eps = 1e-5f};
+    return i;
+}
+
+/* conv, batch norm and, unless `relu` is 0, ReLU, from `from`. */
+static int32_t conv_bn(dg_model *m, int32_t from, uint32_t units,
+                       uint32_t kernel, uint32_t stride, int relu)
+{
+    int32_t i = append(m, DG_LAYER_CONV, from, -1, units, kernel, stride,
+                       kernel / 2);
+    i = append(m, DG_LAYER_BATCHNORM, i, -1, 0, 0, 0, 0);
+    return relu ? append(m, DG_LAYER_RELU, i, -1, 0, 0, 0, 0) : i;
+}
+
+/* A ResNet-50 for side x side RGB inputs, with its projection shortcuts
+ * (which architecture strings cannot express), finalized; NULL and the
+ * status in *s if dg_model_finalize refuses it. */
+static dg_model *resnet50(uint32_t side, dg_status *s)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_model_alloc(DG_MAX_LAYERS, (dg_shape){3, side, side},
+                                    &m),
+                     DG_OK);
+    m->n_layers = 0;
+    int32_t x = conv_bn(m, -1, 64, 7, 2, 1);
+    x = append(m, DG_LAYER_MAXPOOL, x, -1, 0, 3, 2, 1);
+    static const uint32_t widths[] = {64, 128, 256, 512}, blocks[] = {3, 4, 6, 3};
+    for (int stage = 0; stage < 4; stage++)
+        for (uint32_t b = 0; b < blocks[stage]; b++) {
+            uint32_t w = widths[stage], stride = b == 0 && stage > 0 ? 2 : 1;
+            int32_t y = conv_bn(m, x, w, 1, 1, 1);
+            y = conv_bn(m, y, w, 3, stride, 1);
+            y = conv_bn(m, y, 4 * w, 1, 1, 0);
+            int32_t shortcut = b == 0 ? conv_bn(m, x, 4 * w, 1, stride, 0) : x;
+            y = append(m, DG_LAYER_ADD, y, shortcut, 0, 0, 0, 0);
+            x = append(m, DG_LAYER_RELU, y, -1, 0, 0, 0, 0);
+        }
+    x = append(m, DG_LAYER_GLOBAL_AVGPOOL, x, -1, 0, 0, 0, 0);
+    append(m, DG_LAYER_LINEAR, x, -1, 1000, 0, 0, 0);
+    *s = dg_model_finalize(m);
+    if (*s == DG_OK) return m;
+    dg_model_destroy(m);
+    return NULL;
+}
+
+/* The default work limits admit a ResNet-50 at 224x224 RGB (8.2e9 FLOPs,
+ * 1.5e8 activation bytes per input: doc/limits.md) and refuse it at 4x
+ * the side (16x the work). */
+START_TEST(default_limits_admit_resnet50)
+{
+    dg_status s;
+    dg_model *m = resnet50(224, &s);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    ck_assert_uint_eq(dg_model_output_shape(m).c, 1000);
+    ck_assert_uint_eq(m->layers[m->n_layers - 2].in.h, 7);
+    dg_model_destroy(m);
+    ck_assert_ptr_null(resnet50(896, &s));
+    ck_assert_int_eq(s, DG_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "over the limit"));
+}
+END_TEST
+
 /* Global average pooling over a 1x1 map is the identity, in inference and
  * training executors alike (it used to fail inside oneDNN). */
 START_TEST(global_pooling_over_1x1_is_identity)
@@ -539,6 +611,7 @@ int main(void)
     tcase_add_test(tc, architecture_strings_are_validated);
     tcase_add_test(tc, join_undoes_slice);
     tcase_add_test(tc, architecture_strings_within_work_limits);
+    tcase_add_test(tc, default_limits_admit_resnet50);
     tcase_add_test(tc, global_pooling_over_1x1_is_identity);
     tcase_add_test(tc, masks_are_refused_where_unsupported);
     suite_add_tcase(s, tc);
