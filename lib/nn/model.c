@@ -10,7 +10,7 @@
 
 /* The work limits of doc/limits.md, indexed by DG_LIMIT_*; 0 marks an
  * index that names no limit.  A ResNet-50 at 224x224 needs about 8.2
- * GFLOP (4.1 G multiply-adds) and 0.2 GB of activations per input. */
+ * GFLOP (4.1 G multiply-adds) and 0.15 GB of activations per input. */
 static const uint64_t default_limits[] = {
     [DG_LIMIT_FLOPS_PER_INPUT] = UINT64_C(64000000000),
     [DG_LIMIT_ACTIVATION_BYTES_PER_INPUT] = UINT64_C(1) << 30,
