@@ -27,7 +27,10 @@ static void report(const char *fmt, va_list ap)
         fprintf(stderr, "dg %s: ", current_command);
     else
         fputs("dg: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    /* Messages quote paths, names and details from files. */
+    char *text = text_vformat(fmt, ap);
+    fputs(text ? text : fmt, stderr);
+    free(text);
 }
 
 int cli_fail(dg_status status, const char *what_fmt, ...)
@@ -38,7 +41,7 @@ int cli_fail(dg_status status, const char *what_fmt, ...)
     report(what_fmt, ap);
     va_end(ap);
     fprintf(stderr, ": %s", dg_strerror(status));
-    if (detail[0]) fprintf(stderr, ": %s", detail);
+    if (detail[0]) text_printf(stderr, ": %s", detail);
     fputc('\n', stderr);
     return CLI_EXIT_FAILURE;
 }

@@ -413,7 +413,9 @@ static const dg_calibration *calibration_at(const guard_summary *s,
 static int print_class_text(const guard_summary *s, uint32_t cls)
 {
     const char *name = s->class_names[cls];
-    printf("\nclass %u%s%s\n", cls, name[0] ? " " : "", name);
+    printf("\n");
+    text_printf(stdout, "class %u%s%s", cls, name[0] ? " " : "", name);
+    printf("\n");
     cli_table t;
     table_init(&t, "rrrlrrrr",
                (const char *const[]){"rank", "prune layer", "ratio", "mode",
