@@ -808,6 +808,59 @@ START_TEST(option_checks)
 }
 END_TEST
 
+/* The batch bounds every array the caller passes: a wrong batch is a
+ * shape error before any verdict is read (here the one verdict is
+ * followed by zeros, which a read past it would take for a struct_size
+ * too small); NaN and infinite inputs are refused, naming the sample;
+ * a refused call leaves the verdicts as they were. */
+START_TEST(validate_checks_arguments_before_reading_them)
+{
+    dg_validator_opts vo;
+    dg_validator_opts_init(&vo, sizeof vo);
+    vo.max_batch = 4;
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(guard, &vo, &v), DG_OK);
+    float x[64];
+    uint32_t idx = 0;
+    int32_t labels[8] = {0};
+    ck_assert_int_eq(dg_dataset_batch(held_set, student, &idx, 1, x, 64, labels), DG_OK);
+    dg_verdict out[8];
+    memset(out, 0, sizeof out);
+    out[0].struct_size = sizeof out[0];
+    ck_assert_int_eq(dg_validate(v, x, 64, 2, out), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate(v, x, 64, 5, out), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 2, labels, out), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 5, labels, out), DG_E_SHAPE);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "batch of 1 to 4"));
+
+    float bad[64];
+    const float values[] = {NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < 3; k++) {
+        memcpy(bad, x, sizeof bad);
+        bad[5] = values[k];
+        ck_assert_int_eq(dg_validate(v, bad, 64, 1, out), DG_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "sample 0: value 5 is"));
+        ck_assert_int_eq(dg_validate_labeled(v, bad, 64, 1, labels, out),
+                         DG_E_INVALID_ARG);
+    }
+    int32_t pixels_label;
+    float unit[64];
+    for (int k = 0; k < 64; k++) unit[k] = 0.5f;
+    unit[63] = NAN;
+    ck_assert_int_eq(dg_eval_classify(student, unit, 64, 1, &pixels_label),
+                     DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "image 0: value 63 is nan"));
+
+    memset(out, 0x5a, sizeof out[0]);
+    out[0].struct_size = sizeof out[0];
+    dg_verdict before = out[0];
+    int32_t bad_label = 9;
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 1, &bad_label, out), DG_E_INVALID_ARG);
+    ck_assert_int_eq(memcmp(&before, &out[0], sizeof before), 0);
+    dg_validator_free(v);
+}
+END_TEST
+
 int main(void)
 {
     build_fixture();
@@ -825,6 +878,7 @@ int main(void)
     tcase_add_test(tc, option_checks);
     tcase_add_test(tc, robust_members_are_whole_shared_and_robust);
     tcase_add_test(tc, old_names_and_capacities);
+    tcase_add_test(tc, validate_checks_arguments_before_reading_them);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();
