@@ -957,6 +957,24 @@ START_TEST(guard_fields_are_range_checked_at_load)
         ck_assert_msg(strstr(dg_last_error_detail(), cases[k].detail),
                       "%s: %s", cases[k].field, dg_last_error_detail());
     }
+    /* A whole member shorter than the Student, its prune layer past its
+     * own layers (dg_guard_member would read there). */
+    dg_guard *copy_guard;
+    ck_assert_int_eq(dg_guard_load_memory(file, len, student, &copy_guard), DG_OK);
+    dg_member *m0 = &copy_guard->per_class[0].members[0];
+    dg_model_unref(m0->tail);
+    ck_assert_int_eq(dg_model_create("fc4", 1, 8, 8, 5, &m0->tail), DG_OK);
+    m0->first = 0;
+    m0->prune_layer = 3;
+    uint8_t *short_file;
+    size_t short_len;
+    ck_assert_int_eq(guard_bytes(copy_guard, &short_file, &short_len), DG_OK);
+    ck_assert_int_eq(dg_guard_load_memory(short_file, short_len, student, &g),
+                     DG_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(),
+                                 "class 0 rank 0: prune layer 3 is past its 1-layer"));
+    free(short_file);
+    dg_guard_free(copy_guard);
     /* Rates without calibration samples. */
     uint8_t *copy = malloc(len);
     memcpy(copy, file, len);

@@ -116,6 +116,13 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
                        "class %u rank %u: the differentiator does not fit the "
                        "Student after its layer %u",
                        c, rank, first);
+    /* A whole member may be shorter than the Student; its prune layer
+     * must still be one of its own. */
+    if (prune - first >= m->tail->n_layers)
+        return dg_fail(DG_E_FORMAT,
+                       "%s: prune layer %u is past its %u-layer "
+                       "differentiator",
+                       what, prune, m->tail->n_layers);
     return DG_OK;
 }
 
