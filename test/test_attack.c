@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bytes.h"
 #include "core/rng.h"
 #include "diffguard.h"
 #include "attack_suite.h"
@@ -594,6 +595,51 @@ START_TEST(advset_refuses_corrupt_files)
 }
 END_TEST
 
+/* An attempt's source is a class, its target and the Student's answer a
+ * class or -1: anything below is refused when the attempt is added and
+ * when a file holding it is read (its checksum made right, so that the
+ * label itself is what is refused).  So are NaN pixels. */
+START_TEST(advset_refuses_impossible_labels)
+{
+    dg_advset *set = sample_set();
+    float px[15] = {0};
+    dg_advset_item it = {.struct_size = sizeof it, .source_label = 1,
+                         .target_label = -2, .student_label = -1};
+    ck_assert_int_eq(dg_advset_add(set, &it, px, 15), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "target label -2"));
+    it.target_label = -1;
+    it.source_label = -1;
+    ck_assert_int_eq(dg_advset_add(set, &it, px, 15), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "source label -1"));
+    it.source_label = 1;
+    it.student_label = -7;
+    ck_assert_int_eq(dg_advset_add(set, &it, px, 15), DG_E_INVALID_ARG);
+    it.student_label = -1;
+    px[3] = NAN;
+    ck_assert_int_eq(dg_advset_add(set, &it, px, 15), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "value 3 is nan"));
+    uint32_t count;
+    ck_assert_int_eq(dg_advset_count(set, &count), DG_OK);
+    ck_assert_uint_eq(count, 3);
+
+    const char *path = temp_path("labels.dgadv");
+    ck_assert_int_eq(dg_advset_save_file(set, path), DG_OK);
+    dg_advset_free(set);
+    size_t size;
+    uint8_t *bytes = read_file(path, &size);
+    unlink(path);
+    /* The last item's record: 26 bytes of fields, then 15 pixels. */
+    uint8_t *target = bytes + size - 4 - (26 + 15) + 8;
+    const int32_t label = -2;
+    memcpy(target, &label, 4); /* little-endian, as the file */
+    uint32_t crc = dg_crc32(bytes, size - 4);
+    for (int k = 0; k < 4; k++) bytes[size - 4 + k] = (uint8_t)(crc >> (8 * k));
+    ck_assert_int_eq(load_bytes(bytes, size), DG_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "item 2: target label -2"));
+    free(bytes);
+}
+END_TEST
+
 START_TEST(png_examples_are_written)
 {
     uint8_t px[6 * 4];
@@ -633,6 +679,7 @@ int main(void)
     tcase_add_test(tc, arguments_are_checked);
     tcase_add_test(tc, advset_round_trip);
     tcase_add_test(tc, advset_refuses_corrupt_files);
+    tcase_add_test(tc, advset_refuses_impossible_labels);
     tcase_add_test(tc, png_examples_are_written);
     suite_add_tcase(s, tc);
     /* The fixture runs oneDNN's OpenMP threads, which a fork would lose. */

@@ -262,11 +262,54 @@ START_TEST(idx_corrupt_files_fail)
     expect_idx_failure(DG_E_FORMAT, "gzip");
     free(file);
 
+    /* gzip followed by bytes that start no member: refused, not ignored
+     * (one byte, and a run of zeros as tape padding leaves). */
+    write_small_set(1, 0);
+    file = read_whole(images, &len);
+    uint8_t *longer = calloc(1, len + 512);
+    memcpy(longer, file, len);
+    longer[len] = 'x';
+    write_file(images, longer, len + 1);
+    expect_idx_failure(DG_E_FORMAT, "1 bytes of trailing garbage");
+    memset(longer + len, 0, 512);
+    write_file(images, longer, len + 512);
+    expect_idx_failure(DG_E_FORMAT, "512 bytes of trailing garbage");
+    free(longer);
+    free(file);
+
     /* Missing, empty. */
     ck_assert_int_eq(unlink(images), 0);
     expect_idx_failure(DG_E_IO, images);
     write_file(images, "", 0);
     expect_idx_failure(DG_E_FORMAT, "truncated");
+    remove_tmp_dir();
+}
+END_TEST
+
+/* Concatenated gzip members are one file (gzip -c a b > ab.gz), as gzip
+ * itself reads them: the small set split across three members, the last
+ * one empty, reads back whole. */
+START_TEST(idx_multi_member_gzip)
+{
+    make_tmp_dir("dataset");
+    write_small_set(0, 0);
+    size_t len, part_len, whole = 0;
+    uint8_t *file = images_idx(N, N, &len);
+    uint8_t *joined = malloc(2 * len + 256);
+    const size_t cuts[] = {0, 10, len, len};
+    for (int k = 0; k < 3; k++) {
+        write_gzip(tmp_path(2, "part.gz"), file + cuts[k], cuts[k + 1] - cuts[k]);
+        uint8_t *part = read_whole(tmp_path(2, "part.gz"), &part_len);
+        memcpy(joined + whole, part, part_len);
+        whole += part_len;
+        free(part);
+    }
+    write_file(tmp_path(0, "images.idx"), joined, whole);
+    dg_dataset *ds = load_small_set();
+    check_small_set(ds);
+    dg_dataset_free(ds);
+    free(joined);
+    free(file);
     remove_tmp_dir();
 }
 END_TEST
@@ -914,6 +957,7 @@ static Suite *dataset_suite(void)
     Suite *s = suite_create("dataset");
     TCase *idx = tcase_create("idx");
     tcase_add_test(idx, idx_plain_and_gzip);
+    tcase_add_test(idx, idx_multi_member_gzip);
     tcase_add_test(idx, idx_corrupt_files_fail);
     tcase_add_test(idx, fashion_mnist);
     suite_add_tcase(s, idx);

@@ -857,6 +857,184 @@ START_TEST(option_checks)
 }
 END_TEST
 
+/* The batch bounds every array the caller passes: a wrong batch is a
+ * shape error before any verdict is read (here the one verdict is
+ * followed by zeros, which a read past it would take for a struct_size
+ * too small); NaN and infinite inputs are refused, naming the sample;
+ * a refused call leaves the verdicts as they were. */
+START_TEST(validate_checks_arguments_before_reading_them)
+{
+    dg_validator_opts vo;
+    dg_validator_opts_init(&vo, sizeof vo);
+    vo.max_batch = 4;
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(guard, &vo, &v), DG_OK);
+    float x[64];
+    uint32_t idx = 0;
+    int32_t labels[8] = {0};
+    ck_assert_int_eq(dg_dataset_batch(held_set, student, &idx, 1, x, 64, labels), DG_OK);
+    dg_verdict out[8];
+    memset(out, 0, sizeof out);
+    out[0].struct_size = sizeof out[0];
+    ck_assert_int_eq(dg_validate(v, x, 64, 2, out), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate(v, x, 64, 5, out), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 2, labels, out), DG_E_SHAPE);
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 5, labels, out), DG_E_SHAPE);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "batch of 1 to 4"));
+
+    float bad[64];
+    const float values[] = {NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < 3; k++) {
+        memcpy(bad, x, sizeof bad);
+        bad[5] = values[k];
+        ck_assert_int_eq(dg_validate(v, bad, 64, 1, out), DG_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "sample 0: value 5 is"));
+        ck_assert_int_eq(dg_validate_labeled(v, bad, 64, 1, labels, out),
+                         DG_E_INVALID_ARG);
+    }
+    int32_t pixels_label;
+    float unit[64];
+    for (int k = 0; k < 64; k++) unit[k] = 0.5f;
+    unit[63] = NAN;
+    ck_assert_int_eq(dg_eval_classify(student, unit, 64, 1, &pixels_label),
+                     DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "image 0: value 63 is nan"));
+
+    memset(out, 0x5a, sizeof out[0]);
+    out[0].struct_size = sizeof out[0];
+    dg_verdict before = out[0];
+    int32_t bad_label = 9;
+    ck_assert_int_eq(dg_validate_labeled(v, x, 64, 1, &bad_label, out), DG_E_INVALID_ARG);
+    ck_assert_int_eq(memcmp(&before, &out[0], sizeof before), 0);
+    dg_validator_free(v);
+}
+END_TEST
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(v >> (8 * k));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int k = bytes - 1; k >= 0; k--) v = v << 8 | p[k];
+    return v;
+}
+
+/* Offset of record `rank` of class c in a guard file (doc/guard-format.md):
+ * ranks 0 to V-1 are the members, rank V the threshold for M = 1. */
+static size_t guard_record_at(const uint8_t *file, uint32_t c, uint32_t rank)
+{
+    uint32_t V = guard->variants;
+    size_t at = 52 + get_le(file + 48, 4);
+    for (uint32_t k = 0; k < c * (V + 1) + rank; k++) {
+        if (k % (V + 1) == V)
+            at += 24 * (size_t)V;
+        else
+            at += 40 + get_le(file + at + 32, 8);
+    }
+    return at;
+}
+
+/* Loads a guard file whose 4 bytes at `at` are `value`, its checksum made
+ * right again so that the change reaches the range checks. */
+static dg_status load_patched(const uint8_t *file, size_t len, size_t at,
+                              uint32_t value, dg_guard **out)
+{
+    uint8_t *copy = malloc(len);
+    memcpy(copy, file, len);
+    put_le32(copy + at, value);
+    put_le32(copy + len - 4, dg_crc32(copy, len - 4));
+    dg_status s = dg_guard_load_memory(copy, len, student, out);
+    free(copy);
+    return s;
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* Every field of a guard file is range-checked at load: a theta of -inf
+ * would accept every input, a NaN ratio or an unknown flag means a file
+ * no build wrote.  Each refusal names its field. */
+START_TEST(guard_fields_are_range_checked_at_load)
+{
+    uint8_t *file;
+    size_t len;
+    ck_assert_int_eq(guard_bytes(guard, &file, &len), DG_OK);
+    size_t member = guard_record_at(file, 0, 0);
+    size_t threshold = guard_record_at(file, 1, guard->variants);
+    /* The patching itself keeps a file loadable. */
+    dg_guard *g = NULL;
+    ck_assert_int_eq(load_patched(file, len, threshold + 4, f32_bits(0.5f), &g), DG_OK);
+    dg_calibration cal = {.struct_size = sizeof cal};
+    ck_assert_int_eq(dg_guard_calibration(g, 1, 1, &cal), DG_OK);
+    ck_assert_float_eq(cal.theta, 0.5f);
+    dg_guard_free(g);
+    static const struct {
+        const char *field;
+        size_t at; /* 0: header, 1: member, 2: threshold */
+        size_t offset;
+        uint32_t value;
+        const char *detail;
+    } cases[] = {
+        {"rule", 0, 32, 9, "rule 9"},
+        {"target rate", 0, 36, 0x7f800000u, "target false rejection inf"},
+        {"target rate 0", 0, 36, 0, "target false rejection 0"},
+        {"ratio", 1, 8, 0x7fc00000u, "class 0 rank 0: ratio nan"},
+        {"ratio 1", 1, 8, 0x3f800000u, "class 0 rank 0: ratio 1 "},
+        {"mode", 1, 12, 3, "class 0 rank 0: mode 3"},
+        {"agreement", 1, 24, 0x3fc00000u, "class 0 rank 0: agreement 1.5"},
+        {"score", 1, 28, 0xbf800000u, "class 0 rank 0: score -1"},
+        {"theta -inf", 2, 4, 0xff800000u, "class 1 M=1: theta -inf"},
+        {"theta nan", 2, 4, 0x7fc00000u, "class 1 M=1: theta nan"},
+        {"theta 2", 2, 4, 0x40000000u, "class 1 M=1: theta 2"},
+        {"votes rate", 2, 8, 0xbf000000u, "false rejection of tau -0.5"},
+        {"score rate", 2, 12, 0x7f800000u, "false rejection of theta inf"},
+        {"pooled", 2, 20, 7, "class 1 M=1: pooled flag 7"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        size_t base = cases[k].at == 0 ? 0 : cases[k].at == 1 ? member : threshold;
+        g = (dg_guard *)1;
+        dg_status s = load_patched(file, len, base + cases[k].offset, cases[k].value, &g);
+        ck_assert_msg(s == DG_E_FORMAT, "%s: status %d", cases[k].field, s);
+        ck_assert_ptr_null(g);
+        ck_assert_msg(strstr(dg_last_error_detail(), cases[k].detail),
+                      "%s: %s", cases[k].field, dg_last_error_detail());
+    }
+    /* A whole member shorter than the Student, its prune layer past its
+     * own layers (dg_guard_member would read there). */
+    dg_guard *copy_guard;
+    ck_assert_int_eq(dg_guard_load_memory(file, len, student, &copy_guard), DG_OK);
+    dg_member *m0 = &copy_guard->per_class[0].members[0];
+    dg_model_unref(m0->tail);
+    ck_assert_int_eq(dg_model_create("fc4", 1, 8, 8, 5, &m0->tail), DG_OK);
+    m0->first = 0;
+    m0->prune_layer = 3;
+    uint8_t *short_file;
+    size_t short_len;
+    ck_assert_int_eq(guard_bytes(copy_guard, &short_file, &short_len), DG_OK);
+    ck_assert_int_eq(dg_guard_load_memory(short_file, short_len, student, &g),
+                     DG_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(),
+                                 "class 0 rank 0: prune layer 3 is past its 1-layer"));
+    free(short_file);
+    dg_guard_free(copy_guard);
+    /* Rates without calibration samples. */
+    uint8_t *copy = malloc(len);
+    memcpy(copy, file, len);
+    put_le32(copy + threshold + 12, f32_bits(0.25f));
+    ck_assert_int_eq(load_patched(copy, len, threshold + 16, 0, &g), DG_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "0 calibration samples"));
+    free(copy);
+    free(file);
+}
+END_TEST
+
 int main(void)
 {
     build_fixture();
@@ -875,6 +1053,8 @@ int main(void)
     tcase_add_test(tc, option_checks);
     tcase_add_test(tc, robust_members_are_whole_shared_and_robust);
     tcase_add_test(tc, old_names_and_capacities);
+    tcase_add_test(tc, validate_checks_arguments_before_reading_them);
+    tcase_add_test(tc, guard_fields_are_range_checked_at_load);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();

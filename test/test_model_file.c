@@ -8,8 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -415,6 +421,118 @@ START_TEST(save_file_is_atomic_and_loads_back)
 }
 END_TEST
 
+/* The library's objects are linked into this program, so its fsync calls
+ * come here: with fail_folder_sync set, syncing a folder fails. */
+static int fail_folder_sync;
+
+int fsync(int fd)
+{
+    struct stat st;
+    if (fail_folder_sync && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+START_TEST(a_failing_folder_sync_is_reported)
+{
+    char *dir = make_temp_dir();
+    char path[256];
+    snprintf(path, sizeof path, "%s/model.dgm", dir);
+    dg_model *m = make_model(0);
+    fail_folder_sync = 1;
+    ck_assert_int_eq(dg_model_save_file(m, path), DG_E_IO);
+    fail_folder_sync = 0;
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "syncing its folder"));
+    /* The new file is in place; only its durability is in doubt. */
+    dg_model *back = NULL;
+    ck_assert_int_eq(dg_model_load_file(path, &back), DG_OK);
+    dg_model_free(back);
+    dg_model_free(m);
+    remove_dir(dir);
+}
+END_TEST
+
+/* dir/name holding a few bytes, last modified `age` seconds ago. */
+static void make_aged(const char *dir, const char *name, int age)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("half a model", f);
+    fclose(f);
+    time_t then = time(NULL) - age;
+    struct timespec times[2] = {{then, 0}, {then, 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/* An exclusive flock on dir/name, as a save holds on its temporary. */
+static int hold(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    return fd;
+}
+
+/* A save removes what earlier saves to the same file left when they
+ * died (kill -9 included), and nothing else: not another file's, not
+ * other names, not one a live save holds, not a fresh one. */
+START_TEST(saves_remove_stale_temporaries_of_their_own_only)
+{
+    char *dir = make_temp_dir();
+    char path[256], names[4096];
+    snprintf(path, sizeof path, "%s/model.dgm", dir);
+    const char *kept[] = {"model.dgm.tmpFresh1", "model.dgm.tmpLocked",
+                          "other.dgm.tmpAbC123", "model.dgm.tmpAbC1234",
+                          "model.dgm.tmp-bC123", "model.dgm.tmpAbC12"};
+    make_aged(dir, "model.dgm.tmpAbC123", 3600);
+    make_aged(dir, "model.dgm.tmpKilled", 3600);
+    make_aged(dir, kept[0], 0);
+    for (size_t k = 1; k < sizeof kept / sizeof *kept; k++)
+        make_aged(dir, kept[k], 3600);
+    int held = hold(dir, "model.dgm.tmpLocked");
+    /* A writer in another process, alive, then killed. */
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t writer = fork();
+    ck_assert_int_ge(writer, 0);
+    if (writer == 0) {
+        hold(dir, "model.dgm.tmpKilled");
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    dg_model *m = make_model(0);
+    ck_assert_int_eq(dg_model_save_file(m, path), DG_OK);
+    list_dir(dir, names, sizeof names);
+    ck_assert_ptr_null(strstr(names, "model.dgm.tmpAbC123\n"));
+    ck_assert_ptr_nonnull(strstr(names, "model.dgm.tmpKilled\n"));
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    ck_assert_int_eq(dg_model_save_file(m, path), DG_OK);
+    list_dir(dir, names, sizeof names);
+    ck_assert_ptr_null(strstr(names, "model.dgm.tmpKilled\n"));
+    ck_assert_ptr_nonnull(strstr(names, "model.dgm\n"));
+    for (size_t k = 0; k < sizeof kept / sizeof *kept; k++) {
+        char line[64];
+        snprintf(line, sizeof line, "%s\n", kept[k]);
+        ck_assert_msg(strstr(names, line), "%s was removed", kept[k]);
+    }
+    close(held);
+    close(ready[0]);
+    close(ready[1]);
+    dg_model_free(m);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(load_file_refuses_oversized_and_non_model_files)
 {
     char *dir = make_temp_dir();
@@ -809,6 +927,8 @@ int main(void)
     tcase_add_test(tc, save_memory_follows_the_size_query_contract);
     tcase_add_test(tc, arguments_are_checked);
     tcase_add_test(tc, save_file_is_atomic_and_loads_back);
+    tcase_add_test(tc, a_failing_folder_sync_is_reported);
+    tcase_add_test(tc, saves_remove_stale_temporaries_of_their_own_only);
     tcase_add_test(tc, load_file_refuses_oversized_and_non_model_files);
     tcase_add_test(tc, versions_and_feature_flags);
     tcase_add_test(tc, older_readers_skip_what_they_do_not_know);

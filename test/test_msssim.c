@@ -4,6 +4,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "attack/msssim.h"
 #include "core/rng.h"
@@ -342,6 +343,30 @@ START_TEST(public_dssim_checks_arguments)
 }
 END_TEST
 
+/* A NaN pixel makes DSSIM NaN, never a number that passes for a
+ * measurement; the public function refuses non-finite pixels outright. */
+START_TEST(nan_pixels_are_not_measured)
+{
+    size_t n = 28 * 28;
+    float *x = random_image(1, 28, 28, 11), *y = perturbed(x, n, 0.1f, 12);
+    dg_msssim *p = plan(1, 28, 28);
+    ck_assert(isfinite(dg_dssim_eval(p, x, y, NULL)));
+    x[100] = NAN;
+    ck_assert(isnan(dg_dssim_eval(p, x, y, NULL)));
+    ck_assert(isnan(dg_dssim_eval(p, y, x, NULL)));
+    float out = 0;
+    ck_assert_int_eq(dg_dssim(x, y, 1, 28, 28, &out), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "image a 0: value 100 is nan"));
+    x[100] = 0.5f;
+    y[7] = INFINITY;
+    ck_assert_int_eq(dg_dssim(x, y, 1, 28, 28, &out), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "image b 0: value 7 is inf"));
+    dg_msssim_free(p);
+    free(x);
+    free(y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("msssim");
@@ -355,6 +380,7 @@ int main(void)
     tcase_add_test(tc, gradient_is_zero_at_identity);
     tcase_add_test(tc, symmetric_and_in_range);
     tcase_add_test(tc, public_dssim_checks_arguments);
+    tcase_add_test(tc, nan_pixels_are_not_measured);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }

@@ -13,6 +13,13 @@
 dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
                           size_t known_size, const char *type);
 
+/* Inputs of len floats, per_item to an item (a sample, an image), must be
+ * finite: a NaN would pass every comparison the callee makes unnoticed
+ * (an argmax, a vote, a clamp).  The detail names the item as `what`
+ * and its number ("sample 3: value 17 is nan, ..."). */
+dg_status dg_check_finite(const float *values, size_t len, size_t per_item,
+                          const char *what);
+
 /* Starts an *_init function: the caller's struct must hold at least this
  * library's layout; it is zeroed (a newer caller's tail too, which then
  * means "default") and its struct_size set to what this library fills. */

@@ -48,9 +48,12 @@ dg_status dg_dssim(const float *a, const float *b, uint32_t c, uint32_t h,
     DG_CHECK_ARG(a && b && out);
     dg_msssim *p;
     DG_TRY(dg_msssim_create(c, h, w, &p));
-    *out = (float)dg_dssim_eval(p, a, b, NULL);
+    size_t len = (size_t)c * h * w;
+    dg_status s = dg_check_finite(a, len, len, "image a");
+    if (s == DG_OK) s = dg_check_finite(b, len, len, "image b");
+    if (s == DG_OK) *out = (float)dg_dssim_eval(p, a, b, NULL);
     dg_msssim_free(p);
-    return DG_OK;
+    return s;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -79,6 +82,7 @@ dg_status dg_advset_add(dg_advset *set, const dg_advset_item *item,
                                    "need %zu",
                        pixels_len, set->shape.c, set->shape.h, set->shape.w,
                        set->pixels);
+    DG_TRY(dg_check_finite(pixels, pixels_len, pixels_len, "image"));
     return dg_advset_append(set, item, pixels);
 }
 

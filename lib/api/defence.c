@@ -250,16 +250,19 @@ dg_status dg_validator_create(const dg_ensemble *g, const dg_validator_opts *o,
 
 void dg_validator_free(dg_validator *v) { dg_validator_destroy(v); }
 
+/* The shapes first: batch bounds how far the caller's arrays may be
+ * read. */
 static dg_status check_batch(const dg_validator *v, const float *input,
                              size_t input_len, uint32_t batch,
                              const dg_verdict *verdicts)
 {
     DG_CHECK_ARG(v && input && verdicts);
+    DG_TRY(dg_validator_check_input(v, input_len, batch));
     for (uint32_t i = 0; i < batch; i++)
         if (verdicts[i].struct_size < sizeof(dg_verdict))
             return dg_fail(DG_E_ABI, "verdict %u: struct_size %u < %zu", i,
                            verdicts[i].struct_size, sizeof(dg_verdict));
-    return dg_validator_check_input(v, input_len, batch);
+    return dg_check_finite(input, input_len, input_len / batch, "sample");
 }
 
 dg_status dg_validate(dg_validator *v, const float *input, size_t input_len,

@@ -213,6 +213,7 @@ dg_status dg_eval_classify(const dg_model *student, const float *pixels,
                        "pixels_len is %zu; %u images of %ux%ux%u need %zu",
                        pixels_len, n, student->input.c, student->input.h,
                        student->input.w, need);
+    DG_TRY(dg_check_finite(pixels, pixels_len, pixels_len / n, "image"));
     return dg_classify(student, n, dg_fill_from_unit_pixels, pixels, labels);
 }
 

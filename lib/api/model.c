@@ -26,6 +26,18 @@ dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
     return DG_OK;
 }
 
+dg_status dg_check_finite(const float *values, size_t len, size_t per_item,
+                          const char *what)
+{
+    for (size_t k = 0; k < len; k++)
+        if (!isfinite(values[k]))
+            return dg_fail(DG_E_INVALID_ARG,
+                           "%s %zu: value %zu is %g, not a finite number",
+                           what, k / per_item, k % per_item,
+                           (double)values[k]);
+    return DG_OK;
+}
+
 dg_status dg_init_struct(void *p, size_t struct_size, size_t known_size,
                          const char *type)
 {

@@ -117,9 +117,30 @@ static dg_status reserve(dg_advset *s, uint32_t need)
     return DG_OK;
 }
 
+/* An attempt's source is a class; its target and the Student's answer
+ * are a class or -1 (none, not measured).  A label below -1 would read as
+ * "untargeted" or "not measured" downstream without anyone saying so. */
+static dg_status check_labels(const dg_advset_item *it, uint32_t i,
+                              dg_status status)
+{
+    if (it->source_label < 0)
+        return dg_fail(status, "item %u: source label %d is not a class", i,
+                       it->source_label);
+    if (it->target_label < -1)
+        return dg_fail(status, "item %u: target label %d (a class, or -1 "
+                               "for none)",
+                       i, it->target_label);
+    if (it->student_label < -1)
+        return dg_fail(status, "item %u: Student label %d (a class, or -1 "
+                               "for not measured)",
+                       i, it->student_label);
+    return DG_OK;
+}
+
 dg_status dg_advset_append(dg_advset *s, const dg_advset_item *item,
                            const float *pixels)
 {
+    DG_TRY(check_labels(item, s->count, DG_E_INVALID_ARG));
     if (s->count == UINT32_MAX)
         return dg_fail(DG_E_INVALID_ARG, "the adversarial set is full");
     DG_TRY(reserve(s, s->count + 1));
@@ -247,7 +268,7 @@ static dg_status get_item(dg_reader *r, dg_advset_item *it, uint32_t i)
                        i, flags[0], flags[1]);
     it->within_budget = flags[0];
     it->success = flags[1];
-    return DG_OK;
+    return check_labels(it, i, DG_E_FORMAT);
 }
 
 static dg_status parse_body(dg_reader *r, dg_advset *s)

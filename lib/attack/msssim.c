@@ -276,7 +276,9 @@ static double channel_msssim(dg_msssim *p, const float *x, const float *y,
             pool(&p->s[j - 1], p->s[j - 1].y, s, s->y);
         }
         v[j] = scale_value(p, s, j == last, grad != NULL);
-        ms = v[j] > 0 && ms > 0 ? ms * pow(v[j], s->weight) : 0;
+        /* A term at or below 0 is clamped to 0; a NaN (from a NaN pixel)
+         * stays NaN rather than reading as "no similarity". */
+        ms *= v[j] > 0 ? pow(v[j], s->weight) : isnan(v[j]) ? v[j] : 0;
     }
     if (!grad) return ms;
     /* d ms / d v_j = ms w_j / v_j; a clamped term makes ms 0, and the

@@ -1,13 +1,16 @@
 /* file.c - whole-file reads with a size cap, and atomic writes. */
 #include "file.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -72,17 +75,92 @@ static dg_status write_fully(int fd, const uint8_t *p, size_t len,
     return DG_OK;
 }
 
+/* A temporary file is PATH.tmpXXXXXX (mkstemp's six characters), written
+ * under an exclusive flock held until its rename.  The kernel drops that
+ * lock when the writer dies, kill -9 included, so a temporary nobody
+ * holds is the leftover of a dead save, unless it was made moments ago
+ * (between mkstemp and flock) or by a writer from before the lock
+ * existed: the grace period covers both. */
+#define TEMPORARY_TAG ".tmp"
+enum { TEMPORARY_RANDOM = 6, STALE_AFTER_SECONDS = 60 };
+
+/* Whether name is base's temporary: base, ".tmp", six letters or digits. */
+static int is_temporary_of(const char *name, const char *base)
+{
+    size_t n = strlen(base), tag = strlen(TEMPORARY_TAG);
+    if (n == 0 || strncmp(name, base, n) != 0 ||
+        strncmp(name + n, TEMPORARY_TAG, tag) != 0 ||
+        strlen(name + n + tag) != TEMPORARY_RANDOM)
+        return 0;
+    for (const char *c = name + n + tag; *c; c++)
+        if (!isalnum((unsigned char)*c)) return 0;
+    return 1;
+}
+
+/* Removes the temporary `name` in folder dfd if it is ours, unlocked and
+ * past the grace period; it stays locked while it is removed, so two
+ * cleaners never both act on it. */
+static void remove_if_stale(int dfd, const char *name, time_t now)
+{
+    int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_uid == geteuid() &&
+        now - st.st_mtime > STALE_AFTER_SECONDS &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0)
+        unlinkat(dfd, name, 0);
+    close(fd);
+}
+
+void dg_file_remove_stale_temporaries(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d));)
+        if (is_temporary_of(e->d_name, base))
+            remove_if_stale(dirfd(d), e->d_name, now);
+    closedir(d);
+}
+
+/* Makes a rename in dir durable.  A folder that cannot be synced at all
+ * (EINVAL: the file system has nothing to sync there) is not an error. */
+static dg_status sync_folder(const char *dir, const char *path)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return dg_fail(DG_E_IO, "%s is written, but its folder %s cannot be "
+                                "opened to make that durable: %s",
+                       path, dir, strerror(errno));
+    int failed = fsync(dfd) != 0 && errno != EINVAL;
+    int e = errno;
+    close(dfd);
+    if (failed)
+        return dg_fail(DG_E_IO, "%s is written, but syncing its folder %s "
+                                "failed, so a crash may still lose it: %s",
+                       path, dir, strerror(e));
+    return DG_OK;
+}
+
 dg_status dg_file_write_atomic(const char *path, const void *data, size_t len)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    char *dircopy = dg_strdup(path);
-    if (!tmp || !dircopy) {
+    char *dir = dg_strdup(path);
+    if (!tmp || !dir) {
         free(tmp);
-        free(dircopy);
+        free(dir);
         return dg_fail(DG_E_NOMEM, "atomic write of %s", path);
     }
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
+    /* dir and base of path; "." for a bare name. */
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? path + (slash - dir) + 1 : path;
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    dg_file_remove_stale_temporaries(dir, base);
+    snprintf(tmp, plen + 16, "%s" TEMPORARY_TAG "XXXXXX", path);
     dg_status s = DG_OK;
     int fd = mkstemp(tmp);
     if (fd < 0) {
@@ -90,32 +168,28 @@ dg_status dg_file_write_atomic(const char *path, const void *data, size_t len)
                     path, strerror(errno));
         goto out;
     }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    /* Held until the rename: a file system without locks only loses
+     * the cleaning of this file if the save dies. */
+    flock(fd, LOCK_EX | LOCK_NB);
     s = write_fully(fd, data, len, tmp);
     if (s == DG_OK && fsync(fd) != 0)
         s = dg_fail(DG_E_IO, "fsync %s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && s == DG_OK)
-        s = dg_fail(DG_E_IO, "close %s: %s", tmp, strerror(errno));
     /* Keep the mode of the file being replaced; new files get 0644. */
     struct stat old;
     mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644;
-    if (s == DG_OK && chmod(tmp, mode) != 0)
+    if (s == DG_OK && fchmod(fd, mode) != 0)
         s = dg_fail(DG_E_IO, "chmod %s: %s", tmp, strerror(errno));
     if (s == DG_OK && rename(tmp, path) != 0)
         s = dg_fail(DG_E_IO, "rename %s to %s: %s", tmp, path,
                     strerror(errno));
-    if (s != DG_OK) {
-        unlink(tmp);
-        goto out;
-    }
-    /* Make the rename itself durable. */
-    int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    if (s != DG_OK) unlink(tmp);
+    if (close(fd) != 0 && s == DG_OK)
+        s = dg_fail(DG_E_IO, "close %s: %s", path, strerror(errno));
+    if (s == DG_OK) s = sync_folder(dir, path);
 out:
     free(tmp);
-    free(dircopy);
+    free(dir);
     return s;
 }
 

@@ -14,8 +14,17 @@ dg_status dg_file_read_all(const char *path, size_t max_size, uint8_t **data,
 
 /* Writes path atomically: a temporary file in the same folder, fsync,
  * rename over path, fsync of the folder.  A crash leaves either the old
- * file or the complete new one, never a mix. */
+ * file or the complete new one, never a mix; a failing fsync of the
+ * folder is DG_E_IO although path then holds the new contents.  Before
+ * writing it removes what saves to path that died left behind
+ * (dg_file_remove_stale_temporaries). */
 dg_status dg_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* Removes from dir the temporary files of saves to dir/base whose writer
+ * is gone (base.tmpXXXXXX, owned by this user, no process holding its
+ * lock, untouched for a minute); never one a live save is writing.
+ * Best effort: errors are ignored. */
+void dg_file_remove_stale_temporaries(const char *dir, const char *base);
 
 /* Parses a file's bytes into whatever ctx points to. */
 typedef dg_status (*dg_parse_fn)(void *ctx, const uint8_t *data, size_t len);

@@ -57,6 +57,16 @@ dg_status dg_guard_write(const dg_ensemble *g, dg_writer *w)
     return w->status;
 }
 
+/* A stored rate, probability or score must lie in [0, 1]: a NaN or an
+ * infinity there would turn a comparison of the validator into "always"
+ * or "never" (theta -inf accepts every input). */
+static dg_status check_unit(float v, const char *where, const char *field)
+{
+    if (v >= 0 && v <= 1) return DG_OK;
+    return dg_fail(DG_E_FORMAT, "%s: %s %g is not in [0, 1]", where, field,
+                   (double)v);
+}
+
 /* Reads member `rank` of class c, and the hash of its stored tail bytes. */
 static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
                             uint32_t rank, dg_member *m, uint64_t *tail_hash)
@@ -69,18 +79,27 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
     DG_TRY(dg_get_u64(r, &m->seed, "member seed"));
     DG_TRY(dg_get_f32(r, &m->agreement, "member agreement"));
     DG_TRY(dg_get_f32(r, &m->score, "member score"));
+    char what[64];
+    snprintf(what, sizeof what, "class %u rank %u", c, rank);
     const dg_model *s = g->student;
-    if (first >= s->n_layers || prune >= s->n_layers ||
-        (mode != DG_PRUNE_MOST && mode != DG_PRUNE_LEAST))
-        return dg_fail(DG_E_FORMAT,
-                       "class %u rank %u: layers %u/%u or mode %u invalid for "
-                       "a %u-layer Student",
-                       c, rank, first, prune, mode, s->n_layers);
+    if (first >= s->n_layers)
+        return dg_fail(DG_E_FORMAT, "%s: first layer %u of a %u-layer Student",
+                       what, first, s->n_layers);
+    if (prune >= s->n_layers)
+        return dg_fail(DG_E_FORMAT, "%s: prune layer %u of a %u-layer Student",
+                       what, prune, s->n_layers);
+    if (mode != DG_PRUNE_MOST && mode != DG_PRUNE_LEAST)
+        return dg_fail(DG_E_FORMAT, "%s: mode %u (1 most, 2 least)", what,
+                       mode);
+    /* Robust members prune nothing: ratio 0. */
+    if (!(m->ratio >= 0 && m->ratio < 1))
+        return dg_fail(DG_E_FORMAT, "%s: ratio %g is not in [0, 1)", what,
+                       (double)m->ratio);
+    DG_TRY(check_unit(m->agreement, what, "agreement"));
+    DG_TRY(check_unit(m->score, what, "score"));
     m->first = (int32_t)first;
     m->prune_layer = (int32_t)prune;
     m->mode = (int32_t)mode;
-    char what[64];
-    snprintf(what, sizeof what, "class %u rank %u", c, rank);
     size_t start = r->pos;
     DG_TRY(dg_model_get_embedded(r, &m->tail, what));
     *tail_hash = dg_hash64(r->data + start, r->pos - start);
@@ -97,10 +116,21 @@ static dg_status get_member(dg_reader *r, const dg_ensemble *g, uint32_t c,
                        "class %u rank %u: the differentiator does not fit the "
                        "Student after its layer %u",
                        c, rank, first);
+    /* A whole member may be shorter than the Student; its prune layer
+     * must still be one of its own. */
+    if (prune - first >= m->tail->n_layers)
+        return dg_fail(DG_E_FORMAT,
+                       "%s: prune layer %u is past its %u-layer "
+                       "differentiator",
+                       what, prune, m->tail->n_layers);
     return DG_OK;
 }
 
-static dg_status get_threshold(dg_reader *r, uint32_t M, dg_threshold *t)
+/* The thresholds of class c for M members.  The score is a mean
+ * probability, so theta lies in [0, 1]; without calibration samples
+ * nothing was rejected. */
+static dg_status get_threshold(dg_reader *r, uint32_t c, uint32_t M,
+                               dg_threshold *t)
 {
     uint32_t pooled;
     DG_TRY(dg_get_u32(r, &t->tau, "tau"));
@@ -109,9 +139,22 @@ static dg_status get_threshold(dg_reader *r, uint32_t M, dg_threshold *t)
     DG_TRY(dg_get_f32(r, &t->frr_score, "frr"));
     DG_TRY(dg_get_u32(r, &t->samples, "samples"));
     DG_TRY(dg_get_u32(r, &pooled, "pooled"));
-    t->pooled = pooled != 0;
+    char what[64];
+    snprintf(what, sizeof what, "class %u M=%u", c, M);
     if (t->tau < 1 || t->tau > M)
-        return dg_fail(DG_E_FORMAT, "tau %u for %u members", t->tau, M);
+        return dg_fail(DG_E_FORMAT, "%s: tau %u for %u members", what, t->tau,
+                       M);
+    DG_TRY(check_unit(t->theta, what, "theta"));
+    DG_TRY(check_unit(t->frr_votes, what, "false rejection of tau"));
+    DG_TRY(check_unit(t->frr_score, what, "false rejection of theta"));
+    if (t->samples == 0 && (t->frr_votes != 0 || t->frr_score != 0))
+        return dg_fail(DG_E_FORMAT, "%s: false rejection %g and %g from 0 "
+                                    "calibration samples",
+                       what, (double)t->frr_votes, (double)t->frr_score);
+    if (pooled > 1)
+        return dg_fail(DG_E_FORMAT, "%s: pooled flag %u (0 or 1)", what,
+                       pooled);
+    t->pooled = (int32_t)pooled;
     return DG_OK;
 }
 
@@ -161,18 +204,27 @@ static dg_status parse_body(dg_reader *r, const dg_model *student,
     DG_TRY(dg_get_u32(r, &variants, "variants"));
     DG_TRY(dg_get_u32(r, &members, "members"));
     DG_TRY(dg_get_u32(r, &rule, "rule"));
-    if (classes != dg_shape_size(dg_model_output_shape(student)) ||
-        variants == 0 || variants > DG_MAX_MEMBERS || members == 0 ||
-        members > variants || (rule != DG_RULE_VOTES && rule != DG_RULE_SCORE))
-        return dg_fail(DG_E_FORMAT,
-                       "%u classes, %u variants, %u members, rule %u",
-                       classes, variants, members, rule);
+    size_t outputs = dg_shape_size(dg_model_output_shape(student));
+    if (classes != outputs)
+        return dg_fail(DG_E_FORMAT, "%u classes for a Student of %zu outputs",
+                       classes, outputs);
+    if (variants == 0 || variants > DG_MAX_MEMBERS)
+        return dg_fail(DG_E_FORMAT, "%u differentiators per class (1 to %d)",
+                       variants, DG_MAX_MEMBERS);
+    if (members == 0 || members > variants)
+        return dg_fail(DG_E_FORMAT, "default members %u (1 to %u)", members,
+                       variants);
+    if (rule != DG_RULE_VOTES && rule != DG_RULE_SCORE)
+        return dg_fail(DG_E_FORMAT, "rule %u (1 votes, 2 score)", rule);
     dg_ensemble *g;
     DG_TRY(dg_ensemble_alloc(student, classes, variants, &g));
     g->student_hash = hash;
     g->members = members;
     g->rule = (int32_t)rule;
     dg_status s = dg_get_f32(r, &g->target_frr, "target frr");
+    if (s == DG_OK && !(g->target_frr > 0 && g->target_frr < 1))
+        s = dg_fail(DG_E_FORMAT, "target false rejection %g is not in (0, 1)",
+                    (double)g->target_frr);
     if (s == DG_OK) s = dg_get_u64(r, &g->data_hash, "data hash");
     if (s == DG_OK) s = dg_get_str(r, g->settings, sizeof g->settings, "settings");
     uint64_t *tail_hash = NULL;
@@ -187,7 +239,7 @@ static dg_status parse_body(dg_reader *r, const dg_model *student,
             if (s == DG_OK) share_stored_twin(g, tail_hash, i);
         }
         for (uint32_t m = 0; m < variants && s == DG_OK; m++)
-            s = get_threshold(r, m + 1, &g->per_class[c].thresholds[m]);
+            s = get_threshold(r, c, m + 1, &g->per_class[c].thresholds[m]);
     }
     if (s == DG_OK && dg_reader_left(r) != 0)
         s = dg_fail(DG_E_FORMAT, "%zu unexpected bytes at the end",

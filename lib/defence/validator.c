@@ -283,16 +283,16 @@ dg_status dg_validator_run(dg_validator *v, const float *input,
                            uint32_t batch, const int32_t *labels,
                            dg_verdict *verdicts)
 {
+    /* Every argument is checked before the caller's verdicts change. */
+    for (uint32_t i = 0; labels && i < batch; i++)
+        if (labels[i] < 0 || (uint32_t)labels[i] >= v->g->classes)
+            return dg_fail(DG_E_INVALID_ARG,
+                           "label %d of sample %u is not a Student class",
+                           labels[i], i);
     clear_verdicts(verdicts, batch);
     const dg_model *s = v->g->student;
     if (labels) {
-        for (uint32_t i = 0; i < batch; i++) {
-            if (labels[i] < 0 || (uint32_t)labels[i] >= v->g->classes)
-                return dg_fail(DG_E_INVALID_ARG,
-                               "label %d of sample %u is not a Student class",
-                               labels[i], i);
-            v->labels[i] = labels[i];
-        }
+        memcpy(v->labels, labels, batch * sizeof *labels);
         if (v->prefix_end >= 0)
             DG_TRY(dg_exec_forward_to(v->student, input, batch, v->prefix_end));
         return phase2(v, input, batch, verdicts);

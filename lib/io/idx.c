@@ -4,7 +4,10 @@
  * dimensions must be non-zero and their product must not overflow; a plain
  * file must be exactly as long as its header says; a gzip file must not
  * declare more than deflate could expand its bytes to, and inflating stops
- * at the declared size, so a lying header or a gzip bomb fails cleanly. */
+ * at the declared size, so a lying header or a gzip bomb fails cleanly.
+ * A gzip file may hold several members one after another (as gzip
+ * itself reads them); bytes after the last that start no member are
+ * refused. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,8 @@ typedef struct idx_file {
     size_t raw_pos; /* next byte of a plain file */
     int gzip;
     int inflating;   /* zs needs inflateEnd */
-    int gzip_ended;  /* inflate reported the end of the stream */
+    int gzip_ended;  /* inflate reported the end of the last member */
+    size_t trailing; /* bytes after the last member that start none */
     z_stream zs;
     size_t produced; /* bytes read so far (decompressed) */
     uint32_t dims[IDX_MAX_DIMS];
@@ -46,8 +50,22 @@ static uint32_t load_be32(const uint8_t *b)
            b[3];
 }
 
-/* Inflates into dst[0..n) until it is full or the stream stops; returns the
- * last zlib code and adds the bytes produced to f->produced. */
+/* After a gzip member ends: another member (gzip -c a b > ab.gz makes
+ * one file of two) continues the data; anything else left is garbage,
+ * reported as Z_DATA_ERROR with f->trailing set. */
+static int next_member(idx_file *f)
+{
+    const uint8_t *p = f->zs.next_in;
+    if (f->zs.avail_in < 2 || p[0] != 0x1f || p[1] != 0x8b) {
+        f->trailing = f->zs.avail_in;
+        return Z_DATA_ERROR;
+    }
+    return inflateReset(&f->zs);
+}
+
+/* Inflates into dst[0..n) until it is full or the data ends; returns the
+ * last zlib code (Z_STREAM_END only at the end of the last member) and
+ * adds the bytes produced to f->produced. */
 static int inflate_into(idx_file *f, uint8_t *dst, size_t n, size_t *got)
 {
     int z = Z_OK;
@@ -59,6 +77,7 @@ static int inflate_into(idx_file *f, uint8_t *dst, size_t n, size_t *got)
         f->zs.avail_out = chunk;
         z = inflate(&f->zs, Z_NO_FLUSH);
         *got += chunk - f->zs.avail_out;
+        if (z == Z_STREAM_END && f->zs.avail_in > 0) z = next_member(f);
     }
     f->produced += *got;
     if (z == Z_STREAM_END) f->gzip_ended = 1;
@@ -68,6 +87,10 @@ static int inflate_into(idx_file *f, uint8_t *dst, size_t n, size_t *got)
 static dg_status gzip_error(const idx_file *f, int z)
 {
     if (z == Z_MEM_ERROR) return dg_fail(DG_E_NOMEM, "inflating: no memory");
+    if (f->trailing)
+        return dg_fail(DG_E_FORMAT,
+                       "%zu bytes of trailing garbage after the gzip data",
+                       f->trailing);
     if (z == Z_STREAM_END || z == Z_BUF_ERROR)
         return dg_fail(DG_E_FORMAT,
                        "truncated: the gzip data ends after %zu bytes",

@@ -31,6 +31,11 @@ static const char *const class_names[N_CLASSES] = {"circle",
                                                    "say \"hi\"\\",
                                                    "caf\xC3\xA9"};
 
+/* Names a hostile file may carry: an escape sequence, a newline that
+ * would forge a line, a C1 control (CSI) and a byte that is not UTF-8. */
+static const char *const hostile_names[N_CLASSES] = {
+    "\x1b[31mred", "two\nlines", "csi\xC2\x9b" "2J \xff"};
+
 static void die(const char *what, dg_status status)
 {
     fprintf(stderr, "make_fixtures: %s: %s: %s\n", what, dg_strerror(status),
@@ -241,6 +246,12 @@ int main(int argc, char **argv)
         fputc('\n', expected);
     }
     if (fclose(expected) != 0) die_errno("writing", "expected.txt");
+
+    st = dg_model_set_class_names(model, hostile_names, N_CLASSES);
+    if (st != DG_OK) die("naming the classes", st);
+    snprintf(path, sizeof path, "%s/hostile-names.dgm", dir);
+    st = dg_model_save_file(model, path);
+    if (st != DG_OK) die("saving the model", st);
     dg_session_free(softmax_session);
     dg_session_free(session);
     dg_model_free(softmax_model);

@@ -188,6 +188,30 @@ else
     ok "no conversion warning for them"
 fi
 
+# Class names from a file reach the terminal escaped as in JSON: no
+# control character (C0, DEL, C1) and no invalid UTF-8 comes out raw.
+hostile=$fixtures/hostile-names.dgm
+escaped_as_json='
+import sys
+raw = sys.stdin.buffer.read()
+text = raw.decode("utf-8")  # invalid UTF-8 would raise
+bad = [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) < 0xa0]
+assert not bad, bad
+for name in ("\\u001b[31mred", "two\\nlines", "csi\\u009b2J \ufffd"):
+    assert name in text, (name, text)'
+expect_success "info of a model with hostile class names" "$dg" info "$hostile"
+check "info escapes the class names" "$escaped_as_json"
+expect_success "predict with hostile class names" \
+    "$dg" predict --top 3 "$hostile" "${images[0]}"
+check "predict escapes the class names" "$escaped_as_json"
+cp "${images[0]}" "$fixtures/"$'\e[2Jclear.png'
+expect_success "predict an image whose name holds an escape" \
+    "$dg" predict "$model" "$fixtures/"$'\e[2Jclear.png'
+check "the file name is escaped" '
+import sys
+text = sys.stdin.read()
+assert "\x1b" not in text and "\\u001b[2Jclear.png" in text, text'
+
 # ------------------------------------------------------------- failures
 expect_failure "predict --top 0" 2 "--top must be an integer from 1 to 3" \
     "$dg" predict --top 0 "$model" "${images[0]}"

@@ -2,6 +2,7 @@
  * escaping and layout, option parsing with every spelling and range check,
  * and table alignment.  Prints TAP. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,7 +36,7 @@ static void test_json(void)
     json_init(&w, out);
     json_begin_object(&w);
     json_key(&w, "escapes");
-    json_string(&w, "q\" b\\ n\n t\t r\r c\x01 del\x7f");
+    json_string(&w, "q\" b\\ n\n t\t r\r c\x01 del\x7f csi\xC2\x9b");
     json_key(&w, "utf8");
     json_string(&w, "caf\xC3\xA9 \xF0\x9F\x98\x80");
     json_key(&w, "invalid");
@@ -64,7 +65,8 @@ static void test_json(void)
 
     const char *want =
         "{\n"
-        "  \"escapes\": \"q\\\" b\\\\ n\\n t\\t r\\r c\\u0001 del\x7f\",\n"
+        "  \"escapes\": \"q\\\" b\\\\ n\\n t\\t r\\r c\\u0001 del\\u007f "
+        "csi\\u009b\",\n"
         "  \"utf8\": \"caf\xC3\xA9 \xF0\x9F\x98\x80\",\n"
         "  \"invalid\": \"\xEF\xBF\xBD\xEF\xBF\xBD|"
         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|"
@@ -86,6 +88,24 @@ static void test_json(void)
         "  ]\n"
         "}\n";
     check_text(text, want, "JSON layout, escapes, U+FFFD and null");
+    free(text);
+}
+
+/* Text output escapes as JSON does, but leaves quotes and backslashes. */
+static char *text_of(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = text_vformat(fmt, ap);
+    va_end(ap);
+    return text;
+}
+
+static void test_text(void)
+{
+    char *text = text_of("class %d %s", 2, "\x1b[31mred\nq\" b\\ \xC2\x9b\xff");
+    check_text(text, "class 2 \\u001b[31mred\\nq\" b\\ \\u009b\xEF\xBF\xBD",
+               "text: control characters escaped, bad UTF-8 replaced");
     free(text);
 }
 
@@ -239,6 +259,7 @@ int main(void)
     /* The parser's messages are expected; keep the TAP output clean. */
     if (!freopen("/dev/null", "w", stderr)) return 1;
     test_json();
+    test_text();
     test_options_parse();
     test_table();
     printf("1..%d\n", checks);

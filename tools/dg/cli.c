@@ -27,7 +27,10 @@ static void report(const char *fmt, va_list ap)
         fprintf(stderr, "dg %s: ", current_command);
     else
         fputs("dg: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    /* Messages quote paths, names and details from files. */
+    char *text = text_vformat(fmt, ap);
+    fputs(text ? text : fmt, stderr);
+    free(text);
 }
 
 int cli_fail(dg_status status, const char *what_fmt, ...)
@@ -38,7 +41,7 @@ int cli_fail(dg_status status, const char *what_fmt, ...)
     report(what_fmt, ap);
     va_end(ap);
     fprintf(stderr, ": %s", dg_strerror(status));
-    if (detail[0]) fprintf(stderr, ": %s", detail);
+    if (detail[0]) text_printf(stderr, ": %s", detail);
     fputc('\n', stderr);
     return CLI_EXIT_FAILURE;
 }
@@ -47,9 +50,7 @@ void cli_warning(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    progress_clear();
-    fprintf(stderr, "dg %s: warning: ", current_command ? current_command : "");
-    vfprintf(stderr, fmt, ap);
+    report(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -541,7 +542,7 @@ static const char *colour_name(uint32_t channels)
 void image_reader_warn(const image_reader *r, uint32_t total)
 {
     if (r->converted == 0) return;
-    cli_warning("%u of %u images were converted to the model's %ux%u %s "
+    cli_warning("warning: %u of %u images were converted to the model's %ux%u %s "
                 "input (%s is %ux%u %s); results on them may mean little",
                 r->converted, total, r->input.width, r->input.height,
                 colour_name(r->input.channels), r->first_file,

@@ -5,6 +5,7 @@
 #ifndef DG_CLI_H
 #define DG_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,6 +199,19 @@ int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* The command line is wrong; adds a pointer to --help.  Returns
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* ------------------------------------------------------------------------ */
+/* Text from files (json.c)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Class names, layer names, file names and details may hold anything:
+ * text output escapes control characters and invalid UTF-8 as the JSON
+ * output does (\n, \u001b, U+FFFD), so none reaches the terminal raw. */
+/* fmt and its arguments formatted, then escaped (a newline in fmt too):
+ * a malloc'd string, or NULL when out of memory. */
+char *text_vformat(const char *fmt, va_list ap);
+/* Prints text_vformat's string. */
+void text_printf(FILE *out, const char *fmt, ...) CLI_PRINTF(2, 3);
 
 /* ------------------------------------------------------------------------ */
 /* Streaming JSON writer (json.c)                                           */

@@ -188,6 +188,7 @@ static int read_build_settings(const cli_args *args, build_settings *b)
 typedef struct build_progress {
     const char *work_dir;
     uint32_t reused; /* differentiators an earlier run left there */
+    bool building;     /* the differentiators' first report was seen */
     const char *stage; /* of the bar on screen, or NULL */
 } build_progress;
 
@@ -205,11 +206,16 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
     if (!p->stage || strcmp(p->stage, stage) != 0) {
         if (p->stage) progress_finish();
         p->stage = stage;
-        if (building && p->work_dir) p->reused = (uint32_t)done;
-        if (building && p->reused)
-            fprintf(stderr, "resuming: %s holds %u differentiators of an "
-                            "earlier run\n",
-                    p->work_dir, p->reused);
+        /* Only the first report counts what was reused, and says so
+         * once, whatever stages come between. */
+        if (building && !p->building && p->work_dir) {
+            p->reused = (uint32_t)done;
+            if (p->reused)
+                fprintf(stderr, "resuming: %s holds %u differentiators of "
+                                "an earlier run\n",
+                        p->work_dir, p->reused);
+        }
+        p->building |= building;
         progress_start(building ? "differentiators" : "hardening",
                        building ? total - p->reused : total);
     }
@@ -413,7 +419,9 @@ static const dg_calibration *calibration_at(const guard_summary *s,
 static int print_class_text(const guard_summary *s, uint32_t cls)
 {
     const char *name = s->class_names[cls];
-    printf("\nclass %u%s%s\n", cls, name[0] ? " " : "", name);
+    printf("\n");
+    text_printf(stdout, "class %u%s%s", cls, name[0] ? " " : "", name);
+    printf("\n");
     cli_table t;
     table_init(&t, "rrrlrrrr",
                (const char *const[]){"rank", "prune layer", "ratio", "mode",

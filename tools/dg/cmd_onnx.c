@@ -299,8 +299,8 @@ static void json_member(json_writer *w, const guard_source *g,
 static void print_member(const guard_source *g, const exported *e)
 {
     const char *name = class_name(g, e->cls);
-    printf("%s: class %u%s%s rank %u, ", e->path, e->cls, name[0] ? " " : "",
-           name, e->rank);
+    text_printf(stdout, "%s: class %u%s%s rank %u, ", e->path, e->cls,
+                name[0] ? " " : "", name, e->rank);
     print_shape(&e->shape);
     putchar('\n');
 }

@@ -105,7 +105,9 @@ static int report_image(predictor *p, const char *file)
         json_end_object(p->json);
         return CLI_EXIT_OK;
     }
-    printf("%s%s\n", p->printed ? "\n" : "", file);
+    printf("%s", p->printed ? "\n" : "");
+    text_printf(stdout, "%s", file);
+    printf("\n");
     cli_table t;
     table_init(&t, "rrl", NULL);
     for (uint32_t r = 0; r < p->top; r++) {

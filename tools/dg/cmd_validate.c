@@ -148,8 +148,10 @@ static int report_text(const validation *v, const char *file,
                        const dg_verdict *d)
 {
     const char *name = class_name(v, d->label);
-    printf("%s: %s class %d%s%s\n", file, d->accepted ? "ACCEPT" : "REJECT",
-           d->label, name[0] ? " " : "", name);
+    text_printf(stdout, "%s: %s class %d%s%s", file,
+                d->accepted ? "ACCEPT" : "REJECT", d->label,
+                name[0] ? " " : "", name);
+    printf("\n");
     printf("  votes %u of %u, score %.4f; ", d->votes, d->members,
            (double)d->score);
     if (d->rule == DG_RULE_VOTES)

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,17 +86,23 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
     return len;
 }
 
-static void write_string(FILE *out, const char *text)
+/* Writes text with nothing a terminal would act on: control characters
+ * (C0, DEL and C1) as \n, \t, \r or \u00XX, and each byte of invalid
+ * UTF-8 as U+FFFD; for a JSON string also " and \ escaped. */
+static void write_escaped(FILE *out, const char *text, bool json)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t left = strlen(text);
-    fputc('"', out);
     while (left > 0) {
         size_t len = utf8_sequence_length(s, left);
+        /* U+0080 to U+009F, the C1 controls, are C2 80 to C2 9F. */
+        unsigned control = *s < 0x20 || *s == 0x7f ? *s
+                           : len == 2 && *s == 0xC2 && s[1] < 0xA0 ? s[1]
+                                                                    : 0;
         if (len == 0) {
             fputs("\xEF\xBF\xBD", out); /* U+FFFD for one bad byte */
             len = 1;
-        } else if (*s == '"' || *s == '\\') {
+        } else if (json && (*s == '"' || *s == '\\')) {
             fprintf(out, "\\%c", *s);
         } else if (*s == '\n') {
             fputs("\\n", out);
@@ -103,15 +110,52 @@ static void write_string(FILE *out, const char *text)
             fputs("\\t", out);
         } else if (*s == '\r') {
             fputs("\\r", out);
-        } else if (*s < 0x20) {
-            fprintf(out, "\\u%04x", *s);
+        } else if (control) {
+            fprintf(out, "\\u%04x", control);
         } else {
             fwrite(s, 1, len, out);
         }
         s += len;
         left -= len;
     }
+}
+
+static void write_string(FILE *out, const char *text)
+{
     fputc('"', out);
+    write_escaped(out, text, true);
+    fputc('"', out);
+}
+
+char *text_vformat(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int len = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL, *text = NULL;
+    size_t size;
+    FILE *out = raw ? open_memstream(&text, &size) : NULL;
+    if (out) {
+        vsnprintf(raw, (size_t)len + 1, fmt, ap);
+        write_escaped(out, raw, false);
+        if (fclose(out) != 0) {
+            free(text);
+            text = NULL;
+        }
+    }
+    free(raw);
+    return text;
+}
+
+void text_printf(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = text_vformat(fmt, ap);
+    va_end(ap);
+    fputs(text ? text : "(out of memory)", out);
+    free(text);
 }
 
 void json_key(json_writer *w, const char *key)

@@ -28,18 +28,15 @@ void table_cell(cli_table *t, const char *fmt, ...)
         t->cells = cells;
         t->capacity = capacity;
     }
+    /* Cells show class names, paths and other text from files. */
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
+    char *cell = text_vformat(fmt, ap);
     va_end(ap);
-    char *cell = len >= 0 ? malloc((size_t)len + 1) : NULL;
     if (!cell) {
         t->out_of_memory = true;
         return;
     }
-    va_start(ap, fmt);
-    vsnprintf(cell, (size_t)len + 1, fmt, ap);
-    va_end(ap);
     t->cells[t->n_cells++] = cell;
 }
 
