@@ -801,8 +801,10 @@ DG_API dg_status dg_validator_create(const dg_guard *g,
  *  input_len == batch * C * H * W): phase 1 runs the Student, phase 2 the
  *  first M differentiators of each predicted class, computing the layers
  *  shared with the Student once.  Writes batch verdicts.  After the first
- *  calls with each batch size it allocates nothing.  Thread: one thread at
- *  a time per validator; use one validator per thread. */
+ *  calls with each batch size it allocates nothing.  A NaN or infinite
+ *  input value is refused (DG_E_INVALID_ARG, naming the sample), before any
+ *  verdict is written.  Thread: one thread at a time per validator; use one
+ *  validator per thread. */
 DG_API dg_status dg_validate(dg_validator *v, const float *input,
                              size_t input_len, uint32_t batch,
                              dg_verdict *verdicts);
@@ -1095,8 +1097,8 @@ DG_API dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
                                uint8_t *within_budget);
 
 /** DSSIM = (1 - MS-SSIM(a, b)) / 2 of two c x h x w planar images with
- *  pixels in [0,1] (doc/attack.md: windows, scales, weights).
- *  Thread: any. */
+ *  pixels in [0,1] (doc/attack.md: windows, scales, weights); NaN or
+ *  infinite pixels are refused.  Thread: any. */
 DG_API dg_status dg_dssim(const float *a, const float *b, uint32_t c,
                           uint32_t h, uint32_t w, float *out);
 
@@ -1125,8 +1127,9 @@ DG_API dg_status dg_advset_create(const dg_attack_opts *settings,
                                   uint32_t channels, uint32_t height,
                                   uint32_t width, const char *description,
                                   dg_advset **out);
-/** Appends an attempt; pixels (pixels_len == C*H*W, in [0,1]) are rounded
- *  to 8 bits.  Thread: one thread at a time per set. */
+/** Appends an attempt; pixels (pixels_len == C*H*W, in [0,1]; NaN or
+ *  infinite ones are refused) are rounded to 8 bits.  Labels: source >= 0,
+ *  target and Student label >= -1.  Thread: one thread at a time per set. */
 DG_API dg_status dg_advset_add(dg_advset *set, const dg_advset_item *item,
                                const float *pixels, size_t pixels_len);
 /** Writes the set atomically.  Thread: any, with no concurrent add. */
@@ -1388,8 +1391,9 @@ DG_API dg_status dg_eval_get_decision(const dg_eval *e, uint32_t row,
 
 /** The Student's class (argmax of its output) for n images given as
  *  pixels in [0,1], planar C x H x W as dg_attack_run writes them
- *  (pixels_len == n * C * H * W), through its preprocessing.  Thread: any,
- *  if no thread is changing the model. */
+ *  (pixels_len == n * C * H * W), through its preprocessing; NaN or
+ *  infinite pixels are refused.  Thread: any, if no thread is changing the
+ *  model. */
 DG_API dg_status dg_eval_classify(const dg_model *student, const float *pixels,
                                   size_t pixels_len, uint32_t n,
                                   int32_t *labels);
