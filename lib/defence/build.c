@@ -365,10 +365,7 @@ static dg_status build_members(builder *b, uint64_t student_hash)
     const dg_ensemble_opts *o = b->o;
     uint32_t V = o->variants, total = (robust(b) ? 1 : b->classes) * V;
     uint32_t done = 0, owned = 0;
-    if (o->work_dir) {
-        DG_TRY(dg_work_dir_claim(b, student_hash, !b->merging));
-        DG_TRY(dg_work_dir_clean(b));
-    }
+    if (o->work_dir) DG_TRY(dg_work_dir_claim(b, student_hash, !b->merging));
     for (uint32_t k = 0; k < total; k++) {
         if (!dg_builder_owns(b, k)) continue;
         owned++;
@@ -376,7 +373,9 @@ static dg_status build_members(builder *b, uint64_t student_hash)
             DG_TRY(dg_work_dir_load(b, k / V, k % V));
         done += b->models[k] != NULL;
     }
+    /* A merge too early must leave the temporaries of running shards. */
     if (b->merging && done < total) return missing_parts(b, total);
+    if (o->work_dir) DG_TRY(dg_work_dir_clean(b));
     /* A build whose differentiators are all in the work directory skips
      * the measurements and the attacks. */
     if (done < owned) DG_TRY(measure_pruners(b));
