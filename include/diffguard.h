@@ -1136,6 +1136,19 @@ DG_API dg_status dg_advset_save_file(const dg_advset *set, const char *path);
 /** Reads a set, checking magic, version, sizes and checksum first.
  *  Thread: any. */
 DG_API dg_status dg_advset_load_file(const char *path, dg_advset **out);
+/** The set an unsharded attack run writes, from the sets its shards wrote
+ *  (`dg attack --shard I/N`, doc/scale-out.md), given in any order.  A
+ *  part is a set whose description ends with " [shard I/N of T attempts]"
+ *  (DG_ADVSET_SHARD_MARK) and holds its shard's attempts in run order;
+ *  the merged set has the description without the mark and the attempts
+ *  of shard 0, 1, ...  Parts of other runs (shape, settings, seed,
+ *  description), a shard missing or given twice, or attempts not adding
+ *  up to T are refused with DG_E_MISMATCH naming the part.  Since
+ *  LIBDIFFGUARD_1.3.  Thread: any. */
+DG_API dg_status dg_advset_merge(const dg_advset *const *parts, uint32_t n,
+                                 dg_advset **out);
+/** printf format of the shard mark (index, count, total attempts). */
+#define DG_ADVSET_SHARD_MARK " [shard %u/%u of %u attempts]"
 /** Number of attempts.  Thread: any, with no concurrent dg_advset_add (as
  *  for every accessor below). */
 DG_API dg_status dg_advset_count(const dg_advset *set, uint32_t *count);
