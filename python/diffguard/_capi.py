@@ -250,6 +250,8 @@ _PROTOTYPES = {
     "dg_advset_add": ([_A, _p(dg_advset_item), _F32, c_size_t], None),
     "dg_advset_save_file": ([_A, c_char_p], None),
     "dg_advset_load_file": ([c_char_p, _pp(dg_advset)], None),
+    "dg_advset_merge": ([_pp(dg_advset), c_uint32,
+                         _pp(dg_advset)], None),
     "dg_advset_count": ([_A, _u32p], None),
     "dg_advset_shape": ([_A, _u32p, _u32p, _u32p], None),
     "dg_advset_settings": ([_A, _p(dg_attack_opts)], None),

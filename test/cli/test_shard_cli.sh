@@ -5,7 +5,9 @@
 # and robust members); a shard killed or missing a part is rerun to the
 # same guard, its stale temporaries removed; parts copied over others or
 # made with other settings are refused by name; --shard auto reads a
-# cluster engine's variables.  With "mpi", the same under mpirun -n 2
+# cluster engine's variables.  Attack runs in 1, 2, 3 parts merge into the
+# unsharded set (dg attack --shard, dg advset merge); parts of other runs
+# or missing are refused.  With "mpi", the same under mpirun -n 2
 # instead (exit 77, skipped, when mpirun is absent).  TAP.
 #
 # usage: test_shard_cli.sh DG MAKE_BARS [mpi]
@@ -42,6 +44,15 @@ expect_success "the unsharded pruned guard" \
 expect_success "the unsharded robust guard" \
     "$dg" guard build "${robust[@]}" --work-dir "" -o "$work/whole-robust.dg"
 
+# Attacks: the Student as its own Teacher, 20 attempts in batches of 4.
+attack=(-q -t "$student" -s "$student" -d "$train" --count 20 --batch 4
+        --iterations 20)
+expect_success "the unsharded attack" \
+    "$dg" attack "${attack[@]}" -o "$work/whole.dgadv"
+expect_success "the unsharded untargeted PGD attack on 2 threads" \
+    "$dg" attack "${attack[@]}" -m pgd --mode untargeted -j 2 \
+    -o "$work/whole-pgd.dgadv"
+
 # same_guard DESCRIPTION GUARD REFERENCE
 same_guard() {
     if cmp -s "$2" "$3"; then ok "$1"; else rc=1 && not_ok "$1"; fi
@@ -63,6 +74,14 @@ if [ "$mode" = mpi ]; then
         same_guard "the $kind guard of 2 MPI ranks is the unsharded one" \
             "$work/mpi-$kind.dg" "$ref"
     done
+    expect_success "mpirun -n 2: the attack's shards" \
+        "${mpi[@]}" bash -c '"$0" attack "${@:1}" --shard auto \
+            -o "'"$work"'/mpi-$OMPI_COMM_WORLD_RANK.dgadv"' \
+        "$dg" "${attack[@]}"
+    expect_success "their merge" \
+        "$dg" advset merge "$work"/mpi-*.dgadv -o "$work/mpi.dgadv"
+    same_guard "the set of 2 MPI ranks is the unsharded one" \
+        "$work/mpi.dgadv" "$work/whole.dgadv"
     finish
     exit
 fi
@@ -152,6 +171,49 @@ expect_success "the merge with the right part back" \
 same_guard "and it is the unsharded guard" "$guard" "$work/whole.dg"
 expect_failure "a merge without shards' work" 1 "not the work directory" \
     "$dg" guard merge "${pruned[@]}" -o "$work/none.dg"
+
+# ------------------------------------------------------------- attacks
+for n in 1 2 3; do
+    parts=()
+    for ((i = n - 1; i >= 0; i--)); do
+        parts+=("$work/attack-$i-of-$n.dgadv")
+        expect_success "attack: shard $i/$n" \
+            "$dg" attack "${attack[@]}" --shard "$i/$n" -o "${parts[-1]}"
+    done
+    expect_success "attack: merge of $n parts" \
+        "$dg" advset merge "${parts[@]}" -o "$work/attack-$n.dgadv"
+    same_guard "attack: $n parts merge into the unsharded set" \
+        "$work/attack-$n.dgadv" "$work/whole.dgadv"
+done
+for i in 0 1; do
+    expect_success "untargeted PGD: shard $i/2" \
+        "$dg" attack "${attack[@]}" -m pgd --mode untargeted -j 2 \
+        --shard "$i/2" -o "$work/pgd-$i.dgadv"
+done
+expect_success "untargeted PGD: merge" \
+    "$dg" advset merge "$work"/pgd-[01].dgadv -o "$work/pgd.dgadv"
+same_guard "untargeted PGD: the parts merge into the unsharded set" \
+    "$work/pgd.dgadv" "$work/whole-pgd.dgadv"
+expect_failure "a missing part is refused" 1 "2 parts of a run in 3 shards" \
+    "$dg" advset merge "$work"/attack-[01]-of-3.dgadv -o "$work/x.dgadv"
+expect_success "a part of another run (seed)" \
+    "$dg" attack "${attack[@]}" --seed 2 --shard 1/2 -o "$work/seed2.dgadv"
+expect_failure "a part of another run is refused by name" 1 \
+    "part 1 (shard 1) is of another run than part 0: its seed differs" \
+    "$dg" advset merge "$work/attack-0-of-2.dgadv" "$work/seed2.dgadv" \
+    -o "$work/x.dgadv"
+expect_failure "a whole set is not a part" 1 "not a shard of an attack run" \
+    "$dg" advset merge "$work/whole.dgadv" -o "$work/x.dgadv"
+expect_failure "attack: more shards than batches" 2 "use at most 5 shards" \
+    "$dg" attack "${attack[@]}" --shard 0/6 -o "$work/x.dgadv"
+expect_failure "attack: --shard with --random-start" 2 "random-start" \
+    "$dg" attack "${attack[@]}" -m linf --random-start --shard 0/2 \
+    -o "$work/x.dgadv"
+expect_failure "attack: --shard with --examples" 2 "examples" \
+    "$dg" attack "${attack[@]}" --examples "$work/ex" --shard 0/2 \
+    -o "$work/x.dgadv"
+expect_failure "advset: only merge" 2 "expected merge" \
+    "$dg" advset join "$work/whole.dgadv" -o "$work/x.dgadv"
 
 # ------------------------------------------------------- --shard itself
 expect_failure "--shard 2/2 is refused" 2 "shard index 2 of 2" \
