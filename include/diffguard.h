@@ -646,6 +646,47 @@ DG_API dg_status dg_guard_save_file(const dg_guard *g, const char *path);
  *  file that could not be removed.  Since LIBDIFFGUARD_1.1.
  *  Thread: any, with no build using `dir`. */
 DG_API dg_status dg_guard_work_dir_remove(const char *dir);
+
+/** Scale-out (doc/scale-out.md).  A build's jobs are its differentiators
+ *  (class, variant); job k = class * V + variant, and shard `index` of
+ *  `count` makes the jobs with k % count == index.  Every job is made from
+ *  its own seed, so the parts do not depend on `count`, and the merged
+ *  guard's bytes equal those of dg_guard_build with the same arguments
+ *  (on the same number of threads).
+ *
+ *  dg_guard_build_shard makes this shard's jobs in o->work_dir (required;
+ *  it may be on a shared file system), resuming like dg_guard_build, and
+ *  builds no guard.  Each part records its class, variant, Student, data
+ *  and settings; a part that disagrees with this build is refused with
+ *  DG_E_MISMATCH naming it and what differs.  Since LIBDIFFGUARD_1.3.
+ *  Thread: any (slow), with no other process making the same shard. */
+DG_API dg_status dg_guard_build_shard(const dg_model *student,
+                                      const dg_dataset *train,
+                                      const dg_dataset *holdout,
+                                      const dg_guard_opts *o, uint32_t index,
+                                      uint32_t count);
+/** Ranks, calibrates and returns the guard from o->work_dir once every
+ *  shard is done, with the arguments the shards were given; makes no
+ *  differentiator.  A work directory lacking parts is refused with
+ *  DG_E_STATE naming them; parts made with other settings, Student or
+ *  data, or under another (class, variant) name, with DG_E_MISMATCH.
+ *  Remove the directory with dg_guard_work_dir_remove once the guard is
+ *  saved.  Since LIBDIFFGUARD_1.3.  Thread: any. */
+DG_API dg_status dg_guard_merge(const dg_model *student,
+                                const dg_dataset *train,
+                                const dg_dataset *holdout,
+                                const dg_guard_opts *o, dg_guard **out);
+/** Reads a shard spec: "I/N" (0 <= I < N), "auto/N" or "auto".  auto
+ *  takes the index (and, without /N, the count) from the cluster engine's
+ *  environment, in this order: SLURM_ARRAY_TASK_ID (minus
+ *  SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_COUNT, OMPI_COMM_WORLD_RANK /
+ *  OMPI_COMM_WORLD_SIZE, PMI_RANK / PMI_SIZE, and JOB_COMPLETION_INDEX
+ *  (Kubernetes indexed Jobs), which gives no count: use auto/N with N the
+ *  Job's completions.  A count in both the spec and the environment must
+ *  agree.  DG_E_INVALID_ARG names what is wrong.  Since LIBDIFFGUARD_1.3.
+ *  Thread: any (reads the environment). */
+DG_API dg_status dg_shard_parse(const char *spec, uint32_t *index,
+                                uint32_t *count);
 /** Loads a guard for `student`; a guard made for another Student (by
  *  content hash) is refused with DG_E_MISMATCH.  Holds a reference to the
  *  Student.  Thread: any. */
@@ -1137,6 +1178,19 @@ DG_API dg_status dg_advset_save_file(const dg_advset *set, const char *path);
 /** Reads a set, checking magic, version, sizes and checksum first.
  *  Thread: any. */
 DG_API dg_status dg_advset_load_file(const char *path, dg_advset **out);
+/** The set an unsharded attack run writes, from the sets its shards wrote
+ *  (`dg attack --shard I/N`, doc/scale-out.md), given in any order.  A
+ *  part is a set whose description ends with " [shard I/N of T attempts]"
+ *  (DG_ADVSET_SHARD_MARK) and holds its shard's attempts in run order;
+ *  the merged set has the description without the mark and the attempts
+ *  of shard 0, 1, ...  Parts of other runs (shape, settings, seed,
+ *  description), a shard missing or given twice, or attempts not adding
+ *  up to T are refused with DG_E_MISMATCH naming the part.  Since
+ *  LIBDIFFGUARD_1.3.  Thread: any. */
+DG_API dg_status dg_advset_merge(const dg_advset *const *parts, uint32_t n,
+                                 dg_advset **out);
+/** printf format of the shard mark (index, count, total attempts). */
+#define DG_ADVSET_SHARD_MARK " [shard %u/%u of %u attempts]"
 /** Number of attempts.  Thread: any, with no concurrent dg_advset_add (as
  *  for every accessor below). */
 DG_API dg_status dg_advset_count(const dg_advset *set, uint32_t *count);

@@ -631,6 +631,240 @@ START_TEST(work_dir_resumes_until_removed)
 }
 END_TEST
 
+static dg_status build_shard(const char *work_dir, uint32_t epochs,
+                             uint32_t index, uint32_t count)
+{
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_PRUNED;
+    o.variants = 3;
+    o.members = 2;
+    o.epochs = epochs;
+    o.batch_size = 16;
+    o.harden = 0;
+    o.work_dir = work_dir;
+    return dg_guard_build_shard(student, train_set, held_set, &o, index,
+                                count);
+}
+
+static dg_status merge_small(const char *work_dir, dg_guard **out)
+{
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_PRUNED;
+    o.variants = 3;
+    o.members = 2;
+    o.epochs = 1;
+    o.batch_size = 16;
+    o.harden = 0;
+    o.work_dir = work_dir;
+    return dg_guard_merge(student, train_set, held_set, &o, out);
+}
+
+/* The merged guard's bytes against those of the unsharded build. */
+static void assert_same_guard(const dg_guard *a, const dg_guard *b)
+{
+    uint8_t *x, *y;
+    size_t lx, ly;
+    ck_assert_int_eq(guard_bytes(a, &x, &lx), DG_OK);
+    ck_assert_int_eq(guard_bytes(b, &y, &ly), DG_OK);
+    ck_assert_uint_eq(lx, ly);
+    ck_assert_int_eq(memcmp(x, y, lx), 0);
+    free(x);
+    free(y);
+}
+
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+}
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+START_TEST(shards_merge_into_the_unsharded_guard)
+{
+    char base[] = "/tmp/dg_shard_XXXXXX", work[64], path[4][128];
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    dg_guard *whole, *merged = (dg_guard *)1;
+    ck_assert_int_eq(build_small(NULL, NULL, &whole), DG_OK);
+    for (uint32_t n = 1; n <= 3; n++) {
+        snprintf(work, sizeof work, "%s/n%u", base, n);
+        for (uint32_t i = 0; i < n; i++) {
+            dg_status s = build_shard(work, 1, i, n);
+            ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+            /* Before the last shard the merge names what is missing. */
+            if (i + 1 < n) {
+                ck_assert_int_eq(merge_small(work, &merged), DG_E_STATE);
+                ck_assert_ptr_null(merged);
+                ck_assert_ptr_nonnull(
+                    strstr(dg_last_error_detail(), "class 3 variant 2"));
+            }
+        }
+        dg_status s = merge_small(work, &merged);
+        ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+        assert_same_guard(whole, merged);
+        dg_guard_free(merged);
+        if (n < 3) ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
+    }
+    /* A shard killed after some parts: its part deleted, the merge
+     * refuses, the shard rerun makes just that part and the merge gives
+     * the same guard. */
+    snprintf(path[0], sizeof path[0], "%s/class2-variant1.dgm", work);
+    ck_assert_int_eq(unlink(path[0]), 0);
+    ck_assert_int_eq(merge_small(work, &merged), DG_E_STATE);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(),
+                                 "lacks 1 of the 12 differentiators "
+                                 "(class 2 variant 1)"));
+    ck_assert_int_eq(build_shard(work, 1, 7 % 3, 3), DG_OK); /* job 7 */
+    ck_assert_int_eq(merge_small(work, &merged), DG_OK);
+    assert_same_guard(whole, merged);
+    dg_guard_free(merged);
+    dg_guard_free(whole);
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
+    rmdir(base);
+}
+END_TEST
+
+/* Copies file `from` over `to`. */
+static void copy_file(const char *from, const char *to)
+{
+    uint8_t buf[1 << 16];
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    ck_assert_ptr_nonnull(in);
+    ck_assert_ptr_nonnull(out);
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+}
+
+START_TEST(work_dir_parts_belong_to_their_job_and_build)
+{
+    char base[] = "/tmp/dg_parts_XXXXXX", work[64], other[64], a[128],
+         b[128], keep[128];
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    snprintf(work, sizeof work, "%s/w", base);
+    snprintf(other, sizeof other, "%s/other", base);
+    ck_assert_int_eq(build_shard(work, 1, 0, 1), DG_OK);
+    snprintf(a, sizeof a, "%s/class1-variant0.dgm", work);
+    snprintf(b, sizeof b, "%s/class1-variant2.dgm", work);
+    snprintf(keep, sizeof keep, "%s/keep.dgm", base);
+    copy_file(b, keep);
+    /* A part copied over another's name is refused, by name. */
+    copy_file(a, b);
+    dg_guard *g = (dg_guard *)1;
+    ck_assert_int_eq(merge_small(work, &g), DG_E_MISMATCH);
+    ck_assert_ptr_null(g);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "class1-variant2"));
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(),
+                                 "holds class 1 variant 0, not class 1 "
+                                 "variant 2"));
+    /* So is a resumed shard that finds it. */
+    ck_assert_int_eq(build_shard(work, 1, 0, 1), DG_E_MISMATCH);
+    /* A part of a build with other settings, under its own name. */
+    ck_assert_int_eq(build_shard(other, 2, 5 % 4, 4), DG_OK); /* job 5 */
+    snprintf(a, sizeof a, "%s/class1-variant2.dgm", other);
+    copy_file(a, b);
+    ck_assert_int_eq(merge_small(work, &g), DG_E_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(),
+                                 "class 1 variant 2 was made with other "
+                                 "settings"));
+    /* A plain model file is not a part. */
+    ck_assert_int_eq(dg_model_save_file(student, b), DG_OK);
+    ck_assert_int_eq(merge_small(work, &g), DG_E_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "not a work-directory "
+                                 "part"));
+    copy_file(keep, b);
+    ck_assert_int_eq(merge_small(work, &g), DG_OK);
+    dg_guard_free(g);
+    /* Temporaries a killed build left: a shard removes those of its own
+     * parts only (another shard may be writing its own now), a merge or
+     * whole build every one; files of others stay. */
+    static const char *const names[] = {
+        "class0-variant1.dgm.tmpAb12Cd", /* job 1: shard 1 of 2 */
+        "class0-variant0.dgm.tmpXy34Zw", /* job 0: shard 0 */
+        "settings.fingerprint.tmpQr56St",
+        "notes.txt.tmpAAAAAA",
+    };
+    char tmp[4][160];
+    for (int k = 0; k < 4; k++) {
+        snprintf(tmp[k], sizeof tmp[k], "%s/%s", work, names[k]);
+        touch(tmp[k]);
+    }
+    ck_assert_int_eq(build_shard(work, 1, 1, 2), DG_OK);
+    ck_assert(!exists(tmp[0]) && exists(tmp[1]) && exists(tmp[2]));
+    ck_assert_int_eq(merge_small(work, &g), DG_OK);
+    dg_guard_free(g);
+    ck_assert(!exists(tmp[1]) && !exists(tmp[2]) && exists(tmp[3]));
+    /* A merge needs a work directory made by a build. */
+    ck_assert_int_eq(merge_small(NULL, &g), DG_E_INVALID_ARG);
+    snprintf(a, sizeof a, "%s/none", base);
+    ck_assert_int_eq(merge_small(a, &g), DG_E_STATE);
+    ck_assert_int_eq(build_shard(work, 1, 2, 2), DG_E_INVALID_ARG);
+    unlink(tmp[3]);
+    unlink(keep);
+    ck_assert_int_eq(dg_guard_work_dir_remove(work), DG_OK);
+    ck_assert_int_eq(dg_guard_work_dir_remove(other), DG_OK);
+    ck_assert_int_eq(rmdir(base), 0);
+}
+END_TEST
+
+/* Parses spec under the given environment (NULL-terminated name, value
+ * pairs), restoring it afterwards. */
+static dg_status parse_with_env(const char *spec, const char *const *env,
+                                uint32_t *index, uint32_t *count)
+{
+    for (int k = 0; env[k]; k += 2) setenv(env[k], env[k + 1], 1);
+    dg_status s = dg_shard_parse(spec, index, count);
+    for (int k = 0; env[k]; k += 2) unsetenv(env[k]);
+    return s;
+}
+
+START_TEST(shard_specs_and_cluster_environments)
+{
+    static const char *const none[] = {NULL};
+    static const char *const slurm[] = {"SLURM_ARRAY_TASK_ID", "5",
+                                        "SLURM_ARRAY_TASK_MIN", "4",
+                                        "SLURM_ARRAY_TASK_COUNT", "3", NULL};
+    static const char *const mpi[] = {"OMPI_COMM_WORLD_RANK", "1",
+                                      "OMPI_COMM_WORLD_SIZE", "2", NULL};
+    static const char *const pmi[] = {"PMI_RANK", "0", "PMI_SIZE", "4",
+                                      NULL};
+    static const char *const k8s[] = {"JOB_COMPLETION_INDEX", "2", NULL};
+    static const char *const bad[] = {"OMPI_COMM_WORLD_RANK", "x",
+                                      "OMPI_COMM_WORLD_SIZE", "2", NULL};
+    uint32_t i = 99, n = 99;
+    ck_assert_int_eq(parse_with_env("2/3", none, &i, &n), DG_OK);
+    ck_assert(i == 2 && n == 3);
+    ck_assert_int_eq(parse_with_env("auto", slurm, &i, &n), DG_OK);
+    ck_assert(i == 1 && n == 3);
+    ck_assert_int_eq(parse_with_env("auto", mpi, &i, &n), DG_OK);
+    ck_assert(i == 1 && n == 2);
+    ck_assert_int_eq(parse_with_env("auto/4", pmi, &i, &n), DG_OK);
+    ck_assert(i == 0 && n == 4);
+    ck_assert_int_eq(parse_with_env("auto/3", k8s, &i, &n), DG_OK);
+    ck_assert(i == 2 && n == 3);
+    /* Kubernetes gives no count; a count that disagrees; no engine. */
+    ck_assert_int_eq(parse_with_env("auto", k8s, &i, &n), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "auto/N"));
+    ck_assert_int_eq(parse_with_env("auto/3", mpi, &i, &n), DG_E_INVALID_ARG);
+    ck_assert_int_eq(parse_with_env("auto/2", k8s + 2, &i, &n),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(parse_with_env("auto", bad, &i, &n), DG_E_INVALID_ARG);
+    static const char *const wrong[] = {"3/3", "1/0", "1", "/2", "1/",
+                                        "-1/2", "a/2", "1/2x", "1/99999999",
+                                        "", "auto/", NULL};
+    for (int k = 0; wrong[k]; k++)
+        ck_assert_msg(parse_with_env(wrong[k], none, &i, &n) ==
+                          DG_E_INVALID_ARG,
+                      "%s", wrong[k]);
+    ck_assert_int_eq(dg_shard_parse(NULL, &i, &n), DG_E_INVALID_ARG);
+}
+END_TEST
+
 typedef struct worker {
     dg_verdict *out;
 } worker;
@@ -1049,6 +1283,9 @@ int main(void)
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
     tcase_add_test(tc, guard_members_are_held_to_the_work_limits);
     tcase_add_test(tc, work_dir_resumes_until_removed);
+    tcase_add_test(tc, shards_merge_into_the_unsharded_guard);
+    tcase_add_test(tc, work_dir_parts_belong_to_their_job_and_build);
+    tcase_add_test(tc, shard_specs_and_cluster_environments);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
     tcase_add_test(tc, robust_members_are_whole_shared_and_robust);

@@ -100,6 +100,18 @@ dg_status dg_advset_load_file(const char *path, dg_advset **out)
     return dg_advset_load(path, out);
 }
 
+dg_status dg_advset_merge(const dg_advset *const *parts, uint32_t n,
+                          dg_advset **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(parts);
+    for (uint32_t k = 0; k < n; k++)
+        if (!parts[k])
+            return dg_fail(DG_E_INVALID_ARG, "part %u is NULL", k);
+    return dg_advset_join(parts, n, out);
+}
+
 dg_status dg_advset_count(const dg_advset *set, uint32_t *count)
 {
     DG_CHECK_ARG(set && count);

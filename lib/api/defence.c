@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "core/alloc.h"
 #include "core/file.h"
+#include "defence/builder.h"
 #include "defence/ensemble.h"
 #include "defence/pruner.h"
 
@@ -94,6 +95,15 @@ dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
                           "dg_ensemble_opts");
 }
 
+/* o completed with the defaults of the fields its caller's struct lacks. */
+static dg_status complete_opts(const dg_guard_opts *o, dg_guard_opts *full)
+{
+    DG_CHECK_STRUCT(o, dg_ensemble_opts, ENSEMBLE_OPTS_V1);
+    DG_TRY(dg_guard_opts_init(full, sizeof *full));
+    dg_complete_struct(full, sizeof *full, o);
+    return DG_OK;
+}
+
 dg_status dg_guard_build(const dg_model *student, const dg_dataset *train,
                             const dg_dataset *holdout,
                             const dg_guard_opts *o, dg_guard **out)
@@ -101,11 +111,130 @@ dg_status dg_guard_build(const dg_model *student, const dg_dataset *train,
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(student && train);
-    DG_CHECK_STRUCT(o, dg_ensemble_opts, ENSEMBLE_OPTS_V1);
     dg_guard_opts full;
-    DG_TRY(dg_guard_opts_init(&full, sizeof full));
-    dg_complete_struct(&full, sizeof full, o);
+    DG_TRY(complete_opts(o, &full));
     return dg_ensemble_make(student, train, holdout, &full, out);
+}
+
+dg_status dg_guard_build_shard(const dg_model *student,
+                               const dg_dataset *train,
+                               const dg_dataset *holdout,
+                               const dg_guard_opts *o, uint32_t index,
+                               uint32_t count)
+{
+    DG_CHECK_ARG(student && train);
+    dg_guard_opts full;
+    DG_TRY(complete_opts(o, &full));
+    return dg_ensemble_make_shard(student, train, holdout, &full, index,
+                                  count);
+}
+
+dg_status dg_guard_merge(const dg_model *student, const dg_dataset *train,
+                         const dg_dataset *holdout, const dg_guard_opts *o,
+                         dg_guard **out)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(student && train);
+    dg_guard_opts full;
+    DG_TRY(complete_opts(o, &full));
+    return dg_ensemble_merge(student, train, holdout, &full, out);
+}
+
+/* Shard counts beyond this are surely a mistake (a job per process). */
+#define MAX_SHARDS 1000000u
+
+/* A whole decimal number in [0, MAX_SHARDS] filling all of text. */
+static int read_count(const char *text, size_t len, uint32_t *out)
+{
+    uint32_t v = 0;
+    if (len == 0 || len > 7) return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return 0;
+        v = v * 10 + (uint32_t)(text[i] - '0');
+    }
+    *out = v;
+    return v <= MAX_SHARDS;
+}
+
+static int read_env(const char *name, uint32_t *out)
+{
+    const char *v = getenv(name);
+    return v && read_count(v, strlen(v), out);
+}
+
+/* The index and count a cluster engine gives this process; *count stays
+ * 0 if it gives only an index. */
+static dg_status shard_from_env(uint32_t *index, uint32_t *count)
+{
+    static const char *const engines[][2] = {
+        {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"},
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+        {"PMI_RANK", "PMI_SIZE"},
+        {"JOB_COMPLETION_INDEX", NULL},
+    };
+    *count = 0;
+    for (size_t e = 0; e < sizeof engines / sizeof *engines; e++) {
+        if (!getenv(engines[e][0])) continue;
+        if (!read_env(engines[e][0], index))
+            return dg_fail(DG_E_INVALID_ARG, "%s=\"%s\" is not a shard "
+                                             "index",
+                           engines[e][0], getenv(engines[e][0]));
+        if (engines[e][1] && !read_env(engines[e][1], count))
+            return dg_fail(DG_E_INVALID_ARG, "%s is set but %s is not a "
+                                             "shard count",
+                           engines[e][0], engines[e][1]);
+        /* Slurm numbers array tasks as the --array range does. */
+        uint32_t first;
+        if (e == 0 && read_env("SLURM_ARRAY_TASK_MIN", &first)) {
+            if (first > *index)
+                return dg_fail(DG_E_INVALID_ARG, "SLURM_ARRAY_TASK_ID %u "
+                                                 "below its minimum %u",
+                               *index, first);
+            *index -= first;
+        }
+        return DG_OK;
+    }
+    return dg_fail(DG_E_INVALID_ARG,
+                   "--shard auto found no cluster engine's variables "
+                   "(SLURM_ARRAY_TASK_ID, OMPI_COMM_WORLD_RANK, PMI_RANK, "
+                   "JOB_COMPLETION_INDEX); give I/N");
+}
+
+dg_status dg_shard_parse(const char *spec, uint32_t *index, uint32_t *count)
+{
+    DG_CHECK_ARG(spec && index && count);
+    const char *slash = strchr(spec, '/');
+    size_t head = slash ? (size_t)(slash - spec) : strlen(spec);
+    uint32_t i = 0, n = 0, env_n = 0;
+    int automatic = head == 4 && strncmp(spec, "auto", 4) == 0;
+    if (slash && !read_count(slash + 1, strlen(slash + 1), &n))
+        return dg_fail(DG_E_INVALID_ARG, "shard \"%s\": the count after / "
+                                         "is not a number up to %u",
+                       spec, MAX_SHARDS);
+    if (!automatic && (!slash || !read_count(spec, head, &i)))
+        return dg_fail(DG_E_INVALID_ARG, "shard \"%s\": expected I/N, "
+                                         "auto/N or auto",
+                       spec);
+    if (automatic) DG_TRY(shard_from_env(&i, &env_n));
+    if (slash && env_n && env_n != n)
+        return dg_fail(DG_E_INVALID_ARG, "shard \"%s\": the environment "
+                                         "says %u shards",
+                       spec, env_n);
+    if (!slash) n = env_n;
+    if (n == 0)
+        return dg_fail(DG_E_INVALID_ARG, "shard \"%s\": the count is "
+                                         "unknown (JOB_COMPLETION_INDEX "
+                                         "gives the index only): give "
+                                         "auto/N",
+                       spec);
+    if (i >= n)
+        return dg_fail(DG_E_INVALID_ARG, "shard index %u of %u (need 0 to "
+                                         "%u)",
+                       i, n, n - 1);
+    *index = i;
+    *count = n;
+    return DG_OK;
 }
 
 static dg_status write_guard(const void *g, dg_writer *w)

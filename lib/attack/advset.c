@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,4 +327,129 @@ dg_status dg_advset_load(const char *path, dg_advset **out)
     *out = NULL;
     return dg_file_parse(path, DG_ADVSET_MAX_FILE, "reading", parse_advset,
                          out);
+}
+
+/* ---- merging the parts of a sharded attack run ----------------------------
+ * Kept apart from loading: a part is an ordinary set whose description ends
+ * with the shard mark (DG_ADVSET_SHARD_MARK); the merge orders the parts by
+ * it and joins them into the set the unsharded run writes. */
+
+/* Splits a part's description into its base length and its mark. */
+static dg_status read_shard_mark(const dg_advset *part, uint32_t k,
+                                 size_t *base, uint32_t *index,
+                                 uint32_t *shards, uint32_t *total)
+{
+    const char *mark = strrchr(part->description, '[');
+    unsigned i = 0, n = 0, t = 0;
+    int end = -1;
+    if (mark && mark > part->description && mark[-1] == ' ')
+        sscanf(mark - 1, DG_ADVSET_SHARD_MARK "%n", &i, &n, &t, &end);
+    if (end < 0 || mark[end - 1] != '\0' || n == 0 || i >= n)
+        return dg_fail(DG_E_MISMATCH,
+                       "part %u is not a shard of an attack run (its "
+                       "description does not end with \"[shard I/N of T "
+                       "attempts]\")",
+                       k);
+    *base = (size_t)(mark - 1 - part->description);
+    *index = i;
+    *shards = n;
+    *total = t;
+    return DG_OK;
+}
+
+/* Whether part b was made by the run of part a: shape, recorded settings
+ * and description (without the mark); NULL if so, else what differs. */
+static const char *run_difference(const dg_advset *a, size_t a_base,
+                                  const dg_advset *b, size_t b_base)
+{
+    if (a->shape.c != b->shape.c || a->shape.h != b->shape.h ||
+        a->shape.w != b->shape.w)
+        return "image shape";
+    for (size_t k = 0; k < N_SETTING_WORDS; k++)
+        if (memcmp((const char *)&a->settings + setting_words[k],
+                   (const char *)&b->settings + setting_words[k], 4) != 0)
+            return "attack settings";
+    if (a->settings.seed != b->settings.seed) return "seed";
+    if (a_base != b_base || memcmp(a->description, b->description, a_base))
+        return "description (data, classes, models or method)";
+    return NULL;
+}
+
+/* Puts the parts in shard order into order[], checking that they are one
+ * run's and that every shard is there once. */
+static dg_status order_parts(const dg_advset *const *parts, uint32_t n,
+                             const dg_advset **order, size_t *base)
+{
+    uint32_t shards = 0, total = 0;
+    uint64_t attempts = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        size_t b = 0;
+        uint32_t i = 0, s = 0, t = 0;
+        DG_TRY(read_shard_mark(parts[k], k, &b, &i, &s, &t));
+        if (k == 0) {
+            shards = s;
+            total = t;
+            *base = b;
+            if (n != shards)
+                return dg_fail(DG_E_MISMATCH,
+                               "%u parts of a run in %u shards", n, shards);
+        }
+        const char *differs = run_difference(parts[0], *base, parts[k], b);
+        if (s != shards || t != total) differs = "shard count or attempts";
+        if (differs)
+            return dg_fail(DG_E_MISMATCH,
+                           "part %u (shard %u) is of another run than part "
+                           "0: its %s differs",
+                           k, i, differs);
+        if (order[i])
+            return dg_fail(DG_E_MISMATCH, "shard %u of %u given twice", i,
+                           shards);
+        order[i] = parts[k];
+        attempts += parts[k]->count;
+    }
+    if (attempts != total)
+        return dg_fail(DG_E_MISMATCH,
+                       "the parts hold %llu attempts; the run made %u",
+                       (unsigned long long)attempts, total);
+    return DG_OK;
+}
+
+static dg_status join_parts(const dg_advset **order, uint32_t n, size_t base,
+                            dg_advset **out)
+{
+    char description[DG_ADVSET_DESCRIPTION_MAX + 1];
+    memcpy(description, order[0]->description, base);
+    description[base] = '\0';
+    DG_TRY(dg_advset_new(&order[0]->settings, order[0]->shape, description,
+                         out));
+    dg_advset *s = *out;
+    uint32_t count = 0;
+    for (uint32_t k = 0; k < n; k++) count += order[k]->count;
+    dg_status st = reserve(s, count);
+    for (uint32_t k = 0; k < n && st == DG_OK; k++) {
+        memcpy(s->items + s->count, order[k]->items,
+               order[k]->count * sizeof *s->items);
+        memcpy(s->data + (size_t)s->count * s->pixels, order[k]->data,
+               (size_t)order[k]->count * s->pixels);
+        s->count += order[k]->count;
+    }
+    if (st != DG_OK) {
+        dg_advset_destroy(s);
+        *out = NULL;
+    }
+    return st;
+}
+
+dg_status dg_advset_join(const dg_advset *const *parts, uint32_t n,
+                         dg_advset **out)
+{
+    *out = NULL;
+    if (n == 0) return dg_fail(DG_E_INVALID_ARG, "no parts to merge");
+    const dg_advset **order;
+    DG_TRY(dg_alloc_array((void **)&order, n, sizeof *order, "parts"));
+    size_t base = 0;
+    dg_status st = order_parts(parts, n, order, &base);
+    if (st == DG_OK) st = join_parts(order, n, base, out);
+    free(order);
+    return st;
 }

@@ -36,5 +36,9 @@ dg_status dg_advset_save(const dg_advset *s, const char *path);
 dg_status dg_advset_parse(const void *data, size_t size, dg_advset **out);
 dg_status dg_advset_load(const char *path, dg_advset **out);
 void dg_advset_destroy(dg_advset *s);
+/* The set an unsharded run writes, from the parts of its shards in any
+ * order (dg_advset_merge). */
+dg_status dg_advset_join(const dg_advset *const *parts, uint32_t n,
+                         dg_advset **out);
 
 #endif

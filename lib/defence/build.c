@@ -322,36 +322,74 @@ static dg_status make_member(builder *b, uint32_t k)
     return train_robust(b, k, &b->models[k]);
 }
 
-static dg_status build_members(builder *b, uint64_t student_hash)
+int dg_builder_owns(const builder *b, uint32_t k)
 {
-    const dg_ensemble_opts *o = b->o;
-    for (uint32_t k = 0; !robust(b) && k < o->n_prune_layers; k++) {
+    return b->shards == 0 || k % b->shards == b->shard;
+}
+
+/* The pruners measure the Student on the fit data: only needed when a
+ * differentiator is left to make. */
+static dg_status measure_pruners(builder *b)
+{
+    for (uint32_t k = 0; !robust(b) && k < b->o->n_prune_layers; k++) {
         int32_t measured = dg_measured_layer(b->student, b->layers[k]);
         DG_TRY(dg_pruner_new(b->student, measured, &b->pruners[k]));
         DG_TRY(dg_pruner_run(b->pruners[k], b->fit, NULL, NULL));
     }
-    uint32_t V = o->variants, total = (robust(b) ? 1 : b->classes) * V;
-    uint32_t done = 0;
-    if (o->work_dir) {
-        DG_TRY(dg_work_dir_claim(b, student_hash));
-        for (uint32_t k = 0; k < total; k++) {
-            DG_TRY(dg_work_dir_load(o->work_dir, k / V, k % V, &b->models[k]));
-            done += b->models[k] != NULL;
-        }
-    }
-    /* A build whose differentiators are all in the work directory skips
-     * the attacks. */
-    if (o->harden && !robust(b) && done < total) DG_TRY(dg_builder_harden(b));
-    /* With a work directory, the stage opens with the number reused from
-     * it, so that a progress display can tell resumed work from new. */
-    if (o->work_dir && stopped(o, done, total)) return build_stopped();
+    return DG_OK;
+}
+
+/* A merge's refusal: the jobs the work directory lacks, the first few by
+ * name. */
+static dg_status missing_parts(const builder *b, uint32_t total)
+{
+    uint32_t V = b->o->variants, missing = 0;
+    char names[512] = "";
+    size_t used = 0;
     for (uint32_t k = 0; k < total; k++) {
         if (b->models[k]) continue;
-        DG_TRY(make_member(b, k));
-        if (o->work_dir)
-            DG_TRY(dg_work_dir_save(o->work_dir, k / V, k % V, b->models[k]));
-        if (stopped(o, ++done, total)) return build_stopped();
+        if (missing++ < 8 && used < sizeof names)
+            used += (size_t)snprintf(names + used, sizeof names - used,
+                                     "%sclass %u variant %u",
+                                     used ? ", " : "", k / V, k % V);
     }
+    return dg_fail(DG_E_STATE,
+                   "%s lacks %u of the %u differentiators (%s%s): run the "
+                   "shards that build them, with the same options",
+                   b->o->work_dir, missing, total, names,
+                   missing > 8 ? ", ..." : "");
+}
+
+static dg_status build_members(builder *b, uint64_t student_hash)
+{
+    const dg_ensemble_opts *o = b->o;
+    uint32_t V = o->variants, total = (robust(b) ? 1 : b->classes) * V;
+    uint32_t done = 0, owned = 0;
+    if (o->work_dir) DG_TRY(dg_work_dir_claim(b, student_hash, !b->merging));
+    for (uint32_t k = 0; k < total; k++) {
+        if (!dg_builder_owns(b, k)) continue;
+        owned++;
+        if (o->work_dir)
+            DG_TRY(dg_work_dir_load(b, k / V, k % V));
+        done += b->models[k] != NULL;
+    }
+    /* A merge too early must leave the temporaries of running shards. */
+    if (b->merging && done < total) return missing_parts(b, total);
+    if (o->work_dir) DG_TRY(dg_work_dir_clean(b));
+    /* A build whose differentiators are all in the work directory skips
+     * the measurements and the attacks. */
+    if (done < owned) DG_TRY(measure_pruners(b));
+    if (o->harden && !robust(b) && done < owned) DG_TRY(dg_builder_harden(b));
+    /* With a work directory, the stage opens with the number reused from
+     * it, so that a progress display can tell resumed work from new. */
+    if (o->work_dir && stopped(o, done, owned)) return build_stopped();
+    for (uint32_t k = 0; k < total; k++) {
+        if (b->models[k] || !dg_builder_owns(b, k)) continue;
+        DG_TRY(make_member(b, k));
+        if (o->work_dir) DG_TRY(dg_work_dir_save(b, k / V, k % V));
+        if (stopped(o, ++done, owned)) return build_stopped();
+    }
+    if (b->shards) return DG_OK; /* the merge assembles */
     for (uint32_t k = total; k < b->classes * V; k++) DG_TRY(make_member(b, k));
     return DG_OK;
 }
@@ -451,29 +489,28 @@ static void describe(const builder *b, dg_ensemble *g)
                  o->harden_iterations);
 }
 
-dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
-                           const dg_dataset *holdout,
-                           const dg_ensemble_opts *o, dg_ensemble **out)
+/* Builds (all jobs, or a shard's, or none when merging) and, unless a
+ * shard, assembles the guard into *out. */
+static dg_status make(builder *b, const dg_model *student,
+                      const dg_dataset *train, const dg_dataset *holdout,
+                      const dg_ensemble_opts *o, dg_ensemble **out)
 {
-    *out = NULL;
-    builder b;
-    memset(&b, 0, sizeof b);
     dg_ensemble *g = NULL;
     uint64_t hash = 0;
-    dg_status s = builder_init(&b, student, train, holdout, o);
+    dg_status s = builder_init(b, student, train, holdout, o);
     if (s == DG_OK) s = dg_model_hash(student, &hash);
-    if (s == DG_OK) s = build_members(&b, hash);
-    if (s == DG_OK)
-        s = dg_predict_all(student, b.held, b.held_pred, NULL, NULL);
-    if (s == DG_OK) s = dg_ensemble_alloc(student, b.classes, o->variants, &g);
-    if (s == DG_OK) s = assemble(&b, g);
+    if (s == DG_OK) s = build_members(b, hash);
+    if (s != DG_OK || b->shards) return s;
+    s = dg_predict_all(student, b->held, b->held_pred, NULL, NULL);
+    if (s == DG_OK) s = dg_ensemble_alloc(student, b->classes, o->variants, &g);
+    if (s == DG_OK) s = assemble(b, g);
     if (s == DG_OK) {
         g->student_hash = hash;
         g->members = o->members;
         g->rule = o->rule;
         g->target_frr = o->target_frr;
-        g->data_hash = dg_dataset_hash(b.fit);
-        describe(&b, g);
+        g->data_hash = dg_dataset_hash(b->fit);
+        describe(b, g);
         /* The work directory stays: until the caller has stored the
          * guard, its differentiators are the only copy of the work
          * (dg_guard_work_dir_remove clears it afterwards). */
@@ -481,6 +518,61 @@ dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
     } else {
         dg_ensemble_destroy(g);
     }
+    return s;
+}
+
+dg_status dg_ensemble_make(const dg_model *student, const dg_dataset *train,
+                           const dg_dataset *holdout,
+                           const dg_ensemble_opts *o, dg_ensemble **out)
+{
+    *out = NULL;
+    builder b;
+    memset(&b, 0, sizeof b);
+    dg_status s = make(&b, student, train, holdout, o, out);
+    builder_free(&b);
+    return s;
+}
+
+static dg_status need_work_dir(const dg_ensemble_opts *o, const char *step)
+{
+    if (!o->work_dir || !o->work_dir[0])
+        return dg_fail(DG_E_INVALID_ARG,
+                       "a %s needs a work directory (work_dir), the one "
+                       "the shards and the merge share",
+                       step);
+    return DG_OK;
+}
+
+dg_status dg_ensemble_make_shard(const dg_model *student,
+                                 const dg_dataset *train,
+                                 const dg_dataset *holdout,
+                                 const dg_ensemble_opts *o, uint32_t shard,
+                                 uint32_t shards)
+{
+    DG_TRY(need_work_dir(o, "sharded build"));
+    if (shards == 0 || shard >= shards)
+        return dg_fail(DG_E_INVALID_ARG, "shard %u of %u (need index < "
+                                         "count)",
+                       shard, shards);
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.shard = shard;
+    b.shards = shards;
+    dg_status s = make(&b, student, train, holdout, o, NULL);
+    builder_free(&b);
+    return s;
+}
+
+dg_status dg_ensemble_merge(const dg_model *student, const dg_dataset *train,
+                            const dg_dataset *holdout,
+                            const dg_ensemble_opts *o, dg_ensemble **out)
+{
+    *out = NULL;
+    DG_TRY(need_work_dir(o, "merge"));
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.merging = 1;
+    dg_status s = make(&b, student, train, holdout, o, out);
     builder_free(&b);
     return s;
 }

@@ -9,6 +9,12 @@
 #include "defence/pruner.h"
 #include "io/dataset.h"
 
+/* What a work directory's parts are made from (work_dir.c): the Student,
+ * the fit data and the settings, and the fingerprint of all three. */
+typedef struct work_origin {
+    uint64_t student, data, settings, whole;
+} work_origin;
+
 typedef struct builder {
     const dg_model *student;
     const dg_ensemble_opts *o;
@@ -29,21 +35,48 @@ typedef struct builder {
     uint32_t **clean, *n_clean;
     int32_t **vote;
     float **prob;
+    /* Jobs: differentiator k is class k / V, variant k % V.  This process
+     * makes job k when shards is 0 or k % shards == shard; a merge
+     * (merging non-zero) makes none and needs them all in the work
+     * directory. */
+    uint32_t shard, shards;
+    int merging;
+    work_origin origin; /* set by dg_work_dir_claim */
 } builder;
+
+/* build.c: a shard's jobs, saved in o->work_dir (no guard); and the guard
+ * a merge assembles from a work directory holding every job, refusing
+ * (DG_E_STATE) one that lacks some. */
+dg_status dg_ensemble_make_shard(const dg_model *student,
+                                 const dg_dataset *train,
+                                 const dg_dataset *holdout,
+                                 const dg_ensemble_opts *o, uint32_t shard,
+                                 uint32_t shards);
+dg_status dg_ensemble_merge(const dg_model *student, const dg_dataset *train,
+                            const dg_dataset *holdout,
+                            const dg_ensemble_opts *o, dg_ensemble **out);
+
+/* build.c: whether this process makes job k. */
+int dg_builder_owns(const builder *b, uint32_t k);
 
 /* harden.c: attacks every fit sample as the threat model's attacker would
  * and fills b->hardened and b->hardened_sources. */
 dg_status dg_builder_harden(builder *b);
 
 /* work_dir.c: claims b->o->work_dir for this build's settings (a
- * directory made for others is refused with DG_E_MISMATCH). */
-dg_status dg_work_dir_claim(const builder *b, uint64_t student_hash);
-/* Differentiator v of class c from the work directory, or *out NULL if an
- * earlier build did not finish it. */
-dg_status dg_work_dir_load(const char *dir, uint32_t c, uint32_t v,
-                           dg_model **out);
-dg_status dg_work_dir_save(const char *dir, uint32_t c, uint32_t v,
-                           const dg_model *m);
+ * directory made for others is refused with DG_E_MISMATCH; a missing
+ * fingerprint is written if `create`, else refused with DG_E_STATE) and
+ * sets b->origin. */
+dg_status dg_work_dir_claim(builder *b, uint64_t student_hash, int create);
+/* Removes the temporary files a killed build left in the work directory
+ * for the parts this process makes. */
+dg_status dg_work_dir_clean(const builder *b);
+/* Loads differentiator v of class c into b->models from the work
+ * directory, leaving it NULL if an earlier build did not finish it; a
+ * part of another class, variant or origin is refused (DG_E_MISMATCH). */
+dg_status dg_work_dir_load(builder *b, uint32_t c, uint32_t v);
+/* Saves b->models' differentiator v of class c as a part. */
+dg_status dg_work_dir_save(const builder *b, uint32_t c, uint32_t v);
 
 /* rank.c: runs every variant of class c on its clean held-out samples. */
 dg_status dg_builder_score_class(builder *b, uint32_t c);

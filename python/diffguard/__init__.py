@@ -37,7 +37,7 @@ from .dataset import Dataset
 from .evaluation import (EvalDecision, EvalInfo, EvalOutcome, EvalRow,
                          EvalSet, GuardEvaluation, choose_attempts, classify)
 from .guard import (Calibration, Guard, GuardInfo, MemberInfo, Pruner,
-                    Validator, Verdict)
+                    Validator, Verdict, parse_shard)
 from .model import Evaluation, LayerInfo, Model, Session, TrainReport
 
 __all__ = [
@@ -49,7 +49,8 @@ __all__ = [
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
     "Pruner", "Rule", "Session", "Status", "TrainReport", "Validator", "Verdict",
     "attack", "attack_settings", "choose_attempts", "classify", "dssim",
-    "guard_members", "library_version", "limit", "save_png", "set_limit",
+    "guard_members", "library_version", "limit", "parse_shard", "save_png",
+    "set_limit",
     # Constants: diffguard.h's without their DG_ prefix, and the ABI
     "ABI_VERSION", "LIBRARY_NAME", "ATTACK_ADADELTA", "ATTACK_ADAM",
     "ATTACK_FGSM", "ATTACK_MIMIC_DSSIM", "ATTACK_MIMIC_LINF", "ATTACK_PGD",

@@ -198,6 +198,18 @@ class AdversarialSet(Handle):
         return cls(create(lib.dg_advset_load_file, dg_advset,
                           os.fsencode(path)))
 
+    @classmethod
+    def merge(cls, parts):
+        """The set an unsharded `dg attack` writes, from the sets of its
+        shards (dg attack --shard I/N) in any order (dg_advset_merge);
+        parts of other runs, or a shard missing, fail with
+        Status.MISMATCH."""
+        parts = list(parts)
+        handles = (ctypes.POINTER(dg_advset) * len(parts))(
+            *(p._handle for p in parts))
+        return cls(create(lib.dg_advset_merge, dg_advset, handles,
+                          len(parts)))
+
     def save(self, path):
         """Writes the set atomically."""
         with self._lock:

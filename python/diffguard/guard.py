@@ -91,6 +91,13 @@ class Pruner(Handle):
                                 cls, fraction, mode))
 
 
+def parse_shard(spec):
+    """(index, count) of a shard spec: "I/N", "auto/N" or "auto", auto
+    reading Slurm's, OpenMPI's, PMI's or a Kubernetes indexed Job's
+    variables (dg_shard_parse)."""
+    return get_u32(lib.dg_shard_parse, spec.encode(), count=2)
+
+
 class Guard(Handle):
     """The differentiator ensemble of a Student (dg_guard), built or
     loaded.  Immutable; share it between threads, one Validator each."""
@@ -113,6 +120,35 @@ class Guard(Handle):
         opts, progress = fill_options(dg_ensemble_opts,
                                       lib.dg_guard_opts_init, options)
         return cls(progress.call(create, lib.dg_guard_build, dg_ensemble,
+                                 student._handle, train._handle,
+                                 handle_of(holdout), ctypes.byref(opts)),
+                   student)
+
+    @staticmethod
+    def build_shard(student, train, holdout=None, shard="auto", **options):
+        """Makes shard (index, count) of the guard's differentiators, or the
+        one a spec names ("I/N", "auto/N", "auto": see parse_shard), in
+        work_dir (required; shared by the shards and the merge).  Builds
+        no guard: once every shard is done, Guard.merge with the same
+        arguments makes the one Guard.build would make, byte for byte
+        (doc/scale-out.md)."""
+        index, count = parse_shard(shard) if isinstance(shard, str) else shard
+        opts, progress = fill_options(dg_ensemble_opts,
+                                      lib.dg_guard_opts_init, options)
+        progress.call(lib.dg_guard_build_shard, student._handle,
+                      train._handle, handle_of(holdout), ctypes.byref(opts),
+                      index, count)
+
+    @classmethod
+    def merge(cls, student, train, holdout=None, **options):
+        """The guard from the work_dir the shards of Guard.build_shard
+        filled, with their arguments: DiffguardError with Status.STATE
+        naming the differentiators missing, Status.MISMATCH naming a part
+        made with other settings, Student or data, or under another
+        name."""
+        opts, progress = fill_options(dg_ensemble_opts,
+                                      lib.dg_guard_opts_init, options)
+        return cls(progress.call(create, lib.dg_guard_merge, dg_ensemble,
                                  student._handle, train._handle,
                                  handle_of(holdout), ctypes.byref(opts)),
                    student)

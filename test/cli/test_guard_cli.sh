@@ -308,8 +308,8 @@ expect_failure "a missing guard" 1 "missing.dg" \
 
 # ---------------------------------------------------------- bad arguments
 out_guard=$work/never.dg
-expect_failure "guard without an action" 2 "expected build|info" "$dg" guard
-expect_failure "an unknown action" 2 "expected build or info" \
+expect_failure "guard without an action" 2 "expected build|merge|info" "$dg" guard
+expect_failure "an unknown action" 2 "expected build, merge or info" \
     "$dg" guard rebuild
 expect_failure "info takes no build options" 2 \
     "--epochs is an option of 'dg guard build'" \

@@ -344,6 +344,43 @@ class AdversarialSets(Fixture):
                                        result.adversarial[[3, 1]],
                                        atol=1e-6)
 
+    def test_parts_merge_into_the_whole_set(self):
+        advset, settings, _, _ = self.make()
+        n = len(advset)
+        mark = " [shard %d/3 of " + str(n) + " attempts]"
+        ranges = [(0, 5), (5, 11), (11, n)]
+        parts = []
+        for index, (first, end) in enumerate(ranges):
+            part = dg.AdversarialSet.create(
+                (1, 8, 8), advset.description + mark % index, settings)
+            for i in range(first, end):
+                part.add(advset.pixels(i) / 255, advset.item(i))
+            parts.append(part)
+        merged = dg.AdversarialSet.merge(parts[::-1])  # any order
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [os.path.join(tmp, name) for name in ("whole", "merged")]
+            advset.save(paths[0])
+            merged.save(paths[1])
+            with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+                self.assertEqual(a.read(), b.read())
+        for wrong, words in [(parts[:2], "2 parts of a run in 3 shards"),
+                             ([parts[0], parts[0], parts[2]],
+                              "shard 0 of 3 given twice"),
+                             ([advset], "not a shard of an attack run")]:
+            with self.subTest(words=words), \
+                    self.assertRaises(dg.DiffguardError) as e:
+                dg.AdversarialSet.merge(wrong)
+            self.assertEqual(e.exception.status, dg.Status.MISMATCH)
+            self.assertIn(words, e.exception.detail)
+        other = dg.AdversarialSet.create(
+            (1, 8, 8), advset.description + mark % 1,
+            settings._replace(seed=settings.seed + 1))
+        for i in range(*ranges[1]):
+            other.add(advset.pixels(i) / 255, advset.item(i))
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.AdversarialSet.merge([parts[0], other, parts[2]])
+        self.assertIn("its seed differs", e.exception.detail)
+
     def test_corrupt_files_and_errors(self):
         advset, _, _, _ = self.make()
         with tempfile.TemporaryDirectory() as tmp:

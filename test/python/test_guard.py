@@ -19,7 +19,7 @@ class Defence(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.train, _, cls.student, cls.guard = \
+        cls.train, cls.holdout, cls.student, cls.guard = \
             support.student_and_guard(cls.tmp.name)
         test = support.dataset(cls.tmp.name, "test", 25, seed=9)
         cls.x, _ = test.batch(range(len(test)), cls.student)
@@ -144,6 +144,44 @@ class Defence(unittest.TestCase):
         dg.Guard.remove_work_dir(work)
         self.assertFalse(os.path.exists(work))
         dg.Guard.remove_work_dir(work)  # already gone
+
+    def test_shards_merge_into_the_same_guard(self):
+        work = os.path.join(self.tmp.name, "shards.work")
+        args = (self.student, self.train, self.holdout)
+        options = dict(support.GUARD_OPTIONS, work_dir=work)
+        dg.Guard.build_shard(*args, shard=(1, 2), **options)
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.Guard.merge(*args, **options)
+        self.assertEqual(e.exception.status, dg.Status.STATE)
+        self.assertIn("lacks 8 of the 16 differentiators (class 0 variant "
+                      "0, class 0 variant 2", e.exception.detail)
+        os.environ.update(OMPI_COMM_WORLD_RANK="0", OMPI_COMM_WORLD_SIZE="2")
+        try:
+            dg.Guard.build_shard(*args, shard="auto", **options)
+        finally:
+            del os.environ["OMPI_COMM_WORLD_RANK"]
+            del os.environ["OMPI_COMM_WORLD_SIZE"]
+        merged = dg.Guard.merge(*args, **options)
+        paths = [os.path.join(self.tmp.name, n) for n in ("a.dg", "b.dg")]
+        self.guard.save(paths[0])
+        merged.save(paths[1])
+        with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        dg.Guard.remove_work_dir(work)
+
+    def test_parse_shard(self):
+        self.assertEqual(dg.parse_shard("2/5"), (2, 5))
+        os.environ["JOB_COMPLETION_INDEX"] = "3"
+        try:
+            self.assertEqual(dg.parse_shard("auto/4"), (3, 4))
+            with self.assertRaises(dg.DiffguardError) as e:
+                dg.parse_shard("auto")
+            self.assertIn("auto/N", e.exception.detail)
+        finally:
+            del os.environ["JOB_COMPLETION_INDEX"]
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.parse_shard("5/5")
+        self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
 
     def test_errors(self):
         with self.assertRaises(dg.DiffguardError) as e:

@@ -112,6 +112,37 @@ static int alloc_attempts(attack_run *r)
     return CLI_EXIT_OK;
 }
 
+/* Keeps the attempts of the plan's shard: whole batches of the run, a
+ * contiguous share of them, so that every batch is attacked as in the
+ * unsharded run and the parts join in shard order. */
+static int keep_shard(attack_run *r)
+{
+    const attack_plan *p = &r->plan;
+    uint64_t batch = p->opts.batch_size;
+    uint64_t batches = (r->n + batch - 1) / batch;
+    if (p->shards > batches)
+        return cli_usage_error("--shard %u/%u: %u attempts make %llu batches "
+                               "of %llu; use at most %llu shards",
+                               p->shard, p->shards, r->n,
+                               (unsigned long long)batches,
+                               (unsigned long long)batch,
+                               (unsigned long long)batches);
+    uint64_t first = p->shard * batches / p->shards * batch;
+    uint64_t end = (p->shard + 1) * batches / p->shards * batch;
+    if (end > r->n) end = r->n;
+    uint32_t n = (uint32_t)(end - first);
+    memmove(r->source_index, r->source_index + first,
+            n * sizeof *r->source_index);
+    memmove(r->target_index, r->target_index + first,
+            n * sizeof *r->target_index);
+    memmove(r->source_label, r->source_label + first,
+            n * sizeof *r->source_label);
+    memmove(r->target_label, r->target_label + first,
+            n * sizeof *r->target_label);
+    r->n = n;
+    return CLI_EXIT_OK;
+}
+
 /* Sources (and targets) among the images the Student gets right, chosen
  * by the library as any host would choose them. */
 static int choose_attempts(attack_run *r)
@@ -135,7 +166,7 @@ static int choose_attempts(attack_run *r)
                                            r->source_label, r->target_index,
                                            r->target_label);
     if (st != DG_OK) return cli_fail(st, "choosing the attempts");
-    return CLI_EXIT_OK;
+    return p->shards ? keep_shard(r) : CLI_EXIT_OK;
 }
 
 /* Pixels in [0,1] of the chosen sources and targets. */
@@ -226,6 +257,17 @@ static int save_set(const attack_run *r)
              cli_name_of(attack_presets, p->preset), p->opts.feature_layer,
              adaptive);
     description[1023] = '\0'; /* a set keeps at most 1023 bytes */
+    if (p->shards) {
+        size_t len = strlen(description);
+        int mark = snprintf(description + len, sizeof description - len,
+                            DG_ADVSET_SHARD_MARK, p->shard, p->shards,
+                            p->count);
+        if (mark < 0 || len + (size_t)mark > 1023)
+            return cli_error("--shard: the set's description (%zu bytes) "
+                             "leaves no room for the shard mark; shorten "
+                             "the paths",
+                             len);
+    }
     dg_advset *set;
     dg_status st = dg_advset_create(&p->opts, r->channels, r->height,
                                     r->width, description, &set);

@@ -38,6 +38,10 @@ typedef struct attack_plan {
                                        join every attempt's loss */
     const char *label; /* leads the set's description, such as the threat
                           level (dg demo); NULL: none */
+    /* --shard I/N: only the attempts of shard `shard`, whole batches of
+     * the run's, marked in the set's description for dg advset merge;
+     * shards 0: every attempt. */
+    uint32_t shard, shards;
     dg_attack_opts opts;
 } attack_plan;
 

@@ -139,6 +139,29 @@ static int read_adaptive(const cli_args *args, attack_plan *p)
     return CLI_EXIT_OK;
 }
 
+/* --shard I/N.  A shard attacks whole batches of the run's attempts, so
+ * that its part equals theirs in the unsharded set; a random start or a
+ * random draw of models is keyed by the attempt's place in the run the
+ * library is given, which a shard's run shifts, and examples would be a
+ * shard's. */
+static int read_shard(const cli_args *args, attack_plan *p)
+{
+    const char *spec = cli_value(args, "shard");
+    if (!spec) return CLI_EXIT_OK;
+    if (dg_shard_parse(spec, &p->shard, &p->shards) != DG_OK)
+        return cli_usage_error("--shard: %s", dg_last_error_detail());
+    if (p->opts.random_start || p->opts.adaptive_draw)
+        return cli_usage_error("--shard does not go with --random-start or "
+                               "--draw: their random numbers follow each "
+                               "attempt's place in the run, which a shard "
+                               "changes");
+    if (p->examples_dir)
+        return cli_usage_error("--shard does not go with --examples: run "
+                               "dg advset merge, then make the examples "
+                               "from the whole set");
+    return CLI_EXIT_OK;
+}
+
 static int read_plan(const cli_args *args, attack_plan *p)
 {
     long count, target = -1, examples;
@@ -165,7 +188,7 @@ static int read_plan(const cli_args *args, attack_plan *p)
     p->n_examples = (uint32_t)examples;
     if (target >= 0 && !p->opts.targeted)
         return cli_usage_error("--target-class needs --mode targeted");
-    return CLI_EXIT_OK;
+    return read_shard(args, p);
 }
 
 
@@ -395,6 +418,9 @@ static const cli_option attack_options[] = {
     {"batch", 'b', "B", "images optimised together (default 32)"},
     {"threads", 'j', "N", "worker threads; 0: all CPUs (default 0)"},
     {"seed", 0, "S", "choice of images, random starts (default 1)"},
+    {"shard", 0, "I/N", "only shard I of N of the attempts, whole batches "
+                        "(auto/N, auto: from Slurm, MPI or a Kubernetes "
+                        "indexed Job); dg advset merge joins the parts"},
     {"examples", 0, "DIR", "write PNG examples and DIR/sheet.png"},
     {"example-count", 0, "N", "examples to write (default 8)"},
     CLI_OPTION_JSON,
@@ -432,3 +458,73 @@ const cli_command cmd_attack = {
     .run = run_attack,
 };
 
+
+/* ------------------------------------------------------------------------ */
+/* dg advset merge                                                          */
+/* ------------------------------------------------------------------------ */
+
+static int run_advset_merge(const cli_args *args, char **paths, uint32_t n)
+{
+    const char *out_path;
+    int rc = required_value(args, "output", &out_path);
+    if (rc != CLI_EXIT_OK) return rc;
+    dg_advset **parts = calloc(n, sizeof *parts), *merged = NULL;
+    if (!parts) return cli_error("out of memory");
+    dg_status st = DG_OK;
+    for (uint32_t k = 0; k < n && rc == CLI_EXIT_OK; k++) {
+        st = dg_advset_load_file(paths[k], &parts[k]);
+        if (st != DG_OK) rc = cli_fail(st, "loading %s", paths[k]);
+    }
+    if (rc == CLI_EXIT_OK) {
+        st = dg_advset_merge((const dg_advset *const *)parts, n, &merged);
+        if (st != DG_OK) rc = cli_fail(st, "merging the parts");
+    }
+    if (rc == CLI_EXIT_OK) {
+        st = dg_advset_save_file(merged, out_path);
+        if (st != DG_OK) rc = cli_fail(st, "writing %s", out_path);
+    }
+    uint32_t count = 0;
+    if (rc == CLI_EXIT_OK) dg_advset_count(merged, &count);
+    if (rc == CLI_EXIT_OK && !cli_flag(args, "quiet"))
+        printf("%u attempts from %u parts written to %s\n", count, n,
+               out_path);
+    for (uint32_t k = 0; k < n; k++) dg_advset_free(parts[k]);
+    free(parts);
+    dg_advset_free(merged);
+    return rc;
+}
+
+static int run_advset(const cli_args *args)
+{
+    const char *action = args->positional[0];
+    if (strcmp(action, "merge") != 0)
+        return cli_usage_error("unknown action \"%s\"; expected merge",
+                               action);
+    if (args->n_positional < 2)
+        return cli_usage_error("'dg advset merge' takes the PART files of "
+                               "every shard");
+    return run_advset_merge(args, args->positional + 1,
+                            (uint32_t)(args->n_positional - 1));
+}
+
+static const cli_option advset_options[] = {
+    {"output", 'o', "FILE", "the adversarial set to write"},
+    CLI_OPTION_QUIET,
+    CLI_OPTIONS_END,
+};
+
+const cli_command cmd_advset = {
+    .name = "advset",
+    .summary = "Merge the adversarial sets of dg attack --shard into one",
+    .synopsis = "merge PART... -o FILE",
+    .description =
+        "merge joins the parts that dg attack --shard I/N wrote, given in "
+        "any order,\ninto the set the same dg attack without --shard "
+        "writes, byte for byte.  It\nrefuses parts of other runs "
+        "(settings, seed, data, models), a shard missing\nor given twice "
+        "(doc/scale-out.md).",
+    .options = advset_options,
+    .min_args = 1,
+    .max_args = -1,
+    .run = run_advset,
+};

@@ -71,12 +71,19 @@ static int read_ratios(const cli_args *args, dg_guard_opts *o)
     return CLI_EXIT_OK;
 }
 
-/* What dg guard build was asked to do, read before any long work. */
+/* A whole build, one shard's jobs (--shard), or the merge of the shards'
+ * work into the guard (dg guard merge). */
+typedef enum build_step { STEP_WHOLE, STEP_SHARD, STEP_MERGE } build_step;
+
+/* What dg guard build or merge was asked to do, read before any long
+ * work. */
 typedef struct build_settings {
     dg_guard_opts opts;  /* work_dir points into `work_dir` */
     const char *student;    /* --student */
     const char *output;     /* --output */
     char work_dir[4096];    /* --work-dir or OUTPUT.work; "" for none */
+    build_step step;
+    uint32_t shard, shards; /* --shard I/N */
 } build_settings;
 
 static int read_counts(const cli_args *args, dg_guard_opts *o)
@@ -148,6 +155,20 @@ static int read_rates(const cli_args *args, dg_guard_opts *o)
     return rc;
 }
 
+/* --shard, which only build takes. */
+static int read_shard(const cli_args *args, build_settings *b)
+{
+    const char *spec = cli_value(args, "shard");
+    if (!spec) return CLI_EXIT_OK;
+    if (b->step == STEP_MERGE)
+        return cli_usage_error("'dg guard merge' joins every shard's work; "
+                               "--shard is an option of 'dg guard build'");
+    if (dg_shard_parse(spec, &b->shard, &b->shards) != DG_OK)
+        return cli_usage_error("--shard: %s", dg_last_error_detail());
+    b->step = STEP_SHARD;
+    return CLI_EXIT_OK;
+}
+
 static int read_build_settings(const cli_args *args, build_settings *b)
 {
     dg_guard_opts *o = &b->opts;
@@ -168,6 +189,7 @@ static int read_build_settings(const cli_args *args, build_settings *b)
         rc = cli_choice(args, "kind", kinds, NULL, &o->member_kind);
     if (rc == CLI_EXIT_OK) rc = read_prune_layers(args, o);
     if (rc == CLI_EXIT_OK) rc = read_ratios(args, o);
+    if (rc == CLI_EXIT_OK) rc = read_shard(args, b);
     if (rc != CLI_EXIT_OK) return rc;
     const char *dir = cli_value(args, "work-dir");
     int len = dir ? snprintf(b->work_dir, sizeof b->work_dir, "%s", dir)
@@ -176,6 +198,9 @@ static int read_build_settings(const cli_args *args, build_settings *b)
     if (len < 0 || (size_t)len >= sizeof b->work_dir)
         return cli_usage_error("the work directory path is too long");
     o->work_dir = b->work_dir[0] ? b->work_dir : NULL;
+    if (!o->work_dir && b->step != STEP_WHOLE)
+        return cli_usage_error("shards and their merge share the work "
+                               "directory: --work-dir cannot be empty");
     return CLI_EXIT_OK;
 }
 
@@ -187,6 +212,7 @@ static int read_build_settings(const cli_args *args, build_settings *b)
 /* State of the progress bars of one build. */
 typedef struct build_progress {
     const char *work_dir;
+    bool merging; /* every differentiator comes from the work directory */
     uint32_t reused; /* differentiators an earlier run left there */
     bool building;     /* the differentiators' first report was seen */
     const char *stage; /* of the bar on screen, or NULL */
@@ -207,10 +233,10 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
         if (p->stage) progress_finish();
         p->stage = stage;
         /* Only the first report counts what was reused, and says so
-         * once, whatever stages come between. */
+         * once, whatever stages come between; a merge builds nothing. */
         if (building && !p->building && p->work_dir) {
             p->reused = (uint32_t)done;
-            if (p->reused)
+            if (p->reused && !p->merging)
                 fprintf(stderr, "resuming: %s holds %u differentiators of "
                                 "an earlier run\n",
                         p->work_dir, p->reused);
@@ -277,23 +303,38 @@ static int prepare_outcome(const build_settings *b, const class_data *train,
     return rc;
 }
 
-/* guard_build_file, also telling how many differentiators the work
- * directory held from an earlier run. */
-static int build_guard(const dg_guard_opts *o, const dg_model *student,
-                       const dg_dataset *train, const dg_dataset *holdout,
-                       const char *path, dg_guard **out, double *seconds,
-                       uint32_t *reused)
+/* The library's step: a whole build, a shard's jobs (no guard) or the
+ * merge. */
+static dg_status run_step(const build_settings *b, const dg_guard_opts *o,
+                          const dg_model *student, const dg_dataset *train,
+                          const dg_dataset *holdout, dg_guard **out)
 {
-    const char *dir = o->work_dir;
-    build_progress progress = {.work_dir = dir};
-    dg_guard_opts opts = *o;
+    if (cli_interrupted()) return DG_E_CANCELLED;
+    switch (b->step) {
+    case STEP_SHARD:
+        return dg_guard_build_shard(student, train, holdout, o, b->shard,
+                                    b->shards);
+    case STEP_MERGE: return dg_guard_merge(student, train, holdout, o, out);
+    default: return dg_guard_build(student, train, holdout, o, out);
+    }
+}
+
+/* guard_build_file for any step, also telling how many differentiators
+ * the work directory held from an earlier run.  A shard writes no guard
+ * and keeps the work directory for the merge. */
+static int build_guard(const build_settings *b, const dg_model *student,
+                       const dg_dataset *train, const dg_dataset *holdout,
+                       dg_guard **out, double *seconds, uint32_t *reused)
+{
+    const char *dir = b->opts.work_dir, *path = b->output;
+    build_progress progress = {.work_dir = dir,
+                               .merging = b->step == STEP_MERGE};
+    dg_guard_opts opts = b->opts;
     opts.progress = on_build_progress;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
-    dg_status st = cli_interrupted()
-             ? DG_E_CANCELLED
-             : dg_guard_build(student, train, holdout, &opts, out);
+    dg_status st = run_step(b, &opts, student, train, holdout, out);
     *seconds = monotonic_seconds() - start;
     if (st == DG_E_CANCELLED && dir)
         return cli_error("interrupted; %s keeps the finished "
@@ -304,6 +345,7 @@ static int build_guard(const dg_guard_opts *o, const dg_model *student,
     if (st != DG_OK) return cli_fail(st, "building the guard");
     if (progress.stage) progress_finish();
     *reused = progress.reused;
+    if (b->step == STEP_SHARD) return CLI_EXIT_OK;
     /* Until the guard file is written the work directory holds the only
      * copy of the differentiators: a failed write keeps it for a rerun. */
     st = dg_guard_save_file(*out, path);
@@ -328,9 +370,9 @@ int guard_build_file(const dg_guard_opts *o, const dg_model *student,
                      const dg_dataset *train, const dg_dataset *holdout,
                      const char *path, dg_guard **out, double *seconds)
 {
+    build_settings b = {.opts = *o, .output = path, .step = STEP_WHOLE};
     uint32_t reused;
-    return build_guard(o, student, train, holdout, path, out, seconds,
-                       &reused);
+    return build_guard(&b, student, train, holdout, out, seconds, &reused);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -620,9 +662,37 @@ static int report(const cli_args *args, const char *guard_path,
 /* The actions                                                              */
 /* ------------------------------------------------------------------------ */
 
-static int run_build(const cli_args *args)
+/* A shard's report: what it made, and what comes next. */
+static void report_shard(const cli_args *args, const build_settings *b,
+                         const build_outcome *built)
 {
-    build_settings b;
+    if (!cli_flag(args, "json")) {
+        printf("shard %u of %u done in %.1f s (%u differentiators reused); "
+               "%s holds its work.\nOnce every shard is done: dg guard "
+               "merge with the same options.\n",
+               b->shard, b->shards, built->seconds, built->reused,
+               b->work_dir);
+        return;
+    }
+    json_writer w;
+    json_init(&w, stdout);
+    json_begin_object(&w);
+    json_key(&w, "shard");
+    json_int(&w, b->shard);
+    json_key(&w, "shards");
+    json_int(&w, b->shards);
+    json_key(&w, "work_dir");
+    json_string(&w, b->work_dir);
+    json_key(&w, "reused");
+    json_int(&w, built->reused);
+    json_key(&w, "seconds");
+    json_number(&w, built->seconds);
+    json_end_object(&w);
+}
+
+static int run_build(const cli_args *args, build_step step)
+{
+    build_settings b = {.step = step};
     build_outcome outcome = {0};
     dg_model *student = NULL;
     dg_guard *guard = NULL;
@@ -634,9 +704,11 @@ static int run_build(const cli_args *args)
     if (rc == CLI_EXIT_OK)
         rc = prepare_outcome(&b, &train, &holdout, &outcome);
     if (rc == CLI_EXIT_OK)
-        rc = build_guard(&b.opts, student, train.samples, holdout.samples,
-                         b.output, &guard, &outcome.seconds, &outcome.reused);
-    if (rc == CLI_EXIT_OK)
+        rc = build_guard(&b, student, train.samples, holdout.samples,
+                         &guard, &outcome.seconds, &outcome.reused);
+    if (rc == CLI_EXIT_OK && b.step == STEP_SHARD)
+        report_shard(args, &b, &outcome);
+    else if (rc == CLI_EXIT_OK)
         rc = report(args, b.output, b.student, guard, student, false,
                     &outcome);
     dg_guard_free(guard);
@@ -685,12 +757,13 @@ static int run_guard(const cli_args *args)
 {
     const char *action = args->positional[0];
     int extra = args->n_positional - 1;
-    if (strcmp(action, "build") == 0) {
+    bool merge = strcmp(action, "merge") == 0;
+    if (merge || strcmp(action, "build") == 0) {
         if (extra != 0)
-            return cli_usage_error("'dg guard build' takes no arguments "
+            return cli_usage_error("'dg guard %s' takes no arguments "
                                    "besides options, not \"%s\"",
-                                   args->positional[1]);
-        return run_build(args);
+                                   action, args->positional[1]);
+        return run_build(args, merge ? STEP_MERGE : STEP_WHOLE);
     }
     if (strcmp(action, "info") == 0) {
         if (extra != 1)
@@ -700,7 +773,8 @@ static int run_guard(const cli_args *args)
         int rc = refuse_build_options(args);
         return rc == CLI_EXIT_OK ? run_info(args, args->positional[1]) : rc;
     }
-    return cli_usage_error("unknown action \"%s\"; expected build or info",
+    return cli_usage_error("unknown action \"%s\"; expected build, merge "
+                           "or info",
                            action);
 }
 
@@ -761,6 +835,10 @@ static const cli_option guard_options[] = {
     {"work-dir", 0, "DIR", "keeps finished differentiators so that an "
                            "interrupted build resumes; removed after "
                            "success (default GUARD.work; empty: none)"},
+    {"shard", 0, "I/N", "build: only shard I of N of the differentiators, "
+                        "into the work directory (auto/N, auto: I and N "
+                        "from Slurm, MPI or a Kubernetes indexed Job; "
+                        "doc/scale-out.md)"},
     CLI_OPTION_JSON,
     CLI_OPTION_QUIET,
     CLI_OPTIONS_END,
@@ -769,9 +847,10 @@ static const cli_option guard_options[] = {
 const cli_command cmd_guard = {
     .name = "guard",
     .summary = "Build a differentiator guard for a Student, or describe one",
-    .synopsis = "build|info [GUARD]",
+    .synopsis = "build|merge|info [GUARD]",
     .description =
         "  dg guard build --student MODEL --data SPEC -o GUARD [OPTIONS]\n"
+        "  dg guard build ... --shard I/N   (then: dg guard merge ...)\n"
         "  dg guard info GUARD --student MODEL [--json]\n\n"
         "build prunes and distils V differentiators per Student class from "
         "the Student,\nranks them by agreement with it on held-out clean "
@@ -781,7 +860,12 @@ const cli_command cmd_guard = {
         "Ctrl-C keeps its finished differentiators in the work directory; "
         "the same\ncommand resumes it.  info prints the members and the "
         "calibration of every M;\nit takes only --student and --json.  A "
-        "guard only loads with the Student it\nwas built for.",
+        "guard only loads with the Student it\nwas built for.\n\n"
+        "On several machines (doc/scale-out.md), each runs build with "
+        "--shard I/N and\nthe same options and work directory; then merge, "
+        "with those options, checks\nthat every differentiator is there and "
+        "made with them, and writes the guard\nan unsharded build would "
+        "write, byte for byte.",
     .options = guard_options,
     .min_args = 1,
     .max_args = 2,

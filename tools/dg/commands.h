@@ -15,6 +15,7 @@ extern const cli_command cmd_demo;
 extern const cli_command cmd_guard;
 extern const cli_command cmd_validate;
 extern const cli_command cmd_attack;
+extern const cli_command cmd_advset;
 extern const cli_command cmd_eval;
 extern const cli_command cmd_import;
 extern const cli_command cmd_export;

@@ -19,6 +19,7 @@ static const cli_command *const commands[] = {
     &cmd_guard,
     &cmd_validate,
     &cmd_attack,
+    &cmd_advset,
     &cmd_eval,
     &cmd_import,
     &cmd_export,
