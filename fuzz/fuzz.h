@@ -1,14 +1,14 @@
 /* fuzz.h - what the fuzz targets share: the libFuzzer entry point they
- * define, and a cost bound that keeps models which would run for minutes
- * out of the targets' runs.  Each target is also linked with replay.c
- * into a plain program that `meson test` runs over fuzz/corpus. */
+ * define, checksum repair so that mutations reach the parsers, and a cost
+ * bound that keeps models which would run for minutes out of the targets'
+ * runs.  Each target is also linked with replay.c into a plain program
+ * that `meson test` runs over fuzz/corpus and fuzz/regressions. */
 #ifndef DG_FUZZ_H
 #define DG_FUZZ_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-
 #include <string.h>
 
 #include "core/bytes.h"
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * with its size field and CRCs recomputed so that mutations reach the
  * parsers (fuzz_twice). */
 
-static inline void put_le(uint8_t *p, uint64_t v, int bytes)
+static inline void fuzz_put_le(uint8_t *p, uint64_t v, int bytes)
 {
     for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> 8 * i);
 }
@@ -33,8 +33,8 @@ static inline void put_le(uint8_t *p, uint64_t v, int bytes)
 static inline void fuzz_repair_sized(uint8_t *data, size_t size)
 {
     if (size < 28) return;
-    put_le(data + 16, size, 8);
-    put_le(data + size - 4, dg_crc32(data, size - 4), 4);
+    fuzz_put_le(data + 16, size, 8);
+    fuzz_put_le(data + size - 4, dg_crc32(data, size - 4), 4);
 }
 
 /* Every model file embedded in a guard (its tails): each one's declared
@@ -45,12 +45,13 @@ static inline void fuzz_repair_guard(uint8_t *data, size_t size)
     for (size_t at = 0; size >= 28 && at <= size - 28; at++) {
         if (memcmp(data + at, magic, sizeof magic) != 0) continue;
         uint64_t declared = 0;
-        for (int i = 7; i >= 0; i--) declared = declared << 8 | data[at + 16 + i];
+        for (int i = 7; i >= 0; i--)
+            declared = declared << 8 | data[at + 16 + i];
         if (declared >= 28 && declared <= size - at)
-            put_le(data + at + declared - 4,
-                   dg_crc32(data + at, (size_t)declared - 4), 4);
+            fuzz_put_le(data + at + declared - 4,
+                        dg_crc32(data + at, (size_t)declared - 4), 4);
     }
-    if (size >= 4) put_le(data + size - 4, dg_crc32(data, size - 4), 4);
+    if (size >= 4) fuzz_put_le(data + size - 4, dg_crc32(data, size - 4), 4);
 }
 
 /* The CRC of every PNG chunk (length, type, data, CRC of type and data,
