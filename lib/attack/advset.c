@@ -71,9 +71,11 @@ static void keep_settings(dg_advset *s, const dg_attack_opts *o)
     adaptive_defaults(&s->settings);
 }
 
+/* Attempts are model inputs: 1 or 3 channels, as preprocessing allows
+ * (dg_advset_batch preprocesses them by channel). */
 static dg_status check_shape(dg_shape shape)
 {
-    if (shape.c == 0 || shape.h == 0 || shape.w == 0 || shape.c > 4 ||
+    if ((shape.c != 1 && shape.c != 3) || shape.h == 0 || shape.w == 0 ||
         shape.h > MAX_SIDE || shape.w > MAX_SIDE)
         return dg_fail(DG_E_SHAPE, "adversarial images of %ux%ux%u",
                        shape.c, shape.h, shape.w);

@@ -1258,8 +1258,13 @@ static dg_status meta_class_names(dg_model *m, const char *json, uint32_t n)
     int ok = s == DG_OK && *c++ == '[';
     while (ok) {
         c = skip_space(c);
-        ok = *c++ == '"' && k < n && json_string(&c, names[k]);
-        if (ok) pointers[k] = names[k], k++;
+        /* Past the quote only if there is one: a value ending in "," must
+         * not move c beyond its terminator. */
+        ok = *c == '"' && k < n;
+        if (ok) c++, ok = json_string(&c, names[k]);
+        if (!ok) break;
+        pointers[k] = names[k];
+        k++;
         c = skip_space(c);
         if (*c != ',') break;
         c++;
