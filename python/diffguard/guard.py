@@ -117,12 +117,8 @@ class Guard(Handle):
         True to stop.  A work_dir is kept (a rerun resumes from it): call
         Guard.remove_work_dir once the guard is saved.  Slow: minutes at
         the defaults."""
-        opts, progress = fill_options(dg_ensemble_opts,
-                                      lib.dg_guard_opts_init, options)
-        return cls(progress.call(create, lib.dg_guard_build, dg_ensemble,
-                                 student._handle, train._handle,
-                                 handle_of(holdout), ctypes.byref(opts)),
-                   student)
+        return cls._made_by(lib.dg_guard_build, student, train, holdout,
+                            options)
 
     @staticmethod
     def build_shard(student, train, holdout=None, shard="auto", **options):
@@ -146,11 +142,17 @@ class Guard(Handle):
         naming the differentiators missing, Status.MISMATCH naming a part
         made with other settings, Student or data, or under another
         name."""
+        return cls._made_by(lib.dg_guard_merge, student, train, holdout,
+                            options)
+
+    @classmethod
+    def _made_by(cls, fn, student, train, holdout, options):
+        """The guard fn (dg_guard_build or dg_guard_merge) makes."""
         opts, progress = fill_options(dg_ensemble_opts,
                                       lib.dg_guard_opts_init, options)
-        return cls(progress.call(create, lib.dg_guard_merge, dg_ensemble,
-                                 student._handle, train._handle,
-                                 handle_of(holdout), ctypes.byref(opts)),
+        return cls(progress.call(create, fn, dg_ensemble, student._handle,
+                                 train._handle, handle_of(holdout),
+                                 ctypes.byref(opts)),
                    student)
 
     @classmethod
