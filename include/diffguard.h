@@ -1102,6 +1102,11 @@ typedef struct dg_attack_opts {
      *  switches it off: the attack then works through the adaptive models
      *  alone, and mimicry needs no target images. */
     float feature_weight;
+    /** The first image's place in a longer run of which this call is a
+     *  part (a shard): image i's random start and draws are keyed by the
+     *  seed and first_index + i, so parts give what one run gives.
+     *  Default 0. */
+    uint32_t first_index;
 } dg_attack_opts;
 
 /** Fills o with a preset (DG_ATTACK_PRESET_*).  Thread: any. */

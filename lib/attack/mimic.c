@@ -452,7 +452,7 @@ static void start_image(dg_attack_worker *w, image_state *st, uint32_t index)
 {
     const dg_attack_opts *o = &w->job->opts;
     const float *src = source_of(w->job, index, w->pixels);
-    uint64_t key[2] = {o->seed, index};
+    uint64_t key[2] = {o->seed, (uint64_t)o->first_index + index};
     dg_rng_seed(&st->rng, dg_hash64(key, sizeof key));
     st->index = index;
     st->has_best = st->done = 0;

@@ -201,7 +201,7 @@ class dg_attack_opts(ctypes.Structure):
                 ("adaptive_model_classes", POINTER(c_int32)),
                 ("n_adaptive_models", c_uint32),
                 ("adaptive_draw", c_uint32), ("adaptive_weight", c_float),
-                ("feature_weight", c_float)]
+                ("feature_weight", c_float), ("first_index", c_uint32)]
 
 
 class dg_advset_item(ctypes.Structure):

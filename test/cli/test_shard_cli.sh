@@ -206,9 +206,19 @@ expect_failure "a whole set is not a part" 1 "not a shard of an attack run" \
     "$dg" advset merge "$work/whole.dgadv" -o "$work/x.dgadv"
 expect_failure "attack: more shards than batches" 2 "use at most 5 shards" \
     "$dg" attack "${attack[@]}" --shard 0/6 -o "$work/x.dgadv"
-expect_failure "attack: --shard with --random-start" 2 "random-start" \
-    "$dg" attack "${attack[@]}" -m linf --random-start --shard 0/2 \
-    -o "$work/x.dgadv"
+# Random starts are keyed by each attempt's place in the whole run, so
+# shards that start further in draw what the unsharded run draws there.
+expect_success "L-inf mimicry with random starts, unsharded" \
+    "$dg" attack "${attack[@]}" -m linf --random-start -o "$work/whole-rs.dgadv"
+for i in 0 1; do
+    expect_success "random starts: shard $i/2" \
+        "$dg" attack "${attack[@]}" -m linf --random-start --shard "$i/2" \
+        -o "$work/rs-$i.dgadv"
+done
+expect_success "random starts: merge" \
+    "$dg" advset merge "$work"/rs-[01].dgadv -o "$work/rs.dgadv"
+same_guard "random starts: the parts merge into the unsharded set" \
+    "$work/rs.dgadv" "$work/whole-rs.dgadv"
 expect_failure "attack: --shard with --examples" 2 "examples" \
     "$dg" attack "${attack[@]}" --examples "$work/ex" --shard 0/2 \
     -o "$work/x.dgadv"

@@ -114,7 +114,8 @@ static int alloc_attempts(attack_run *r)
 
 /* Keeps the attempts of the plan's shard: whole batches of the run, a
  * contiguous share of them, so that every batch is attacked as in the
- * unsharded run and the parts join in shard order. */
+ * unsharded run and the parts join in shard order; the library keys each
+ * attempt's random numbers by its place in the whole run. */
 static int keep_shard(attack_run *r)
 {
     const attack_plan *p = &r->plan;
@@ -140,6 +141,7 @@ static int keep_shard(attack_run *r)
     memmove(r->target_label, r->target_label + first,
             n * sizeof *r->target_label);
     r->n = n;
+    r->plan.opts.first_index = (uint32_t)first;
     return CLI_EXIT_OK;
 }
 

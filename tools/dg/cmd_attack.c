@@ -140,21 +140,14 @@ static int read_adaptive(const cli_args *args, attack_plan *p)
 }
 
 /* --shard I/N.  A shard attacks whole batches of the run's attempts, so
- * that its part equals theirs in the unsharded set; a random start or a
- * random draw of models is keyed by the attempt's place in the run the
- * library is given, which a shard's run shifts, and examples would be a
- * shard's. */
+ * that its part equals theirs in the unsharded set (attack_run.c); the
+ * examples would be a shard's only. */
 static int read_shard(const cli_args *args, attack_plan *p)
 {
     const char *spec = cli_value(args, "shard");
     if (!spec) return CLI_EXIT_OK;
     if (dg_shard_parse(spec, &p->shard, &p->shards) != DG_OK)
         return cli_usage_error("--shard: %s", dg_last_error_detail());
-    if (p->opts.random_start || p->opts.adaptive_draw)
-        return cli_usage_error("--shard does not go with --random-start or "
-                               "--draw: their random numbers follow each "
-                               "attempt's place in the run, which a shard "
-                               "changes");
     if (p->examples_dir)
         return cli_usage_error("--shard does not go with --examples: run "
                                "dg advset merge, then make the examples "
