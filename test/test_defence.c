@@ -553,18 +553,25 @@ static int watch_build(void *user, const char *stage, uint64_t done,
     return w->stop_after && w->reports >= w->stop_after;
 }
 
-static dg_status build_small(const char *work_dir, build_watch *watch,
-                             dg_guard **out)
+/* The small pruned guard the work-directory and shard tests build. */
+static dg_guard_opts small_opts(const char *work_dir, uint32_t epochs)
 {
     dg_guard_opts o;
     dg_guard_opts_init(&o, sizeof o);
     o.member_kind = DG_MEMBERS_PRUNED;
     o.variants = 3;
     o.members = 2;
-    o.epochs = 1;
+    o.epochs = epochs;
     o.batch_size = 16;
     o.harden = 0;
     o.work_dir = work_dir;
+    return o;
+}
+
+static dg_status build_small(const char *work_dir, build_watch *watch,
+                             dg_guard **out)
+{
+    dg_guard_opts o = small_opts(work_dir, 1);
     o.progress = watch ? watch_build : NULL;
     o.progress_user = watch;
     return dg_guard_build(student, train_set, held_set, &o, out);
@@ -634,30 +641,14 @@ END_TEST
 static dg_status build_shard(const char *work_dir, uint32_t epochs,
                              uint32_t index, uint32_t count)
 {
-    dg_guard_opts o;
-    dg_guard_opts_init(&o, sizeof o);
-    o.member_kind = DG_MEMBERS_PRUNED;
-    o.variants = 3;
-    o.members = 2;
-    o.epochs = epochs;
-    o.batch_size = 16;
-    o.harden = 0;
-    o.work_dir = work_dir;
+    dg_guard_opts o = small_opts(work_dir, epochs);
     return dg_guard_build_shard(student, train_set, held_set, &o, index,
                                 count);
 }
 
 static dg_status merge_small(const char *work_dir, dg_guard **out)
 {
-    dg_guard_opts o;
-    dg_guard_opts_init(&o, sizeof o);
-    o.member_kind = DG_MEMBERS_PRUNED;
-    o.variants = 3;
-    o.members = 2;
-    o.epochs = 1;
-    o.batch_size = 16;
-    o.harden = 0;
-    o.work_dir = work_dir;
+    dg_guard_opts o = small_opts(work_dir, 1);
     return dg_guard_merge(student, train_set, held_set, &o, out);
 }
 
