@@ -1,0 +1,50 @@
+#!/bin/bash
+# Validation cost, libdiffguard against ONNX Runtime (npm onnxruntime-node)
+# in the same run, same inputs, same thread count, on a given Student and
+# guard (for example the demo's dg-demo/student.dgm and dg-demo/guard.dg).
+# ONNX Runtime runs one graph: the Student and every distinct member as
+# `dg export` writes them, shared weights stored once (bench/ort/merge_guard.py),
+# then the guard's decision rule in JavaScript; the script checks that both
+# accept the same inputs.
+# Needs: meson setup BUILD -Dbench=true; (cd bench/ort && npm install --ignore-scripts);
+#        Debian's python3-onnx (or onnx in /usr/bin/python3).
+# Usage: bench/ort_validate.sh BUILD_DIR STUDENT GUARD [THREADS...]  (default threads: 1 2)
+set -euo pipefail
+if [ $# -lt 3 ]; then
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+build=$1 student=$2 guard=$3
+shift 3
+threads=${*:-1 2}
+here=$(cd "$(dirname "$0")" && pwd)
+[ -d "$here/ort/node_modules/onnxruntime-node" ] || {
+    echo "ort_validate.sh: run (cd $here/ort && npm install --ignore-scripts) first" >&2
+    exit 1
+}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dg=$build/tools/dg/dg
+"$dg" export "$student" -o "$work/student.onnx" >/dev/null
+"$dg" export --guard "$guard" --student "$student" --all "$work/members" >/dev/null
+"$dg" guard info "$guard" --student "$student" --json >"$work/info.json"
+/usr/bin/python3 "$here/ort/merge_guard.py" "$work/student.onnx" "$work/members" \
+    "$work/info.json" "$work/merged.onnx" "$work/plan.json"
+for t in $threads; do
+    export OMP_NUM_THREADS=$t
+    ours=$("$build/bench/bench_validate" --student "$student" --guard "$guard" \
+           --inputs "$work/inputs.f32")
+    peer=$(node "$here/ort/validate.mjs" "$work/merged.onnx" "$work/plan.json" \
+           "$work/inputs.f32" "$t")
+    /usr/bin/python3 - "$t" "$ours" "$peer" <<'PY'
+import json, sys
+t, ours, peer = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+a, b = ours["accepted"], peer["accepted"]
+same = sum(x == y for x, y in zip(a, b))
+print(f"threads {t}: {ours['impl']} against {peer['impl']}; "
+      f"same verdict on {same} of {len(a)} inputs")
+for key in ("batch1_p50_ms", "batch1_p99_ms", "batch64_ms_per_image"):
+    print(f"threads {t}: {key:22s} libdiffguard {ours[key]:8.3f}  "
+          f"onnxruntime {peer[key]:8.3f}  ratio {peer[key] / ours[key]:5.2f}x")
+PY
+done
