@@ -8,7 +8,7 @@
 
 #include "core/rng.h"
 #include "naive.h"
-#include "nn/exec.h"
+#include "nn/exec_internal.h"
 #include "nn/model.h"
 #include "nn/spec.h"
 #include "suite.h"
@@ -318,6 +318,76 @@ START_TEST(aliases_of_fused_layers)
 }
 END_TEST
 
+/* Inference keeps activations NHWC from convolution to convolution or
+ * pooling (exec.c, decide_layouts).  Every layer of such a chain, read
+ * through dg_exec_output, must still equal the naive NCHW computation, with
+ * a pruning mask inside the chain and with one and several input channels;
+ * the layout must really be taken, or the test checks nothing new. */
+static void relu_in_place(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+START_TEST(channels_last_chain_matches_reference)
+{
+    const int O1 = 6, O2 = 7, O3 = 4, F = 3;
+    for (int trial = 0; trial < 6; trial++) {
+        int N = 1 + trial % 3, C = trial % 2 ? 3 : 1, H = 10 + trial, W = 12 - trial % 3;
+        dg_shape in = {(uint32_t)C, (uint32_t)H, (uint32_t)W};
+        dg_model *m = build("c6k3p1,relu,mp2,c7k3,relu,ap2,c4k1,relu,flatten,fc3", in);
+        m->layers[3].mask = calloc((size_t)O2, 1);
+        for (int u = 0; u < O2; u++) m->layers[3].mask[u] = u != 2;
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        /* The naive chain, layer by layer. */
+        int H1 = H, W1 = W, H2 = H1 / 2, W2 = W1 / 2, H3 = H2 - 2, W3 = W2 - 2,
+            H4 = H3 / 2, W4 = W3 / 2;
+        size_t n1 = (size_t)N * O1 * H1 * W1, n2 = (size_t)N * O1 * H2 * W2,
+               n3 = (size_t)N * O2 * H3 * W3, n4 = (size_t)N * O2 * H4 * W4,
+               n5 = (size_t)N * O3 * H4 * W4;
+        float *y1 = malloc(n1 * sizeof *y1), *y2 = malloc(n2 * sizeof *y2),
+              *y3 = malloc(n3 * sizeof *y3), *y4 = malloc(n4 * sizeof *y4),
+              *y5 = malloc(n5 * sizeof *y5), *y6 = malloc((size_t)N * F * sizeof *y6);
+        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1],
+                   O1, 3, 1, 1, y1, H1, W1);
+        relu_in_place(y1, n1);
+        naive_pool(y1, N, O1, H1, W1, 2, 2, 0, 1, y2, H2, W2);
+        naive_conv(y2, N, O1, H2, W2, m->layers[3].param[0], m->layers[3].param[1],
+                   O2, 3, 1, 0, y3, H3, W3);
+        for (int n = 0; n < N; n++)
+            memset(y3 + ((size_t)n * O2 + 2) * H3 * W3, 0, sizeof *y3 * H3 * W3);
+        relu_in_place(y3, n3);
+        naive_pool(y3, N, O2, H3, W3, 2, 2, 0, 0, y4, H4, W4);
+        naive_conv(y4, N, O2, H4, W4, m->layers[6].param[0], m->layers[6].param[1],
+                   O3, 1, 1, 0, y5, H4, W4);
+        relu_in_place(y5, n5);
+        naive_linear(y5, N, O3 * H4 * W4, m->layers[9].param[0],
+                     m->layers[9].param[1], F, y6);
+
+        dg_exec *e = NULL;
+        ck_assert_int_eq(dg_exec_create(m, (uint32_t)N, 0, &e), DG_OK);
+        ck_assert_int_eq(dg_exec_forward(e, x, (uint32_t)N), DG_OK);
+        for (int32_t i = 0; i <= 5; i++)
+            ck_assert_msg(e->run[i].channels_last, "layer %d kept NCHW", i);
+        ck_assert(!e->run[7].channels_last); /* read by the flatten */
+        const struct { int32_t layer; const float *want; size_t n; } reads[] = {
+            {1, y1, n1}, {2, y2, n2}, {4, y3, n3}, {5, y4, n4}, {7, y5, n5},
+            {9, y6, (size_t)N * F}};
+        for (size_t k = 0; k < sizeof reads / sizeof *reads; k++) {
+            const float *got = dg_exec_output(e, reads[k].layer);
+            ck_assert_msg(got != NULL, "layer %d: %s", reads[k].layer,
+                          dg_last_error_detail());
+            char what[32];
+            snprintf(what, sizeof what, "layer %d", reads[k].layer);
+            expect_close(got, reads[k].want, reads[k].n, 1e-4, what);
+        }
+        dg_exec_free(e);
+        free(y1), free(y2), free(y3), free(y4), free(y5), free(y6);
+        free(x);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
 /* A pruning mask zeroes its units in every executor kind, fused or not. */
 START_TEST(masks_zero_their_units)
 {
@@ -607,6 +677,7 @@ int main(void)
     tcase_add_test(tc, add_dropout_and_residual_graph);
     tcase_add_test(tc, masks_zero_their_units);
     tcase_add_test(tc, aliases_of_fused_layers);
+    tcase_add_test(tc, channels_last_chain_matches_reference);
     tcase_add_test(tc, batch_size_changes_do_not_change_results);
     tcase_add_test(tc, architecture_strings_are_validated);
     tcase_add_test(tc, join_undoes_slice);

@@ -3,8 +3,10 @@
  * no other file sees a oneDNN type.
  *
  * A dg_prim is one prepared oneDNN primitive for fixed shapes.  Its tensors
- * are bound per run through an array of pointers indexed by dg_slot; all
- * activations are plain NCHW (or NC) float32.  A primitive owns its stream
+ * are bound per run through an array of pointers indexed by dg_slot;
+ * activations are plain NCHW (or NC) float32, except where an inference
+ * convolution or pooling window says its source or destination is
+ * channels-last (NHWC), the layout oneDNN's convolutions run in.  A primitive owns its stream
  * and scratchpad, so different primitives may run on different threads at
  * once, but one primitive runs on one thread at a time. */
 #ifndef DG_NN_BACKEND_H
@@ -42,12 +44,18 @@ typedef enum dg_slot {
 #define DG_POST_MASK 1u /* multiply output channels by a 0/1 mask */
 #define DG_POST_RELU 2u /* then apply ReLU */
 
+/* Layouts of a window's activations (dg_window.layout); 0: both NCHW. */
+#define DG_LAYOUT_SRC_NHWC 1u
+#define DG_LAYOUT_DST_NHWC 2u
+
 /* Geometry shared by convolution and pooling: batch n, per-sample input and
- * output shapes, square kernel k, stride s, symmetric padding p. */
+ * output shapes, square kernel k, stride s, symmetric padding p, and the
+ * activations' DG_LAYOUT_* (inference forward only). */
 typedef struct dg_window {
     uint32_t n;
     dg_shape in, out;
     uint32_t k, s, p;
+    unsigned layout;
 } dg_window;
 
 dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS]);
@@ -82,6 +90,9 @@ dg_status dg_linear_backward_weights(dg_prim **out, uint32_t n,
 dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
                           int training);
 dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max);
+
+/* Copies n samples of shape s from NHWC (SRC) to NCHW (DST). */
+dg_status dg_to_nchw(dg_prim **out, uint32_t n, dg_shape s);
 
 /* ReLU over n samples of shape s. */
 dg_status dg_relu_forward(dg_prim **out, uint32_t n, dg_shape s);

@@ -2,8 +2,10 @@
  *
  * Each public constructor describes one operation, lets oneDNN choose an
  * implementation, and wraps it as a dg_prim whose tensors are bound per run.
- * Activations are plain NCHW/NC so the rest of the library can read them;
- * inference weights may be repacked once into oneDNN's preferred layout. */
+ * Activations are plain NCHW/NC so the rest of the library can read them,
+ * except between inference convolutions and poolings, which may pass NHWC
+ * (dg_window.layout) to skip two reorders per layer; inference weights may
+ * be repacked once into oneDNN's preferred layout. */
 #include "nn/backend.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -74,12 +76,20 @@ static dg_status get_engine(dnnl_engine_t *out)
 
 /* ---- memory descriptors ------------------------------------------------ */
 
-static dg_status md_nchw(dnnl_memory_desc_t *md, uint32_t n, dg_shape s)
+/* n samples of shape s, NHWC if nhwc, else NCHW. */
+static dg_status md_act(dnnl_memory_desc_t *md, uint32_t n, dg_shape s,
+                        int nhwc)
 {
     dnnl_dims_t d = {n, s.c, s.h, s.w};
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nchw),
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32,
+                                          nhwc ? dnnl_nhwc : dnnl_nchw),
              "activation descriptor");
     return DG_OK;
+}
+
+static dg_status md_nchw(dnnl_memory_desc_t *md, uint32_t n, dg_shape s)
+{
+    return md_act(md, n, s, 0);
 }
 
 static dg_status md_2d(dnnl_memory_desc_t *md, uint32_t rows, uint32_t cols,
@@ -467,8 +477,8 @@ typedef struct conv_mds {
 
 static dg_status conv_describe(conv_mds *c, const dg_window *g)
 {
-    DG_TRY(md_nchw(&c->plain.src, g->n, g->in));
-    DG_TRY(md_nchw(&c->plain.dst, g->n, g->out));
+    DG_TRY(md_act(&c->plain.src, g->n, g->in, g->layout & DG_LAYOUT_SRC_NHWC));
+    DG_TRY(md_act(&c->plain.dst, g->n, g->out, g->layout & DG_LAYOUT_DST_NHWC));
     DG_TRY(md_weights(&c->plain.w, g));
     DG_TRY(md_1d(&c->b, g->out.c));
     c->plain.b = c->b;
@@ -628,18 +638,23 @@ dg_status dg_linear_backward_weights(dg_prim **out, uint32_t n,
 
 /* ---- pooling ----------------------------------------------------------- */
 
+/* The pooling runs in its source's layout; a destination wanted in the
+ * other layout is adapted (`dst` gives the wanted one). */
 static dg_status pool_forward_desc(dnnl_pooling_desc_t *d, const dg_window *g,
-                                   int max, int training)
+                                   int max, int training,
+                                   dnnl_memory_desc_t *dst)
 {
-    dnnl_memory_desc_t src, dst;
-    DG_TRY(md_nchw(&src, g->n, g->in));
-    DG_TRY(md_nchw(&dst, g->n, g->out));
+    int nhwc = (g->layout & DG_LAYOUT_SRC_NHWC) != 0;
+    dnnl_memory_desc_t src, run_dst;
+    DG_TRY(md_act(&src, g->n, g->in, nhwc));
+    DG_TRY(md_act(&run_dst, g->n, g->out, nhwc));
+    DG_TRY(md_act(dst, g->n, g->out, g->layout & DG_LAYOUT_DST_NHWC));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
                 pad = {g->p, g->p};
     DNNL_TRY(dnnl_pooling_forward_desc_init(
                  d, training ? dnnl_forward_training : dnnl_forward_inference,
                  max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                 &src, &dst, strides, kernel, pad, pad),
+                 &src, &run_dst, strides, kernel, pad, pad),
              "pooling forward");
     return DG_OK;
 }
@@ -648,9 +663,10 @@ dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
                           int training)
 {
     dnnl_pooling_desc_t d;
-    DG_TRY(pool_forward_desc(&d, g, max, training));
+    dnnl_memory_desc_t dst;
+    DG_TRY(pool_forward_desc(&d, g, max, training, &dst));
     binding b[] = {{DG_SRC, DNNL_ARG_SRC},
-                   {DG_DST, DNNL_ARG_DST},
+                   {DG_DST, DNNL_ARG_DST, &dst},
                    {DG_WORKSPACE, DNNL_ARG_WORKSPACE}};
     return build(out, &d, NULL, NULL, b, max && training ? 3 : 2,
                  "pooling forward", NULL);
@@ -659,8 +675,8 @@ dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
 dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
 {
     dnnl_pooling_desc_t fd, d;
-    DG_TRY(pool_forward_desc(&fd, g, max, 1));
     dnnl_memory_desc_t src, dst;
+    DG_TRY(pool_forward_desc(&fd, g, max, 1, &dst));
     DG_TRY(md_nchw(&src, g->n, g->in));
     DG_TRY(md_nchw(&dst, g->n, g->out));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
@@ -678,6 +694,36 @@ dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
                         "pooling backward", NULL);
     dnnl_primitive_desc_destroy(hint);
     return s;
+}
+
+/* ---- layout ------------------------------------------------------------ */
+
+dg_status dg_to_nchw(dg_prim **out, uint32_t n, dg_shape s)
+{
+    *out = NULL;
+    dnnl_engine_t eng = NULL;
+    DG_TRY(get_engine(&eng));
+    dnnl_memory_desc_t src, dst;
+    DG_TRY(md_act(&src, n, s, 1));
+    DG_TRY(md_nchw(&dst, n, s));
+    dg_prim *p = calloc(1, sizeof *p);
+    if (!p) return dg_fail(DG_E_NOMEM, "layout reorder");
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        dnnl_reorder_primitive_desc_create(&pd, &src, eng, &dst, eng, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&p->prim, pd);
+    if (st == dnnl_success)
+        st = dnnl_stream_create(&p->stream, eng, dnnl_stream_default_flags);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dg_status r = st == dnnl_success ? DG_OK : dnnl_fail(st, "layout reorder");
+    if (r == DG_OK) r = add_arg(p, &src, DNNL_ARG_FROM, DG_SRC, NULL);
+    if (r == DG_OK) r = add_arg(p, &dst, DNNL_ARG_TO, DG_DST, NULL);
+    if (r != DG_OK) {
+        dg_prim_free(p);
+        return r;
+    }
+    *out = p;
+    return DG_OK;
 }
 
 /* ---- element-wise, softmax, batch norm, binary, reduction --------------- */

@@ -60,6 +60,41 @@ static void decide_fusion(dg_exec *e)
     }
 }
 
+static int takes_channels_last(const dg_layer *l)
+{
+    return l->kind == DG_LAYER_CONV || l->kind == DG_LAYER_MAXPOOL ||
+           l->kind == DG_LAYER_AVGPOOL;
+}
+
+/* Inference layouts: a convolution (with what is fused into it) or a
+ * pooling of a channels-last input keeps its output NHWC, the layout
+ * oneDNN's convolutions run in, when only convolutions and poolings read
+ * it; that saves the reorder out of and back into NCHW at every edge.  A
+ * caller reading such an output gets an NCHW copy (dg_exec_output). */
+static void decide_layouts(dg_exec *e)
+{
+    uint32_t n = e->m->n_layers;
+    for (uint32_t i = 0; i + 1 < n; i++) {
+        const dg_layer *l = &e->m->layers[i];
+        dg_layer_run *r = &e->run[i];
+        if (r->computed_by >= 0 || !takes_channels_last(l)) continue;
+        if (l->kind != DG_LAYER_CONV &&
+            !(l->input[0] >= 0 && e->run[l->input[0]].channels_last))
+            continue;
+        int32_t tail = r->overwritten_by >= 0 ? r->overwritten_by : (int32_t)i;
+        if (e->run[tail].consumers == 0 || tail + 1 >= (int32_t)n) continue;
+        int readers_take_it = 1;
+        for (uint32_t j = (uint32_t)tail + 1; j < n; j++) {
+            const dg_layer *c = &e->m->layers[j];
+            if ((c->input[0] == tail || c->input[1] == tail) &&
+                !takes_channels_last(c))
+                readers_take_it = 0;
+        }
+        if (!readers_take_it) continue;
+        for (int32_t k = (int32_t)i; k <= tail; k++) e->run[k].channels_last = 1;
+    }
+}
+
 static void free_plan(dg_exec *e, int slot)
 {
     for (uint32_t i = 0; i < e->m->n_layers; i++) {
@@ -68,6 +103,7 @@ static void free_plan(dg_exec *e, int slot)
         dg_prim_free(p->bwd_data);
         dg_prim_free(p->bwd_weights);
         dg_prim_free(p->scale);
+        dg_prim_free(p->to_nchw);
         memset(p, 0, sizeof *p);
     }
     e->plan_batch[slot] = 0;
@@ -119,6 +155,7 @@ void dg_exec_free(dg_exec *e)
             dg_free_aligned(r->out_buf);
             dg_free_aligned(r->diff_buf);
             dg_free_aligned(r->tmp_buf);
+            dg_free_aligned(r->nchw_buf);
             dg_free_aligned(r->stat_buf);
             dg_free_aligned(r->mask_f);
             dg_free_aligned(r->scale_f);
@@ -154,6 +191,8 @@ static dg_status alloc_buffers(dg_exec *e)
                         (l->kind == DG_LAYER_DROPOUT && train) ||
                         (l->kind == DG_LAYER_BATCHNORM && train && backward);
         if (needs_tmp) DG_TRY(dg_alloc_aligned(&r->tmp_buf, n, "layer scratch"));
+        if (r->channels_last && r->computed_by < 0)
+            DG_TRY(dg_alloc_aligned(&r->nchw_buf, n, "layer output copy"));
         if (l->kind == DG_LAYER_BATCHNORM && train)
             DG_TRY(dg_alloc_aligned(&r->stat_buf, 2 * (size_t)l->out.c,
                                     "batch statistics"));
@@ -211,7 +250,10 @@ dg_status dg_exec_create(dg_model *m, uint32_t capacity, unsigned flags,
             if (m->layers[i].input[k] >= 0)
                 e->run[m->layers[i].input[k]].consumers++;
     }
-    if (is_inference(e)) decide_fusion(e);
+    if (is_inference(e)) {
+        decide_fusion(e);
+        decide_layouts(e);
+    }
     s = alloc_buffers(e);
     if (s == DG_OK) s = plan(e, capacity);
     if (s != DG_OK) {
@@ -278,7 +320,14 @@ const float *dg_exec_output(const dg_exec *e, int32_t layer)
                 e->run[layer].overwritten_by);
         return NULL;
     }
-    return e->run[layer].out;
+    const dg_layer_run *r = &e->run[layer];
+    if (!r->channels_last) return r->out;
+    /* The layer whose primitive wrote it (itself, or what it is fused into). */
+    const dg_layer_run *w = r->computed_by >= 0 ? &e->run[r->computed_by] : r;
+    void *a[DG_SLOTS] = {0};
+    a[DG_SRC] = r->out;
+    a[DG_DST] = w->nchw_buf;
+    return dg_prim_run(w->p->to_nchw, a) == DG_OK ? w->nchw_buf : NULL;
 }
 
 static int trainable(const dg_layer *l)

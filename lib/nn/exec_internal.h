@@ -15,6 +15,7 @@
 /* One layer's primitives for one batch size. */
 typedef struct dg_layer_prims {
     dg_prim *fwd, *bwd_data, *bwd_weights, *scale; /* scale: mask or BN */
+    dg_prim *to_nchw; /* a channels-last output, copied out for readers */
 } dg_layer_prims;
 
 /* Per-layer run state.  Pointers named *_buf are owned; out/diff may alias
@@ -27,6 +28,7 @@ typedef struct dg_layer_run {
     float *diff;      /* d loss / d output */
     float *diff_buf;
     float *tmp_buf;   /* masked gradient, dropout mask, ... (out size) */
+    float *nchw_buf;  /* a channels-last output as dg_exec_output gives it */
     void *workspace;  /* max-pool indices, sized for the largest plan */
     size_t workspace_bytes;
     float *stat_buf;  /* batch-norm: batch mean then batch variance (2C) */
@@ -37,6 +39,7 @@ typedef struct dg_layer_run {
                                fused layer, so it cannot be read */
     unsigned post;      /* DG_POST_* fused into fwd */
     int folded_bn;      /* conv whose fwd includes the next batch norm */
+    int channels_last;  /* output kept NHWC: read only by conv and pooling */
     uint32_t consumers;
     int needs_diff_src; /* some gradient must flow into this layer's input */
 } dg_layer_run;

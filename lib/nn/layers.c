@@ -18,10 +18,21 @@ static int training(const dg_exec *e)
     return (e->flags & DG_EXEC_TRAINING) != 0;
 }
 
-static dg_window window_of(const dg_exec *e, const dg_layer *l)
+/* A one-channel tensor is the same in NCHW and NHWC. */
+static int channels_last_in(const dg_exec *e, const dg_layer *l)
 {
-    return (dg_window){e->batch, l->in, l->out, l->kernel, l->stride,
-                       l->padding};
+    return l->in.c == 1 || (l->input[0] >= 0 && e->run[l->input[0]].channels_last);
+}
+
+static dg_window window_of(const dg_exec *e, int32_t i)
+{
+    const dg_layer *l = &e->m->layers[i];
+    dg_window g = {e->batch, l->in, l->out, l->kernel, l->stride, l->padding, 0};
+    if (!training(e) && !backward_on(e)) {
+        if (channels_last_in(e, l)) g.layout |= DG_LAYOUT_SRC_NHWC;
+        if (e->run[i].channels_last) g.layout |= DG_LAYOUT_DST_NHWC;
+    }
+    return g;
 }
 
 /* Batch-norm folded into the preceding convolution (inference only):
@@ -54,7 +65,7 @@ static dg_status plan_weighted(dg_exec *e, int32_t i)
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
     int conv = l->kind == DG_LAYER_CONV;
-    dg_window g = window_of(e, l);
+    dg_window g = window_of(e, i);
     uint32_t in_features = (uint32_t)dg_shape_size(l->in);
     if (!training(e) && !backward_on(e)) {
         const float *w = l->param[0], *b = l->param[1];
@@ -69,6 +80,8 @@ static dg_status plan_weighted(dg_exec *e, int32_t i)
                                                l->units, 0, r->post, w, b);
         dg_free_aligned(fw);
         dg_free_aligned(fb);
+        if (s == DG_OK && r->channels_last)
+            s = dg_to_nchw(&r->p->to_nchw, e->batch, l->out);
         return s;
     }
     if (conv) {
@@ -94,9 +107,11 @@ static dg_status plan_pool(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
-    dg_window g = window_of(e, l);
+    dg_window g = window_of(e, i);
     int max = l->kind == DG_LAYER_MAXPOOL;
     DG_TRY(dg_pool_forward(&r->p->fwd, &g, max, backward_on(e)));
+    if (r->channels_last)
+        DG_TRY(dg_to_nchw(&r->p->to_nchw, e->batch, l->out));
     if (!backward_on(e)) return DG_OK;
     DG_TRY(dg_pool_backward(&r->p->bwd_data, &g, max));
     /* One workspace serves every cached plan: keep the largest. */
