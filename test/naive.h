@@ -13,26 +13,38 @@
 #define AT4(p, C, H, W, n, c, h, w)                                           \
     (p)[(((size_t)(n) * (C) + (c)) * (H) + (h)) * (W) + (w)]
 
-static inline void naive_conv(const float *x, int N, int C, int H, int W,
-                              const float *wt, const float *bias, int O,
-                              int K, int S, int P, float *y, int OH, int OW)
+/* Convolution in G groups: output channel o sees the C/G input channels
+ * of its group, weights O x C/G x K x K. */
+static inline void naive_conv_groups(const float *x, int N, int C, int H,
+                                     int W, const float *wt,
+                                     const float *bias, int O, int K, int S,
+                                     int P, int G, float *y, int OH, int OW)
 {
+    int CG = C / G, OG = O / G;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++) {
                     double acc = bias ? bias[o] : 0.0;
-                    for (int c = 0; c < C; c++)
+                    for (int c = 0; c < CG; c++)
                         for (int kh = 0; kh < K; kh++)
                             for (int kw = 0; kw < K; kw++) {
                                 int ih = oh * S - P + kh, iw = ow * S - P + kw;
                                 if (ih < 0 || ih >= H || iw < 0 || iw >= W)
                                     continue;
-                                acc += (double)AT4(x, C, H, W, n, c, ih, iw) *
-                                       AT4(wt, C, K, K, o, c, kh, kw);
+                                acc += (double)AT4(x, C, H, W, n,
+                                                   o / OG * CG + c, ih, iw) *
+                                       AT4(wt, CG, K, K, o, c, kh, kw);
                             }
                     AT4(y, O, OH, OW, n, o, oh, ow) = (float)acc;
                 }
+}
+
+static inline void naive_conv(const float *x, int N, int C, int H, int W,
+                              const float *wt, const float *bias, int O,
+                              int K, int S, int P, float *y, int OH, int OW)
+{
+    naive_conv_groups(x, N, C, H, W, wt, bias, O, K, S, P, 1, y, OH, OW);
 }
 
 /* Max or average pooling; the average counts only positions inside the

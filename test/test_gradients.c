@@ -134,6 +134,8 @@ static const grad_case cases[] = {
     {"c4k3s2p1", {3, 9, 8}, 3, 0},
     {"c2k1", {3, 4, 4}, 2, 0},
     {"c3k2s1p1,relu", {2, 5, 5}, 2, 0},
+    {"c6k3p1g3", {3, 5, 5}, 2, 0},
+    {"c4k3s2p1g4,bn,relu", {4, 6, 6}, 3, DG_EXEC_TRAINING}, /* depthwise */
     {"mp2", {2, 6, 6}, 2, 0},
     {"mp3s2p1", {2, 7, 7}, 2, 0},
     {"ap2", {2, 6, 6}, 2, 0},

@@ -72,26 +72,30 @@ static void expect_close(const float *got, const float *want, size_t n,
     ck_assert_msg(err <= tol, "%s: error %g > %g", what, err, tol);
 }
 
+/* Dense, grouped and depthwise (one input and one output per group). */
 START_TEST(conv_matches_reference)
 {
-    for (int trial = 0; trial < 24; trial++) {
-        int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 5);
+    for (int trial = 0; trial < 36; trial++) {
+        int G = trial % 3 == 0 ? 1 : 2 + (int)dg_rng_below(&rng, 3);
+        int depthwise = trial % 3 == 1;
+        int N = 1 + (int)dg_rng_below(&rng, 3);
+        int C = G * (depthwise ? 1 : 1 + (int)dg_rng_below(&rng, G > 1 ? 3 : 5));
         int H = 3 + (int)dg_rng_below(&rng, 12), W = 3 + (int)dg_rng_below(&rng, 12);
         int K = 1 + (int)dg_rng_below(&rng, H < W ? H : W < 5 ? (H < W ? H : W) : 5);
         if (K > H) K = H;
         if (K > W) K = W;
         int S = 1 + (int)dg_rng_below(&rng, 3), P = (int)dg_rng_below(&rng, (uint32_t)K);
-        int O = 1 + (int)dg_rng_below(&rng, 9);
+        int O = G * (depthwise ? 1 : 1 + (int)dg_rng_below(&rng, G > 1 ? 4 : 9));
         char spec[64];
-        snprintf(spec, sizeof spec, "c%dk%ds%dp%d", O, K, S, P);
+        snprintf(spec, sizeof spec, "c%dk%ds%dp%dg%d", O, K, S, P, G);
         dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
         int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
         ck_assert_int_eq(m->layers[0].out.h, OH);
         ck_assert_int_eq(m->layers[0].out.w, OW);
         float *x = random_floats((size_t)N * C * H * W, 1);
         float *want = malloc((size_t)N * O * OH * OW * sizeof *want);
-        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1],
-                   O, K, S, P, want, OH, OW);
+        naive_conv_groups(x, N, C, H, W, m->layers[0].param[0],
+                          m->layers[0].param[1], O, K, S, P, G, want, OH, OW);
         for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
             float *got = run(m, x, (uint32_t)N, modes[k], 0);
             expect_close(got, want, (size_t)N * O * OH * OW, 1e-4, spec);

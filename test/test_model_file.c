@@ -142,6 +142,7 @@ static void assert_models_equal(const dg_model *a, const dg_model *b)
         ck_assert_uint_eq(x->kernel, y->kernel);
         ck_assert_uint_eq(x->stride, y->stride);
         ck_assert_uint_eq(x->padding, y->padding);
+        ck_assert_uint_eq(x->groups, y->groups);
         assert_same_bits(&x->eps, &y->eps, sizeof x->eps, "eps", i);
         assert_same_bits(&x->rate, &y->rate, sizeof x->rate, "rate", i);
         assert_same_bits(&x->in, &y->in, sizeof x->in, "input shape", i);
@@ -229,6 +230,7 @@ static const struct {
     {"c4k3,relu,gap,fc5", 1, 12, 12},
     {"c6k1,bn,relu,flatten,fc3", 32, 4, 4}, /* a feature map, as a tail */
     {"fc2,softmax", 2, 3, 3},
+    {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* grouped */
 };
 
 static dg_model *make_model(int index)
@@ -568,10 +570,20 @@ START_TEST(versions_and_feature_flags)
     uint8_t *buf = save(m, &size);
     ck_assert_uint_eq(get_le(buf + 8, 4), DG_MODEL_FORMAT_MAJOR);
     ck_assert_uint_eq(get_le(buf + 12, 4), DG_MODEL_FORMAT_MINOR);
+    /* Dense layers need no feature: a 1.0 reader loads the file. */
+    ck_assert_uint_eq(get_le(buf + FLAGS_AT, 4), 0);
+
+    /* Grouped convolutions need feature 1 (layers of format 1.1). */
+    dg_model *grouped = make_model(4);
+    size_t grouped_size;
+    uint8_t *grouped_buf = save(grouped, &grouped_size);
+    ck_assert_uint_eq(get_le(grouped_buf + FLAGS_AT, 4), 1);
+    free(grouped_buf);
+    dg_model_free(grouped);
 
     put_le(buf + 8, 2, 4);
     reseal(buf, size);
-    expect_rejected(buf, size, DG_E_UNSUPPORTED, "format 2.0 is newer than 1.0");
+    expect_rejected(buf, size, DG_E_UNSUPPORTED, "format 2.1 is newer than 1.1");
     put_le(buf + 8, 0, 4);
     reseal(buf, size);
     expect_rejected(buf, size, DG_E_FORMAT, "version 0");
@@ -652,11 +664,14 @@ START_TEST(every_resealed_truncation_fails_in_the_parser)
     size_t size;
     uint8_t *buf = save(m, &size);
     size_t meta_at = section_at(buf, size, "META") - 12;
+    size_t layx_at = section_at(buf, size, "LAYX") - 12;
     uint8_t *cut = malloc(size);
     for (size_t body = FIRST_SECTION_AT; body < size - CRC_SIZE; body++) {
         memcpy(cut, buf, body);
         reseal(cut, body + CRC_SIZE);
-        if (body == meta_at) {
+        /* Whole sections after LAYR are optional: without LAYX the file
+         * is a 1.0 one, with the same (dense) layers. */
+        if (body == meta_at || body == layx_at) {
             dg_model *back = load(cut, body + CRC_SIZE);
             assert_models_equal(m, back);
             dg_model_free(back);
@@ -776,8 +791,8 @@ static const struct {
      DG_E_FORMAT, "unknown kind 99"},
     {"unknown layer flag", BASE, {{"LAYR", 12, 4, 0x80}},
      DG_E_UNSUPPORTED, "flags 0x80"},
-    {"unknown file feature", BASE, {{NULL, FLAGS_AT, 4, 1}},
-     DG_E_UNSUPPORTED, "features 0x1"},
+    {"unknown file feature", BASE, {{NULL, FLAGS_AT, 4, 2}},
+     DG_E_UNSUPPORTED, "features 0x2"},
     {"mask length 2^32-1", BASE, {{"LAYR", MASK_LEN_AT, 4, UINT32_MAX}},
      DG_E_FORMAT, "pruning mask declares 4294967295 bytes"},
     /* A conv whose shape needs 2^32 weights declares none: it must fail

@@ -318,7 +318,7 @@ static const char *add_param(exporter *ex, const dg_layer *l, uint32_t p,
     if (p == 0 && l->kind == DG_LAYER_CONV) {
         n_dims = 4;
         dims[0] = l->units;
-        dims[1] = l->in.c;
+        dims[1] = l->in.c / l->groups;
         dims[2] = dims[3] = l->kernel;
     } else if (p == 0 && l->kind == DG_LAYER_LINEAR) {
         n_dims = 2;
@@ -330,6 +330,19 @@ static const char *add_param(exporter *ex, const dg_layer *l, uint32_t p,
     return add_floats(ex, format(ex, "%s.%s", node, what), dims, n_dims,
                       l->param[p], l->param_len[p], mask,
                       l->param_len[p] / dg_layer_units(l));
+}
+
+/* The attributes of a conv or pooling node. */
+static void window_attrs(exporter *ex, Onnx__NodeProto *node,
+                         const dg_layer *l)
+{
+    if (l->kind == DG_LAYER_AVGPOOL)
+        attr_int(ex, node, "count_include_pad", 0);
+    if (l->kind == DG_LAYER_CONV && l->groups > 1)
+        attr_int(ex, node, "group", l->groups);
+    attr_repeat(ex, node, "kernel_shape", l->kernel, 2);
+    attr_repeat(ex, node, "strides", l->stride, 2);
+    attr_repeat(ex, node, "pads", l->padding, 4);
 }
 
 static void export_layer(exporter *ex, uint32_t i)
@@ -370,15 +383,9 @@ static void export_layer(exporter *ex, uint32_t i)
                                : rank_of(ex, l->input[0]);
     Onnx__NodeProto *node = add_node(ex, r->op, name, ex->outputs[i], in, n_in);
     switch (l->kind) {
-    case DG_LAYER_AVGPOOL:
-        attr_int(ex, node, "count_include_pad", 0);
-        /* fall through */
     case DG_LAYER_CONV:
     case DG_LAYER_MAXPOOL:
-        attr_repeat(ex, node, "kernel_shape", l->kernel, 2);
-        attr_repeat(ex, node, "strides", l->stride, 2);
-        attr_repeat(ex, node, "pads", l->padding, 4);
-        break;
+    case DG_LAYER_AVGPOOL: window_attrs(ex, node, l); break;
     case DG_LAYER_FLATTEN:
     case DG_LAYER_SOFTMAX: attr_int(ex, node, "axis", 1); break;
     case DG_LAYER_LINEAR: attr_int(ex, node, "transB", 1); break;

@@ -465,7 +465,7 @@ static const struct restriction {
     const char *name;
     double only;
 } restrictions[] = {
-    {"group", 1},         {"dilations", 1},
+    {"dilations", 1},
     {"ceil_mode", 0},     {"count_include_pad", 0},
     {"storage_order", 0}, {"training_mode", 0},
     {"spatial", 1},       {"transA", 0},
@@ -690,8 +690,15 @@ static dg_status map_conv(importer *im, const op_rule *op)
         return node_fail(im, DG_E_UNSUPPORTED,
                          "the weights' %lldx%lld kernel is not square",
                          (long long)w.dims[2], (long long)w.dims[3]);
+    int64_t groups;
+    DG_TRY(attr_int(im, "group", 1, &groups));
+    if (groups < 1 || groups > DG_MAX_DIM * 64)
+        return node_fail(im, DG_E_FORMAT, "attribute group = %lld is out of "
+                                          "range",
+                         (long long)groups);
     DG_TRY(new_layer(im, op->kind, &x, &l));
     l->units = (uint32_t)w.dims[0];
+    l->groups = (uint32_t)groups;
     DG_TRY(read_window(im, w.dims[2], l));
     DG_TRY(set_param(l, 0, &w, 0));
     if (has_input(im, 2)) {

@@ -43,11 +43,15 @@ typedef enum dg_slot {
 #define DG_POST_RELU 2u /* then apply ReLU */
 
 /* Geometry shared by convolution and pooling: batch n, per-sample input and
- * output shapes, square kernel k, stride s, symmetric padding p. */
+ * output shapes, square kernel k, stride s, symmetric padding p, and
+ * convolution groups (1: dense).  The padding after the last row and
+ * column is whatever makes the output size come out: p, or more for a
+ * pooling that rounds its output size up. */
 typedef struct dg_window {
     uint32_t n;
     dg_shape in, out;
     uint32_t k, s, p;
+    uint32_t groups;
 } dg_window;
 
 dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS]);

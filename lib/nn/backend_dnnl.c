@@ -100,10 +100,20 @@ static dg_status md_1d(dnnl_memory_desc_t *md, uint32_t n)
     return DG_OK;
 }
 
+/* OIHW weights; grouped, the same bytes seen as G x O/G x I/G x K x K. */
 static dg_status md_weights(dnnl_memory_desc_t *md, const dg_window *g)
 {
-    dnnl_dims_t d = {g->out.c, g->in.c, g->k, g->k};
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_oihw),
+    uint32_t groups = g->groups;
+    dnnl_dims_t dense = {g->out.c, g->in.c, g->k, g->k},
+                grouped = {groups, g->out.c / groups, g->in.c / groups, g->k,
+                           g->k};
+    if (groups > 1) {
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 5, grouped, dnnl_f32,
+                                              dnnl_goihw),
+                 "grouped weights descriptor");
+        return DG_OK;
+    }
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, dense, dnnl_f32, dnnl_oihw),
              "weights descriptor");
     return DG_OK;
 }

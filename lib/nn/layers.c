@@ -21,7 +21,7 @@ static int training(const dg_exec *e)
 static dg_window window_of(const dg_exec *e, const dg_layer *l)
 {
     return (dg_window){e->batch, l->in, l->out, l->kernel, l->stride,
-                       l->padding};
+                       l->padding, l->kind == DG_LAYER_CONV ? l->groups : 1};
 }
 
 /* Batch-norm folded into the preceding convolution (inference only):

@@ -201,7 +201,7 @@ static double layer_flops(const dg_layer *l)
     double out = (double)dg_shape_size(l->out);
     double window = (double)l->kernel * l->kernel;
     switch (l->kind) {
-    case DG_LAYER_CONV: return 2.0 * out * l->in.c * window;
+    case DG_LAYER_CONV: return 2.0 * out * (l->in.c / l->groups) * window;
     case DG_LAYER_LINEAR: return 2.0 * out * (double)dg_shape_size(l->in);
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL: return out * window;
@@ -256,6 +256,7 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
                            "before it",
                            i, src);
     }
+    if (l->groups == 0) l->groups = 1; /* a layer made before groups */
     l->in = l->input[0] < 0 ? m->input : m->layers[l->input[0]].out;
     dg_shape in = l->in, out = in;
     uint32_t n_params = 0, n_trainable = 0;
@@ -266,11 +267,17 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
         if (l->units == 0 || l->units > DG_MAX_DIM)
             return dg_fail(DG_E_FORMAT, "layer %u (conv): %u output channels",
                            i, l->units);
+        if (in.c % l->groups || l->units % l->groups)
+            return dg_fail(DG_E_FORMAT,
+                           "layer %u (conv): %u groups do not divide %u "
+                           "input and %u output channels",
+                           i, l->groups, in.c, l->units);
         DG_TRY(window_out(l, i, in.h, &out.h));
         DG_TRY(window_out(l, i, in.w, &out.w));
         out.c = l->units;
         n_params = n_trainable = 2;
-        plen[0] = (size_t)l->units * in.c * l->kernel * l->kernel;
+        plen[0] = (size_t)l->units * (in.c / l->groups) * l->kernel *
+                  l->kernel;
         plen[1] = l->units;
         break;
     case DG_LAYER_MAXPOOL:
@@ -497,11 +504,16 @@ dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
         l->eps = src->eps;
         l->rate = src->rate;
         l->units = src->units;
+        l->groups = src->groups;
         if ((l->kind == DG_LAYER_CONV || l->kind == DG_LAYER_LINEAR) &&
             (int32_t)i != logits) {
             float units = roundf((float)src->units * width);
             l->units = units < 1.0f ? 1u : (uint32_t)units;
         }
+        /* A depthwise conv stays depthwise: its input was scaled alike. */
+        if (src->groups > 1 && src->groups == src->units &&
+            src->groups == src->in.c)
+            l->groups = l->units;
     }
     dg_status s = copy_class_names(r, m);
     if (s == DG_OK) s = dg_model_finalize(r);

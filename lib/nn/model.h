@@ -31,6 +31,7 @@ typedef struct dg_layer {
     uint32_t flags;     /* DG_LAYER_FLAG_* */
     uint32_t units;     /* conv output channels, linear output features */
     uint32_t kernel, stride, padding; /* conv and pooling, square */
+    uint32_t groups;    /* conv: channels split into groups (1: dense) */
     float eps;          /* batchnorm */
     float rate;         /* dropout probability */
 
