@@ -158,6 +158,10 @@ typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
 #define DG_LAYER_ADD 9            /**< element-wise sum of two layers */
 #define DG_LAYER_SOFTMAX 10       /**< over the channels */
 #define DG_LAYER_DROPOUT 11       /**< identity at inference */
+#define DG_LAYER_CLIP 12          /**< min(max(x, lower), upper), e.g. ReLU6 */
+#define DG_LAYER_SIGMOID 13       /**< 1 / (1 + exp(-x)) */
+#define DG_LAYER_HARDSIGMOID 14   /**< max(0, min(1, alpha * x + beta)) */
+#define DG_LAYER_HARDSWISH 15     /**< x * min(max(x + 3, 0), 6) / 6 */
 /** @} */
 
 /** Layer flags (dg_layer_info.flags). */

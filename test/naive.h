@@ -139,6 +139,27 @@ static inline void naive_batch_stats(const float *x, int N, int C, int HW,
     }
 }
 
+/* Element-wise activations: f(x) of each kind, as their definitions say. */
+static inline float naive_clip(float x, float lo, float hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+static inline float naive_sigmoid(float x)
+{
+    return (float)(1.0 / (1.0 + exp(-(double)x)));
+}
+
+static inline float naive_hardsigmoid(float x, float alpha, float beta)
+{
+    return naive_clip(alpha * x + beta, 0.0f, 1.0f);
+}
+
+static inline float naive_hardswish(float x)
+{
+    return x * naive_clip(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+}
+
 /* Largest |a-b| relative to max(1, |b|). */
 static inline double max_rel_err(const float *a, const float *b, size_t n)
 {

@@ -191,6 +191,40 @@ START_TEST(linear_relu_softmax_gap_match_reference)
 }
 END_TEST
 
+/* Each activation on inputs in (-8, 8), which reaches every bound and
+ * saturation. */
+START_TEST(activations_match_reference)
+{
+    enum { CLIP, RELU6, SIGMOID, HSIGMOID, HSWISH, N_KINDS };
+    static const char *const specs[N_KINDS] = {"clip-0.5:1.5", "relu6",
+                                               "sigmoid", "hsigmoid", "hswish"};
+    dg_shape in = {3, 5, 4};
+    size_t n = 2 * dg_shape_size(in);
+    float *x = random_floats(n, 8);
+    float *want = malloc(n * sizeof *want);
+    for (int kind = 0; kind < N_KINDS; kind++) {
+        dg_model *m = build(specs[kind], in);
+        for (size_t k = 0; k < n; k++) {
+            switch (kind) {
+            case CLIP: want[k] = naive_clip(x[k], -0.5f, 1.5f); break;
+            case RELU6: want[k] = naive_clip(x[k], 0.0f, 6.0f); break;
+            case SIGMOID: want[k] = naive_sigmoid(x[k]); break;
+            case HSIGMOID: want[k] = naive_hardsigmoid(x[k], 1 / 6.0f, 0.5f); break;
+            default: want[k] = naive_hardswish(x[k]); break;
+            }
+        }
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, 2, modes[k], 0);
+            expect_close(got, want, n, 1e-6, specs[kind]);
+            free(got);
+        }
+        dg_model_destroy(m);
+    }
+    free(x);
+    free(want);
+}
+END_TEST
+
 /* conv + batchnorm + relu: folded into one primitive at inference, three
  * separate ones otherwise; both must agree with the reference. */
 START_TEST(batchnorm_inference_and_folding)
@@ -606,6 +640,7 @@ int main(void)
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, pooling_matches_reference);
     tcase_add_test(tc, linear_relu_softmax_gap_match_reference);
+    tcase_add_test(tc, activations_match_reference);
     tcase_add_test(tc, batchnorm_inference_and_folding);
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);

@@ -523,6 +523,7 @@ START_TEST(created_models_round_trip)
         {"gap,fc4,add@0,relu,fc2", 4, 5, 5},
         {"fc8,relu,add@0,bn,softmax", 8, 1, 1},
         {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* groups */
+        {"c4k3p1,relu6,c4k1,sigmoid,c4k1,hsigmoid,clip-1:2,gap,fc3", 2, 6, 6},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         dg_model *m;
@@ -711,6 +712,56 @@ START_TEST(pass_through_and_folded_nodes)
 END_TEST
 
 /* Adds metadata_props entry key = value to a hand-made model. */
+/* Clip with its lower bound left out (opset 13) and with attributes
+ * (opset 6 style, in opset 7), Sigmoid, HardSigmoid with ONNX's default
+ * alpha, HardSwish (opset 14): checked against their definitions. */
+START_TEST(activations_import)
+{
+    enum { N = 24 };
+    static const float upper = 0.75f;
+    Onnx__ModelProto *mp = new_model(14, N, 0, 0);
+    add_weights(mp, "hi", NULL, 0, &upper);
+    add_node(mp, "Clip", "clip", INPUTS("x", "", "hi"), "a");
+    add_node(mp, "Sigmoid", "sigmoid", INPUTS("x"), "b");
+    add_node(mp, "HardSigmoid", "hsigmoid", INPUTS("x"), "c");
+    add_node(mp, "HardSwish", "hswish", INPUTS("x"), "d");
+    add_node(mp, "Add", "ab", INPUTS("a", "b"), "ab_sum");
+    add_node(mp, "Add", "cd", INPUTS("c", "d"), "cd_sum");
+    add_node(mp, "Add", "sum", INPUTS("ab_sum", "cd_sum"), "y");
+    size_t size;
+    uint8_t *bytes = pack(mp, &size);
+    dg_model *m = import_bytes(bytes, size);
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = 0.5f * (float)i - 6.0f;
+    size_t len;
+    float *y = run(m, x, 1, &len);
+    for (int i = 0; i < N; i++) {
+        double want = fmin(x[i], upper) + 1.0 / (1.0 + exp(-x[i])) +
+                      fmin(fmax(0.2 * x[i] + 0.5, 0.0), 1.0) +
+                      x[i] * fmin(fmax(x[i] + 3.0, 0.0), 6.0) / 6.0;
+        ck_assert_msg(fabs(y[i] - want) < 1e-5, "x = %g: %g, expected %g",
+                      x[i], y[i], want);
+    }
+    free(y);
+    dg_model_free(m);
+    release_all();
+
+    /* Before opset 11 the bounds are attributes. */
+    mp = new_model(7, N, 0, 0);
+    Onnx__NodeProto *n = add_node(mp, "Clip", "relu6", INPUTS("x"), "y");
+    set_float(n, "min", 0.0f);
+    set_float(n, "max", 6.0f);
+    bytes = pack(mp, &size);
+    m = import_bytes(bytes, size);
+    y = run(m, x, 1, &len);
+    for (int i = 0; i < N; i++)
+        ck_assert_float_eq(y[i], fminf(fmaxf(x[i], 0.0f), 6.0f));
+    free(y);
+    dg_model_free(m);
+    release_all();
+}
+END_TEST
+
 static void add_meta(Onnx__ModelProto *mp, const char *key, const char *value)
 {
     if (!mp->metadata_props)
@@ -1236,6 +1287,7 @@ int main(void)
     tcase_add_test(tc, pruned_units_export_as_zero);
     tcase_add_test(tc, memory_and_file_contracts);
     tcase_add_test(tc, pass_through_and_folded_nodes);
+    tcase_add_test(tc, activations_import);
     tcase_add_test(tc, flatten_layers_appear_where_needed);
     tcase_add_test(tc, metadata_carries_preprocessing_and_names);
     tcase_add_test(tc, metadata_by_hand);

@@ -74,6 +74,8 @@ static const word_field layer_fields[] = {
  * reads as the 1.0 behaviour (one group). */
 static const word_field layer_ext_fields[] = {
     WORD(dg_layer, groups),
+    WORD(dg_layer, alpha),
+    WORD(dg_layer, beta),
 };
 #define LAYER_EXT_SIZE (4 * COUNT(layer_ext_fields))
 

@@ -26,9 +26,9 @@
 #define ATTR_INT ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT
 #define ATTR_INTS ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
 
-/* Nodes and initializers one layer may add: an adapter and its own node;
- * batch norm's four parameters. */
-enum { NODES_PER_LAYER = 2, INITIALIZERS_PER_LAYER = 4 };
+/* Nodes and initializers one layer may add: an adapter, a helper (the gate
+ * of HardSwish) and its own node; batch norm's four parameters. */
+enum { NODES_PER_LAYER = 3, INITIALIZERS_PER_LAYER = 4 };
 
 /* The most attributes a node gets (AveragePool). */
 enum { ATTRIBUTES_PER_NODE = 4 };
@@ -274,6 +274,12 @@ static const struct layer_rule {
     {DG_LAYER_ADD, "Add", 0, 0, {0}},
     {DG_LAYER_SOFTMAX, "Softmax", 0, 0, {0}},
     {DG_LAYER_DROPOUT, "Dropout", 0, 0, {0}},
+    {DG_LAYER_CLIP, "Clip", 0, 0, {0}},
+    {DG_LAYER_SIGMOID, "Sigmoid", 0, 0, {0}},
+    {DG_LAYER_HARDSIGMOID, "HardSigmoid", 0, 0, {0}},
+    /* operator set 13 has no HardSwish: x * HardSigmoid(x), as PyTorch
+     * writes it (export_hardswish) */
+    {DG_LAYER_HARDSWISH, "Mul", 0, 0, {0}},
 };
 
 static const struct layer_rule *rule_for(int32_t kind)
@@ -345,6 +351,17 @@ static void window_attrs(exporter *ex, Onnx__NodeProto *node,
     attr_repeat(ex, node, "pads", l->padding, 4);
 }
 
+/* HardSigmoid(x) with alpha 1/6 and beta 1/2, the factor of HardSwish. */
+static const char *export_hardswish_gate(exporter *ex, const char *x,
+                                         const char *user)
+{
+    char *gate = format(ex, "%s.gate", user);
+    Onnx__NodeProto *node = add_node(ex, "HardSigmoid", gate, gate, &x, 1);
+    attr_float(ex, node, "alpha", 1.0f / 6.0f);
+    attr_float(ex, node, "beta", 0.5f);
+    return gate;
+}
+
 static void export_layer(exporter *ex, uint32_t i)
 {
     const dg_layer *l = &ex->m->layers[i];
@@ -377,6 +394,14 @@ static void export_layer(exporter *ex, uint32_t i)
     if (l->kind == DG_LAYER_DROPOUT)
         in[n_in++] = add_floats(ex, format(ex, "%s.ratio", name), NULL, 0,
                                 &l->rate, 1, NULL, 1);
+    if (l->kind == DG_LAYER_CLIP) {
+        in[n_in++] = add_floats(ex, format(ex, "%s.min", name), NULL, 0,
+                                &l->alpha, 1, NULL, 1);
+        in[n_in++] = add_floats(ex, format(ex, "%s.max", name), NULL, 0,
+                                &l->beta, 1, NULL, 1);
+    }
+    if (l->kind == DG_LAYER_HARDSWISH)
+        in[n_in++] = export_hardswish_gate(ex, in[0], name);
     ex->outputs[i] = i + 1 == ex->m->n_layers ? "output" : name;
     ex->ranks[i] = r->rank_out ? r->rank_out
                    : rank_in   ? rank_in
@@ -390,6 +415,10 @@ static void export_layer(exporter *ex, uint32_t i)
     case DG_LAYER_SOFTMAX: attr_int(ex, node, "axis", 1); break;
     case DG_LAYER_LINEAR: attr_int(ex, node, "transB", 1); break;
     case DG_LAYER_BATCHNORM: attr_float(ex, node, "epsilon", l->eps); break;
+    case DG_LAYER_HARDSIGMOID:
+        attr_float(ex, node, "alpha", l->alpha);
+        attr_float(ex, node, "beta", l->beta);
+        break;
     default: break;
     }
 }

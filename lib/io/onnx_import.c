@@ -9,6 +9,7 @@
  * later nodes see the real shapes of their inputs. */
 #include "io/onnx.h"
 
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,18 +460,18 @@ static dg_status attr_ints(const importer *im, const char *name,
 }
 
 /* Attributes whose only supported value is fixed (every element, for a
- * list).  Each node's attributes are checked against this table before
- * its operator is mapped. */
+ * list), of one operator (NULL: of any).  Each node's attributes are
+ * checked against this table before its operator is mapped. */
 static const struct restriction {
-    const char *name;
+    const char *op, *name;
     double only;
 } restrictions[] = {
-    {"dilations", 1},
-    {"ceil_mode", 0},     {"count_include_pad", 0},
-    {"storage_order", 0}, {"training_mode", 0},
-    {"spatial", 1},       {"transA", 0},
-    {"alpha", 1},         {"beta", 1},
-    {"allowzero", 0},
+    {NULL, "dilations", 1},
+    {NULL, "ceil_mode", 0},     {NULL, "count_include_pad", 0},
+    {NULL, "storage_order", 0}, {NULL, "training_mode", 0},
+    {NULL, "spatial", 1},       {NULL, "transA", 0},
+    {"Gemm", "alpha", 1},       {"Gemm", "beta", 1},
+    {NULL, "allowzero", 0},
 };
 
 static dg_status check_restriction(const importer *im,
@@ -478,7 +479,10 @@ static dg_status check_restriction(const importer *im,
 {
     const struct restriction *r = NULL;
     for (size_t k = 0; k < sizeof restrictions / sizeof *restrictions; k++)
-        if (strcmp(a->name, restrictions[k].name) == 0) r = &restrictions[k];
+        if (strcmp(a->name, restrictions[k].name) == 0 &&
+            (!restrictions[k].op ||
+             strcmp(text(im->node->op_type), restrictions[k].op) == 0))
+            r = &restrictions[k];
     if (!r) return DG_OK;
     size_t n = a->type == ATTR_INTS     ? a->n_ints
                : a->type == ATTR_FLOATS ? a->n_floats
@@ -718,13 +722,60 @@ static dg_status map_pool(importer *im, const op_rule *op)
     return finish_layer(im, 4);
 }
 
-/* Relu, GlobalAveragePool: a layer with no settings. */
+/* Relu, Sigmoid, HardSwish, GlobalAveragePool: a layer with no
+ * settings. */
 static dg_status map_plain(importer *im, const op_rule *op)
 {
     value x;
     dg_layer *l = NULL;
     DG_TRY(activation(im, 0, op, &x));
     DG_TRY(new_layer(im, op->kind, &x, &l));
+    return finish_layer(im, x.rank);
+}
+
+/* Bound k of Clip: a scalar constant, or `fallback` when left out. */
+static dg_status clip_bound(const importer *im, size_t k, float fallback,
+                            float *v)
+{
+    tensor t;
+    *v = fallback;
+    if (!has_input(im, k)) return DG_OK;
+    DG_TRY(constant(im, k, TYPE_FLOAT, 0, 1, &t));
+    if (t.count != 1)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "bound '%.200s' has %zu values; only a scalar is "
+                         "supported",
+                         im->node->input[k], t.count);
+    *v = tensor_float(&t, 0);
+    return DG_OK;
+}
+
+/* Clip: bounds as inputs (opset 11 on) or attributes (before); an absent
+ * bound is the largest float of its sign. */
+static dg_status map_clip(importer *im, const op_rule *op)
+{
+    value x;
+    float lo, hi;
+    dg_layer *l = NULL;
+    DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(attr_float(im, "min", -FLT_MAX, &lo));
+    DG_TRY(attr_float(im, "max", FLT_MAX, &hi));
+    DG_TRY(clip_bound(im, 1, lo, &lo));
+    DG_TRY(clip_bound(im, 2, hi, &hi));
+    DG_TRY(new_layer(im, op->kind, &x, &l));
+    l->alpha = lo;
+    l->beta = hi;
+    return finish_layer(im, x.rank);
+}
+
+static dg_status map_hardsigmoid(importer *im, const op_rule *op)
+{
+    value x;
+    dg_layer *l = NULL;
+    DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(new_layer(im, op->kind, &x, &l));
+    DG_TRY(attr_float(im, "alpha", 0.2f, &l->alpha));
+    DG_TRY(attr_float(im, "beta", 0.5f, &l->beta));
     return finish_layer(im, x.rank);
 }
 
@@ -924,6 +975,11 @@ static const op_rule ops[] = {
       "kernel_shape", "pads", "strides"}},
     {"GlobalAveragePool", map_plain, DG_LAYER_GLOBAL_AVGPOOL, 4, 0, 1, 1, {0}},
     {"Relu", map_plain, DG_LAYER_RELU, 0, 1, 1, 1, {0}},
+    {"Clip", map_clip, DG_LAYER_CLIP, 0, 1, 1, 3, {"min", "max"}},
+    {"Sigmoid", map_plain, DG_LAYER_SIGMOID, 0, 1, 1, 1, {0}},
+    {"HardSigmoid", map_hardsigmoid, DG_LAYER_HARDSIGMOID, 0, 1, 1, 1,
+     {"alpha", "beta"}},
+    {"HardSwish", map_plain, DG_LAYER_HARDSWISH, 0, 1, 1, 1, {0}},
     {"Softmax", map_softmax, DG_LAYER_SOFTMAX, 0, 0, 1, 1, {"axis"}},
     {"BatchNormalization", map_batchnorm, DG_LAYER_BATCHNORM, 0, 0, 5, 5,
      {"epsilon", "momentum", "spatial", "training_mode"}},

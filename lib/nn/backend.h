@@ -87,9 +87,19 @@ dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
                           int training);
 dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max);
 
-/* ReLU over n samples of shape s. */
-dg_status dg_relu_forward(dg_prim **out, uint32_t n, dg_shape s);
-dg_status dg_relu_backward(dg_prim **out, uint32_t n, dg_shape s);
+/* Element-wise functions of oneDNN.  The backward pass reads DG_SRC. */
+typedef enum dg_eltwise {
+    DG_ELT_RELU,      /* max(x, 0) */
+    DG_ELT_CLIP,      /* min(max(x, alpha), beta) */
+    DG_ELT_LOGISTIC,  /* 1 / (1 + exp(-x)) */
+    DG_ELT_HARDSWISH, /* x * min(max(x + 3, 0), 6) / 6 */
+} dg_eltwise;
+
+/* f over n samples of shape s. */
+dg_status dg_eltwise_forward(dg_prim **out, dg_eltwise f, float alpha,
+                             float beta, uint32_t n, dg_shape s);
+dg_status dg_eltwise_backward(dg_prim **out, dg_eltwise f, float alpha,
+                              float beta, uint32_t n, dg_shape s);
 
 /* Softmax over channels. */
 dg_status dg_softmax_forward(dg_prim **out, uint32_t n, dg_shape s);

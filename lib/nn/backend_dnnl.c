@@ -692,35 +692,48 @@ dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
 
 /* ---- element-wise, softmax, batch norm, binary, reduction --------------- */
 
-dg_status dg_relu_forward(dg_prim **out, uint32_t n, dg_shape s)
+static dnnl_alg_kind_t eltwise_alg(dg_eltwise f)
+{
+    switch (f) {
+    case DG_ELT_CLIP: return dnnl_eltwise_clip_v2;
+    case DG_ELT_LOGISTIC: return dnnl_eltwise_logistic;
+    case DG_ELT_HARDSWISH: return dnnl_eltwise_hardswish;
+    default: return dnnl_eltwise_relu;
+    }
+}
+
+dg_status dg_eltwise_forward(dg_prim **out, dg_eltwise f, float alpha,
+                             float beta, uint32_t n, dg_shape s)
 {
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t d;
     DG_TRY(md_nchw(&md, n, s));
     DNNL_TRY(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training,
-                                            dnnl_eltwise_relu, &md, 0.f, 0.f),
-             "relu forward");
+                                            eltwise_alg(f), &md, alpha, beta),
+             "element-wise forward");
     binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
-    return build(out, &d, NULL, NULL, b, 2, "relu forward", NULL);
+    return build(out, &d, NULL, NULL, b, 2, "element-wise forward", NULL);
 }
 
-dg_status dg_relu_backward(dg_prim **out, uint32_t n, dg_shape s)
+dg_status dg_eltwise_backward(dg_prim **out, dg_eltwise f, float alpha,
+                              float beta, uint32_t n, dg_shape s)
 {
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t fd, d;
     DG_TRY(md_nchw(&md, n, s));
     DNNL_TRY(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training,
-                                            dnnl_eltwise_relu, &md, 0.f, 0.f),
-             "relu forward");
-    DNNL_TRY(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_relu, &md, &md,
-                                             0.f, 0.f),
-             "relu backward");
+                                            eltwise_alg(f), &md, alpha, beta),
+             "element-wise forward");
+    DNNL_TRY(dnnl_eltwise_backward_desc_init(&d, eltwise_alg(f), &md, &md,
+                                             alpha, beta),
+             "element-wise backward");
     dnnl_primitive_desc_t hint;
-    DG_TRY(hint_pd(&hint, &fd, "relu forward hint"));
+    DG_TRY(hint_pd(&hint, &fd, "element-wise forward hint"));
     binding b[] = {{DG_SRC, DNNL_ARG_SRC},
                    {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
                    {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
-    dg_status st = build(out, &d, NULL, hint, b, 3, "relu backward", NULL);
+    dg_status st = build(out, &d, NULL, hint, b, 3, "element-wise backward",
+                         NULL);
     dnnl_primitive_desc_destroy(hint);
     return st;
 }

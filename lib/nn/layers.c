@@ -111,6 +111,31 @@ static dg_status plan_pool(dg_exec *e, int32_t i)
     return DG_OK;
 }
 
+/* The oneDNN function of an element-wise kind; hardsigmoid has none in
+ * oneDNN 2.6 and is computed here (hardsigmoid_forward). */
+static dg_eltwise eltwise_of(int32_t kind)
+{
+    switch (kind) {
+    case DG_LAYER_CLIP: return DG_ELT_CLIP;
+    case DG_LAYER_SIGMOID: return DG_ELT_LOGISTIC;
+    case DG_LAYER_HARDSWISH: return DG_ELT_HARDSWISH;
+    default: return DG_ELT_RELU;
+    }
+}
+
+static dg_status plan_eltwise(dg_exec *e, int32_t i)
+{
+    dg_layer *l = &e->m->layers[i];
+    dg_layer_run *r = &e->run[i];
+    if (r->computed_by >= 0) return DG_OK;
+    dg_eltwise f = eltwise_of(l->kind);
+    DG_TRY(dg_eltwise_forward(&r->p->fwd, f, l->alpha, l->beta, e->batch,
+                              l->out));
+    return backward_on(e) ? dg_eltwise_backward(&r->p->bwd_data, f, l->alpha,
+                                                l->beta, e->batch, l->out)
+                          : DG_OK;
+}
+
 static dg_status plan_batchnorm(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
@@ -140,10 +165,10 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
     case DG_LAYER_GLOBAL_AVGPOOL:
         return dg_mean_spatial(&r->p->fwd, e->batch, l->in);
     case DG_LAYER_RELU:
-        if (r->computed_by >= 0) return DG_OK;
-        DG_TRY(dg_relu_forward(&r->p->fwd, e->batch, l->out));
-        return backward_on(e) ? dg_relu_backward(&r->p->bwd_data, e->batch, l->out)
-                              : DG_OK;
+    case DG_LAYER_CLIP:
+    case DG_LAYER_SIGMOID:
+    case DG_LAYER_HARDSWISH:
+        return plan_eltwise(e, i);
     case DG_LAYER_SOFTMAX:
         DG_TRY(dg_softmax_forward(&r->p->fwd, e->batch, l->out));
         return backward_on(e)
@@ -155,6 +180,7 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
         return dg_add(&r->p->fwd, e->batch, l->out);
     case DG_LAYER_FLATTEN:
     case DG_LAYER_DROPOUT:
+    case DG_LAYER_HARDSIGMOID:
         return DG_OK;
     default:
         return dg_fail(DG_E_INTERNAL, "layer %d: no plan for kind %d", i,
@@ -186,6 +212,14 @@ static void dropout_forward(dg_exec *e, dg_layer *l, dg_layer_run *r,
         r->tmp_buf[k] = dg_rng_uniform(&e->rng) < keep ? inv : 0.0f;
         r->out[k] = src[k] * r->tmp_buf[k];
     }
+}
+
+static void hardsigmoid_forward(const dg_exec *e, const dg_layer *l,
+                                const float *x, float *y)
+{
+    size_t n = (size_t)e->batch * dg_shape_size(l->out);
+    for (size_t k = 0; k < n; k++)
+        y[k] = fminf(fmaxf(l->alpha * x[k] + l->beta, 0.0f), 1.0f);
 }
 
 dg_status dg_layer_forward(dg_exec *e, int32_t i)
@@ -223,6 +257,9 @@ dg_status dg_layer_forward(dg_exec *e, int32_t i)
     case DG_LAYER_DROPOUT:
         if (training(e)) dropout_forward(e, l, r, a[DG_SRC]);
         return DG_OK;
+    case DG_LAYER_HARDSIGMOID:
+        hardsigmoid_forward(e, l, a[DG_SRC], r->out);
+        return DG_OK;
     case DG_LAYER_FLATTEN:
         return DG_OK;
     default:
@@ -258,6 +295,17 @@ static dg_status weighted_backward(dg_exec *e, int32_t i, float *dsrc,
     if (!dsrc) return DG_OK;
     a[DG_DIFF_SRC] = dsrc;
     return dg_prim_run(r->p->bwd_data, a);
+}
+
+/* alpha where the line alpha * x + beta is inside (0, 1), else 0. */
+static void hardsigmoid_backward(const dg_exec *e, const dg_layer *l,
+                                 const float *x, const float *dy, float *dx)
+{
+    size_t n = (size_t)e->batch * dg_shape_size(l->out);
+    for (size_t k = 0; k < n; k++) {
+        float t = l->alpha * x[k] + l->beta;
+        dx[k] = t > 0.0f && t < 1.0f ? l->alpha * dy[k] : 0.0f;
+    }
 }
 
 static void global_avgpool_backward(const dg_exec *e, const dg_layer *l,
@@ -352,6 +400,10 @@ dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
         return DG_OK;
     case DG_LAYER_GLOBAL_AVGPOOL:
         if (dsrc[0]) global_avgpool_backward(e, l, r->diff, dsrc[0]);
+        return DG_OK;
+    case DG_LAYER_HARDSIGMOID:
+        if (dsrc[0])
+            hardsigmoid_backward(e, l, dg_exec_src(e, i, 0), r->diff, dsrc[0]);
         return DG_OK;
     default:
         break;

@@ -124,6 +124,10 @@ const char *dg_layer_kind_name(int32_t kind)
     case DG_LAYER_ADD: return "add";
     case DG_LAYER_SOFTMAX: return "softmax";
     case DG_LAYER_DROPOUT: return "dropout";
+    case DG_LAYER_CLIP: return "clip";
+    case DG_LAYER_SIGMOID: return "sigmoid";
+    case DG_LAYER_HARDSIGMOID: return "hardsigmoid";
+    case DG_LAYER_HARDSWISH: return "hardswish";
     default: return "?";
     }
 }
@@ -323,8 +327,21 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
             return dg_fail(DG_E_FORMAT, "layer %u (dropout): rate %g", i,
                            (double)l->rate);
         break;
+    case DG_LAYER_CLIP:
+        if (!(l->alpha <= l->beta))
+            return dg_fail(DG_E_FORMAT, "layer %u (clip): bounds %g, %g",
+                           i, (double)l->alpha, (double)l->beta);
+        break;
+    case DG_LAYER_HARDSIGMOID:
+        if (!isfinite(l->alpha) || !isfinite(l->beta))
+            return dg_fail(DG_E_FORMAT,
+                           "layer %u (hardsigmoid): alpha %g, beta %g", i,
+                           (double)l->alpha, (double)l->beta);
+        break;
     case DG_LAYER_RELU:
     case DG_LAYER_SOFTMAX:
+    case DG_LAYER_SIGMOID:
+    case DG_LAYER_HARDSWISH:
         break;
     default:
         return dg_fail(DG_E_FORMAT, "layer %u has unknown kind %d", i,
@@ -503,6 +520,8 @@ dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
         l->padding = src->padding;
         l->eps = src->eps;
         l->rate = src->rate;
+        l->alpha = src->alpha;
+        l->beta = src->beta;
         l->units = src->units;
         l->groups = src->groups;
         if ((l->kind == DG_LAYER_CONV || l->kind == DG_LAYER_LINEAR) &&

@@ -33,6 +33,8 @@ typedef struct dg_layer {
     uint32_t kernel, stride, padding; /* conv and pooling, square */
     uint32_t groups;    /* conv: channels split into groups (1: dense) */
     float eps;          /* batchnorm */
+    float alpha, beta;  /* clip: lower and upper bound; hardsigmoid:
+                           max(0, min(1, alpha * x + beta)) */
     float rate;         /* dropout probability */
 
     /* Parameters, owned, in the order the layer's math defines (conv:

@@ -51,6 +51,15 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         l->rate = strtof(p + 4, &end);
         if (end == p + 4) goto bad;
         p = end;
+    } else if (strncmp(p, "clip", 4) == 0) {
+        char *end;
+        l->kind = DG_LAYER_CLIP;
+        l->alpha = strtof(p + 4, &end);
+        if (end == p + 4 || *end != ':') goto bad;
+        p = end + 1;
+        l->beta = strtof(p, &end);
+        if (end == p) goto bad;
+        p = end;
     } else if (strncmp(p, "add@", 4) == 0) {
         char *end;
         long src = strtol(p + 4, &end, 10);
@@ -64,13 +73,20 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
             int32_t kind;
         } plain[] = {{"relu", DG_LAYER_RELU},      {"gap", DG_LAYER_GLOBAL_AVGPOOL},
                      {"flatten", DG_LAYER_FLATTEN}, {"bn", DG_LAYER_BATCHNORM},
-                     {"softmax", DG_LAYER_SOFTMAX}};
+                     {"softmax", DG_LAYER_SOFTMAX}, {"relu6", DG_LAYER_CLIP},
+                     {"sigmoid", DG_LAYER_SIGMOID}, {"hsigmoid", DG_LAYER_HARDSIGMOID},
+                     {"hswish", DG_LAYER_HARDSWISH}};
         for (size_t k = 0; k < sizeof plain / sizeof *plain; k++)
             if (strcmp(p, plain[k].name) == 0) {
                 l->kind = plain[k].kind;
                 p += strlen(plain[k].name);
             }
         if (l->kind == DG_LAYER_BATCHNORM) l->eps = 1e-5f;
+        if (l->kind == DG_LAYER_CLIP) l->beta = 6.0f; /* relu6 */
+        if (l->kind == DG_LAYER_HARDSIGMOID) { /* as PyTorch's */
+            l->alpha = 1.0f / 6.0f;
+            l->beta = 0.5f;
+        }
         if (!l->kind) goto bad;
     }
     if (*p == '\0') return DG_OK;
