@@ -140,6 +140,8 @@ static const grad_case cases[] = {
     {"mp3s2p1", {2, 7, 7}, 2, 0},
     {"ap2", {2, 6, 6}, 2, 0},
     {"ap3s2p1", {2, 7, 6}, 2, 0},
+    {"mp3s2ceil", {2, 6, 8}, 2, 0},
+    {"ap3s2p1ceil", {2, 6, 7}, 2, 0},
     {"gap", {3, 5, 4}, 2, 0},
     {"gap,gap,fc5", {3, 5, 4}, 2, 0}, /* the second over a 1x1 map */
     {"gap,fc4", {3, 1, 1}, 3, DG_EXEC_TRAINING},

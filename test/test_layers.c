@@ -108,10 +108,12 @@ START_TEST(conv_matches_reference)
 }
 END_TEST
 
+/* Output sizes rounded down, and up (ceil) where a last window overhangs
+ * the input; the average counts only the input a window covers. */
 START_TEST(pooling_matches_reference)
 {
-    for (int trial = 0; trial < 32; trial++) {
-        int max = trial % 2 == 0;
+    for (int trial = 0; trial < 48; trial++) {
+        int max = trial % 2 == 0, ceil = trial % 3 == 0;
         int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 4);
         int H = 2 + (int)dg_rng_below(&rng, 11), W = 2 + (int)dg_rng_below(&rng, 11);
         int lim = H < W ? H : W;
@@ -119,9 +121,18 @@ START_TEST(pooling_matches_reference)
         int S = 1 + (int)dg_rng_below(&rng, 3), P = (int)dg_rng_below(&rng, (uint32_t)K);
         if (P > K / 2) P = K / 2; /* oneDNN requires the window to see data */
         char spec[64];
-        snprintf(spec, sizeof spec, "%s%ds%dp%d", max ? "mp" : "ap", K, S, P);
+        snprintf(spec, sizeof spec, "%s%ds%dp%d%s", max ? "mp" : "ap", K, S, P,
+                 ceil ? "ceil" : "");
         dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
         int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+        if (ceil) { /* PyTorch's rule: the last window starts in the input */
+            OH = (H + 2 * P - K + S - 1) / S + 1;
+            OW = (W + 2 * P - K + S - 1) / S + 1;
+            if ((OH - 1) * S >= H + P) OH--;
+            if ((OW - 1) * S >= W + P) OW--;
+        }
+        ck_assert_int_eq(m->layers[0].out.h, OH);
+        ck_assert_int_eq(m->layers[0].out.w, OW);
         float *x = random_floats((size_t)N * C * H * W, 1);
         float *want = malloc((size_t)N * C * OH * OW * sizeof *want);
         naive_pool(x, N, C, H, W, K, S, P, max, want, OH, OW);

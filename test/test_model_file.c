@@ -143,6 +143,7 @@ static void assert_models_equal(const dg_model *a, const dg_model *b)
         ck_assert_uint_eq(x->stride, y->stride);
         ck_assert_uint_eq(x->padding, y->padding);
         ck_assert_uint_eq(x->groups, y->groups);
+        ck_assert_uint_eq(x->ceil_mode, y->ceil_mode);
         assert_same_bits(&x->alpha, &y->alpha, sizeof x->alpha, "alpha", i);
         assert_same_bits(&x->beta, &y->beta, sizeof x->beta, "beta", i);
         assert_same_bits(&x->eps, &y->eps, sizeof x->eps, "eps", i);
@@ -233,8 +234,9 @@ static const struct {
     {"c6k1,bn,relu,flatten,fc3", 32, 4, 4}, /* a feature map, as a tail */
     {"fc2,softmax", 2, 3, 3},
     {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* grouped */
-    {"c4k3p1,relu6,c4k1,hswish,c4k1,hsigmoid,clip-1:2,sigmoid,gap,fc3", 2, 6,
-     6},
+    {"c4k3p1,relu6,c4k1,hswish,c4k1,hsigmoid,clip-1:2,sigmoid,mp3s2ceil,"
+     "ap2ceil,fc3",
+     2, 7, 7},
 };
 
 static dg_model *make_model(int index)

@@ -76,6 +76,7 @@ static const word_field layer_ext_fields[] = {
     WORD(dg_layer, groups),
     WORD(dg_layer, alpha),
     WORD(dg_layer, beta),
+    WORD(dg_layer, ceil_mode),
 };
 #define LAYER_EXT_SIZE (4 * COUNT(layer_ext_fields))
 
@@ -153,7 +154,9 @@ static void write_layer(dg_writer *w, const dg_layer *l)
 static int needs_layers_1_1(const dg_layer *l)
 {
     return l->kind > DG_LAYER_DROPOUT ||
-           (l->kind == DG_LAYER_CONV && l->groups != 1);
+           (l->kind == DG_LAYER_CONV && l->groups != 1) ||
+           ((l->kind == DG_LAYER_MAXPOOL || l->kind == DG_LAYER_AVGPOOL) &&
+            l->ceil_mode);
 }
 
 static uint32_t feature_flags(const dg_model *m)

@@ -31,7 +31,7 @@
 enum { NODES_PER_LAYER = 3, INITIALIZERS_PER_LAYER = 4 };
 
 /* The most attributes a node gets (AveragePool). */
-enum { ATTRIBUTES_PER_NODE = 4 };
+enum { ATTRIBUTES_PER_NODE = 5 };
 
 typedef struct block {
     struct block *next;
@@ -349,6 +349,8 @@ static void window_attrs(exporter *ex, Onnx__NodeProto *node,
     attr_repeat(ex, node, "kernel_shape", l->kernel, 2);
     attr_repeat(ex, node, "strides", l->stride, 2);
     attr_repeat(ex, node, "pads", l->padding, 4);
+    if (l->kind != DG_LAYER_CONV && l->ceil_mode)
+        attr_int(ex, node, "ceil_mode", 1);
 }
 
 /* HardSigmoid(x) with alpha 1/6 and beta 1/2, the factor of HardSwish. */

@@ -467,7 +467,6 @@ static const struct restriction {
     double only;
 } restrictions[] = {
     {NULL, "dilations", 1},
-    {NULL, "ceil_mode", 0},     {NULL, "count_include_pad", 0},
     {NULL, "storage_order", 0}, {NULL, "training_mode", 0},
     {NULL, "spatial", 1},       {NULL, "transA", 0},
     {"Gemm", "alpha", 1},       {"Gemm", "beta", 1},
@@ -712,13 +711,30 @@ static dg_status map_conv(importer *im, const op_rule *op)
     return finish_layer(im, 4);
 }
 
+/* MaxPool, AveragePool.  The average never counts padding: with
+ * count_include_pad = 1 that is right only without pads (PyTorch's
+ * AvgPool2d writes it there, where it changes nothing: windows that
+ * ceil_mode adds past the end count only the input they cover). */
 static dg_status map_pool(importer *im, const op_rule *op)
 {
     value x;
+    int64_t ceil_mode, count_pad;
     dg_layer *l = NULL;
     DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(attr_int(im, "ceil_mode", 0, &ceil_mode));
+    DG_TRY(attr_int(im, "count_include_pad", 0, &count_pad));
+    if (ceil_mode != 0 && ceil_mode != 1)
+        return node_fail(im, DG_E_FORMAT, "attribute ceil_mode = %lld",
+                         (long long)ceil_mode);
     DG_TRY(new_layer(im, op->kind, &x, &l));
     DG_TRY(read_window(im, 0, l));
+    l->ceil_mode = (uint32_t)ceil_mode;
+    if (count_pad && l->padding)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "attribute count_include_pad = %lld with pads %u is "
+                         "not supported; padding never counts in the mean "
+                         "(count_include_pad 0, or no pads)",
+                         (long long)count_pad, l->padding);
     return finish_layer(im, 4);
 }
 

@@ -638,6 +638,14 @@ dg_status dg_linear_backward_weights(dg_prim **out, uint32_t n,
 
 /* ---- pooling ----------------------------------------------------------- */
 
+/* The padding after the input that gives g->out: p, or more when the
+ * output size was rounded up (the last window overhangs the end). */
+static int64_t pad_end(uint32_t in, uint32_t out, const dg_window *g)
+{
+    int64_t need = ((int64_t)out - 1) * g->s + g->k - in - g->p;
+    return need > g->p ? need : g->p;
+}
+
 static dg_status pool_forward_desc(dnnl_pooling_desc_t *d, const dg_window *g,
                                    int max, int training)
 {
@@ -645,11 +653,13 @@ static dg_status pool_forward_desc(dnnl_pooling_desc_t *d, const dg_window *g,
     DG_TRY(md_nchw(&src, g->n, g->in));
     DG_TRY(md_nchw(&dst, g->n, g->out));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
-                pad = {g->p, g->p};
+                pad = {g->p, g->p},
+                pad_r = {pad_end(g->in.h, g->out.h, g),
+                         pad_end(g->in.w, g->out.w, g)};
     DNNL_TRY(dnnl_pooling_forward_desc_init(
                  d, training ? dnnl_forward_training : dnnl_forward_inference,
                  max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                 &src, &dst, strides, kernel, pad, pad),
+                 &src, &dst, strides, kernel, pad, pad_r),
              "pooling forward");
     return DG_OK;
 }
@@ -674,10 +684,12 @@ dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
     DG_TRY(md_nchw(&src, g->n, g->in));
     DG_TRY(md_nchw(&dst, g->n, g->out));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
-                pad = {g->p, g->p};
+                pad = {g->p, g->p},
+                pad_r = {pad_end(g->in.h, g->out.h, g),
+                         pad_end(g->in.w, g->out.w, g)};
     DNNL_TRY(dnnl_pooling_backward_desc_init(
                  &d, max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                 &src, &dst, strides, kernel, pad, pad),
+                 &src, &dst, strides, kernel, pad, pad_r),
              "pooling backward");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "pooling forward hint"));

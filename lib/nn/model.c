@@ -164,7 +164,13 @@ static dg_status window_out(const dg_layer *l, uint32_t idx, uint32_t in,
                        "layer %u (%s): kernel %u exceeds padded input %llu",
                        idx, dg_layer_kind_name(l->kind), l->kernel,
                        (unsigned long long)span);
-    *out = (uint32_t)((span - l->kernel) / l->stride + 1);
+    uint64_t steps = span - l->kernel;
+    /* Rounding up adds a last window that overhangs the end, unless that
+     * window would start in the padding after the input (PyTorch, ONNX). */
+    uint64_t n = l->ceil_mode ? (steps + l->stride - 1) / l->stride + 1
+                              : steps / l->stride + 1;
+    if (l->ceil_mode && (n - 1) * l->stride >= (uint64_t)in + l->padding) n--;
+    *out = (uint32_t)n;
     return DG_OK;
 }
 
@@ -286,6 +292,9 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
         break;
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL:
+        if (l->ceil_mode > 1)
+            return dg_fail(DG_E_FORMAT, "layer %u (%s): ceil mode %u", i,
+                           dg_layer_kind_name(l->kind), l->ceil_mode);
         DG_TRY(window_out(l, i, in.h, &out.h));
         DG_TRY(window_out(l, i, in.w, &out.w));
         break;
@@ -518,6 +527,7 @@ dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
         l->kernel = src->kernel;
         l->stride = src->stride;
         l->padding = src->padding;
+        l->ceil_mode = src->ceil_mode;
         l->eps = src->eps;
         l->rate = src->rate;
         l->alpha = src->alpha;

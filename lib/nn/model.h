@@ -32,6 +32,7 @@ typedef struct dg_layer {
     uint32_t units;     /* conv output channels, linear output features */
     uint32_t kernel, stride, padding; /* conv and pooling, square */
     uint32_t groups;    /* conv: channels split into groups (1: dense) */
+    uint32_t ceil_mode; /* pooling: 1 rounds the output size up */
     float eps;          /* batchnorm */
     float alpha, beta;  /* clip: lower and upper bound; hardsigmoid:
                            max(0, min(1, alpha * x + beta)) */

@@ -45,6 +45,10 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         l->stride = l->kernel;
         if (take_number(&p, "s", &v) == 1) l->stride = v;
         if (take_number(&p, "p", &v) == 1) l->padding = v;
+        if (strcmp(p, "ceil") == 0) {
+            l->ceil_mode = 1;
+            p += 4;
+        }
     } else if (strncmp(p, "drop", 4) == 0) {
         char *end;
         l->kind = DG_LAYER_DROPOUT;
