@@ -162,6 +162,7 @@ typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
 #define DG_LAYER_SIGMOID 13       /**< 1 / (1 + exp(-x)) */
 #define DG_LAYER_HARDSIGMOID 14   /**< max(0, min(1, alpha * x + beta)) */
 #define DG_LAYER_HARDSWISH 15     /**< x * min(max(x + 3, 0), 6) / 6 */
+#define DG_LAYER_PAD 16           /**< rows and columns of a constant added */
 /** @} */
 
 /** Layer flags (dg_layer_info.flags). */

@@ -160,6 +160,23 @@ static inline float naive_hardswish(float x)
     return x * naive_clip(x + 3.0f, 0.0f, 6.0f) / 6.0f;
 }
 
+/* x (N x C x H x W) with t rows above, l columns left, b rows below and r
+ * columns right of value v: y is N x C x (H+t+b) x (W+l+r). */
+static inline void naive_pad(const float *x, int N, int C, int H, int W,
+                             int t, int l, int b, int r, float v, float *y)
+{
+    int OH = H + t + b, OW = W + l + r;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    int ih = oh - t, iw = ow - l;
+                    int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                    AT4(y, C, OH, OW, n, c, oh, ow) =
+                        inside ? AT4(x, C, H, W, n, c, ih, iw) : v;
+                }
+}
+
 /* Largest |a-b| relative to max(1, |b|). */
 static inline double max_rel_err(const float *a, const float *b, size_t n)
 {

@@ -141,6 +141,7 @@ static const grad_case cases[] = {
     {"ap2", {2, 6, 6}, 2, 0},
     {"ap3s2p1", {2, 7, 6}, 2, 0},
     {"mp3s2ceil", {2, 6, 8}, 2, 0},
+    {"pad1:0:2:3,c2k3", {2, 4, 3}, 2, 0},
     {"ap3s2p1ceil", {2, 6, 7}, 2, 0},
     {"gap", {3, 5, 4}, 2, 0},
     {"gap,gap,fc5", {3, 5, 4}, 2, 0}, /* the second over a 1x1 map */

@@ -236,6 +236,33 @@ START_TEST(activations_match_reference)
 }
 END_TEST
 
+START_TEST(pad_matches_reference)
+{
+    for (int trial = 0; trial < 8; trial++) {
+        int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 3);
+        int H = 1 + (int)dg_rng_below(&rng, 6), W = 1 + (int)dg_rng_below(&rng, 6);
+        int p[4];
+        for (int k = 0; k < 4; k++) p[k] = (int)dg_rng_below(&rng, 4);
+        char spec[64];
+        snprintf(spec, sizeof spec, "pad%d:%d:%d:%d", p[0], p[1], p[2], p[3]);
+        dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+        m->layers[0].alpha = 0.25f * (float)trial; /* the value (0 in strings) */
+        size_t n_out = (size_t)N * C * (H + p[0] + p[2]) * (W + p[1] + p[3]);
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        float *want = malloc(n_out * sizeof *want);
+        naive_pad(x, N, C, H, W, p[0], p[1], p[2], p[3], m->layers[0].alpha, want);
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, (uint32_t)N, modes[k], 0);
+            expect_close(got, want, n_out, 0, spec);
+            free(got);
+        }
+        free(x);
+        free(want);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
 /* conv + batchnorm + relu: folded into one primitive at inference, three
  * separate ones otherwise; both must agree with the reference. */
 START_TEST(batchnorm_inference_and_folding)
@@ -652,6 +679,7 @@ int main(void)
     tcase_add_test(tc, pooling_matches_reference);
     tcase_add_test(tc, linear_relu_softmax_gap_match_reference);
     tcase_add_test(tc, activations_match_reference);
+    tcase_add_test(tc, pad_matches_reference);
     tcase_add_test(tc, batchnorm_inference_and_folding);
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);

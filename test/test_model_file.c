@@ -144,6 +144,7 @@ static void assert_models_equal(const dg_model *a, const dg_model *b)
         ck_assert_uint_eq(x->padding, y->padding);
         ck_assert_uint_eq(x->groups, y->groups);
         ck_assert_uint_eq(x->ceil_mode, y->ceil_mode);
+        ck_assert_mem_eq(x->pad, y->pad, sizeof x->pad);
         assert_same_bits(&x->alpha, &y->alpha, sizeof x->alpha, "alpha", i);
         assert_same_bits(&x->beta, &y->beta, sizeof x->beta, "beta", i);
         assert_same_bits(&x->eps, &y->eps, sizeof x->eps, "eps", i);
@@ -235,7 +236,7 @@ static const struct {
     {"fc2,softmax", 2, 3, 3},
     {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* grouped */
     {"c4k3p1,relu6,c4k1,hswish,c4k1,hsigmoid,clip-1:2,sigmoid,mp3s2ceil,"
-     "ap2ceil,fc3",
+     "ap2ceil,pad1:0:2:3,fc3",
      2, 7, 7},
 };
 

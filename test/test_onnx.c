@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "naive.h"
 #include "nn/model.h"
 #include "onnx.pb-c.h"
 #include "suite.h"
@@ -524,7 +525,7 @@ START_TEST(created_models_round_trip)
         {"fc8,relu,add@0,bn,softmax", 8, 1, 1},
         {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* groups */
         {"c4k3p1,relu6,c4k1,sigmoid,c4k1,hsigmoid,clip-1:2,mp3s2ceil,ap2ceil,"
-         "fc3",
+         "pad2:1:0:1,c3k2,fc3",
          2, 7, 7},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -761,6 +762,44 @@ START_TEST(activations_import)
     free(y);
     dg_model_free(m);
     release_all();
+}
+END_TEST
+
+/* Pad with its value as an input (opset 13) and as an attribute (opset
+ * 2 style, in opset 7). */
+START_TEST(pad_import)
+{
+    static const int64_t pads_dims[] = {8};
+    static const int64_t pads[] = {0, 0, 1, 2, 0, 0, 0, 1};
+    static const float fill = -1.5f;
+    float x[2 * 2 * 3];
+    for (int i = 0; i < 12; i++) x[i] = (float)i;
+    for (int opset = 7; opset <= 13; opset += 6) {
+        Onnx__ModelProto *mp = new_model(opset, 2, 2, 3);
+        Onnx__NodeProto *n;
+        if (opset >= 11) {
+            mp->graph->initializer[mp->graph->n_initializer++] =
+                tensor("p", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, pads_dims, 1,
+                       pads, sizeof pads);
+            add_weights(mp, "v", NULL, 0, &fill);
+            n = add_node(mp, "Pad", "pad", INPUTS("x", "p", "v"), "y");
+        } else {
+            n = add_node(mp, "Pad", "pad", INPUTS("x"), "y");
+            set_ints(n, "pads", pads, 8);
+            set_float(n, "value", fill);
+        }
+        size_t size, len;
+        uint8_t *bytes = pack(mp, &size);
+        dg_model *m = import_bytes(bytes, size);
+        float *y = run(m, x, 1, &len);
+        float want[2 * 3 * 6];
+        naive_pad(x, 1, 2, 2, 3, 1, 2, 0, 1, fill, want);
+        ck_assert_uint_eq(len, 36);
+        ck_assert_mem_eq(y, want, sizeof want);
+        free(y);
+        dg_model_free(m);
+        release_all();
+    }
 }
 END_TEST
 
@@ -1287,6 +1326,7 @@ int main(void)
     tcase_add_test(tc, memory_and_file_contracts);
     tcase_add_test(tc, pass_through_and_folded_nodes);
     tcase_add_test(tc, activations_import);
+    tcase_add_test(tc, pad_import);
     tcase_add_test(tc, flatten_layers_appear_where_needed);
     tcase_add_test(tc, metadata_carries_preprocessing_and_names);
     tcase_add_test(tc, metadata_by_hand);

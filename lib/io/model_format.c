@@ -77,6 +77,10 @@ static const word_field layer_ext_fields[] = {
     WORD(dg_layer, alpha),
     WORD(dg_layer, beta),
     WORD(dg_layer, ceil_mode),
+    WORD(dg_layer, pad[0]),
+    WORD(dg_layer, pad[1]),
+    WORD(dg_layer, pad[2]),
+    WORD(dg_layer, pad[3]),
 };
 #define LAYER_EXT_SIZE (4 * COUNT(layer_ext_fields))
 

@@ -280,6 +280,7 @@ static const struct layer_rule {
     /* operator set 13 has no HardSwish: x * HardSigmoid(x), as PyTorch
      * writes it (export_hardswish) */
     {DG_LAYER_HARDSWISH, "Mul", 0, 0, {0}},
+    {DG_LAYER_PAD, "Pad", 4, 4, {0}},
 };
 
 static const struct layer_rule *rule_for(int32_t kind)
@@ -404,6 +405,13 @@ static void export_layer(exporter *ex, uint32_t i)
     }
     if (l->kind == DG_LAYER_HARDSWISH)
         in[n_in++] = export_hardswish_gate(ex, in[0], name);
+    if (l->kind == DG_LAYER_PAD) {
+        const int64_t pads[8] = {0, 0, l->pad[0], l->pad[1],
+                                 0, 0, l->pad[2], l->pad[3]};
+        in[n_in++] = add_int64s(ex, format(ex, "%s.pads", name), pads, 8);
+        in[n_in++] = add_floats(ex, format(ex, "%s.value", name), NULL, 0,
+                                &l->alpha, 1, NULL, 1);
+    }
     ex->outputs[i] = i + 1 == ex->m->n_layers ? "output" : name;
     ex->ranks[i] = r->rank_out ? r->rank_out
                    : rank_in   ? rank_in

@@ -749,8 +749,9 @@ static dg_status map_plain(importer *im, const op_rule *op)
     return finish_layer(im, x.rank);
 }
 
-/* Bound k of Clip: a scalar constant, or `fallback` when left out. */
-static dg_status clip_bound(const importer *im, size_t k, float fallback,
+/* Input k as a scalar constant (Clip's bounds, Pad's value), or
+ * `fallback` when left out. */
+static dg_status scalar_input(const importer *im, size_t k, float fallback,
                             float *v)
 {
     tensor t;
@@ -759,7 +760,7 @@ static dg_status clip_bound(const importer *im, size_t k, float fallback,
     DG_TRY(constant(im, k, TYPE_FLOAT, 0, 1, &t));
     if (t.count != 1)
         return node_fail(im, DG_E_UNSUPPORTED,
-                         "bound '%.200s' has %zu values; only a scalar is "
+                         "input '%.200s' has %zu values; only a scalar is "
                          "supported",
                          im->node->input[k], t.count);
     *v = tensor_float(&t, 0);
@@ -776,8 +777,8 @@ static dg_status map_clip(importer *im, const op_rule *op)
     DG_TRY(activation(im, 0, op, &x));
     DG_TRY(attr_float(im, "min", -FLT_MAX, &lo));
     DG_TRY(attr_float(im, "max", FLT_MAX, &hi));
-    DG_TRY(clip_bound(im, 1, lo, &lo));
-    DG_TRY(clip_bound(im, 2, hi, &hi));
+    DG_TRY(scalar_input(im, 1, lo, &lo));
+    DG_TRY(scalar_input(im, 2, hi, &hi));
     DG_TRY(new_layer(im, op->kind, &x, &l));
     l->alpha = lo;
     l->beta = hi;
@@ -793,6 +794,54 @@ static dg_status map_hardsigmoid(importer *im, const op_rule *op)
     DG_TRY(attr_float(im, "alpha", 0.2f, &l->alpha));
     DG_TRY(attr_float(im, "beta", 0.5f, &l->beta));
     return finish_layer(im, x.rank);
+}
+
+/* Pad of a constant over rows and columns: pads and value as inputs
+ * (opset 11 on) or attributes (before). */
+static dg_status map_pad(importer *im, const op_rule *op)
+{
+    value x;
+    const Onnx__AttributeProto *mode;
+    int64_t pads[8];
+    size_t n_pads = 0;
+    float fill;
+    char buf[128];
+    dg_layer *l = NULL;
+    DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(find_attr(im, "mode", ATTR_STRING, &mode));
+    if (mode && !(mode->s.len == 8 && memcmp(mode->s.data, "constant", 8) == 0))
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "attribute mode = %.*s is not supported; only "
+                         "constant is",
+                         (int)(mode->s.len < 32 ? mode->s.len : 32),
+                         (const char *)mode->s.data);
+    if (im->opset >= 11) {
+        tensor t;
+        DG_TRY(constant(im, 1, TYPE_INT64, 1, 1, &t));
+        n_pads = t.count;
+        for (size_t k = 0; k < n_pads && k < 8; k++) pads[k] = tensor_int64(&t, k);
+        DG_TRY(scalar_input(im, 2, 0.0f, &fill));
+    } else {
+        const int64_t *v;
+        DG_TRY(attr_ints(im, "pads", &v, &n_pads));
+        for (size_t k = 0; k < n_pads && k < 8; k++) pads[k] = v[k];
+        DG_TRY(attr_float(im, "value", 0.0f, &fill));
+    }
+    int ok = n_pads == 8 && !pads[0] && !pads[1] && !pads[4] && !pads[5];
+    for (size_t k = 0; ok && k < 8; k++) ok = pads[k] >= 0 && pads[k] <= DG_MAX_DIM;
+    if (!ok)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "pads %s are not supported; only rows and columns "
+                         "added (none removed) to a 4-D input are",
+                         n_pads <= 8 ? ints_text(pads, n_pads, buf)
+                                     : "of more than 8 values");
+    DG_TRY(new_layer(im, op->kind, &x, &l));
+    l->pad[0] = (uint32_t)pads[2];
+    l->pad[1] = (uint32_t)pads[3];
+    l->pad[2] = (uint32_t)pads[6];
+    l->pad[3] = (uint32_t)pads[7];
+    l->alpha = fill;
+    return finish_layer(im, 4);
 }
 
 static dg_status map_softmax(importer *im, const op_rule *op)
@@ -996,6 +1045,7 @@ static const op_rule ops[] = {
     {"HardSigmoid", map_hardsigmoid, DG_LAYER_HARDSIGMOID, 0, 1, 1, 1,
      {"alpha", "beta"}},
     {"HardSwish", map_plain, DG_LAYER_HARDSWISH, 0, 1, 1, 1, {0}},
+    {"Pad", map_pad, DG_LAYER_PAD, 4, 0, 1, 3, {"mode", "pads", "value"}},
     {"Softmax", map_softmax, DG_LAYER_SOFTMAX, 0, 0, 1, 1, {"axis"}},
     {"BatchNormalization", map_batchnorm, DG_LAYER_BATCHNORM, 0, 0, 5, 5,
      {"epsilon", "momentum", "spatial", "training_mode"}},

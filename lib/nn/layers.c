@@ -181,6 +181,7 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
     case DG_LAYER_FLATTEN:
     case DG_LAYER_DROPOUT:
     case DG_LAYER_HARDSIGMOID:
+    case DG_LAYER_PAD:
         return DG_OK;
     default:
         return dg_fail(DG_E_INTERNAL, "layer %d: no plan for kind %d", i,
@@ -222,6 +223,28 @@ static void hardsigmoid_forward(const dg_exec *e, const dg_layer *l,
         y[k] = fminf(fmaxf(l->alpha * x[k] + l->beta, 0.0f), 1.0f);
 }
 
+/* Pad (oneDNN has no padding primitive): each input plane copied into the
+ * middle of its output plane; backward, the middle of the gradient. */
+static void pad_copy(const dg_exec *e, const dg_layer *l, const float *from,
+                     float *to, int forward)
+{
+    size_t planes = (size_t)e->batch * l->in.c;
+    uint32_t ih = l->in.h, iw = l->in.w, ow = l->out.w;
+    size_t in_plane = (size_t)ih * iw, out_plane = (size_t)l->out.h * ow;
+    if (forward)
+        for (size_t k = 0; k < planes * out_plane; k++) to[k] = l->alpha;
+    for (size_t p = 0; p < planes; p++)
+        for (uint32_t y = 0; y < ih; y++) {
+            const size_t inner = p * in_plane + (size_t)y * iw;
+            const size_t outer = p * out_plane + (size_t)(y + l->pad[0]) * ow +
+                                 l->pad[1];
+            if (forward)
+                memcpy(to + outer, from + inner, iw * sizeof *to);
+            else
+                memcpy(to + inner, from + outer, iw * sizeof *to);
+        }
+}
+
 dg_status dg_layer_forward(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
@@ -259,6 +282,9 @@ dg_status dg_layer_forward(dg_exec *e, int32_t i)
         return DG_OK;
     case DG_LAYER_HARDSIGMOID:
         hardsigmoid_forward(e, l, a[DG_SRC], r->out);
+        return DG_OK;
+    case DG_LAYER_PAD:
+        pad_copy(e, l, a[DG_SRC], r->out, 1);
         return DG_OK;
     case DG_LAYER_FLATTEN:
         return DG_OK;
@@ -404,6 +430,9 @@ dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
     case DG_LAYER_HARDSIGMOID:
         if (dsrc[0])
             hardsigmoid_backward(e, l, dg_exec_src(e, i, 0), r->diff, dsrc[0]);
+        return DG_OK;
+    case DG_LAYER_PAD:
+        if (dsrc[0]) pad_copy(e, l, r->diff, dsrc[0], 0);
         return DG_OK;
     default:
         break;

@@ -128,6 +128,7 @@ const char *dg_layer_kind_name(int32_t kind)
     case DG_LAYER_SIGMOID: return "sigmoid";
     case DG_LAYER_HARDSIGMOID: return "hardsigmoid";
     case DG_LAYER_HARDSWISH: return "hardswish";
+    case DG_LAYER_PAD: return "pad";
     default: return "?";
     }
 }
@@ -347,6 +348,18 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
                            "layer %u (hardsigmoid): alpha %g, beta %g", i,
                            (double)l->alpha, (double)l->beta);
         break;
+    case DG_LAYER_PAD:
+        for (int k = 0; k < 4; k++)
+            if (l->pad[k] > DG_MAX_DIM)
+                return dg_fail(DG_E_FORMAT, "layer %u (pad): %u rows or "
+                                            "columns",
+                               i, l->pad[k]);
+        if (!isfinite(l->alpha))
+            return dg_fail(DG_E_FORMAT, "layer %u (pad): value %g", i,
+                           (double)l->alpha);
+        out.h = in.h + l->pad[0] + l->pad[2];
+        out.w = in.w + l->pad[1] + l->pad[3];
+        break;
     case DG_LAYER_RELU:
     case DG_LAYER_SOFTMAX:
     case DG_LAYER_SIGMOID:
@@ -528,6 +541,7 @@ dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
         l->stride = src->stride;
         l->padding = src->padding;
         l->ceil_mode = src->ceil_mode;
+        memcpy(l->pad, src->pad, sizeof l->pad);
         l->eps = src->eps;
         l->rate = src->rate;
         l->alpha = src->alpha;

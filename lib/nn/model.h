@@ -33,9 +33,12 @@ typedef struct dg_layer {
     uint32_t kernel, stride, padding; /* conv and pooling, square */
     uint32_t groups;    /* conv: channels split into groups (1: dense) */
     uint32_t ceil_mode; /* pooling: 1 rounds the output size up */
+    uint32_t pad[4];    /* pad: rows before, columns before, rows after,
+                           columns after, filled with alpha */
     float eps;          /* batchnorm */
     float alpha, beta;  /* clip: lower and upper bound; hardsigmoid:
-                           max(0, min(1, alpha * x + beta)) */
+                           max(0, min(1, alpha * x + beta)); pad: the
+                           value */
     float rate;         /* dropout probability */
 
     /* Parameters, owned, in the order the layer's math defines (conv:

@@ -55,6 +55,14 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         l->rate = strtof(p + 4, &end);
         if (end == p + 4) goto bad;
         p = end;
+    } else if (take_number(&p, "pad", &l->pad[0]) == 1) {
+        l->kind = DG_LAYER_PAD;
+        if (*p == ':') { /* pad<T>:<L>:<B>:<R> */
+            for (int k = 1; k < 4; k++)
+                if (take_number(&p, ":", &l->pad[k]) != 1) goto bad;
+        } else { /* pad<P>: every side */
+            l->pad[1] = l->pad[2] = l->pad[3] = l->pad[0];
+        }
     } else if (strncmp(p, "clip", 4) == 0) {
         char *end;
         l->kind = DG_LAYER_CLIP;

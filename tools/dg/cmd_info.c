@@ -37,6 +37,7 @@ static const char *layer_kind_name(int32_t kind)
         [DG_LAYER_SIGMOID] = "sigmoid",
         [DG_LAYER_HARDSIGMOID] = "hardsigmoid",
         [DG_LAYER_HARDSWISH] = "hardswish",
+        [DG_LAYER_PAD] = "pad",
     };
     enum { N_NAMES = sizeof names / sizeof names[0] };
     if (kind <= 0 || kind >= N_NAMES || !names[kind]) return "unknown";
