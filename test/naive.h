@@ -177,6 +177,27 @@ static inline void naive_pad(const float *x, int N, int C, int H, int W,
                 }
 }
 
+/* y = a * b, a N x C x HW, b N x C x HW or N x C x 1 (broadcast). */
+static inline void naive_mul(const float *a, const float *b, int N, int C,
+                             int HW, int broadcast, float *y)
+{
+    for (size_t p = 0; p < (size_t)N * C; p++)
+        for (int k = 0; k < HW; k++)
+            y[p * HW + k] = a[p * HW + k] * b[broadcast ? p : p * HW + k];
+}
+
+/* y = the channels of a (Ca) then of b (Cb), per sample. */
+static inline void naive_concat(const float *a, int Ca, const float *b,
+                                int Cb, int N, int HW, float *y)
+{
+    for (int n = 0; n < N; n++) {
+        for (size_t k = 0; k < (size_t)Ca * HW; k++)
+            *y++ = a[(size_t)n * Ca * HW + k];
+        for (size_t k = 0; k < (size_t)Cb * HW; k++)
+            *y++ = b[(size_t)n * Cb * HW + k];
+    }
+}
+
 /* Largest |a-b| relative to max(1, |b|). */
 static inline double max_rel_err(const float *a, const float *b, size_t n)
 {

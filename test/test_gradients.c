@@ -159,6 +159,12 @@ static const grad_case cases[] = {
     {"c3k3p1,bn,relu", {2, 5, 5}, 3, DG_EXEC_TRAINING},
     {"c3k3p1,relu,c3k3p1,add@1", {2, 5, 5}, 2, 0},
     {"c2k3p1,add@-1", {2, 4, 4}, 2, 0},
+    {"c3k3p1,sigmoid,mul@0", {2, 5, 5}, 2, 0},          /* SiLU */
+    {"c4k3p1,gap,c4k1,hsigmoid,mul@0,fc3", {2, 5, 5}, 2, 0}, /* SE */
+    {"c2k3p1,mul@0", {2, 4, 4}, 2, 0},                   /* x * x */
+    {"c3k3p1,relu,c2k1,cat@1", {2, 5, 5}, 2, 0},
+    {"c2k1,cat@-1,c3k1", {2, 4, 4}, 2, 0},
+    {"c2k1,cat@0,c3k1", {2, 4, 4}, 2, DG_EXEC_TRAINING}, /* twice the same */
     {"fc8,drop0.5,fc3", {6, 1, 1}, 3, DG_EXEC_TRAINING},
     {"c4k3,relu,mp2,c6k3,relu,fc10,relu,fc3", {1, 12, 12}, 2, DG_EXEC_TRAINING},
 };

@@ -263,6 +263,42 @@ START_TEST(pad_matches_reference)
 }
 END_TEST
 
+/* Mul of equal shapes and with a C x 1 x 1 operand (given either side),
+ * and Concat, over the model input and a conv: "c<C>k1" keeps the shape. */
+START_TEST(mul_and_concat_match_reference)
+{
+    enum { N = 2, C = 3, H = 4, W = 5, HW = H * W };
+    dg_shape in = {C, H, W};
+    float *x = random_floats((size_t)N * C * HW, 1);
+    float *want = malloc((size_t)N * 2 * C * HW * sizeof *want);
+    static const char *const specs[] = {"c3k1,mul@-1", "gap,mul@-1",
+                                        "c3k1,gap,mul@0", "c3k1,cat@-1"};
+    for (size_t t = 0; t < sizeof specs / sizeof *specs; t++) {
+        dg_model *m = build(specs[t], in);
+        float *conv = run(m, x, N, 0, 0); /* layer 0: conv or gap */
+        int32_t last = (int32_t)m->n_layers - 1;
+        if (t == 0) naive_mul(conv, x, N, C, HW, 0, want);
+        if (t == 1) naive_mul(x, conv, N, C, HW, 1, want);
+        if (t == 2) {
+            float *pooled = run(m, x, N, 0, 1);
+            naive_mul(conv, pooled, N, C, HW, 1, want);
+            free(pooled);
+        }
+        if (t == 3) naive_concat(conv, C, x, C, N, HW, want);
+        size_t n_out = (size_t)N * dg_shape_size(m->layers[last].out);
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, N, modes[k], last);
+            expect_close(got, want, n_out, 1e-6, specs[t]);
+            free(got);
+        }
+        free(conv);
+        dg_model_destroy(m);
+    }
+    free(x);
+    free(want);
+}
+END_TEST
+
 /* conv + batchnorm + relu: folded into one primitive at inference, three
  * separate ones otherwise; both must agree with the reference. */
 START_TEST(batchnorm_inference_and_folding)
@@ -680,6 +716,7 @@ int main(void)
     tcase_add_test(tc, linear_relu_softmax_gap_match_reference);
     tcase_add_test(tc, activations_match_reference);
     tcase_add_test(tc, pad_matches_reference);
+    tcase_add_test(tc, mul_and_concat_match_reference);
     tcase_add_test(tc, batchnorm_inference_and_folding);
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);

@@ -238,6 +238,7 @@ static const struct {
     {"c4k3p1,relu6,c4k1,hswish,c4k1,hsigmoid,clip-1:2,sigmoid,mp3s2ceil,"
      "ap2ceil,pad1:0:2:3,fc3",
      2, 7, 7},
+    {"c4k3p1,gap,c4k1,sigmoid,mul@0,c2k1,cat@4,fc3", 3, 5, 5}, /* SE, concat */
 };
 
 static dg_model *make_model(int index)

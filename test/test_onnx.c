@@ -527,6 +527,9 @@ START_TEST(created_models_round_trip)
         {"c4k3p1,relu6,c4k1,sigmoid,c4k1,hsigmoid,clip-1:2,mp3s2ceil,ap2ceil,"
          "pad2:1:0:1,c3k2,fc3",
          2, 7, 7},
+        /* hardswish, squeeze-and-excitation, concat */
+        {"c4k3p1,hswish,gap,c4k1,sigmoid,mul@1,c4k1,cat@1,fc3", 3, 6, 6},
+        {"gap,fc3,mul@-1,c2k1,cat@-1,gap,flatten,fc2,cat@1", 3, 5, 5},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         dg_model *m;
@@ -762,6 +765,49 @@ START_TEST(activations_import)
     free(y);
     dg_model_free(m);
     release_all();
+}
+END_TEST
+
+/* x * HardSigmoid(x) (PyTorch's HardSwish at opset 13) is one hardswish
+ * layer; a gate with other slopes, or read again, stays a product.
+ * Concat of three inputs is two concat layers. */
+START_TEST(hardswish_pattern_and_concat_chains)
+{
+    static const int32_t fused[] = {DG_LAYER_HARDSWISH, DG_LAYER_CONCAT,
+                                    DG_LAYER_CONCAT};
+    static const int32_t kept[] = {DG_LAYER_HARDSIGMOID, DG_LAYER_MUL};
+    for (int variant = 0; variant < 2; variant++) {
+        Onnx__ModelProto *mp = new_model(13, 2, 3, 3);
+        Onnx__NodeProto *g = add_node(mp, "HardSigmoid", "gate", INPUTS("x"), "g");
+        set_float(g, "alpha", variant ? 0.2f : 1.0f / 6.0f);
+        set_float(g, "beta", 0.5f);
+        add_node(mp, "Mul", "swish", INPUTS("x", "g"), variant ? "y" : "s");
+        if (!variant)
+            set_int(add_node(mp, "Concat", "cat", INPUTS("s", "x", "s"), "y"),
+                    "axis", 1);
+        size_t size, len;
+        uint8_t *bytes = pack(mp, &size);
+        dg_model *m = import_bytes(bytes, size);
+        if (variant) expect_kinds(m, kept, 2, "other slope");
+        else expect_kinds(m, fused, 3, "hardswish, concat of 3");
+        float x[2 * 9];
+        for (int i = 0; i < 18; i++) x[i] = 0.7f * (float)i - 6.0f;
+        float *y = run(m, x, 1, &len);
+        ck_assert_uint_eq(len, variant ? 18 : 54);
+        for (int i = 0; i < 18; i++) {
+            float a = variant ? 0.2f : 1.0f / 6.0f;
+            double want = x[i] * fmin(fmax(a * x[i] + 0.5, 0.0), 1.0);
+            ck_assert_msg(fabs(y[i] - want) < 1e-5, "%d: %g, expected %g", i,
+                          y[i], want);
+            if (!variant) {
+                ck_assert_float_eq(y[18 + i], x[i]);
+                ck_assert_float_eq(y[36 + i], y[i]);
+            }
+        }
+        free(y);
+        dg_model_free(m);
+        release_all();
+    }
 }
 END_TEST
 
@@ -1327,6 +1373,7 @@ int main(void)
     tcase_add_test(tc, pass_through_and_folded_nodes);
     tcase_add_test(tc, activations_import);
     tcase_add_test(tc, pad_import);
+    tcase_add_test(tc, hardswish_pattern_and_concat_chains);
     tcase_add_test(tc, flatten_layers_appear_where_needed);
     tcase_add_test(tc, metadata_carries_preprocessing_and_names);
     tcase_add_test(tc, metadata_by_hand);

@@ -281,6 +281,8 @@ static const struct layer_rule {
      * writes it (export_hardswish) */
     {DG_LAYER_HARDSWISH, "Mul", 0, 0, {0}},
     {DG_LAYER_PAD, "Pad", 4, 4, {0}},
+    {DG_LAYER_MUL, "Mul", 0, 0, {0}},
+    {DG_LAYER_CONCAT, "Concat", 0, 0, {0}},
 };
 
 static const struct layer_rule *rule_for(int32_t kind)
@@ -385,13 +387,14 @@ static void export_layer(exporter *ex, uint32_t i)
     const char *in[5];
     size_t n_in = 0;
     int rank_in = r->rank_in;
-    /* Add needs equal ranks; both differ only when the shape is C x 1 x 1. */
-    if (l->kind == DG_LAYER_ADD &&
-        rank_of(ex, l->input[0]) != rank_of(ex, l->input[1]))
-        rank_in = 2;
+    /* Two operands of different ranks: [N, C] and [N, C, 1, 1] (add,
+     * concat; either rank will do), or a product's broadcast [N, C], which
+     * must be [N, C, 1, 1] to broadcast over [N, C, H, W]. */
+    int binary = dg_layer_binary(l->kind);
+    if (binary && rank_of(ex, l->input[0]) != rank_of(ex, l->input[1]))
+        rank_in = l->kind == DG_LAYER_MUL ? 4 : 2;
     in[n_in++] = operand(ex, l->input[0], rank_in, name);
-    if (l->kind == DG_LAYER_ADD)
-        in[n_in++] = operand(ex, l->input[1], rank_in, name);
+    if (binary) in[n_in++] = operand(ex, l->input[1], rank_in, name);
     for (uint32_t p = 0; p < l->n_params; p++)
         in[n_in++] = add_param(ex, l, p, name, r->params[p]);
     if (l->kind == DG_LAYER_DROPOUT)
@@ -422,6 +425,7 @@ static void export_layer(exporter *ex, uint32_t i)
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL: window_attrs(ex, node, l); break;
     case DG_LAYER_FLATTEN:
+    case DG_LAYER_CONCAT:
     case DG_LAYER_SOFTMAX: attr_int(ex, node, "axis", 1); break;
     case DG_LAYER_LINEAR: attr_int(ex, node, "transB", 1); break;
     case DG_LAYER_BATCHNORM: attr_float(ex, node, "epsilon", l->eps); break;
@@ -489,7 +493,7 @@ static int input_rank(const dg_model *m)
     for (uint32_t i = 0; i < m->n_layers; i++) {
         const dg_layer *l = &m->layers[i];
         int reads =
-            l->input[0] < 0 || (l->kind == DG_LAYER_ADD && l->input[1] < 0);
+            l->input[0] < 0 || (dg_layer_binary(l->kind) && l->input[1] < 0);
         if (reads && rule_for(l->kind) && rule_for(l->kind)->rank_in == 4)
             return 4;
     }

@@ -10,6 +10,7 @@
 #include "io/onnx.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -930,9 +931,31 @@ static dg_status fold_bias(importer *im, const value *x, size_t k)
     return emit(im, *x);
 }
 
+/* The two computed operands of a binary node, settled, of equal rank. */
+static dg_status operands(importer *im, const char *what, value *a, value *b)
+{
+    const value *in[2] = {NULL, NULL};
+    DG_TRY(input_value(im, 0, &in[0]));
+    DG_TRY(input_value(im, 1, &in[1]));
+    if (!in[0]->rank || !in[1]->rank)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "%s a constant is not supported; only two computed "
+                         "tensors",
+                         what);
+    *a = *in[0];
+    *b = *in[1];
+    if (a->rank != b->rank)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "%s a %d-D and a %d-D tensor is not supported",
+                         what, a->rank, b->rank);
+    DG_TRY(settle(im, a));
+    return settle(im, b);
+}
+
 static dg_status map_add(importer *im, const op_rule *op)
 {
     const value *in[2] = {NULL, NULL};
+    value a, b;
     dg_layer *l = NULL;
     DG_TRY(input_value(im, 0, &in[0]));
     DG_TRY(input_value(im, 1, &in[1]));
@@ -940,17 +963,70 @@ static dg_status map_add(importer *im, const op_rule *op)
         return node_fail(im, DG_E_UNSUPPORTED, "adding two constants");
     if (!in[0]->rank || !in[1]->rank)
         return fold_bias(im, in[0]->rank ? in[0] : in[1], in[0]->rank ? 1 : 0);
-    value a = *in[0], b = *in[1];
-    if (a.rank != b.rank)
-        return node_fail(im, DG_E_UNSUPPORTED,
-                         "adding a %d-D and a %d-D tensor (broadcasting) is "
-                         "not supported",
-                         a.rank, b.rank);
-    DG_TRY(settle(im, &a));
-    DG_TRY(settle(im, &b));
+    DG_TRY(operands(im, "adding", &a, &b));
     DG_TRY(new_layer(im, op->kind, &a, &l));
     l->input[1] = b.layer;
     return finish_layer(im, a.rank);
+}
+
+/* x * HardSigmoid(x) with PyTorch's slope and offset, the gate read by
+ * nothing else and made last: HardSwish as operator set 13 writes it,
+ * which becomes one hardswish layer (the gate turned into it). */
+static int is_hardswish(const importer *im, const value *x, const value *gate)
+{
+    const dg_layer *l = gate->layer >= 0 ? &im->m->layers[gate->layer] : NULL;
+    return l && l->kind == DG_LAYER_HARDSIGMOID && !gate->alias &&
+           gate->layer == (int32_t)im->m->n_layers - 1 &&
+           count_uses(im, gate->name) == 1 && l->input[0] == x->layer &&
+           fabsf(l->alpha - 1.0f / 6.0f) < 1e-7f && l->beta == 0.5f;
+}
+
+/* Mul of two computed tensors of equal shape, or one of them [N, C, 1, 1]
+ * (squeeze-and-excitation); x * HardSigmoid(x) becomes a hardswish. */
+static dg_status map_mul(importer *im, const op_rule *op)
+{
+    value a, b;
+    dg_layer *l = NULL;
+    DG_TRY(operands(im, "multiplying", &a, &b));
+    for (int k = 0; k < 2; k++) {
+        const value *x = k ? &b : &a, *gate = k ? &a : &b;
+        if (!is_hardswish(im, x, gate)) continue;
+        im->m->layers[gate->layer].kind = DG_LAYER_HARDSWISH;
+        return finish_layer(im, x->rank);
+    }
+    DG_TRY(new_layer(im, op->kind, &a, &l));
+    l->input[1] = b.layer;
+    return finish_layer(im, a.rank);
+}
+
+/* Concat over the channels: a concat layer per input after the first. */
+static dg_status map_concat(importer *im, const op_rule *op)
+{
+    value acc;
+    int64_t axis;
+    DG_TRY(activation(im, 0, op, &acc));
+    DG_TRY(attr_int(im, "axis", 1, &axis));
+    if ((axis < 0 ? axis + acc.rank : axis) != 1)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "attribute axis = %lld is not supported; only the "
+                         "channel axis (1) is",
+                         (long long)axis);
+    for (size_t k = 1; k < im->node->n_input; k++) {
+        value next;
+        dg_layer *l = NULL;
+        DG_TRY(activation(im, k, op, &next));
+        if (next.rank != acc.rank)
+            return node_fail(im, DG_E_UNSUPPORTED,
+                             "joining a %d-D and a %d-D tensor is not "
+                             "supported",
+                             acc.rank, next.rank);
+        DG_TRY(new_layer(im, op->kind, &acc, &l));
+        l->input[1] = next.layer;
+        DG_TRY(finalize_layer(im));
+        acc.layer = (int32_t)im->m->n_layers - 1;
+    }
+    acc.alias = im->node->n_input == 1;
+    return emit(im, acc);
 }
 
 /* x as [N, F] (rank 2), left unflattened (see settle), or [N, F, 1, 1]
@@ -1053,6 +1129,8 @@ static const op_rule ops[] = {
      {"alpha", "beta", "transA", "transB"}},
     {"MatMul", map_linear, DG_LAYER_LINEAR, 2, 1, 2, 2, {0}},
     {"Add", map_add, DG_LAYER_ADD, 0, 0, 2, 2, {0}},
+    {"Mul", map_mul, DG_LAYER_MUL, 0, 0, 2, 2, {0}},
+    {"Concat", map_concat, DG_LAYER_CONCAT, 0, 0, 1, 64, {"axis"}},
     {"Flatten", map_flatten, 0, 0, 1, 1, 1, {"axis"}},
     {"Reshape", map_reshape, 0, 0, 1, 2, 2, {"allowzero"}},
     {"Identity", map_identity, 0, 0, 0, 1, 1, {0}},

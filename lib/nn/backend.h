@@ -113,6 +113,9 @@ dg_status dg_bnorm_backward(dg_prim **out, uint32_t n, dg_shape s, float eps);
 
 /* DST = SRC + SRC1 (same shapes). */
 dg_status dg_add(dg_prim **out, uint32_t n, dg_shape s);
+/* DST = SRC * SRC1, SRC of shape a, SRC1 of shape b: a, or a.c x 1 x 1
+ * broadcast over height and width. */
+dg_status dg_mul(dg_prim **out, uint32_t n, dg_shape a, dg_shape b);
 /* DST = SRC * MASK, a per-channel factor (C values, 0/1 for pruning masks)
  * broadcast over batch and space; may run in place. */
 dg_status dg_scale_channels(dg_prim **out, uint32_t n, dg_shape s);

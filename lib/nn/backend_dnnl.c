@@ -846,6 +846,14 @@ dg_status dg_add(dg_prim **out, uint32_t n, dg_shape s)
     return binary(out, dnnl_binary_add, &md, &md, "add");
 }
 
+dg_status dg_mul(dg_prim **out, uint32_t n, dg_shape a, dg_shape b)
+{
+    dnnl_memory_desc_t amd, bmd;
+    DG_TRY(md_nchw(&amd, n, a));
+    DG_TRY(md_nchw(&bmd, n, b));
+    return binary(out, dnnl_binary_mul, &amd, &bmd, "mul");
+}
+
 dg_status dg_scale_channels(dg_prim **out, uint32_t n, dg_shape s)
 {
     dnnl_memory_desc_t md, mmd;

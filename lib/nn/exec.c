@@ -332,8 +332,9 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
                    e->batch * dg_shape_size(e->m->layers[i].out) *
                        sizeof(float));
         for (int k = 0; k < 2; k++)
-            input_consumers += e->m->layers[i].input[k] == -1 &&
-                               (k == 0 || e->m->layers[i].kind == DG_LAYER_ADD);
+            input_consumers +=
+                e->m->layers[i].input[k] == -1 &&
+                (k == 0 || dg_layer_binary(e->m->layers[i].kind));
     }
     if (input_needed) memset(e->input_diff, 0, e->batch * in_size * sizeof(float));
     memcpy(e->run[from].diff, diff,
@@ -350,7 +351,7 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
         float *dsrc[2] = {NULL, NULL}, *sum_into[2] = {NULL, NULL};
         for (int k = 0; k < 2; k++) {
             int32_t j = l->input[k];
-            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (k == 1 && !dg_layer_binary(l->kind)) break;
             int wanted = j < 0 ? input_needed : needs[j];
             if (!wanted) continue;
             float *target = j < 0 ? e->input_diff : e->run[j].diff;
@@ -363,16 +364,21 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
                 sum_into[k] = target;
             }
         }
-        if (dsrc[0] && dsrc[1] && dsrc[0] == dsrc[1]) {
-            /* Both operands need the scratch: run as two accumulations. */
-            dsrc[1] = NULL;
-        }
+        /* Both operands need the scratch: one operand per pass. */
+        int second_pass = dsrc[0] && dsrc[0] == dsrc[1];
+        if (second_pass) dsrc[1] = NULL;
         s = dg_layer_backward(e, i, dsrc, (what & DG_GRAD_PARAMS) && trainable(l));
-        size_t n_in = e->batch * dg_shape_size(l->in);
+        size_t n_in[2];
+        for (int k = 0; k < 2; k++)
+            n_in[k] = e->batch *
+                      dg_shape_size(dg_model_source_shape(e->m, l->input[k]));
         for (int k = 0; k < 2 && s == DG_OK; k++)
-            if (sum_into[k] && dsrc[k]) accumulate(sum_into[k], dsrc[k], n_in);
-        if (s == DG_OK && l->kind == DG_LAYER_ADD && sum_into[1] && !dsrc[1])
-            accumulate(sum_into[1], e->run[i].diff, n_in);
+            if (sum_into[k] && dsrc[k]) accumulate(sum_into[k], dsrc[k], n_in[k]);
+        if (s == DG_OK && second_pass) {
+            float *second[2] = {NULL, e->scratch};
+            s = dg_layer_backward(e, i, second, 0);
+            if (s == DG_OK) accumulate(sum_into[1], e->scratch, n_in[1]);
+        }
         if (s != DG_OK)
             s = dg_fail_context(s, "layer %d (%s) backward", i,
                                 dg_layer_kind_name(l->kind));

@@ -178,10 +178,14 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
         return plan_batchnorm(e, i);
     case DG_LAYER_ADD:
         return dg_add(&r->p->fwd, e->batch, l->out);
+    case DG_LAYER_MUL:
+        return dg_mul(&r->p->fwd, e->batch, l->in,
+                      dg_model_source_shape(e->m, l->input[1]));
     case DG_LAYER_FLATTEN:
     case DG_LAYER_DROPOUT:
     case DG_LAYER_HARDSIGMOID:
     case DG_LAYER_PAD:
+    case DG_LAYER_CONCAT:
         return DG_OK;
     default:
         return dg_fail(DG_E_INTERNAL, "layer %d: no plan for kind %d", i,
@@ -245,6 +249,25 @@ static void pad_copy(const dg_exec *e, const dg_layer *l, const float *from,
         }
 }
 
+/* Concat (plain copies: oneDNN would only copy too): each sample's
+ * output is its first input's channels, then its second's; backward, the
+ * gradient is split the same way into dsrc[k] where wanted. */
+static void concat_copy(const dg_exec *e, int32_t i, float *const part[2],
+                        float *whole, int forward)
+{
+    const dg_layer *l = &e->m->layers[i];
+    size_t plane = (size_t)l->out.h * l->out.w, at = 0;
+    size_t len[2] = {l->in.c * plane, (l->out.c - l->in.c) * plane};
+    for (uint32_t n = 0; n < e->batch; n++)
+        for (int k = 0; k < 2; k++) {
+            if (part[k] && forward)
+                memcpy(whole + at, part[k] + n * len[k], len[k] * sizeof *whole);
+            else if (part[k])
+                memcpy(part[k] + n * len[k], whole + at, len[k] * sizeof *whole);
+            at += len[k];
+        }
+}
+
 dg_status dg_layer_forward(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
@@ -271,8 +294,14 @@ dg_status dg_layer_forward(dg_exec *e, int32_t i)
         if (training(e)) update_running_stats(e, l, r);
         return DG_OK;
     case DG_LAYER_ADD:
+    case DG_LAYER_MUL:
         a[DG_SRC1] = dg_exec_src(e, i, 1);
         return dg_prim_run(r->p->fwd, a);
+    case DG_LAYER_CONCAT: {
+        float *parts[2] = {a[DG_SRC], dg_exec_src(e, i, 1)};
+        concat_copy(e, i, parts, r->out, 1);
+        return DG_OK;
+    }
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL:
         a[DG_WORKSPACE] = r->workspace;
@@ -332,6 +361,37 @@ static void hardsigmoid_backward(const dg_exec *e, const dg_layer *l,
         float t = l->alpha * x[k] + l->beta;
         dx[k] = t > 0.0f && t < 1.0f ? l->alpha * dy[k] : 0.0f;
     }
+}
+
+/* Mul: d in0 = dy * in1 with the forward primitive; d in1 = dy * in0,
+ * summed over height and width when in1 was broadcast. */
+static dg_status mul_backward(dg_exec *e, int32_t i, float *dsrc[2])
+{
+    dg_layer *l = &e->m->layers[i];
+    dg_layer_run *r = &e->run[i];
+    float *x[2] = {dg_exec_src(e, i, 0), dg_exec_src(e, i, 1)};
+    void *a[DG_SLOTS] = {0};
+    a[DG_SRC] = r->diff;
+    if (dsrc[0]) {
+        a[DG_SRC1] = x[1];
+        a[DG_DST] = dsrc[0];
+        DG_TRY(dg_prim_run(r->p->fwd, a));
+    }
+    if (!dsrc[1]) return DG_OK;
+    size_t plane = (size_t)l->in.h * l->in.w;
+    if (dg_shape_size(dg_model_source_shape(e->m, l->input[1])) ==
+        dg_shape_size(l->in)) {
+        a[DG_SRC1] = x[0];
+        a[DG_DST] = dsrc[1];
+        return dg_prim_run(r->p->fwd, a);
+    }
+    for (size_t p = 0; p < (size_t)e->batch * l->in.c; p++) {
+        double sum = 0;
+        for (size_t k = 0; k < plane; k++)
+            sum += (double)r->diff[p * plane + k] * x[0][p * plane + k];
+        dsrc[1][p] = (float)sum;
+    }
+    return DG_OK;
 }
 
 static void global_avgpool_backward(const dg_exec *e, const dg_layer *l,
@@ -415,6 +475,11 @@ dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
     case DG_LAYER_ADD:
         for (int k = 0; k < 2; k++)
             if (dsrc[k]) memcpy(dsrc[k], r->diff, n_in * sizeof(float));
+        return DG_OK;
+    case DG_LAYER_MUL:
+        return mul_backward(e, i, dsrc);
+    case DG_LAYER_CONCAT:
+        concat_copy(e, i, dsrc, r->diff, 0);
         return DG_OK;
     case DG_LAYER_FLATTEN:
         if (dsrc[0]) memcpy(dsrc[0], r->diff, n_in * sizeof(float));

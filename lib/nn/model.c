@@ -129,6 +129,8 @@ const char *dg_layer_kind_name(int32_t kind)
     case DG_LAYER_HARDSIGMOID: return "hardsigmoid";
     case DG_LAYER_HARDSWISH: return "hardswish";
     case DG_LAYER_PAD: return "pad";
+    case DG_LAYER_MUL: return "mul";
+    case DG_LAYER_CONCAT: return "concat";
     default: return "?";
     }
 }
@@ -256,7 +258,7 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
     dg_layer *l = &m->layers[i];
     for (int k = 0; k < 2; k++) {
         int32_t src = l->input[k];
-        int needed = k == 0 || l->kind == DG_LAYER_ADD;
+        int needed = k == 0 || dg_layer_binary(l->kind);
         if (!needed) {
             l->input[k] = -1;
             continue;
@@ -268,7 +270,17 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
                            i, src);
     }
     if (l->groups == 0) l->groups = 1; /* a layer made before groups */
-    l->in = l->input[0] < 0 ? m->input : m->layers[l->input[0]].out;
+    /* A product is kept with its broadcast (C x 1 x 1) operand second. */
+    if (l->kind == DG_LAYER_MUL) {
+        dg_shape a = dg_model_source_shape(m, l->input[0]),
+                 b = dg_model_source_shape(m, l->input[1]);
+        if (a.h * a.w == 1 && b.h * b.w > 1) {
+            int32_t t = l->input[0];
+            l->input[0] = l->input[1];
+            l->input[1] = t;
+        }
+    }
+    l->in = dg_model_source_shape(m, l->input[0]);
     dg_shape in = l->in, out = in;
     uint32_t n_params = 0, n_trainable = 0;
     size_t plen[DG_MAX_PARAMS] = {0};
@@ -323,13 +335,26 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
         plen[0] = plen[1] = plen[2] = plen[3] = in.c;
         pfill[0] = pfill[3] = 1.0f;
         break;
-    case DG_LAYER_ADD: {
-        dg_shape b = l->input[1] < 0 ? m->input : m->layers[l->input[1]].out;
-        if (b.c != in.c || b.h != in.h || b.w != in.w)
+    case DG_LAYER_ADD:
+    case DG_LAYER_MUL:
+    case DG_LAYER_CONCAT: {
+        dg_shape b = dg_model_source_shape(m, l->input[1]);
+        int same = b.c == in.c && b.h == in.h && b.w == in.w;
+        int fits = l->kind == DG_LAYER_ADD ? same
+                   : l->kind == DG_LAYER_MUL
+                       ? same || (b.c == in.c && b.h == 1 && b.w == 1)
+                       : b.h == in.h && b.w == in.w;
+        if (!fits)
             return dg_fail(DG_E_SHAPE,
-                           "layer %u (add): inputs %ux%ux%u and %ux%ux%u "
-                           "differ",
-                           i, in.c, in.h, in.w, b.c, b.h, b.w);
+                           "layer %u (%s): inputs %ux%ux%u and %ux%ux%u do "
+                           "not fit (%s)",
+                           i, dg_layer_kind_name(l->kind), in.c, in.h, in.w,
+                           b.c, b.h, b.w,
+                           l->kind == DG_LAYER_ADD ? "equal shapes"
+                           : l->kind == DG_LAYER_MUL
+                               ? "equal shapes, or C x 1 x 1 second"
+                               : "equal height and width");
+        if (l->kind == DG_LAYER_CONCAT) out.c = in.c + b.c;
         break;
     }
     case DG_LAYER_DROPOUT:
@@ -583,7 +608,7 @@ dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out)
         dg_layer *l = &t->layers[i - first];
         s = dg_layer_copy(l, &m->layers[i]);
         for (int k = 0; k < 2 && s == DG_OK; k++) {
-            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (k == 1 && !dg_layer_binary(l->kind)) break;
             if (l->input[k] < (int32_t)first - 1)
                 s = dg_fail(DG_E_UNSUPPORTED,
                             "layer %u reads layer %d, before the slice at %u",
@@ -631,7 +656,7 @@ dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
         s = dg_layer_copy(l, &tail->layers[i]);
         /* Index -1 (the tail's input) becomes n_head_layers - 1. */
         for (int k = 0; k < 2 && s == DG_OK; k++) {
-            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (k == 1 && !dg_layer_binary(l->kind)) break;
             l->input[k] += (int32_t)n_head_layers;
         }
     }

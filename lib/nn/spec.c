@@ -24,6 +24,16 @@ static int take_number(const char **p, const char *prefix, uint32_t *out)
     return 1;
 }
 
+/* add@N, mul@N, cat@N: the kind of a layer reading the previous one and
+ * layer N, or 0. */
+static int32_t binary_kind(const char *p)
+{
+    if (strncmp(p, "add@", 4) == 0) return DG_LAYER_ADD;
+    if (strncmp(p, "mul@", 4) == 0) return DG_LAYER_MUL;
+    if (strncmp(p, "cat@", 4) == 0) return DG_LAYER_CONCAT;
+    return 0;
+}
+
 static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
 {
     const char *p = tok;
@@ -72,11 +82,11 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         l->beta = strtof(p, &end);
         if (end == p) goto bad;
         p = end;
-    } else if (strncmp(p, "add@", 4) == 0) {
+    } else if (binary_kind(p)) {
         char *end;
         long src = strtol(p + 4, &end, 10);
         if (end == p + 4 || src < -1 || src >= index) goto bad;
-        l->kind = DG_LAYER_ADD;
+        l->kind = binary_kind(p);
         l->input[1] = (int32_t)src;
         p = end;
     } else {

@@ -38,6 +38,8 @@ static const char *layer_kind_name(int32_t kind)
         [DG_LAYER_HARDSIGMOID] = "hardsigmoid",
         [DG_LAYER_HARDSWISH] = "hardswish",
         [DG_LAYER_PAD] = "pad",
+        [DG_LAYER_MUL] = "mul",
+        [DG_LAYER_CONCAT] = "concat",
     };
     enum { N_NAMES = sizeof names / sizeof names[0] };
     if (kind <= 0 || kind >= N_NAMES || !names[kind]) return "unknown";
