@@ -53,15 +53,22 @@ static void reseal(uint8_t *buf, size_t size)
 }
 
 /* Offset of the payload of section `tag`. */
-static size_t section_at(const uint8_t *buf, size_t size, const char *tag)
+/* Where the payload of section `tag` starts, or 0 if there is none. */
+static size_t find_section(const uint8_t *buf, size_t size, const char *tag)
 {
     size_t at = FIRST_SECTION_AT;
     while (at + 12 <= size - CRC_SIZE) {
         if (memcmp(buf + at, tag, 4) == 0) return at + 12;
         at += 12 + get_le(buf + at + 4, 8);
     }
-    ck_abort_msg("no section %s", tag);
     return 0;
+}
+
+static size_t section_at(const uint8_t *buf, size_t size, const char *tag)
+{
+    size_t at = find_section(buf, size, tag);
+    ck_assert_msg(at, "no section %s", tag);
+    return at;
 }
 
 /* A copy of buf with n bytes inserted at `at`, the section length at
@@ -576,22 +583,26 @@ START_TEST(versions_and_feature_flags)
     dg_model *m = make_model(1);
     size_t size;
     uint8_t *buf = save(m, &size);
+    /* Layers that 1.0 knows are written as 1.0 wrote them (a guard keeps
+     * the hash of these bytes), with no feature and no LAYX. */
     ck_assert_uint_eq(get_le(buf + 8, 4), DG_MODEL_FORMAT_MAJOR);
-    ck_assert_uint_eq(get_le(buf + 12, 4), DG_MODEL_FORMAT_MINOR);
-    /* Dense layers need no feature: a 1.0 reader loads the file. */
+    ck_assert_uint_eq(get_le(buf + 12, 4), 0);
     ck_assert_uint_eq(get_le(buf + FLAGS_AT, 4), 0);
+    ck_assert_uint_eq(find_section(buf, size, "LAYX"), 0);
 
-    /* Grouped convolutions need feature 1 (layers of format 1.1). */
+    /* Grouped convolutions need 1.1: feature 1 and section LAYX. */
     dg_model *grouped = make_model(4);
     size_t grouped_size;
     uint8_t *grouped_buf = save(grouped, &grouped_size);
+    ck_assert_uint_eq(get_le(grouped_buf + 12, 4), DG_MODEL_FORMAT_MINOR);
     ck_assert_uint_eq(get_le(grouped_buf + FLAGS_AT, 4), 1);
+    section_at(grouped_buf, grouped_size, "LAYX");
     free(grouped_buf);
     dg_model_free(grouped);
 
     put_le(buf + 8, 2, 4);
     reseal(buf, size);
-    expect_rejected(buf, size, DG_E_UNSUPPORTED, "format 2.1 is newer than 1.1");
+    expect_rejected(buf, size, DG_E_UNSUPPORTED, "format 2.0 is newer than 1.1");
     put_le(buf + 8, 0, 4);
     reseal(buf, size);
     expect_rejected(buf, size, DG_E_FORMAT, "version 0");
@@ -672,14 +683,11 @@ START_TEST(every_resealed_truncation_fails_in_the_parser)
     size_t size;
     uint8_t *buf = save(m, &size);
     size_t meta_at = section_at(buf, size, "META") - 12;
-    size_t layx_at = section_at(buf, size, "LAYX") - 12;
     uint8_t *cut = malloc(size);
     for (size_t body = FIRST_SECTION_AT; body < size - CRC_SIZE; body++) {
         memcpy(cut, buf, body);
         reseal(cut, body + CRC_SIZE);
-        /* Whole sections after LAYR are optional: without LAYX the file
-         * is a 1.0 one, with the same (dense) layers. */
-        if (body == meta_at || body == layx_at) {
+        if (body == meta_at) {
             dg_model *back = load(cut, body + CRC_SIZE);
             assert_models_equal(m, back);
             dg_model_free(back);

@@ -170,14 +170,19 @@ static uint32_t feature_flags(const dg_model *m)
     return 0;
 }
 
+/* A model of 1.0 layers is written as 1.0 wrote it, byte for byte: the
+ * Student hash a guard keeps is that of these bytes, so a guard built
+ * before 1.1 still matches its Student.  Other models are 1.1 files with
+ * section LAYX and the feature flag. */
 dg_status dg_model_write(const dg_model *m, dg_writer *w)
 {
     size_t start = w->len;
+    uint32_t features = feature_flags(m);
     dg_put_bytes(w, MAGIC, sizeof MAGIC);
     dg_put_u32(w, DG_MODEL_FORMAT_MAJOR);
-    dg_put_u32(w, DG_MODEL_FORMAT_MINOR);
+    dg_put_u32(w, features ? DG_MODEL_FORMAT_MINOR : 0);
     dg_put_u64(w, 0); /* file size, known at the end */
-    dg_put_u32(w, feature_flags(m));
+    dg_put_u32(w, features);
 
     size_t at = begin_section(w, "HEAD");
     write_head(w, m);
@@ -189,11 +194,14 @@ dg_status dg_model_write(const dg_model *m, dg_writer *w)
 
     /* Records of a stated size, so that a later minor version can append
      * fields to each. */
-    at = begin_section(w, "LAYX");
-    dg_put_u32(w, (uint32_t)LAYER_EXT_SIZE);
-    for (uint32_t i = 0; i < m->n_layers; i++)
-        put_words(w, &m->layers[i], layer_ext_fields, COUNT(layer_ext_fields));
-    end_section(w, at);
+    if (features) {
+        at = begin_section(w, "LAYX");
+        dg_put_u32(w, (uint32_t)LAYER_EXT_SIZE);
+        for (uint32_t i = 0; i < m->n_layers; i++)
+            put_words(w, &m->layers[i], layer_ext_fields,
+                      COUNT(layer_ext_fields));
+        end_section(w, at);
+    }
 
     /* Key/value metadata: dg_model holds none yet, so the list is empty. */
     at = begin_section(w, "META");
