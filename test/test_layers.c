@@ -263,6 +263,52 @@ START_TEST(pad_matches_reference)
 }
 END_TEST
 
+/* conv + batch norm + activation, fused into one primitive at inference
+ * (the activation as a post-op), separate otherwise. */
+START_TEST(fused_activations_match_reference)
+{
+    static const char *const acts[] = {"relu6", "clip-0.5:1.5", "sigmoid",
+                                       "hswish", "hsigmoid"};
+    enum { N = 2, C = 2, H = 5, W = 4, O = 3 };
+    float *x = random_floats((size_t)N * C * H * W, 4);
+    float conv[N * O * H * W], want[N * O * H * W];
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "c%dk3p1,bn,%s", O, acts[a]);
+        dg_model *m = build(spec, (dg_shape){C, H, W});
+        const dg_layer *bn = &m->layers[1], *act = &m->layers[2];
+        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1],
+                   O, 3, 1, 1, conv, H, W);
+        naive_bnorm(conv, N, O, H * W, bn->param[0], bn->param[1], bn->param[2],
+                    bn->param[3], bn->eps, want);
+        for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+            float v = want[k];
+            switch (act->kind) {
+            case DG_LAYER_CLIP: want[k] = naive_clip(v, act->alpha, act->beta); break;
+            case DG_LAYER_SIGMOID: want[k] = naive_sigmoid(v); break;
+            case DG_LAYER_HARDSWISH: want[k] = naive_hardswish(v); break;
+            default: want[k] = naive_hardsigmoid(v, act->alpha, act->beta); break;
+            }
+        }
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, N, modes[k], 2);
+            expect_close(got, want, sizeof want / sizeof *want, 1e-4, spec);
+            free(got);
+        }
+        /* Fused, the batch norm's output is never written; hardsigmoid
+         * (no oneDNN function) stays a layer of its own. */
+        dg_exec *e;
+        ck_assert_int_eq(dg_exec_create(m, N, 0, &e), DG_OK);
+        ck_assert_int_eq(dg_exec_forward(e, x, N), DG_OK);
+        int fused = act->kind != DG_LAYER_HARDSIGMOID;
+        ck_assert_msg((dg_exec_output(e, 1) == NULL) == fused, "%s", spec);
+        dg_exec_free(e);
+        dg_model_destroy(m);
+    }
+    free(x);
+}
+END_TEST
+
 /* Mul of equal shapes and with a C x 1 x 1 operand (given either side),
  * and Concat, over the model input and a conv: "c<C>k1" keeps the shape. */
 START_TEST(mul_and_concat_match_reference)
@@ -717,6 +763,7 @@ int main(void)
     tcase_add_test(tc, activations_match_reference);
     tcase_add_test(tc, pad_matches_reference);
     tcase_add_test(tc, mul_and_concat_match_reference);
+    tcase_add_test(tc, fused_activations_match_reference);
     tcase_add_test(tc, batchnorm_inference_and_folding);
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);

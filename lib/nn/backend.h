@@ -38,9 +38,21 @@ typedef enum dg_slot {
     DG_SLOTS
 } dg_slot;
 
+/* Element-wise functions of oneDNN.  The backward pass reads DG_SRC. */
+typedef enum dg_eltwise {
+    DG_ELT_RELU,      /* max(x, 0) */
+    DG_ELT_CLIP,      /* min(max(x, alpha), beta) */
+    DG_ELT_LOGISTIC,  /* 1 / (1 + exp(-x)) */
+    DG_ELT_HARDSWISH, /* x * min(max(x + 3, 0), 6) / 6 */
+} dg_eltwise;
+
 /* Post-operations fused into a convolution or linear forward. */
-#define DG_POST_MASK 1u /* multiply output channels by a 0/1 mask */
-#define DG_POST_RELU 2u /* then apply ReLU */
+typedef struct dg_post {
+    int mask;          /* multiply output channels by a 0/1 mask (DG_MASK) */
+    int eltwise;       /* then apply f with alpha and beta */
+    dg_eltwise f;
+    float alpha, beta;
+} dg_post;
 
 /* Geometry shared by convolution and pooling: batch n, per-sample input and
  * output shapes, square kernel k, stride s, symmetric padding p, and
@@ -64,7 +76,7 @@ size_t dg_prim_workspace_bytes(const dg_prim *p);
  * not be bound at run time; otherwise DG_WEIGHTS/DG_BIAS are bound per run,
  * OIHW. */
 dg_status dg_conv_forward(dg_prim **out, const dg_window *g, int training,
-                          unsigned post, const float *packed_weights,
+                          const dg_post *post, const float *packed_weights,
                           const float *packed_bias);
 dg_status dg_conv_backward_data(dg_prim **out, const dg_window *g);
 dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g);
@@ -72,7 +84,7 @@ dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g);
 /* Fully connected over n samples of `in_features`, weights O x I. */
 dg_status dg_linear_forward(dg_prim **out, uint32_t n, uint32_t in_features,
                             uint32_t out_features, int training,
-                            unsigned post, const float *packed_weights,
+                            const dg_post *post, const float *packed_weights,
                             const float *packed_bias);
 dg_status dg_linear_backward_data(dg_prim **out, uint32_t n,
                                   uint32_t in_features, uint32_t out_features);
@@ -87,15 +99,8 @@ dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
                           int training);
 dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max);
 
-/* Element-wise functions of oneDNN.  The backward pass reads DG_SRC. */
-typedef enum dg_eltwise {
-    DG_ELT_RELU,      /* max(x, 0) */
-    DG_ELT_CLIP,      /* min(max(x, alpha), beta) */
-    DG_ELT_LOGISTIC,  /* 1 / (1 + exp(-x)) */
-    DG_ELT_HARDSWISH, /* x * min(max(x + 3, 0), 6) / 6 */
-} dg_eltwise;
 
-/* f over n samples of shape s. */
+/* f over n samples of shape s (the element-wise functions above). */
 dg_status dg_eltwise_forward(dg_prim **out, dg_eltwise f, float alpha,
                              float beta, uint32_t n, dg_shape s);
 dg_status dg_eltwise_backward(dg_prim **out, dg_eltwise f, float alpha,

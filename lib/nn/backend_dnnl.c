@@ -383,18 +383,29 @@ dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS])
 
 size_t dg_prim_workspace_bytes(const dg_prim *p) { return p->workspace_bytes; }
 
-/* Post-ops: optional channel mask (binary multiply), then optional ReLU. */
-static dg_status post_attr(dnnl_primitive_attr_t *attr, unsigned post,
+static dnnl_alg_kind_t eltwise_alg(dg_eltwise f)
+{
+    switch (f) {
+    case DG_ELT_CLIP: return dnnl_eltwise_clip_v2;
+    case DG_ELT_LOGISTIC: return dnnl_eltwise_logistic;
+    case DG_ELT_HARDSWISH: return dnnl_eltwise_hardswish;
+    default: return dnnl_eltwise_relu;
+    }
+}
+
+/* Post-ops: optional channel mask (binary multiply), then an optional
+ * element-wise function (ReLU, clip, ...). */
+static dg_status post_attr(dnnl_primitive_attr_t *attr, const dg_post *post,
                            uint32_t channels, int rank, int *mask_index)
 {
     *attr = NULL;
     *mask_index = -1;
-    if (!post) return DG_OK;
+    if (!post->mask && !post->eltwise) return DG_OK;
     dnnl_post_ops_t ops;
     DNNL_TRY(dnnl_post_ops_create(&ops), "post-ops");
     dnnl_status_t st = dnnl_success;
     int idx = 0;
-    if (post & DG_POST_MASK) {
+    if (post->mask) {
         dnnl_memory_desc_t mmd;
         dg_status s = md_mask(&mmd, channels, rank);
         if (s != DG_OK) {
@@ -404,9 +415,9 @@ static dg_status post_attr(dnnl_primitive_attr_t *attr, unsigned post,
         st = dnnl_post_ops_append_binary(ops, dnnl_binary_mul, &mmd);
         *mask_index = idx++;
     }
-    if (st == dnnl_success && (post & DG_POST_RELU))
-        st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f,
-                                          0.0f);
+    if (st == dnnl_success && post->eltwise)
+        st = dnnl_post_ops_append_eltwise(ops, 1.0f, eltwise_alg(post->f),
+                                          post->alpha, post->beta);
     if (st == dnnl_success) st = dnnl_primitive_attr_create(attr);
     if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, ops);
     dnnl_post_ops_destroy(ops);
@@ -426,7 +437,8 @@ typedef struct plain_mds {
 } plain_mds;
 
 static dg_status weighted_forward(dg_prim **out, const void *desc,
-                                  unsigned post, uint32_t channels, int rank,
+                                  const dg_post *post, uint32_t channels,
+                                  int rank,
                                   const plain_mds *plain,
                                   const float *packed_w, const float *packed_b,
                                   const char *what)
@@ -503,7 +515,7 @@ static dg_status conv_forward_desc(dnnl_convolution_desc_t *d, conv_mds *c,
 }
 
 dg_status dg_conv_forward(dg_prim **out, const dg_window *g, int training,
-                          unsigned post, const float *packed_weights,
+                          const dg_post *post, const float *packed_weights,
                           const float *packed_bias)
 {
     dnnl_convolution_desc_t d;
@@ -584,7 +596,7 @@ static dg_status ip_forward_desc(dnnl_inner_product_desc_t *d, ip_mds *m,
 
 dg_status dg_linear_forward(dg_prim **out, uint32_t n, uint32_t in_features,
                             uint32_t out_features, int training,
-                            unsigned post, const float *packed_weights,
+                            const dg_post *post, const float *packed_weights,
                             const float *packed_bias)
 {
     dnnl_inner_product_desc_t d;
@@ -703,16 +715,6 @@ dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
 }
 
 /* ---- element-wise, softmax, batch norm, binary, reduction --------------- */
-
-static dnnl_alg_kind_t eltwise_alg(dg_eltwise f)
-{
-    switch (f) {
-    case DG_ELT_CLIP: return dnnl_eltwise_clip_v2;
-    case DG_ELT_LOGISTIC: return dnnl_eltwise_logistic;
-    case DG_ELT_HARDSWISH: return dnnl_eltwise_hardswish;
-    default: return dnnl_eltwise_relu;
-    }
-}
 
 dg_status dg_eltwise_forward(dg_prim **out, dg_eltwise f, float alpha,
                              float beta, uint32_t n, dg_shape s)

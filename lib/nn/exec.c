@@ -29,8 +29,10 @@ static int32_t sole_consumer(const dg_exec *e, int32_t i)
     return -1;
 }
 
-/* Inference fusion: conv [+ batchnorm] [+ relu] and linear [+ relu] become
- * one primitive, with the pruning mask applied before the ReLU.  A conv
+/* Inference fusion: conv [+ batchnorm] [+ activation] and linear [+
+ * activation] become one primitive, with the pruning mask applied before
+ * the activation (any of oneDNN's element-wise functions: ReLU, clip,
+ * sigmoid, hardswish).  A conv
  * that has a mask keeps its batch norm separate: the mask must zero the
  * conv output, which the folded bias would not. */
 static void decide_fusion(dg_exec *e)
@@ -39,7 +41,7 @@ static void decide_fusion(dg_exec *e)
         dg_layer *l = &e->m->layers[i];
         dg_layer_run *r = &e->run[i];
         if (l->kind != DG_LAYER_CONV && l->kind != DG_LAYER_LINEAR) continue;
-        if (l->mask) r->post |= DG_POST_MASK;
+        r->post.mask = l->mask != NULL;
         int32_t tail = (int32_t)i, next = sole_consumer(e, (int32_t)i);
         if (next >= 0 && l->kind == DG_LAYER_CONV && !l->mask &&
             e->m->layers[next].kind == DG_LAYER_BATCHNORM &&
@@ -49,8 +51,11 @@ static void decide_fusion(dg_exec *e)
             tail = next;
             next = sole_consumer(e, next);
         }
-        if (next >= 0 && e->m->layers[next].kind == DG_LAYER_RELU) {
-            r->post |= DG_POST_RELU;
+        if (next >= 0 &&
+            dg_layer_eltwise(e->m->layers[next].kind, &r->post.f)) {
+            r->post.eltwise = 1;
+            r->post.alpha = e->m->layers[next].alpha;
+            r->post.beta = e->m->layers[next].beta;
             e->run[next].computed_by = (int32_t)i;
             tail = next;
         }

@@ -64,18 +64,19 @@ static dg_status plan_weighted(dg_exec *e, int32_t i)
             w = fw;
             b = fb;
         }
-        dg_status s = conv ? dg_conv_forward(&r->p->fwd, &g, 0, r->post, w, b)
+        dg_status s = conv ? dg_conv_forward(&r->p->fwd, &g, 0, &r->post, w, b)
                            : dg_linear_forward(&r->p->fwd, e->batch, in_features,
-                                               l->units, 0, r->post, w, b);
+                                               l->units, 0, &r->post, w, b);
         dg_free_aligned(fw);
         dg_free_aligned(fb);
         return s;
     }
+    const dg_post none = {0};
     if (conv) {
-        DG_TRY(dg_conv_forward(&r->p->fwd, &g, 1, 0, NULL, NULL));
+        DG_TRY(dg_conv_forward(&r->p->fwd, &g, 1, &none, NULL, NULL));
     } else {
         DG_TRY(dg_linear_forward(&r->p->fwd, e->batch, in_features, l->units, 1,
-                                 0, NULL, NULL));
+                                 &none, NULL, NULL));
     }
     if (l->mask)
         DG_TRY(dg_scale_channels(&r->p->scale, e->batch, l->out));
@@ -111,24 +112,13 @@ static dg_status plan_pool(dg_exec *e, int32_t i)
     return DG_OK;
 }
 
-/* The oneDNN function of an element-wise kind; hardsigmoid has none in
- * oneDNN 2.6 and is computed here (hardsigmoid_forward). */
-static dg_eltwise eltwise_of(int32_t kind)
-{
-    switch (kind) {
-    case DG_LAYER_CLIP: return DG_ELT_CLIP;
-    case DG_LAYER_SIGMOID: return DG_ELT_LOGISTIC;
-    case DG_LAYER_HARDSWISH: return DG_ELT_HARDSWISH;
-    default: return DG_ELT_RELU;
-    }
-}
-
 static dg_status plan_eltwise(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
     if (r->computed_by >= 0) return DG_OK;
-    dg_eltwise f = eltwise_of(l->kind);
+    dg_eltwise f = DG_ELT_RELU;
+    dg_layer_eltwise(l->kind, &f);
     DG_TRY(dg_eltwise_forward(&r->p->fwd, f, l->alpha, l->beta, e->batch,
                               l->out));
     return backward_on(e) ? dg_eltwise_backward(&r->p->bwd_data, f, l->alpha,
