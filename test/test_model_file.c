@@ -742,7 +742,7 @@ END_TEST
  * bases: "c2k3,relu,fc3" on 1x5x5 with class names a, b, c; a lone "c2k3"
  * with the mask {1, 0}; and a lone "mp1" on 1x1x1 (180 bytes).  Offsets are relative to a section's payload
  * (negative: its header) or, for section NULL, to the file. */
-enum { BASE, LONE, POOL };
+enum { BASE, LONE, POOL, LAYERS_1_1 };
 typedef struct patch {
     const char *section;
     long offset;
@@ -762,6 +762,20 @@ static const struct {
     dg_status want;
     const char *detail;
 } hostile[] = {
+    /* Section LAYX (format 1.1): 4-byte record size, then 32-byte records
+     * of groups, alpha, beta, ceil mode and four pads per layer. */
+    {"LAYX records larger than the section", LAYERS_1_1,
+     {{"LAYX", 0, 4, 0xffffffffu}}, DG_E_FORMAT, "do not fit"},
+    {"LAYX records shorter than 1.1's", LAYERS_1_1, {{"LAYX", 0, 4, 8}},
+     DG_E_FORMAT, "at least 32 each"},
+    {"conv groups that do not divide", LAYERS_1_1, {{"LAYX", 4, 4, 2}},
+     DG_E_FORMAT, "2 groups do not divide 1 input"},
+    {"clip bounds of NaN", LAYERS_1_1, {{"LAYX", 4 + 32 + 4, 4, 0x7fc00000}},
+     DG_E_FORMAT, "layer 1 (clip): bounds nan"},
+    {"pad of 2^31 rows", LAYERS_1_1, {{"LAYX", 4 + 64 + 16, 4, 1u << 31}},
+     DG_E_FORMAT, "layer 2 (pad): 2147483648 rows"},
+    {"ceil mode 2", LAYERS_1_1, {{"LAYX", 4 + 96 + 12, 4, 2}}, DG_E_FORMAT,
+     "layer 3 (maxpool): ceil mode 2"},
     {"layer count 2^31", BASE, {{"HEAD", 52, 4, 1u << 31}},
      DG_E_FORMAT, "2147483648 layers cannot fit"},
     {"no layers", BASE, {{"HEAD", 52, 4, 0}}, DG_E_FORMAT, "1 to"},
@@ -837,9 +851,10 @@ static const struct {
 static uint8_t *hostile_base(int base, size_t *size)
 {
     dg_model *m;
-    const char *spec = base == BASE ? "c2k3,relu,fc3"
-                       : base == LONE ? "c2k3"
-                                      : "mp1";
+    const char *spec = base == BASE         ? "c2k3,relu,fc3"
+                       : base == LONE       ? "c2k3"
+                       : base == LAYERS_1_1 ? "c2k3,relu6,pad1,mp2ceil,fc3"
+                                            : "mp1";
     uint32_t side = base == POOL ? 1 : 5;
     ck_assert_int_eq(dg_model_create(spec, 1, side, side, 3, &m), DG_OK);
     if (base == BASE) {
