@@ -626,6 +626,9 @@ START_TEST(architecture_strings_within_work_limits)
         /* A 2^30-byte input is within the limit, its ReLU is not. */
         {"relu", {1, 16384, 16384}, DG_E_UNSUPPORTED,
          "layer 0 (relu) brings the model to 2.15e+09 bytes of activations"},
+        /* Padding a single value to 16401 x 16401. */
+        {"pad8200", {1, 1, 1}, DG_E_UNSUPPORTED,
+         "layer 0 (pad) brings the model to 1.08e+09 bytes of activations"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         dg_model *m = (dg_model *)1;
@@ -637,6 +640,13 @@ START_TEST(architecture_strings_within_work_limits)
                       "%s: detail \"%s\"", cases[k].spec,
                       dg_last_error_detail());
     }
+    /* A depthwise conv costs one input channel per output, not 65536:
+     * 2 * 65536 * 64 FLOPs where the dense one above is refused. */
+    dg_model *m = NULL;
+    ck_assert_int_eq(dg_spec_parse("c65536k1,c65536k1g65536", (dg_shape){1, 8, 8},
+                                   &m),
+                     DG_OK);
+    dg_model_destroy(m);
 }
 END_TEST
 
