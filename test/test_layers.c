@@ -595,7 +595,10 @@ START_TEST(architecture_strings_are_validated)
     const char *bad[] = {"",          "c3",      "c0k3",     "fc",
                          "relu,,fc3", "mp0",     "c3k9",     "drop1.5",
                          "add@5",     "banana",  "c3k3p3",   "fc99999999",
-                         "mp4001s1p4000", "c65536k1,c65536k1"};
+                         "mp4001s1p4000", "c65536k1,c65536k1",
+                         "c4k3g0",    "c4k3g3",  "clip1",    "clip2:1",
+                         "pad1:2",    "mp2ceilx", "mul@5",   "cat@-2",
+                         "c2k1,mul@-1", "mp2,cat@-1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         dg_model *m = (dg_model *)1;
         dg_status s = dg_spec_parse(bad[i], (dg_shape){1, 8, 8}, &m);

@@ -46,7 +46,10 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         if (take_number(&p, "k", &l->kernel) != 1) goto bad;
         if (take_number(&p, "s", &v) == 1) l->stride = v;
         if (take_number(&p, "p", &v) == 1) l->padding = v;
-        if (take_number(&p, "g", &v) == 1) l->groups = v;
+        if (take_number(&p, "g", &v) == 1) {
+            if (v == 0) goto bad;
+            l->groups = v;
+        }
     } else if (take_number(&p, "fc", &l->units) == 1) {
         l->kind = DG_LAYER_LINEAR;
     } else if (take_number(&p, "mp", &l->kernel) == 1 ||
