@@ -158,6 +158,14 @@ typedef int (*dg_progress_fn)(void *user, const char *stage, uint64_t done,
 #define DG_LAYER_ADD 9            /**< element-wise sum of two layers */
 #define DG_LAYER_SOFTMAX 10       /**< over the channels */
 #define DG_LAYER_DROPOUT 11       /**< identity at inference */
+#define DG_LAYER_CLIP 12          /**< min(max(x, lower), upper), e.g. ReLU6 */
+#define DG_LAYER_SIGMOID 13       /**< 1 / (1 + exp(-x)) */
+#define DG_LAYER_HARDSIGMOID 14   /**< max(0, min(1, alpha * x + beta)) */
+#define DG_LAYER_HARDSWISH 15     /**< x * min(max(x + 3, 0), 6) / 6 */
+#define DG_LAYER_PAD 16           /**< rows and columns of a constant added */
+#define DG_LAYER_MUL 17           /**< product of two layers; the second may
+                                       be C x 1 x 1, broadcast over H x W */
+#define DG_LAYER_CONCAT 18        /**< the channels of two layers, in order */
 /** @} */
 
 /** Layer flags (dg_layer_info.flags). */
@@ -194,7 +202,7 @@ typedef struct dg_layer_info {
     uint32_t struct_size; /**< sizeof(dg_layer_info), set by the caller */
     int32_t kind;        /**< DG_LAYER_* */
     int32_t input0;      /**< producing layer, -1 for the model input */
-    int32_t input1;      /**< second input of DG_LAYER_ADD, else -1 */
+    int32_t input1;      /**< second input of DG_LAYER_ADD, MUL, CONCAT; else -1 */
     uint32_t flags;      /**< DG_LAYER_FLAG_* */
     uint32_t channels;   /**< output shape per sample: channels x height x width */
     uint32_t height;     /**< output rows */

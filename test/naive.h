@@ -13,26 +13,38 @@
 #define AT4(p, C, H, W, n, c, h, w)                                           \
     (p)[(((size_t)(n) * (C) + (c)) * (H) + (h)) * (W) + (w)]
 
-static inline void naive_conv(const float *x, int N, int C, int H, int W,
-                              const float *wt, const float *bias, int O,
-                              int K, int S, int P, float *y, int OH, int OW)
+/* Convolution in G groups: output channel o sees the C/G input channels
+ * of its group, weights O x C/G x K x K. */
+static inline void naive_conv_groups(const float *x, int N, int C, int H,
+                                     int W, const float *wt,
+                                     const float *bias, int O, int K, int S,
+                                     int P, int G, float *y, int OH, int OW)
 {
+    int CG = C / G, OG = O / G;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++) {
                     double acc = bias ? bias[o] : 0.0;
-                    for (int c = 0; c < C; c++)
+                    for (int c = 0; c < CG; c++)
                         for (int kh = 0; kh < K; kh++)
                             for (int kw = 0; kw < K; kw++) {
                                 int ih = oh * S - P + kh, iw = ow * S - P + kw;
                                 if (ih < 0 || ih >= H || iw < 0 || iw >= W)
                                     continue;
-                                acc += (double)AT4(x, C, H, W, n, c, ih, iw) *
-                                       AT4(wt, C, K, K, o, c, kh, kw);
+                                acc += (double)AT4(x, C, H, W, n,
+                                                   o / OG * CG + c, ih, iw) *
+                                       AT4(wt, CG, K, K, o, c, kh, kw);
                             }
                     AT4(y, O, OH, OW, n, o, oh, ow) = (float)acc;
                 }
+}
+
+static inline void naive_conv(const float *x, int N, int C, int H, int W,
+                              const float *wt, const float *bias, int O,
+                              int K, int S, int P, float *y, int OH, int OW)
+{
+    naive_conv_groups(x, N, C, H, W, wt, bias, O, K, S, P, 1, y, OH, OW);
 }
 
 /* Max or average pooling; the average counts only positions inside the
@@ -124,6 +136,65 @@ static inline void naive_batch_stats(const float *x, int N, int C, int HW,
         double m = s / ((double)N * HW);
         mean[c] = (float)m;
         var[c] = (float)(s2 / ((double)N * HW) - m * m);
+    }
+}
+
+/* Element-wise activations: f(x) of each kind, as their definitions say. */
+static inline float naive_clip(float x, float lo, float hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+static inline float naive_sigmoid(float x)
+{
+    return (float)(1.0 / (1.0 + exp(-(double)x)));
+}
+
+static inline float naive_hardsigmoid(float x, float alpha, float beta)
+{
+    return naive_clip(alpha * x + beta, 0.0f, 1.0f);
+}
+
+static inline float naive_hardswish(float x)
+{
+    return x * naive_clip(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+}
+
+/* x (N x C x H x W) with t rows above, l columns left, b rows below and r
+ * columns right of value v: y is N x C x (H+t+b) x (W+l+r). */
+static inline void naive_pad(const float *x, int N, int C, int H, int W,
+                             int t, int l, int b, int r, float v, float *y)
+{
+    int OH = H + t + b, OW = W + l + r;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    int ih = oh - t, iw = ow - l;
+                    int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                    AT4(y, C, OH, OW, n, c, oh, ow) =
+                        inside ? AT4(x, C, H, W, n, c, ih, iw) : v;
+                }
+}
+
+/* y = a * b, a N x C x HW, b N x C x HW or N x C x 1 (broadcast). */
+static inline void naive_mul(const float *a, const float *b, int N, int C,
+                             int HW, int broadcast, float *y)
+{
+    for (size_t p = 0; p < (size_t)N * C; p++)
+        for (int k = 0; k < HW; k++)
+            y[p * HW + k] = a[p * HW + k] * b[broadcast ? p : p * HW + k];
+}
+
+/* y = the channels of a (Ca) then of b (Cb), per sample. */
+static inline void naive_concat(const float *a, int Ca, const float *b,
+                                int Cb, int N, int HW, float *y)
+{
+    for (int n = 0; n < N; n++) {
+        for (size_t k = 0; k < (size_t)Ca * HW; k++)
+            *y++ = a[(size_t)n * Ca * HW + k];
+        for (size_t k = 0; k < (size_t)Cb * HW; k++)
+            *y++ = b[(size_t)n * Cb * HW + k];
     }
 }
 

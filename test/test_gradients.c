@@ -134,10 +134,15 @@ static const grad_case cases[] = {
     {"c4k3s2p1", {3, 9, 8}, 3, 0},
     {"c2k1", {3, 4, 4}, 2, 0},
     {"c3k2s1p1,relu", {2, 5, 5}, 2, 0},
+    {"c6k3p1g3", {3, 5, 5}, 2, 0},
+    {"c4k3s2p1g4,bn,relu", {4, 6, 6}, 3, DG_EXEC_TRAINING}, /* depthwise */
     {"mp2", {2, 6, 6}, 2, 0},
     {"mp3s2p1", {2, 7, 7}, 2, 0},
     {"ap2", {2, 6, 6}, 2, 0},
     {"ap3s2p1", {2, 7, 6}, 2, 0},
+    {"mp3s2ceil", {2, 6, 8}, 2, 0},
+    {"pad1:0:2:3,c2k3", {2, 4, 3}, 2, 0},
+    {"ap3s2p1ceil", {2, 6, 7}, 2, 0},
     {"gap", {3, 5, 4}, 2, 0},
     {"gap,gap,fc5", {3, 5, 4}, 2, 0}, /* the second over a 1x1 map */
     {"gap,fc4", {3, 1, 1}, 3, DG_EXEC_TRAINING},
@@ -145,10 +150,21 @@ static const grad_case cases[] = {
     {"fc5", {7, 1, 1}, 4, 0},
     {"fc6,softmax", {5, 1, 1}, 3, 0},
     {"bn", {3, 4, 4}, 2, 0},
+    {"c3k3p1,relu6", {2, 5, 5}, 2, 0},
+    {"c3k1,clip-0.3:0.4", {2, 4, 4}, 2, 0},
+    {"c3k1,sigmoid", {2, 4, 4}, 2, 0},
+    {"c3k1,hsigmoid", {2, 4, 4}, 2, 0},
+    {"c3k1,hswish,fc3", {2, 4, 4}, 2, DG_EXEC_TRAINING},
     {"bn", {3, 4, 4}, 4, DG_EXEC_TRAINING},
     {"c3k3p1,bn,relu", {2, 5, 5}, 3, DG_EXEC_TRAINING},
     {"c3k3p1,relu,c3k3p1,add@1", {2, 5, 5}, 2, 0},
     {"c2k3p1,add@-1", {2, 4, 4}, 2, 0},
+    {"c3k3p1,sigmoid,mul@0", {2, 5, 5}, 2, 0},          /* SiLU */
+    {"c4k3p1,gap,c4k1,hsigmoid,mul@0,fc3", {2, 5, 5}, 2, 0}, /* SE */
+    {"c2k3p1,mul@0", {2, 4, 4}, 2, 0},                   /* x * x */
+    {"c3k3p1,relu,c2k1,cat@1", {2, 5, 5}, 2, 0},
+    {"c2k1,cat@-1,c3k1", {2, 4, 4}, 2, 0},
+    {"c2k1,cat@0,c3k1", {2, 4, 4}, 2, DG_EXEC_TRAINING}, /* twice the same */
     {"fc8,drop0.5,fc3", {6, 1, 1}, 3, DG_EXEC_TRAINING},
     {"c4k3,relu,mp2,c6k3,relu,fc10,relu,fc3", {1, 12, 12}, 2, DG_EXEC_TRAINING},
 };

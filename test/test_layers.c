@@ -72,26 +72,30 @@ static void expect_close(const float *got, const float *want, size_t n,
     ck_assert_msg(err <= tol, "%s: error %g > %g", what, err, tol);
 }
 
+/* Dense, grouped and depthwise (one input and one output per group). */
 START_TEST(conv_matches_reference)
 {
-    for (int trial = 0; trial < 24; trial++) {
-        int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 5);
+    for (int trial = 0; trial < 36; trial++) {
+        int G = trial % 3 == 0 ? 1 : 2 + (int)dg_rng_below(&rng, 3);
+        int depthwise = trial % 3 == 1;
+        int N = 1 + (int)dg_rng_below(&rng, 3);
+        int C = G * (depthwise ? 1 : 1 + (int)dg_rng_below(&rng, G > 1 ? 3 : 5));
         int H = 3 + (int)dg_rng_below(&rng, 12), W = 3 + (int)dg_rng_below(&rng, 12);
         int K = 1 + (int)dg_rng_below(&rng, H < W ? H : W < 5 ? (H < W ? H : W) : 5);
         if (K > H) K = H;
         if (K > W) K = W;
         int S = 1 + (int)dg_rng_below(&rng, 3), P = (int)dg_rng_below(&rng, (uint32_t)K);
-        int O = 1 + (int)dg_rng_below(&rng, 9);
+        int O = G * (depthwise ? 1 : 1 + (int)dg_rng_below(&rng, G > 1 ? 4 : 9));
         char spec[64];
-        snprintf(spec, sizeof spec, "c%dk%ds%dp%d", O, K, S, P);
+        snprintf(spec, sizeof spec, "c%dk%ds%dp%dg%d", O, K, S, P, G);
         dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
         int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
         ck_assert_int_eq(m->layers[0].out.h, OH);
         ck_assert_int_eq(m->layers[0].out.w, OW);
         float *x = random_floats((size_t)N * C * H * W, 1);
         float *want = malloc((size_t)N * O * OH * OW * sizeof *want);
-        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1],
-                   O, K, S, P, want, OH, OW);
+        naive_conv_groups(x, N, C, H, W, m->layers[0].param[0],
+                          m->layers[0].param[1], O, K, S, P, G, want, OH, OW);
         for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
             float *got = run(m, x, (uint32_t)N, modes[k], 0);
             expect_close(got, want, (size_t)N * O * OH * OW, 1e-4, spec);
@@ -104,10 +108,12 @@ START_TEST(conv_matches_reference)
 }
 END_TEST
 
+/* Output sizes rounded down, and up (ceil) where a last window overhangs
+ * the input; the average counts only the input a window covers. */
 START_TEST(pooling_matches_reference)
 {
-    for (int trial = 0; trial < 32; trial++) {
-        int max = trial % 2 == 0;
+    for (int trial = 0; trial < 48; trial++) {
+        int max = trial % 2 == 0, ceil = trial % 3 == 0;
         int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 4);
         int H = 2 + (int)dg_rng_below(&rng, 11), W = 2 + (int)dg_rng_below(&rng, 11);
         int lim = H < W ? H : W;
@@ -115,9 +121,18 @@ START_TEST(pooling_matches_reference)
         int S = 1 + (int)dg_rng_below(&rng, 3), P = (int)dg_rng_below(&rng, (uint32_t)K);
         if (P > K / 2) P = K / 2; /* oneDNN requires the window to see data */
         char spec[64];
-        snprintf(spec, sizeof spec, "%s%ds%dp%d", max ? "mp" : "ap", K, S, P);
+        snprintf(spec, sizeof spec, "%s%ds%dp%d%s", max ? "mp" : "ap", K, S, P,
+                 ceil ? "ceil" : "");
         dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
         int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+        if (ceil) { /* PyTorch's rule: the last window starts in the input */
+            OH = (H + 2 * P - K + S - 1) / S + 1;
+            OW = (W + 2 * P - K + S - 1) / S + 1;
+            if ((OH - 1) * S >= H + P) OH--;
+            if ((OW - 1) * S >= W + P) OW--;
+        }
+        ck_assert_int_eq(m->layers[0].out.h, OH);
+        ck_assert_int_eq(m->layers[0].out.w, OW);
         float *x = random_floats((size_t)N * C * H * W, 1);
         float *want = malloc((size_t)N * C * OH * OW * sizeof *want);
         naive_pool(x, N, C, H, W, K, S, P, max, want, OH, OW);
@@ -184,6 +199,149 @@ START_TEST(linear_relu_softmax_gap_match_reference)
         dg_model_destroy(m);
         dg_model_destroy(m2);
     }
+}
+END_TEST
+
+/* Each activation on inputs in (-8, 8), which reaches every bound and
+ * saturation. */
+START_TEST(activations_match_reference)
+{
+    enum { CLIP, RELU6, SIGMOID, HSIGMOID, HSWISH, N_KINDS };
+    static const char *const specs[N_KINDS] = {"clip-0.5:1.5", "relu6",
+                                               "sigmoid", "hsigmoid", "hswish"};
+    dg_shape in = {3, 5, 4};
+    size_t n = 2 * dg_shape_size(in);
+    float *x = random_floats(n, 8);
+    float *want = malloc(n * sizeof *want);
+    for (int kind = 0; kind < N_KINDS; kind++) {
+        dg_model *m = build(specs[kind], in);
+        for (size_t k = 0; k < n; k++) {
+            switch (kind) {
+            case CLIP: want[k] = naive_clip(x[k], -0.5f, 1.5f); break;
+            case RELU6: want[k] = naive_clip(x[k], 0.0f, 6.0f); break;
+            case SIGMOID: want[k] = naive_sigmoid(x[k]); break;
+            case HSIGMOID: want[k] = naive_hardsigmoid(x[k], 1 / 6.0f, 0.5f); break;
+            default: want[k] = naive_hardswish(x[k]); break;
+            }
+        }
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, 2, modes[k], 0);
+            expect_close(got, want, n, 1e-6, specs[kind]);
+            free(got);
+        }
+        dg_model_destroy(m);
+    }
+    free(x);
+    free(want);
+}
+END_TEST
+
+START_TEST(pad_matches_reference)
+{
+    for (int trial = 0; trial < 8; trial++) {
+        int N = 1 + (int)dg_rng_below(&rng, 3), C = 1 + (int)dg_rng_below(&rng, 3);
+        int H = 1 + (int)dg_rng_below(&rng, 6), W = 1 + (int)dg_rng_below(&rng, 6);
+        int p[4];
+        for (int k = 0; k < 4; k++) p[k] = (int)dg_rng_below(&rng, 4);
+        char spec[64];
+        snprintf(spec, sizeof spec, "pad%d:%d:%d:%d", p[0], p[1], p[2], p[3]);
+        dg_model *m = build(spec, (dg_shape){(uint32_t)C, (uint32_t)H, (uint32_t)W});
+        m->layers[0].alpha = 0.25f * (float)trial; /* the value (0 in strings) */
+        size_t n_out = (size_t)N * C * (H + p[0] + p[2]) * (W + p[1] + p[3]);
+        float *x = random_floats((size_t)N * C * H * W, 1);
+        float *want = malloc(n_out * sizeof *want);
+        naive_pad(x, N, C, H, W, p[0], p[1], p[2], p[3], m->layers[0].alpha, want);
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, (uint32_t)N, modes[k], 0);
+            expect_close(got, want, n_out, 0, spec);
+            free(got);
+        }
+        free(x);
+        free(want);
+        dg_model_destroy(m);
+    }
+}
+END_TEST
+
+/* conv + batch norm + activation, fused into one primitive at inference
+ * (the activation as a post-op), separate otherwise. */
+START_TEST(fused_activations_match_reference)
+{
+    static const char *const acts[] = {"relu6", "clip-0.5:1.5", "sigmoid",
+                                       "hswish", "hsigmoid"};
+    enum { N = 2, C = 2, H = 5, W = 4, O = 3 };
+    float *x = random_floats((size_t)N * C * H * W, 4);
+    float conv[N * O * H * W], want[N * O * H * W];
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "c%dk3p1,bn,%s", O, acts[a]);
+        dg_model *m = build(spec, (dg_shape){C, H, W});
+        const dg_layer *bn = &m->layers[1], *act = &m->layers[2];
+        naive_conv(x, N, C, H, W, m->layers[0].param[0], m->layers[0].param[1],
+                   O, 3, 1, 1, conv, H, W);
+        naive_bnorm(conv, N, O, H * W, bn->param[0], bn->param[1], bn->param[2],
+                    bn->param[3], bn->eps, want);
+        for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+            float v = want[k];
+            switch (act->kind) {
+            case DG_LAYER_CLIP: want[k] = naive_clip(v, act->alpha, act->beta); break;
+            case DG_LAYER_SIGMOID: want[k] = naive_sigmoid(v); break;
+            case DG_LAYER_HARDSWISH: want[k] = naive_hardswish(v); break;
+            default: want[k] = naive_hardsigmoid(v, act->alpha, act->beta); break;
+            }
+        }
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, N, modes[k], 2);
+            expect_close(got, want, sizeof want / sizeof *want, 1e-4, spec);
+            free(got);
+        }
+        /* Fused, the batch norm's output is never written; hardsigmoid
+         * (no oneDNN function) stays a layer of its own. */
+        dg_exec *e;
+        ck_assert_int_eq(dg_exec_create(m, N, 0, &e), DG_OK);
+        ck_assert_int_eq(dg_exec_forward(e, x, N), DG_OK);
+        int fused = act->kind != DG_LAYER_HARDSIGMOID;
+        ck_assert_msg((dg_exec_output(e, 1) == NULL) == fused, "%s", spec);
+        dg_exec_free(e);
+        dg_model_destroy(m);
+    }
+    free(x);
+}
+END_TEST
+
+/* Mul of equal shapes and with a C x 1 x 1 operand (given either side),
+ * and Concat, over the model input and a conv: "c<C>k1" keeps the shape. */
+START_TEST(mul_and_concat_match_reference)
+{
+    enum { N = 2, C = 3, H = 4, W = 5, HW = H * W };
+    dg_shape in = {C, H, W};
+    float *x = random_floats((size_t)N * C * HW, 1);
+    float *want = malloc((size_t)N * 2 * C * HW * sizeof *want);
+    static const char *const specs[] = {"c3k1,mul@-1", "gap,mul@-1",
+                                        "c3k1,gap,mul@0", "c3k1,cat@-1"};
+    for (size_t t = 0; t < sizeof specs / sizeof *specs; t++) {
+        dg_model *m = build(specs[t], in);
+        float *conv = run(m, x, N, 0, 0); /* layer 0: conv or gap */
+        int32_t last = (int32_t)m->n_layers - 1;
+        if (t == 0) naive_mul(conv, x, N, C, HW, 0, want);
+        if (t == 1) naive_mul(x, conv, N, C, HW, 1, want);
+        if (t == 2) {
+            float *pooled = run(m, x, N, 0, 1);
+            naive_mul(conv, pooled, N, C, HW, 1, want);
+            free(pooled);
+        }
+        if (t == 3) naive_concat(conv, C, x, C, N, HW, want);
+        size_t n_out = (size_t)N * dg_shape_size(m->layers[last].out);
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            float *got = run(m, x, N, modes[k], last);
+            expect_close(got, want, n_out, 1e-6, specs[t]);
+            free(got);
+        }
+        free(conv);
+        dg_model_destroy(m);
+    }
+    free(x);
+    free(want);
 }
 END_TEST
 
@@ -507,7 +665,10 @@ START_TEST(architecture_strings_are_validated)
     const char *bad[] = {"",          "c3",      "c0k3",     "fc",
                          "relu,,fc3", "mp0",     "c3k9",     "drop1.5",
                          "add@5",     "banana",  "c3k3p3",   "fc99999999",
-                         "mp4001s1p4000", "c65536k1,c65536k1"};
+                         "mp4001s1p4000", "c65536k1,c65536k1",
+                         "c4k3g0",    "c4k3g3",  "clip1",    "clip2:1",
+                         "pad1:2",    "mp2ceilx", "mul@5",   "cat@-2",
+                         "c2k1,mul@-1", "mp2,cat@-1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         dg_model *m = (dg_model *)1;
         dg_status s = dg_spec_parse(bad[i], (dg_shape){1, 8, 8}, &m);
@@ -538,6 +699,9 @@ START_TEST(architecture_strings_within_work_limits)
         /* A 2^30-byte input is within the limit, its ReLU is not. */
         {"relu", {1, 16384, 16384}, DG_E_UNSUPPORTED,
          "layer 0 (relu) brings the model to 2.15e+09 bytes of activations"},
+        /* Padding a single value to 16401 x 16401. */
+        {"pad8200", {1, 1, 1}, DG_E_UNSUPPORTED,
+         "layer 0 (pad) brings the model to 1.08e+09 bytes of activations"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         dg_model *m = (dg_model *)1;
@@ -549,6 +713,13 @@ START_TEST(architecture_strings_within_work_limits)
                       "%s: detail \"%s\"", cases[k].spec,
                       dg_last_error_detail());
     }
+    /* A depthwise conv costs one input channel per output, not 65536:
+     * 2 * 65536 * 64 FLOPs where the dense one above is refused. */
+    dg_model *m = NULL;
+    ck_assert_int_eq(dg_spec_parse("c65536k1,c65536k1g65536", (dg_shape){1, 8, 8},
+                                   &m),
+                     DG_OK);
+    dg_model_destroy(m);
 }
 END_TEST
 
@@ -672,6 +843,10 @@ int main(void)
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, pooling_matches_reference);
     tcase_add_test(tc, linear_relu_softmax_gap_match_reference);
+    tcase_add_test(tc, activations_match_reference);
+    tcase_add_test(tc, pad_matches_reference);
+    tcase_add_test(tc, mul_and_concat_match_reference);
+    tcase_add_test(tc, fused_activations_match_reference);
     tcase_add_test(tc, batchnorm_inference_and_folding);
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);

@@ -53,15 +53,22 @@ static void reseal(uint8_t *buf, size_t size)
 }
 
 /* Offset of the payload of section `tag`. */
-static size_t section_at(const uint8_t *buf, size_t size, const char *tag)
+/* Where the payload of section `tag` starts, or 0 if there is none. */
+static size_t find_section(const uint8_t *buf, size_t size, const char *tag)
 {
     size_t at = FIRST_SECTION_AT;
     while (at + 12 <= size - CRC_SIZE) {
         if (memcmp(buf + at, tag, 4) == 0) return at + 12;
         at += 12 + get_le(buf + at + 4, 8);
     }
-    ck_abort_msg("no section %s", tag);
     return 0;
+}
+
+static size_t section_at(const uint8_t *buf, size_t size, const char *tag)
+{
+    size_t at = find_section(buf, size, tag);
+    ck_assert_msg(at, "no section %s", tag);
+    return at;
 }
 
 /* A copy of buf with n bytes inserted at `at`, the section length at
@@ -142,6 +149,11 @@ static void assert_models_equal(const dg_model *a, const dg_model *b)
         ck_assert_uint_eq(x->kernel, y->kernel);
         ck_assert_uint_eq(x->stride, y->stride);
         ck_assert_uint_eq(x->padding, y->padding);
+        ck_assert_uint_eq(x->groups, y->groups);
+        ck_assert_uint_eq(x->ceil_mode, y->ceil_mode);
+        ck_assert_mem_eq(x->pad, y->pad, sizeof x->pad);
+        assert_same_bits(&x->alpha, &y->alpha, sizeof x->alpha, "alpha", i);
+        assert_same_bits(&x->beta, &y->beta, sizeof x->beta, "beta", i);
         assert_same_bits(&x->eps, &y->eps, sizeof x->eps, "eps", i);
         assert_same_bits(&x->rate, &y->rate, sizeof x->rate, "rate", i);
         assert_same_bits(&x->in, &y->in, sizeof x->in, "input shape", i);
@@ -229,6 +241,11 @@ static const struct {
     {"c4k3,relu,gap,fc5", 1, 12, 12},
     {"c6k1,bn,relu,flatten,fc3", 32, 4, 4}, /* a feature map, as a tail */
     {"fc2,softmax", 2, 3, 3},
+    {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* grouped */
+    {"c4k3p1,relu6,c4k1,hswish,c4k1,hsigmoid,clip-1:2,sigmoid,mp3s2ceil,"
+     "ap2ceil,pad1:0:2:3,fc3",
+     2, 7, 7},
+    {"c4k3p1,gap,c4k1,sigmoid,mul@0,c2k1,cat@4,fc3", 3, 5, 5}, /* SE, concat */
 };
 
 static dg_model *make_model(int index)
@@ -566,12 +583,26 @@ START_TEST(versions_and_feature_flags)
     dg_model *m = make_model(1);
     size_t size;
     uint8_t *buf = save(m, &size);
+    /* Layers that 1.0 knows are written as 1.0 wrote them (a guard keeps
+     * the hash of these bytes), with no feature and no LAYX. */
     ck_assert_uint_eq(get_le(buf + 8, 4), DG_MODEL_FORMAT_MAJOR);
-    ck_assert_uint_eq(get_le(buf + 12, 4), DG_MODEL_FORMAT_MINOR);
+    ck_assert_uint_eq(get_le(buf + 12, 4), 0);
+    ck_assert_uint_eq(get_le(buf + FLAGS_AT, 4), 0);
+    ck_assert_uint_eq(find_section(buf, size, "LAYX"), 0);
+
+    /* Grouped convolutions need 1.1: feature 1 and section LAYX. */
+    dg_model *grouped = make_model(4);
+    size_t grouped_size;
+    uint8_t *grouped_buf = save(grouped, &grouped_size);
+    ck_assert_uint_eq(get_le(grouped_buf + 12, 4), DG_MODEL_FORMAT_MINOR);
+    ck_assert_uint_eq(get_le(grouped_buf + FLAGS_AT, 4), 1);
+    section_at(grouped_buf, grouped_size, "LAYX");
+    free(grouped_buf);
+    dg_model_free(grouped);
 
     put_le(buf + 8, 2, 4);
     reseal(buf, size);
-    expect_rejected(buf, size, DG_E_UNSUPPORTED, "format 2.0 is newer than 1.0");
+    expect_rejected(buf, size, DG_E_UNSUPPORTED, "format 2.0 is newer than 1.1");
     put_le(buf + 8, 0, 4);
     reseal(buf, size);
     expect_rejected(buf, size, DG_E_FORMAT, "version 0");
@@ -711,7 +742,7 @@ END_TEST
  * bases: "c2k3,relu,fc3" on 1x5x5 with class names a, b, c; a lone "c2k3"
  * with the mask {1, 0}; and a lone "mp1" on 1x1x1 (180 bytes).  Offsets are relative to a section's payload
  * (negative: its header) or, for section NULL, to the file. */
-enum { BASE, LONE, POOL };
+enum { BASE, LONE, POOL, LAYERS_1_1 };
 typedef struct patch {
     const char *section;
     long offset;
@@ -731,6 +762,20 @@ static const struct {
     dg_status want;
     const char *detail;
 } hostile[] = {
+    /* Section LAYX (format 1.1): 4-byte record size, then 32-byte records
+     * of groups, alpha, beta, ceil mode and four pads per layer. */
+    {"LAYX records larger than the section", LAYERS_1_1,
+     {{"LAYX", 0, 4, 0xffffffffu}}, DG_E_FORMAT, "do not fit"},
+    {"LAYX records shorter than 1.1's", LAYERS_1_1, {{"LAYX", 0, 4, 8}},
+     DG_E_FORMAT, "at least 32 each"},
+    {"conv groups that do not divide", LAYERS_1_1, {{"LAYX", 4, 4, 2}},
+     DG_E_FORMAT, "2 groups do not divide 1 input"},
+    {"clip bounds of NaN", LAYERS_1_1, {{"LAYX", 4 + 32 + 4, 4, 0x7fc00000}},
+     DG_E_FORMAT, "layer 1 (clip): bounds nan"},
+    {"pad of 2^31 rows", LAYERS_1_1, {{"LAYX", 4 + 64 + 16, 4, 1u << 31}},
+     DG_E_FORMAT, "layer 2 (pad): 2147483648 rows"},
+    {"ceil mode 2", LAYERS_1_1, {{"LAYX", 4 + 96 + 12, 4, 2}}, DG_E_FORMAT,
+     "layer 3 (maxpool): ceil mode 2"},
     {"layer count 2^31", BASE, {{"HEAD", 52, 4, 1u << 31}},
      DG_E_FORMAT, "2147483648 layers cannot fit"},
     {"no layers", BASE, {{"HEAD", 52, 4, 0}}, DG_E_FORMAT, "1 to"},
@@ -776,8 +821,8 @@ static const struct {
      DG_E_FORMAT, "unknown kind 99"},
     {"unknown layer flag", BASE, {{"LAYR", 12, 4, 0x80}},
      DG_E_UNSUPPORTED, "flags 0x80"},
-    {"unknown file feature", BASE, {{NULL, FLAGS_AT, 4, 1}},
-     DG_E_UNSUPPORTED, "features 0x1"},
+    {"unknown file feature", BASE, {{NULL, FLAGS_AT, 4, 2}},
+     DG_E_UNSUPPORTED, "features 0x2"},
     {"mask length 2^32-1", BASE, {{"LAYR", MASK_LEN_AT, 4, UINT32_MAX}},
      DG_E_FORMAT, "pruning mask declares 4294967295 bytes"},
     /* A conv whose shape needs 2^32 weights declares none: it must fail
@@ -806,9 +851,10 @@ static const struct {
 static uint8_t *hostile_base(int base, size_t *size)
 {
     dg_model *m;
-    const char *spec = base == BASE ? "c2k3,relu,fc3"
-                       : base == LONE ? "c2k3"
-                                      : "mp1";
+    const char *spec = base == BASE         ? "c2k3,relu,fc3"
+                       : base == LONE       ? "c2k3"
+                       : base == LAYERS_1_1 ? "c2k3,relu6,pad1,mp2ceil,fc3"
+                                            : "mp1";
     uint32_t side = base == POOL ? 1 : 5;
     ck_assert_int_eq(dg_model_create(spec, 1, side, side, 3, &m), DG_OK);
     if (base == BASE) {

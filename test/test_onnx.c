@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "naive.h"
 #include "nn/model.h"
 #include "onnx.pb-c.h"
 #include "suite.h"
@@ -522,6 +523,13 @@ START_TEST(created_models_round_trip)
         {"fc8,c4k1,relu,fc3", 1, 4, 4},
         {"gap,fc4,add@0,relu,fc2", 4, 5, 5},
         {"fc8,relu,add@0,bn,softmax", 8, 1, 1},
+        {"c8k3p1,bn,relu,c8k3p1g8,relu,c4k1g2,gap,fc3", 4, 8, 8}, /* groups */
+        {"c4k3p1,relu6,c4k1,sigmoid,c4k1,hsigmoid,clip-1:2,mp3s2ceil,ap2ceil,"
+         "pad2:1:0:1,c3k2,fc3",
+         2, 7, 7},
+        /* hardswish, squeeze-and-excitation, concat */
+        {"c4k3p1,hswish,gap,c4k1,sigmoid,mul@1,c4k1,cat@1,fc3", 3, 6, 6},
+        {"gap,fc3,mul@-1,c2k1,cat@-1,gap,flatten,fc2,cat@1", 3, 5, 5},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         dg_model *m;
@@ -710,6 +718,137 @@ START_TEST(pass_through_and_folded_nodes)
 END_TEST
 
 /* Adds metadata_props entry key = value to a hand-made model. */
+/* Clip with its lower bound left out (opset 13) and with attributes
+ * (opset 6 style, in opset 7), Sigmoid, HardSigmoid with ONNX's default
+ * alpha, HardSwish (opset 14): checked against their definitions. */
+START_TEST(activations_import)
+{
+    enum { N = 24 };
+    static const float upper = 0.75f;
+    Onnx__ModelProto *mp = new_model(14, N, 0, 0);
+    add_weights(mp, "hi", NULL, 0, &upper);
+    add_node(mp, "Clip", "clip", INPUTS("x", "", "hi"), "a");
+    add_node(mp, "Sigmoid", "sigmoid", INPUTS("x"), "b");
+    add_node(mp, "HardSigmoid", "hsigmoid", INPUTS("x"), "c");
+    add_node(mp, "HardSwish", "hswish", INPUTS("x"), "d");
+    add_node(mp, "Add", "ab", INPUTS("a", "b"), "ab_sum");
+    add_node(mp, "Add", "cd", INPUTS("c", "d"), "cd_sum");
+    add_node(mp, "Add", "sum", INPUTS("ab_sum", "cd_sum"), "y");
+    size_t size;
+    uint8_t *bytes = pack(mp, &size);
+    dg_model *m = import_bytes(bytes, size);
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = 0.5f * (float)i - 6.0f;
+    size_t len;
+    float *y = run(m, x, 1, &len);
+    for (int i = 0; i < N; i++) {
+        double want = fmin(x[i], upper) + 1.0 / (1.0 + exp(-x[i])) +
+                      fmin(fmax(0.2 * x[i] + 0.5, 0.0), 1.0) +
+                      x[i] * fmin(fmax(x[i] + 3.0, 0.0), 6.0) / 6.0;
+        ck_assert_msg(fabs(y[i] - want) < 1e-5, "x = %g: %g, expected %g",
+                      x[i], y[i], want);
+    }
+    free(y);
+    dg_model_free(m);
+    release_all();
+
+    /* Before opset 11 the bounds are attributes. */
+    mp = new_model(7, N, 0, 0);
+    Onnx__NodeProto *n = add_node(mp, "Clip", "relu6", INPUTS("x"), "y");
+    set_float(n, "min", 0.0f);
+    set_float(n, "max", 6.0f);
+    bytes = pack(mp, &size);
+    m = import_bytes(bytes, size);
+    y = run(m, x, 1, &len);
+    for (int i = 0; i < N; i++)
+        ck_assert_float_eq(y[i], fminf(fmaxf(x[i], 0.0f), 6.0f));
+    free(y);
+    dg_model_free(m);
+    release_all();
+}
+END_TEST
+
+/* x * HardSigmoid(x) (PyTorch's HardSwish at opset 13) is one hardswish
+ * layer; a gate with other slopes, or read again, stays a product.
+ * Concat of three inputs is two concat layers. */
+START_TEST(hardswish_pattern_and_concat_chains)
+{
+    static const int32_t fused[] = {DG_LAYER_HARDSWISH, DG_LAYER_CONCAT,
+                                    DG_LAYER_CONCAT};
+    static const int32_t kept[] = {DG_LAYER_HARDSIGMOID, DG_LAYER_MUL};
+    for (int variant = 0; variant < 2; variant++) {
+        Onnx__ModelProto *mp = new_model(13, 2, 3, 3);
+        Onnx__NodeProto *g = add_node(mp, "HardSigmoid", "gate", INPUTS("x"), "g");
+        set_float(g, "alpha", variant ? 0.2f : 1.0f / 6.0f);
+        set_float(g, "beta", 0.5f);
+        add_node(mp, "Mul", "swish", INPUTS("x", "g"), variant ? "y" : "s");
+        if (!variant)
+            set_int(add_node(mp, "Concat", "cat", INPUTS("s", "x", "s"), "y"),
+                    "axis", 1);
+        size_t size, len;
+        uint8_t *bytes = pack(mp, &size);
+        dg_model *m = import_bytes(bytes, size);
+        if (variant) expect_kinds(m, kept, 2, "other slope");
+        else expect_kinds(m, fused, 3, "hardswish, concat of 3");
+        float x[2 * 9];
+        for (int i = 0; i < 18; i++) x[i] = 0.7f * (float)i - 6.0f;
+        float *y = run(m, x, 1, &len);
+        ck_assert_uint_eq(len, variant ? 18 : 54);
+        for (int i = 0; i < 18; i++) {
+            float a = variant ? 0.2f : 1.0f / 6.0f;
+            double want = x[i] * fmin(fmax(a * x[i] + 0.5, 0.0), 1.0);
+            ck_assert_msg(fabs(y[i] - want) < 1e-5, "%d: %g, expected %g", i,
+                          y[i], want);
+            if (!variant) {
+                ck_assert_float_eq(y[18 + i], x[i]);
+                ck_assert_float_eq(y[36 + i], y[i]);
+            }
+        }
+        free(y);
+        dg_model_free(m);
+        release_all();
+    }
+}
+END_TEST
+
+/* Pad with its value as an input (opset 13) and as an attribute (opset
+ * 2 style, in opset 7). */
+START_TEST(pad_import)
+{
+    static const int64_t pads_dims[] = {8};
+    static const int64_t pads[] = {0, 0, 1, 2, 0, 0, 0, 1};
+    static const float fill = -1.5f;
+    float x[2 * 2 * 3];
+    for (int i = 0; i < 12; i++) x[i] = (float)i;
+    for (int opset = 7; opset <= 13; opset += 6) {
+        Onnx__ModelProto *mp = new_model(opset, 2, 2, 3);
+        Onnx__NodeProto *n;
+        if (opset >= 11) {
+            mp->graph->initializer[mp->graph->n_initializer++] =
+                tensor("p", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, pads_dims, 1,
+                       pads, sizeof pads);
+            add_weights(mp, "v", NULL, 0, &fill);
+            n = add_node(mp, "Pad", "pad", INPUTS("x", "p", "v"), "y");
+        } else {
+            n = add_node(mp, "Pad", "pad", INPUTS("x"), "y");
+            set_ints(n, "pads", pads, 8);
+            set_float(n, "value", fill);
+        }
+        size_t size, len;
+        uint8_t *bytes = pack(mp, &size);
+        dg_model *m = import_bytes(bytes, size);
+        float *y = run(m, x, 1, &len);
+        float want[2 * 3 * 6];
+        naive_pad(x, 1, 2, 2, 3, 1, 2, 0, 1, fill, want);
+        ck_assert_uint_eq(len, 36);
+        ck_assert_mem_eq(y, want, sizeof want);
+        free(y);
+        dg_model_free(m);
+        release_all();
+    }
+}
+END_TEST
+
 static void add_meta(Onnx__ModelProto *mp, const char *key, const char *value)
 {
     if (!mp->metadata_props)
@@ -885,13 +1024,6 @@ static Onnx__ModelProto *leaky_relu(void)
     return mp;
 }
 
-static Onnx__ModelProto *grouped_conv(void)
-{
-    Onnx__ModelProto *mp = new_model(13, 2, 6, 6);
-    set_int(conv(mp, 1, 2, 3), "group", 2);
-    return mp;
-}
-
 static Onnx__ModelProto *dilated_conv(void)
 {
     static const int64_t two[] = {2, 2};
@@ -932,12 +1064,10 @@ static Onnx__ModelProto *pool_with(const char *op, const char *attr)
 
 static Onnx__ModelProto *avgpool_counting_pads(void)
 {
-    return pool_with("AveragePool", "count_include_pad");
-}
-
-static Onnx__ModelProto *maxpool_ceil(void)
-{
-    return pool_with("MaxPool", "ceil_mode");
+    static const int64_t pads[] = {1, 1, 1, 1};
+    Onnx__ModelProto *mp = pool_with("AveragePool", "count_include_pad");
+    set_ints(mp->graph->node[0], "pads", pads, 4);
+    return mp;
 }
 
 static Onnx__ModelProto *gemm_alpha(void)
@@ -1012,13 +1142,11 @@ START_TEST(unsupported_parts_are_named)
         const char *needles[3];
     } cases[] = {
         {leaky_relu, {"'leaky'", "LeakyRelu"}},
-        {grouped_conv, {"'conv'", "(Conv)", "group = 2"}},
         {dilated_conv, {"'conv'", "(Conv)", "dilations = 2"}},
         {asymmetric_pads, {"'conv'", "pads = [0, 0, 1, 1]"}},
         {same_upper_conv, {"'conv'", "auto_pad = SAME_UPPER"}},
         {avgpool_counting_pads,
          {"'pool'", "(AveragePool)", "count_include_pad"}},
-        {maxpool_ceil, {"'pool'", "(MaxPool)", "ceil_mode = 1"}},
         {gemm_alpha, {"'fc'", "(Gemm)", "alpha = 0.5"}},
         {softmax_over_rows, {"'probs'", "(Softmax)", "axis = 2"}},
         {double_weights, {"'conv'", "'w'", "DOUBLE"}},
@@ -1243,6 +1371,9 @@ int main(void)
     tcase_add_test(tc, pruned_units_export_as_zero);
     tcase_add_test(tc, memory_and_file_contracts);
     tcase_add_test(tc, pass_through_and_folded_nodes);
+    tcase_add_test(tc, activations_import);
+    tcase_add_test(tc, pad_import);
+    tcase_add_test(tc, hardswish_pattern_and_concat_chains);
     tcase_add_test(tc, flatten_layers_appear_where_needed);
     tcase_add_test(tc, metadata_carries_preprocessing_and_names);
     tcase_add_test(tc, metadata_by_hand);

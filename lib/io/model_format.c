@@ -26,8 +26,11 @@ enum {
 };
 
 /* Bits of the preamble's flags word that this reader implements.  A file
- * that needs any other feature is refused rather than misread. */
-#define KNOWN_FILE_FLAGS 0u
+ * that needs any other feature is refused rather than misread.  Layers of
+ * format 1.1 (kinds after dropout, or settings of section LAYX other than
+ * the defaults) need FEATURE_LAYERS_1_1: a 1.0 reader would misread them. */
+#define FEATURE_LAYERS_1_1 1u
+#define KNOWN_FILE_FLAGS FEATURE_LAYERS_1_1
 #define KNOWN_LAYER_FLAGS DG_LAYER_FLAG_FROZEN
 
 /* One 4-byte field of a struct, stored as a little-endian word: integers
@@ -65,6 +68,21 @@ static const word_field layer_fields[] = {
     WORD(dg_layer, stride), WORD(dg_layer, padding),  WORD(dg_layer, eps),
     WORD(dg_layer, rate),
 };
+
+/* A layer's settings added in format 1.1, one record per layer in section
+ * LAYX; a file without the section leaves them 0, which dg_model_finalize
+ * reads as the 1.0 behaviour (one group). */
+static const word_field layer_ext_fields[] = {
+    WORD(dg_layer, groups),
+    WORD(dg_layer, alpha),
+    WORD(dg_layer, beta),
+    WORD(dg_layer, ceil_mode),
+    WORD(dg_layer, pad[0]),
+    WORD(dg_layer, pad[1]),
+    WORD(dg_layer, pad[2]),
+    WORD(dg_layer, pad[3]),
+};
+#define LAYER_EXT_SIZE (4 * COUNT(layer_ext_fields))
 
 /* Fixed fields, parameter count and mask length: the least a layer takes. */
 #define LAYER_MIN_SIZE (4 * COUNT(layer_fields) + 8)
@@ -136,14 +154,35 @@ static void write_layer(dg_writer *w, const dg_layer *l)
     dg_put_bytes(w, l->mask, mask_len);
 }
 
+/* Whether a 1.0 reader would misread layer l. */
+static int needs_layers_1_1(const dg_layer *l)
+{
+    return l->kind > DG_LAYER_DROPOUT ||
+           (l->kind == DG_LAYER_CONV && l->groups != 1) ||
+           ((l->kind == DG_LAYER_MAXPOOL || l->kind == DG_LAYER_AVGPOOL) &&
+            l->ceil_mode);
+}
+
+static uint32_t feature_flags(const dg_model *m)
+{
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        if (needs_layers_1_1(&m->layers[i])) return FEATURE_LAYERS_1_1;
+    return 0;
+}
+
+/* A model of 1.0 layers is written as 1.0 wrote it, byte for byte: the
+ * Student hash a guard keeps is that of these bytes, so a guard built
+ * before 1.1 still matches its Student.  Other models are 1.1 files with
+ * section LAYX and the feature flag. */
 dg_status dg_model_write(const dg_model *m, dg_writer *w)
 {
     size_t start = w->len;
+    uint32_t features = feature_flags(m);
     dg_put_bytes(w, MAGIC, sizeof MAGIC);
     dg_put_u32(w, DG_MODEL_FORMAT_MAJOR);
-    dg_put_u32(w, DG_MODEL_FORMAT_MINOR);
+    dg_put_u32(w, features ? DG_MODEL_FORMAT_MINOR : 0);
     dg_put_u64(w, 0); /* file size, known at the end */
-    dg_put_u32(w, 0); /* feature flags: this version needs none */
+    dg_put_u32(w, features);
 
     size_t at = begin_section(w, "HEAD");
     write_head(w, m);
@@ -152,6 +191,17 @@ dg_status dg_model_write(const dg_model *m, dg_writer *w)
     at = begin_section(w, "LAYR");
     for (uint32_t i = 0; i < m->n_layers; i++) write_layer(w, &m->layers[i]);
     end_section(w, at);
+
+    /* Records of a stated size, so that a later minor version can append
+     * fields to each. */
+    if (features) {
+        at = begin_section(w, "LAYX");
+        dg_put_u32(w, (uint32_t)LAYER_EXT_SIZE);
+        for (uint32_t i = 0; i < m->n_layers; i++)
+            put_words(w, &m->layers[i], layer_ext_fields,
+                      COUNT(layer_ext_fields));
+        end_section(w, at);
+    }
 
     /* Key/value metadata: dg_model holds none yet, so the list is empty. */
     at = begin_section(w, "META");
@@ -412,6 +462,28 @@ static dg_status settle_layers(loader *ld)
     return DG_OK;
 }
 
+/* Section LAYX: a record size, then one record per layer, each read for
+ * the fields this version knows and skipped to its end. */
+static dg_status read_layer_ext(dg_reader *r, dg_model *m)
+{
+    uint32_t size;
+    DG_TRY(dg_get_u32(r, &size, "LAYX record size"));
+    if (size < LAYER_EXT_SIZE || size > dg_reader_left(r) ||
+        m->n_layers > dg_reader_left(r) / size)
+        return dg_fail(DG_E_FORMAT,
+                       "section LAYX: %u layer records of %u bytes do not "
+                       "fit in the %zu bytes left (at least %zu each)",
+                       m->n_layers, size, dg_reader_left(r),
+                       (size_t)LAYER_EXT_SIZE);
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        size_t end = r->pos + size;
+        DG_TRY(get_words(r, &m->layers[i], layer_ext_fields,
+                         COUNT(layer_ext_fields)));
+        r->pos = end;
+    }
+    return DG_OK;
+}
+
 static dg_status parse(const uint8_t *data, size_t size, loader *ld)
 {
     dg_reader file, sec;
@@ -422,9 +494,12 @@ static dg_status parse(const uint8_t *data, size_t size, loader *ld)
     if (s != DG_OK) return dg_fail_context(s, "section HEAD");
     DG_TRY(expect_section(&file, "LAYR", &sec));
     DG_TRY(read_layers(&sec, ld));
-    /* What follows (META, sections of later minor versions) holds nothing
-     * this version needs. */
-    while (dg_reader_left(&file) > 0) DG_TRY(next_section(&file, tag, &sec));
+    /* Of what follows, this version reads LAYX (1.1); META and sections of
+     * later minor versions hold nothing it needs. */
+    while (dg_reader_left(&file) > 0) {
+        DG_TRY(next_section(&file, tag, &sec));
+        if (strcmp(tag, "LAYX") == 0) DG_TRY(read_layer_ext(&sec, ld->m));
+    }
     DG_TRY(dg_model_finalize(ld->m));
     return settle_layers(ld);
 }

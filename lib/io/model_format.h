@@ -8,10 +8,11 @@
 #include "core/bytes.h"
 #include "nn/model.h"
 
-/* The version this library writes.  Readers accept every minor version of
- * their major version and refuse a newer major one. */
+/* The newest version this library writes (1.0 for a model whose layers
+ * 1.0 knows).  Readers accept every minor version of their major version
+ * and refuse a newer major one. */
 #define DG_MODEL_FORMAT_MAJOR 1u
-#define DG_MODEL_FORMAT_MINOR 0u
+#define DG_MODEL_FORMAT_MINOR 1u
 
 /* Appends the model file of the finalised model m to w, checksummed on its
  * own so that a container (a guard file) can embed it.  Returns w->status. */

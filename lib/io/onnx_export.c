@@ -26,12 +26,12 @@
 #define ATTR_INT ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT
 #define ATTR_INTS ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
 
-/* Nodes and initializers one layer may add: an adapter and its own node;
- * batch norm's four parameters. */
-enum { NODES_PER_LAYER = 2, INITIALIZERS_PER_LAYER = 4 };
+/* Nodes and initializers one layer may add: an adapter, a helper (the gate
+ * of HardSwish) and its own node; batch norm's four parameters. */
+enum { NODES_PER_LAYER = 3, INITIALIZERS_PER_LAYER = 4 };
 
 /* The most attributes a node gets (AveragePool). */
-enum { ATTRIBUTES_PER_NODE = 4 };
+enum { ATTRIBUTES_PER_NODE = 5 };
 
 typedef struct block {
     struct block *next;
@@ -274,6 +274,15 @@ static const struct layer_rule {
     {DG_LAYER_ADD, "Add", 0, 0, {0}},
     {DG_LAYER_SOFTMAX, "Softmax", 0, 0, {0}},
     {DG_LAYER_DROPOUT, "Dropout", 0, 0, {0}},
+    {DG_LAYER_CLIP, "Clip", 0, 0, {0}},
+    {DG_LAYER_SIGMOID, "Sigmoid", 0, 0, {0}},
+    {DG_LAYER_HARDSIGMOID, "HardSigmoid", 0, 0, {0}},
+    /* operator set 13 has no HardSwish: x * HardSigmoid(x), as PyTorch
+     * writes it (export_hardswish) */
+    {DG_LAYER_HARDSWISH, "Mul", 0, 0, {0}},
+    {DG_LAYER_PAD, "Pad", 4, 4, {0}},
+    {DG_LAYER_MUL, "Mul", 0, 0, {0}},
+    {DG_LAYER_CONCAT, "Concat", 0, 0, {0}},
 };
 
 static const struct layer_rule *rule_for(int32_t kind)
@@ -318,7 +327,7 @@ static const char *add_param(exporter *ex, const dg_layer *l, uint32_t p,
     if (p == 0 && l->kind == DG_LAYER_CONV) {
         n_dims = 4;
         dims[0] = l->units;
-        dims[1] = l->in.c;
+        dims[1] = l->in.c / l->groups;
         dims[2] = dims[3] = l->kernel;
     } else if (p == 0 && l->kind == DG_LAYER_LINEAR) {
         n_dims = 2;
@@ -330,6 +339,32 @@ static const char *add_param(exporter *ex, const dg_layer *l, uint32_t p,
     return add_floats(ex, format(ex, "%s.%s", node, what), dims, n_dims,
                       l->param[p], l->param_len[p], mask,
                       l->param_len[p] / dg_layer_units(l));
+}
+
+/* The attributes of a conv or pooling node. */
+static void window_attrs(exporter *ex, Onnx__NodeProto *node,
+                         const dg_layer *l)
+{
+    if (l->kind == DG_LAYER_AVGPOOL)
+        attr_int(ex, node, "count_include_pad", 0);
+    if (l->kind == DG_LAYER_CONV && l->groups > 1)
+        attr_int(ex, node, "group", l->groups);
+    attr_repeat(ex, node, "kernel_shape", l->kernel, 2);
+    attr_repeat(ex, node, "strides", l->stride, 2);
+    attr_repeat(ex, node, "pads", l->padding, 4);
+    if (l->kind != DG_LAYER_CONV && l->ceil_mode)
+        attr_int(ex, node, "ceil_mode", 1);
+}
+
+/* HardSigmoid(x) with alpha 1/6 and beta 1/2, the factor of HardSwish. */
+static const char *export_hardswish_gate(exporter *ex, const char *x,
+                                         const char *user)
+{
+    char *gate = format(ex, "%s.gate", user);
+    Onnx__NodeProto *node = add_node(ex, "HardSigmoid", gate, gate, &x, 1);
+    attr_float(ex, node, "alpha", 1.0f / 6.0f);
+    attr_float(ex, node, "beta", 0.5f);
+    return gate;
 }
 
 static void export_layer(exporter *ex, uint32_t i)
@@ -352,37 +387,52 @@ static void export_layer(exporter *ex, uint32_t i)
     const char *in[5];
     size_t n_in = 0;
     int rank_in = r->rank_in;
-    /* Add needs equal ranks; both differ only when the shape is C x 1 x 1. */
-    if (l->kind == DG_LAYER_ADD &&
-        rank_of(ex, l->input[0]) != rank_of(ex, l->input[1]))
-        rank_in = 2;
+    /* Two operands of different ranks: [N, C] and [N, C, 1, 1] (add,
+     * concat; either rank will do), or a product's broadcast [N, C], which
+     * must be [N, C, 1, 1] to broadcast over [N, C, H, W]. */
+    int binary = dg_layer_binary(l->kind);
+    if (binary && rank_of(ex, l->input[0]) != rank_of(ex, l->input[1]))
+        rank_in = l->kind == DG_LAYER_MUL ? 4 : 2;
     in[n_in++] = operand(ex, l->input[0], rank_in, name);
-    if (l->kind == DG_LAYER_ADD)
-        in[n_in++] = operand(ex, l->input[1], rank_in, name);
+    if (binary) in[n_in++] = operand(ex, l->input[1], rank_in, name);
     for (uint32_t p = 0; p < l->n_params; p++)
         in[n_in++] = add_param(ex, l, p, name, r->params[p]);
     if (l->kind == DG_LAYER_DROPOUT)
         in[n_in++] = add_floats(ex, format(ex, "%s.ratio", name), NULL, 0,
                                 &l->rate, 1, NULL, 1);
+    if (l->kind == DG_LAYER_CLIP) {
+        in[n_in++] = add_floats(ex, format(ex, "%s.min", name), NULL, 0,
+                                &l->alpha, 1, NULL, 1);
+        in[n_in++] = add_floats(ex, format(ex, "%s.max", name), NULL, 0,
+                                &l->beta, 1, NULL, 1);
+    }
+    if (l->kind == DG_LAYER_HARDSWISH)
+        in[n_in++] = export_hardswish_gate(ex, in[0], name);
+    if (l->kind == DG_LAYER_PAD) {
+        const int64_t pads[8] = {0, 0, l->pad[0], l->pad[1],
+                                 0, 0, l->pad[2], l->pad[3]};
+        in[n_in++] = add_int64s(ex, format(ex, "%s.pads", name), pads, 8);
+        in[n_in++] = add_floats(ex, format(ex, "%s.value", name), NULL, 0,
+                                &l->alpha, 1, NULL, 1);
+    }
     ex->outputs[i] = i + 1 == ex->m->n_layers ? "output" : name;
     ex->ranks[i] = r->rank_out ? r->rank_out
                    : rank_in   ? rank_in
                                : rank_of(ex, l->input[0]);
     Onnx__NodeProto *node = add_node(ex, r->op, name, ex->outputs[i], in, n_in);
     switch (l->kind) {
-    case DG_LAYER_AVGPOOL:
-        attr_int(ex, node, "count_include_pad", 0);
-        /* fall through */
     case DG_LAYER_CONV:
     case DG_LAYER_MAXPOOL:
-        attr_repeat(ex, node, "kernel_shape", l->kernel, 2);
-        attr_repeat(ex, node, "strides", l->stride, 2);
-        attr_repeat(ex, node, "pads", l->padding, 4);
-        break;
+    case DG_LAYER_AVGPOOL: window_attrs(ex, node, l); break;
     case DG_LAYER_FLATTEN:
+    case DG_LAYER_CONCAT:
     case DG_LAYER_SOFTMAX: attr_int(ex, node, "axis", 1); break;
     case DG_LAYER_LINEAR: attr_int(ex, node, "transB", 1); break;
     case DG_LAYER_BATCHNORM: attr_float(ex, node, "epsilon", l->eps); break;
+    case DG_LAYER_HARDSIGMOID:
+        attr_float(ex, node, "alpha", l->alpha);
+        attr_float(ex, node, "beta", l->beta);
+        break;
     default: break;
     }
 }
@@ -443,7 +493,7 @@ static int input_rank(const dg_model *m)
     for (uint32_t i = 0; i < m->n_layers; i++) {
         const dg_layer *l = &m->layers[i];
         int reads =
-            l->input[0] < 0 || (l->kind == DG_LAYER_ADD && l->input[1] < 0);
+            l->input[0] < 0 || (dg_layer_binary(l->kind) && l->input[1] < 0);
         if (reads && rule_for(l->kind) && rule_for(l->kind)->rank_in == 4)
             return 4;
     }

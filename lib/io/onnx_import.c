@@ -9,6 +9,8 @@
  * later nodes see the real shapes of their inputs. */
 #include "io/onnx.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,18 +461,17 @@ static dg_status attr_ints(const importer *im, const char *name,
 }
 
 /* Attributes whose only supported value is fixed (every element, for a
- * list).  Each node's attributes are checked against this table before
- * its operator is mapped. */
+ * list), of one operator (NULL: of any).  Each node's attributes are
+ * checked against this table before its operator is mapped. */
 static const struct restriction {
-    const char *name;
+    const char *op, *name;
     double only;
 } restrictions[] = {
-    {"group", 1},         {"dilations", 1},
-    {"ceil_mode", 0},     {"count_include_pad", 0},
-    {"storage_order", 0}, {"training_mode", 0},
-    {"spatial", 1},       {"transA", 0},
-    {"alpha", 1},         {"beta", 1},
-    {"allowzero", 0},
+    {NULL, "dilations", 1},
+    {NULL, "storage_order", 0}, {NULL, "training_mode", 0},
+    {NULL, "spatial", 1},       {NULL, "transA", 0},
+    {"Gemm", "alpha", 1},       {"Gemm", "beta", 1},
+    {NULL, "allowzero", 0},
 };
 
 static dg_status check_restriction(const importer *im,
@@ -478,7 +479,10 @@ static dg_status check_restriction(const importer *im,
 {
     const struct restriction *r = NULL;
     for (size_t k = 0; k < sizeof restrictions / sizeof *restrictions; k++)
-        if (strcmp(a->name, restrictions[k].name) == 0) r = &restrictions[k];
+        if (strcmp(a->name, restrictions[k].name) == 0 &&
+            (!restrictions[k].op ||
+             strcmp(text(im->node->op_type), restrictions[k].op) == 0))
+            r = &restrictions[k];
     if (!r) return DG_OK;
     size_t n = a->type == ATTR_INTS     ? a->n_ints
                : a->type == ATTR_FLOATS ? a->n_floats
@@ -690,8 +694,15 @@ static dg_status map_conv(importer *im, const op_rule *op)
         return node_fail(im, DG_E_UNSUPPORTED,
                          "the weights' %lldx%lld kernel is not square",
                          (long long)w.dims[2], (long long)w.dims[3]);
+    int64_t groups;
+    DG_TRY(attr_int(im, "group", 1, &groups));
+    if (groups < 1 || groups > DG_MAX_DIM * 64)
+        return node_fail(im, DG_E_FORMAT, "attribute group = %lld is out of "
+                                          "range",
+                         (long long)groups);
     DG_TRY(new_layer(im, op->kind, &x, &l));
     l->units = (uint32_t)w.dims[0];
+    l->groups = (uint32_t)groups;
     DG_TRY(read_window(im, w.dims[2], l));
     DG_TRY(set_param(l, 0, &w, 0));
     if (has_input(im, 2)) {
@@ -701,17 +712,35 @@ static dg_status map_conv(importer *im, const op_rule *op)
     return finish_layer(im, 4);
 }
 
+/* MaxPool, AveragePool.  The average never counts padding: with
+ * count_include_pad = 1 that is right only without pads (PyTorch's
+ * AvgPool2d writes it there, where it changes nothing: windows that
+ * ceil_mode adds past the end count only the input they cover). */
 static dg_status map_pool(importer *im, const op_rule *op)
 {
     value x;
+    int64_t ceil_mode, count_pad;
     dg_layer *l = NULL;
     DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(attr_int(im, "ceil_mode", 0, &ceil_mode));
+    DG_TRY(attr_int(im, "count_include_pad", 0, &count_pad));
+    if (ceil_mode != 0 && ceil_mode != 1)
+        return node_fail(im, DG_E_FORMAT, "attribute ceil_mode = %lld",
+                         (long long)ceil_mode);
     DG_TRY(new_layer(im, op->kind, &x, &l));
     DG_TRY(read_window(im, 0, l));
+    l->ceil_mode = (uint32_t)ceil_mode;
+    if (count_pad && l->padding)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "attribute count_include_pad = %lld with pads %u is "
+                         "not supported; padding never counts in the mean "
+                         "(count_include_pad 0, or no pads)",
+                         (long long)count_pad, l->padding);
     return finish_layer(im, 4);
 }
 
-/* Relu, GlobalAveragePool: a layer with no settings. */
+/* Relu, Sigmoid, HardSwish, GlobalAveragePool: a layer with no
+ * settings. */
 static dg_status map_plain(importer *im, const op_rule *op)
 {
     value x;
@@ -719,6 +748,101 @@ static dg_status map_plain(importer *im, const op_rule *op)
     DG_TRY(activation(im, 0, op, &x));
     DG_TRY(new_layer(im, op->kind, &x, &l));
     return finish_layer(im, x.rank);
+}
+
+/* Input k as a scalar constant (Clip's bounds, Pad's value), or
+ * `fallback` when left out. */
+static dg_status scalar_input(const importer *im, size_t k, float fallback,
+                            float *v)
+{
+    tensor t;
+    *v = fallback;
+    if (!has_input(im, k)) return DG_OK;
+    DG_TRY(constant(im, k, TYPE_FLOAT, 0, 1, &t));
+    if (t.count != 1)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "input '%.200s' has %zu values; only a scalar is "
+                         "supported",
+                         im->node->input[k], t.count);
+    *v = tensor_float(&t, 0);
+    return DG_OK;
+}
+
+/* Clip: bounds as inputs (opset 11 on) or attributes (before); an absent
+ * bound is the largest float of its sign. */
+static dg_status map_clip(importer *im, const op_rule *op)
+{
+    value x;
+    float lo, hi;
+    dg_layer *l = NULL;
+    DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(attr_float(im, "min", -FLT_MAX, &lo));
+    DG_TRY(attr_float(im, "max", FLT_MAX, &hi));
+    DG_TRY(scalar_input(im, 1, lo, &lo));
+    DG_TRY(scalar_input(im, 2, hi, &hi));
+    DG_TRY(new_layer(im, op->kind, &x, &l));
+    l->alpha = lo;
+    l->beta = hi;
+    return finish_layer(im, x.rank);
+}
+
+static dg_status map_hardsigmoid(importer *im, const op_rule *op)
+{
+    value x;
+    dg_layer *l = NULL;
+    DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(new_layer(im, op->kind, &x, &l));
+    DG_TRY(attr_float(im, "alpha", 0.2f, &l->alpha));
+    DG_TRY(attr_float(im, "beta", 0.5f, &l->beta));
+    return finish_layer(im, x.rank);
+}
+
+/* Pad of a constant over rows and columns: pads and value as inputs
+ * (opset 11 on) or attributes (before). */
+static dg_status map_pad(importer *im, const op_rule *op)
+{
+    value x;
+    const Onnx__AttributeProto *mode;
+    int64_t pads[8];
+    size_t n_pads = 0;
+    float fill;
+    char buf[128];
+    dg_layer *l = NULL;
+    DG_TRY(activation(im, 0, op, &x));
+    DG_TRY(find_attr(im, "mode", ATTR_STRING, &mode));
+    if (mode && !(mode->s.len == 8 && memcmp(mode->s.data, "constant", 8) == 0))
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "attribute mode = %.*s is not supported; only "
+                         "constant is",
+                         (int)(mode->s.len < 32 ? mode->s.len : 32),
+                         (const char *)mode->s.data);
+    if (im->opset >= 11) {
+        tensor t;
+        DG_TRY(constant(im, 1, TYPE_INT64, 1, 1, &t));
+        n_pads = t.count;
+        for (size_t k = 0; k < n_pads && k < 8; k++) pads[k] = tensor_int64(&t, k);
+        DG_TRY(scalar_input(im, 2, 0.0f, &fill));
+    } else {
+        const int64_t *v;
+        DG_TRY(attr_ints(im, "pads", &v, &n_pads));
+        for (size_t k = 0; k < n_pads && k < 8; k++) pads[k] = v[k];
+        DG_TRY(attr_float(im, "value", 0.0f, &fill));
+    }
+    int ok = n_pads == 8 && !pads[0] && !pads[1] && !pads[4] && !pads[5];
+    for (size_t k = 0; ok && k < 8; k++) ok = pads[k] >= 0 && pads[k] <= DG_MAX_DIM;
+    if (!ok)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "pads %s are not supported; only rows and columns "
+                         "added (none removed) to a 4-D input are",
+                         n_pads <= 8 ? ints_text(pads, n_pads, buf)
+                                     : "of more than 8 values");
+    DG_TRY(new_layer(im, op->kind, &x, &l));
+    l->pad[0] = (uint32_t)pads[2];
+    l->pad[1] = (uint32_t)pads[3];
+    l->pad[2] = (uint32_t)pads[6];
+    l->pad[3] = (uint32_t)pads[7];
+    l->alpha = fill;
+    return finish_layer(im, 4);
 }
 
 static dg_status map_softmax(importer *im, const op_rule *op)
@@ -807,9 +931,31 @@ static dg_status fold_bias(importer *im, const value *x, size_t k)
     return emit(im, *x);
 }
 
+/* The two computed operands of a binary node, settled, of equal rank. */
+static dg_status operands(importer *im, const char *what, value *a, value *b)
+{
+    const value *in[2] = {NULL, NULL};
+    DG_TRY(input_value(im, 0, &in[0]));
+    DG_TRY(input_value(im, 1, &in[1]));
+    if (!in[0]->rank || !in[1]->rank)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "%s a constant is not supported; only two computed "
+                         "tensors",
+                         what);
+    *a = *in[0];
+    *b = *in[1];
+    if (a->rank != b->rank)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "%s a %d-D and a %d-D tensor is not supported",
+                         what, a->rank, b->rank);
+    DG_TRY(settle(im, a));
+    return settle(im, b);
+}
+
 static dg_status map_add(importer *im, const op_rule *op)
 {
     const value *in[2] = {NULL, NULL};
+    value a, b;
     dg_layer *l = NULL;
     DG_TRY(input_value(im, 0, &in[0]));
     DG_TRY(input_value(im, 1, &in[1]));
@@ -817,17 +963,70 @@ static dg_status map_add(importer *im, const op_rule *op)
         return node_fail(im, DG_E_UNSUPPORTED, "adding two constants");
     if (!in[0]->rank || !in[1]->rank)
         return fold_bias(im, in[0]->rank ? in[0] : in[1], in[0]->rank ? 1 : 0);
-    value a = *in[0], b = *in[1];
-    if (a.rank != b.rank)
-        return node_fail(im, DG_E_UNSUPPORTED,
-                         "adding a %d-D and a %d-D tensor (broadcasting) is "
-                         "not supported",
-                         a.rank, b.rank);
-    DG_TRY(settle(im, &a));
-    DG_TRY(settle(im, &b));
+    DG_TRY(operands(im, "adding", &a, &b));
     DG_TRY(new_layer(im, op->kind, &a, &l));
     l->input[1] = b.layer;
     return finish_layer(im, a.rank);
+}
+
+/* x * HardSigmoid(x) with PyTorch's slope and offset, the gate read by
+ * nothing else and made last: HardSwish as operator set 13 writes it,
+ * which becomes one hardswish layer (the gate turned into it). */
+static int is_hardswish(const importer *im, const value *x, const value *gate)
+{
+    const dg_layer *l = gate->layer >= 0 ? &im->m->layers[gate->layer] : NULL;
+    return l && l->kind == DG_LAYER_HARDSIGMOID && !gate->alias &&
+           gate->layer == (int32_t)im->m->n_layers - 1 &&
+           count_uses(im, gate->name) == 1 && l->input[0] == x->layer &&
+           fabsf(l->alpha - 1.0f / 6.0f) < 1e-7f && l->beta == 0.5f;
+}
+
+/* Mul of two computed tensors of equal shape, or one of them [N, C, 1, 1]
+ * (squeeze-and-excitation); x * HardSigmoid(x) becomes a hardswish. */
+static dg_status map_mul(importer *im, const op_rule *op)
+{
+    value a, b;
+    dg_layer *l = NULL;
+    DG_TRY(operands(im, "multiplying", &a, &b));
+    for (int k = 0; k < 2; k++) {
+        const value *x = k ? &b : &a, *gate = k ? &a : &b;
+        if (!is_hardswish(im, x, gate)) continue;
+        im->m->layers[gate->layer].kind = DG_LAYER_HARDSWISH;
+        return finish_layer(im, x->rank);
+    }
+    DG_TRY(new_layer(im, op->kind, &a, &l));
+    l->input[1] = b.layer;
+    return finish_layer(im, a.rank);
+}
+
+/* Concat over the channels: a concat layer per input after the first. */
+static dg_status map_concat(importer *im, const op_rule *op)
+{
+    value acc;
+    int64_t axis;
+    DG_TRY(activation(im, 0, op, &acc));
+    DG_TRY(attr_int(im, "axis", 1, &axis));
+    if ((axis < 0 ? axis + acc.rank : axis) != 1)
+        return node_fail(im, DG_E_UNSUPPORTED,
+                         "attribute axis = %lld is not supported; only the "
+                         "channel axis (1) is",
+                         (long long)axis);
+    for (size_t k = 1; k < im->node->n_input; k++) {
+        value next;
+        dg_layer *l = NULL;
+        DG_TRY(activation(im, k, op, &next));
+        if (next.rank != acc.rank)
+            return node_fail(im, DG_E_UNSUPPORTED,
+                             "joining a %d-D and a %d-D tensor is not "
+                             "supported",
+                             acc.rank, next.rank);
+        DG_TRY(new_layer(im, op->kind, &acc, &l));
+        l->input[1] = next.layer;
+        DG_TRY(finalize_layer(im));
+        acc.layer = (int32_t)im->m->n_layers - 1;
+    }
+    acc.alias = im->node->n_input == 1;
+    return emit(im, acc);
 }
 
 /* x as [N, F] (rank 2), left unflattened (see settle), or [N, F, 1, 1]
@@ -917,6 +1116,12 @@ static const op_rule ops[] = {
       "kernel_shape", "pads", "strides"}},
     {"GlobalAveragePool", map_plain, DG_LAYER_GLOBAL_AVGPOOL, 4, 0, 1, 1, {0}},
     {"Relu", map_plain, DG_LAYER_RELU, 0, 1, 1, 1, {0}},
+    {"Clip", map_clip, DG_LAYER_CLIP, 0, 1, 1, 3, {"min", "max"}},
+    {"Sigmoid", map_plain, DG_LAYER_SIGMOID, 0, 1, 1, 1, {0}},
+    {"HardSigmoid", map_hardsigmoid, DG_LAYER_HARDSIGMOID, 0, 1, 1, 1,
+     {"alpha", "beta"}},
+    {"HardSwish", map_plain, DG_LAYER_HARDSWISH, 0, 1, 1, 1, {0}},
+    {"Pad", map_pad, DG_LAYER_PAD, 4, 0, 1, 3, {"mode", "pads", "value"}},
     {"Softmax", map_softmax, DG_LAYER_SOFTMAX, 0, 0, 1, 1, {"axis"}},
     {"BatchNormalization", map_batchnorm, DG_LAYER_BATCHNORM, 0, 0, 5, 5,
      {"epsilon", "momentum", "spatial", "training_mode"}},
@@ -924,6 +1129,8 @@ static const op_rule ops[] = {
      {"alpha", "beta", "transA", "transB"}},
     {"MatMul", map_linear, DG_LAYER_LINEAR, 2, 1, 2, 2, {0}},
     {"Add", map_add, DG_LAYER_ADD, 0, 0, 2, 2, {0}},
+    {"Mul", map_mul, DG_LAYER_MUL, 0, 0, 2, 2, {0}},
+    {"Concat", map_concat, DG_LAYER_CONCAT, 0, 0, 1, 64, {"axis"}},
     {"Flatten", map_flatten, 0, 0, 1, 1, 1, {"axis"}},
     {"Reshape", map_reshape, 0, 0, 1, 2, 2, {"allowzero"}},
     {"Identity", map_identity, 0, 0, 0, 1, 1, {0}},

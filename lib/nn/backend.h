@@ -40,21 +40,37 @@ typedef enum dg_slot {
     DG_SLOTS
 } dg_slot;
 
+/* Element-wise functions of oneDNN.  The backward pass reads DG_SRC. */
+typedef enum dg_eltwise {
+    DG_ELT_RELU,      /* max(x, 0) */
+    DG_ELT_CLIP,      /* min(max(x, alpha), beta) */
+    DG_ELT_LOGISTIC,  /* 1 / (1 + exp(-x)) */
+    DG_ELT_HARDSWISH, /* x * min(max(x + 3, 0), 6) / 6 */
+} dg_eltwise;
+
 /* Post-operations fused into a convolution or linear forward. */
-#define DG_POST_MASK 1u /* multiply output channels by a 0/1 mask */
-#define DG_POST_RELU 2u /* then apply ReLU */
+typedef struct dg_post {
+    int mask;          /* multiply output channels by a 0/1 mask (DG_MASK) */
+    int eltwise;       /* then apply f with alpha and beta */
+    dg_eltwise f;
+    float alpha, beta;
+} dg_post;
 
 /* Layouts of a window's activations (dg_window.layout); 0: both NCHW. */
 #define DG_LAYOUT_SRC_NHWC 1u
 #define DG_LAYOUT_DST_NHWC 2u
 
 /* Geometry shared by convolution and pooling: batch n, per-sample input and
- * output shapes, square kernel k, stride s, symmetric padding p, and the
- * activations' DG_LAYOUT_* (inference forward only). */
+ * output shapes, square kernel k, stride s, symmetric padding p,
+ * convolution groups (1: dense), and the activations' DG_LAYOUT_* (inference
+ * forward only).  The padding after the last row and column is whatever
+ * makes the output size come out: p, or more for a pooling that rounds its
+ * output size up. */
 typedef struct dg_window {
     uint32_t n;
     dg_shape in, out;
     uint32_t k, s, p;
+    uint32_t groups;
     unsigned layout;
 } dg_window;
 
@@ -68,7 +84,7 @@ size_t dg_prim_workspace_bytes(const dg_prim *p);
  * not be bound at run time; otherwise DG_WEIGHTS/DG_BIAS are bound per run,
  * OIHW. */
 dg_status dg_conv_forward(dg_prim **out, const dg_window *g, int training,
-                          unsigned post, const float *packed_weights,
+                          const dg_post *post, const float *packed_weights,
                           const float *packed_bias);
 dg_status dg_conv_backward_data(dg_prim **out, const dg_window *g);
 dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g);
@@ -76,7 +92,7 @@ dg_status dg_conv_backward_weights(dg_prim **out, const dg_window *g);
 /* Fully connected over n samples of `in_features`, weights O x I. */
 dg_status dg_linear_forward(dg_prim **out, uint32_t n, uint32_t in_features,
                             uint32_t out_features, int training,
-                            unsigned post, const float *packed_weights,
+                            const dg_post *post, const float *packed_weights,
                             const float *packed_bias);
 dg_status dg_linear_backward_data(dg_prim **out, uint32_t n,
                                   uint32_t in_features, uint32_t out_features);
@@ -98,6 +114,12 @@ dg_status dg_to_nchw(dg_prim **out, uint32_t n, dg_shape s);
 dg_status dg_relu_forward(dg_prim **out, uint32_t n, dg_shape s);
 dg_status dg_relu_backward(dg_prim **out, uint32_t n, dg_shape s);
 
+/* f over n samples of shape s (the element-wise functions above). */
+dg_status dg_eltwise_forward(dg_prim **out, dg_eltwise f, float alpha,
+                             float beta, uint32_t n, dg_shape s);
+dg_status dg_eltwise_backward(dg_prim **out, dg_eltwise f, float alpha,
+                              float beta, uint32_t n, dg_shape s);
+
 /* Softmax over channels. */
 dg_status dg_softmax_forward(dg_prim **out, uint32_t n, dg_shape s);
 dg_status dg_softmax_backward(dg_prim **out, uint32_t n, dg_shape s);
@@ -110,6 +132,9 @@ dg_status dg_bnorm_backward(dg_prim **out, uint32_t n, dg_shape s, float eps);
 
 /* DST = SRC + SRC1 (same shapes). */
 dg_status dg_add(dg_prim **out, uint32_t n, dg_shape s);
+/* DST = SRC * SRC1, SRC of shape a, SRC1 of shape b: a, or a.c x 1 x 1
+ * broadcast over height and width. */
+dg_status dg_mul(dg_prim **out, uint32_t n, dg_shape a, dg_shape b);
 /* DST = SRC * MASK, a per-channel factor (C values, 0/1 for pruning masks)
  * broadcast over batch and space; may run in place. */
 dg_status dg_scale_channels(dg_prim **out, uint32_t n, dg_shape s);

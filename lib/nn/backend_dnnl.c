@@ -110,10 +110,20 @@ static dg_status md_1d(dnnl_memory_desc_t *md, uint32_t n)
     return DG_OK;
 }
 
+/* OIHW weights; grouped, the same bytes seen as G x O/G x I/G x K x K. */
 static dg_status md_weights(dnnl_memory_desc_t *md, const dg_window *g)
 {
-    dnnl_dims_t d = {g->out.c, g->in.c, g->k, g->k};
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_oihw),
+    uint32_t groups = g->groups;
+    dnnl_dims_t dense = {g->out.c, g->in.c, g->k, g->k},
+                grouped = {groups, g->out.c / groups, g->in.c / groups, g->k,
+                           g->k};
+    if (groups > 1) {
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 5, grouped, dnnl_f32,
+                                              dnnl_goihw),
+                 "grouped weights descriptor");
+        return DG_OK;
+    }
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, dense, dnnl_f32, dnnl_oihw),
              "weights descriptor");
     return DG_OK;
 }
@@ -383,18 +393,29 @@ dg_status dg_prim_run(dg_prim *p, void *const args[DG_SLOTS])
 
 size_t dg_prim_workspace_bytes(const dg_prim *p) { return p->workspace_bytes; }
 
-/* Post-ops: optional channel mask (binary multiply), then optional ReLU. */
-static dg_status post_attr(dnnl_primitive_attr_t *attr, unsigned post,
+static dnnl_alg_kind_t eltwise_alg(dg_eltwise f)
+{
+    switch (f) {
+    case DG_ELT_CLIP: return dnnl_eltwise_clip_v2;
+    case DG_ELT_LOGISTIC: return dnnl_eltwise_logistic;
+    case DG_ELT_HARDSWISH: return dnnl_eltwise_hardswish;
+    default: return dnnl_eltwise_relu;
+    }
+}
+
+/* Post-ops: optional channel mask (binary multiply), then an optional
+ * element-wise function (ReLU, clip, ...). */
+static dg_status post_attr(dnnl_primitive_attr_t *attr, const dg_post *post,
                            uint32_t channels, int rank, int *mask_index)
 {
     *attr = NULL;
     *mask_index = -1;
-    if (!post) return DG_OK;
+    if (!post->mask && !post->eltwise) return DG_OK;
     dnnl_post_ops_t ops;
     DNNL_TRY(dnnl_post_ops_create(&ops), "post-ops");
     dnnl_status_t st = dnnl_success;
     int idx = 0;
-    if (post & DG_POST_MASK) {
+    if (post->mask) {
         dnnl_memory_desc_t mmd;
         dg_status s = md_mask(&mmd, channels, rank);
         if (s != DG_OK) {
@@ -404,9 +425,9 @@ static dg_status post_attr(dnnl_primitive_attr_t *attr, unsigned post,
         st = dnnl_post_ops_append_binary(ops, dnnl_binary_mul, &mmd);
         *mask_index = idx++;
     }
-    if (st == dnnl_success && (post & DG_POST_RELU))
-        st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f,
-                                          0.0f);
+    if (st == dnnl_success && post->eltwise)
+        st = dnnl_post_ops_append_eltwise(ops, 1.0f, eltwise_alg(post->f),
+                                          post->alpha, post->beta);
     if (st == dnnl_success) st = dnnl_primitive_attr_create(attr);
     if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, ops);
     dnnl_post_ops_destroy(ops);
@@ -426,7 +447,8 @@ typedef struct plain_mds {
 } plain_mds;
 
 static dg_status weighted_forward(dg_prim **out, const void *desc,
-                                  unsigned post, uint32_t channels, int rank,
+                                  const dg_post *post, uint32_t channels,
+                                  int rank,
                                   const plain_mds *plain,
                                   const float *packed_w, const float *packed_b,
                                   const char *what)
@@ -503,7 +525,7 @@ static dg_status conv_forward_desc(dnnl_convolution_desc_t *d, conv_mds *c,
 }
 
 dg_status dg_conv_forward(dg_prim **out, const dg_window *g, int training,
-                          unsigned post, const float *packed_weights,
+                          const dg_post *post, const float *packed_weights,
                           const float *packed_bias)
 {
     dnnl_convolution_desc_t d;
@@ -584,7 +606,7 @@ static dg_status ip_forward_desc(dnnl_inner_product_desc_t *d, ip_mds *m,
 
 dg_status dg_linear_forward(dg_prim **out, uint32_t n, uint32_t in_features,
                             uint32_t out_features, int training,
-                            unsigned post, const float *packed_weights,
+                            const dg_post *post, const float *packed_weights,
                             const float *packed_bias)
 {
     dnnl_inner_product_desc_t d;
@@ -638,6 +660,14 @@ dg_status dg_linear_backward_weights(dg_prim **out, uint32_t n,
 
 /* ---- pooling ----------------------------------------------------------- */
 
+/* The padding after the input that gives g->out: p, or more when the
+ * output size was rounded up (the last window overhangs the end). */
+static int64_t pad_end(uint32_t in, uint32_t out, const dg_window *g)
+{
+    int64_t need = ((int64_t)out - 1) * g->s + g->k - in - g->p;
+    return need > g->p ? need : g->p;
+}
+
 /* The pooling runs in its source's layout; a destination wanted in the
  * other layout is adapted (`dst` gives the wanted one). */
 static dg_status pool_forward_desc(dnnl_pooling_desc_t *d, const dg_window *g,
@@ -650,11 +680,13 @@ static dg_status pool_forward_desc(dnnl_pooling_desc_t *d, const dg_window *g,
     DG_TRY(md_act(&run_dst, g->n, g->out, nhwc));
     DG_TRY(md_act(dst, g->n, g->out, g->layout & DG_LAYOUT_DST_NHWC));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
-                pad = {g->p, g->p};
+                pad = {g->p, g->p},
+                pad_r = {pad_end(g->in.h, g->out.h, g),
+                         pad_end(g->in.w, g->out.w, g)};
     DNNL_TRY(dnnl_pooling_forward_desc_init(
                  d, training ? dnnl_forward_training : dnnl_forward_inference,
                  max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                 &src, &run_dst, strides, kernel, pad, pad),
+                 &src, &run_dst, strides, kernel, pad, pad_r),
              "pooling forward");
     return DG_OK;
 }
@@ -680,10 +712,12 @@ dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
     DG_TRY(md_nchw(&src, g->n, g->in));
     DG_TRY(md_nchw(&dst, g->n, g->out));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
-                pad = {g->p, g->p};
+                pad = {g->p, g->p},
+                pad_r = {pad_end(g->in.h, g->out.h, g),
+                         pad_end(g->in.w, g->out.w, g)};
     DNNL_TRY(dnnl_pooling_backward_desc_init(
                  &d, max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                 &src, &dst, strides, kernel, pad, pad),
+                 &src, &dst, strides, kernel, pad, pad_r),
              "pooling backward");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "pooling forward hint"));
@@ -728,35 +762,38 @@ dg_status dg_to_nchw(dg_prim **out, uint32_t n, dg_shape s)
 
 /* ---- element-wise, softmax, batch norm, binary, reduction --------------- */
 
-dg_status dg_relu_forward(dg_prim **out, uint32_t n, dg_shape s)
+dg_status dg_eltwise_forward(dg_prim **out, dg_eltwise f, float alpha,
+                             float beta, uint32_t n, dg_shape s)
 {
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t d;
     DG_TRY(md_nchw(&md, n, s));
     DNNL_TRY(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training,
-                                            dnnl_eltwise_relu, &md, 0.f, 0.f),
-             "relu forward");
+                                            eltwise_alg(f), &md, alpha, beta),
+             "element-wise forward");
     binding b[] = {{DG_SRC, DNNL_ARG_SRC}, {DG_DST, DNNL_ARG_DST}};
-    return build(out, &d, NULL, NULL, b, 2, "relu forward", NULL);
+    return build(out, &d, NULL, NULL, b, 2, "element-wise forward", NULL);
 }
 
-dg_status dg_relu_backward(dg_prim **out, uint32_t n, dg_shape s)
+dg_status dg_eltwise_backward(dg_prim **out, dg_eltwise f, float alpha,
+                              float beta, uint32_t n, dg_shape s)
 {
     dnnl_memory_desc_t md;
     dnnl_eltwise_desc_t fd, d;
     DG_TRY(md_nchw(&md, n, s));
     DNNL_TRY(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training,
-                                            dnnl_eltwise_relu, &md, 0.f, 0.f),
-             "relu forward");
-    DNNL_TRY(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_relu, &md, &md,
-                                             0.f, 0.f),
-             "relu backward");
+                                            eltwise_alg(f), &md, alpha, beta),
+             "element-wise forward");
+    DNNL_TRY(dnnl_eltwise_backward_desc_init(&d, eltwise_alg(f), &md, &md,
+                                             alpha, beta),
+             "element-wise backward");
     dnnl_primitive_desc_t hint;
-    DG_TRY(hint_pd(&hint, &fd, "relu forward hint"));
+    DG_TRY(hint_pd(&hint, &fd, "element-wise forward hint"));
     binding b[] = {{DG_SRC, DNNL_ARG_SRC},
                    {DG_DIFF_DST, DNNL_ARG_DIFF_DST},
                    {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC}};
-    dg_status st = build(out, &d, NULL, hint, b, 3, "relu backward", NULL);
+    dg_status st = build(out, &d, NULL, hint, b, 3, "element-wise backward",
+                         NULL);
     dnnl_primitive_desc_destroy(hint);
     return st;
 }
@@ -855,6 +892,14 @@ dg_status dg_add(dg_prim **out, uint32_t n, dg_shape s)
     dnnl_memory_desc_t md;
     DG_TRY(md_nchw(&md, n, s));
     return binary(out, dnnl_binary_add, &md, &md, "add");
+}
+
+dg_status dg_mul(dg_prim **out, uint32_t n, dg_shape a, dg_shape b)
+{
+    dnnl_memory_desc_t amd, bmd;
+    DG_TRY(md_nchw(&amd, n, a));
+    DG_TRY(md_nchw(&bmd, n, b));
+    return binary(out, dnnl_binary_mul, &amd, &bmd, "mul");
 }
 
 dg_status dg_scale_channels(dg_prim **out, uint32_t n, dg_shape s)

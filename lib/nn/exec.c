@@ -29,8 +29,10 @@ static int32_t sole_consumer(const dg_exec *e, int32_t i)
     return -1;
 }
 
-/* Inference fusion: conv [+ batchnorm] [+ relu] and linear [+ relu] become
- * one primitive, with the pruning mask applied before the ReLU.  A conv
+/* Inference fusion: conv [+ batchnorm] [+ activation] and linear [+
+ * activation] become one primitive, with the pruning mask applied before
+ * the activation (any of oneDNN's element-wise functions: ReLU, clip,
+ * sigmoid, hardswish).  A conv
  * that has a mask keeps its batch norm separate: the mask must zero the
  * conv output, which the folded bias would not. */
 static void decide_fusion(dg_exec *e)
@@ -39,7 +41,7 @@ static void decide_fusion(dg_exec *e)
         dg_layer *l = &e->m->layers[i];
         dg_layer_run *r = &e->run[i];
         if (l->kind != DG_LAYER_CONV && l->kind != DG_LAYER_LINEAR) continue;
-        if (l->mask) r->post |= DG_POST_MASK;
+        r->post.mask = l->mask != NULL;
         int32_t tail = (int32_t)i, next = sole_consumer(e, (int32_t)i);
         if (next >= 0 && l->kind == DG_LAYER_CONV && !l->mask &&
             e->m->layers[next].kind == DG_LAYER_BATCHNORM &&
@@ -49,8 +51,11 @@ static void decide_fusion(dg_exec *e)
             tail = next;
             next = sole_consumer(e, next);
         }
-        if (next >= 0 && e->m->layers[next].kind == DG_LAYER_RELU) {
-            r->post |= DG_POST_RELU;
+        if (next >= 0 &&
+            dg_layer_eltwise(e->m->layers[next].kind, &r->post.f)) {
+            r->post.eltwise = 1;
+            r->post.alpha = e->m->layers[next].alpha;
+            r->post.beta = e->m->layers[next].beta;
             e->run[next].computed_by = (int32_t)i;
             tail = next;
         }
@@ -381,8 +386,9 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
                    e->batch * dg_shape_size(e->m->layers[i].out) *
                        sizeof(float));
         for (int k = 0; k < 2; k++)
-            input_consumers += e->m->layers[i].input[k] == -1 &&
-                               (k == 0 || e->m->layers[i].kind == DG_LAYER_ADD);
+            input_consumers +=
+                e->m->layers[i].input[k] == -1 &&
+                (k == 0 || dg_layer_binary(e->m->layers[i].kind));
     }
     if (input_needed) memset(e->input_diff, 0, e->batch * in_size * sizeof(float));
     memcpy(e->run[from].diff, diff,
@@ -399,7 +405,7 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
         float *dsrc[2] = {NULL, NULL}, *sum_into[2] = {NULL, NULL};
         for (int k = 0; k < 2; k++) {
             int32_t j = l->input[k];
-            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (k == 1 && !dg_layer_binary(l->kind)) break;
             int wanted = j < 0 ? input_needed : needs[j];
             if (!wanted) continue;
             float *target = j < 0 ? e->input_diff : e->run[j].diff;
@@ -412,16 +418,21 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
                 sum_into[k] = target;
             }
         }
-        if (dsrc[0] && dsrc[1] && dsrc[0] == dsrc[1]) {
-            /* Both operands need the scratch: run as two accumulations. */
-            dsrc[1] = NULL;
-        }
+        /* Both operands need the scratch: one operand per pass. */
+        int second_pass = dsrc[0] && dsrc[0] == dsrc[1];
+        if (second_pass) dsrc[1] = NULL;
         s = dg_layer_backward(e, i, dsrc, (what & DG_GRAD_PARAMS) && trainable(l));
-        size_t n_in = e->batch * dg_shape_size(l->in);
+        size_t n_in[2];
+        for (int k = 0; k < 2; k++)
+            n_in[k] = e->batch *
+                      dg_shape_size(dg_model_source_shape(e->m, l->input[k]));
         for (int k = 0; k < 2 && s == DG_OK; k++)
-            if (sum_into[k] && dsrc[k]) accumulate(sum_into[k], dsrc[k], n_in);
-        if (s == DG_OK && l->kind == DG_LAYER_ADD && sum_into[1] && !dsrc[1])
-            accumulate(sum_into[1], e->run[i].diff, n_in);
+            if (sum_into[k] && dsrc[k]) accumulate(sum_into[k], dsrc[k], n_in[k]);
+        if (s == DG_OK && second_pass) {
+            float *second[2] = {NULL, e->scratch};
+            s = dg_layer_backward(e, i, second, 0);
+            if (s == DG_OK) accumulate(sum_into[1], e->scratch, n_in[1]);
+        }
         if (s != DG_OK)
             s = dg_fail_context(s, "layer %d (%s) backward", i,
                                 dg_layer_kind_name(l->kind));

@@ -37,7 +37,7 @@ typedef struct dg_layer_run {
     int32_t computed_by;    /* >= 0: fused into that earlier layer's primitive */
     int32_t overwritten_by; /* >= 0: output replaced in place by that later
                                fused layer, so it cannot be read */
-    unsigned post;      /* DG_POST_* fused into fwd */
+    dg_post post;       /* fused into fwd */
     int folded_bn;      /* conv whose fwd includes the next batch norm */
     int channels_last;  /* output kept NHWC: read only by conv and pooling */
     uint32_t consumers;
@@ -59,6 +59,20 @@ struct dg_exec {
     float bn_momentum;
     unsigned last_grad;
 };
+
+/* Whether a layer of `kind` is one of oneDNN's element-wise functions, and
+ * which (*f); hardsigmoid has none in oneDNN 2.6 and is computed in
+ * layers.c. */
+static inline int dg_layer_eltwise(int32_t kind, dg_eltwise *f)
+{
+    switch (kind) {
+    case DG_LAYER_RELU: *f = DG_ELT_RELU; return 1;
+    case DG_LAYER_CLIP: *f = DG_ELT_CLIP; return 1;
+    case DG_LAYER_SIGMOID: *f = DG_ELT_LOGISTIC; return 1;
+    case DG_LAYER_HARDSWISH: *f = DG_ELT_HARDSWISH; return 1;
+    default: return 0;
+    }
+}
 
 /* Input pointer of layer i's k-th operand. */
 static inline float *dg_exec_src(const dg_exec *e, int32_t i, int k)

@@ -27,7 +27,8 @@ static int channels_last_in(const dg_exec *e, const dg_layer *l)
 static dg_window window_of(const dg_exec *e, int32_t i)
 {
     const dg_layer *l = &e->m->layers[i];
-    dg_window g = {e->batch, l->in, l->out, l->kernel, l->stride, l->padding, 0};
+    dg_window g = {e->batch, l->in, l->out, l->kernel, l->stride, l->padding,
+                   l->kind == DG_LAYER_CONV ? l->groups : 1, 0};
     if (!training(e) && !backward_on(e)) {
         if (channels_last_in(e, l)) g.layout |= DG_LAYOUT_SRC_NHWC;
         if (e->run[i].channels_last) g.layout |= DG_LAYOUT_DST_NHWC;
@@ -75,20 +76,21 @@ static dg_status plan_weighted(dg_exec *e, int32_t i)
             w = fw;
             b = fb;
         }
-        dg_status s = conv ? dg_conv_forward(&r->p->fwd, &g, 0, r->post, w, b)
+        dg_status s = conv ? dg_conv_forward(&r->p->fwd, &g, 0, &r->post, w, b)
                            : dg_linear_forward(&r->p->fwd, e->batch, in_features,
-                                               l->units, 0, r->post, w, b);
+                                               l->units, 0, &r->post, w, b);
         dg_free_aligned(fw);
         dg_free_aligned(fb);
         if (s == DG_OK && r->channels_last)
             s = dg_to_nchw(&r->p->to_nchw, e->batch, l->out);
         return s;
     }
+    const dg_post none = {0};
     if (conv) {
-        DG_TRY(dg_conv_forward(&r->p->fwd, &g, 1, 0, NULL, NULL));
+        DG_TRY(dg_conv_forward(&r->p->fwd, &g, 1, &none, NULL, NULL));
     } else {
         DG_TRY(dg_linear_forward(&r->p->fwd, e->batch, in_features, l->units, 1,
-                                 0, NULL, NULL));
+                                 &none, NULL, NULL));
     }
     if (l->mask)
         DG_TRY(dg_scale_channels(&r->p->scale, e->batch, l->out));
@@ -126,6 +128,20 @@ static dg_status plan_pool(dg_exec *e, int32_t i)
     return DG_OK;
 }
 
+static dg_status plan_eltwise(dg_exec *e, int32_t i)
+{
+    dg_layer *l = &e->m->layers[i];
+    dg_layer_run *r = &e->run[i];
+    if (r->computed_by >= 0) return DG_OK;
+    dg_eltwise f = DG_ELT_RELU;
+    dg_layer_eltwise(l->kind, &f);
+    DG_TRY(dg_eltwise_forward(&r->p->fwd, f, l->alpha, l->beta, e->batch,
+                              l->out));
+    return backward_on(e) ? dg_eltwise_backward(&r->p->bwd_data, f, l->alpha,
+                                                l->beta, e->batch, l->out)
+                          : DG_OK;
+}
+
 static dg_status plan_batchnorm(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
@@ -155,10 +171,10 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
     case DG_LAYER_GLOBAL_AVGPOOL:
         return dg_mean_spatial(&r->p->fwd, e->batch, l->in);
     case DG_LAYER_RELU:
-        if (r->computed_by >= 0) return DG_OK;
-        DG_TRY(dg_relu_forward(&r->p->fwd, e->batch, l->out));
-        return backward_on(e) ? dg_relu_backward(&r->p->bwd_data, e->batch, l->out)
-                              : DG_OK;
+    case DG_LAYER_CLIP:
+    case DG_LAYER_SIGMOID:
+    case DG_LAYER_HARDSWISH:
+        return plan_eltwise(e, i);
     case DG_LAYER_SOFTMAX:
         DG_TRY(dg_softmax_forward(&r->p->fwd, e->batch, l->out));
         return backward_on(e)
@@ -168,8 +184,14 @@ dg_status dg_layer_plan(dg_exec *e, int32_t i)
         return plan_batchnorm(e, i);
     case DG_LAYER_ADD:
         return dg_add(&r->p->fwd, e->batch, l->out);
+    case DG_LAYER_MUL:
+        return dg_mul(&r->p->fwd, e->batch, l->in,
+                      dg_model_source_shape(e->m, l->input[1]));
     case DG_LAYER_FLATTEN:
     case DG_LAYER_DROPOUT:
+    case DG_LAYER_HARDSIGMOID:
+    case DG_LAYER_PAD:
+    case DG_LAYER_CONCAT:
         return DG_OK;
     default:
         return dg_fail(DG_E_INTERNAL, "layer %d: no plan for kind %d", i,
@@ -203,6 +225,55 @@ static void dropout_forward(dg_exec *e, dg_layer *l, dg_layer_run *r,
     }
 }
 
+static void hardsigmoid_forward(const dg_exec *e, const dg_layer *l,
+                                const float *x, float *y)
+{
+    size_t n = (size_t)e->batch * dg_shape_size(l->out);
+    for (size_t k = 0; k < n; k++)
+        y[k] = fminf(fmaxf(l->alpha * x[k] + l->beta, 0.0f), 1.0f);
+}
+
+/* Pad (oneDNN has no padding primitive): each input plane copied into the
+ * middle of its output plane; backward, the middle of the gradient. */
+static void pad_copy(const dg_exec *e, const dg_layer *l, const float *from,
+                     float *to, int forward)
+{
+    size_t planes = (size_t)e->batch * l->in.c;
+    uint32_t ih = l->in.h, iw = l->in.w, ow = l->out.w;
+    size_t in_plane = (size_t)ih * iw, out_plane = (size_t)l->out.h * ow;
+    if (forward)
+        for (size_t k = 0; k < planes * out_plane; k++) to[k] = l->alpha;
+    for (size_t p = 0; p < planes; p++)
+        for (uint32_t y = 0; y < ih; y++) {
+            const size_t inner = p * in_plane + (size_t)y * iw;
+            const size_t outer = p * out_plane + (size_t)(y + l->pad[0]) * ow +
+                                 l->pad[1];
+            if (forward)
+                memcpy(to + outer, from + inner, iw * sizeof *to);
+            else
+                memcpy(to + inner, from + outer, iw * sizeof *to);
+        }
+}
+
+/* Concat (plain copies: oneDNN would only copy too): each sample's
+ * output is its first input's channels, then its second's; backward, the
+ * gradient is split the same way into dsrc[k] where wanted. */
+static void concat_copy(const dg_exec *e, int32_t i, float *const part[2],
+                        float *whole, int forward)
+{
+    const dg_layer *l = &e->m->layers[i];
+    size_t plane = (size_t)l->out.h * l->out.w, at = 0;
+    size_t len[2] = {l->in.c * plane, (l->out.c - l->in.c) * plane};
+    for (uint32_t n = 0; n < e->batch; n++)
+        for (int k = 0; k < 2; k++) {
+            if (part[k] && forward)
+                memcpy(whole + at, part[k] + n * len[k], len[k] * sizeof *whole);
+            else if (part[k])
+                memcpy(part[k] + n * len[k], whole + at, len[k] * sizeof *whole);
+            at += len[k];
+        }
+}
+
 dg_status dg_layer_forward(dg_exec *e, int32_t i)
 {
     dg_layer *l = &e->m->layers[i];
@@ -229,14 +300,26 @@ dg_status dg_layer_forward(dg_exec *e, int32_t i)
         if (training(e)) update_running_stats(e, l, r);
         return DG_OK;
     case DG_LAYER_ADD:
+    case DG_LAYER_MUL:
         a[DG_SRC1] = dg_exec_src(e, i, 1);
         return dg_prim_run(r->p->fwd, a);
+    case DG_LAYER_CONCAT: {
+        float *parts[2] = {a[DG_SRC], dg_exec_src(e, i, 1)};
+        concat_copy(e, i, parts, r->out, 1);
+        return DG_OK;
+    }
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL:
         a[DG_WORKSPACE] = r->workspace;
         return dg_prim_run(r->p->fwd, a);
     case DG_LAYER_DROPOUT:
         if (training(e)) dropout_forward(e, l, r, a[DG_SRC]);
+        return DG_OK;
+    case DG_LAYER_HARDSIGMOID:
+        hardsigmoid_forward(e, l, a[DG_SRC], r->out);
+        return DG_OK;
+    case DG_LAYER_PAD:
+        pad_copy(e, l, a[DG_SRC], r->out, 1);
         return DG_OK;
     case DG_LAYER_FLATTEN:
         return DG_OK;
@@ -273,6 +356,48 @@ static dg_status weighted_backward(dg_exec *e, int32_t i, float *dsrc,
     if (!dsrc) return DG_OK;
     a[DG_DIFF_SRC] = dsrc;
     return dg_prim_run(r->p->bwd_data, a);
+}
+
+/* alpha where the line alpha * x + beta is inside (0, 1), else 0. */
+static void hardsigmoid_backward(const dg_exec *e, const dg_layer *l,
+                                 const float *x, const float *dy, float *dx)
+{
+    size_t n = (size_t)e->batch * dg_shape_size(l->out);
+    for (size_t k = 0; k < n; k++) {
+        float t = l->alpha * x[k] + l->beta;
+        dx[k] = t > 0.0f && t < 1.0f ? l->alpha * dy[k] : 0.0f;
+    }
+}
+
+/* Mul: d in0 = dy * in1 with the forward primitive; d in1 = dy * in0,
+ * summed over height and width when in1 was broadcast. */
+static dg_status mul_backward(dg_exec *e, int32_t i, float *dsrc[2])
+{
+    dg_layer *l = &e->m->layers[i];
+    dg_layer_run *r = &e->run[i];
+    float *x[2] = {dg_exec_src(e, i, 0), dg_exec_src(e, i, 1)};
+    void *a[DG_SLOTS] = {0};
+    a[DG_SRC] = r->diff;
+    if (dsrc[0]) {
+        a[DG_SRC1] = x[1];
+        a[DG_DST] = dsrc[0];
+        DG_TRY(dg_prim_run(r->p->fwd, a));
+    }
+    if (!dsrc[1]) return DG_OK;
+    size_t plane = (size_t)l->in.h * l->in.w;
+    if (dg_shape_size(dg_model_source_shape(e->m, l->input[1])) ==
+        dg_shape_size(l->in)) {
+        a[DG_SRC1] = x[0];
+        a[DG_DST] = dsrc[1];
+        return dg_prim_run(r->p->fwd, a);
+    }
+    for (size_t p = 0; p < (size_t)e->batch * l->in.c; p++) {
+        double sum = 0;
+        for (size_t k = 0; k < plane; k++)
+            sum += (double)r->diff[p * plane + k] * x[0][p * plane + k];
+        dsrc[1][p] = (float)sum;
+    }
+    return DG_OK;
 }
 
 static void global_avgpool_backward(const dg_exec *e, const dg_layer *l,
@@ -357,6 +482,11 @@ dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
         for (int k = 0; k < 2; k++)
             if (dsrc[k]) memcpy(dsrc[k], r->diff, n_in * sizeof(float));
         return DG_OK;
+    case DG_LAYER_MUL:
+        return mul_backward(e, i, dsrc);
+    case DG_LAYER_CONCAT:
+        concat_copy(e, i, dsrc, r->diff, 0);
+        return DG_OK;
     case DG_LAYER_FLATTEN:
         if (dsrc[0]) memcpy(dsrc[0], r->diff, n_in * sizeof(float));
         return DG_OK;
@@ -367,6 +497,13 @@ dg_status dg_layer_backward(dg_exec *e, int32_t i, float *dsrc[2],
         return DG_OK;
     case DG_LAYER_GLOBAL_AVGPOOL:
         if (dsrc[0]) global_avgpool_backward(e, l, r->diff, dsrc[0]);
+        return DG_OK;
+    case DG_LAYER_HARDSIGMOID:
+        if (dsrc[0])
+            hardsigmoid_backward(e, l, dg_exec_src(e, i, 0), r->diff, dsrc[0]);
+        return DG_OK;
+    case DG_LAYER_PAD:
+        if (dsrc[0]) pad_copy(e, l, r->diff, dsrc[0], 0);
         return DG_OK;
     default:
         break;

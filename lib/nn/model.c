@@ -124,6 +124,13 @@ const char *dg_layer_kind_name(int32_t kind)
     case DG_LAYER_ADD: return "add";
     case DG_LAYER_SOFTMAX: return "softmax";
     case DG_LAYER_DROPOUT: return "dropout";
+    case DG_LAYER_CLIP: return "clip";
+    case DG_LAYER_SIGMOID: return "sigmoid";
+    case DG_LAYER_HARDSIGMOID: return "hardsigmoid";
+    case DG_LAYER_HARDSWISH: return "hardswish";
+    case DG_LAYER_PAD: return "pad";
+    case DG_LAYER_MUL: return "mul";
+    case DG_LAYER_CONCAT: return "concat";
     default: return "?";
     }
 }
@@ -160,7 +167,13 @@ static dg_status window_out(const dg_layer *l, uint32_t idx, uint32_t in,
                        "layer %u (%s): kernel %u exceeds padded input %llu",
                        idx, dg_layer_kind_name(l->kind), l->kernel,
                        (unsigned long long)span);
-    *out = (uint32_t)((span - l->kernel) / l->stride + 1);
+    uint64_t steps = span - l->kernel;
+    /* Rounding up adds a last window that overhangs the end, unless that
+     * window would start in the padding after the input (PyTorch, ONNX). */
+    uint64_t n = l->ceil_mode ? (steps + l->stride - 1) / l->stride + 1
+                              : steps / l->stride + 1;
+    if (l->ceil_mode && (n - 1) * l->stride >= (uint64_t)in + l->padding) n--;
+    *out = (uint32_t)n;
     return DG_OK;
 }
 
@@ -201,7 +214,7 @@ static double layer_flops(const dg_layer *l)
     double out = (double)dg_shape_size(l->out);
     double window = (double)l->kernel * l->kernel;
     switch (l->kind) {
-    case DG_LAYER_CONV: return 2.0 * out * l->in.c * window;
+    case DG_LAYER_CONV: return 2.0 * out * (l->in.c / l->groups) * window;
     case DG_LAYER_LINEAR: return 2.0 * out * (double)dg_shape_size(l->in);
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL: return out * window;
@@ -245,7 +258,7 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
     dg_layer *l = &m->layers[i];
     for (int k = 0; k < 2; k++) {
         int32_t src = l->input[k];
-        int needed = k == 0 || l->kind == DG_LAYER_ADD;
+        int needed = k == 0 || dg_layer_binary(l->kind);
         if (!needed) {
             l->input[k] = -1;
             continue;
@@ -256,7 +269,18 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
                            "before it",
                            i, src);
     }
-    l->in = l->input[0] < 0 ? m->input : m->layers[l->input[0]].out;
+    if (l->groups == 0) l->groups = 1; /* a layer made before groups */
+    /* A product is kept with its broadcast (C x 1 x 1) operand second. */
+    if (l->kind == DG_LAYER_MUL) {
+        dg_shape a = dg_model_source_shape(m, l->input[0]),
+                 b = dg_model_source_shape(m, l->input[1]);
+        if (a.h * a.w == 1 && b.h * b.w > 1) {
+            int32_t t = l->input[0];
+            l->input[0] = l->input[1];
+            l->input[1] = t;
+        }
+    }
+    l->in = dg_model_source_shape(m, l->input[0]);
     dg_shape in = l->in, out = in;
     uint32_t n_params = 0, n_trainable = 0;
     size_t plen[DG_MAX_PARAMS] = {0};
@@ -266,15 +290,24 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
         if (l->units == 0 || l->units > DG_MAX_DIM)
             return dg_fail(DG_E_FORMAT, "layer %u (conv): %u output channels",
                            i, l->units);
+        if (in.c % l->groups || l->units % l->groups)
+            return dg_fail(DG_E_FORMAT,
+                           "layer %u (conv): %u groups do not divide %u "
+                           "input and %u output channels",
+                           i, l->groups, in.c, l->units);
         DG_TRY(window_out(l, i, in.h, &out.h));
         DG_TRY(window_out(l, i, in.w, &out.w));
         out.c = l->units;
         n_params = n_trainable = 2;
-        plen[0] = (size_t)l->units * in.c * l->kernel * l->kernel;
+        plen[0] = (size_t)l->units * (in.c / l->groups) * l->kernel *
+                  l->kernel;
         plen[1] = l->units;
         break;
     case DG_LAYER_MAXPOOL:
     case DG_LAYER_AVGPOOL:
+        if (l->ceil_mode > 1)
+            return dg_fail(DG_E_FORMAT, "layer %u (%s): ceil mode %u", i,
+                           dg_layer_kind_name(l->kind), l->ceil_mode);
         DG_TRY(window_out(l, i, in.h, &out.h));
         DG_TRY(window_out(l, i, in.w, &out.w));
         break;
@@ -302,13 +335,26 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
         plen[0] = plen[1] = plen[2] = plen[3] = in.c;
         pfill[0] = pfill[3] = 1.0f;
         break;
-    case DG_LAYER_ADD: {
-        dg_shape b = l->input[1] < 0 ? m->input : m->layers[l->input[1]].out;
-        if (b.c != in.c || b.h != in.h || b.w != in.w)
+    case DG_LAYER_ADD:
+    case DG_LAYER_MUL:
+    case DG_LAYER_CONCAT: {
+        dg_shape b = dg_model_source_shape(m, l->input[1]);
+        int same = b.c == in.c && b.h == in.h && b.w == in.w;
+        int fits = l->kind == DG_LAYER_ADD ? same
+                   : l->kind == DG_LAYER_MUL
+                       ? same || (b.c == in.c && b.h == 1 && b.w == 1)
+                       : b.h == in.h && b.w == in.w;
+        if (!fits)
             return dg_fail(DG_E_SHAPE,
-                           "layer %u (add): inputs %ux%ux%u and %ux%ux%u "
-                           "differ",
-                           i, in.c, in.h, in.w, b.c, b.h, b.w);
+                           "layer %u (%s): inputs %ux%ux%u and %ux%ux%u do "
+                           "not fit (%s)",
+                           i, dg_layer_kind_name(l->kind), in.c, in.h, in.w,
+                           b.c, b.h, b.w,
+                           l->kind == DG_LAYER_ADD ? "equal shapes"
+                           : l->kind == DG_LAYER_MUL
+                               ? "equal shapes, or C x 1 x 1 second"
+                               : "equal height and width");
+        if (l->kind == DG_LAYER_CONCAT) out.c = in.c + b.c;
         break;
     }
     case DG_LAYER_DROPOUT:
@@ -316,8 +362,33 @@ static dg_status finalize_layer(dg_model *m, uint32_t i, work *w)
             return dg_fail(DG_E_FORMAT, "layer %u (dropout): rate %g", i,
                            (double)l->rate);
         break;
+    case DG_LAYER_CLIP:
+        if (!(l->alpha <= l->beta))
+            return dg_fail(DG_E_FORMAT, "layer %u (clip): bounds %g, %g",
+                           i, (double)l->alpha, (double)l->beta);
+        break;
+    case DG_LAYER_HARDSIGMOID:
+        if (!isfinite(l->alpha) || !isfinite(l->beta))
+            return dg_fail(DG_E_FORMAT,
+                           "layer %u (hardsigmoid): alpha %g, beta %g", i,
+                           (double)l->alpha, (double)l->beta);
+        break;
+    case DG_LAYER_PAD:
+        for (int k = 0; k < 4; k++)
+            if (l->pad[k] > DG_MAX_DIM)
+                return dg_fail(DG_E_FORMAT, "layer %u (pad): %u rows or "
+                                            "columns",
+                               i, l->pad[k]);
+        if (!isfinite(l->alpha))
+            return dg_fail(DG_E_FORMAT, "layer %u (pad): value %g", i,
+                           (double)l->alpha);
+        out.h = in.h + l->pad[0] + l->pad[2];
+        out.w = in.w + l->pad[1] + l->pad[3];
+        break;
     case DG_LAYER_RELU:
     case DG_LAYER_SOFTMAX:
+    case DG_LAYER_SIGMOID:
+    case DG_LAYER_HARDSWISH:
         break;
     default:
         return dg_fail(DG_E_FORMAT, "layer %u has unknown kind %d", i,
@@ -494,14 +565,23 @@ dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
         l->kernel = src->kernel;
         l->stride = src->stride;
         l->padding = src->padding;
+        l->ceil_mode = src->ceil_mode;
+        memcpy(l->pad, src->pad, sizeof l->pad);
         l->eps = src->eps;
         l->rate = src->rate;
+        l->alpha = src->alpha;
+        l->beta = src->beta;
         l->units = src->units;
+        l->groups = src->groups;
         if ((l->kind == DG_LAYER_CONV || l->kind == DG_LAYER_LINEAR) &&
             (int32_t)i != logits) {
             float units = roundf((float)src->units * width);
             l->units = units < 1.0f ? 1u : (uint32_t)units;
         }
+        /* A depthwise conv stays depthwise: its input was scaled alike. */
+        if (src->groups > 1 && src->groups == src->units &&
+            src->groups == src->in.c)
+            l->groups = l->units;
     }
     dg_status s = copy_class_names(r, m);
     if (s == DG_OK) s = dg_model_finalize(r);
@@ -528,7 +608,7 @@ dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out)
         dg_layer *l = &t->layers[i - first];
         s = dg_layer_copy(l, &m->layers[i]);
         for (int k = 0; k < 2 && s == DG_OK; k++) {
-            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (k == 1 && !dg_layer_binary(l->kind)) break;
             if (l->input[k] < (int32_t)first - 1)
                 s = dg_fail(DG_E_UNSUPPORTED,
                             "layer %u reads layer %d, before the slice at %u",
@@ -576,7 +656,7 @@ dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
         s = dg_layer_copy(l, &tail->layers[i]);
         /* Index -1 (the tail's input) becomes n_head_layers - 1. */
         for (int k = 0; k < 2 && s == DG_OK; k++) {
-            if (k == 1 && l->kind != DG_LAYER_ADD) break;
+            if (k == 1 && !dg_layer_binary(l->kind)) break;
             l->input[k] += (int32_t)n_head_layers;
         }
     }

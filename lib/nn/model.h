@@ -27,11 +27,19 @@ static inline size_t dg_shape_size(dg_shape s)
 
 typedef struct dg_layer {
     int32_t kind;       /* DG_LAYER_* */
-    int32_t input[2];   /* producers; -1 = model input; input[1] for ADD */
+    int32_t input[2];   /* producers; -1 = model input; input[1] for the
+                           kinds of dg_layer_binary */
     uint32_t flags;     /* DG_LAYER_FLAG_* */
     uint32_t units;     /* conv output channels, linear output features */
     uint32_t kernel, stride, padding; /* conv and pooling, square */
+    uint32_t groups;    /* conv: channels split into groups (1: dense) */
+    uint32_t ceil_mode; /* pooling: 1 rounds the output size up */
+    uint32_t pad[4];    /* pad: rows before, columns before, rows after,
+                           columns after, filled with alpha */
     float eps;          /* batchnorm */
+    float alpha, beta;  /* clip: lower and upper bound; hardsigmoid:
+                           max(0, min(1, alpha * x + beta)); pad: the
+                           value */
     float rate;         /* dropout probability */
 
     /* Parameters, owned, in the order the layer's math defines (conv:
@@ -59,6 +67,14 @@ struct dg_model {
     uint32_t n_class_names; /* 0 or the output size */
     char (*class_names)[DG_CLASS_NAME_CAP];
 };
+
+/* Whether a layer of `kind` reads a second input (input[1]): add, mul,
+ * concat. */
+static inline int dg_layer_binary(int32_t kind)
+{
+    return kind == DG_LAYER_ADD || kind == DG_LAYER_MUL ||
+           kind == DG_LAYER_CONCAT;
+}
 
 /* Allocates a model with n zeroed layers (refs = 1) for inputs of `input`. */
 dg_status dg_model_alloc(uint32_t n_layers, dg_shape input, dg_model **out);
@@ -145,6 +161,12 @@ dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out);
  * n_head_layers-1, DG_E_INVALID_ARG if head has fewer layers. */
 dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
                         const dg_model *tail, dg_model **out);
+
+/* The output shape of layer src, or the input's for -1. */
+static inline dg_shape dg_model_source_shape(const dg_model *m, int32_t src)
+{
+    return src < 0 ? m->input : m->layers[src].out;
+}
 
 /* Output shape per sample of the last layer. */
 dg_shape dg_model_output_shape(const dg_model *m);

@@ -24,6 +24,16 @@ static int take_number(const char **p, const char *prefix, uint32_t *out)
     return 1;
 }
 
+/* add@N, mul@N, cat@N: the kind of a layer reading the previous one and
+ * layer N, or 0. */
+static int32_t binary_kind(const char *p)
+{
+    if (strncmp(p, "add@", 4) == 0) return DG_LAYER_ADD;
+    if (strncmp(p, "mul@", 4) == 0) return DG_LAYER_MUL;
+    if (strncmp(p, "cat@", 4) == 0) return DG_LAYER_CONCAT;
+    return 0;
+}
+
 static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
 {
     const char *p = tok;
@@ -36,6 +46,10 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         if (take_number(&p, "k", &l->kernel) != 1) goto bad;
         if (take_number(&p, "s", &v) == 1) l->stride = v;
         if (take_number(&p, "p", &v) == 1) l->padding = v;
+        if (take_number(&p, "g", &v) == 1) {
+            if (v == 0) goto bad;
+            l->groups = v;
+        }
     } else if (take_number(&p, "fc", &l->units) == 1) {
         l->kind = DG_LAYER_LINEAR;
     } else if (take_number(&p, "mp", &l->kernel) == 1 ||
@@ -44,17 +58,38 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
         l->stride = l->kernel;
         if (take_number(&p, "s", &v) == 1) l->stride = v;
         if (take_number(&p, "p", &v) == 1) l->padding = v;
+        if (strcmp(p, "ceil") == 0) {
+            l->ceil_mode = 1;
+            p += 4;
+        }
     } else if (strncmp(p, "drop", 4) == 0) {
         char *end;
         l->kind = DG_LAYER_DROPOUT;
         l->rate = strtof(p + 4, &end);
         if (end == p + 4) goto bad;
         p = end;
-    } else if (strncmp(p, "add@", 4) == 0) {
+    } else if (take_number(&p, "pad", &l->pad[0]) == 1) {
+        l->kind = DG_LAYER_PAD;
+        if (*p == ':') { /* pad<T>:<L>:<B>:<R> */
+            for (int k = 1; k < 4; k++)
+                if (take_number(&p, ":", &l->pad[k]) != 1) goto bad;
+        } else { /* pad<P>: every side */
+            l->pad[1] = l->pad[2] = l->pad[3] = l->pad[0];
+        }
+    } else if (strncmp(p, "clip", 4) == 0) {
+        char *end;
+        l->kind = DG_LAYER_CLIP;
+        l->alpha = strtof(p + 4, &end);
+        if (end == p + 4 || *end != ':') goto bad;
+        p = end + 1;
+        l->beta = strtof(p, &end);
+        if (end == p) goto bad;
+        p = end;
+    } else if (binary_kind(p)) {
         char *end;
         long src = strtol(p + 4, &end, 10);
         if (end == p + 4 || src < -1 || src >= index) goto bad;
-        l->kind = DG_LAYER_ADD;
+        l->kind = binary_kind(p);
         l->input[1] = (int32_t)src;
         p = end;
     } else {
@@ -63,13 +98,20 @@ static dg_status parse_token(const char *tok, int32_t index, dg_layer *l)
             int32_t kind;
         } plain[] = {{"relu", DG_LAYER_RELU},      {"gap", DG_LAYER_GLOBAL_AVGPOOL},
                      {"flatten", DG_LAYER_FLATTEN}, {"bn", DG_LAYER_BATCHNORM},
-                     {"softmax", DG_LAYER_SOFTMAX}};
+                     {"softmax", DG_LAYER_SOFTMAX}, {"relu6", DG_LAYER_CLIP},
+                     {"sigmoid", DG_LAYER_SIGMOID}, {"hsigmoid", DG_LAYER_HARDSIGMOID},
+                     {"hswish", DG_LAYER_HARDSWISH}};
         for (size_t k = 0; k < sizeof plain / sizeof *plain; k++)
             if (strcmp(p, plain[k].name) == 0) {
                 l->kind = plain[k].kind;
                 p += strlen(plain[k].name);
             }
         if (l->kind == DG_LAYER_BATCHNORM) l->eps = 1e-5f;
+        if (l->kind == DG_LAYER_CLIP) l->beta = 6.0f; /* relu6 */
+        if (l->kind == DG_LAYER_HARDSIGMOID) { /* as PyTorch's */
+            l->alpha = 1.0f / 6.0f;
+            l->beta = 0.5f;
+        }
         if (!l->kind) goto bad;
     }
     if (*p == '\0') return DG_OK;

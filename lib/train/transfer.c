@@ -45,7 +45,7 @@ dg_status dg_transfer_build(const dg_model *teacher, int32_t cut_layer,
         s = dg_layer_copy(l, &head->layers[i]);
         /* Head inputs count from the head's start; -1 is the cut layer. */
         for (int k = 0; k < 2 && s == DG_OK; k++)
-            if (l->input[k] >= -1 && (k == 0 || l->kind == DG_LAYER_ADD))
+            if (l->input[k] >= -1 && (k == 0 || dg_layer_binary(l->kind)))
                 l->input[k] += (int32_t)kept;
     }
     dg_model_destroy(head);

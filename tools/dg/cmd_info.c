@@ -17,7 +17,7 @@ typedef struct model_summary {
     uint64_t total_params;
 } model_summary;
 
-/* Names of DG_LAYER_* values 1..11, as the architecture strings spell
+/* Names of DG_LAYER_* values, as the architecture strings spell
  * them where they can. */
 static const char *layer_kind_name(int32_t kind)
 {
@@ -33,6 +33,13 @@ static const char *layer_kind_name(int32_t kind)
         [DG_LAYER_ADD] = "add",
         [DG_LAYER_SOFTMAX] = "softmax",
         [DG_LAYER_DROPOUT] = "dropout",
+        [DG_LAYER_CLIP] = "clip",
+        [DG_LAYER_SIGMOID] = "sigmoid",
+        [DG_LAYER_HARDSIGMOID] = "hardsigmoid",
+        [DG_LAYER_HARDSWISH] = "hardswish",
+        [DG_LAYER_PAD] = "pad",
+        [DG_LAYER_MUL] = "mul",
+        [DG_LAYER_CONCAT] = "concat",
     };
     enum { N_NAMES = sizeof names / sizeof names[0] };
     if (kind <= 0 || kind >= N_NAMES || !names[kind]) return "unknown";
