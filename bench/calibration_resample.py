@@ -67,6 +67,14 @@ def exponential_tail(s, t, k, unbiased=True):
     return sigmoid(z[k - 1] + np.log(t / share) * gaps / (k - 1))
 
 
+def library(s, t):
+    """lib/defence/rank.c: from rank 3 on the former interpolation, below
+    it the unbiased exponential tail with k = ceil(4 t (n + 1)) + 1."""
+    if t * (len(s) + 1) >= 3:
+        return line_to_zero(s, t)
+    return exponential_tail(s, t, k_tail(len(s), t, 4))
+
+
 def pooled_standardised(cal, t):
     """Each class's logit scores standardised by its median and MAD, one
     pooled quantile, mapped back per class."""
@@ -93,8 +101,7 @@ RULES = {
         exponential_tail(s, t, k_tail(len(s), t, 8), False) for s in cal],
     "exp tail, k 8t": lambda cal, t: [
         exponential_tail(s, t, k_tail(len(s), t, 8)) for s in cal],
-    "exp tail, k 4t (library)": lambda cal, t: [
-        exponential_tail(s, t, k_tail(len(s), t, 4)) for s in cal],
+    "library: exp tail, k 4t": lambda cal, t: [library(s, t) for s in cal],
 }
 
 

@@ -268,18 +268,26 @@ START_TEST(calibration_reaches_the_requested_rate)
                     ck_assert(expected <= info.target_frr + 1e-6 || rejected == 0 ||
                               cal.tau == 1);
                 } else if (!cal.pooled) {
-                    /* theta: an exponential tail on the logit scale below
-                     * the k-th smallest score, k = ceil(4 t (n + 1)) + 1,
+                    /* theta: at the fractional rank r = t (n + 1) of the
+                     * sorted scores, between its neighbours; below rank 3
+                     * on an exponential tail on the logit scale below the
+                     * k-th smallest score, k = ceil(4 t (n + 1)) + 1,
                      * placed for an expected fresh rate of t
                      * (doc/validator.md). */
                     qsort(scores, clean, sizeof *scores, cmp_double);
-                    double t = info.target_frr;
-                    uint32_t k = (uint32_t)ceil(4 * t * (clean + 1.0)) + 1;
-                    if (k > clean) k = clean;
-                    double zk = logit_of(scores[k - 1]), gaps = 0;
-                    for (uint32_t i = 0; i + 1 < k; i++) gaps += zk - logit_of(scores[i]);
-                    double z = zk - (pow(k / (clean + 1.0) / t, 1.0 / (k - 1)) - 1) * gaps;
-                    ck_assert_double_eq_tol(threshold, 1 / (1 + exp(-z)), 1e-5);
+                    double t = info.target_frr, r = t * (clean + 1.0), want;
+                    if (r >= 3) {
+                        uint32_t j = (uint32_t)r;
+                        want = scores[j - 1] + (r - j) * (scores[j] - scores[j - 1]);
+                    } else {
+                        uint32_t k = (uint32_t)ceil(4 * t * (clean + 1.0)) + 1;
+                        if (k > clean) k = clean;
+                        double zk = logit_of(scores[k - 1]), gaps = 0;
+                        for (uint32_t i = 0; i + 1 < k; i++) gaps += zk - logit_of(scores[i]);
+                        double z = zk - (pow(k / (clean + 1.0) / t, 1.0 / (k - 1)) - 1) * gaps;
+                        want = 1 / (1 + exp(-z));
+                    }
+                    ck_assert_double_eq_tol(threshold, want, 1e-5);
                 }
                 free(scores);
             }
@@ -1114,6 +1122,58 @@ START_TEST(old_names_and_capacities)
 }
 END_TEST
 
+/* The options a build chooses from its data, against hand-worked
+ * numbers: N = (1 - t) / (t (0.7 / 3)^2) = 594.3 held-out images at
+ * t = 3%, and 40000 image presentations for robust members. */
+START_TEST(options_chosen_from_the_data)
+{
+    dg_dataset *scenario = make_bars(625, 5); /* 2500 images */
+    ck_assert_ptr_nonnull(scenario);
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
+    ck_assert_float_eq(o.holdout_fraction, 0);
+    ck_assert_uint_eq(o.robust_epochs, 0);
+    /* 594.3 / 2500 = 0.238, up to 0.24; 40000 / 1900 = 21.05. */
+    ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
+    ck_assert_float_eq_tol(o.holdout_fraction, 0.24f, 1e-6f);
+    ck_assert_uint_eq(o.robust_epochs, 21);
+    /* 192 images: the share stops at 0.5, the epochs at 60. */
+    dg_guard_opts_init(&o, sizeof o);
+    ck_assert_int_eq(dg_guard_opts_from_data(&o, train_set, NULL), DG_OK);
+    ck_assert_float_eq_tol(o.holdout_fraction, 0.5f, 1e-6f);
+    ck_assert_uint_eq(o.robust_epochs, 60);
+    /* A held-out set leaves the share alone and trains on all of train;
+     * a 10% target needs 165 images: 0.2 of 2500 is enough. */
+    dg_guard_opts_init(&o, sizeof o);
+    o.target_frr = 0.1f;
+    ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, held_set), DG_OK);
+    ck_assert_float_eq(o.holdout_fraction, 0);
+    ck_assert_uint_eq(o.robust_epochs, 16); /* 40000 / 2500 */
+    o.holdout_fraction = 0;
+    ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
+    ck_assert_float_eq_tol(o.holdout_fraction, 0.2f, 1e-6f);
+    /* Options set stay. */
+    dg_guard_opts_init(&o, sizeof o);
+    o.holdout_fraction = 0.3f;
+    o.robust_epochs = 7;
+    ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
+    ck_assert_float_eq(o.holdout_fraction, 0.3f);
+    ck_assert_uint_eq(o.robust_epochs, 7);
+    /* A caller built before robust_steps: its struct is filled no
+     * further than it reaches. */
+    unsigned char old[sizeof o];
+    memset(old, 0xab, sizeof old);
+    size_t before = offsetof(dg_guard_opts, robust_steps);
+    ck_assert_int_eq(dg_guard_opts_init((dg_guard_opts *)old, before), DG_OK);
+    ck_assert_int_eq(dg_guard_opts_from_data((dg_guard_opts *)old, scenario, NULL), DG_OK);
+    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 21);
+    for (size_t i = before; i < sizeof old; i++) ck_assert_uint_eq(old[i], 0xab);
+    ck_assert_int_eq(dg_guard_opts_from_data(NULL, scenario, NULL), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_guard_opts_from_data(&o, NULL, NULL), DG_E_INVALID_ARG);
+    dg_dataset_free(scenario);
+}
+END_TEST
+
 START_TEST(option_checks)
 {
     dg_guard_opts o;
@@ -1370,6 +1430,7 @@ int main(void)
     tcase_add_test(tc, shard_specs_and_cluster_environments);
     tcase_add_test(tc, threads_share_one_guard);
     tcase_add_test(tc, option_checks);
+    tcase_add_test(tc, options_chosen_from_the_data);
     tcase_add_test(tc, robust_members_are_whole_shared_and_robust);
     tcase_add_test(tc, old_names_and_capacities);
     tcase_add_test(tc, validate_checks_arguments_before_reading_them);
