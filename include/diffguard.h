@@ -580,7 +580,8 @@ typedef struct dg_ensemble_opts {
      *  inputs; default 0.03. */
     float target_frr;
     /** Held-out share of the training data used for scoring and
-     *  calibration when no held-out set is given; default 0.2. */
+     *  calibration when no held-out set is given; default 0: chosen from
+     *  the data (dg_guard_opts_from_data), 0.2 or more. */
     float holdout_fraction;
     uint64_t seed;             /**< default 1 */
     /** If not NULL, every differentiator is saved there when built, and a
@@ -618,7 +619,9 @@ typedef struct dg_ensemble_opts {
     float robust_epsilon;    /**< robust: L-infinity radius of the
                                   adversarial training, pixel units;
                                   default 0.15 */
-    uint32_t robust_epochs;  /**< robust: training epochs; default 20 */
+    uint32_t robust_epochs;  /**< robust: training epochs; default 0:
+                                  chosen from the data
+                                  (dg_guard_opts_from_data) */
     /** robust: moves per batch of the adversarial training
      *  (dg_train_opts.adversarial_steps); default 3.  (Since
      *  LIBDIFFGUARD_1.2; a caller built before it gets 3.) */
@@ -630,6 +633,18 @@ typedef dg_ensemble_opts dg_guard_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
 DG_API dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size);
+
+/** Fills the options a build chooses from its data when they are 0:
+ *  holdout_fraction (without a held-out set: enough images, at least 0.2
+ *  and at most 0.5 of each class, that the reached false rejection over
+ *  all classes has a standard error of 0.7 points at a 3% target) and
+ *  robust_epochs (about 40000 image presentations over the images left
+ *  to train on, 3 to 60 epochs); doc/validator.md.  dg_guard_build makes
+ *  the same choices; call this to know or show them.  Options already set
+ *  stay.  Since LIBDIFFGUARD_1.4.  Thread: any. */
+DG_API dg_status dg_guard_opts_from_data(dg_guard_opts *o,
+                                         const dg_dataset *train,
+                                         const dg_dataset *holdout);
 
 /** Builds the guard (differentiator ensemble) of `student` from its training data
  *  `train` (labels are the Student's classes) and optional held-out clean

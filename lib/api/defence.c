@@ -80,7 +80,7 @@ dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
     d.distill_alpha = 0.5f;
     d.distill_temperature = 4.0f;
     d.target_frr = 0.03f;
-    d.holdout_fraction = 0.2f;
+    d.holdout_fraction = 0; /* from the data */
     d.seed = 1;
     d.harden = 1;
     d.harden_epsilon = 0.2f;
@@ -89,7 +89,7 @@ dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
     d.member_kind = DG_MEMBERS_ROBUST;
     d.member_width = 0.75f;
     d.robust_epsilon = 0.15f;
-    d.robust_epochs = 20;
+    d.robust_epochs = 0; /* from the data */
     d.robust_steps = 3;
     return dg_init_prefix(o, struct_size, &d, sizeof d, ENSEMBLE_OPTS_V1,
                           "dg_ensemble_opts");
@@ -114,6 +114,21 @@ dg_status dg_guard_build(const dg_model *student, const dg_dataset *train,
     dg_guard_opts full;
     DG_TRY(complete_opts(o, &full));
     return dg_ensemble_make(student, train, holdout, &full, out);
+}
+
+dg_status dg_guard_opts_from_data(dg_guard_opts *o, const dg_dataset *train,
+                                  const dg_dataset *holdout)
+{
+    DG_CHECK_ARG(o && train);
+    dg_guard_opts full;
+    DG_TRY(complete_opts(o, &full));
+    dg_guard_choose_defaults(&full, train->count, holdout != NULL);
+    /* Back into the caller's fields only: an older struct is shorter. */
+    memcpy((char *)o + sizeof o->struct_size,
+           (const char *)&full + sizeof full.struct_size,
+           (o->struct_size < sizeof full ? o->struct_size : sizeof full) -
+               sizeof o->struct_size);
+    return DG_OK;
 }
 
 dg_status dg_guard_build_shard(const dg_model *student,

@@ -271,9 +271,11 @@ static dg_status builder_init(builder *b, const dg_model *student,
                               const dg_ensemble_opts *o)
 {
     b->student = student;
-    b->o = o;
+    b->opts = *o;
+    b->o = &b->opts;
     b->classes = (uint32_t)dg_shape_size(dg_model_output_shape(student));
-    DG_TRY(check_opts(o, holdout != NULL));
+    dg_guard_choose_defaults(&b->opts, train->count, holdout != NULL);
+    DG_TRY(check_opts(b->o, holdout != NULL));
     DG_TRY(resolve_layers(b));
     if (holdout) {
         b->fit = train;

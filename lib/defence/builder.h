@@ -17,7 +17,8 @@ typedef struct work_origin {
 
 typedef struct builder {
     const dg_model *student;
-    const dg_ensemble_opts *o;
+    const dg_ensemble_opts *o; /* &opts */
+    dg_ensemble_opts opts;     /* the caller's, with defaults.c's choices */
     const dg_dataset *fit, *held;
     dg_dataset *own_fit, *own_held; /* when split off the training data */
     /* Distillation data: the fit samples, then defender-made attacks on
@@ -55,6 +56,16 @@ dg_status dg_ensemble_make_shard(const dg_model *student,
 dg_status dg_ensemble_merge(const dg_model *student, const dg_dataset *train,
                             const dg_dataset *holdout,
                             const dg_ensemble_opts *o, dg_ensemble **out);
+
+/* defaults.c: the clean held-out images (over all classes) that leave
+ * the reached false rejection a standard error of 0.7 points at a 3%
+ * target (the same share of other targets). */
+double dg_calibration_images_needed(float target);
+/* defaults.c: fills the options left 0 that the build chooses from its
+ * data: holdout_fraction (when no held-out set is given) and
+ * robust_epochs, for train_count training images. */
+void dg_guard_choose_defaults(dg_ensemble_opts *o, uint32_t train_count,
+                              int has_holdout);
 
 /* build.c: whether this process makes job k. */
 int dg_builder_owns(const builder *b, uint32_t k);

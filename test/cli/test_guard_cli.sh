@@ -157,12 +157,13 @@ for M in (1, 2, 3, 4):
 expect_success "build with split-off data and other options" \
     "$dg" guard build -q -s "$student" -d "$train" --variants 2 --epochs 1 \
     --mode least --retrain-pruned no --work-dir "" \
-    --holdout-fraction 0.25 -o "$work/small.dg" --json
+    --holdout-fraction 0.25 --robust-epochs 20 -o "$work/small.dg" --json
 check "the small build records its options and leaves no work directory" '
 import json, os, sys
 assert not os.path.exists(sys.argv[1])
 r = json.load(sys.stdin)
 assert r["holdout_samples"] == 0 and r["reused"] == 0, r
+assert r["chosen_from_data"] == {}, r  # share and epochs given
 assert r["rule"] == "score" and r["members"] == 2, r  # the default rule
 assert abs(r["target_frr"] - 0.03) < 1e-6, r  # the default target
 assert all(m["mode"] == "least" for c in r["classes"]
@@ -189,6 +190,10 @@ check "the rerun reuses every differentiator, then removes the folder" '
 import json, os, sys
 r = json.load(sys.stdin)
 assert r["reused"] == 2, r
+# Epochs given; the held-out share chosen: 0.2 to 0.5 of a small set.
+chosen = r["chosen_from_data"]
+assert list(chosen) == ["holdout_fraction"], r
+assert 0.2 <= chosen["holdout_fraction"] <= 0.5, r
 assert not os.path.exists(sys.argv[1])' "$work/kept.work"
 expect_success "info of a robust guard" \
     "$dg" guard info "$work/kept.dg" --student "$student" --json

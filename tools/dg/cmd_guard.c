@@ -256,6 +256,9 @@ typedef struct build_outcome {
     float holdout_fraction;                     /* ... this share */
     uint32_t reused;                            /* from the work dir */
     double seconds;
+    /* Chosen from the data (dg_guard_opts_from_data): */
+    bool chose_share, chose_epochs; /* holdout_fraction, robust_epochs */
+    uint32_t robust_epochs;
 } build_outcome;
 
 static int load_student(const char *path, dg_model **out)
@@ -292,11 +295,20 @@ static int count_samples(const class_data *d, uint32_t *n)
     return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the data");
 }
 
-/* The facts of the summary that are known before building. */
-static int prepare_outcome(const build_settings *b, const class_data *train,
+/* The facts of the summary that are known before building, with the
+ * options left to the data filled as the library will fill them. */
+static int prepare_outcome(build_settings *b, const class_data *train,
                            const class_data *holdout, build_outcome *outcome)
 {
+    dg_guard_opts given = b->opts;
+    dg_status st = dg_guard_opts_from_data(&b->opts, train->samples,
+                                           holdout->samples);
+    if (st != DG_OK) return cli_fail(st, "choosing options from the data");
     outcome->holdout_fraction = b->opts.holdout_fraction;
+    outcome->robust_epochs = b->opts.robust_epochs;
+    outcome->chose_share = given.holdout_fraction != b->opts.holdout_fraction;
+    outcome->chose_epochs = given.robust_epochs != b->opts.robust_epochs &&
+                            b->opts.member_kind == DG_MEMBERS_ROBUST;
     int rc = count_samples(train, &outcome->training_samples);
     if (rc == CLI_EXIT_OK)
         rc = count_samples(holdout, &outcome->holdout_samples);
@@ -524,6 +536,18 @@ static int print_text(const guard_summary *s, const build_outcome *built)
         table_cell(&t, "time");
         table_cell(&t, "%.1f s (%u differentiators reused)", built->seconds,
                    built->reused);
+        char share[32] = "", epochs[32] = "";
+        if (built->chose_share)
+            snprintf(share, sizeof share, "held-out share %.0f%%",
+                     100.0 * built->holdout_fraction);
+        if (built->chose_epochs)
+            snprintf(epochs, sizeof epochs, "robust epochs %u",
+                     built->robust_epochs);
+        if (share[0] || epochs[0]) {
+            table_cell(&t, "chosen from the data");
+            table_cell(&t, "%s%s%s", share, share[0] && epochs[0] ? ", " : "",
+                       epochs);
+        }
     }
     table_cell(&t, "classes");
     table_cell(&t, "%u", i->classes);
@@ -624,6 +648,17 @@ static void print_json(const guard_summary *s, const build_outcome *built)
         json_int(&w, built->reused);
         json_key(&w, "seconds");
         json_number(&w, built->seconds);
+        json_key(&w, "chosen_from_data"); /* the options the data set */
+        json_begin_object(&w);
+        if (built->chose_share) {
+            json_key(&w, "holdout_fraction");
+            json_number(&w, built->holdout_fraction);
+        }
+        if (built->chose_epochs) {
+            json_key(&w, "robust_epochs");
+            json_int(&w, built->robust_epochs);
+        }
+        json_end_object(&w);
     }
     json_key(&w, "variants");
     json_int(&w, i->variants);
@@ -790,7 +825,7 @@ static const cli_option guard_options[] = {
     {"holdout", 0, "SPEC", "clean data to rank and calibrate on, selected "
                            "like --data (default: split off --data)"},
     {"holdout-fraction", 0, "F", "share of --data held out without "
-                                 "--holdout (default 0.2)"},
+                                 "--holdout (default: from the data, 0.2 to 0.5)"},
     {"variants", 0, "V", "differentiators per class (default 6, at most "
                          "16)"},
     {"members", 'm', "M", "differentiators consulted by default (default "
@@ -804,7 +839,7 @@ static const cli_option guard_options[] = {
                       "(default 0.75)"},
     {"robust-epsilon", 0, "E", "robust: L-infinity radius of the "
                                "adversarial training (default 0.15)"},
-    {"robust-epochs", 0, "N", "robust: training epochs (default 20)"},
+    {"robust-epochs", 0, "N", "robust: training epochs (default: from the data)"},
     {"robust-steps", 0, "K", "robust: moves per batch of the adversarial "
                              "training: 1 is FGSM, K > 1 PGD at K times "
                              "its cost (default 3)"},
