@@ -142,8 +142,7 @@ void adaptive_json(json_writer *w, const attack_plan *p)
     json_key(w, "adaptive");
     json_begin_object(w);
     if (p->guard_path) {
-        json_key(w, "guard");
-        json_string(w, p->guard_path);
+        json_put_string(w, "guard", p->guard_path);
         json_key(w, "guard_student");
         json_string(w, p->guard_student_path ? p->guard_student_path
                                              : p->student_path);
@@ -151,14 +150,10 @@ void adaptive_json(json_writer *w, const attack_plan *p)
         json_int(w, p->guard_members); /* 0: the guard's M */
     }
     if (p->model_list) {
-        json_key(w, "models");
-        json_string(w, p->model_list);
+        json_put_string(w, "models", p->model_list);
     }
-    json_key(w, "weight");
-    json_number(w, o->adaptive_weight);
-    json_key(w, "draw");
-    json_int(w, o->adaptive_draw);
-    json_key(w, "feature_term");
-    json_bool(w, o->feature_weight > 0);
+    json_put_number(w, "weight", o->adaptive_weight);
+    json_put_int(w, "draw", o->adaptive_draw);
+    json_put_bool(w, "feature_term", o->feature_weight > 0);
     json_end_object(w);
 }

@@ -240,6 +240,11 @@ void json_string(json_writer *w, const char *s);
 void json_number(json_writer *w, double value);
 void json_int(json_writer *w, int64_t value);
 void json_bool(json_writer *w, bool value);
+/* json_key and then the value: one member of the open object. */
+void json_put_string(json_writer *w, const char *key, const char *s);
+void json_put_number(json_writer *w, const char *key, double value);
+void json_put_int(json_writer *w, const char *key, int64_t value);
+void json_put_bool(json_writer *w, const char *key, bool value);
 
 /* ------------------------------------------------------------------------ */
 /* Aligned text tables (table.c)                                            */

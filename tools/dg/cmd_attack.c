@@ -218,20 +218,15 @@ static int32_t group_of(const attack_run *r, uint32_t i)
 
 static void json_tally(json_writer *w, const tally *t)
 {
-    json_key(w, "attempts");
-    json_int(w, t->attempts);
-    json_key(w, "within_budget");
-    json_int(w, t->within);
-    json_key(w, "success");
-    json_int(w, t->success);
-    json_key(w, "asr");
-    json_number(w, share(t->success, t->attempts));
-    json_key(w, "not_source_rate");
-    json_number(w, share(t->not_source, t->attempts));
-    json_key(w, "mean_dssim");
-    json_number(w, t->within ? t->dssim_sum / t->within : NAN);
-    json_key(w, "mean_feature_distance");
-    json_number(w, t->within ? t->distance_sum / t->within : NAN);
+    json_put_int(w, "attempts", t->attempts);
+    json_put_int(w, "within_budget", t->within);
+    json_put_int(w, "success", t->success);
+    json_put_number(w, "asr", share(t->success, t->attempts));
+    json_put_number(w, "not_source_rate", share(t->not_source, t->attempts));
+    json_put_number(w, "mean_dssim",
+                    t->within ? t->dssim_sum / t->within : NAN);
+    json_put_number(w, "mean_feature_distance",
+                    t->within ? t->distance_sum / t->within : NAN);
 }
 
 static void print_json(const attack_run *r, const tally *all,
@@ -242,54 +237,36 @@ static void print_json(const attack_run *r, const tally *all,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "teacher");
-    json_string(&w, p->teacher_path);
-    json_key(&w, "student");
-    json_string(&w, p->student_path);
-    json_key(&w, "data");
-    json_string(&w, p->data_spec);
-    json_key(&w, "output");
-    json_string(&w, p->out_path);
-    json_key(&w, "method");
-    json_string(&w, cli_name_of(attack_methods, o->method));
-    json_key(&w, "mode");
-    json_string(&w, cli_name_of(attack_modes, o->targeted));
-    json_key(&w, "preset");
-    json_string(&w, cli_name_of(attack_presets, p->preset));
+    json_put_string(&w, "teacher", p->teacher_path);
+    json_put_string(&w, "student", p->student_path);
+    json_put_string(&w, "data", p->data_spec);
+    json_put_string(&w, "output", p->out_path);
+    json_put_string(&w, "method", cli_name_of(attack_methods, o->method));
+    json_put_string(&w, "mode", cli_name_of(attack_modes, o->targeted));
+    json_put_string(&w, "preset", cli_name_of(attack_presets, p->preset));
     json_key(&w, "settings");
     json_begin_object(&w);
-    json_key(&w, "budget");
-    json_number(&w, o->budget);
-    json_key(&w, "lambda");
-    json_number(&w, o->lambda);
-    json_key(&w, "epsilon");
-    json_number(&w, o->epsilon);
-    json_key(&w, "step");
-    json_number(&w, o->step);
-    json_key(&w, "iterations");
-    json_int(&w, o->iterations);
-    json_key(&w, "optimizer");
-    json_string(&w, cli_name_of(attack_optimizers, o->optimizer));
-    json_key(&w, "learning_rate");
-    json_number(&w, o->learning_rate);
-    json_key(&w, "patience");
-    json_int(&w, o->patience);
-    json_key(&w, "seed");
-    json_int(&w, (int64_t)o->seed);
-    json_key(&w, "feature_layer");
-    json_int(&w, o->feature_layer);
+    json_put_number(&w, "budget", o->budget);
+    json_put_number(&w, "lambda", o->lambda);
+    json_put_number(&w, "epsilon", o->epsilon);
+    json_put_number(&w, "step", o->step);
+    json_put_int(&w, "iterations", o->iterations);
+    json_put_string(&w, "optimizer",
+                    cli_name_of(attack_optimizers, o->optimizer));
+    json_put_number(&w, "learning_rate", o->learning_rate);
+    json_put_int(&w, "patience", o->patience);
+    json_put_int(&w, "seed", (int64_t)o->seed);
+    json_put_int(&w, "feature_layer", o->feature_layer);
     json_end_object(&w);
     adaptive_json(&w, p);
     json_tally(&w, all);
-    json_key(&w, "seconds");
-    json_number(&w, r->seconds);
+    json_put_number(&w, "seconds", r->seconds);
     json_key(&w, o->targeted ? "per_target_class" : "per_source_class");
     json_begin_array(&w);
     for (uint32_t k = 0; k < r->n_classes; k++) {
         if (!groups[k].attempts) continue;
         json_begin_object(&w);
-        json_key(&w, "class");
-        json_int(&w, k);
+        json_put_int(&w, "class", k);
         json_tally(&w, &groups[k]);
         json_end_object(&w);
     }

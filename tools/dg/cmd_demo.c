@@ -231,29 +231,21 @@ static void json_plan(json_writer *w, const demo_model *m)
 {
     const model_plan *p = m->plan;
     json_begin_object(w);
-    json_key(w, "architecture");
-    json_string(w, m->architecture);
-    json_key(w, "classes");
-    json_string(w, m->classes);
+    json_put_string(w, "architecture", m->architecture);
+    json_put_string(w, "classes", m->classes);
     json_key(w, "per_class");
     if (p->per_class)
         json_int(w, p->per_class);
     else
         json_string(w, "all");
     if (p->skip_per_class) {
-        json_key(w, "skip_per_class");
-        json_int(w, p->skip_per_class);
+        json_put_int(w, "skip_per_class", p->skip_per_class);
     }
-    json_key(w, "epochs");
-    json_int(w, p->epochs);
-    json_key(w, "batch");
-    json_int(w, p->batch);
-    json_key(w, "optimizer");
-    json_string(w, p->optimizer);
-    json_key(w, "learning_rate");
-    json_number(w, p->learning_rate);
-    json_key(w, "schedule");
-    json_string(w, p->schedule);
+    json_put_int(w, "epochs", p->epochs);
+    json_put_int(w, "batch", p->batch);
+    json_put_string(w, "optimizer", p->optimizer);
+    json_put_number(w, "learning_rate", p->learning_rate);
+    json_put_string(w, "schedule", p->schedule);
     json_end_object(w);
 }
 
@@ -263,34 +255,23 @@ static void json_guard_plan(json_writer *w, const demo *d,
     dg_guard_opts g;
     guard_options(d, plan, &g);
     json_begin_object(w);
-    json_key(w, "variants");
-    json_int(w, g.variants);
-    json_key(w, "members");
-    json_int(w, g.members);
-    json_key(w, "epochs");
-    json_int(w, g.epochs);
-    json_key(w, "prune_layer");
-    json_int(w, g.prune_layers[0]);
-    json_key(w, "rule");
-    json_string(w, cli_rule_name(g.rule));
-    json_key(w, "target_frr");
-    json_number(w, g.target_frr);
-    json_key(w, "harden");
-    json_bool(w, g.harden != 0);
-    json_key(w, "harden_iterations");
-    json_int(w, g.harden_iterations);
+    json_put_int(w, "variants", g.variants);
+    json_put_int(w, "members", g.members);
+    json_put_int(w, "epochs", g.epochs);
+    json_put_int(w, "prune_layer", g.prune_layers[0]);
+    json_put_string(w, "rule", cli_rule_name(g.rule));
+    json_put_number(w, "target_frr", g.target_frr);
+    json_put_bool(w, "harden", g.harden != 0);
+    json_put_int(w, "harden_iterations", g.harden_iterations);
     json_end_object(w);
 }
 
 static void json_settings(json_writer *w, const demo *d)
 {
     json_begin_object(w);
-    json_key(w, "scenario");
-    json_string(w, d->scenario->name);
-    json_key(w, "mode");
-    json_string(w, d->settings->mode);
-    json_key(w, "seed");
-    json_int(w, (int64_t)d->seed);
+    json_put_string(w, "scenario", d->scenario->name);
+    json_put_string(w, "mode", d->settings->mode);
+    json_put_int(w, "seed", (int64_t)d->seed);
     json_key(w, "teacher");
     json_plan(w, &d->teacher);
     json_key(w, "student");
@@ -308,25 +289,19 @@ static void json_settings(json_writer *w, const demo *d)
     for (uint32_t k = 0; k < d->settings->n_attacks; k++) {
         const attack_set_plan *a = &d->settings->attacks[k];
         json_begin_object(w);
-        json_key(w, "name");
-        json_string(w, a->name);
-        json_key(w, "method");
-        json_string(w, a->method == DG_ATTACK_MIMIC_LINF ? "linf" : "dssim");
-        json_key(w, "targeted");
-        json_bool(w, a->targeted);
-        json_key(w, "count");
-        json_int(w, a->count);
-        json_key(w, "iterations");
-        json_int(w, a->iterations);
+        json_put_string(w, "name", a->name);
+        json_put_string(w, "method",
+                        a->method == DG_ATTACK_MIMIC_LINF ? "linf" : "dssim");
+        json_put_bool(w, "targeted", a->targeted);
+        json_put_int(w, "count", a->count);
+        json_put_int(w, "iterations", a->iterations);
         if (a->method == DG_ATTACK_MIMIC_LINF) {
-            json_key(w, "epsilon");
-            json_number(w, a->epsilon);
+            json_put_number(w, "epsilon", a->epsilon);
         }
         json_end_object(w);
     }
     json_end_array(w);
-    json_key(w, "clean_per_class");
-    json_int(w, d->settings->clean_per_class);
+    json_put_int(w, "clean_per_class", d->settings->clean_per_class);
     json_key(w, "levels");
     levels_json_settings(w, &d->settings->levels);
     json_end_object(w);
@@ -692,30 +667,20 @@ static void json_model(json_writer *w, const demo_model *m)
 {
     const train_outcome *t = &m->training;
     json_begin_object(w);
-    json_key(w, "test_accuracy");
-    json_number(w, evaluation_accuracy(&m->test));
-    json_key(w, "test_correct");
-    json_int(w, m->test.correct);
-    json_key(w, "test_samples");
-    json_int(w, m->test.total);
-    json_key(w, "test_seconds");
-    json_number(w, m->test_seconds);
-    json_key(w, "reused");
-    json_bool(w, m->reused);
+    json_put_number(w, "test_accuracy", evaluation_accuracy(&m->test));
+    json_put_int(w, "test_correct", m->test.correct);
+    json_put_int(w, "test_samples", m->test.total);
+    json_put_number(w, "test_seconds", m->test_seconds);
+    json_put_bool(w, "reused", m->reused);
     if (!m->reused) {
         bool trained = t->report.epochs_run > 0;
-        json_key(w, "train_samples");
-        json_int(w, t->samples);
-        json_key(w, "resumed_epoch");
-        json_int(w, t->report.resumed_epoch);
-        json_key(w, "final_loss");
-        json_number(w, trained ? t->report.last_loss : NAN);
-        json_key(w, "train_accuracy");
-        json_number(w, trained ? t->report.last_accuracy : NAN);
-        json_key(w, "train_seconds");
-        json_number(w, t->seconds);
-        json_key(w, "images_per_second");
-        json_number(w, train_images_per_second(t));
+        json_put_int(w, "train_samples", t->samples);
+        json_put_int(w, "resumed_epoch", t->report.resumed_epoch);
+        json_put_number(w, "final_loss", trained ? t->report.last_loss : NAN);
+        json_put_number(w, "train_accuracy",
+                        trained ? t->report.last_accuracy : NAN);
+        json_put_number(w, "train_seconds", t->seconds);
+        json_put_number(w, "images_per_second", train_images_per_second(t));
     }
     json_key(w, "settings");
     json_plan(w, m);
@@ -725,10 +690,8 @@ static void json_model(json_writer *w, const demo_model *m)
 static void json_guard(json_writer *w, bool reused, double seconds)
 {
     json_begin_object(w);
-    json_key(w, "reused");
-    json_bool(w, reused);
-    json_key(w, "build_seconds");
-    json_number(w, reused ? NAN : seconds);
+    json_put_bool(w, "reused", reused);
+    json_put_number(w, "build_seconds", reused ? NAN : seconds);
     json_end_object(w);
 }
 
@@ -737,12 +700,9 @@ static void write_report_json(const demo *d, FILE *out)
     json_writer w;
     json_init(&w, out);
     json_begin_object(&w);
-    json_key(&w, "scenario");
-    json_string(&w, d->scenario->name);
-    json_key(&w, "mode");
-    json_string(&w, d->settings->mode);
-    json_key(&w, "seed");
-    json_int(&w, (int64_t)d->seed);
+    json_put_string(&w, "scenario", d->scenario->name);
+    json_put_string(&w, "mode", d->settings->mode);
+    json_put_int(&w, "seed", (int64_t)d->seed);
     json_key(&w, "teacher");
     json_model(&w, &d->teacher);
     json_key(&w, "student");
@@ -756,8 +716,7 @@ static void write_report_json(const demo *d, FILE *out)
     json_key(&w, "surrogate_guard");
     json_guard(&w, d->surrogate_guard_reused, d->surrogate_guard_seconds);
     eval_write_json_with(&w, &d->eval, levels_json, &d->levels);
-    json_key(&w, "seconds");
-    json_number(&w, monotonic_seconds() - d->start);
+    json_put_number(&w, "seconds", monotonic_seconds() - d->start);
     json_end_object(&w);
 }
 

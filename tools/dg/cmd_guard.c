@@ -543,33 +543,22 @@ static int print_text(const guard_summary *s, const build_outcome *built)
 static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
 {
     json_begin_object(w);
-    json_key(w, "class");
-    json_int(w, cls);
-    json_key(w, "name");
-    json_string(w, s->class_names[cls]);
+    json_put_int(w, "class", cls);
+    json_put_string(w, "name", s->class_names[cls]);
     json_key(w, "differentiators");
     json_begin_array(w);
     for (uint32_t r = 0; r < s->info.variants; r++) {
         const dg_member_info *m = member_at(s, cls, r);
         json_begin_object(w);
-        json_key(w, "rank");
-        json_int(w, r);
-        json_key(w, "prune_layer");
-        json_int(w, m->prune_layer);
-        json_key(w, "ratio");
-        json_number(w, m->ratio);
-        json_key(w, "mode");
-        json_string(w, cli_name_of(modes, m->mode));
-        json_key(w, "seed");
-        json_int(w, (int64_t)m->seed);
-        json_key(w, "pruned_units");
-        json_int(w, m->pruned_units);
-        json_key(w, "tail_layers");
-        json_int(w, m->tail_layers);
-        json_key(w, "agreement");
-        json_number(w, m->agreement);
-        json_key(w, "score");
-        json_number(w, m->score);
+        json_put_int(w, "rank", r);
+        json_put_int(w, "prune_layer", m->prune_layer);
+        json_put_number(w, "ratio", m->ratio);
+        json_put_string(w, "mode", cli_name_of(modes, m->mode));
+        json_put_int(w, "seed", (int64_t)m->seed);
+        json_put_int(w, "pruned_units", m->pruned_units);
+        json_put_int(w, "tail_layers", m->tail_layers);
+        json_put_number(w, "agreement", m->agreement);
+        json_put_number(w, "score", m->score);
         json_end_object(w);
     }
     json_end_array(w);
@@ -578,22 +567,15 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
     for (uint32_t M = s->first_m; M <= s->last_m; M++) {
         const dg_calibration *c = calibration_at(s, cls, M);
         json_begin_object(w);
-        json_key(w, "members");
-        json_int(w, M);
-        json_key(w, "tau");
-        json_int(w, c->tau);
-        json_key(w, "theta");
-        json_number(w, c->theta);
-        json_key(w, "frr_votes");
-        json_number(w, c->frr_votes);
-        json_key(w, "frr_score");
-        json_number(w, c->frr_score);
-        json_key(w, "frr_spread");
-        json_number(w, frr_spread(s->info.target_frr, c->samples));
-        json_key(w, "samples");
-        json_int(w, c->samples);
-        json_key(w, "pooled");
-        json_bool(w, c->pooled);
+        json_put_int(w, "members", M);
+        json_put_int(w, "tau", c->tau);
+        json_put_number(w, "theta", c->theta);
+        json_put_number(w, "frr_votes", c->frr_votes);
+        json_put_number(w, "frr_score", c->frr_score);
+        json_put_number(w, "frr_spread",
+                        frr_spread(s->info.target_frr, c->samples));
+        json_put_int(w, "samples", c->samples);
+        json_put_bool(w, "pooled", c->pooled);
         json_end_object(w);
     }
     json_end_array(w);
@@ -609,30 +591,20 @@ static void print_json(const guard_summary *s, const build_outcome *built)
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "guard");
-    json_string(&w, s->guard_path);
-    json_key(&w, "student");
-    json_string(&w, s->student_path);
-    json_key(&w, "student_hash");
-    json_string(&w, hash);
+    json_put_string(&w, "guard", s->guard_path);
+    json_put_string(&w, "student", s->student_path);
+    json_put_string(&w, "student_hash", hash);
     if (built) {
-        json_key(&w, "training_samples");
-        json_int(&w, built->training_samples);
+        json_put_int(&w, "training_samples", built->training_samples);
         json_key(&w, "holdout_samples"); /* 0: split off the training data */
         json_int(&w, built->holdout_samples);
-        json_key(&w, "reused");
-        json_int(&w, built->reused);
-        json_key(&w, "seconds");
-        json_number(&w, built->seconds);
+        json_put_int(&w, "reused", built->reused);
+        json_put_number(&w, "seconds", built->seconds);
     }
-    json_key(&w, "variants");
-    json_int(&w, i->variants);
-    json_key(&w, "members");
-    json_int(&w, i->members);
-    json_key(&w, "rule");
-    json_string(&w, cli_name_of(rules, i->rule));
-    json_key(&w, "target_frr");
-    json_number(&w, i->target_frr);
+    json_put_int(&w, "variants", i->variants);
+    json_put_int(&w, "members", i->members);
+    json_put_string(&w, "rule", cli_name_of(rules, i->rule));
+    json_put_number(&w, "target_frr", i->target_frr);
     json_key(&w, "classes");
     json_begin_array(&w);
     for (uint32_t c = 0; c < i->classes; c++) json_class(&w, s, c);
@@ -677,16 +649,11 @@ static void report_shard(const cli_args *args, const build_settings *b,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "shard");
-    json_int(&w, b->shard);
-    json_key(&w, "shards");
-    json_int(&w, b->shards);
-    json_key(&w, "work_dir");
-    json_string(&w, b->work_dir);
-    json_key(&w, "reused");
-    json_int(&w, built->reused);
-    json_key(&w, "seconds");
-    json_number(&w, built->seconds);
+    json_put_int(&w, "shard", b->shard);
+    json_put_int(&w, "shards", b->shards);
+    json_put_string(&w, "work_dir", b->work_dir);
+    json_put_int(&w, "reused", built->reused);
+    json_put_number(&w, "seconds", built->seconds);
     json_end_object(&w);
 }
 

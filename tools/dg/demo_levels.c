@@ -70,20 +70,14 @@ static void json_budgets(json_writer *w, const char *key, const float *b,
 void levels_json_settings(json_writer *w, const levels_plan *p)
 {
     json_begin_object(w);
-    json_key(w, "count");
-    json_int(w, p->count);
-    json_key(w, "linf_iterations");
-    json_int(w, p->linf_iterations);
-    json_key(w, "dssim_iterations");
-    json_int(w, p->dssim_iterations);
-    json_key(w, "sweep_epsilon");
-    json_number(w, budget_value(p->sweep_epsilon));
+    json_put_int(w, "count", p->count);
+    json_put_int(w, "linf_iterations", p->linf_iterations);
+    json_put_int(w, "dssim_iterations", p->dssim_iterations);
+    json_put_number(w, "sweep_epsilon", budget_value(p->sweep_epsilon));
     json_budgets(w, "linf_budgets", p->linf_budgets, p->n_linf);
     json_budgets(w, "dssim_budgets", p->dssim_budgets, p->n_dssim);
-    json_key(w, "adaptive_weight");
-    json_number(w, p->adaptive_weight);
-    json_key(w, "draw");
-    json_int(w, p->draw);
+    json_put_number(w, "adaptive_weight", p->adaptive_weight);
+    json_put_int(w, "draw", p->draw);
     json_end_object(w);
 }
 
@@ -445,24 +439,15 @@ int levels_eval(demo_levels *l, const dg_guard *guard,
 static void json_result(json_writer *w, const demo_levels *l, uint32_t s)
 {
     level_result r = result_of(l, s);
-    json_key(w, "set");
-    json_string(w, l->sets[s].name);
-    json_key(w, "attempts");
-    json_int(w, r.attempts);
-    json_key(w, "asr");
-    json_number(w, r.asr);
-    json_key(w, "fooling");
-    json_int(w, r.fooling);
-    json_key(w, "defence_rate");
-    json_number(w, r.guard);
-    json_key(w, "roc_auc");
-    json_number(w, r.auc);
-    json_key(w, "pool_defence_rate");
-    json_number(w, r.pool);
-    json_key(w, "feature_squeezing_defence_rate");
-    json_number(w, r.squeezing);
-    json_key(w, "patched_student_defence_rate");
-    json_number(w, r.patched);
+    json_put_string(w, "set", l->sets[s].name);
+    json_put_int(w, "attempts", r.attempts);
+    json_put_number(w, "asr", r.asr);
+    json_put_int(w, "fooling", r.fooling);
+    json_put_number(w, "defence_rate", r.guard);
+    json_put_number(w, "roc_auc", r.auc);
+    json_put_number(w, "pool_defence_rate", r.pool);
+    json_put_number(w, "feature_squeezing_defence_rate", r.squeezing);
+    json_put_number(w, "patched_student_defence_rate", r.patched);
 }
 
 static void json_layer_sweep(json_writer *w, const demo_levels *l)
@@ -471,23 +456,18 @@ static void json_layer_sweep(json_writer *w, const demo_levels *l)
     double min_rate = worst_layer(l, &worst);
     json_key(w, "layer_sweep");
     json_begin_object(w);
-    json_key(w, "method");
-    json_string(w, "linf");
-    json_key(w, "epsilon");
-    json_number(w, budget_value(l->plan->sweep_epsilon));
-    json_key(w, "min_defence_rate");
-    json_number(w, min_rate);
+    json_put_string(w, "method", "linf");
+    json_put_number(w, "epsilon", budget_value(l->plan->sweep_epsilon));
+    json_put_number(w, "min_defence_rate", min_rate);
     json_key(w, "worst_layer"); /* -1: no layer's attempts fooled */
     json_int(w, worst >= 0 ? l->sets[worst].layer : -1);
-    json_key(w, "cut");
-    json_int(w, l->cut);
+    json_put_int(w, "cut", l->cut);
     json_key(w, "by_layer");
     json_begin_array(w);
     for (uint32_t k = 0; k < l->n_sets; k++) {
         if (!l->sets[k].sweep) continue;
         json_begin_object(w);
-        json_key(w, "layer");
-        json_int(w, l->sets[k].layer);
+        json_put_int(w, "layer", l->sets[k].layer);
         json_result(w, l, k);
         json_end_object(w);
     }
@@ -509,14 +489,11 @@ static void json_level(json_writer *w, const demo_levels *l, char level)
     json_number(w, headline >= 0 ? result_of(l, (uint32_t)headline).asr
                                  : NAN);
     if (level == 'b') {
-        json_key(w, "surrogate_images");
-        json_string(w, l->surrogate_images);
+        json_put_string(w, "surrogate_images", l->surrogate_images);
     }
     if (level != 'a') {
-        json_key(w, "adaptive_weight");
-        json_number(w, l->plan->adaptive_weight);
-        json_key(w, "draw");
-        json_int(w, l->plan->draw);
+        json_put_number(w, "adaptive_weight", l->plan->adaptive_weight);
+        json_put_int(w, "draw", l->plan->draw);
     }
     json_key(w, "by_budget");
     json_begin_array(w);
@@ -529,10 +506,8 @@ static void json_level(json_writer *w, const demo_levels *l, char level)
         if (k < 0) continue;
         const level_set *s = &l->sets[k];
         json_begin_object(w);
-        json_key(w, "method");
-        json_string(w, method_name(s->method));
-        json_key(w, "budget");
-        json_number(w, budget_value(s->budget));
+        json_put_string(w, "method", method_name(s->method));
+        json_put_number(w, "budget", budget_value(s->budget));
         json_result(w, l, (uint32_t)k);
         json_end_object(w);
     }

@@ -310,37 +310,24 @@ static void print_summary_json(const train_command *tc,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "model");
-    json_string(&w, tc->output);
-    json_key(&w, "samples");
-    json_int(&w, t->samples);
-    json_key(&w, "classes");
-    json_int(&w, data->n_classes);
-    json_key(&w, "epochs");
-    json_int(&w, tc->opts.epochs);
-    json_key(&w, "resumed_epoch");
-    json_int(&w, t->report.resumed_epoch);
-    json_key(&w, "epochs_run");
-    json_int(&w, t->report.epochs_run);
-    json_key(&w, "final_loss");
-    json_number(&w, trained ? t->report.last_loss : NAN);
-    json_key(&w, "train_accuracy");
-    json_number(&w, trained ? t->report.last_accuracy : NAN);
+    json_put_string(&w, "model", tc->output);
+    json_put_int(&w, "samples", t->samples);
+    json_put_int(&w, "classes", data->n_classes);
+    json_put_int(&w, "epochs", tc->opts.epochs);
+    json_put_int(&w, "resumed_epoch", t->report.resumed_epoch);
+    json_put_int(&w, "epochs_run", t->report.epochs_run);
+    json_put_number(&w, "final_loss", trained ? t->report.last_loss : NAN);
+    json_put_number(&w, "train_accuracy",
+                    trained ? t->report.last_accuracy : NAN);
     if (!isnan(t->report.last_patch_distance)) {
-        json_key(&w, "patch_distance");
-        json_number(&w, t->report.last_patch_distance);
+        json_put_number(&w, "patch_distance", t->report.last_patch_distance);
     }
-    json_key(&w, "seconds");
-    json_number(&w, t->seconds);
-    json_key(&w, "images_per_second");
-    json_number(&w, train_images_per_second(t));
+    json_put_number(&w, "seconds", t->seconds);
+    json_put_number(&w, "images_per_second", train_images_per_second(t));
     if (test) {
-        json_key(&w, "test_samples");
-        json_int(&w, test->total);
-        json_key(&w, "test_correct");
-        json_int(&w, test->correct);
-        json_key(&w, "test_accuracy");
-        json_number(&w, evaluation_accuracy(test));
+        json_put_int(&w, "test_samples", test->total);
+        json_put_int(&w, "test_correct", test->correct);
+        json_put_number(&w, "test_accuracy", evaluation_accuracy(test));
     }
     json_end_object(&w);
 }
