@@ -194,26 +194,20 @@ typedef struct tally {
     double dssim_sum, distance_sum; /* over attempts within budget */
 } tally;
 
-static void count_attempt(const attack_run *r, uint32_t i, tally *t)
+static void count_attempt(const dg_advset_item *it, tally *t)
 {
     t->attempts++;
-    if (!r->within[i]) return;
+    if (!it->within_budget) return;
     t->within++;
-    t->success += attack_succeeded(r, i);
-    t->not_source += r->adversarial_label[i] != r->source_label[i];
-    t->dssim_sum += r->dssim[i];
-    t->distance_sum += r->distance[i];
+    t->success += it->success != 0;
+    t->not_source += it->student_label != it->source_label;
+    t->dssim_sum += it->dssim;
+    t->distance_sum += it->feature_distance;
 }
 
 static double share(uint32_t part, uint32_t whole)
 {
     return whole ? (double)part / whole : NAN;
-}
-
-/* Per target class (targeted) or per source class (untargeted). */
-static int32_t group_of(const attack_run *r, uint32_t i)
-{
-    return r->plan.opts.targeted ? r->target_label[i] : r->source_label[i];
 }
 
 static void json_tally(json_writer *w, const tally *t)
@@ -320,15 +314,21 @@ static int report(const attack_run *r, bool json)
     tally all = {0};
     tally *groups = calloc(r->n_classes, sizeof *groups);
     if (!groups) return cli_error("out of memory");
-    for (uint32_t i = 0; i < r->n; i++) {
-        count_attempt(r, i, &all);
-        int32_t g = group_of(r, i);
-        if (g >= 0) count_attempt(r, i, &groups[g]);
+    uint32_t n = 0;
+    dg_status st = dg_advset_count(r->set, &n);
+    for (uint32_t i = 0; st == DG_OK && i < n; i++) {
+        dg_advset_item it = {.struct_size = sizeof it};
+        st = dg_advset_item_get(r->set, i, &it);
+        if (st != DG_OK) break;
+        count_attempt(&it, &all);
+        /* Per target class (targeted) or per source class. */
+        int32_t g = r->plan.opts.targeted ? it.target_label : it.source_label;
+        if (g >= 0) count_attempt(&it, &groups[g]);
     }
-    int rc = CLI_EXIT_OK;
-    if (json)
+    int rc = st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the set");
+    if (rc == CLI_EXIT_OK && json)
         print_json(r, &all, groups);
-    else
+    else if (rc == CLI_EXIT_OK)
         rc = print_text(r, &all, groups);
     free(groups);
     return rc;
