@@ -342,12 +342,45 @@ int cli_choice(const cli_args *args, const char *option,
                            text);
 }
 
-int cli_float(const cli_args *args, const char *name, double min, double max,
-              float *out)
+/* One field of cli_read_fields; memcpy, as the struct is seen as bytes. */
+static int read_field(const cli_args *args, const cli_field *f, char *field)
 {
-    double v = *out;
-    int rc = cli_double(args, name, *out, min, max, &v);
-    if (rc == CLI_EXIT_OK) *out = (float)v;
+    uint32_t u32;
+    uint64_t u64;
+    float f32;
+    long integer;
+    double number;
+    int rc;
+    switch (f->kind) {
+    case CLI_U32:
+        memcpy(&u32, field, sizeof u32);
+        rc = cli_long(args, f->name, (long)u32, (long)f->min, (long)f->max,
+                      &integer);
+        u32 = (uint32_t)integer;
+        memcpy(field, &u32, sizeof u32);
+        return rc;
+    case CLI_U64:
+        memcpy(&u64, field, sizeof u64);
+        rc = cli_long(args, f->name, (long)u64, (long)f->min, (long)f->max,
+                      &integer);
+        u64 = (uint64_t)integer;
+        memcpy(field, &u64, sizeof u64);
+        return rc;
+    default:
+        memcpy(&f32, field, sizeof f32);
+        rc = cli_double(args, f->name, f32, f->min, f->max, &number);
+        f32 = (float)number;
+        memcpy(field, &f32, sizeof f32);
+        return rc;
+    }
+}
+
+int cli_read_fields(const cli_args *args, const cli_field *fields, size_t n,
+                    void *base)
+{
+    int rc = CLI_EXIT_OK;
+    for (size_t k = 0; rc == CLI_EXIT_OK && k < n; k++)
+        rc = read_field(args, &fields[k], (char *)base + fields[k].offset);
     return rc;
 }
 

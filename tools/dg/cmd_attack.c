@@ -21,51 +21,22 @@ enum { DEFAULT_COUNT = 100, DEFAULT_EXAMPLES = 8 };
 /* The command line                                                         */
 /* ------------------------------------------------------------------------ */
 
-/* A numeric option that sets a field of dg_attack_opts. */
-typedef struct number_option {
-    const char *name;
-    size_t offset;
-    bool integer; /* a uint32_t field, else a float */
-    double min, max;
-} number_option;
-
-static const number_option number_options[] = {
-    {"budget", offsetof(dg_attack_opts, budget), false, 1e-6, 0.5},
-    {"lambda", offsetof(dg_attack_opts, lambda), false, 0, 1e30},
-    {"epsilon", offsetof(dg_attack_opts, epsilon), false, 1e-6, 1},
-    {"step", offsetof(dg_attack_opts, step), false, 1e-6, 1},
-    {"lr", offsetof(dg_attack_opts, learning_rate), false, 1e-9, 1e6},
-    {"iterations", offsetof(dg_attack_opts, iterations), true, 1, 1e6},
-    {"patience", offsetof(dg_attack_opts, patience), true, 0, 1e6},
-    {"batch", offsetof(dg_attack_opts, batch_size), true, 1, 4096},
-    {"threads", offsetof(dg_attack_opts, threads), true, 0, 1024},
-    {"adaptive-weight", offsetof(dg_attack_opts, adaptive_weight), false, 0,
-     1e6},
-    {"draw", offsetof(dg_attack_opts, adaptive_draw), true, 0, 4096},
+/* The numeric options, each a field of dg_attack_opts. */
+#define ATTACK_FIELD(field, name, kind, min, max)                           \
+    CLI_FIELD(dg_attack_opts, field, name, kind, min, max)
+static const cli_field number_options[] = {
+    ATTACK_FIELD(budget, "budget", CLI_F32, 1e-6, 0.5),
+    ATTACK_FIELD(lambda, "lambda", CLI_F32, 0, 1e30),
+    ATTACK_FIELD(epsilon, "epsilon", CLI_F32, 1e-6, 1),
+    ATTACK_FIELD(step, "step", CLI_F32, 1e-6, 1),
+    ATTACK_FIELD(learning_rate, "lr", CLI_F32, 1e-9, 1e6),
+    ATTACK_FIELD(iterations, "iterations", CLI_U32, 1, 1e6),
+    ATTACK_FIELD(patience, "patience", CLI_U32, 0, 1e6),
+    ATTACK_FIELD(batch_size, "batch", CLI_U32, 1, 4096),
+    ATTACK_FIELD(threads, "threads", CLI_U32, 0, 1024),
+    ATTACK_FIELD(adaptive_weight, "adaptive-weight", CLI_F32, 0, 1e6),
+    ATTACK_FIELD(adaptive_draw, "draw", CLI_U32, 0, 4096),
 };
-
-static int read_number(const cli_args *args, const number_option *n,
-                       dg_attack_opts *o)
-{
-    char *field = (char *)o + n->offset;
-    if (n->integer) {
-        uint32_t value;
-        long read;
-        memcpy(&value, field, sizeof value);
-        int rc = cli_long(args, n->name, value, (long)n->min, (long)n->max,
-                          &read);
-        value = (uint32_t)read;
-        memcpy(field, &value, sizeof value);
-        return rc;
-    }
-    float value;
-    double read;
-    memcpy(&value, field, sizeof value);
-    int rc = cli_double(args, n->name, value, n->min, n->max, &read);
-    value = (float)read;
-    memcpy(field, &value, sizeof value);
-    return rc;
-}
 
 /* The attack options: the preset, then whatever the command line sets. */
 static int read_attack_opts(const cli_args *args, attack_plan *p)
@@ -82,10 +53,10 @@ static int read_attack_opts(const cli_args *args, attack_plan *p)
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "optimizer", attack_optimizers, NULL,
                         &o->optimizer);
-    for (size_t k = 0; rc == CLI_EXIT_OK &&
-                       k < sizeof number_options / sizeof *number_options;
-         k++)
-        rc = read_number(args, &number_options[k], o);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_read_fields(args, number_options,
+                             sizeof number_options / sizeof *number_options,
+                             o);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "feature-layer", layer, -1, 4095, &layer);
     if (rc == CLI_EXIT_OK)

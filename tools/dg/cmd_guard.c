@@ -86,72 +86,44 @@ typedef struct build_settings {
     uint32_t shard, shards; /* --shard I/N */
 } build_settings;
 
-static int read_counts(const cli_args *args, dg_guard_opts *o)
-{
-    long variants, members, epochs, batch, seed;
-    int rc = cli_long(args, "variants", o->variants, 1, DG_MAX_MEMBERS,
-                      &variants);
-    /* The default M shrinks with a small --variants. */
-    long default_members = (long)o->members < variants ? (long)o->members
-                                                       : variants;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "members", default_members, 1, variants,
-                      &members);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "epochs", o->epochs, 1, 100000, &epochs);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "batch", o->batch_size, 1, 65536, &batch);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
-    if (rc != CLI_EXIT_OK) return rc;
-    o->variants = (uint32_t)variants;
-    o->members = (uint32_t)members;
-    o->epochs = (uint32_t)epochs;
-    o->batch_size = (uint32_t)batch;
-    o->seed = (uint64_t)seed;
-    return CLI_EXIT_OK;
-}
+/* The numeric options but --members, each a field of dg_guard_opts. */
+#define GUARD_FIELD(field, name, kind, min, max)                            \
+    CLI_FIELD(dg_guard_opts, field, name, kind, min, max)
+static const cli_field number_options[] = {
+    GUARD_FIELD(variants, "variants", CLI_U32, 1, DG_MAX_MEMBERS),
+    GUARD_FIELD(epochs, "epochs", CLI_U32, 1, 100000),
+    GUARD_FIELD(batch_size, "batch", CLI_U32, 1, 65536),
+    GUARD_FIELD(seed, "seed", CLI_U64, 0, INT32_MAX),
+    GUARD_FIELD(learning_rate, "lr", CLI_F32, 1e-9, 10),
+    GUARD_FIELD(distill_alpha, "alpha", CLI_F32, 0, 1000),
+    GUARD_FIELD(distill_temperature, "temperature", CLI_F32, 0.01, 1000),
+    GUARD_FIELD(target_frr, "target-frr", CLI_F32, 0.0001, 0.4999),
+    GUARD_FIELD(holdout_fraction, "holdout-fraction", CLI_F32, 0.01, 0.99),
+    GUARD_FIELD(harden_epsilon, "harden-epsilon", CLI_F32, 0.001, 1),
+    GUARD_FIELD(harden_budget, "harden-budget", CLI_F32, 1e-5, 0.4999),
+    GUARD_FIELD(harden_iterations, "harden-iterations", CLI_U32, 1, 100000),
+    GUARD_FIELD(member_width, "width", CLI_F32, 0.01, 4),
+    GUARD_FIELD(robust_epsilon, "robust-epsilon", CLI_F32, 0, 1),
+    GUARD_FIELD(robust_epochs, "robust-epochs", CLI_U32, 1, 100000),
+    GUARD_FIELD(robust_steps, "robust-steps", CLI_U32, 1, 100),
+};
 
-static int read_rates(const cli_args *args, dg_guard_opts *o)
+static int read_numbers(const cli_args *args, dg_guard_opts *o)
 {
     if (cli_value(args, "holdout") && cli_value(args, "holdout-fraction"))
         return cli_usage_error("--holdout-fraction splits --data; it does "
                                "not go with --holdout");
-    int rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
+    /* The default M shrinks with a small --variants. */
+    uint32_t default_members = o->members;
+    long members;
+    int rc = cli_read_fields(args, number_options,
+                             sizeof number_options / sizeof *number_options,
+                             o);
+    if (default_members > o->variants) default_members = o->variants;
     if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "alpha", 0, 1000, &o->distill_alpha);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "temperature", 0.01, 1000,
-                        &o->distill_temperature);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "holdout-fraction", 0.01, 0.99,
-                        &o->holdout_fraction);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "harden-epsilon", 0.001, 1,
-                        &o->harden_epsilon);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "harden-budget", 1e-5, 0.4999,
-                        &o->harden_budget);
-    long iterations;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "harden-iterations", o->harden_iterations, 1,
-                      100000, &iterations);
-    if (rc == CLI_EXIT_OK) o->harden_iterations = (uint32_t)iterations;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "width", 0.01, 4, &o->member_width);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "robust-epsilon", 0, 1, &o->robust_epsilon);
-    long robust_epochs, robust_steps;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "robust-epochs", o->robust_epochs, 1, 100000,
-                      &robust_epochs);
-    if (rc == CLI_EXIT_OK) o->robust_epochs = (uint32_t)robust_epochs;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "robust-steps", o->robust_steps, 1, 100,
-                      &robust_steps);
-    if (rc == CLI_EXIT_OK) o->robust_steps = (uint32_t)robust_steps;
+        rc = cli_long(args, "members", default_members, 1, o->variants,
+                      &members);
+    if (rc == CLI_EXIT_OK) o->members = (uint32_t)members;
     return rc;
 }
 
@@ -176,8 +148,7 @@ static int read_build_settings(const cli_args *args, build_settings *b)
     if (st != DG_OK) return cli_fail(st, "preparing the guard options");
     int rc = required_value(args, "student", &b->student);
     if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &b->output);
-    if (rc == CLI_EXIT_OK) rc = read_counts(args, o);
-    if (rc == CLI_EXIT_OK) rc = read_rates(args, o);
+    if (rc == CLI_EXIT_OK) rc = read_numbers(args, o);
     if (rc == CLI_EXIT_OK) rc = cli_choice(args, "rule", rules, NULL, &o->rule);
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "mode", modes, NULL, &o->prune_mode);

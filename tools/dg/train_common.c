@@ -40,6 +40,20 @@ int32_t schedule_from_name(const char *name)
     return -1;
 }
 
+/* The numeric TRAIN_OPTIONS, each a field of dg_train_opts. */
+#define TRAIN_FIELD(field, name, kind, min, max)                            \
+    CLI_FIELD(dg_train_opts, field, name, kind, min, max)
+static const cli_field number_options[] = {
+    TRAIN_FIELD(epochs, "epochs", CLI_U32, 1, 100000),
+    TRAIN_FIELD(batch_size, "batch", CLI_U32, 1, 65536),
+    TRAIN_FIELD(step_epochs, "step-epochs", CLI_U32, 1, 100000),
+    TRAIN_FIELD(seed, "seed", CLI_U64, 0, INT32_MAX),
+    TRAIN_FIELD(learning_rate, "lr", CLI_F32, 1e-9, 10),
+    TRAIN_FIELD(momentum, "momentum", CLI_F32, 0, 0.999),
+    TRAIN_FIELD(weight_decay, "weight-decay", CLI_F32, 0, 1),
+    TRAIN_FIELD(step_gamma, "step-gamma", CLI_F32, 1e-6, 1),
+};
+
 /* Fills o from the TRAIN_OPTIONS; the library's defaults stand for what
  * neither the command line nor `defaults` gives. */
 static int read_train_options(const cli_args *args,
@@ -48,37 +62,18 @@ static int read_train_options(const cli_args *args,
 {
     dg_status st = dg_train_opts_init(o, sizeof *o);
     if (st != DG_OK) return cli_fail(st, "preparing the training options");
+    o->epochs = defaults->epochs;
     o->learning_rate = (float)defaults->learning_rate;
-    long epochs, batch, step_epochs, seed;
-    int rc = cli_long(args, "epochs", (long)defaults->epochs, 1, 100000,
-                      &epochs);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "batch", (long)o->batch_size, 1, 65536, &batch);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "step-epochs", (long)o->step_epochs, 1, 100000,
-                      &step_epochs);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "momentum", 0, 0.999, &o->momentum);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "weight-decay", 0, 1, &o->weight_decay);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "step-gamma", 1e-6, 1, &o->step_gamma);
+    int rc = cli_read_fields(args, number_options,
+                             sizeof number_options / sizeof *number_options,
+                             o);
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "optimizer", optimizers, "adam",
-                         &o->optimizer);
+                        &o->optimizer);
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "schedule", schedules, defaults->schedule,
-                         &o->schedule);
-    if (rc != CLI_EXIT_OK) return rc;
-    o->epochs = (uint32_t)epochs;
-    o->batch_size = (uint32_t)batch;
-    o->step_epochs = (uint32_t)step_epochs;
-    o->seed = (uint64_t)seed;
-    return CLI_EXIT_OK;
+                        &o->schedule);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
