@@ -158,8 +158,8 @@ typedef struct demo {
     const demo_scenario *scenario;
     const demo_settings *settings;
     uint64_t seed;
-    const char *out_dir;
-    bool json, quiet;
+    demo_out out;
+    bool json;
     double start;
     demo_model teacher, student, surrogate, patched;
     dg_guard *guard, *surrogate_guard;
@@ -175,33 +175,12 @@ typedef struct demo_stage {
     int (*run)(demo *d);
 } demo_stage;
 
-/* DIR/NAME into buf. */
-static int out_path(const demo *d, const char *name, char *buf, size_t size)
-{
-    if ((size_t)snprintf(buf, size, "%s/%s", d->out_dir, name) >= size)
-        return cli_error("the path %s/%s is too long", d->out_dir, name);
-    return CLI_EXIT_OK;
-}
-
-/* A line on stderr saying what the demo is doing, unless --quiet. */
-static void note(const demo *d, const char *fmt, ...) CLI_PRINTF(2, 3);
-
-static void note(const demo *d, const char *fmt, ...)
-{
-    if (d->quiet) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 /* Writes DIR/NAME with `write`, reporting any failure. */
 static int write_out_file(const demo *d, const char *name,
                           void (*write)(const demo *, FILE *))
 {
     char path[4096];
-    int rc = out_path(d, name, path, sizeof path);
+    int rc = demo_path(&d->out, name, path, sizeof path);
     if (rc != CLI_EXIT_OK) return rc;
     FILE *f = fopen(path, "w");
     if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
@@ -333,11 +312,11 @@ static char *settings_text(const demo *d)
  * the same settings: reusing them otherwise would mix two experiments. */
 static int prepare_out_dir(demo *d)
 {
-    if (mkdir(d->out_dir, 0777) != 0 && errno != EEXIST)
-        return cli_error("cannot create the folder %s: %s", d->out_dir,
+    if (mkdir(d->out.dir, 0777) != 0 && errno != EEXIST)
+        return cli_error("cannot create the folder %s: %s", d->out.dir,
                          strerror(errno));
     char path[4096];
-    int rc = out_path(d, "settings.json", path, sizeof path);
+    int rc = demo_path(&d->out, "settings.json", path, sizeof path);
     if (rc != CLI_EXIT_OK) return rc;
     FILE *f = fopen(path, "r");
     if (!f) return write_out_file(d, "settings.json", write_settings);
@@ -350,7 +329,7 @@ static int prepare_out_dir(demo *d)
     else if (have_len != want_len || memcmp(have, want, want_len) != 0)
         rc = cli_error("%s holds a demo made with other settings (see %s); "
                        "remove it or choose another --out",
-                       d->out_dir, path);
+                       d->out.dir, path);
     free(want);
     free(have);
     return rc;
@@ -366,11 +345,11 @@ static void reuse_model(demo *d, demo_model *m, const char *path)
     struct stat st;
     if (stat(path, &st) != 0) return;
     if (dg_model_load_file(path, &m->model) != DG_OK) {
-        note(d, "%s: %s does not load; training again", m->name, path);
+        demo_note(&d->out, "%s: %s does not load; training again", m->name, path);
         return;
     }
     m->reused = true;
-    note(d, "%s: reusing %s", m->name, path);
+    demo_note(&d->out, "%s: reusing %s", m->name, path);
 }
 
 /* Trains a freshly built model on its plan's classes and saves it. */
@@ -392,14 +371,14 @@ static int train_model(demo *d, demo_model *m, const char *path)
     if (p->patch) opts.patch_teacher = d->teacher.model;
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
-    int rc = out_path(d, name, checkpoint, sizeof checkpoint);
+    int rc = demo_path(&d->out, name, checkpoint, sizeof checkpoint);
     if (rc == CLI_EXIT_OK) rc = data_open("fmnist:train", fmnist_shape, m->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
         dg_dataset_count(data.samples, &n);
-        note(d, "%s: training on %u images of classes %s, %u epoch%s",
+        demo_note(&d->out, "%s: training on %u images of classes %s, %u epoch%s",
              m->name, n, m->classes, p->epochs, p->epochs == 1 ? "" : "s");
         rc = train_run(m->model, data.samples, &opts, &m->training);
     }
@@ -418,7 +397,7 @@ static int test_model(demo *d, demo_model *m)
         rc = evaluate_model(m->model, data.samples, "fmnist:test", &m->test);
     m->test_seconds = monotonic_seconds() - start;
     if (rc == CLI_EXIT_OK)
-        note(d, "%s: test accuracy %.2f%% (%u of %u)", m->name,
+        demo_note(&d->out, "%s: test accuracy %.2f%% (%u of %u)", m->name,
              100 * evaluation_accuracy(&m->test), m->test.correct,
              m->test.total);
     data_free(&data);
@@ -431,7 +410,7 @@ static int obtain_model(demo *d, demo_model *m,
 {
     char path[4096], file[256];
     snprintf(file, sizeof file, "%s.dgm", m->name);
-    int rc = out_path(d, file, path, sizeof path);
+    int rc = demo_path(&d->out, file, path, sizeof path);
     if (rc != CLI_EXIT_OK) return rc;
     reuse_model(d, m, path);
     if (!m->reused) {
@@ -468,7 +447,7 @@ static int stage_student(demo *d)
 static dg_status build_patched(const demo *d, dg_model **out)
 {
     char path[4096];
-    if (out_path(d, "student.dgm", path, sizeof path) != CLI_EXIT_OK)
+    if (demo_path(&d->out, "student.dgm", path, sizeof path) != CLI_EXIT_OK)
         return DG_E_INVALID_ARG;
     return dg_model_load_file(path, out);
 }
@@ -503,18 +482,18 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
 {
     char path[4096], work[4096], file[256];
     snprintf(file, sizeof file, "%s.dg", name);
-    int rc = out_path(d, file, path, sizeof path);
+    int rc = demo_path(&d->out, file, path, sizeof path);
     snprintf(file, sizeof file, "%s.work", name);
-    if (rc == CLI_EXIT_OK) rc = out_path(d, file, work, sizeof work);
+    if (rc == CLI_EXIT_OK) rc = demo_path(&d->out, file, work, sizeof work);
     if (rc != CLI_EXIT_OK) return rc;
     struct stat st;
     if (stat(path, &st) == 0) {
         if (dg_guard_load_file(path, student->model, guard) == DG_OK) {
             *reused = true;
-            note(d, "%s: reusing %s", name, path);
+            demo_note(&d->out, "%s: reusing %s", name, path);
             return CLI_EXIT_OK;
         }
-        note(d, "%s: %s does not load; building again", name, path);
+        demo_note(&d->out, "%s: %s does not load; building again", name, path);
     }
     const model_plan *p = student->plan;
     dg_guard_opts o;
@@ -525,7 +504,7 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
     rc = data_open("fmnist:train", fmnist_shape, student->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) {
-        note(d, "%s: %u differentiators per class, %u epoch%s each", name,
+        demo_note(&d->out, "%s: %u differentiators per class, %u epoch%s each", name,
              o.variants, o.epochs, o.epochs == 1 ? "" : "s");
         rc = guard_build_file(&o, student->model, data.samples, NULL, path,
                               guard, seconds);
@@ -555,7 +534,7 @@ static int stage_levels(demo *d)
 {
     d->levels = (demo_levels){
         .plan = &d->settings->levels,
-        .in = {.out_dir = d->out_dir, .seed = d->seed, .quiet = d->quiet,
+        .in = {.out = d->out, .seed = d->seed,
                .teacher = d->teacher.model,
                .classes = d->student.classes,
                .surrogate_skip = d->surrogate.plan->skip_per_class,
@@ -566,29 +545,21 @@ static int stage_levels(demo *d)
 
 /* Attacks the test split as the plan says, writing DIR/attack-NAME.dgadv
  * and example images in DIR/examples-NAME. */
-static int make_set(const demo *d, const attack_set_plan *a, uint64_t seed,
-                    const char *path)
+static int obtain_set(demo *d, const attack_set_plan *a, uint64_t seed,
+                      dg_advset **out)
 {
-    char teacher[4096], student[4096], examples[4096], name[256];
+    char examples[4096], name[256], doing[256];
     snprintf(name, sizeof name, "examples-%s", a->name);
-    int rc = out_path(d, "teacher.dgm", teacher, sizeof teacher);
-    if (rc == CLI_EXIT_OK)
-        rc = out_path(d, "student.dgm", student, sizeof student);
-    if (rc == CLI_EXIT_OK) rc = out_path(d, name, examples, sizeof examples);
+    int rc = demo_path(&d->out, name, examples, sizeof examples);
     if (rc != CLI_EXIT_OK) return rc;
     attack_plan p = {
-        .teacher_path = teacher,
-        .student_path = student,
-        .data_spec = "fmnist:test",
         .classes = d->student.classes,
-        .out_path = path,
         .examples_dir = examples,
-        .preset = DG_ATTACK_PRESET_STRONG,
         .count = a->count,
-        .target_class = -1,
         .n_examples = 8,
     };
-    dg_status st = dg_attack_opts_init(&p.opts, sizeof p.opts, p.preset);
+    dg_status st = dg_attack_opts_init(&p.opts, sizeof p.opts,
+                                       DG_ATTACK_PRESET_STRONG);
     if (st != DG_OK) return cli_fail(st, "attack options");
     p.opts.method = a->method;
     p.opts.targeted = a->targeted;
@@ -598,9 +569,10 @@ static int make_set(const demo *d, const attack_set_plan *a, uint64_t seed,
         p.opts.epsilon = a->epsilon;
         p.opts.step = a->step;
     }
-    note(d, "attack %s: %u attempts on test images, %u iterations", a->name,
-         a->count, a->iterations);
-    return attack_write_set(&p);
+    snprintf(doing, sizeof doing,
+             "attack %s: %u attempts on test images, %u iterations", a->name,
+             a->count, a->iterations);
+    return demo_obtain_set(&d->out, a->name, &p, doing, out);
 }
 
 static int stage_attack(demo *d)
@@ -608,23 +580,10 @@ static int stage_attack(demo *d)
     int rc = CLI_EXIT_OK;
     for (uint32_t k = 0; rc == CLI_EXIT_OK && k < d->settings->n_attacks;
          k++) {
-        const attack_set_plan *a = &d->settings->attacks[k];
-        char path[4096], file[256];
-        snprintf(file, sizeof file, "attack-%s.dgadv", a->name);
-        rc = out_path(d, file, path, sizeof path);
-        if (rc != CLI_EXIT_OK) break;
-        struct stat st;
-        if (stat(path, &st) == 0 &&
-            dg_advset_load_file(path, &d->sets[k]) == DG_OK) {
-            note(d, "attack %s: reusing %s", a->name, path);
-            continue;
-        }
-        rc = make_set(d, a, d->seed + k, path);
-        if (rc == CLI_EXIT_OK) {
-            dg_status ls = dg_advset_load_file(path, &d->sets[k]);
-            if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
-        }
-        if (cli_interrupted()) rc = cli_error("interrupted");
+        rc = obtain_set(d, &d->settings->attacks[k], d->seed + k,
+                        &d->sets[k]);
+        if (rc == CLI_EXIT_OK && cli_interrupted())
+            rc = cli_error("interrupted");
     }
     return rc;
 }
@@ -646,12 +605,12 @@ static int stage_eval(demo *d)
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);
         o.patched_student = d->patched.model;
-        note(d, "eval: the guard and the baselines on clean test images "
+        demo_note(&d->out, "eval: the guard and the baselines on clean test images "
                 "and %u adversarial sets", d->settings->n_attacks);
         rc = eval_view_run(d->guard, clean.samples, sets, names,
                            d->settings->n_attacks, &o, &d->eval);
     }
-    if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out_dir);
+    if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out.dir);
     if (rc == CLI_EXIT_OK)
         rc = levels_eval(&d->levels, d->guard, clean.samples,
                          d->patched.model);
@@ -785,7 +744,7 @@ static void write_report_md(const demo *d, FILE *out)
                  "of the Student's classes\n(%s/attack-*.dgadv, examples in "
                  "examples-*), and the baselines on the\nsame inputs "
                  "(doc/EVALUATION.md defines each number).\n\n",
-            d->guard_reused ? "reused" : "built by this run", d->out_dir);
+            d->guard_reused ? "reused" : "built by this run", d->out.dir);
     eval_write_markdown(out, &d->eval);
     fprintf(out, "\n![defence rate](defence-vs-members.png)\n"
                  "![cost](cost-vs-members.png)\n");
@@ -823,8 +782,8 @@ static int print_summary(const demo *d)
     }
     if (rc == CLI_EXIT_OK) rc = levels_print(stdout, &d->levels);
     if (rc == CLI_EXIT_OK)
-        printf("\nreport: %s/report.md and %s/report.json\n", d->out_dir,
-               d->out_dir);
+        printf("\nreport: %s/report.md and %s/report.json\n", d->out.dir,
+               d->out.dir);
     return rc;
 }
 
@@ -884,9 +843,8 @@ static int run_demo(const cli_args *args)
         .scenario = scenario,
         .settings = cli_flag(args, "quick") ? &quick_settings : &full_settings,
         .seed = (uint64_t)seed,
-        .out_dir = out_dir ? out_dir : "dg-demo",
+        .out = {out_dir ? out_dir : "dg-demo", cli_flag(args, "quiet")},
         .json = cli_flag(args, "json"),
-        .quiet = cli_flag(args, "quiet"),
         .start = monotonic_seconds(),
         .teacher = {.name = "teacher",
                     .architecture = DG_ARCH_FMNIST_TEACHER},

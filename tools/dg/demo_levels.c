@@ -9,15 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "attack_run.h"
 #include "chart.h"
 
-/* A line on stderr saying what the demo is doing, unless quiet. */
-static void note(const demo_levels *l, const char *fmt, ...) CLI_PRINTF(2, 3);
-
-static void note(const demo_levels *l, const char *fmt, ...)
+void demo_note(const demo_out *o, const char *fmt, ...)
 {
-    if (l->in.quiet) return;
+    if (o->quiet) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -25,13 +21,42 @@ static void note(const demo_levels *l, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* DIR/FILE into buf. */
-static int path_in(const demo_levels *l, const char *file, char *buf,
-                   size_t size)
+int demo_path(const demo_out *o, const char *file, char *buf, size_t size)
 {
-    if ((size_t)snprintf(buf, size, "%s/%s", l->in.out_dir, file) >= size)
-        return cli_error("the path %s/%s is too long", l->in.out_dir, file);
+    if ((size_t)snprintf(buf, size, "%s/%s", o->dir, file) >= size)
+        return cli_error("the path %s/%s is too long", o->dir, file);
     return CLI_EXIT_OK;
+}
+
+int demo_obtain_set(const demo_out *o, const char *name, attack_plan *plan,
+                    const char *doing, dg_advset **out)
+{
+    char path[4096], file[256], teacher[4096], student[4096];
+    snprintf(file, sizeof file, "attack-%s.dgadv", name);
+    int rc = demo_path(o, file, path, sizeof path);
+    if (rc != CLI_EXIT_OK) return rc;
+    struct stat st;
+    if (stat(path, &st) == 0 && dg_advset_load_file(path, out) == DG_OK) {
+        demo_note(o, "attack %s: reusing %s", name, path);
+        return CLI_EXIT_OK;
+    }
+    rc = demo_path(o, "teacher.dgm", teacher, sizeof teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = demo_path(o, "student.dgm", student, sizeof student);
+    if (rc != CLI_EXIT_OK) return rc;
+    plan->teacher_path = teacher;
+    plan->student_path = student;
+    plan->data_spec = "fmnist:test";
+    plan->out_path = path;
+    plan->preset = DG_ATTACK_PRESET_STRONG;
+    plan->target_class = -1;
+    demo_note(o, "%s", doing);
+    rc = attack_write_set(plan);
+    if (rc == CLI_EXIT_OK) {
+        dg_status ls = dg_advset_load_file(path, out);
+        if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
+    }
+    return rc;
 }
 
 /* A budget as the plan spells it (0.1, not 0.100000001). */
@@ -183,30 +208,25 @@ static int list_sets(demo_levels *l)
     return CLI_EXIT_OK;
 }
 
-/* The attack of set s as attack_run.c takes it; the paths live in
- * `files`. */
+/* The attack of set s as attack_run.c takes it; the guards' paths live
+ * in `files`. */
 static int plan_set(const demo_levels *l, const level_set *s,
-                    char files[5][4096], attack_plan *a)
+                    char files[3][4096], attack_plan *a)
 {
-    static const char *const names[5] = {
-        "teacher.dgm", "student.dgm", "guard.dg", "surrogate-guard.dg",
-        "surrogate-student.dgm"};
-    for (int k = 0; k < 5; k++) {
-        int rc = path_in(l, names[k], files[k], sizeof files[k]);
+    static const char *const names[3] = {"guard.dg", "surrogate-guard.dg",
+                                         "surrogate-student.dgm"};
+    for (int k = 0; k < 3; k++) {
+        int rc = demo_path(&l->in.out, names[k], files[k], sizeof files[k]);
         if (rc != CLI_EXIT_OK) return rc;
     }
     const levels_plan *p = l->plan;
     *a = (attack_plan){
-        .teacher_path = files[0],
-        .student_path = files[1],
-        .data_spec = "fmnist:test",
         .classes = l->in.classes,
-        .preset = DG_ATTACK_PRESET_STRONG,
         .count = p->count,
-        .target_class = -1,
         .label = s->label,
     };
-    dg_status st = dg_attack_opts_init(&a->opts, sizeof a->opts, a->preset);
+    dg_status st = dg_attack_opts_init(&a->opts, sizeof a->opts,
+                                       DG_ATTACK_PRESET_STRONG);
     if (st != DG_OK) return cli_fail(st, "attack options");
     a->opts.method = s->method;
     a->opts.feature_layer = s->layer;
@@ -221,40 +241,25 @@ static int plan_set(const demo_levels *l, const level_set *s,
         a->opts.iterations = p->dssim_iterations;
     }
     if (s->level != 'a') {
-        a->guard_path = s->level == 'b' ? files[3] : files[2];
-        a->guard_student_path = s->level == 'b' ? files[4] : NULL;
+        a->guard_path = s->level == 'b' ? files[1] : files[0];
+        a->guard_student_path = s->level == 'b' ? files[2] : NULL;
         a->opts.adaptive_weight = p->adaptive_weight;
         a->opts.adaptive_draw = p->draw;
     }
     return CLI_EXIT_OK;
 }
 
-/* Loads DIR/attack-NAME.dgadv if an earlier run made it, else crafts it. */
+/* Loads set k if an earlier run made it, else crafts it. */
 static int obtain_set(demo_levels *l, uint32_t k)
 {
     const level_set *s = &l->sets[k];
-    char path[4096], file[64], files[5][4096];
-    snprintf(file, sizeof file, "attack-%s.dgadv", s->name);
-    int rc = path_in(l, file, path, sizeof path);
-    if (rc != CLI_EXIT_OK) return rc;
-    struct stat st;
-    if (stat(path, &st) == 0 &&
-        dg_advset_load_file(path, &l->advsets[k]) == DG_OK) {
-        note(l, "attack %s: reusing %s", s->name, path);
-        return CLI_EXIT_OK;
-    }
+    char files[3][4096], doing[512];
     attack_plan a;
-    rc = plan_set(l, s, files, &a);
+    int rc = plan_set(l, s, files, &a);
     if (rc != CLI_EXIT_OK) return rc;
-    a.out_path = path;
-    note(l, "attack %s (%s): %u attempts, %u iterations", s->name, s->label,
-         a.count, a.opts.iterations);
-    rc = attack_write_set(&a);
-    if (rc == CLI_EXIT_OK) {
-        dg_status ls = dg_advset_load_file(path, &l->advsets[k]);
-        if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
-    }
-    return rc;
+    snprintf(doing, sizeof doing, "attack %s (%s): %u attempts, %u iterations",
+             s->name, s->label, a.count, a.opts.iterations);
+    return demo_obtain_set(&l->in.out, s->name, &a, doing, &l->advsets[k]);
 }
 
 int levels_attack(demo_levels *l)
@@ -362,7 +367,7 @@ static int chart_budgets(const demo_levels *l, int32_t method,
         .x_min = 0, .x_max = top * 1.1, .y_min = 0, .y_max = 1.001,
         .percent_y = true,
     };
-    int rc = path_in(l, file, path, sizeof path);
+    int rc = demo_path(&l->in.out, file, path, sizeof path);
     return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 3) : rc;
 }
 
@@ -396,7 +401,7 @@ static int chart_layers(const demo_levels *l)
         .x_min = first - 0.5, .x_max = l->cut + 0.5, .x_tick = 1,
         .y_min = 0, .y_max = 1.001, .percent_y = true,
     };
-    int rc = path_in(l, "defence-vs-layer.png", path, sizeof path);
+    int rc = demo_path(&l->in.out, "defence-vs-layer.png", path, sizeof path);
     return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 2) : rc;
 }
 
@@ -409,7 +414,7 @@ int levels_eval(demo_levels *l, const dg_guard *guard,
     dg_eval_opts o;
     dg_eval_opts_init(&o, sizeof o);
     o.patched_student = patched;
-    note(l, "eval: the guard and the baselines on the %u sets of the threat "
+    demo_note(&l->in.out, "eval: the guard and the baselines on the %u sets of the threat "
             "levels",
          l->n_sets);
     int rc = eval_view_run(guard, clean, (const dg_advset *const *)l->advsets,
@@ -418,7 +423,7 @@ int levels_eval(demo_levels *l, const dg_guard *guard,
     const levels_plan *p = l->plan;
     for (uint32_t k = 0; rc == CLI_EXIT_OK && k < l->n_sets; k++) {
         level_result r = result_of(l, k);
-        note(l, "  %-16s ASR %5.1f%% with the defence off, guard stops "
+        demo_note(&l->in.out, "  %-16s ASR %5.1f%% with the defence off, guard stops "
                 "%5.1f%%",
              l->sets[k].name, 100 * r.asr, 100 * r.guard);
     }
