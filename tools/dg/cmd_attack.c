@@ -111,7 +111,7 @@ static int read_adaptive(const cli_args *args, attack_plan *p)
 }
 
 /* --shard I/N.  A shard attacks whole batches of the run's attempts, so
- * that its part equals theirs in the unsharded set (attack_run.c); the
+ * that its part equals theirs in the unsharded set (dg_advset_make); the
  * examples would be a shard's only. */
 static int read_shard(const cli_args *args, attack_plan *p)
 {
