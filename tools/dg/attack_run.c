@@ -40,13 +40,6 @@ static bool is_adaptive(const attack_plan *p)
     return p->guard_path || p->model_list;
 }
 
-static int load_model(const char *path, dg_model **out)
-{
-    dg_status st = dg_model_load_file(path, out);
-    if (st != DG_OK) return cli_fail(st, "loading %s", path);
-    return CLI_EXIT_OK;
-}
-
 /* The folder of the output must exist before minutes of attacking. */
 static int check_output_folder(const char *path)
 {
@@ -68,8 +61,8 @@ static int load_inputs(attack_run *r)
 {
     const attack_plan *p = &r->plan;
     uint32_t shape[3];
-    int rc = load_model(p->teacher_path, &r->teacher);
-    if (rc == CLI_EXIT_OK) rc = load_model(p->student_path, &r->student);
+    int rc = cli_load_model(p->teacher_path, &r->teacher);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model(p->student_path, &r->student);
     if (rc != CLI_EXIT_OK) return rc;
     dg_status st = dg_model_input_shape(r->student, &shape[0], &shape[1],
                                         &shape[2]);
@@ -110,7 +103,7 @@ static int load_list(const char *list, dg_model ***models, uint32_t *n)
         dg_model **grown = realloc(*models, (*n + 1) * sizeof *grown);
         if (!grown) return cli_error("out of memory");
         *models = grown;
-        int rc = load_model(path, &grown[*n]);
+        int rc = cli_load_model(path, &grown[*n]);
         if (rc != CLI_EXIT_OK) return rc;
         ++*n;
         at += len + (at[len] == ',');
@@ -124,7 +117,7 @@ static int load_guard(const attack_plan *p, dg_guard **guard)
     const char *student_path =
         p->guard_student_path ? p->guard_student_path : p->student_path;
     dg_model *student;
-    int rc = load_model(student_path, &student);
+    int rc = cli_load_model(student_path, &student);
     if (rc != CLI_EXIT_OK) return rc;
     dg_status st = dg_guard_load_file(p->guard_path, student, guard);
     dg_model_free(student); /* the guard holds its own reference */

@@ -306,6 +306,20 @@ int required_value(const cli_args *args, const char *name, const char **out)
     return CLI_EXIT_OK;
 }
 
+int cli_load_model(const char *path, dg_model **out)
+{
+    dg_status st = dg_model_load_file(path, out);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
+}
+
+int cli_load_model_option(const cli_args *args, const char *name,
+                          dg_model **out)
+{
+    const char *path;
+    int rc = required_value(args, name, &path);
+    return rc == CLI_EXIT_OK ? cli_load_model(path, out) : rc;
+}
+
 static const cli_named *find_named(const cli_named *table,
                                      const char *name)
 {

@@ -100,6 +100,12 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
 int required_value(const cli_args *args, const char *name,
                    const char **out);
 
+/* Loads a model file, reporting "loading PATH" on failure. */
+int cli_load_model(const char *path, dg_model **out);
+/* cli_load_model of the required option `name`'s file. */
+int cli_load_model_option(const cli_args *args, const char *name,
+                          dg_model **out);
+
 /* One spelling of an option's value and the DG_* value it stands for. */
 typedef struct cli_named {
     const char *name;

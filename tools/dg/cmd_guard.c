@@ -229,12 +229,6 @@ typedef struct build_outcome {
     double seconds;
 } build_outcome;
 
-static int load_student(const char *path, dg_model **out)
-{
-    dg_status st = dg_model_load_file(path, out);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
-}
-
 /* --data, and --holdout selected with the same --classes and --per-class;
  * holdout->samples stays NULL without --holdout. */
 static int load_build_data(const cli_args *args, const dg_model *student,
@@ -636,7 +630,7 @@ static int run_build(const cli_args *args, build_step step)
     dg_guard *guard = NULL;
     class_data train = {0}, holdout = {0};
     int rc = read_build_settings(args, &b);
-    if (rc == CLI_EXIT_OK) rc = load_student(b.student, &student);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model(b.student, &student);
     if (rc == CLI_EXIT_OK)
         rc = load_build_data(args, student, &train, &holdout);
     if (rc == CLI_EXIT_OK)
@@ -662,7 +656,7 @@ static int run_info(const cli_args *args, const char *guard_path)
     dg_model *student = NULL;
     dg_guard *guard = NULL;
     int rc = required_value(args, "student", &student_path);
-    if (rc == CLI_EXIT_OK) rc = load_student(student_path, &student);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model(student_path, &student);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_guard_load_file(guard_path, student, &guard);
         if (st != DG_OK)

@@ -229,10 +229,9 @@ static int run_info(const cli_args *args)
 {
     model_summary summary = {.path = args->positional[0]};
     dg_model *model = NULL;
-    dg_status st = dg_model_load_file(summary.path, &model);
-    if (st != DG_OK) return cli_fail(st, "loading %s", summary.path);
-
-    int rc = gather(model, &summary);
+    int rc = cli_load_model(summary.path, &model);
+    if (rc != CLI_EXIT_OK) return rc;
+    rc = gather(model, &summary);
     if (rc == CLI_EXIT_OK && cli_flag(args, "json"))
         print_json(&summary);
     else if (rc == CLI_EXIT_OK)

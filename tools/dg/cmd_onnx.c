@@ -192,9 +192,9 @@ typedef struct guard_source {
 
 static int open_guard(guard_source *g)
 {
-    dg_status st = dg_model_load_file(g->student_path, &g->student);
-    if (st != DG_OK) return cli_fail(st, "loading %s", g->student_path);
-    st = dg_guard_load_file(g->guard_path, g->student, &g->guard);
+    int rc = cli_load_model(g->student_path, &g->student);
+    if (rc != CLI_EXIT_OK) return rc;
+    dg_status st = dg_guard_load_file(g->guard_path, g->student, &g->guard);
     if (st != DG_OK)
         return cli_fail(st, "loading the guard %s for %s", g->guard_path,
                         g->student_path);
@@ -224,10 +224,10 @@ static int export_model(const cli_args *args, const char *path,
                         const char *output)
 {
     dg_model *m;
-    dg_status st = dg_model_load_file(path, &m);
-    if (st != DG_OK) return cli_fail(st, "loading %s", path);
     model_shape s;
-    int rc = write_onnx(m, output, &s);
+    int rc = cli_load_model(path, &m);
+    if (rc != CLI_EXIT_OK) return rc;
+    rc = write_onnx(m, output, &s);
     dg_model_free(m);
     if (rc != CLI_EXIT_OK) return rc;
     if (!cli_flag(args, "json")) {

@@ -10,16 +10,6 @@
 static const train_defaults defaults = {PATCH_EPOCHS, PATCH_LR,
                                         PATCH_SCHEDULE};
 
-static int load_model(const cli_args *args, const char *option,
-                      dg_model **out)
-{
-    const char *path;
-    int rc = required_value(args, option, &path);
-    if (rc != CLI_EXIT_OK) return rc;
-    dg_status st = dg_model_load_file(path, out);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
-}
-
 /* --cap, --cap-step, --cap-max and --patch-weight over the library's
  * defaults. */
 static const cli_field patch_fields[] = {
@@ -49,8 +39,8 @@ static int run_patch(const cli_args *args)
     uint32_t shape[3];
     int rc = train_command_read(args, &defaults, &settings);
     if (rc == CLI_EXIT_OK) rc = read_patch_options(args, &settings.opts);
-    if (rc == CLI_EXIT_OK) rc = load_model(args, "teacher", &teacher);
-    if (rc == CLI_EXIT_OK) rc = load_model(args, "student", &student);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model_option(args, "teacher", &teacher);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model_option(args, "student", &student);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_model_input_shape(student, &shape[0], &shape[1],
                                             &shape[2]);
