@@ -964,6 +964,14 @@ DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
 DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                                 const dg_train_opts *o,
                                 dg_train_report *report);
+/** dg_model_train, then m written to path atomically and the checkpoint
+ *  (o->checkpoint_path, if set) removed: a leftover checkpoint would make
+ *  the next training with it resume this finished one.  If training or
+ *  writing fails the checkpoint stays, so that the same call resumes.
+ *  Since LIBDIFFGUARD_1.4.  Thread: as dg_model_train. */
+DG_API dg_status dg_model_train_file(dg_model *m, const dg_dataset *ds,
+                                     const dg_train_opts *o, const char *path,
+                                     dg_train_report *report);
 #endif /* DG_EXPERIMENTAL_API */
 
 /** Classifies every sample of ds and counts: *correct and *total, and when

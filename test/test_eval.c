@@ -629,7 +629,8 @@ START_TEST(advset_make_is_the_run_step_by_step)
 }
 END_TEST
 
-/* Adaptive runs take the guard's members of each target class. */
+/* An adaptive run with the guard's members of each target class, then
+ * the arguments dg_advset_make refuses. */
 START_TEST(advset_make_checks_its_arguments)
 {
     dg_attack_opts a;

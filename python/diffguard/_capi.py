@@ -173,6 +173,8 @@ _PROTOTYPES = {
     "dg_train_opts_init": ([_p(dg_train_opts), c_size_t], None),
     "dg_model_train": ([_M, _D, _p(dg_train_opts), _p(dg_train_report)],
                        None),
+    "dg_model_train_file": ([_M, _D, _p(dg_train_opts), c_char_p,
+                             _p(dg_train_report)], None),
     "dg_model_evaluate": ([_M, _D, _U32, c_size_t, _u32p, _u32p], None),
     "dg_model_transfer": ([_M, c_int32, c_char_p, c_uint64, _pp(dg_model)],
                           None),

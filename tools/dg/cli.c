@@ -356,37 +356,26 @@ int cli_choice(const cli_args *args, const char *option,
                            text);
 }
 
-/* One field of cli_read_fields; memcpy, as the struct is seen as bytes. */
-static int read_field(const cli_args *args, const cli_field *f, char *field)
+/* One field of cli_read_fields, whose value is the default. */
+static int read_field(const cli_args *args, const cli_field *f, void *field)
 {
-    uint32_t u32;
-    uint64_t u64;
-    float f32;
-    long integer;
-    double number;
+    uint32_t *u32 = field;
+    uint64_t *u64 = field;
+    float *f32 = field;
+    long integer = 0;
+    double number = 0;
     int rc;
-    switch (f->kind) {
-    case CLI_U32:
-        memcpy(&u32, field, sizeof u32);
-        rc = cli_long(args, f->name, (long)u32, (long)f->min, (long)f->max,
-                      &integer);
-        u32 = (uint32_t)integer;
-        memcpy(field, &u32, sizeof u32);
-        return rc;
-    case CLI_U64:
-        memcpy(&u64, field, sizeof u64);
-        rc = cli_long(args, f->name, (long)u64, (long)f->min, (long)f->max,
-                      &integer);
-        u64 = (uint64_t)integer;
-        memcpy(field, &u64, sizeof u64);
-        return rc;
-    default:
-        memcpy(&f32, field, sizeof f32);
-        rc = cli_double(args, f->name, f32, f->min, f->max, &number);
-        f32 = (float)number;
-        memcpy(field, &f32, sizeof f32);
+    if (f->kind == CLI_F32) {
+        rc = cli_double(args, f->name, *f32, f->min, f->max, &number);
+        if (rc == CLI_EXIT_OK) *f32 = (float)number;
         return rc;
     }
+    long current = f->kind == CLI_U32 ? (long)*u32 : (long)*u64;
+    rc = cli_long(args, f->name, current, (long)f->min, (long)f->max,
+                  &integer);
+    if (rc == CLI_EXIT_OK && f->kind == CLI_U32) *u32 = (uint32_t)integer;
+    if (rc == CLI_EXIT_OK && f->kind == CLI_U64) *u64 = (uint64_t)integer;
+    return rc;
 }
 
 int cli_read_fields(const cli_args *args, const cli_field *fields, size_t n,

@@ -380,9 +380,8 @@ static int train_model(demo *d, demo_model *m, const char *path)
         dg_dataset_count(data.samples, &n);
         demo_note(&d->out, "%s: training on %u images of classes %s, %u epoch%s",
              m->name, n, m->classes, p->epochs, p->epochs == 1 ? "" : "s");
-        rc = train_run(m->model, data.samples, &opts, &m->training);
+        rc = train_run(m->model, data.samples, &opts, path, &m->training);
     }
-    if (rc == CLI_EXIT_OK) rc = model_save(m->model, path, checkpoint);
     data_free(&data);
     return rc;
 }

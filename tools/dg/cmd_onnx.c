@@ -138,7 +138,8 @@ static int run_import(const cli_args *args)
         rc = name_classes(m, &none, names);
     }
     if (rc == CLI_EXIT_OK) rc = set_normalisation(args, m);
-    if (rc == CLI_EXIT_OK) rc = model_save(m, output, NULL);
+    st = rc == CLI_EXIT_OK ? dg_model_save_file(m, output) : DG_OK;
+    if (st != DG_OK) rc = cli_fail(st, "writing %s", output);
     if (rc == CLI_EXIT_OK) rc = import_report(args, m, onnx, output);
     dg_model_free(m);
     return rc;

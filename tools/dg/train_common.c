@@ -3,7 +3,6 @@
  * transfer, evaluate and demo commands. */
 #include "train_common.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -113,7 +112,7 @@ static int on_train_progress(void *user, const char *stage, uint64_t done,
 }
 
 int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
-              train_outcome *out)
+              const char *path, train_outcome *out)
 {
     memset(out, 0, sizeof *out);
     out->report.struct_size = sizeof out->report;
@@ -127,7 +126,8 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
     catch_interrupts();
     double start = monotonic_seconds();
     st = cli_interrupted() ? DG_E_CANCELLED
-                             : dg_model_train(m, ds, &opts, &out->report);
+                             : dg_model_train_file(m, ds, &opts, path,
+                                                   &out->report);
     out->seconds = monotonic_seconds() - start;
     if (progress.started) progress_finish();
     if (st == DG_E_CANCELLED && o->checkpoint_path)
@@ -135,7 +135,7 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
                          "the same command again to resume",
                          o->checkpoint_path);
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
-    if (st != DG_OK) return cli_fail(st, "training");
+    if (st != DG_OK) return cli_fail(st, "training %s", path);
     return CLI_EXIT_OK;
 }
 
@@ -143,18 +143,6 @@ double train_images_per_second(const train_outcome *t)
 {
     double images = (double)t->report.epochs_run * t->samples;
     return t->seconds > 0 ? images / t->seconds : 0;
-}
-
-int model_save(const dg_model *m, const char *path, const char *checkpoint)
-{
-    dg_status st = dg_model_save_file(m, path);
-    if (st != DG_OK) return cli_fail(st, "writing %s", path);
-    /* A leftover checkpoint would make the next run "resume" this finished
-     * training instead of starting afresh. */
-    if (checkpoint && remove(checkpoint) != 0 && errno != ENOENT)
-        return cli_error("removing the checkpoint %s: %s", checkpoint,
-                         strerror(errno));
-    return CLI_EXIT_OK;
 }
 
 char *default_arch(uint32_t n_classes)
@@ -378,9 +366,7 @@ int train_command_finish(const cli_args *args, const train_command *tc,
     int rc = name_classes(m, data, cli_value(args, "class-names"));
     if (rc == CLI_EXIT_OK) rc = load_test_data(args, m, &test_data);
     if (rc == CLI_EXIT_OK)
-        rc = train_run(m, data->samples, &tc->opts, &outcome);
-    if (rc == CLI_EXIT_OK)
-        rc = model_save(m, tc->output, tc->opts.checkpoint_path);
+        rc = train_run(m, data->samples, &tc->opts, tc->output, &outcome);
     if (rc == CLI_EXIT_OK && test_spec)
         rc = evaluate_model(m, test_data.samples, test_spec, &test);
     const evaluation *tested = test_spec ? &test : NULL;
