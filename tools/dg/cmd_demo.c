@@ -217,9 +217,8 @@ static void json_plan(json_writer *w, const demo_model *m)
         json_int(w, p->per_class);
     else
         json_string(w, "all");
-    if (p->skip_per_class) {
+    if (p->skip_per_class)
         json_put_int(w, "skip_per_class", p->skip_per_class);
-    }
     json_put_int(w, "epochs", p->epochs);
     json_put_int(w, "batch", p->batch);
     json_put_string(w, "optimizer", p->optimizer);
@@ -274,9 +273,8 @@ static void json_settings(json_writer *w, const demo *d)
         json_put_bool(w, "targeted", a->targeted);
         json_put_int(w, "count", a->count);
         json_put_int(w, "iterations", a->iterations);
-        if (a->method == DG_ATTACK_MIMIC_LINF) {
+        if (a->method == DG_ATTACK_MIMIC_LINF)
             json_put_number(w, "epsilon", a->epsilon);
-        }
         json_end_object(w);
     }
     json_end_array(w);
@@ -345,7 +343,8 @@ static void reuse_model(demo *d, demo_model *m, const char *path)
     struct stat st;
     if (stat(path, &st) != 0) return;
     if (dg_model_load_file(path, &m->model) != DG_OK) {
-        demo_note(&d->out, "%s: %s does not load; training again", m->name, path);
+        demo_note(&d->out, "%s: %s does not load; training again", m->name,
+                  path);
         return;
     }
     m->reused = true;
@@ -378,8 +377,10 @@ static int train_model(demo *d, demo_model *m, const char *path)
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
         dg_dataset_count(data.samples, &n);
-        demo_note(&d->out, "%s: training on %u images of classes %s, %u epoch%s",
-             m->name, n, m->classes, p->epochs, p->epochs == 1 ? "" : "s");
+        demo_note(&d->out,
+                  "%s: training on %u images of classes %s, %u epoch%s",
+                  m->name, n, m->classes, p->epochs,
+                  p->epochs == 1 ? "" : "s");
         rc = train_run(m->model, data.samples, &opts, path, &m->training);
     }
     data_free(&data);
@@ -397,8 +398,8 @@ static int test_model(demo *d, demo_model *m)
     m->test_seconds = monotonic_seconds() - start;
     if (rc == CLI_EXIT_OK)
         demo_note(&d->out, "%s: test accuracy %.2f%% (%u of %u)", m->name,
-             100 * evaluation_accuracy(&m->test), m->test.correct,
-             m->test.total);
+                  100 * evaluation_accuracy(&m->test), m->test.correct,
+                  m->test.total);
     data_free(&data);
     return rc;
 }
@@ -492,7 +493,8 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
             demo_note(&d->out, "%s: reusing %s", name, path);
             return CLI_EXIT_OK;
         }
-        demo_note(&d->out, "%s: %s does not load; building again", name, path);
+        demo_note(&d->out, "%s: %s does not load; building again", name,
+                  path);
     }
     const model_plan *p = student->plan;
     dg_guard_opts o;
@@ -503,8 +505,8 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
     rc = data_open("fmnist:train", fmnist_shape, student->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) {
-        demo_note(&d->out, "%s: %u differentiators per class, %u epoch%s each", name,
-             o.variants, o.epochs, o.epochs == 1 ? "" : "s");
+        demo_note(&d->out, "%s: %u differentiators per class, %u epoch%s each",
+                  name, o.variants, o.epochs, o.epochs == 1 ? "" : "s");
         rc = guard_build_file(&o, student->model, data.samples, NULL, path,
                               guard, seconds);
     }
@@ -604,8 +606,9 @@ static int stage_eval(demo *d)
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);
         o.patched_student = d->patched.model;
-        demo_note(&d->out, "eval: the guard and the baselines on clean test images "
-                "and %u adversarial sets", d->settings->n_attacks);
+        demo_note(&d->out, "eval: the guard and the baselines on clean test "
+                           "images and %u adversarial sets",
+                  d->settings->n_attacks);
         rc = eval_view_run(d->guard, clean.samples, sets, names,
                            d->settings->n_attacks, &o, &d->eval);
     }

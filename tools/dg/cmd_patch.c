@@ -39,8 +39,10 @@ static int run_patch(const cli_args *args)
     uint32_t shape[3];
     int rc = train_command_read(args, &defaults, &settings);
     if (rc == CLI_EXIT_OK) rc = read_patch_options(args, &settings.opts);
-    if (rc == CLI_EXIT_OK) rc = cli_load_model_option(args, "teacher", &teacher);
-    if (rc == CLI_EXIT_OK) rc = cli_load_model_option(args, "student", &student);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_load_model_option(args, "teacher", &teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_load_model_option(args, "student", &student);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_model_input_shape(student, &shape[0], &shape[1],
                                             &shape[2]);

@@ -34,7 +34,8 @@ static int run_transfer(const cli_args *args)
     class_data data = {0};
     uint32_t shape[3];
     int rc = train_command_read(args, &defaults, &settings);
-    if (rc == CLI_EXIT_OK) rc = cli_load_model_option(args, "teacher", &teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_load_model_option(args, "teacher", &teacher);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_model_input_shape(teacher, &shape[0], &shape[1],
                                             &shape[2]);

@@ -414,18 +414,18 @@ int levels_eval(demo_levels *l, const dg_guard *guard,
     dg_eval_opts o;
     dg_eval_opts_init(&o, sizeof o);
     o.patched_student = patched;
-    demo_note(&l->in.out, "eval: the guard and the baselines on the %u sets of the threat "
-            "levels",
-         l->n_sets);
+    demo_note(&l->in.out, "eval: the guard and the baselines on the %u sets "
+                          "of the threat levels",
+              l->n_sets);
     int rc = eval_view_run(guard, clean, (const dg_advset *const *)l->advsets,
                            names, l->n_sets, &o, &l->eval);
     free(names);
     const levels_plan *p = l->plan;
     for (uint32_t k = 0; rc == CLI_EXIT_OK && k < l->n_sets; k++) {
         level_result r = result_of(l, k);
-        demo_note(&l->in.out, "  %-16s ASR %5.1f%% with the defence off, guard stops "
-                "%5.1f%%",
-             l->sets[k].name, 100 * r.asr, 100 * r.guard);
+        demo_note(&l->in.out, "  %-16s ASR %5.1f%% with the defence off, "
+                              "guard stops %5.1f%%",
+                  l->sets[k].name, 100 * r.asr, 100 * r.guard);
     }
     if (rc == CLI_EXIT_OK) rc = chart_layers(l);
     if (rc == CLI_EXIT_OK)
@@ -493,9 +493,8 @@ static void json_level(json_writer *w, const demo_levels *l, char level)
     json_key(w, "asr");
     json_number(w, headline >= 0 ? result_of(l, (uint32_t)headline).asr
                                  : NAN);
-    if (level == 'b') {
+    if (level == 'b')
         json_put_string(w, "surrogate_images", l->surrogate_images);
-    }
     if (level != 'a') {
         json_put_number(w, "adaptive_weight", l->plan->adaptive_weight);
         json_put_int(w, "draw", l->plan->draw);

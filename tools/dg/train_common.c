@@ -302,9 +302,8 @@ static void print_summary_json(const train_command *tc,
     json_put_number(&w, "final_loss", trained ? t->report.last_loss : NAN);
     json_put_number(&w, "train_accuracy",
                     trained ? t->report.last_accuracy : NAN);
-    if (!isnan(t->report.last_patch_distance)) {
+    if (!isnan(t->report.last_patch_distance))
         json_put_number(&w, "patch_distance", t->report.last_patch_distance);
-    }
     json_put_number(&w, "seconds", t->seconds);
     json_put_number(&w, "images_per_second", train_images_per_second(t));
     if (test) {
