@@ -987,6 +987,14 @@ DG_API dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size);
 DG_API dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
                                 const dg_train_opts *o,
                                 dg_train_report *report);
+/** dg_model_train, then m written to path atomically and the checkpoint
+ *  (o->checkpoint_path, if set) removed: a leftover checkpoint would make
+ *  the next training with it resume this finished one.  If training or
+ *  writing fails the checkpoint stays, so that the same call resumes.
+ *  Since LIBDIFFGUARD_1.4.  Thread: as dg_model_train. */
+DG_API dg_status dg_model_train_file(dg_model *m, const dg_dataset *ds,
+                                     const dg_train_opts *o, const char *path,
+                                     dg_train_report *report);
 #endif /* DG_EXPERIMENTAL_API */
 
 /** Classifies every sample of ds and counts: *correct and *total, and when
@@ -1511,6 +1519,66 @@ DG_API dg_status dg_eval_choose_attempts(const dg_model *student,
                                          int32_t *source_label,
                                          uint32_t *target_index,
                                          int32_t *target_label);
+
+#ifdef DG_EXPERIMENTAL_API
+/* ------------------------------------------------------------------------ */
+/* Attack runs (experimental, since LIBDIFFGUARD_1.4)                      */
+/* ------------------------------------------------------------------------ */
+
+/** One attack run as `dg attack` makes it, besides the attack's own
+ *  options; fill with dg_advset_opts_init.  New fields are appended. */
+typedef struct dg_advset_opts {
+    uint32_t struct_size;    /**< set by dg_advset_opts_init */
+    uint32_t count;          /**< attempts; default 100 */
+    int32_t target_class;    /**< targeted runs: -1 (default) aims at each
+                                  class in turn, else at this class */
+    /** Non-zero: an image stops as soon as the Student is fooled, which
+     *  queries it (dg_attack_opts.check_model); default 0. */
+    int32_t stop_on_success;
+    /** Adaptive attack: NULL (default), or a guard whose first
+     *  guard_members differentiators of each attempt's target class, made
+     *  whole with the guard's Student, join the loss (adaptive_model_classes
+     *  of dg_attack_opts).  Borrowed for the call. */
+    const dg_guard *guard;
+    uint32_t guard_members;  /**< per class; 0 (default): the guard's M */
+    /** Adaptive attack: n_models whole classifiers whose loss joins every
+     *  attempt's; NULL (default) for none.  Borrowed for the call. */
+    const dg_model *const *models;
+    uint32_t n_models;       /**< entries of models */
+    /** With shards: only shard `shard` (0 to shards - 1, dg_shard_parse)
+     *  of the run, a contiguous share of its whole batches, attacked as in
+     *  the whole run, with DG_ADVSET_SHARD_MARK after the description for
+     *  dg_advset_merge. */
+    uint32_t shard;
+    uint32_t shards; /**< 0 (default): every attempt, no shard */
+    /** The set's description (at most 1023 bytes with any shard mark);
+     *  NULL (default): empty.  Copied. */
+    const char *description;
+} dg_advset_opts;
+
+/** Defaults as documented on each field.  Since LIBDIFFGUARD_1.4.
+ *  Thread: any. */
+DG_API dg_status dg_advset_opts_init(dg_advset_opts *o, size_t struct_size);
+
+/** Makes an adversarial set: chooses o->count attempts among the samples
+ *  of data the Student classifies correctly (dg_eval_choose_attempts with
+ *  attack's targeted and seed, target images for mimicry), keeps the
+ *  shard's share, attacks them (mimicry through the Teacher, FGSM and PGD
+ *  through the Student; attack's progress callback reports and may stop
+ *  it), classifies each result with the Student and records every attempt
+ *  in *out, with success as dg_advset_item defines it.  data's labels must
+ *  be the Student's classes and its samples of the Student's input shape,
+ *  which the Teacher must share.  target_index: NULL, or room for count
+ *  entries that receive each recorded attempt's target image index in
+ *  data (UINT32_MAX: none), to show examples.  Since LIBDIFFGUARD_1.4.
+ *  Thread: any, if no thread is changing the models. */
+DG_API dg_status dg_advset_make(const dg_model *teacher,
+                                const dg_model *student,
+                                const dg_dataset *data,
+                                const dg_attack_opts *attack,
+                                const dg_advset_opts *o, dg_advset **out,
+                                uint32_t *target_index);
+#endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus
 }

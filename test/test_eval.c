@@ -4,8 +4,9 @@
  * points on tiny score lists, the feature-squeezing filters on small
  * images), then a small guard evaluated on clean bars and a set of swapped
  * images, its decisions checked against dg_validate's verdicts, its counts
- * against a recount of those verdicts, and the choice of attack attempts
- * against the Student's own predictions. */
+ * against a recount of those verdicts, the choice of attack attempts
+ * against the Student's own predictions, and a whole attack run
+ * (dg_advset_make) against the same run made step by step. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -542,6 +543,146 @@ START_TEST(patched_student_row_counts_its_own_answers)
 }
 END_TEST
 
+/* An untargeted FGSM run made by dg_advset_make against the same run made
+ * call by call: the attempts, the attack, the Student's classes. */
+START_TEST(advset_make_is_the_run_step_by_step)
+{
+    enum { N = 8 };
+    dg_attack_opts a;
+    ck_assert_int_eq(dg_attack_opts_init(&a, sizeof a,
+                                         DG_ATTACK_PRESET_STRONG), DG_OK);
+    a.method = DG_ATTACK_FGSM;
+    a.targeted = 0;
+    a.epsilon = 0.2f;
+    a.batch_size = 4;
+    a.seed = 5;
+    dg_advset_opts o;
+    ck_assert_int_eq(dg_advset_opts_init(&o, sizeof o), DG_OK);
+    ck_assert_uint_eq(o.count, 100);
+    o.count = N;
+    o.description = "fgsm";
+    dg_advset *set;
+    uint32_t made_target[N];
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o,
+                                    &set, made_target), DG_OK);
+
+    dg_attempt_opts pick;
+    dg_attempt_opts_init(&pick, sizeof pick);
+    pick.targeted = 0;
+    pick.target_images = 0;
+    pick.seed = 5;
+    uint32_t src[N], tgt[N];
+    int32_t src_label[N], tgt_label[N], got[N];
+    ck_assert_int_eq(dg_eval_choose_attempts(student, clean_set, &pick, N,
+                                             src, src_label, tgt, tgt_label),
+                     DG_OK);
+    float sources[N * 64], adv[N * 64], dssim[N], dist[N];
+    uint8_t within[N];
+    ck_assert_int_eq(dg_dataset_batch(clean_set, NULL, src, N, sources,
+                                      N * 64, NULL), DG_OK);
+    ck_assert_int_eq(dg_attack_run(student, &a, sources, NULL, src_label, N,
+                                   adv, dssim, dist, within), DG_OK);
+    ck_assert_int_eq(dg_eval_classify(student, adv, N * 64, N, got), DG_OK);
+
+    uint32_t count;
+    const char *text;
+    ck_assert_int_eq(dg_advset_count(set, &count), DG_OK);
+    ck_assert_uint_eq(count, N);
+    ck_assert_int_eq(dg_advset_description(set, &text), DG_OK);
+    ck_assert_str_eq(text, "fgsm");
+    for (uint32_t i = 0; i < N; i++) {
+        dg_advset_item it = {.struct_size = sizeof it};
+        const uint8_t *px;
+        ck_assert_int_eq(dg_advset_item_get(set, i, &it), DG_OK);
+        ck_assert_uint_eq(it.source_index, src[i]);
+        ck_assert_int_eq(it.source_label, src_label[i]);
+        ck_assert_int_eq(it.target_label, -1);
+        ck_assert_uint_eq(made_target[i], UINT32_MAX);
+        ck_assert_int_eq(it.student_label, got[i]);
+        ck_assert_int_eq(it.within_budget, within[i]);
+        ck_assert_int_eq(it.success, within[i] && got[i] != src_label[i]);
+        ck_assert_int_eq(dg_advset_pixels(set, i, &px), DG_OK);
+        for (int k = 0; k < 64; k++)
+            ck_assert_int_eq(px[k], (int)lrintf(adv[i * 64 + k] * 255));
+    }
+
+    /* Two shards of two batches each merge into the whole set. */
+    dg_advset *parts[2], *merged;
+    o.shards = 2;
+    for (uint32_t k = 0; k < 2; k++) {
+        o.shard = k;
+        ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o,
+                                        &parts[k], NULL), DG_OK);
+    }
+    ck_assert_int_eq(dg_advset_merge((const dg_advset *const *)parts, 2,
+                                     &merged), DG_OK);
+    for (uint32_t i = 0; i < N; i++) {
+        const uint8_t *want, *have;
+        dg_advset_pixels(set, i, &want);
+        dg_advset_pixels(merged, i, &have);
+        ck_assert_mem_eq(want, have, 64);
+    }
+    dg_advset_free(merged);
+    dg_advset_free(parts[0]);
+    dg_advset_free(parts[1]);
+    dg_advset_free(set);
+}
+END_TEST
+
+/* An adaptive run with the guard's members of each target class, then
+ * the arguments dg_advset_make refuses. */
+START_TEST(advset_make_checks_its_arguments)
+{
+    dg_attack_opts a;
+    dg_attack_opts_init(&a, sizeof a, DG_ATTACK_PRESET_STRONG);
+    a.method = DG_ATTACK_PGD;
+    a.targeted = 1;
+    a.iterations = 2;
+    a.epsilon = 0.1f;
+    a.step = 0.05f;
+    dg_advset_opts o;
+    dg_advset_opts_init(&o, sizeof o);
+    o.count = 4;
+    o.guard = guard;
+    dg_advset *set = (dg_advset *)1;
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_OK);
+    dg_advset_free(set);
+    o.guard_members = 4; /* the guard has 3 per class */
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    ck_assert_ptr_null(set);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "3 per class"));
+    o.guard_members = 0;
+    a.targeted = 0; /* no target class to take members of */
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    o.guard = NULL;
+    o.target_class = 1; /* needs a targeted attack */
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    a.targeted = 1;
+    o.target_class = 9;
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    o.target_class = -1;
+    o.shards = 2;
+    o.shard = 2;
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    o.shard = 0;
+    o.shards = 9; /* 4 attempts make one batch */
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    o.shards = 0;
+    ck_assert_int_eq(dg_advset_make(NULL, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_INVALID_ARG);
+    o.struct_size = 2;
+    ck_assert_int_eq(dg_advset_make(student, student, clean_set, &a, &o, &set,
+                                    NULL), DG_E_ABI);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval");
@@ -561,6 +702,8 @@ int main(void)
     tcase_add_test(tc, bad_arguments_are_refused);
     tcase_add_test(tc, clean_data_alone);
     tcase_add_test(tc, patched_student_row_counts_its_own_answers);
+    tcase_add_test(tc, advset_make_is_the_run_step_by_step);
+    tcase_add_test(tc, advset_make_checks_its_arguments);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();

@@ -396,6 +396,46 @@ START_TEST(interrupted_training_resumes)
 }
 END_TEST
 
+/* dg_model_train_file: the model file holds the trained weights and the
+ * checkpoint is gone; a write that fails keeps it for the rerun. */
+START_TEST(training_to_a_file_removes_the_checkpoint)
+{
+    char dir[] = "/tmp/dg_train_file_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char model_path[256], checkpoint[256], nowhere[256];
+    snprintf(model_path, sizeof model_path, "%s/m.dgm", dir);
+    snprintf(checkpoint, sizeof checkpoint, "%s/m.ckpt", dir);
+    snprintf(nowhere, sizeof nowhere, "%s/missing/m.dgm", dir);
+    dg_dataset *train = make_bars(16, 9);
+    dg_model *direct = small_model(3), *filed = small_model(3), *loaded;
+    dg_train_opts o = quick_opts(2);
+    ck_assert_int_eq(dg_model_train(direct, train, &o, NULL), DG_OK);
+    o.checkpoint_path = checkpoint;
+    dg_train_report rep = {.struct_size = sizeof rep};
+    ck_assert_int_eq(dg_model_train_file(filed, train, &o, model_path, &rep),
+                     DG_OK);
+    ck_assert_uint_eq(rep.epochs_run, 2);
+    ck_assert_int_eq(access(checkpoint, F_OK), -1);
+    ck_assert_int_eq(dg_model_load_file(model_path, &loaded), DG_OK);
+    ck_assert(same_weights(direct, loaded, 0));
+    dg_model_free(loaded);
+
+    dg_model *again = small_model(3);
+    ck_assert_int_eq(dg_model_train_file(again, train, &o, nowhere, NULL),
+                     DG_E_IO);
+    ck_assert_int_eq(access(checkpoint, F_OK), 0);
+    ck_assert_int_eq(dg_model_train_file(again, train, &o, NULL, NULL),
+                     DG_E_INVALID_ARG);
+    unlink(checkpoint);
+    unlink(model_path);
+    rmdir(dir);
+    dg_model_free(again);
+    dg_model_free(direct);
+    dg_model_free(filed);
+    dg_dataset_free(train);
+}
+END_TEST
+
 START_TEST(transfer_copies_and_freezes_the_teacher)
 {
     dg_model *teacher = small_model(4), *student;
@@ -538,6 +578,7 @@ int main(void)
     tcase_add_test(tc, masks_and_frozen_layers_hold_through_training);
     tcase_add_test(tc, same_seed_same_weights);
     tcase_add_test(tc, interrupted_training_resumes);
+    tcase_add_test(tc, training_to_a_file_removes_the_checkpoint);
     tcase_add_test(tc, transfer_copies_and_freezes_the_teacher);
     tcase_add_test(tc, adversarial_training_resists_pgd);
     suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
 /* attack.c - public entry points of the attack evaluation API: options and
- * presets, dg_attack_run, dg_dssim, adversarial sets and PNG examples. */
+ * presets, dg_attack_run, dg_dssim, adversarial sets, attack runs that make
+ * them (lib/eval) and PNG examples. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "attack/attack.h"
 #include "attack/msssim.h"
 #include "core/alloc.h"
+#include "eval/eval.h"
 #include "io/image.h"
 #include "io/png_write.h"
 
@@ -25,6 +27,16 @@ dg_status dg_attack_opts_init(dg_attack_opts *o, size_t struct_size,
                           "dg_attack_opts");
 }
 
+/* The caller's options over the defaults, for an older caller's layout. */
+static dg_status complete_attack_opts(const dg_attack_opts *o,
+                                      dg_attack_opts *full)
+{
+    DG_CHECK_STRUCT(o, dg_attack_opts, ATTACK_OPTS_V1);
+    DG_TRY(dg_attack_opts_init(full, sizeof *full, DG_ATTACK_PRESET_STRONG));
+    dg_complete_struct(full, sizeof *full, o);
+    return DG_OK;
+}
+
 dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
                         const float *sources, const float *targets,
                         const int32_t *labels, uint32_t n,
@@ -32,10 +44,8 @@ dg_status dg_attack_run(const dg_model *model, const dg_attack_opts *o,
                         float *feature_distance, uint8_t *within_budget)
 {
     DG_CHECK_ARG(model && sources && adversarial);
-    DG_CHECK_STRUCT(o, dg_attack_opts, ATTACK_OPTS_V1);
     dg_attack_opts full;
-    DG_TRY(dg_attack_opts_init(&full, sizeof full, DG_ATTACK_PRESET_STRONG));
-    dg_complete_struct(&full, sizeof full, o);
+    DG_TRY(complete_attack_opts(o, &full));
     dg_attack_io io = {sources,     targets, labels,
                        adversarial, dssim,   feature_distance,
                        within_budget};
@@ -223,4 +233,51 @@ dg_status dg_image_save_png(const char *path, const uint8_t *pixels,
                        pixel_format);
     return dg_png_write_file(path, pixels, width, height, stride,
                              pixel_format == DG_PIXEL_RGB8 ? 3 : 1);
+}
+
+dg_status dg_advset_opts_init(dg_advset_opts *o, size_t struct_size)
+{
+    DG_INIT_STRUCT(o, struct_size, dg_advset_opts);
+    o->count = 100;
+    o->target_class = -1;
+    return DG_OK;
+}
+
+dg_status dg_advset_make(const dg_model *teacher, const dg_model *student,
+                         const dg_dataset *data, const dg_attack_opts *attack,
+                         const dg_advset_opts *o, dg_advset **out,
+                         uint32_t *target_index)
+{
+    DG_CHECK_ARG(out);
+    *out = NULL;
+    DG_CHECK_ARG(teacher && student && data);
+    dg_attack_opts full_attack;
+    DG_TRY(complete_attack_opts(attack, &full_attack));
+    DG_CHECK_STRUCT(o, dg_advset_opts, sizeof(dg_advset_opts));
+    dg_advset_opts full;
+    DG_TRY(dg_advset_opts_init(&full, sizeof full));
+    dg_complete_struct(&full, sizeof full, o);
+    if (full.count == 0)
+        return dg_fail(DG_E_INVALID_ARG, "count is 0; a set needs attempts");
+    if (full.target_class >= 0 && !full_attack.targeted)
+        return dg_fail(DG_E_INVALID_ARG,
+                       "target_class %d needs a targeted attack",
+                       full.target_class);
+    if (full.n_models && !full.models)
+        return dg_fail(DG_E_INVALID_ARG, "n_models is %u but models is NULL",
+                       full.n_models);
+    for (uint32_t k = 0; k < full.n_models; k++)
+        if (!full.models[k])
+            return dg_fail(DG_E_INVALID_ARG, "models[%u] is NULL", k);
+    if (full.shards && full.shard >= full.shards)
+        return dg_fail(DG_E_INVALID_ARG, "shard %u of %u", full.shard,
+                       full.shards);
+    /* A guard consults the members of the class it is asked about: an
+     * attack without a target class cannot know which. */
+    if (full.guard && !full_attack.targeted &&
+        !dg_attack_is_mimicry(full_attack.method))
+        return dg_fail(DG_E_INVALID_ARG, "an untargeted attack has no target "
+                                         "class to take guard members of");
+    return dg_eval_make_advset(teacher, student, data, &full_attack, &full,
+                               out, target_index);
 }

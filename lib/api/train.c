@@ -21,8 +21,10 @@ dg_status dg_train_opts_init(dg_train_opts *o, size_t struct_size)
                           "dg_train_opts");
 }
 
-dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
-                         const dg_train_opts *o, dg_train_report *report)
+/* dg_model_train and dg_model_train_file: path NULL trains only. */
+static dg_status train(dg_model *m, const dg_dataset *ds,
+                       const dg_train_opts *o, const char *path,
+                       dg_train_report *report)
 {
     DG_CHECK_ARG(m && ds);
     DG_CHECK_STRUCT(o, dg_train_opts, TRAIN_OPTS_V1);
@@ -34,12 +36,27 @@ dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
         DG_CHECK_STRUCT(report, dg_train_report, TRAIN_REPORT_V1);
         local.struct_size = report->struct_size;
     }
-    dg_status s = dg_train_run(m, ds, &full, &local);
+    dg_status s = path ? dg_train_save(m, ds, &full, path, &local)
+                       : dg_train_run(m, ds, &full, &local);
     if (report)
         memcpy(report, &local,
                report->struct_size < sizeof local ? report->struct_size
                                                   : sizeof local);
     return s;
+}
+
+dg_status dg_model_train(dg_model *m, const dg_dataset *ds,
+                         const dg_train_opts *o, dg_train_report *report)
+{
+    return train(m, ds, o, NULL, report);
+}
+
+dg_status dg_model_train_file(dg_model *m, const dg_dataset *ds,
+                              const dg_train_opts *o, const char *path,
+                              dg_train_report *report)
+{
+    DG_CHECK_ARG(path && *path);
+    return train(m, ds, o, path, report);
 }
 
 dg_status dg_model_evaluate(const dg_model *m, const dg_dataset *ds,

@@ -108,4 +108,12 @@ dg_status dg_attempts_pick(const dg_model *student, const dg_dataset *ds,
                            const dg_attempt_opts *o, uint32_t count,
                            dg_attempts *out);
 
+/* dg_advset_make on checked, complete options (advset_make.c): checks
+ * what depends on the models and data, then makes the set. */
+dg_status dg_eval_make_advset(const dg_model *teacher, const dg_model *student,
+                              const dg_dataset *data,
+                              const dg_attack_opts *attack,
+                              const dg_advset_opts *o, dg_advset **out,
+                              uint32_t *target_index);
+
 #endif

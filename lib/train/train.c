@@ -2,7 +2,9 @@
  * learning-rate schedules and per-epoch checkpoints. */
 #include "train/train.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 #include "core/rng.h"
 #include "core/vec.h"
 #include "io/dataset.h"
+#include "io/model_format.h"
 #include "nn/exec.h"
 #include "train/checkpoint.h"
 #include "train/loss.h"
@@ -397,6 +400,22 @@ dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
                        const dg_train_opts *o, dg_train_report *report)
 {
     return dg_train_run_paired(m, ds, NULL, o, report);
+}
+
+dg_status dg_train_save(dg_model *m, const dg_dataset *ds,
+                        const dg_train_opts *o, const char *path,
+                        dg_train_report *report)
+{
+    DG_TRY(dg_train_run(m, ds, o, report));
+    DG_TRY(dg_model_save_path(m, path));
+    /* Until the model file is written the checkpoint holds the only copy
+     * of the finished epochs; after, it would only make the next training
+     * with it "resume" this one. */
+    if (o->checkpoint_path && remove(o->checkpoint_path) != 0 &&
+        errno != ENOENT)
+        return dg_fail(DG_E_IO, "removing the checkpoint %s: %s",
+                       o->checkpoint_path, strerror(errno));
+    return DG_OK;
 }
 
 dg_status dg_forward_batches(const dg_model *m, const dg_dataset *ds,

@@ -11,6 +11,11 @@ void dg_train_defaults(dg_train_opts *o);
 
 dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
                        const dg_train_opts *o, dg_train_report *report);
+/* dg_train_run, then m written to path and the checkpoint removed
+ * (dg_model_train_file). */
+dg_status dg_train_save(dg_model *m, const dg_dataset *ds,
+                        const dg_train_opts *o, const char *path,
+                        dg_train_report *report);
 /* dg_train_run where the distillation teacher sees sample i of distill_ds
  * while the model sees sample i of ds (same count and shape): a perturbed
  * input learns the teacher's answer on its clean original. */

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.ctypeslib import ndpointer
 
 from ._structs import (PROGRESS_FN, Status, dg_advset, dg_advset_item,
+                       dg_advset_opts,
                        dg_attack_opts, dg_calibration, dg_dataset,
                        dg_ensemble, dg_ensemble_info, dg_ensemble_opts,
                        dg_image_info, dg_layer_info, dg_member_info,
@@ -172,6 +173,8 @@ _PROTOTYPES = {
     "dg_train_opts_init": ([_p(dg_train_opts), c_size_t], None),
     "dg_model_train": ([_M, _D, _p(dg_train_opts), _p(dg_train_report)],
                        None),
+    "dg_model_train_file": ([_M, _D, _p(dg_train_opts), c_char_p,
+                             _p(dg_train_report)], None),
     "dg_model_evaluate": ([_M, _D, _U32, c_size_t, _u32p, _u32p], None),
     "dg_model_transfer": ([_M, c_int32, c_char_p, c_uint64, _pp(dg_model)],
                           None),
@@ -264,6 +267,9 @@ _PROTOTYPES = {
     "dg_advset_pixels": ([_A, c_uint32, _pp(c_uint8)], None),
     "dg_advset_batch": ([_A, _M, _U32, c_uint32, _F32, c_size_t], None),
     "dg_advset_free": ([_A], "void"),
+    "dg_advset_opts_init": ([_p(dg_advset_opts), c_size_t], None),
+    "dg_advset_make": ([_M, _M, _D, _p(dg_attack_opts), _p(dg_advset_opts),
+                        _pp(dg_advset), _U32], None),
     "dg_image_save_png": ([c_char_p, _U8, c_uint32, c_uint32, c_size_t,
                            c_int32], None),
     "dg_eval_opts_init": ([_p(dg_eval_opts), c_size_t], None),

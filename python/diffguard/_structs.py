@@ -273,6 +273,15 @@ class dg_attempt_opts(ctypes.Structure):
                 ("seed", c_uint64)]
 
 
+class dg_advset_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("count", c_uint32),
+                ("target_class", c_int32), ("stop_on_success", c_int32),
+                ("guard", POINTER(dg_ensemble)), ("guard_members", c_uint32),
+                ("models", POINTER(POINTER(dg_model))), ("n_models", c_uint32),
+                ("shard", c_uint32), ("shards", c_uint32),
+                ("description", c_char_p)]
+
+
 class dg_dataset_spec_opts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("channels", c_uint32),
                 ("height", c_uint32), ("width", c_uint32),
@@ -286,7 +295,7 @@ ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_calibration, dg_validator_opts, dg_verdict,
                dg_attack_opts, dg_advset_item, dg_eval_opts, dg_eval_info,
                dg_eval_set, dg_eval_row, dg_eval_outcome, dg_eval_decision,
-               dg_attempt_opts, dg_dataset_spec_opts)
+               dg_attempt_opts, dg_advset_opts, dg_dataset_spec_opts)
 
 
 def python_name(field):

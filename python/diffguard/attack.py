@@ -16,7 +16,8 @@ import numpy as np
 
 from ._capi import lib
 from ._structs import (ATTACK_PRESET_STRONG, PIXEL_GRAY8, PIXEL_RGB8,
-                       dg_advset, dg_advset_item, dg_attack_opts, dg_model,
+                       dg_advset, dg_advset_item, dg_advset_opts,
+                       dg_attack_opts, dg_model,
                        new_result, record_type, to_record)
 from ._support import Handle, as_input, create, fill_options, get_u32
 
@@ -191,6 +192,38 @@ class AdversarialSet(Handle):
         channels, height, width = shape
         return cls(create(lib.dg_advset_create, dg_advset, ctypes.byref(opts),
                           channels, height, width, description.encode()))
+
+    @classmethod
+    def make(cls, teacher, student, data, count=100, models=None,
+             preset=ATTACK_PRESET_STRONG, progress=None, **options):
+        """An attack run as `dg attack` makes it (dg_advset_make): count
+        attempts among the samples of data (a Dataset in the Student's
+        classes) the Student gets right, attacked (mimicry through the
+        Teacher, FGSM and PGD through the Student) and classified by the
+        Student.  Keywords are the fields of dg_advset_opts
+        (target_class=, stop_on_success=, guard=<Guard>, guard_members=,
+        shard=, shards=, description=), models= a list of whole Models for
+        an adaptive attack, and attack()'s options over the preset.
+        Returns (set, target_index): each attempt's target image in data,
+        2**32 - 1 for none."""
+        run_keys = {name for name, _ in dg_advset_opts._fields_}
+        run = {k: v for k, v in options.items() if k in run_keys}
+        opts, call = _options(preset, dict(
+            {k: v for k, v in options.items() if k not in run_keys},
+            progress=progress))
+        run_opts, _ = fill_options(dg_advset_opts, lib.dg_advset_opts_init,
+                                   dict(run, count=count))
+        models = list(models or ())
+        handles = (ctypes.POINTER(dg_model) * max(len(models), 1))(
+            *[m._handle for m in models])
+        run_opts.models, run_opts.n_models = handles, len(models)
+        out = ctypes.POINTER(dg_advset)()
+        target_index = np.empty(count, np.uint32)
+        call.call(lib.dg_advset_make, teacher._handle, student._handle,
+                  data._handle, ctypes.byref(opts), ctypes.byref(run_opts),
+                  ctypes.byref(out), target_index)
+        made = cls(out)
+        return made, target_index[:made.count]
 
     @classmethod
     def load(cls, path):

@@ -110,17 +110,24 @@ class Model(Handle):
         return Model(create(lib.dg_model_transfer, dg_model, self._handle,
                             cut_layer, head.encode(), seed))
 
-    def train(self, dataset, **options):
+    def train(self, dataset, save_to=None, **options):
         """Trains the non-frozen layers on a Dataset.  Keywords are the
         fields of dg_train_opts (epochs=, batch_size=, learning_rate=,
         optimizer=OPTIMIZER_SGD, distill_from=<Model>, checkpoint_path=,
         ...) plus progress=callable(stage, done, total, metric) returning
-        True to stop.  Returns a TrainReport."""
+        True to stop.  save_to=path then writes the model there atomically
+        and removes the checkpoint (dg_model_train_file).  Returns a
+        TrainReport."""
         opts, progress = fill_options(dg_train_opts, lib.dg_train_opts_init,
                                       options)
         report = new_result(dg_train_report)
-        progress.call(lib.dg_model_train, self._handle, dataset._handle,
-                      ctypes.byref(opts), ctypes.byref(report))
+        if save_to is None:
+            progress.call(lib.dg_model_train, self._handle, dataset._handle,
+                          ctypes.byref(opts), ctypes.byref(report))
+        else:
+            progress.call(lib.dg_model_train_file, self._handle,
+                          dataset._handle, ctypes.byref(opts),
+                          os.fsencode(save_to), ctypes.byref(report))
         return to_record(TrainReport, report)
 
     def patch(self, teacher, dataset, **options):

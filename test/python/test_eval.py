@@ -1,8 +1,9 @@
 """The evaluation through the binding: a small guard judged on clean bars
 and on a set of swapped images (a clean image of another class as the
 "adversarial" one), its guard rows checked against the Validator's own
-verdicts, the baselines' shape, ROC curves, and the choice of attempts
-against the Student's predictions."""
+verdicts, the baselines' shape, ROC curves, the choice of attempts
+against the Student's predictions, and a whole attack run against the same
+run made call by call."""
 import tempfile
 import unittest
 
@@ -89,6 +90,41 @@ class Evaluation(unittest.TestCase):
         with self.assertRaises(dg.DiffguardError) as e:
             dg.choose_attempts(self.student, self.clean, 1000)
         self.assertEqual(e.exception.status, dg.Status.INVALID_ARG)
+
+    def test_a_whole_attack_run_is_its_steps(self):
+        fgsm = dict(method=dg.ATTACK_FGSM, targeted=0, epsilon=0.2, seed=4)
+        made, target_index = dg.AdversarialSet.make(
+            self.student, self.student, self.clean, count=6,
+            description="fgsm", **fgsm)
+        chosen = dg.choose_attempts(self.student, self.clean, 6, seed=4,
+                                    targeted=0, target_images=0)
+        x, _ = self.clean.batch(chosen["source_index"])
+        result = dg.attack(self.student, x, labels=chosen["source_label"],
+                           **fgsm)
+        got = dg.classify(self.student, result.adversarial)
+        items = made.items()
+        self.assertEqual(made.description, "fgsm")
+        self.assertEqual([i.source_index for i in items],
+                         list(chosen["source_index"]))
+        self.assertEqual([i.student_label for i in items], list(got))
+        self.assertEqual([i.success for i in items],
+                         list(result.within_budget
+                              & (got != chosen["source_label"])))
+        np.testing.assert_allclose(made.batch(), result.adversarial,
+                                   atol=1e-6)
+        self.assertTrue((target_index == 2**32 - 1).all())
+        # Adaptive: the guard's members of each target class join in.
+        pgd = dict(method=dg.ATTACK_PGD, iterations=2, epsilon=0.1,
+                   step=0.05)
+        made, _ = dg.AdversarialSet.make(self.student, self.student,
+                                         self.clean, count=4,
+                                         guard=self.guard, **pgd)
+        self.assertEqual(len(made), 4)
+        with self.assertRaises(dg.DiffguardError) as e:
+            dg.AdversarialSet.make(self.student, self.student, self.clean,
+                                   count=4, guard=self.guard,
+                                   guard_members=99, **pgd)
+        self.assertIn("per class", e.exception.detail)
 
     def test_errors(self):
         with self.assertRaises(dg.DiffguardError) as e:

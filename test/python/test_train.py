@@ -1,7 +1,8 @@
 """Training through the binding: a synthetic task learnt to high held-out
 accuracy, the report and progress callback, cancelling from the callback,
-transfer with frozen layers, evaluation's confusion matrix, option
-keywords."""
+training into a file, transfer with frozen layers, evaluation's confusion
+matrix, option keywords."""
+import os
 import tempfile
 import unittest
 
@@ -51,6 +52,20 @@ class Training(unittest.TestCase):
             raise KeyError("from the callback")
         with self.assertRaisesRegex(KeyError, "from the callback"):
             model.train(self.train, progress=fail)
+
+    def test_training_into_a_file_drops_the_checkpoint(self):
+        path = os.path.join(self.tmp.name, "trained.dgm")
+        checkpoint = path + ".ckpt"
+        a = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8), seed=4)
+        b = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8), seed=4)
+        a.train(self.train, epochs=2)
+        report = b.train(self.train, epochs=2, checkpoint_path=checkpoint,
+                         save_to=path)
+        self.assertEqual(report.epochs_run, 2)
+        self.assertFalse(os.path.exists(checkpoint))
+        x, _ = self.held.batch(range(8))
+        np.testing.assert_array_equal(dg.Model.load(path).predict(x),
+                                      a.predict(x))
 
     def test_transfer_keeps_frozen_layers(self):
         teacher = dg.Model.create(support.STUDENT_ARCH, (1, 8, 8), seed=5)

@@ -1,9 +1,8 @@
-/* attack_run.c - one attack run (attack_run.h): loading, the library's
- * choice of attempts, the attack with a progress bar, and the adversarial
- * set. */
+/* attack_run.c - one attack run (attack_run.h): loading what the plan
+ * names, the library's run with a progress bar, the adversarial set, and
+ * how a run describes its adaptive models. */
 #include "attack_run.h"
 
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,11 +35,9 @@ bool is_mimicry(int32_t method)
     return method == DG_ATTACK_MIMIC_DSSIM || method == DG_ATTACK_MIMIC_LINF;
 }
 
-static int load_model(const char *path, dg_model **out)
+static bool is_adaptive(const attack_plan *p)
 {
-    dg_status st = dg_model_load_file(path, out);
-    if (st != DG_OK) return cli_fail(st, "loading %s", path);
-    return CLI_EXIT_OK;
+    return p->guard_path || p->model_list;
 }
 
 /* The folder of the output must exist before minutes of attacking. */
@@ -59,189 +56,88 @@ static int check_output_folder(const char *path)
     return CLI_EXIT_OK;
 }
 
+/* The models and the data, and what the options ask of them. */
 static int load_inputs(attack_run *r)
 {
     const attack_plan *p = &r->plan;
-    uint32_t tc, th, tw, shape[3];
-    int rc = load_model(p->teacher_path, &r->teacher);
-    if (rc == CLI_EXIT_OK) rc = load_model(p->student_path, &r->student);
+    uint32_t shape[3];
+    int rc = cli_load_model(p->teacher_path, &r->teacher);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model(p->student_path, &r->student);
     if (rc != CLI_EXIT_OK) return rc;
-    r->student_pre.struct_size = sizeof r->student_pre;
-    dg_status st = dg_model_input_shape(r->teacher, &tc, &th, &tw);
-    if (st == DG_OK)
-        st = dg_model_input_shape(r->student, &r->channels, &r->height,
-                                  &r->width);
+    dg_status st = dg_model_input_shape(r->student, &shape[0], &shape[1],
+                                        &shape[2]);
     if (st == DG_OK) st = dg_model_output_size(r->student, &r->n_classes);
-    if (st == DG_OK) st = dg_model_preprocess(r->student, &r->student_pre);
     if (st != DG_OK) return cli_fail(st, "reading the models");
-    if (tc != r->channels || th != r->height || tw != r->width)
-        return cli_error("the Teacher takes %ux%ux%u images, the Student "
-                         "%ux%ux%u",
-                         tc, th, tw, r->channels, r->height, r->width);
-    r->pixels = (size_t)r->channels * r->height * r->width;
-    shape[0] = r->channels;
-    shape[1] = r->height;
-    shape[2] = r->width;
     rc = data_open(p->data_spec, shape, p->classes, 0, 0, &r->data);
     if (rc == CLI_EXIT_OK && r->data.n_classes > r->n_classes)
         rc = cli_error("the data has %u classes, the Student %u outputs; "
                        "select the Student's classes with --classes",
                        r->data.n_classes, r->n_classes);
+    if (rc == CLI_EXIT_OK && p->target_class >= (int32_t)r->n_classes)
+        rc = cli_usage_error("--target-class %d: the Student has %u "
+                             "classes",
+                             p->target_class, r->n_classes);
+    uint64_t batch = p->opts.batch_size;
+    uint64_t batches = (p->count + batch - 1) / batch;
+    if (rc == CLI_EXIT_OK && p->shards > batches)
+        rc = cli_usage_error("--shard %u/%u: %u attempts make %llu batches "
+                             "of %llu; use at most %llu shards",
+                             p->shard, p->shards, p->count,
+                             (unsigned long long)batches,
+                             (unsigned long long)batch,
+                             (unsigned long long)batches);
     return rc;
 }
 
-
-static int alloc_attempts(attack_run *r)
+/* --against-models: every model of the comma-separated list. */
+static int load_list(const char *list, dg_model ***models, uint32_t *n)
 {
-    size_t n = r->n, images = n * r->pixels;
-    r->source_index = malloc(n * sizeof *r->source_index);
-    r->target_index = malloc(n * sizeof *r->target_index);
-    r->source_label = malloc(n * sizeof *r->source_label);
-    r->target_label = malloc(n * sizeof *r->target_label);
-    r->sources = malloc(images * sizeof *r->sources);
-    r->targets = malloc(images * sizeof *r->targets);
-    r->adversarial = malloc(images * sizeof *r->adversarial);
-    r->dssim = malloc(n * sizeof *r->dssim);
-    r->distance = malloc(n * sizeof *r->distance);
-    r->within = malloc(n);
-    r->adversarial_label = malloc(n * sizeof *r->adversarial_label);
-    if (!r->source_index || !r->target_index || !r->source_label ||
-        !r->target_label || !r->sources || !r->targets || !r->adversarial ||
-        !r->dssim || !r->distance || !r->within || !r->adversarial_label)
-        return cli_error("out of memory");
-    return CLI_EXIT_OK;
-}
-
-/* Keeps the attempts of the plan's shard: whole batches of the run, a
- * contiguous share of them, so that every batch is attacked as in the
- * unsharded run and the parts join in shard order; the library keys each
- * attempt's random numbers by its place in the whole run. */
-static int keep_shard(attack_run *r)
-{
-    const attack_plan *p = &r->plan;
-    uint64_t batch = p->opts.batch_size;
-    uint64_t batches = (r->n + batch - 1) / batch;
-    if (p->shards > batches)
-        return cli_usage_error("--shard %u/%u: %u attempts make %llu batches "
-                               "of %llu; use at most %llu shards",
-                               p->shard, p->shards, r->n,
-                               (unsigned long long)batches,
-                               (unsigned long long)batch,
-                               (unsigned long long)batches);
-    uint64_t first = p->shard * batches / p->shards * batch;
-    uint64_t end = (p->shard + 1) * batches / p->shards * batch;
-    if (end > r->n) end = r->n;
-    uint32_t n = (uint32_t)(end - first);
-    memmove(r->source_index, r->source_index + first,
-            n * sizeof *r->source_index);
-    memmove(r->target_index, r->target_index + first,
-            n * sizeof *r->target_index);
-    memmove(r->source_label, r->source_label + first,
-            n * sizeof *r->source_label);
-    memmove(r->target_label, r->target_label + first,
-            n * sizeof *r->target_label);
-    r->n = n;
-    r->plan.opts.first_index = (uint32_t)first;
-    return CLI_EXIT_OK;
-}
-
-/* Sources (and targets) among the images the Student gets right, chosen
- * by the library as any host would choose them. */
-static int choose_attempts(attack_run *r)
-{
-    const attack_plan *p = &r->plan;
-    if (p->target_class >= (int32_t)r->n_classes)
-        return cli_usage_error("--target-class %d: the Student has %u "
-                               "classes",
-                               p->target_class, r->n_classes);
-    r->n = p->count;
-    int rc = alloc_attempts(r);
-    if (rc != CLI_EXIT_OK) return rc;
-    dg_attempt_opts o;
-    dg_attempt_opts_init(&o, sizeof o);
-    o.targeted = p->opts.targeted;
-    o.target_class = p->target_class;
-    o.target_images = is_mimicry(p->opts.method);
-    o.seed = p->opts.seed;
-    dg_status st = dg_eval_choose_attempts(r->student, r->data.samples, &o,
-                                           r->n, r->source_index,
-                                           r->source_label, r->target_index,
-                                           r->target_label);
-    if (st != DG_OK) return cli_fail(st, "choosing the attempts");
-    return p->shards ? keep_shard(r) : CLI_EXIT_OK;
-}
-
-/* Pixels in [0,1] of the chosen sources and targets. */
-static int gather_pixels(attack_run *r)
-{
-    dg_status st = dg_dataset_batch(r->data.samples, NULL, r->source_index,
-                                    r->n, r->sources, r->n * r->pixels, NULL);
-    for (uint32_t i = 0; st == DG_OK && i < r->n; i++)
-        if (r->target_index[i] == UINT32_MAX)
-            memset(r->targets + i * r->pixels, 0,
-                   r->pixels * sizeof *r->targets);
-        else
-            st = dg_dataset_batch(r->data.samples, NULL, &r->target_index[i],
-                                  1, r->targets + i * r->pixels, r->pixels,
-                                  NULL);
-    if (st != DG_OK) return cli_fail(st, "reading the chosen images");
-    return CLI_EXIT_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The attack                                                               */
-/* ------------------------------------------------------------------------ */
-
-static int run_attacks(attack_run *r)
-{
-    dg_attack_opts o = r->plan.opts;
-    bool started = false;
-    bool mimicry = is_mimicry(o.method);
-    o.progress = progress_callback;
-    o.progress_user = &started;
-    const int32_t *labels = NULL;
-    if (!mimicry) labels = o.targeted ? r->target_label : r->source_label;
-    adaptive_apply(&r->adaptive, &o);
-    if (mimicry && r->adaptive.n) labels = r->target_label;
-    if (mimicry && r->plan.stop_on_success) {
-        /* Mimicry always has a target class: stop when it is reached. */
-        o.check_model = r->student;
-        o.targeted = 1;
-        labels = r->target_label;
-    } else if (r->plan.stop_on_success) {
-        o.check_model = r->student;
+    for (const char *at = list; *at;) {
+        size_t len = strcspn(at, ",");
+        char path[4096];
+        if (len == 0 || len >= sizeof path)
+            return cli_usage_error("--against-models: bad entry in \"%s\"",
+                                   list);
+        memcpy(path, at, len);
+        path[len] = '\0';
+        dg_model **grown = realloc(*models, (*n + 1) * sizeof *grown);
+        if (!grown) return cli_error("out of memory");
+        *models = grown;
+        int rc = cli_load_model(path, &grown[*n]);
+        if (rc != CLI_EXIT_OK) return rc;
+        ++*n;
+        at += len + (at[len] == ',');
     }
-    double start = monotonic_seconds();
-    dg_status st = dg_attack_run(mimicry ? r->teacher : r->student, &o,
-                                 r->sources, mimicry ? r->targets : NULL,
-                                 labels, r->n, r->adversarial, r->dssim,
-                                 r->distance, r->within);
-    r->seconds = monotonic_seconds() - start;
-    if (started) progress_finish();
-    if (st == DG_E_CANCELLED) return cli_error("interrupted");
-    if (st != DG_OK) return cli_fail(st, "attacking");
-    st = dg_eval_classify(r->student, r->adversarial, r->n * r->pixels, r->n,
-                          r->adversarial_label);
-    if (st != DG_OK) return cli_fail(st, "classifying the adversarial images");
     return CLI_EXIT_OK;
 }
 
-bool attack_succeeded(const attack_run *r, uint32_t i)
+/* --against-guard, loaded with its own Student. */
+static int load_guard(const attack_plan *p, dg_guard **guard)
 {
-    if (!r->within[i]) return false;
-    return r->target_label[i] >= 0
-               ? r->adversarial_label[i] == r->target_label[i]
-               : r->adversarial_label[i] != r->source_label[i];
+    const char *student_path =
+        p->guard_student_path ? p->guard_student_path : p->student_path;
+    dg_model *student;
+    int rc = cli_load_model(student_path, &student);
+    if (rc != CLI_EXIT_OK) return rc;
+    dg_status st = dg_guard_load_file(p->guard_path, student, guard);
+    dg_model_free(student); /* the guard holds its own reference */
+    if (st != DG_OK)
+        return cli_fail(st, "loading the guard %s for %s", p->guard_path,
+                        student_path);
+    dg_guard_info info = {.struct_size = sizeof info};
+    st = dg_guard_get_info(*guard, &info);
+    if (st != DG_OK) return cli_fail(st, "reading the guard");
+    if (p->guard_members > info.variants)
+        return cli_usage_error("--guard-members %u: the guard has %u per "
+                               "class",
+                               p->guard_members, info.variants);
+    return CLI_EXIT_OK;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Output: the adversarial set and example images                           */
-/* ------------------------------------------------------------------------ */
-
-static int save_set(const attack_run *r)
+/* What the set says of its making; the library adds a shard's mark. */
+static void describe(const attack_plan *p, char *description, size_t size)
 {
-    const attack_plan *p = &r->plan;
-    char description[4096], adaptive[1024], budget[64];
+    char adaptive[1024], budget[64];
     adaptive_describe(p, adaptive, sizeof adaptive);
     if (p->opts.method == DG_ATTACK_MIMIC_DSSIM)
         snprintf(budget, sizeof budget, "DSSIM budget %g",
@@ -249,7 +145,7 @@ static int save_set(const attack_run *r)
     else
         snprintf(budget, sizeof budget, "L-inf epsilon %g",
                  (double)p->opts.epsilon);
-    snprintf(description, sizeof description,
+    snprintf(description, size,
              "%s%sdata %s; classes %s; teacher %s; student %s; %s %s, %s, "
              "preset %s, layer %d%s",
              p->label ? p->label : "", p->label ? "; " : "", p->data_spec,
@@ -259,73 +155,66 @@ static int save_set(const attack_run *r)
              cli_name_of(attack_presets, p->preset), p->opts.feature_layer,
              adaptive);
     description[1023] = '\0'; /* a set keeps at most 1023 bytes */
-    if (p->shards) {
-        size_t len = strlen(description);
-        int mark = snprintf(description + len, sizeof description - len,
-                            DG_ADVSET_SHARD_MARK, p->shard, p->shards,
-                            p->count);
-        if (mark < 0 || len + (size_t)mark > 1023)
-            return cli_error("--shard: the set's description (%zu bytes) "
-                             "leaves no room for the shard mark; shorten "
-                             "the paths",
-                             len);
-    }
-    dg_advset *set;
-    dg_status st = dg_advset_create(&p->opts, r->channels, r->height,
-                                    r->width, description, &set);
-    for (uint32_t i = 0; st == DG_OK && i < r->n; i++) {
-        dg_advset_item it = {
-            .struct_size = sizeof it,
-            .source_index = r->source_index[i],
-            .source_label = r->source_label[i],
-            .target_label = r->target_label[i],
-            .student_label = r->adversarial_label[i],
-            .dssim = r->dssim[i],
-            .feature_distance = r->distance[i],
-            .within_budget = r->within[i],
-            .success = attack_succeeded(r, i),
-        };
-        st = dg_advset_add(set, &it, r->adversarial + i * r->pixels,
-                           r->pixels);
-    }
-    if (st == DG_OK) st = dg_advset_save_file(set, p->out_path);
-    dg_advset_free(set);
-    if (st != DG_OK) return cli_fail(st, "writing %s", p->out_path);
-    return CLI_EXIT_OK;
 }
 
+/* The library's run with a progress bar, Ctrl-C stopping it. */
+static int make_set(attack_run *r, const dg_advset_opts *o)
+{
+    bool started = false;
+    dg_attack_opts attack = r->plan.opts;
+    attack.progress = progress_callback;
+    attack.progress_user = &started;
+    r->target_index = malloc(r->plan.count * sizeof *r->target_index);
+    if (!r->target_index) return cli_error("out of memory");
+    double start = monotonic_seconds();
+    dg_status st = dg_advset_make(r->teacher, r->student, r->data.samples,
+                                  &attack, o, &r->set, r->target_index);
+    r->seconds = monotonic_seconds() - start;
+    if (started) progress_finish();
+    if (st == DG_E_CANCELLED) return cli_error("interrupted");
+    if (st != DG_OK) return cli_fail(st, "attacking");
+    st = dg_advset_save_file(r->set, r->plan.out_path);
+    if (st != DG_OK) return cli_fail(st, "writing %s", r->plan.out_path);
+    return CLI_EXIT_OK;
+}
 
 void attack_run_free(attack_run *r)
 {
     dg_model_free(r->teacher);
     dg_model_free(r->student);
     data_free(&r->data);
-    free(r->source_index);
+    dg_advset_free(r->set);
     free(r->target_index);
-    free(r->source_label);
-    free(r->target_label);
-    free(r->sources);
-    free(r->targets);
-    free(r->adversarial);
-    free(r->dssim);
-    free(r->distance);
-    free(r->within);
-    free(r->adversarial_label);
-    adaptive_free(&r->adaptive);
 }
 
-/* Everything but the report, on r->plan. */
 int attack_execute(attack_run *r)
 {
-    int rc = check_output_folder(r->plan.out_path);
+    const attack_plan *p = &r->plan;
+    char description[4096];
+    dg_model **models = NULL;
+    dg_guard *guard = NULL;
+    dg_advset_opts o;
+    dg_advset_opts_init(&o, sizeof o);
+    o.count = p->count;
+    o.target_class = p->target_class;
+    o.stop_on_success = p->stop_on_success;
+    o.guard_members = p->guard_members;
+    o.shard = p->shard;
+    o.shards = p->shards;
+    describe(p, description, sizeof description);
+    o.description = description;
+    int rc = check_output_folder(p->out_path);
     if (rc == CLI_EXIT_OK) rc = load_inputs(r);
-    if (rc == CLI_EXIT_OK) rc = choose_attempts(r);
-    if (rc == CLI_EXIT_OK) rc = gather_pixels(r);
-    if (rc == CLI_EXIT_OK)
-        rc = adaptive_load(&r->plan, r->target_label, r->n, &r->adaptive);
-    if (rc == CLI_EXIT_OK) rc = run_attacks(r);
-    if (rc == CLI_EXIT_OK) rc = save_set(r);
-    if (rc == CLI_EXIT_OK && r->plan.examples_dir) rc = attack_write_examples(r);
+    if (rc == CLI_EXIT_OK && p->model_list)
+        rc = load_list(p->model_list, &models, &o.n_models);
+    o.models = (const dg_model *const *)models;
+    if (rc == CLI_EXIT_OK && p->guard_path) rc = load_guard(p, &guard);
+    o.guard = guard;
+    if (rc == CLI_EXIT_OK) rc = make_set(r, &o);
+    if (rc == CLI_EXIT_OK && p->examples_dir) rc = attack_write_examples(r);
+    for (uint32_t k = 0; k < o.n_models; k++) dg_model_free(models[k]);
+    free(models);
+    dg_guard_free(guard);
     return rc;
 }
 
@@ -337,3 +226,42 @@ int attack_write_set(const attack_plan *p)
     return rc;
 }
 
+void adaptive_describe(const attack_plan *p, char *buf, size_t cap)
+{
+    const dg_attack_opts *o = &p->opts;
+    if (!is_adaptive(p)) {
+        snprintf(buf, cap, "%s", "");
+        return;
+    }
+    char members[32] = "M";
+    if (p->guard_members) snprintf(members, sizeof members, "%u",
+                                   p->guard_members);
+    snprintf(buf, cap,
+             "; adaptive: guard %s (%s members, student %s), models %s, "
+             "weight %g, draw %u, feature term %s",
+             p->guard_path ? p->guard_path : "none", members,
+             p->guard_student_path ? p->guard_student_path : p->student_path,
+             p->model_list ? p->model_list : "none",
+             (double)o->adaptive_weight, o->adaptive_draw,
+             o->feature_weight > 0 ? "on" : "off");
+}
+
+void adaptive_json(json_writer *w, const attack_plan *p)
+{
+    if (!is_adaptive(p)) return;
+    const dg_attack_opts *o = &p->opts;
+    json_key(w, "adaptive");
+    json_begin_object(w);
+    if (p->guard_path) {
+        json_put_string(w, "guard", p->guard_path);
+        json_put_string(w, "guard_student", p->guard_student_path
+                                                ? p->guard_student_path
+                                                : p->student_path);
+        json_put_int(w, "guard_members", p->guard_members); /* 0: M */
+    }
+    if (p->model_list) json_put_string(w, "models", p->model_list);
+    json_put_number(w, "weight", o->adaptive_weight);
+    json_put_int(w, "draw", o->adaptive_draw);
+    json_put_bool(w, "feature_term", o->feature_weight > 0);
+    json_end_object(w);
+}

@@ -306,6 +306,20 @@ int required_value(const cli_args *args, const char *name, const char **out)
     return CLI_EXIT_OK;
 }
 
+int cli_load_model(const char *path, dg_model **out)
+{
+    dg_status st = dg_model_load_file(path, out);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
+}
+
+int cli_load_model_option(const cli_args *args, const char *name,
+                          dg_model **out)
+{
+    const char *path;
+    int rc = required_value(args, name, &path);
+    return rc == CLI_EXIT_OK ? cli_load_model(path, out) : rc;
+}
+
 static const cli_named *find_named(const cli_named *table,
                                      const char *name)
 {
@@ -342,12 +356,34 @@ int cli_choice(const cli_args *args, const char *option,
                            text);
 }
 
-int cli_float(const cli_args *args, const char *name, double min, double max,
-              float *out)
+/* One field of cli_read_fields, whose value is the default. */
+static int read_field(const cli_args *args, const cli_field *f, void *field)
 {
-    double v = *out;
-    int rc = cli_double(args, name, *out, min, max, &v);
-    if (rc == CLI_EXIT_OK) *out = (float)v;
+    uint32_t *u32 = field;
+    uint64_t *u64 = field;
+    float *f32 = field;
+    long integer = 0;
+    double number = 0;
+    int rc;
+    if (f->kind == CLI_F32) {
+        rc = cli_double(args, f->name, *f32, f->min, f->max, &number);
+        if (rc == CLI_EXIT_OK) *f32 = (float)number;
+        return rc;
+    }
+    long current = f->kind == CLI_U32 ? (long)*u32 : (long)*u64;
+    rc = cli_long(args, f->name, current, (long)f->min, (long)f->max,
+                  &integer);
+    if (rc == CLI_EXIT_OK && f->kind == CLI_U32) *u32 = (uint32_t)integer;
+    if (rc == CLI_EXIT_OK && f->kind == CLI_U64) *u64 = (uint64_t)integer;
+    return rc;
+}
+
+int cli_read_fields(const cli_args *args, const cli_field *fields, size_t n,
+                    void *base)
+{
+    int rc = CLI_EXIT_OK;
+    for (size_t k = 0; rc == CLI_EXIT_OK && k < n; k++)
+        rc = read_field(args, &fields[k], (char *)base + fields[k].offset);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -99,6 +100,12 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
 int required_value(const cli_args *args, const char *name,
                    const char **out);
 
+/* Loads a model file, reporting "loading PATH" on failure. */
+int cli_load_model(const char *path, dg_model **out);
+/* cli_load_model of the required option `name`'s file. */
+int cli_load_model_option(const cli_args *args, const char *name,
+                          dg_model **out);
+
 /* One spelling of an option's value and the DG_* value it stands for. */
 typedef struct cli_named {
     const char *name;
@@ -112,9 +119,23 @@ int cli_choice(const cli_args *args, const char *option,
                const cli_named *table, const char *fallback, int32_t *out);
 /* The name of `value` in `table`, or "?". */
 const char *cli_name_of(const cli_named *table, int32_t value);
-/* cli_double into a float, keeping *out as the default. */
-int cli_float(const cli_args *args, const char *name, double min, double max,
-              float *out);
+/* A numeric option that sets a field of an options struct, whose value
+ * stays the default: commands list theirs in tables. */
+typedef enum cli_field_kind { CLI_U32, CLI_U64, CLI_F32 } cli_field_kind;
+typedef struct cli_field {
+    const char *name; /* the option */
+    size_t offset;    /* of the field in the struct */
+    cli_field_kind kind;
+    double min, max;
+} cli_field;
+
+#define CLI_FIELD(type, field, name, kind, min, max)                        \
+    {name, offsetof(type, field), kind, min, max}
+
+/* Reads the options of fields[0..n-1] into the struct at `base`, with
+ * cli_long's and cli_double's checks and messages. */
+int cli_read_fields(const cli_args *args, const cli_field *fields, size_t n,
+                    void *base);
 
 /* ------------------------------------------------------------------------ */
 /* Data (dg_dataset_open_spec)                                              */
@@ -240,6 +261,11 @@ void json_string(json_writer *w, const char *s);
 void json_number(json_writer *w, double value);
 void json_int(json_writer *w, int64_t value);
 void json_bool(json_writer *w, bool value);
+/* json_key and then the value: one member of the open object. */
+void json_put_string(json_writer *w, const char *key, const char *s);
+void json_put_number(json_writer *w, const char *key, double value);
+void json_put_int(json_writer *w, const char *key, int64_t value);
+void json_put_bool(json_writer *w, const char *key, bool value);
 
 /* ------------------------------------------------------------------------ */
 /* Aligned text tables (table.c)                                            */

@@ -21,51 +21,22 @@ enum { DEFAULT_COUNT = 100, DEFAULT_EXAMPLES = 8 };
 /* The command line                                                         */
 /* ------------------------------------------------------------------------ */
 
-/* A numeric option that sets a field of dg_attack_opts. */
-typedef struct number_option {
-    const char *name;
-    size_t offset;
-    bool integer; /* a uint32_t field, else a float */
-    double min, max;
-} number_option;
-
-static const number_option number_options[] = {
-    {"budget", offsetof(dg_attack_opts, budget), false, 1e-6, 0.5},
-    {"lambda", offsetof(dg_attack_opts, lambda), false, 0, 1e30},
-    {"epsilon", offsetof(dg_attack_opts, epsilon), false, 1e-6, 1},
-    {"step", offsetof(dg_attack_opts, step), false, 1e-6, 1},
-    {"lr", offsetof(dg_attack_opts, learning_rate), false, 1e-9, 1e6},
-    {"iterations", offsetof(dg_attack_opts, iterations), true, 1, 1e6},
-    {"patience", offsetof(dg_attack_opts, patience), true, 0, 1e6},
-    {"batch", offsetof(dg_attack_opts, batch_size), true, 1, 4096},
-    {"threads", offsetof(dg_attack_opts, threads), true, 0, 1024},
-    {"adaptive-weight", offsetof(dg_attack_opts, adaptive_weight), false, 0,
-     1e6},
-    {"draw", offsetof(dg_attack_opts, adaptive_draw), true, 0, 4096},
+/* The numeric options, each a field of dg_attack_opts. */
+#define ATTACK_FIELD(field, name, kind, min, max)                           \
+    CLI_FIELD(dg_attack_opts, field, name, kind, min, max)
+static const cli_field number_options[] = {
+    ATTACK_FIELD(budget, "budget", CLI_F32, 1e-6, 0.5),
+    ATTACK_FIELD(lambda, "lambda", CLI_F32, 0, 1e30),
+    ATTACK_FIELD(epsilon, "epsilon", CLI_F32, 1e-6, 1),
+    ATTACK_FIELD(step, "step", CLI_F32, 1e-6, 1),
+    ATTACK_FIELD(learning_rate, "lr", CLI_F32, 1e-9, 1e6),
+    ATTACK_FIELD(iterations, "iterations", CLI_U32, 1, 1e6),
+    ATTACK_FIELD(patience, "patience", CLI_U32, 0, 1e6),
+    ATTACK_FIELD(batch_size, "batch", CLI_U32, 1, 4096),
+    ATTACK_FIELD(threads, "threads", CLI_U32, 0, 1024),
+    ATTACK_FIELD(adaptive_weight, "adaptive-weight", CLI_F32, 0, 1e6),
+    ATTACK_FIELD(adaptive_draw, "draw", CLI_U32, 0, 4096),
 };
-
-static int read_number(const cli_args *args, const number_option *n,
-                       dg_attack_opts *o)
-{
-    char *field = (char *)o + n->offset;
-    if (n->integer) {
-        uint32_t value;
-        long read;
-        memcpy(&value, field, sizeof value);
-        int rc = cli_long(args, n->name, value, (long)n->min, (long)n->max,
-                          &read);
-        value = (uint32_t)read;
-        memcpy(field, &value, sizeof value);
-        return rc;
-    }
-    float value;
-    double read;
-    memcpy(&value, field, sizeof value);
-    int rc = cli_double(args, n->name, value, n->min, n->max, &read);
-    value = (float)read;
-    memcpy(field, &value, sizeof value);
-    return rc;
-}
 
 /* The attack options: the preset, then whatever the command line sets. */
 static int read_attack_opts(const cli_args *args, attack_plan *p)
@@ -82,10 +53,10 @@ static int read_attack_opts(const cli_args *args, attack_plan *p)
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "optimizer", attack_optimizers, NULL,
                         &o->optimizer);
-    for (size_t k = 0; rc == CLI_EXIT_OK &&
-                       k < sizeof number_options / sizeof *number_options;
-         k++)
-        rc = read_number(args, &number_options[k], o);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_read_fields(args, number_options,
+                             sizeof number_options / sizeof *number_options,
+                             o);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "feature-layer", layer, -1, 4095, &layer);
     if (rc == CLI_EXIT_OK)
@@ -140,7 +111,7 @@ static int read_adaptive(const cli_args *args, attack_plan *p)
 }
 
 /* --shard I/N.  A shard attacks whole batches of the run's attempts, so
- * that its part equals theirs in the unsharded set (attack_run.c); the
+ * that its part equals theirs in the unsharded set (dg_advset_make); the
  * examples would be a shard's only. */
 static int read_shard(const cli_args *args, attack_plan *p)
 {
@@ -194,15 +165,15 @@ typedef struct tally {
     double dssim_sum, distance_sum; /* over attempts within budget */
 } tally;
 
-static void count_attempt(const attack_run *r, uint32_t i, tally *t)
+static void count_attempt(const dg_advset_item *it, tally *t)
 {
     t->attempts++;
-    if (!r->within[i]) return;
+    if (!it->within_budget) return;
     t->within++;
-    t->success += attack_succeeded(r, i);
-    t->not_source += r->adversarial_label[i] != r->source_label[i];
-    t->dssim_sum += r->dssim[i];
-    t->distance_sum += r->distance[i];
+    t->success += it->success != 0;
+    t->not_source += it->student_label != it->source_label;
+    t->dssim_sum += it->dssim;
+    t->distance_sum += it->feature_distance;
 }
 
 static double share(uint32_t part, uint32_t whole)
@@ -210,28 +181,17 @@ static double share(uint32_t part, uint32_t whole)
     return whole ? (double)part / whole : NAN;
 }
 
-/* Per target class (targeted) or per source class (untargeted). */
-static int32_t group_of(const attack_run *r, uint32_t i)
-{
-    return r->plan.opts.targeted ? r->target_label[i] : r->source_label[i];
-}
-
 static void json_tally(json_writer *w, const tally *t)
 {
-    json_key(w, "attempts");
-    json_int(w, t->attempts);
-    json_key(w, "within_budget");
-    json_int(w, t->within);
-    json_key(w, "success");
-    json_int(w, t->success);
-    json_key(w, "asr");
-    json_number(w, share(t->success, t->attempts));
-    json_key(w, "not_source_rate");
-    json_number(w, share(t->not_source, t->attempts));
-    json_key(w, "mean_dssim");
-    json_number(w, t->within ? t->dssim_sum / t->within : NAN);
-    json_key(w, "mean_feature_distance");
-    json_number(w, t->within ? t->distance_sum / t->within : NAN);
+    json_put_int(w, "attempts", t->attempts);
+    json_put_int(w, "within_budget", t->within);
+    json_put_int(w, "success", t->success);
+    json_put_number(w, "asr", share(t->success, t->attempts));
+    json_put_number(w, "not_source_rate", share(t->not_source, t->attempts));
+    json_put_number(w, "mean_dssim",
+                    t->within ? t->dssim_sum / t->within : NAN);
+    json_put_number(w, "mean_feature_distance",
+                    t->within ? t->distance_sum / t->within : NAN);
 }
 
 static void print_json(const attack_run *r, const tally *all,
@@ -242,54 +202,36 @@ static void print_json(const attack_run *r, const tally *all,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "teacher");
-    json_string(&w, p->teacher_path);
-    json_key(&w, "student");
-    json_string(&w, p->student_path);
-    json_key(&w, "data");
-    json_string(&w, p->data_spec);
-    json_key(&w, "output");
-    json_string(&w, p->out_path);
-    json_key(&w, "method");
-    json_string(&w, cli_name_of(attack_methods, o->method));
-    json_key(&w, "mode");
-    json_string(&w, cli_name_of(attack_modes, o->targeted));
-    json_key(&w, "preset");
-    json_string(&w, cli_name_of(attack_presets, p->preset));
+    json_put_string(&w, "teacher", p->teacher_path);
+    json_put_string(&w, "student", p->student_path);
+    json_put_string(&w, "data", p->data_spec);
+    json_put_string(&w, "output", p->out_path);
+    json_put_string(&w, "method", cli_name_of(attack_methods, o->method));
+    json_put_string(&w, "mode", cli_name_of(attack_modes, o->targeted));
+    json_put_string(&w, "preset", cli_name_of(attack_presets, p->preset));
     json_key(&w, "settings");
     json_begin_object(&w);
-    json_key(&w, "budget");
-    json_number(&w, o->budget);
-    json_key(&w, "lambda");
-    json_number(&w, o->lambda);
-    json_key(&w, "epsilon");
-    json_number(&w, o->epsilon);
-    json_key(&w, "step");
-    json_number(&w, o->step);
-    json_key(&w, "iterations");
-    json_int(&w, o->iterations);
-    json_key(&w, "optimizer");
-    json_string(&w, cli_name_of(attack_optimizers, o->optimizer));
-    json_key(&w, "learning_rate");
-    json_number(&w, o->learning_rate);
-    json_key(&w, "patience");
-    json_int(&w, o->patience);
-    json_key(&w, "seed");
-    json_int(&w, (int64_t)o->seed);
-    json_key(&w, "feature_layer");
-    json_int(&w, o->feature_layer);
+    json_put_number(&w, "budget", o->budget);
+    json_put_number(&w, "lambda", o->lambda);
+    json_put_number(&w, "epsilon", o->epsilon);
+    json_put_number(&w, "step", o->step);
+    json_put_int(&w, "iterations", o->iterations);
+    json_put_string(&w, "optimizer",
+                    cli_name_of(attack_optimizers, o->optimizer));
+    json_put_number(&w, "learning_rate", o->learning_rate);
+    json_put_int(&w, "patience", o->patience);
+    json_put_int(&w, "seed", (int64_t)o->seed);
+    json_put_int(&w, "feature_layer", o->feature_layer);
     json_end_object(&w);
     adaptive_json(&w, p);
     json_tally(&w, all);
-    json_key(&w, "seconds");
-    json_number(&w, r->seconds);
+    json_put_number(&w, "seconds", r->seconds);
     json_key(&w, o->targeted ? "per_target_class" : "per_source_class");
     json_begin_array(&w);
     for (uint32_t k = 0; k < r->n_classes; k++) {
         if (!groups[k].attempts) continue;
         json_begin_object(&w);
-        json_key(&w, "class");
-        json_int(&w, k);
+        json_put_int(&w, "class", k);
         json_tally(&w, &groups[k]);
         json_end_object(&w);
     }
@@ -343,15 +285,21 @@ static int report(const attack_run *r, bool json)
     tally all = {0};
     tally *groups = calloc(r->n_classes, sizeof *groups);
     if (!groups) return cli_error("out of memory");
-    for (uint32_t i = 0; i < r->n; i++) {
-        count_attempt(r, i, &all);
-        int32_t g = group_of(r, i);
-        if (g >= 0) count_attempt(r, i, &groups[g]);
+    uint32_t n = 0;
+    dg_status st = dg_advset_count(r->set, &n);
+    for (uint32_t i = 0; st == DG_OK && i < n; i++) {
+        dg_advset_item it = {.struct_size = sizeof it};
+        st = dg_advset_item_get(r->set, i, &it);
+        if (st != DG_OK) break;
+        count_attempt(&it, &all);
+        /* Per target class (targeted) or per source class. */
+        int32_t g = r->plan.opts.targeted ? it.target_label : it.source_label;
+        if (g >= 0) count_attempt(&it, &groups[g]);
     }
-    int rc = CLI_EXIT_OK;
-    if (json)
+    int rc = st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the set");
+    if (rc == CLI_EXIT_OK && json)
         print_json(r, &all, groups);
-    else
+    else if (rc == CLI_EXIT_OK)
         rc = print_text(r, &all, groups);
     free(groups);
     return rc;

@@ -158,8 +158,8 @@ typedef struct demo {
     const demo_scenario *scenario;
     const demo_settings *settings;
     uint64_t seed;
-    const char *out_dir;
-    bool json, quiet;
+    demo_out out;
+    bool json;
     double start;
     demo_model teacher, student, surrogate, patched;
     dg_guard *guard, *surrogate_guard;
@@ -175,33 +175,12 @@ typedef struct demo_stage {
     int (*run)(demo *d);
 } demo_stage;
 
-/* DIR/NAME into buf. */
-static int out_path(const demo *d, const char *name, char *buf, size_t size)
-{
-    if ((size_t)snprintf(buf, size, "%s/%s", d->out_dir, name) >= size)
-        return cli_error("the path %s/%s is too long", d->out_dir, name);
-    return CLI_EXIT_OK;
-}
-
-/* A line on stderr saying what the demo is doing, unless --quiet. */
-static void note(const demo *d, const char *fmt, ...) CLI_PRINTF(2, 3);
-
-static void note(const demo *d, const char *fmt, ...)
-{
-    if (d->quiet) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 /* Writes DIR/NAME with `write`, reporting any failure. */
 static int write_out_file(const demo *d, const char *name,
                           void (*write)(const demo *, FILE *))
 {
     char path[4096];
-    int rc = out_path(d, name, path, sizeof path);
+    int rc = demo_path(&d->out, name, path, sizeof path);
     if (rc != CLI_EXIT_OK) return rc;
     FILE *f = fopen(path, "w");
     if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
@@ -231,29 +210,20 @@ static void json_plan(json_writer *w, const demo_model *m)
 {
     const model_plan *p = m->plan;
     json_begin_object(w);
-    json_key(w, "architecture");
-    json_string(w, m->architecture);
-    json_key(w, "classes");
-    json_string(w, m->classes);
+    json_put_string(w, "architecture", m->architecture);
+    json_put_string(w, "classes", m->classes);
     json_key(w, "per_class");
     if (p->per_class)
         json_int(w, p->per_class);
     else
         json_string(w, "all");
-    if (p->skip_per_class) {
-        json_key(w, "skip_per_class");
-        json_int(w, p->skip_per_class);
-    }
-    json_key(w, "epochs");
-    json_int(w, p->epochs);
-    json_key(w, "batch");
-    json_int(w, p->batch);
-    json_key(w, "optimizer");
-    json_string(w, p->optimizer);
-    json_key(w, "learning_rate");
-    json_number(w, p->learning_rate);
-    json_key(w, "schedule");
-    json_string(w, p->schedule);
+    if (p->skip_per_class)
+        json_put_int(w, "skip_per_class", p->skip_per_class);
+    json_put_int(w, "epochs", p->epochs);
+    json_put_int(w, "batch", p->batch);
+    json_put_string(w, "optimizer", p->optimizer);
+    json_put_number(w, "learning_rate", p->learning_rate);
+    json_put_string(w, "schedule", p->schedule);
     json_end_object(w);
 }
 
@@ -263,34 +233,23 @@ static void json_guard_plan(json_writer *w, const demo *d,
     dg_guard_opts g;
     guard_options(d, plan, &g);
     json_begin_object(w);
-    json_key(w, "variants");
-    json_int(w, g.variants);
-    json_key(w, "members");
-    json_int(w, g.members);
-    json_key(w, "epochs");
-    json_int(w, g.epochs);
-    json_key(w, "prune_layer");
-    json_int(w, g.prune_layers[0]);
-    json_key(w, "rule");
-    json_string(w, cli_rule_name(g.rule));
-    json_key(w, "target_frr");
-    json_number(w, g.target_frr);
-    json_key(w, "harden");
-    json_bool(w, g.harden != 0);
-    json_key(w, "harden_iterations");
-    json_int(w, g.harden_iterations);
+    json_put_int(w, "variants", g.variants);
+    json_put_int(w, "members", g.members);
+    json_put_int(w, "epochs", g.epochs);
+    json_put_int(w, "prune_layer", g.prune_layers[0]);
+    json_put_string(w, "rule", cli_rule_name(g.rule));
+    json_put_number(w, "target_frr", g.target_frr);
+    json_put_bool(w, "harden", g.harden != 0);
+    json_put_int(w, "harden_iterations", g.harden_iterations);
     json_end_object(w);
 }
 
 static void json_settings(json_writer *w, const demo *d)
 {
     json_begin_object(w);
-    json_key(w, "scenario");
-    json_string(w, d->scenario->name);
-    json_key(w, "mode");
-    json_string(w, d->settings->mode);
-    json_key(w, "seed");
-    json_int(w, (int64_t)d->seed);
+    json_put_string(w, "scenario", d->scenario->name);
+    json_put_string(w, "mode", d->settings->mode);
+    json_put_int(w, "seed", (int64_t)d->seed);
     json_key(w, "teacher");
     json_plan(w, &d->teacher);
     json_key(w, "student");
@@ -308,25 +267,18 @@ static void json_settings(json_writer *w, const demo *d)
     for (uint32_t k = 0; k < d->settings->n_attacks; k++) {
         const attack_set_plan *a = &d->settings->attacks[k];
         json_begin_object(w);
-        json_key(w, "name");
-        json_string(w, a->name);
-        json_key(w, "method");
-        json_string(w, a->method == DG_ATTACK_MIMIC_LINF ? "linf" : "dssim");
-        json_key(w, "targeted");
-        json_bool(w, a->targeted);
-        json_key(w, "count");
-        json_int(w, a->count);
-        json_key(w, "iterations");
-        json_int(w, a->iterations);
-        if (a->method == DG_ATTACK_MIMIC_LINF) {
-            json_key(w, "epsilon");
-            json_number(w, a->epsilon);
-        }
+        json_put_string(w, "name", a->name);
+        json_put_string(w, "method",
+                        a->method == DG_ATTACK_MIMIC_LINF ? "linf" : "dssim");
+        json_put_bool(w, "targeted", a->targeted);
+        json_put_int(w, "count", a->count);
+        json_put_int(w, "iterations", a->iterations);
+        if (a->method == DG_ATTACK_MIMIC_LINF)
+            json_put_number(w, "epsilon", a->epsilon);
         json_end_object(w);
     }
     json_end_array(w);
-    json_key(w, "clean_per_class");
-    json_int(w, d->settings->clean_per_class);
+    json_put_int(w, "clean_per_class", d->settings->clean_per_class);
     json_key(w, "levels");
     levels_json_settings(w, &d->settings->levels);
     json_end_object(w);
@@ -358,11 +310,11 @@ static char *settings_text(const demo *d)
  * the same settings: reusing them otherwise would mix two experiments. */
 static int prepare_out_dir(demo *d)
 {
-    if (mkdir(d->out_dir, 0777) != 0 && errno != EEXIST)
-        return cli_error("cannot create the folder %s: %s", d->out_dir,
+    if (mkdir(d->out.dir, 0777) != 0 && errno != EEXIST)
+        return cli_error("cannot create the folder %s: %s", d->out.dir,
                          strerror(errno));
     char path[4096];
-    int rc = out_path(d, "settings.json", path, sizeof path);
+    int rc = demo_path(&d->out, "settings.json", path, sizeof path);
     if (rc != CLI_EXIT_OK) return rc;
     FILE *f = fopen(path, "r");
     if (!f) return write_out_file(d, "settings.json", write_settings);
@@ -375,7 +327,7 @@ static int prepare_out_dir(demo *d)
     else if (have_len != want_len || memcmp(have, want, want_len) != 0)
         rc = cli_error("%s holds a demo made with other settings (see %s); "
                        "remove it or choose another --out",
-                       d->out_dir, path);
+                       d->out.dir, path);
     free(want);
     free(have);
     return rc;
@@ -391,11 +343,12 @@ static void reuse_model(demo *d, demo_model *m, const char *path)
     struct stat st;
     if (stat(path, &st) != 0) return;
     if (dg_model_load_file(path, &m->model) != DG_OK) {
-        note(d, "%s: %s does not load; training again", m->name, path);
+        demo_note(&d->out, "%s: %s does not load; training again", m->name,
+                  path);
         return;
     }
     m->reused = true;
-    note(d, "%s: reusing %s", m->name, path);
+    demo_note(&d->out, "%s: reusing %s", m->name, path);
 }
 
 /* Trains a freshly built model on its plan's classes and saves it. */
@@ -417,18 +370,19 @@ static int train_model(demo *d, demo_model *m, const char *path)
     if (p->patch) opts.patch_teacher = d->teacher.model;
 
     snprintf(name, sizeof name, "%s.ckpt", m->name);
-    int rc = out_path(d, name, checkpoint, sizeof checkpoint);
+    int rc = demo_path(&d->out, name, checkpoint, sizeof checkpoint);
     if (rc == CLI_EXIT_OK) rc = data_open("fmnist:train", fmnist_shape, m->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) rc = name_classes(m->model, &data, NULL);
     if (rc == CLI_EXIT_OK) {
         uint32_t n = 0;
         dg_dataset_count(data.samples, &n);
-        note(d, "%s: training on %u images of classes %s, %u epoch%s",
-             m->name, n, m->classes, p->epochs, p->epochs == 1 ? "" : "s");
-        rc = train_run(m->model, data.samples, &opts, &m->training);
+        demo_note(&d->out,
+                  "%s: training on %u images of classes %s, %u epoch%s",
+                  m->name, n, m->classes, p->epochs,
+                  p->epochs == 1 ? "" : "s");
+        rc = train_run(m->model, data.samples, &opts, path, &m->training);
     }
-    if (rc == CLI_EXIT_OK) rc = model_save(m->model, path, checkpoint);
     data_free(&data);
     return rc;
 }
@@ -443,9 +397,9 @@ static int test_model(demo *d, demo_model *m)
         rc = evaluate_model(m->model, data.samples, "fmnist:test", &m->test);
     m->test_seconds = monotonic_seconds() - start;
     if (rc == CLI_EXIT_OK)
-        note(d, "%s: test accuracy %.2f%% (%u of %u)", m->name,
-             100 * evaluation_accuracy(&m->test), m->test.correct,
-             m->test.total);
+        demo_note(&d->out, "%s: test accuracy %.2f%% (%u of %u)", m->name,
+                  100 * evaluation_accuracy(&m->test), m->test.correct,
+                  m->test.total);
     data_free(&data);
     return rc;
 }
@@ -456,7 +410,7 @@ static int obtain_model(demo *d, demo_model *m,
 {
     char path[4096], file[256];
     snprintf(file, sizeof file, "%s.dgm", m->name);
-    int rc = out_path(d, file, path, sizeof path);
+    int rc = demo_path(&d->out, file, path, sizeof path);
     if (rc != CLI_EXIT_OK) return rc;
     reuse_model(d, m, path);
     if (!m->reused) {
@@ -493,7 +447,7 @@ static int stage_student(demo *d)
 static dg_status build_patched(const demo *d, dg_model **out)
 {
     char path[4096];
-    if (out_path(d, "student.dgm", path, sizeof path) != CLI_EXIT_OK)
+    if (demo_path(&d->out, "student.dgm", path, sizeof path) != CLI_EXIT_OK)
         return DG_E_INVALID_ARG;
     return dg_model_load_file(path, out);
 }
@@ -528,18 +482,19 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
 {
     char path[4096], work[4096], file[256];
     snprintf(file, sizeof file, "%s.dg", name);
-    int rc = out_path(d, file, path, sizeof path);
+    int rc = demo_path(&d->out, file, path, sizeof path);
     snprintf(file, sizeof file, "%s.work", name);
-    if (rc == CLI_EXIT_OK) rc = out_path(d, file, work, sizeof work);
+    if (rc == CLI_EXIT_OK) rc = demo_path(&d->out, file, work, sizeof work);
     if (rc != CLI_EXIT_OK) return rc;
     struct stat st;
     if (stat(path, &st) == 0) {
         if (dg_guard_load_file(path, student->model, guard) == DG_OK) {
             *reused = true;
-            note(d, "%s: reusing %s", name, path);
+            demo_note(&d->out, "%s: reusing %s", name, path);
             return CLI_EXIT_OK;
         }
-        note(d, "%s: %s does not load; building again", name, path);
+        demo_note(&d->out, "%s: %s does not load; building again", name,
+                  path);
     }
     const model_plan *p = student->plan;
     dg_guard_opts o;
@@ -550,8 +505,8 @@ static int obtain_guard(demo *d, const char *name, const guard_plan *plan,
     rc = data_open("fmnist:train", fmnist_shape, student->classes,
                    p->skip_per_class, p->per_class, &data);
     if (rc == CLI_EXIT_OK) {
-        note(d, "%s: %u differentiators per class, %u epoch%s each", name,
-             o.variants, o.epochs, o.epochs == 1 ? "" : "s");
+        demo_note(&d->out, "%s: %u differentiators per class, %u epoch%s each",
+                  name, o.variants, o.epochs, o.epochs == 1 ? "" : "s");
         rc = guard_build_file(&o, student->model, data.samples, NULL, path,
                               guard, seconds);
     }
@@ -580,7 +535,7 @@ static int stage_levels(demo *d)
 {
     d->levels = (demo_levels){
         .plan = &d->settings->levels,
-        .in = {.out_dir = d->out_dir, .seed = d->seed, .quiet = d->quiet,
+        .in = {.out = d->out, .seed = d->seed,
                .teacher = d->teacher.model,
                .classes = d->student.classes,
                .surrogate_skip = d->surrogate.plan->skip_per_class,
@@ -591,29 +546,21 @@ static int stage_levels(demo *d)
 
 /* Attacks the test split as the plan says, writing DIR/attack-NAME.dgadv
  * and example images in DIR/examples-NAME. */
-static int make_set(const demo *d, const attack_set_plan *a, uint64_t seed,
-                    const char *path)
+static int obtain_set(demo *d, const attack_set_plan *a, uint64_t seed,
+                      dg_advset **out)
 {
-    char teacher[4096], student[4096], examples[4096], name[256];
+    char examples[4096], name[256], doing[256];
     snprintf(name, sizeof name, "examples-%s", a->name);
-    int rc = out_path(d, "teacher.dgm", teacher, sizeof teacher);
-    if (rc == CLI_EXIT_OK)
-        rc = out_path(d, "student.dgm", student, sizeof student);
-    if (rc == CLI_EXIT_OK) rc = out_path(d, name, examples, sizeof examples);
+    int rc = demo_path(&d->out, name, examples, sizeof examples);
     if (rc != CLI_EXIT_OK) return rc;
     attack_plan p = {
-        .teacher_path = teacher,
-        .student_path = student,
-        .data_spec = "fmnist:test",
         .classes = d->student.classes,
-        .out_path = path,
         .examples_dir = examples,
-        .preset = DG_ATTACK_PRESET_STRONG,
         .count = a->count,
-        .target_class = -1,
         .n_examples = 8,
     };
-    dg_status st = dg_attack_opts_init(&p.opts, sizeof p.opts, p.preset);
+    dg_status st = dg_attack_opts_init(&p.opts, sizeof p.opts,
+                                       DG_ATTACK_PRESET_STRONG);
     if (st != DG_OK) return cli_fail(st, "attack options");
     p.opts.method = a->method;
     p.opts.targeted = a->targeted;
@@ -623,9 +570,10 @@ static int make_set(const demo *d, const attack_set_plan *a, uint64_t seed,
         p.opts.epsilon = a->epsilon;
         p.opts.step = a->step;
     }
-    note(d, "attack %s: %u attempts on test images, %u iterations", a->name,
-         a->count, a->iterations);
-    return attack_write_set(&p);
+    snprintf(doing, sizeof doing,
+             "attack %s: %u attempts on test images, %u iterations", a->name,
+             a->count, a->iterations);
+    return demo_obtain_set(&d->out, a->name, &p, doing, out);
 }
 
 static int stage_attack(demo *d)
@@ -633,23 +581,10 @@ static int stage_attack(demo *d)
     int rc = CLI_EXIT_OK;
     for (uint32_t k = 0; rc == CLI_EXIT_OK && k < d->settings->n_attacks;
          k++) {
-        const attack_set_plan *a = &d->settings->attacks[k];
-        char path[4096], file[256];
-        snprintf(file, sizeof file, "attack-%s.dgadv", a->name);
-        rc = out_path(d, file, path, sizeof path);
-        if (rc != CLI_EXIT_OK) break;
-        struct stat st;
-        if (stat(path, &st) == 0 &&
-            dg_advset_load_file(path, &d->sets[k]) == DG_OK) {
-            note(d, "attack %s: reusing %s", a->name, path);
-            continue;
-        }
-        rc = make_set(d, a, d->seed + k, path);
-        if (rc == CLI_EXIT_OK) {
-            dg_status ls = dg_advset_load_file(path, &d->sets[k]);
-            if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
-        }
-        if (cli_interrupted()) rc = cli_error("interrupted");
+        rc = obtain_set(d, &d->settings->attacks[k], d->seed + k,
+                        &d->sets[k]);
+        if (rc == CLI_EXIT_OK && cli_interrupted())
+            rc = cli_error("interrupted");
     }
     return rc;
 }
@@ -671,12 +606,13 @@ static int stage_eval(demo *d)
         dg_eval_opts o;
         dg_eval_opts_init(&o, sizeof o);
         o.patched_student = d->patched.model;
-        note(d, "eval: the guard and the baselines on clean test images "
-                "and %u adversarial sets", d->settings->n_attacks);
+        demo_note(&d->out, "eval: the guard and the baselines on clean test "
+                           "images and %u adversarial sets",
+                  d->settings->n_attacks);
         rc = eval_view_run(d->guard, clean.samples, sets, names,
                            d->settings->n_attacks, &o, &d->eval);
     }
-    if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out_dir);
+    if (rc == CLI_EXIT_OK) rc = eval_write_charts(&d->eval, d->out.dir);
     if (rc == CLI_EXIT_OK)
         rc = levels_eval(&d->levels, d->guard, clean.samples,
                          d->patched.model);
@@ -692,30 +628,20 @@ static void json_model(json_writer *w, const demo_model *m)
 {
     const train_outcome *t = &m->training;
     json_begin_object(w);
-    json_key(w, "test_accuracy");
-    json_number(w, evaluation_accuracy(&m->test));
-    json_key(w, "test_correct");
-    json_int(w, m->test.correct);
-    json_key(w, "test_samples");
-    json_int(w, m->test.total);
-    json_key(w, "test_seconds");
-    json_number(w, m->test_seconds);
-    json_key(w, "reused");
-    json_bool(w, m->reused);
+    json_put_number(w, "test_accuracy", evaluation_accuracy(&m->test));
+    json_put_int(w, "test_correct", m->test.correct);
+    json_put_int(w, "test_samples", m->test.total);
+    json_put_number(w, "test_seconds", m->test_seconds);
+    json_put_bool(w, "reused", m->reused);
     if (!m->reused) {
         bool trained = t->report.epochs_run > 0;
-        json_key(w, "train_samples");
-        json_int(w, t->samples);
-        json_key(w, "resumed_epoch");
-        json_int(w, t->report.resumed_epoch);
-        json_key(w, "final_loss");
-        json_number(w, trained ? t->report.last_loss : NAN);
-        json_key(w, "train_accuracy");
-        json_number(w, trained ? t->report.last_accuracy : NAN);
-        json_key(w, "train_seconds");
-        json_number(w, t->seconds);
-        json_key(w, "images_per_second");
-        json_number(w, train_images_per_second(t));
+        json_put_int(w, "train_samples", t->samples);
+        json_put_int(w, "resumed_epoch", t->report.resumed_epoch);
+        json_put_number(w, "final_loss", trained ? t->report.last_loss : NAN);
+        json_put_number(w, "train_accuracy",
+                        trained ? t->report.last_accuracy : NAN);
+        json_put_number(w, "train_seconds", t->seconds);
+        json_put_number(w, "images_per_second", train_images_per_second(t));
     }
     json_key(w, "settings");
     json_plan(w, m);
@@ -725,10 +651,8 @@ static void json_model(json_writer *w, const demo_model *m)
 static void json_guard(json_writer *w, bool reused, double seconds)
 {
     json_begin_object(w);
-    json_key(w, "reused");
-    json_bool(w, reused);
-    json_key(w, "build_seconds");
-    json_number(w, reused ? NAN : seconds);
+    json_put_bool(w, "reused", reused);
+    json_put_number(w, "build_seconds", reused ? NAN : seconds);
     json_end_object(w);
 }
 
@@ -737,12 +661,9 @@ static void write_report_json(const demo *d, FILE *out)
     json_writer w;
     json_init(&w, out);
     json_begin_object(&w);
-    json_key(&w, "scenario");
-    json_string(&w, d->scenario->name);
-    json_key(&w, "mode");
-    json_string(&w, d->settings->mode);
-    json_key(&w, "seed");
-    json_int(&w, (int64_t)d->seed);
+    json_put_string(&w, "scenario", d->scenario->name);
+    json_put_string(&w, "mode", d->settings->mode);
+    json_put_int(&w, "seed", (int64_t)d->seed);
     json_key(&w, "teacher");
     json_model(&w, &d->teacher);
     json_key(&w, "student");
@@ -756,8 +677,7 @@ static void write_report_json(const demo *d, FILE *out)
     json_key(&w, "surrogate_guard");
     json_guard(&w, d->surrogate_guard_reused, d->surrogate_guard_seconds);
     eval_write_json_with(&w, &d->eval, levels_json, &d->levels);
-    json_key(&w, "seconds");
-    json_number(&w, monotonic_seconds() - d->start);
+    json_put_number(&w, "seconds", monotonic_seconds() - d->start);
     json_end_object(&w);
 }
 
@@ -826,7 +746,7 @@ static void write_report_md(const demo *d, FILE *out)
                  "of the Student's classes\n(%s/attack-*.dgadv, examples in "
                  "examples-*), and the baselines on the\nsame inputs "
                  "(doc/EVALUATION.md defines each number).\n\n",
-            d->guard_reused ? "reused" : "built by this run", d->out_dir);
+            d->guard_reused ? "reused" : "built by this run", d->out.dir);
     eval_write_markdown(out, &d->eval);
     fprintf(out, "\n![defence rate](defence-vs-members.png)\n"
                  "![cost](cost-vs-members.png)\n");
@@ -864,8 +784,8 @@ static int print_summary(const demo *d)
     }
     if (rc == CLI_EXIT_OK) rc = levels_print(stdout, &d->levels);
     if (rc == CLI_EXIT_OK)
-        printf("\nreport: %s/report.md and %s/report.json\n", d->out_dir,
-               d->out_dir);
+        printf("\nreport: %s/report.md and %s/report.json\n", d->out.dir,
+               d->out.dir);
     return rc;
 }
 
@@ -925,9 +845,8 @@ static int run_demo(const cli_args *args)
         .scenario = scenario,
         .settings = cli_flag(args, "quick") ? &quick_settings : &full_settings,
         .seed = (uint64_t)seed,
-        .out_dir = out_dir ? out_dir : "dg-demo",
+        .out = {out_dir ? out_dir : "dg-demo", cli_flag(args, "quiet")},
         .json = cli_flag(args, "json"),
-        .quiet = cli_flag(args, "quiet"),
         .start = monotonic_seconds(),
         .teacher = {.name = "teacher",
                     .architecture = DG_ARCH_FMNIST_TEACHER},

@@ -78,13 +78,13 @@ static int open_inputs(eval_command *e, const cli_args *args)
     e->name_of = calloc(n, sizeof *e->name_of);
     if (!e->sets || !e->owned || !e->names || !e->name_of)
         return cli_error("out of memory");
-    dg_status st = dg_model_load_file(student, &e->student);
-    if (st != DG_OK) return cli_fail(st, "loading %s", student);
-    st = dg_guard_load_file(guard, e->student, &e->guard);
+    rc = cli_load_model(student, &e->student);
+    if (rc != CLI_EXIT_OK) return rc;
+    dg_status st = dg_guard_load_file(guard, e->student, &e->guard);
     if (st != DG_OK) return cli_fail(st, "loading the guard %s", guard);
     const char *patched = cli_value(args, "patched");
-    if (patched && (st = dg_model_load_file(patched, &e->patched)) != DG_OK)
-        return cli_fail(st, "loading %s", patched);
+    if (patched && (rc = cli_load_model(patched, &e->patched)) != CLI_EXIT_OK)
+        return rc;
     uint32_t shape[3];
     st = dg_model_input_shape(e->student, &shape[0], &shape[1], &shape[2]);
     if (st != DG_OK) return cli_fail(st, "reading %s", student);

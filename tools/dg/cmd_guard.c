@@ -86,72 +86,44 @@ typedef struct build_settings {
     uint32_t shard, shards; /* --shard I/N */
 } build_settings;
 
-static int read_counts(const cli_args *args, dg_guard_opts *o)
-{
-    long variants, members, epochs, batch, seed;
-    int rc = cli_long(args, "variants", o->variants, 1, DG_MAX_MEMBERS,
-                      &variants);
-    /* The default M shrinks with a small --variants. */
-    long default_members = (long)o->members < variants ? (long)o->members
-                                                       : variants;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "members", default_members, 1, variants,
-                      &members);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "epochs", o->epochs, 1, 100000, &epochs);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "batch", o->batch_size, 1, 65536, &batch);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
-    if (rc != CLI_EXIT_OK) return rc;
-    o->variants = (uint32_t)variants;
-    o->members = (uint32_t)members;
-    o->epochs = (uint32_t)epochs;
-    o->batch_size = (uint32_t)batch;
-    o->seed = (uint64_t)seed;
-    return CLI_EXIT_OK;
-}
+/* The numeric options but --members, each a field of dg_guard_opts. */
+#define GUARD_FIELD(field, name, kind, min, max)                            \
+    CLI_FIELD(dg_guard_opts, field, name, kind, min, max)
+static const cli_field number_options[] = {
+    GUARD_FIELD(variants, "variants", CLI_U32, 1, DG_MAX_MEMBERS),
+    GUARD_FIELD(epochs, "epochs", CLI_U32, 1, 100000),
+    GUARD_FIELD(batch_size, "batch", CLI_U32, 1, 65536),
+    GUARD_FIELD(seed, "seed", CLI_U64, 0, INT32_MAX),
+    GUARD_FIELD(learning_rate, "lr", CLI_F32, 1e-9, 10),
+    GUARD_FIELD(distill_alpha, "alpha", CLI_F32, 0, 1000),
+    GUARD_FIELD(distill_temperature, "temperature", CLI_F32, 0.01, 1000),
+    GUARD_FIELD(target_frr, "target-frr", CLI_F32, 0.0001, 0.4999),
+    GUARD_FIELD(holdout_fraction, "holdout-fraction", CLI_F32, 0.01, 0.99),
+    GUARD_FIELD(harden_epsilon, "harden-epsilon", CLI_F32, 0.001, 1),
+    GUARD_FIELD(harden_budget, "harden-budget", CLI_F32, 1e-5, 0.4999),
+    GUARD_FIELD(harden_iterations, "harden-iterations", CLI_U32, 1, 100000),
+    GUARD_FIELD(member_width, "width", CLI_F32, 0.01, 4),
+    GUARD_FIELD(robust_epsilon, "robust-epsilon", CLI_F32, 0, 1),
+    GUARD_FIELD(robust_epochs, "robust-epochs", CLI_U32, 1, 100000),
+    GUARD_FIELD(robust_steps, "robust-steps", CLI_U32, 1, 100),
+};
 
-static int read_rates(const cli_args *args, dg_guard_opts *o)
+static int read_numbers(const cli_args *args, dg_guard_opts *o)
 {
     if (cli_value(args, "holdout") && cli_value(args, "holdout-fraction"))
         return cli_usage_error("--holdout-fraction splits --data; it does "
                                "not go with --holdout");
-    int rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
+    /* The default M shrinks with a small --variants. */
+    uint32_t default_members = o->members;
+    long members;
+    int rc = cli_read_fields(args, number_options,
+                             sizeof number_options / sizeof *number_options,
+                             o);
+    if (default_members > o->variants) default_members = o->variants;
     if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "alpha", 0, 1000, &o->distill_alpha);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "temperature", 0.01, 1000,
-                        &o->distill_temperature);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "target-frr", 0.0001, 0.4999, &o->target_frr);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "holdout-fraction", 0.01, 0.99,
-                        &o->holdout_fraction);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "harden-epsilon", 0.001, 1,
-                        &o->harden_epsilon);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "harden-budget", 1e-5, 0.4999,
-                        &o->harden_budget);
-    long iterations;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "harden-iterations", o->harden_iterations, 1,
-                      100000, &iterations);
-    if (rc == CLI_EXIT_OK) o->harden_iterations = (uint32_t)iterations;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "width", 0.01, 4, &o->member_width);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "robust-epsilon", 0, 1, &o->robust_epsilon);
-    long robust_epochs, robust_steps;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "robust-epochs", o->robust_epochs, 1, 100000,
-                      &robust_epochs);
-    if (rc == CLI_EXIT_OK) o->robust_epochs = (uint32_t)robust_epochs;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "robust-steps", o->robust_steps, 1, 100,
-                      &robust_steps);
-    if (rc == CLI_EXIT_OK) o->robust_steps = (uint32_t)robust_steps;
+        rc = cli_long(args, "members", default_members, 1, o->variants,
+                      &members);
+    if (rc == CLI_EXIT_OK) o->members = (uint32_t)members;
     return rc;
 }
 
@@ -176,8 +148,7 @@ static int read_build_settings(const cli_args *args, build_settings *b)
     if (st != DG_OK) return cli_fail(st, "preparing the guard options");
     int rc = required_value(args, "student", &b->student);
     if (rc == CLI_EXIT_OK) rc = required_value(args, "output", &b->output);
-    if (rc == CLI_EXIT_OK) rc = read_counts(args, o);
-    if (rc == CLI_EXIT_OK) rc = read_rates(args, o);
+    if (rc == CLI_EXIT_OK) rc = read_numbers(args, o);
     if (rc == CLI_EXIT_OK) rc = cli_choice(args, "rule", rules, NULL, &o->rule);
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "mode", modes, NULL, &o->prune_mode);
@@ -260,12 +231,6 @@ typedef struct build_outcome {
     bool chose_share, chose_epochs; /* holdout_fraction, robust_epochs */
     uint32_t robust_epochs;
 } build_outcome;
-
-static int load_student(const char *path, dg_model **out)
-{
-    dg_status st = dg_model_load_file(path, out);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
-}
 
 /* --data, and --holdout selected with the same --classes and --per-class;
  * holdout->samples stays NULL without --holdout. */
@@ -567,33 +532,22 @@ static int print_text(const guard_summary *s, const build_outcome *built)
 static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
 {
     json_begin_object(w);
-    json_key(w, "class");
-    json_int(w, cls);
-    json_key(w, "name");
-    json_string(w, s->class_names[cls]);
+    json_put_int(w, "class", cls);
+    json_put_string(w, "name", s->class_names[cls]);
     json_key(w, "differentiators");
     json_begin_array(w);
     for (uint32_t r = 0; r < s->info.variants; r++) {
         const dg_member_info *m = member_at(s, cls, r);
         json_begin_object(w);
-        json_key(w, "rank");
-        json_int(w, r);
-        json_key(w, "prune_layer");
-        json_int(w, m->prune_layer);
-        json_key(w, "ratio");
-        json_number(w, m->ratio);
-        json_key(w, "mode");
-        json_string(w, cli_name_of(modes, m->mode));
-        json_key(w, "seed");
-        json_int(w, (int64_t)m->seed);
-        json_key(w, "pruned_units");
-        json_int(w, m->pruned_units);
-        json_key(w, "tail_layers");
-        json_int(w, m->tail_layers);
-        json_key(w, "agreement");
-        json_number(w, m->agreement);
-        json_key(w, "score");
-        json_number(w, m->score);
+        json_put_int(w, "rank", r);
+        json_put_int(w, "prune_layer", m->prune_layer);
+        json_put_number(w, "ratio", m->ratio);
+        json_put_string(w, "mode", cli_name_of(modes, m->mode));
+        json_put_int(w, "seed", (int64_t)m->seed);
+        json_put_int(w, "pruned_units", m->pruned_units);
+        json_put_int(w, "tail_layers", m->tail_layers);
+        json_put_number(w, "agreement", m->agreement);
+        json_put_number(w, "score", m->score);
         json_end_object(w);
     }
     json_end_array(w);
@@ -602,22 +556,15 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
     for (uint32_t M = s->first_m; M <= s->last_m; M++) {
         const dg_calibration *c = calibration_at(s, cls, M);
         json_begin_object(w);
-        json_key(w, "members");
-        json_int(w, M);
-        json_key(w, "tau");
-        json_int(w, c->tau);
-        json_key(w, "theta");
-        json_number(w, c->theta);
-        json_key(w, "frr_votes");
-        json_number(w, c->frr_votes);
-        json_key(w, "frr_score");
-        json_number(w, c->frr_score);
-        json_key(w, "frr_spread");
-        json_number(w, frr_spread(s->info.target_frr, c->samples));
-        json_key(w, "samples");
-        json_int(w, c->samples);
-        json_key(w, "pooled");
-        json_bool(w, c->pooled);
+        json_put_int(w, "members", M);
+        json_put_int(w, "tau", c->tau);
+        json_put_number(w, "theta", c->theta);
+        json_put_number(w, "frr_votes", c->frr_votes);
+        json_put_number(w, "frr_score", c->frr_score);
+        json_put_number(w, "frr_spread",
+                        frr_spread(s->info.target_frr, c->samples));
+        json_put_int(w, "samples", c->samples);
+        json_put_bool(w, "pooled", c->pooled);
         json_end_object(w);
     }
     json_end_array(w);
@@ -633,41 +580,27 @@ static void print_json(const guard_summary *s, const build_outcome *built)
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "guard");
-    json_string(&w, s->guard_path);
-    json_key(&w, "student");
-    json_string(&w, s->student_path);
-    json_key(&w, "student_hash");
-    json_string(&w, hash);
+    json_put_string(&w, "guard", s->guard_path);
+    json_put_string(&w, "student", s->student_path);
+    json_put_string(&w, "student_hash", hash);
     if (built) {
-        json_key(&w, "training_samples");
-        json_int(&w, built->training_samples);
+        json_put_int(&w, "training_samples", built->training_samples);
         json_key(&w, "holdout_samples"); /* 0: split off the training data */
         json_int(&w, built->holdout_samples);
-        json_key(&w, "reused");
-        json_int(&w, built->reused);
-        json_key(&w, "seconds");
-        json_number(&w, built->seconds);
+        json_put_int(&w, "reused", built->reused);
+        json_put_number(&w, "seconds", built->seconds);
         json_key(&w, "chosen_from_data"); /* the options the data set */
         json_begin_object(&w);
-        if (built->chose_share) {
-            json_key(&w, "holdout_fraction");
-            json_number(&w, built->holdout_fraction);
-        }
-        if (built->chose_epochs) {
-            json_key(&w, "robust_epochs");
-            json_int(&w, built->robust_epochs);
-        }
+        if (built->chose_share)
+            json_put_number(&w, "holdout_fraction", built->holdout_fraction);
+        if (built->chose_epochs)
+            json_put_int(&w, "robust_epochs", built->robust_epochs);
         json_end_object(&w);
     }
-    json_key(&w, "variants");
-    json_int(&w, i->variants);
-    json_key(&w, "members");
-    json_int(&w, i->members);
-    json_key(&w, "rule");
-    json_string(&w, cli_name_of(rules, i->rule));
-    json_key(&w, "target_frr");
-    json_number(&w, i->target_frr);
+    json_put_int(&w, "variants", i->variants);
+    json_put_int(&w, "members", i->members);
+    json_put_string(&w, "rule", cli_name_of(rules, i->rule));
+    json_put_number(&w, "target_frr", i->target_frr);
     json_key(&w, "classes");
     json_begin_array(&w);
     for (uint32_t c = 0; c < i->classes; c++) json_class(&w, s, c);
@@ -712,16 +645,11 @@ static void report_shard(const cli_args *args, const build_settings *b,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "shard");
-    json_int(&w, b->shard);
-    json_key(&w, "shards");
-    json_int(&w, b->shards);
-    json_key(&w, "work_dir");
-    json_string(&w, b->work_dir);
-    json_key(&w, "reused");
-    json_int(&w, built->reused);
-    json_key(&w, "seconds");
-    json_number(&w, built->seconds);
+    json_put_int(&w, "shard", b->shard);
+    json_put_int(&w, "shards", b->shards);
+    json_put_string(&w, "work_dir", b->work_dir);
+    json_put_int(&w, "reused", built->reused);
+    json_put_number(&w, "seconds", built->seconds);
     json_end_object(&w);
 }
 
@@ -733,7 +661,7 @@ static int run_build(const cli_args *args, build_step step)
     dg_guard *guard = NULL;
     class_data train = {0}, holdout = {0};
     int rc = read_build_settings(args, &b);
-    if (rc == CLI_EXIT_OK) rc = load_student(b.student, &student);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model(b.student, &student);
     if (rc == CLI_EXIT_OK)
         rc = load_build_data(args, student, &train, &holdout);
     if (rc == CLI_EXIT_OK)
@@ -759,7 +687,7 @@ static int run_info(const cli_args *args, const char *guard_path)
     dg_model *student = NULL;
     dg_guard *guard = NULL;
     int rc = required_value(args, "student", &student_path);
-    if (rc == CLI_EXIT_OK) rc = load_student(student_path, &student);
+    if (rc == CLI_EXIT_OK) rc = cli_load_model(student_path, &student);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_guard_load_file(guard_path, student, &guard);
         if (st != DG_OK)

@@ -159,12 +159,9 @@ static void json_shape(json_writer *w, uint32_t channels, uint32_t height,
                        uint32_t width)
 {
     json_begin_object(w);
-    json_key(w, "channels");
-    json_int(w, channels);
-    json_key(w, "height");
-    json_int(w, height);
-    json_key(w, "width");
-    json_int(w, width);
+    json_put_int(w, "channels", channels);
+    json_put_int(w, "height", height);
+    json_put_int(w, "width", width);
     json_end_object(w);
 }
 
@@ -179,10 +176,8 @@ static void json_channel_values(json_writer *w, const float *values,
 static void json_layer(json_writer *w, uint32_t index, const dg_layer_info *l)
 {
     json_begin_object(w);
-    json_key(w, "index");
-    json_int(w, index);
-    json_key(w, "kind");
-    json_string(w, layer_kind_name(l->kind));
+    json_put_int(w, "index", index);
+    json_put_string(w, "kind", layer_kind_name(l->kind));
     json_key(w, "inputs"); /* -1 is the model input */
     json_begin_array(w);
     json_int(w, l->input0);
@@ -190,18 +185,12 @@ static void json_layer(json_writer *w, uint32_t index, const dg_layer_info *l)
     json_end_array(w);
     json_key(w, "output");
     json_shape(w, l->channels, l->height, l->width);
-    json_key(w, "kernel");
-    json_int(w, l->kernel);
-    json_key(w, "stride");
-    json_int(w, l->stride);
-    json_key(w, "padding");
-    json_int(w, l->padding);
-    json_key(w, "parameters");
-    json_int(w, (int64_t)l->param_count);
-    json_key(w, "frozen");
-    json_bool(w, l->flags & DG_LAYER_FLAG_FROZEN);
-    json_key(w, "pruned_units");
-    json_int(w, l->pruned_units);
+    json_put_int(w, "kernel", l->kernel);
+    json_put_int(w, "stride", l->stride);
+    json_put_int(w, "padding", l->padding);
+    json_put_int(w, "parameters", (int64_t)l->param_count);
+    json_put_bool(w, "frozen", l->flags & DG_LAYER_FLAG_FROZEN);
+    json_put_int(w, "pruned_units", l->pruned_units);
     json_end_object(w);
 }
 
@@ -211,21 +200,16 @@ static void print_json(const model_summary *s)
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "file");
-    json_string(&w, s->path);
+    json_put_string(&w, "file", s->path);
     json_key(&w, "input");
     json_shape(&w, s->channels, s->height, s->width);
 
     json_key(&w, "preprocess");
     json_begin_object(&w);
-    json_key(&w, "channels");
-    json_int(&w, p->channels);
-    json_key(&w, "height");
-    json_int(&w, p->height);
-    json_key(&w, "width");
-    json_int(&w, p->width);
-    json_key(&w, "scale");
-    json_number(&w, p->scale);
+    json_put_int(&w, "channels", p->channels);
+    json_put_int(&w, "height", p->height);
+    json_put_int(&w, "width", p->width);
+    json_put_number(&w, "scale", p->scale);
     json_key(&w, "mean");
     json_channel_values(&w, p->mean, p->channels);
     json_key(&w, "std");
@@ -244,8 +228,7 @@ static void print_json(const model_summary *s)
         json_string(&w, s->class_names[k]);
     json_end_array(&w);
 
-    json_key(&w, "total_parameters");
-    json_int(&w, (int64_t)s->total_params);
+    json_put_int(&w, "total_parameters", (int64_t)s->total_params);
     json_end_object(&w);
 }
 
@@ -253,10 +236,9 @@ static int run_info(const cli_args *args)
 {
     model_summary summary = {.path = args->positional[0]};
     dg_model *model = NULL;
-    dg_status st = dg_model_load_file(summary.path, &model);
-    if (st != DG_OK) return cli_fail(st, "loading %s", summary.path);
-
-    int rc = gather(model, &summary);
+    int rc = cli_load_model(summary.path, &model);
+    if (rc != CLI_EXIT_OK) return rc;
+    rc = gather(model, &summary);
     if (rc == CLI_EXIT_OK && cli_flag(args, "json"))
         print_json(&summary);
     else if (rc == CLI_EXIT_OK)

@@ -42,18 +42,15 @@ static void print_shape(const model_shape *s)
 
 static void json_shape_fields(json_writer *w, const model_shape *s)
 {
-    json_key(w, "layers");
-    json_int(w, s->layers);
+    json_put_int(w, "layers", s->layers);
     json_key(w, "input");
     json_begin_array(w);
     json_int(w, s->channels);
     json_int(w, s->height);
     json_int(w, s->width);
     json_end_array(w);
-    json_key(w, "outputs");
-    json_int(w, s->outputs);
-    json_key(w, "parameters");
-    json_int(w, (int64_t)s->parameters);
+    json_put_int(w, "outputs", s->outputs);
+    json_put_int(w, "parameters", (int64_t)s->parameters);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -75,10 +72,8 @@ static int import_report(const cli_args *args, const dg_model *m,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "onnx");
-    json_string(&w, onnx);
-    json_key(&w, "model");
-    json_string(&w, output);
+    json_put_string(&w, "onnx", onnx);
+    json_put_string(&w, "model", output);
     json_shape_fields(&w, &s);
     json_key(&w, "classes");
     json_begin_array(&w);
@@ -143,7 +138,8 @@ static int run_import(const cli_args *args)
         rc = name_classes(m, &none, names);
     }
     if (rc == CLI_EXIT_OK) rc = set_normalisation(args, m);
-    if (rc == CLI_EXIT_OK) rc = model_save(m, output, NULL);
+    st = rc == CLI_EXIT_OK ? dg_model_save_file(m, output) : DG_OK;
+    if (st != DG_OK) rc = cli_fail(st, "writing %s", output);
     if (rc == CLI_EXIT_OK) rc = import_report(args, m, onnx, output);
     dg_model_free(m);
     return rc;
@@ -197,9 +193,9 @@ typedef struct guard_source {
 
 static int open_guard(guard_source *g)
 {
-    dg_status st = dg_model_load_file(g->student_path, &g->student);
-    if (st != DG_OK) return cli_fail(st, "loading %s", g->student_path);
-    st = dg_guard_load_file(g->guard_path, g->student, &g->guard);
+    int rc = cli_load_model(g->student_path, &g->student);
+    if (rc != CLI_EXIT_OK) return rc;
+    dg_status st = dg_guard_load_file(g->guard_path, g->student, &g->guard);
     if (st != DG_OK)
         return cli_fail(st, "loading the guard %s for %s", g->guard_path,
                         g->student_path);
@@ -229,10 +225,10 @@ static int export_model(const cli_args *args, const char *path,
                         const char *output)
 {
     dg_model *m;
-    dg_status st = dg_model_load_file(path, &m);
-    if (st != DG_OK) return cli_fail(st, "loading %s", path);
     model_shape s;
-    int rc = write_onnx(m, output, &s);
+    int rc = cli_load_model(path, &m);
+    if (rc != CLI_EXIT_OK) return rc;
+    rc = write_onnx(m, output, &s);
     dg_model_free(m);
     if (rc != CLI_EXIT_OK) return rc;
     if (!cli_flag(args, "json")) {
@@ -244,10 +240,8 @@ static int export_model(const cli_args *args, const char *path,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "model");
-    json_string(&w, path);
-    json_key(&w, "onnx");
-    json_string(&w, output);
+    json_put_string(&w, "model", path);
+    json_put_string(&w, "onnx", output);
     json_shape_fields(&w, &s);
     json_end_object(&w);
     return CLI_EXIT_OK;
@@ -284,14 +278,10 @@ static void json_member(json_writer *w, const guard_source *g,
                         const exported *e)
 {
     json_begin_object(w);
-    json_key(w, "class");
-    json_int(w, e->cls);
-    json_key(w, "name");
-    json_string(w, class_name(g, e->cls));
-    json_key(w, "rank");
-    json_int(w, e->rank);
-    json_key(w, "onnx");
-    json_string(w, e->path);
+    json_put_int(w, "class", e->cls);
+    json_put_string(w, "name", class_name(g, e->cls));
+    json_put_int(w, "rank", e->rank);
+    json_put_string(w, "onnx", e->path);
     json_shape_fields(w, &e->shape);
     json_end_object(w);
 }
@@ -309,10 +299,8 @@ static void json_guard_start(json_writer *w, const guard_source *g)
 {
     json_init(w, stdout);
     json_begin_object(w);
-    json_key(w, "guard");
-    json_string(w, g->guard_path);
-    json_key(w, "student");
-    json_string(w, g->student_path);
+    json_put_string(w, "guard", g->guard_path);
+    json_put_string(w, "student", g->student_path);
 }
 
 /* --class C [--rank R] -o OUT */
@@ -366,8 +354,7 @@ static int export_all(const cli_args *args, const guard_source *g,
     if (rc == CLI_EXIT_OK && cli_flag(args, "json")) {
         json_writer w;
         json_guard_start(&w, g);
-        json_key(&w, "directory");
-        json_string(&w, dir);
+        json_put_string(&w, "directory", dir);
         json_key(&w, "differentiators");
         json_begin_array(&w);
         for (size_t i = 0; i < n; i++) json_member(&w, g, &all[i]);

@@ -10,30 +10,24 @@
 static const train_defaults defaults = {PATCH_EPOCHS, PATCH_LR,
                                         PATCH_SCHEDULE};
 
-static int load_model(const cli_args *args, const char *option,
-                      dg_model **out)
-{
-    const char *path;
-    int rc = required_value(args, option, &path);
-    if (rc != CLI_EXIT_OK) return rc;
-    dg_status st = dg_model_load_file(path, out);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
-}
+/* --cap, --cap-step, --cap-max and --patch-weight over the library's
+ * defaults. */
+static const cli_field patch_fields[] = {
+    CLI_FIELD(dg_train_opts, patch_cap, "cap", CLI_F32, 0, 1e9),
+    CLI_FIELD(dg_train_opts, patch_cap_step, "cap-step", CLI_F32, 0, 1e9),
+    CLI_FIELD(dg_train_opts, patch_cap_max, "cap-max", CLI_F32, 0, 1e9),
+    CLI_FIELD(dg_train_opts, patch_weight, "patch-weight", CLI_F32, 0, 1e6),
+};
 
-/* --layer, --cap, --cap-step, --cap-max and --patch-weight over the
- * library's defaults. */
+/* --layer and patch_fields. */
 static int read_patch_options(const cli_args *args, dg_train_opts *o)
 {
     long layer;
     int rc = cli_long(args, "layer", -1, -1, INT32_MAX, &layer);
     o->patch_layer = (int32_t)layer;
-    if (rc == CLI_EXIT_OK) rc = cli_float(args, "cap", 0, 1e9, &o->patch_cap);
     if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "cap-step", 0, 1e9, &o->patch_cap_step);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "cap-max", 0, 1e9, &o->patch_cap_max);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "patch-weight", 0, 1e6, &o->patch_weight);
+        rc = cli_read_fields(args, patch_fields,
+                             sizeof patch_fields / sizeof *patch_fields, o);
     return rc;
 }
 
@@ -45,8 +39,10 @@ static int run_patch(const cli_args *args)
     uint32_t shape[3];
     int rc = train_command_read(args, &defaults, &settings);
     if (rc == CLI_EXIT_OK) rc = read_patch_options(args, &settings.opts);
-    if (rc == CLI_EXIT_OK) rc = load_model(args, "teacher", &teacher);
-    if (rc == CLI_EXIT_OK) rc = load_model(args, "student", &student);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_load_model_option(args, "teacher", &teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_load_model_option(args, "student", &student);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_model_input_shape(student, &shape[0], &shape[1],
                                             &shape[2]);

@@ -86,19 +86,15 @@ static int report_image(predictor *p, const char *file)
 {
     if (p->json) {
         json_begin_object(p->json);
-        json_key(p->json, "file");
-        json_string(p->json, file);
+        json_put_string(p->json, "file", file);
         json_key(p->json, "top");
         json_begin_array(p->json);
         for (uint32_t r = 0; r < p->top; r++) {
             uint32_t k = p->ranked[r];
             json_begin_object(p->json);
-            json_key(p->json, "class");
-            json_int(p->json, k);
-            json_key(p->json, "name");
-            json_string(p->json, class_name(p, k));
-            json_key(p->json, "probability");
-            json_number(p->json, p->probability[k]);
+            json_put_int(p->json, "class", k);
+            json_put_string(p->json, "name", class_name(p, k));
+            json_put_number(p->json, "probability", p->probability[k]);
             json_end_object(p->json);
         }
         json_end_array(p->json);

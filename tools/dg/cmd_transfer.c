@@ -9,15 +9,6 @@
 static const train_defaults defaults = {HEAD_EPOCHS, HEAD_LR,
                                         HEAD_SCHEDULE};
 
-static int load_teacher(const cli_args *args, dg_model **out)
-{
-    const char *path;
-    int rc = required_value(args, "teacher", &path);
-    if (rc != CLI_EXIT_OK) return rc;
-    dg_status st = dg_model_load_file(path, out);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "loading %s", path);
-}
-
 static int make_student(const cli_args *args, const dg_model *teacher,
                         const class_data *data, uint64_t seed,
                         dg_model **out)
@@ -43,7 +34,8 @@ static int run_transfer(const cli_args *args)
     class_data data = {0};
     uint32_t shape[3];
     int rc = train_command_read(args, &defaults, &settings);
-    if (rc == CLI_EXIT_OK) rc = load_teacher(args, &teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_load_model_option(args, "teacher", &teacher);
     if (rc == CLI_EXIT_OK) {
         dg_status st = dg_model_input_shape(teacher, &shape[0], &shape[1],
                                             &shape[2]);

@@ -106,36 +106,24 @@ static void report_json(const validation *v, const char *file,
 {
     json_writer *w = v->json;
     json_begin_object(w);
-    json_key(w, "file");
-    json_string(w, file);
-    json_key(w, "verdict");
-    json_string(w, d->accepted ? "ACCEPT" : "REJECT");
-    json_key(w, "accepted");
-    json_bool(w, d->accepted);
-    json_key(w, "label");
-    json_int(w, d->label);
-    json_key(w, "name");
-    json_string(w, class_name(v, d->label));
-    json_key(w, "rule");
-    json_string(w, cli_rule_name(d->rule));
-    json_key(w, "members");
-    json_int(w, d->members);
-    json_key(w, "votes");
-    json_int(w, d->votes);
-    json_key(w, "score");
-    json_number(w, d->score);
+    json_put_string(w, "file", file);
+    json_put_string(w, "verdict", d->accepted ? "ACCEPT" : "REJECT");
+    json_put_bool(w, "accepted", d->accepted);
+    json_put_int(w, "label", d->label);
+    json_put_string(w, "name", class_name(v, d->label));
+    json_put_string(w, "rule", cli_rule_name(d->rule));
+    json_put_int(w, "members", d->members);
+    json_put_int(w, "votes", d->votes);
+    json_put_number(w, "score", d->score);
     json_key(w, "threshold"); /* tau for votes, theta for score */
     json_number(w, d->threshold);
     json_key(w, "differentiators");
     json_begin_array(w);
     for (uint32_t r = 0; r < d->members; r++) {
         json_begin_object(w);
-        json_key(w, "rank");
-        json_int(w, r);
-        json_key(w, "label");
-        json_int(w, d->member_label[r]);
-        json_key(w, "name");
-        json_string(w, class_name(v, d->member_label[r]));
+        json_put_int(w, "rank", r);
+        json_put_int(w, "label", d->member_label[r]);
+        json_put_string(w, "name", class_name(v, d->member_label[r]));
         json_key(w, "score"); /* its probability of the phase-1 label */
         json_number(w, d->member_score[r]);
         json_end_object(w);
@@ -213,12 +201,9 @@ static void report_unreadable(validation *v, const char *file,
         snprintf(error, sizeof error, "%s: %s", dg_strerror(st),
                  dg_last_error_detail());
         json_begin_object(v->json);
-        json_key(v->json, "file");
-        json_string(v->json, file);
-        json_key(v->json, "verdict");
-        json_string(v->json, "ERROR");
-        json_key(v->json, "error");
-        json_string(v->json, error);
+        json_put_string(v->json, "file", file);
+        json_put_string(v->json, "verdict", "ERROR");
+        json_put_string(v->json, "error", error);
         json_end_object(v->json);
     }
     cli_fail(st, "decoding %s", file);

@@ -26,12 +26,9 @@ static int run_version(const cli_args *args)
         for (size_t i = 0; i < N_VERSIONS; i++) {
             json_key(&w, versions[i].role);
             json_begin_object(&w);
-            json_key(&w, "version");
-            json_string(&w, versions[i].version);
-            json_key(&w, "number");
-            json_int(&w, versions[i].number);
-            json_key(&w, "abi");
-            json_int(&w, versions[i].abi);
+            json_put_string(&w, "version", versions[i].version);
+            json_put_int(&w, "number", versions[i].number);
+            json_put_int(&w, "abi", versions[i].abi);
             json_end_object(&w);
         }
         json_end_object(&w);

@@ -9,15 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "attack_run.h"
 #include "chart.h"
 
-/* A line on stderr saying what the demo is doing, unless quiet. */
-static void note(const demo_levels *l, const char *fmt, ...) CLI_PRINTF(2, 3);
-
-static void note(const demo_levels *l, const char *fmt, ...)
+void demo_note(const demo_out *o, const char *fmt, ...)
 {
-    if (l->in.quiet) return;
+    if (o->quiet) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -25,13 +21,42 @@ static void note(const demo_levels *l, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* DIR/FILE into buf. */
-static int path_in(const demo_levels *l, const char *file, char *buf,
-                   size_t size)
+int demo_path(const demo_out *o, const char *file, char *buf, size_t size)
 {
-    if ((size_t)snprintf(buf, size, "%s/%s", l->in.out_dir, file) >= size)
-        return cli_error("the path %s/%s is too long", l->in.out_dir, file);
+    if ((size_t)snprintf(buf, size, "%s/%s", o->dir, file) >= size)
+        return cli_error("the path %s/%s is too long", o->dir, file);
     return CLI_EXIT_OK;
+}
+
+int demo_obtain_set(const demo_out *o, const char *name, attack_plan *plan,
+                    const char *doing, dg_advset **out)
+{
+    char path[4096], file[256], teacher[4096], student[4096];
+    snprintf(file, sizeof file, "attack-%s.dgadv", name);
+    int rc = demo_path(o, file, path, sizeof path);
+    if (rc != CLI_EXIT_OK) return rc;
+    struct stat st;
+    if (stat(path, &st) == 0 && dg_advset_load_file(path, out) == DG_OK) {
+        demo_note(o, "attack %s: reusing %s", name, path);
+        return CLI_EXIT_OK;
+    }
+    rc = demo_path(o, "teacher.dgm", teacher, sizeof teacher);
+    if (rc == CLI_EXIT_OK)
+        rc = demo_path(o, "student.dgm", student, sizeof student);
+    if (rc != CLI_EXIT_OK) return rc;
+    plan->teacher_path = teacher;
+    plan->student_path = student;
+    plan->data_spec = "fmnist:test";
+    plan->out_path = path;
+    plan->preset = DG_ATTACK_PRESET_STRONG;
+    plan->target_class = -1;
+    demo_note(o, "%s", doing);
+    rc = attack_write_set(plan);
+    if (rc == CLI_EXIT_OK) {
+        dg_status ls = dg_advset_load_file(path, out);
+        if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
+    }
+    return rc;
 }
 
 /* A budget as the plan spells it (0.1, not 0.100000001). */
@@ -70,20 +95,14 @@ static void json_budgets(json_writer *w, const char *key, const float *b,
 void levels_json_settings(json_writer *w, const levels_plan *p)
 {
     json_begin_object(w);
-    json_key(w, "count");
-    json_int(w, p->count);
-    json_key(w, "linf_iterations");
-    json_int(w, p->linf_iterations);
-    json_key(w, "dssim_iterations");
-    json_int(w, p->dssim_iterations);
-    json_key(w, "sweep_epsilon");
-    json_number(w, budget_value(p->sweep_epsilon));
+    json_put_int(w, "count", p->count);
+    json_put_int(w, "linf_iterations", p->linf_iterations);
+    json_put_int(w, "dssim_iterations", p->dssim_iterations);
+    json_put_number(w, "sweep_epsilon", budget_value(p->sweep_epsilon));
     json_budgets(w, "linf_budgets", p->linf_budgets, p->n_linf);
     json_budgets(w, "dssim_budgets", p->dssim_budgets, p->n_dssim);
-    json_key(w, "adaptive_weight");
-    json_number(w, p->adaptive_weight);
-    json_key(w, "draw");
-    json_int(w, p->draw);
+    json_put_number(w, "adaptive_weight", p->adaptive_weight);
+    json_put_int(w, "draw", p->draw);
     json_end_object(w);
 }
 
@@ -189,30 +208,25 @@ static int list_sets(demo_levels *l)
     return CLI_EXIT_OK;
 }
 
-/* The attack of set s as attack_run.c takes it; the paths live in
- * `files`. */
+/* The attack of set s as attack_run.c takes it; the guards' paths live
+ * in `files`. */
 static int plan_set(const demo_levels *l, const level_set *s,
-                    char files[5][4096], attack_plan *a)
+                    char files[3][4096], attack_plan *a)
 {
-    static const char *const names[5] = {
-        "teacher.dgm", "student.dgm", "guard.dg", "surrogate-guard.dg",
-        "surrogate-student.dgm"};
-    for (int k = 0; k < 5; k++) {
-        int rc = path_in(l, names[k], files[k], sizeof files[k]);
+    static const char *const names[3] = {"guard.dg", "surrogate-guard.dg",
+                                         "surrogate-student.dgm"};
+    for (int k = 0; k < 3; k++) {
+        int rc = demo_path(&l->in.out, names[k], files[k], sizeof files[k]);
         if (rc != CLI_EXIT_OK) return rc;
     }
     const levels_plan *p = l->plan;
     *a = (attack_plan){
-        .teacher_path = files[0],
-        .student_path = files[1],
-        .data_spec = "fmnist:test",
         .classes = l->in.classes,
-        .preset = DG_ATTACK_PRESET_STRONG,
         .count = p->count,
-        .target_class = -1,
         .label = s->label,
     };
-    dg_status st = dg_attack_opts_init(&a->opts, sizeof a->opts, a->preset);
+    dg_status st = dg_attack_opts_init(&a->opts, sizeof a->opts,
+                                       DG_ATTACK_PRESET_STRONG);
     if (st != DG_OK) return cli_fail(st, "attack options");
     a->opts.method = s->method;
     a->opts.feature_layer = s->layer;
@@ -227,40 +241,25 @@ static int plan_set(const demo_levels *l, const level_set *s,
         a->opts.iterations = p->dssim_iterations;
     }
     if (s->level != 'a') {
-        a->guard_path = s->level == 'b' ? files[3] : files[2];
-        a->guard_student_path = s->level == 'b' ? files[4] : NULL;
+        a->guard_path = s->level == 'b' ? files[1] : files[0];
+        a->guard_student_path = s->level == 'b' ? files[2] : NULL;
         a->opts.adaptive_weight = p->adaptive_weight;
         a->opts.adaptive_draw = p->draw;
     }
     return CLI_EXIT_OK;
 }
 
-/* Loads DIR/attack-NAME.dgadv if an earlier run made it, else crafts it. */
+/* Loads set k if an earlier run made it, else crafts it. */
 static int obtain_set(demo_levels *l, uint32_t k)
 {
     const level_set *s = &l->sets[k];
-    char path[4096], file[64], files[5][4096];
-    snprintf(file, sizeof file, "attack-%s.dgadv", s->name);
-    int rc = path_in(l, file, path, sizeof path);
-    if (rc != CLI_EXIT_OK) return rc;
-    struct stat st;
-    if (stat(path, &st) == 0 &&
-        dg_advset_load_file(path, &l->advsets[k]) == DG_OK) {
-        note(l, "attack %s: reusing %s", s->name, path);
-        return CLI_EXIT_OK;
-    }
+    char files[3][4096], doing[512];
     attack_plan a;
-    rc = plan_set(l, s, files, &a);
+    int rc = plan_set(l, s, files, &a);
     if (rc != CLI_EXIT_OK) return rc;
-    a.out_path = path;
-    note(l, "attack %s (%s): %u attempts, %u iterations", s->name, s->label,
-         a.count, a.opts.iterations);
-    rc = attack_write_set(&a);
-    if (rc == CLI_EXIT_OK) {
-        dg_status ls = dg_advset_load_file(path, &l->advsets[k]);
-        if (ls != DG_OK) rc = cli_fail(ls, "loading %s", path);
-    }
-    return rc;
+    snprintf(doing, sizeof doing, "attack %s (%s): %u attempts, %u iterations",
+             s->name, s->label, a.count, a.opts.iterations);
+    return demo_obtain_set(&l->in.out, s->name, &a, doing, &l->advsets[k]);
 }
 
 int levels_attack(demo_levels *l)
@@ -368,7 +367,7 @@ static int chart_budgets(const demo_levels *l, int32_t method,
         .x_min = 0, .x_max = top * 1.1, .y_min = 0, .y_max = 1.001,
         .percent_y = true,
     };
-    int rc = path_in(l, file, path, sizeof path);
+    int rc = demo_path(&l->in.out, file, path, sizeof path);
     return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 3) : rc;
 }
 
@@ -402,7 +401,7 @@ static int chart_layers(const demo_levels *l)
         .x_min = first - 0.5, .x_max = l->cut + 0.5, .x_tick = 1,
         .y_min = 0, .y_max = 1.001, .percent_y = true,
     };
-    int rc = path_in(l, "defence-vs-layer.png", path, sizeof path);
+    int rc = demo_path(&l->in.out, "defence-vs-layer.png", path, sizeof path);
     return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 2) : rc;
 }
 
@@ -415,18 +414,18 @@ int levels_eval(demo_levels *l, const dg_guard *guard,
     dg_eval_opts o;
     dg_eval_opts_init(&o, sizeof o);
     o.patched_student = patched;
-    note(l, "eval: the guard and the baselines on the %u sets of the threat "
-            "levels",
-         l->n_sets);
+    demo_note(&l->in.out, "eval: the guard and the baselines on the %u sets "
+                          "of the threat levels",
+              l->n_sets);
     int rc = eval_view_run(guard, clean, (const dg_advset *const *)l->advsets,
                            names, l->n_sets, &o, &l->eval);
     free(names);
     const levels_plan *p = l->plan;
     for (uint32_t k = 0; rc == CLI_EXIT_OK && k < l->n_sets; k++) {
         level_result r = result_of(l, k);
-        note(l, "  %-16s ASR %5.1f%% with the defence off, guard stops "
-                "%5.1f%%",
-             l->sets[k].name, 100 * r.asr, 100 * r.guard);
+        demo_note(&l->in.out, "  %-16s ASR %5.1f%% with the defence off, "
+                              "guard stops %5.1f%%",
+                  l->sets[k].name, 100 * r.asr, 100 * r.guard);
     }
     if (rc == CLI_EXIT_OK) rc = chart_layers(l);
     if (rc == CLI_EXIT_OK)
@@ -445,24 +444,15 @@ int levels_eval(demo_levels *l, const dg_guard *guard,
 static void json_result(json_writer *w, const demo_levels *l, uint32_t s)
 {
     level_result r = result_of(l, s);
-    json_key(w, "set");
-    json_string(w, l->sets[s].name);
-    json_key(w, "attempts");
-    json_int(w, r.attempts);
-    json_key(w, "asr");
-    json_number(w, r.asr);
-    json_key(w, "fooling");
-    json_int(w, r.fooling);
-    json_key(w, "defence_rate");
-    json_number(w, r.guard);
-    json_key(w, "roc_auc");
-    json_number(w, r.auc);
-    json_key(w, "pool_defence_rate");
-    json_number(w, r.pool);
-    json_key(w, "feature_squeezing_defence_rate");
-    json_number(w, r.squeezing);
-    json_key(w, "patched_student_defence_rate");
-    json_number(w, r.patched);
+    json_put_string(w, "set", l->sets[s].name);
+    json_put_int(w, "attempts", r.attempts);
+    json_put_number(w, "asr", r.asr);
+    json_put_int(w, "fooling", r.fooling);
+    json_put_number(w, "defence_rate", r.guard);
+    json_put_number(w, "roc_auc", r.auc);
+    json_put_number(w, "pool_defence_rate", r.pool);
+    json_put_number(w, "feature_squeezing_defence_rate", r.squeezing);
+    json_put_number(w, "patched_student_defence_rate", r.patched);
 }
 
 static void json_layer_sweep(json_writer *w, const demo_levels *l)
@@ -471,23 +461,18 @@ static void json_layer_sweep(json_writer *w, const demo_levels *l)
     double min_rate = worst_layer(l, &worst);
     json_key(w, "layer_sweep");
     json_begin_object(w);
-    json_key(w, "method");
-    json_string(w, "linf");
-    json_key(w, "epsilon");
-    json_number(w, budget_value(l->plan->sweep_epsilon));
-    json_key(w, "min_defence_rate");
-    json_number(w, min_rate);
+    json_put_string(w, "method", "linf");
+    json_put_number(w, "epsilon", budget_value(l->plan->sweep_epsilon));
+    json_put_number(w, "min_defence_rate", min_rate);
     json_key(w, "worst_layer"); /* -1: no layer's attempts fooled */
     json_int(w, worst >= 0 ? l->sets[worst].layer : -1);
-    json_key(w, "cut");
-    json_int(w, l->cut);
+    json_put_int(w, "cut", l->cut);
     json_key(w, "by_layer");
     json_begin_array(w);
     for (uint32_t k = 0; k < l->n_sets; k++) {
         if (!l->sets[k].sweep) continue;
         json_begin_object(w);
-        json_key(w, "layer");
-        json_int(w, l->sets[k].layer);
+        json_put_int(w, "layer", l->sets[k].layer);
         json_result(w, l, k);
         json_end_object(w);
     }
@@ -508,15 +493,11 @@ static void json_level(json_writer *w, const demo_levels *l, char level)
     json_key(w, "asr");
     json_number(w, headline >= 0 ? result_of(l, (uint32_t)headline).asr
                                  : NAN);
-    if (level == 'b') {
-        json_key(w, "surrogate_images");
-        json_string(w, l->surrogate_images);
-    }
+    if (level == 'b')
+        json_put_string(w, "surrogate_images", l->surrogate_images);
     if (level != 'a') {
-        json_key(w, "adaptive_weight");
-        json_number(w, l->plan->adaptive_weight);
-        json_key(w, "draw");
-        json_int(w, l->plan->draw);
+        json_put_number(w, "adaptive_weight", l->plan->adaptive_weight);
+        json_put_int(w, "draw", l->plan->draw);
     }
     json_key(w, "by_budget");
     json_begin_array(w);
@@ -529,10 +510,8 @@ static void json_level(json_writer *w, const demo_levels *l, char level)
         if (k < 0) continue;
         const level_set *s = &l->sets[k];
         json_begin_object(w);
-        json_key(w, "method");
-        json_string(w, method_name(s->method));
-        json_key(w, "budget");
-        json_number(w, budget_value(s->budget));
+        json_put_string(w, "method", method_name(s->method));
+        json_put_number(w, "budget", budget_value(s->budget));
         json_result(w, l, (uint32_t)k);
         json_end_object(w);
     }

@@ -13,9 +13,28 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "attack_run.h"
 #include "eval.h"
 
 enum { LEVELS_MAX_BUDGETS = 3 };
+
+/* Where the demo keeps its files, and whether it says what it does: what
+ * every stage shares. */
+typedef struct demo_out {
+    const char *dir;
+    bool quiet;
+} demo_out;
+
+/* DIR/FILE into buf.  Reports a path too long. */
+int demo_path(const demo_out *o, const char *file, char *buf, size_t size);
+/* A line on stderr saying what the demo is doing, unless quiet. */
+void demo_note(const demo_out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Loads DIR/attack-NAME.dgadv if an earlier run made it; else says
+ * `doing` and crafts it with plan (attacking the test split of
+ * DIR/teacher.dgm and DIR/student.dgm; the rest as the caller set it),
+ * then loads it.  Reports failures. */
+int demo_obtain_set(const demo_out *o, const char *name, attack_plan *plan,
+                    const char *doing, dg_advset **out);
 
 /* How the level sets are made. */
 typedef struct levels_plan {
@@ -35,9 +54,8 @@ typedef struct levels_plan {
  * DIR/student.dgm, DIR/guard.dg and the attacker's DIR/surrogate-student.dgm
  * and DIR/surrogate-guard.dg. */
 typedef struct levels_inputs {
-    const char *out_dir;
+    demo_out out;
     uint64_t seed;
-    bool quiet;
     const dg_model *teacher; /* its layers make the sweep */
     const char *classes;     /* the Student's classes of Fashion-MNIST */
     /* The surrogate's training images, for the report: of each class,

@@ -15,8 +15,7 @@ static double share(uint32_t part, uint32_t whole)
 
 static void json_field(json_writer *w, const char *key, double value)
 {
-    json_key(w, key);
-    json_number(w, value);
+    json_put_number(w, key, value);
 }
 
 /* A row's numbers: clean costs, then per set. */
@@ -25,8 +24,7 @@ static void json_row(json_writer *w, const eval_view *v, uint32_t k)
     const dg_eval_row *row = &v->rows[k];
     json_field(w, "false_rejection_rate", row->false_rejection_rate);
     json_field(w, "accuracy_loss", row->accuracy_loss);
-    json_key(w, "forward_passes");
-    json_int(w, row->passes);
+    json_put_int(w, "forward_passes", row->passes);
     if (row->kind == DG_EVAL_POOL || row->kind == DG_EVAL_SQUEEZE)
         json_field(w, "threshold", row->threshold);
     for (uint32_t s = 0; s < v->info.sets; s++) {
@@ -34,10 +32,8 @@ static void json_row(json_writer *w, const eval_view *v, uint32_t k)
         json_key(w, v->sets[s].name);
         json_begin_object(w);
         json_field(w, "defence_rate", o->defence_rate);
-        json_key(w, "fooling");
-        json_int(w, o->fooling);
-        json_key(w, "stopped");
-        json_int(w, o->stopped);
+        json_put_int(w, "fooling", o->fooling);
+        json_put_int(w, "stopped", o->stopped);
         json_field(w, "roc_auc", o->roc_auc);
         json_field(w, "tpr_at_5pct_fpr", o->tpr_at_5pct_fpr);
         json_field(w, "tpr_at_1pct_fpr", o->tpr_at_1pct_fpr);
@@ -56,8 +52,7 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
 {
     json_key(w, "clean");
     json_begin_object(w);
-    json_key(w, "samples");
-    json_int(w, v->info.clean);
+    json_put_int(w, "samples", v->info.clean);
     json_field(w, "student_accuracy", v->info.student_accuracy);
     json_end_object(w);
 
@@ -67,30 +62,22 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
         const dg_eval_set *a = &v->sets[s];
         json_key(w, a->name);
         json_begin_object(w);
-        json_key(w, "mode");
-        json_string(w, a->targeted ? "targeted" : "untargeted");
-        json_key(w, "attempts");
-        json_int(w, a->attempts);
-        json_key(w, "within_budget");
-        json_int(w, a->within_budget);
+        json_put_string(w, "mode", a->targeted ? "targeted" : "untargeted");
+        json_put_int(w, "attempts", a->attempts);
+        json_put_int(w, "within_budget", a->within_budget);
         json_field(w, "asr", share(a->reached_target, a->attempts));
         json_field(w, "not_source_rate", share(a->left_source, a->attempts));
-        json_key(w, "fooling");
-        json_int(w, a->fooling);
-        json_key(w, "description");
-        json_string(w, v->descriptions[s]);
+        json_put_int(w, "fooling", a->fooling);
+        json_put_string(w, "description", v->descriptions[s]);
         json_end_object(w);
     }
     json_end_object(w);
 
     json_key(w, "defence");
     json_begin_object(w);
-    json_key(w, "m");
-    json_int(w, v->info.members);
-    json_key(w, "rule");
-    json_string(w, cli_rule_name(v->info.rule));
-    json_key(w, "variants");
-    json_int(w, v->info.variants);
+    json_put_int(w, "m", v->info.members);
+    json_put_string(w, "rule", cli_rule_name(v->info.rule));
+    json_put_int(w, "variants", v->info.variants);
     json_field(w, "latency_ms_per_input", v->info.latency_ms);
     json_row(w, v, eval_guard_row(v, v->info.members, v->info.rule));
     json_key(w, "by_members");
@@ -98,10 +85,8 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
     for (uint32_t k = 0; k < v->info.rows; k++) {
         if (v->rows[k].kind != DG_EVAL_GUARD) continue;
         json_begin_object(w);
-        json_key(w, "m");
-        json_int(w, v->rows[k].members);
-        json_key(w, "rule");
-        json_string(w, cli_rule_name(v->rows[k].rule));
+        json_put_int(w, "m", v->rows[k].members);
+        json_put_string(w, "rule", cli_rule_name(v->rows[k].rule));
         json_row(w, v, k);
         json_end_object(w);
     }
@@ -121,8 +106,7 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
     json_end_object(w);
     json_key(w, "feature_squeezing");
     json_begin_object(w);
-    json_key(w, "bits");
-    json_int(w, v->info.squeeze_bits);
+    json_put_int(w, "bits", v->info.squeeze_bits);
     json_field(w, "target_fpr", v->info.baseline_fpr);
     json_row(w, v, eval_baseline_row(v, DG_EVAL_SQUEEZE, false));
     json_key(w, "at_guard_frr");

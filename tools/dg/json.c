@@ -192,3 +192,27 @@ void json_bool(json_writer *w, bool value)
     before_value(w);
     fputs(value ? "true" : "false", w->out);
 }
+
+void json_put_string(json_writer *w, const char *key, const char *s)
+{
+    json_key(w, key);
+    json_string(w, s);
+}
+
+void json_put_number(json_writer *w, const char *key, double value)
+{
+    json_key(w, key);
+    json_number(w, value);
+}
+
+void json_put_int(json_writer *w, const char *key, int64_t value)
+{
+    json_key(w, key);
+    json_int(w, value);
+}
+
+void json_put_bool(json_writer *w, const char *key, bool value)
+{
+    json_key(w, key);
+    json_bool(w, value);
+}

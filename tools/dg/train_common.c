@@ -3,7 +3,6 @@
  * transfer, evaluate and demo commands. */
 #include "train_common.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -40,6 +39,20 @@ int32_t schedule_from_name(const char *name)
     return -1;
 }
 
+/* The numeric TRAIN_OPTIONS, each a field of dg_train_opts. */
+#define TRAIN_FIELD(field, name, kind, min, max)                            \
+    CLI_FIELD(dg_train_opts, field, name, kind, min, max)
+static const cli_field number_options[] = {
+    TRAIN_FIELD(epochs, "epochs", CLI_U32, 1, 100000),
+    TRAIN_FIELD(batch_size, "batch", CLI_U32, 1, 65536),
+    TRAIN_FIELD(step_epochs, "step-epochs", CLI_U32, 1, 100000),
+    TRAIN_FIELD(seed, "seed", CLI_U64, 0, INT32_MAX),
+    TRAIN_FIELD(learning_rate, "lr", CLI_F32, 1e-9, 10),
+    TRAIN_FIELD(momentum, "momentum", CLI_F32, 0, 0.999),
+    TRAIN_FIELD(weight_decay, "weight-decay", CLI_F32, 0, 1),
+    TRAIN_FIELD(step_gamma, "step-gamma", CLI_F32, 1e-6, 1),
+};
+
 /* Fills o from the TRAIN_OPTIONS; the library's defaults stand for what
  * neither the command line nor `defaults` gives. */
 static int read_train_options(const cli_args *args,
@@ -48,37 +61,18 @@ static int read_train_options(const cli_args *args,
 {
     dg_status st = dg_train_opts_init(o, sizeof *o);
     if (st != DG_OK) return cli_fail(st, "preparing the training options");
+    o->epochs = defaults->epochs;
     o->learning_rate = (float)defaults->learning_rate;
-    long epochs, batch, step_epochs, seed;
-    int rc = cli_long(args, "epochs", (long)defaults->epochs, 1, 100000,
-                      &epochs);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "batch", (long)o->batch_size, 1, 65536, &batch);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "step-epochs", (long)o->step_epochs, 1, 100000,
-                      &step_epochs);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_long(args, "seed", (long)o->seed, 0, INT32_MAX, &seed);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "lr", 1e-9, 10, &o->learning_rate);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "momentum", 0, 0.999, &o->momentum);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "weight-decay", 0, 1, &o->weight_decay);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_float(args, "step-gamma", 1e-6, 1, &o->step_gamma);
+    int rc = cli_read_fields(args, number_options,
+                             sizeof number_options / sizeof *number_options,
+                             o);
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "optimizer", optimizers, "adam",
-                         &o->optimizer);
+                        &o->optimizer);
     if (rc == CLI_EXIT_OK)
         rc = cli_choice(args, "schedule", schedules, defaults->schedule,
-                         &o->schedule);
-    if (rc != CLI_EXIT_OK) return rc;
-    o->epochs = (uint32_t)epochs;
-    o->batch_size = (uint32_t)batch;
-    o->step_epochs = (uint32_t)step_epochs;
-    o->seed = (uint64_t)seed;
-    return CLI_EXIT_OK;
+                        &o->schedule);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -118,7 +112,7 @@ static int on_train_progress(void *user, const char *stage, uint64_t done,
 }
 
 int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
-              train_outcome *out)
+              const char *path, train_outcome *out)
 {
     memset(out, 0, sizeof *out);
     out->report.struct_size = sizeof out->report;
@@ -132,7 +126,8 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
     catch_interrupts();
     double start = monotonic_seconds();
     st = cli_interrupted() ? DG_E_CANCELLED
-                             : dg_model_train(m, ds, &opts, &out->report);
+                             : dg_model_train_file(m, ds, &opts, path,
+                                                   &out->report);
     out->seconds = monotonic_seconds() - start;
     if (progress.started) progress_finish();
     if (st == DG_E_CANCELLED && o->checkpoint_path)
@@ -140,7 +135,7 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
                          "the same command again to resume",
                          o->checkpoint_path);
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
-    if (st != DG_OK) return cli_fail(st, "training");
+    if (st != DG_OK) return cli_fail(st, "training %s", path);
     return CLI_EXIT_OK;
 }
 
@@ -148,18 +143,6 @@ double train_images_per_second(const train_outcome *t)
 {
     double images = (double)t->report.epochs_run * t->samples;
     return t->seconds > 0 ? images / t->seconds : 0;
-}
-
-int model_save(const dg_model *m, const char *path, const char *checkpoint)
-{
-    dg_status st = dg_model_save_file(m, path);
-    if (st != DG_OK) return cli_fail(st, "writing %s", path);
-    /* A leftover checkpoint would make the next run "resume" this finished
-     * training instead of starting afresh. */
-    if (checkpoint && remove(checkpoint) != 0 && errno != ENOENT)
-        return cli_error("removing the checkpoint %s: %s", checkpoint,
-                         strerror(errno));
-    return CLI_EXIT_OK;
 }
 
 char *default_arch(uint32_t n_classes)
@@ -310,37 +293,23 @@ static void print_summary_json(const train_command *tc,
     json_writer w;
     json_init(&w, stdout);
     json_begin_object(&w);
-    json_key(&w, "model");
-    json_string(&w, tc->output);
-    json_key(&w, "samples");
-    json_int(&w, t->samples);
-    json_key(&w, "classes");
-    json_int(&w, data->n_classes);
-    json_key(&w, "epochs");
-    json_int(&w, tc->opts.epochs);
-    json_key(&w, "resumed_epoch");
-    json_int(&w, t->report.resumed_epoch);
-    json_key(&w, "epochs_run");
-    json_int(&w, t->report.epochs_run);
-    json_key(&w, "final_loss");
-    json_number(&w, trained ? t->report.last_loss : NAN);
-    json_key(&w, "train_accuracy");
-    json_number(&w, trained ? t->report.last_accuracy : NAN);
-    if (!isnan(t->report.last_patch_distance)) {
-        json_key(&w, "patch_distance");
-        json_number(&w, t->report.last_patch_distance);
-    }
-    json_key(&w, "seconds");
-    json_number(&w, t->seconds);
-    json_key(&w, "images_per_second");
-    json_number(&w, train_images_per_second(t));
+    json_put_string(&w, "model", tc->output);
+    json_put_int(&w, "samples", t->samples);
+    json_put_int(&w, "classes", data->n_classes);
+    json_put_int(&w, "epochs", tc->opts.epochs);
+    json_put_int(&w, "resumed_epoch", t->report.resumed_epoch);
+    json_put_int(&w, "epochs_run", t->report.epochs_run);
+    json_put_number(&w, "final_loss", trained ? t->report.last_loss : NAN);
+    json_put_number(&w, "train_accuracy",
+                    trained ? t->report.last_accuracy : NAN);
+    if (!isnan(t->report.last_patch_distance))
+        json_put_number(&w, "patch_distance", t->report.last_patch_distance);
+    json_put_number(&w, "seconds", t->seconds);
+    json_put_number(&w, "images_per_second", train_images_per_second(t));
     if (test) {
-        json_key(&w, "test_samples");
-        json_int(&w, test->total);
-        json_key(&w, "test_correct");
-        json_int(&w, test->correct);
-        json_key(&w, "test_accuracy");
-        json_number(&w, evaluation_accuracy(test));
+        json_put_int(&w, "test_samples", test->total);
+        json_put_int(&w, "test_correct", test->correct);
+        json_put_number(&w, "test_accuracy", evaluation_accuracy(test));
     }
     json_end_object(&w);
 }
@@ -396,9 +365,7 @@ int train_command_finish(const cli_args *args, const train_command *tc,
     int rc = name_classes(m, data, cli_value(args, "class-names"));
     if (rc == CLI_EXIT_OK) rc = load_test_data(args, m, &test_data);
     if (rc == CLI_EXIT_OK)
-        rc = train_run(m, data->samples, &tc->opts, &outcome);
-    if (rc == CLI_EXIT_OK)
-        rc = model_save(m, tc->output, tc->opts.checkpoint_path);
+        rc = train_run(m, data->samples, &tc->opts, tc->output, &outcome);
     if (rc == CLI_EXIT_OK && test_spec)
         rc = evaluate_model(m, test_data.samples, test_spec, &test);
     const evaluation *tested = test_spec ? &test : NULL;

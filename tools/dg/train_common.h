@@ -74,18 +74,15 @@ typedef struct train_outcome {
     double seconds;    /* spent by this run */
 } train_outcome;
 
-/* Trains m with a progress bar.  Ctrl-C stops at the next step, keeping
- * the last epoch checkpoint so the same command resumes.  Reports failures
- * and interruption. */
+/* Trains m with a progress bar and writes it to path, removing the
+ * checkpoint (dg_model_train_file).  Ctrl-C stops at the next step,
+ * keeping the last epoch checkpoint so the same command resumes.  Reports
+ * failures and interruption. */
 int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
-              train_outcome *out);
+              const char *path, train_outcome *out);
 
 /* Samples per second trained by this run. */
 double train_images_per_second(const train_outcome *t);
-
-/* Writes m to path (atomically), then removes the checkpoint (if any),
- * which a finished model makes useless. */
-int model_save(const dg_model *m, const char *path, const char *checkpoint);
 
 /* The default Teacher architecture with its last layer sized for
  * n_classes outputs.  Returns a malloc'ed string or NULL. */
