@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/time.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/rng.h"
@@ -869,25 +873,39 @@ START_TEST(work_dir_parts_belong_to_their_job_and_build)
     copy_file(keep, b);
     ck_assert_int_eq(merge_small(work, &g), DG_OK);
     dg_guard_free(g);
-    /* Temporaries a killed build left: a shard removes those of its own
-     * parts only (another shard may be writing its own now), a merge or
-     * whole build every one; files of others stay. */
+    /* Temporaries a killed build left two minutes ago: a shard removes
+     * those of its own parts only (another shard may be writing its own
+     * now), a merge or whole build every one; files of others stay, and
+     * so does a temporary of its own part that changed a moment ago or
+     * that a live save holds locked: the same shard may run twice. */
     static const char *const names[] = {
         "class0-variant1.dgm.tmpAb12Cd", /* job 1: shard 1 of 2 */
         "class0-variant0.dgm.tmpXy34Zw", /* job 0: shard 0 */
         "settings.fingerprint.tmpQr56St",
         "notes.txt.tmpAAAAAA",
+        "class0-variant1.dgm.tmpYoung1", /* job 1, written just now */
+        "class0-variant1.dgm.tmpLocked", /* job 1, held by a live save */
     };
-    char tmp[4][160];
-    for (int k = 0; k < 4; k++) {
+    enum { OLD = 4, N_TMP = 6 };
+    char tmp[N_TMP][160];
+    struct timeval past[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    for (int k = 0; k < N_TMP; k++) {
         snprintf(tmp[k], sizeof tmp[k], "%s/%s", work, names[k]);
         touch(tmp[k]);
+        if (k < OLD || k == 5) ck_assert_int_eq(utimes(tmp[k], past), 0);
     }
+    int held = open(tmp[5], O_RDWR);
+    ck_assert_int_eq(flock(held, LOCK_EX | LOCK_NB), 0);
     ck_assert_int_eq(build_shard(work, 1, 1, 2), DG_OK);
     ck_assert(!exists(tmp[0]) && exists(tmp[1]) && exists(tmp[2]));
+    ck_assert(exists(tmp[4]) && exists(tmp[5]));
+    close(held);
     ck_assert_int_eq(merge_small(work, &g), DG_OK);
     dg_guard_free(g);
     ck_assert(!exists(tmp[1]) && !exists(tmp[2]) && exists(tmp[3]));
+    /* Unlocked and two minutes old now: the next clean takes it. */
+    ck_assert(!exists(tmp[5]) && exists(tmp[4]));
+    unlink(tmp[4]);
     /* A merge needs a work directory made by a build. */
     ck_assert_int_eq(merge_small(NULL, &g), DG_E_INVALID_ARG);
     snprintf(a, sizeof a, "%s/none", base);

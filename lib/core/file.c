@@ -113,6 +113,14 @@ static void remove_if_stale(int dfd, const char *name, time_t now)
     close(fd);
 }
 
+void dg_file_remove_temporary_if_stale(const char *dir, const char *name)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return;
+    remove_if_stale(dfd, name, time(NULL));
+    close(dfd);
+}
+
 void dg_file_remove_stale_temporaries(const char *dir, const char *base)
 {
     DIR *d = opendir(dir);

@@ -26,6 +26,10 @@ dg_status dg_file_write_atomic(const char *path, const void *data, size_t len);
  * Best effort: errors are ignored. */
 void dg_file_remove_stale_temporaries(const char *dir, const char *base);
 
+/* The same rule for one file dir/name that the caller knows to be such a
+ * temporary (a work directory's own naming). */
+void dg_file_remove_temporary_if_stale(const char *dir, const char *name);
+
 /* Parses a file's bytes into whatever ctx points to. */
 typedef dg_status (*dg_parse_fn)(void *ctx, const uint8_t *data, size_t len);
 

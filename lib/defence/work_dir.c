@@ -250,10 +250,12 @@ static int read_work_name(const char *name, work_name *n)
 }
 
 /* Removes the files of dir that `mine` selects; a missing dir is fine. */
+/* Removes the work files of dir that `mine` picks; with stale_only, only
+ * temporaries nobody is writing (dg_file_remove_temporary_if_stale). */
 static dg_status remove_work_files(const char *dir,
                                    int (*mine)(const void *ctx,
                                                const work_name *n),
-                                   const void *ctx)
+                                   const void *ctx, int stale_only)
 {
     DIR *d = opendir(dir);
     if (!d && errno == ENOENT) return DG_OK;
@@ -264,6 +266,10 @@ static dg_status remove_work_files(const char *dir,
         char path[8192];
         work_name n;
         if (!read_work_name(e->d_name, &n) || !mine(ctx, &n)) continue;
+        if (stale_only) {
+            dg_file_remove_temporary_if_stale(dir, e->d_name);
+            continue;
+        }
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (remove(path) != 0 && s == DG_OK)
             s = dg_fail(DG_E_IO, "cannot remove %s", path);
@@ -274,7 +280,8 @@ static dg_status remove_work_files(const char *dir,
 
 /* Temporaries of the parts this build makes, and of the fingerprint when
  * it owns the whole folder: another shard on a shared folder may be
- * writing its own at this moment. */
+ * writing its own at this moment.  Even of those, only the ones no live
+ * save holds: two processes may run the same shard. */
 static int stale_temporary(const void *ctx, const work_name *n)
 {
     const builder *b = ctx;
@@ -286,7 +293,7 @@ static int stale_temporary(const void *ctx, const work_name *n)
 
 dg_status dg_work_dir_clean(const builder *b)
 {
-    return remove_work_files(b->o->work_dir, stale_temporary, b);
+    return remove_work_files(b->o->work_dir, stale_temporary, b, 1);
 }
 
 static int any_work_file(const void *ctx, const work_name *n)
@@ -298,7 +305,7 @@ static int any_work_file(const void *ctx, const work_name *n)
 
 dg_status dg_work_dir_remove(const char *dir)
 {
-    DG_TRY(remove_work_files(dir, any_work_file, NULL));
+    DG_TRY(remove_work_files(dir, any_work_file, NULL, 0));
     rmdir(dir); /* kept if it holds files of someone else */
     return DG_OK;
 }

@@ -132,10 +132,10 @@ wait "$pid" 2>/dev/null
 expect_success "shard 1/2 runs beside it" \
     "$dg" guard build "${pruned[@]}" --shard 1/2 -o "$guard"
 # Whatever the kill left, job 2 (class 0 variant 2, shard 0's) is gone,
-# and a crash left temporaries of both shards' parts: the early merge and
-# shard 0 must leave shard 1's, which it may be writing.
+# and a crash two minutes ago left temporaries of both shards' parts: the
+# early merge and shard 0 must leave shard 1's, which it may be writing.
 rm -f "$guard.work/class0-variant2.dgm"
-touch "$guard.work/class0-variant2.dgm.tmpAbCd12" \
+touch -d '2 minutes ago' "$guard.work/class0-variant2.dgm.tmpAbCd12" \
     "$guard.work/class0-variant1.dgm.tmpEfGh34"
 expect_failure "the merge names the missing part" 1 \
     "lacks .* (class 0 variant 2.*): run the shards" \
