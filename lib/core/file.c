@@ -97,10 +97,9 @@ static int is_temporary_of(const char *name, const char *base)
     return 1;
 }
 
-/* Removes the temporary `name` in folder dfd if it is ours, unlocked and
- * past the grace period; it stays locked while it is removed, so two
- * cleaners never both act on it. */
-static void remove_if_stale(int dfd, const char *name, time_t now)
+/* It stays locked while it is removed, so two cleaners never both act
+ * on it. */
+void dg_file_remove_if_stale(int dfd, const char *name, time_t now)
 {
     int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return;
@@ -113,14 +112,6 @@ static void remove_if_stale(int dfd, const char *name, time_t now)
     close(fd);
 }
 
-void dg_file_remove_temporary_if_stale(const char *dir, const char *name)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return;
-    remove_if_stale(dfd, name, time(NULL));
-    close(dfd);
-}
-
 void dg_file_remove_stale_temporaries(const char *dir, const char *base)
 {
     DIR *d = opendir(dir);
@@ -128,7 +119,7 @@ void dg_file_remove_stale_temporaries(const char *dir, const char *base)
     time_t now = time(NULL);
     for (struct dirent *e; (e = readdir(d));)
         if (is_temporary_of(e->d_name, base))
-            remove_if_stale(dirfd(d), e->d_name, now);
+            dg_file_remove_if_stale(dirfd(d), e->d_name, now);
     closedir(d);
 }
 

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bytes.h"
 #include "status.h"
@@ -26,9 +27,11 @@ dg_status dg_file_write_atomic(const char *path, const void *data, size_t len);
  * Best effort: errors are ignored. */
 void dg_file_remove_stale_temporaries(const char *dir, const char *base);
 
-/* The same rule for one file dir/name that the caller knows to be such a
- * temporary (a work directory's own naming). */
-void dg_file_remove_temporary_if_stale(const char *dir, const char *name);
+/* The same rule for one file `name` in the open folder dir_fd that the
+ * caller knows to be such a temporary (a work directory's own naming):
+ * removed if this user's, unlocked and untouched since a minute before
+ * `now`. */
+void dg_file_remove_if_stale(int dir_fd, const char *name, time_t now);
 
 /* Parses a file's bytes into whatever ctx points to. */
 typedef dg_status (*dg_parse_fn)(void *ctx, const uint8_t *data, size_t len);

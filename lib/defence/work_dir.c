@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/bytes.h"
@@ -251,7 +252,7 @@ static int read_work_name(const char *name, work_name *n)
 
 /* Removes the files of dir that `mine` selects; a missing dir is fine. */
 /* Removes the work files of dir that `mine` picks; with stale_only, only
- * temporaries nobody is writing (dg_file_remove_temporary_if_stale). */
+ * temporaries nobody is writing (dg_file_remove_if_stale). */
 static dg_status remove_work_files(const char *dir,
                                    int (*mine)(const void *ctx,
                                                const work_name *n),
@@ -261,13 +262,14 @@ static dg_status remove_work_files(const char *dir,
     if (!d && errno == ENOENT) return DG_OK;
     if (!d) return dg_fail(DG_E_IO, "cannot read the work directory %s", dir);
     dg_status s = DG_OK;
+    time_t now = time(NULL);
     struct dirent *e;
     while ((e = readdir(d))) {
         char path[8192];
         work_name n;
         if (!read_work_name(e->d_name, &n) || !mine(ctx, &n)) continue;
         if (stale_only) {
-            dg_file_remove_temporary_if_stale(dir, e->d_name);
+            dg_file_remove_if_stale(dirfd(d), e->d_name, now);
             continue;
         }
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
