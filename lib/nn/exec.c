@@ -87,13 +87,12 @@ static void decide_layouts(dg_exec *e)
             !(l->input[0] >= 0 && e->run[l->input[0]].channels_last))
             continue;
         int32_t tail = r->overwritten_by >= 0 ? r->overwritten_by : (int32_t)i;
-        if (e->run[tail].consumers == 0 || tail + 1 >= (int32_t)n) continue;
+        if (e->run[tail].consumers == 0) continue; /* the model's output */
         int readers_take_it = 1;
-        for (uint32_t j = (uint32_t)tail + 1; j < n; j++) {
+        for (uint32_t j = (uint32_t)tail + 1; j < n && readers_take_it; j++) {
             const dg_layer *c = &e->m->layers[j];
-            if ((c->input[0] == tail || c->input[1] == tail) &&
-                !takes_channels_last(c))
-                readers_take_it = 0;
+            if (c->input[0] == tail || c->input[1] == tail)
+                readers_take_it = takes_channels_last(c);
         }
         if (!readers_take_it) continue;
         for (int32_t k = (int32_t)i; k <= tail; k++) e->run[k].channels_last = 1;
