@@ -47,6 +47,19 @@ static inline void dg_complete_struct(void *full, size_t known_size,
     memcpy(full, &size, sizeof size);
 }
 
+/* The reverse: this library's `full` back into the caller's struct p,
+ * only as far as its struct_size reaches, which is kept. */
+static inline void dg_return_struct(void *p, const void *full,
+                                    size_t known_size)
+{
+    uint32_t given;
+    memcpy(&given, p, sizeof given);
+    size_t n = given < known_size ? given : known_size;
+    if (n > sizeof given)
+        memcpy((char *)p + sizeof given, (const char *)full + sizeof given,
+               n - sizeof given);
+}
+
 /* The size-query contract of the *_memory writers: *size_out receives the
  * size needed; bytes are copied only into a buffer that holds them, and a
  * smaller non-NULL buffer is DG_E_INVALID_ARG naming `what`. */

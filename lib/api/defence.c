@@ -123,11 +123,7 @@ dg_status dg_guard_opts_from_data(dg_guard_opts *o, const dg_dataset *train,
     dg_guard_opts full;
     DG_TRY(complete_opts(o, &full));
     dg_guard_choose_defaults(&full, train->count, holdout != NULL);
-    /* Back into the caller's fields only: an older struct is shorter. */
-    memcpy((char *)o + sizeof o->struct_size,
-           (const char *)&full + sizeof full.struct_size,
-           (o->struct_size < sizeof full ? o->struct_size : sizeof full) -
-               sizeof o->struct_size);
+    dg_return_struct(o, &full, sizeof full);
     return DG_OK;
 }
 

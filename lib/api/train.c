@@ -32,16 +32,10 @@ static dg_status train(dg_model *m, const dg_dataset *ds,
     dg_train_defaults(&full);
     dg_complete_struct(&full, sizeof full, o);
     dg_train_report local = {0};
-    if (report) {
-        DG_CHECK_STRUCT(report, dg_train_report, TRAIN_REPORT_V1);
-        local.struct_size = report->struct_size;
-    }
+    if (report) DG_CHECK_STRUCT(report, dg_train_report, TRAIN_REPORT_V1);
     dg_status s = path ? dg_train_save(m, ds, &full, path, &local)
                        : dg_train_run(m, ds, &full, &local);
-    if (report)
-        memcpy(report, &local,
-               report->struct_size < sizeof local ? report->struct_size
-                                                  : sizeof local);
+    if (report) dg_return_struct(report, &local, sizeof local);
     return s;
 }
 
