@@ -174,19 +174,25 @@ static int run_own(const char *dir)
     return 0;
 }
 
-/* "5,6,7" into classes[]; returns their count. */
+/* "5,6,7" into classes[]; returns their count, or exits on anything
+ * else (a list it could only half read would silently mean other data). */
 static uint32_t parse_classes(const char *text, int32_t *classes, uint32_t cap)
 {
     uint32_t n = 0;
-    for (const char *p = text; *p && n < cap;) {
+    for (const char *p = text;; p++) {
         char *end;
         long c = strtol(p, &end, 10);
-        if (end == p || c < 0) break;
+        if (end == p || c < 0 || c > 65535 || n == cap ||
+            (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "bench_validate: --classes \"%s\": give class "
+                            "numbers separated by commas, such as 5,6,7\n",
+                    text);
+            exit(2);
+        }
         classes[n++] = (int32_t)c;
-        p = *end == ',' ? end + 1 : end;
-        if (end == p && *p) break;
+        if (*end == '\0') return n;
+        p = end;
     }
-    return n;
 }
 
 /* The second mode: a given Student and guard. */
