@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "nn/exec.h"
+#include "nn/exec_internal.h"
 #include "nn/model.h"
 #include "nn/spec.h"
 #include "suite.h"
@@ -167,6 +168,8 @@ static const grad_case cases[] = {
     {"c2k1,cat@0,c3k1", {2, 4, 4}, 2, DG_EXEC_TRAINING}, /* twice the same */
     {"fc8,drop0.5,fc3", {6, 1, 1}, 3, DG_EXEC_TRAINING},
     {"c4k3,relu,mp2,c6k3,relu,fc10,relu,fc3", {1, 12, 12}, 2, DG_EXEC_TRAINING},
+    /* NCHW into NHWC, then NHWC convolution, ReLU and pooling out to NCHW */
+    {"c3k3p1,relu,c4k3,relu,mp2,fc3", {2, 6, 6}, 2, DG_EXEC_TRAINING},
 };
 
 START_TEST(backward_matches_finite_differences)
@@ -276,6 +279,56 @@ START_TEST(a_joined_gradient_matches_finite_differences)
 }
 END_TEST
 
+/* r . output(5) + q . output(3): layer 3, a ReLU between convolution and
+ * pooling, is kept NHWC inside the executor but read and given gradients
+ * in NCHW. */
+static double nhwc_loss(dg_exec *e, const float *x, const float *r,
+                        const float *q)
+{
+    ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
+    const float *y = dg_exec_output(e, 5), *h = dg_exec_output(e, 3);
+    double sum = 0;
+    for (int k = 0; r && k < 2 * 3; k++) sum += (double)r[k] * y[k];
+    for (int k = 0; k < 2 * 64; k++) sum += (double)q[k] * h[k];
+    return sum;
+}
+
+START_TEST(gradients_enter_channels_last_layers_in_nchw)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_spec_parse("c3k3p1,relu,c4k3,relu,mp2,fc3",
+                                   (dg_shape){1, 6, 6}, &m), DG_OK);
+    dg_model_init_weights(m, 0, 7);
+    float x[2 * 36], r[2 * 3], q[2 * 64], dx[2 * 36];
+    for (int k = 0; k < 72; k++) x[k] = dg_rng_normal(&rng);
+    for (int k = 0; k < 6; k++) r[k] = dg_rng_normal(&rng);
+    for (int k = 0; k < 128; k++) q[k] = dg_rng_normal(&rng);
+    dg_exec *e;
+    ck_assert_int_eq(dg_exec_create(m, 2, DG_EXEC_BACKWARD, &e), DG_OK);
+    ck_assert_msg(e->run[3].channels_last, "the test needs layer 3 in NHWC");
+    for (int joined = 0; joined < 2; joined++) {
+        const float *rr = joined ? r : NULL;
+        nhwc_loss(e, x, rr, q);
+        dg_status s = joined ? dg_exec_backward_joined(e, 5, r, 3, q,
+                                                       DG_GRAD_INPUT)
+                             : dg_exec_backward(e, 3, q, DG_GRAD_INPUT);
+        ck_assert_int_eq(s, DG_OK);
+        memcpy(dx, dg_exec_input_grad(e), sizeof dx);
+        for (int k = 0; k < 72; k += 5) {
+            float keep = x[k], h = 1e-3f;
+            x[k] = keep + h;
+            double up = nhwc_loss(e, x, rr, q);
+            x[k] = keep - h;
+            double down = nhwc_loss(e, x, rr, q);
+            x[k] = keep;
+            ck_assert_double_eq_tol(dx[k], (up - down) / (2 * h), 2e-2);
+        }
+    }
+    dg_exec_free(e);
+    dg_model_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     dg_rng_seed(&rng, 99);
@@ -286,6 +339,7 @@ int main(void)
                         (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, frozen_and_masked_layers);
     tcase_add_test(tc, a_joined_gradient_matches_finite_differences);
+    tcase_add_test(tc, gradients_enter_channels_last_layers_in_nchw);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }

@@ -4,11 +4,13 @@
  *
  * A dg_prim is one prepared oneDNN primitive for fixed shapes.  Its tensors
  * are bound per run through an array of pointers indexed by dg_slot;
- * activations are plain NCHW (or NC) float32, except where an inference
- * convolution or pooling window says its source or destination is
- * channels-last (NHWC), the layout oneDNN's convolutions run in.  A primitive owns its stream
- * and scratchpad, so different primitives may run on different threads at
- * once, but one primitive runs on one thread at a time. */
+ * activations are plain NCHW (or NC) float32, except where a convolution
+ * or pooling window says its source or destination (and their gradients)
+ * are channels-last (NHWC), the layout oneDNN's convolutions run in; an
+ * element-wise function runs in whatever layout it is given.  A primitive
+ * owns its stream and scratchpad, so different primitives may run on
+ * different threads at once, but one primitive runs on one thread at a
+ * time. */
 #ifndef DG_NN_BACKEND_H
 #define DG_NN_BACKEND_H
 
@@ -62,10 +64,10 @@ typedef struct dg_post {
 
 /* Geometry shared by convolution and pooling: batch n, per-sample input and
  * output shapes, square kernel k, stride s, symmetric padding p,
- * convolution groups (1: dense), and the activations' DG_LAYOUT_* (inference
- * forward only).  The padding after the last row and column is whatever
- * makes the output size come out: p, or more for a pooling that rounds its
- * output size up. */
+ * convolution groups (1: dense), and the activations' DG_LAYOUT_* (the
+ * gradients of a backward primitive share them).  The padding after the
+ * last row and column is whatever makes the output size come out: p, or
+ * more for a pooling that rounds its output size up. */
 typedef struct dg_window {
     uint32_t n;
     dg_shape in, out;

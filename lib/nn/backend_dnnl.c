@@ -488,9 +488,12 @@ static dg_status weighted_forward(dg_prim **out, const void *desc,
 
 /* ---- convolution ------------------------------------------------------- */
 
-/* The convolution lets oneDNN choose the layouts of activations and
- * weights (blocked layouts run direct JIT kernels several times faster than
- * the im2col path plain NCHW gets); layout adapters convert at the edges. */
+/* A convolution between channels-last (NHWC) activations runs in that
+ * layout, which oneDNN's kernels take directly in training and inference,
+ * so no reorder happens between such layers.  Otherwise it lets oneDNN
+ * choose the layouts of activations (blocked layouts run direct JIT kernels
+ * several times faster than the im2col path plain NCHW gets), with layout
+ * adapters at the edges; weights are always oneDNN's choice. */
 typedef struct conv_mds {
     dnnl_memory_desc_t src, w, b, dst;
     plain_mds plain;
@@ -504,8 +507,13 @@ static dg_status conv_describe(conv_mds *c, const dg_window *g)
     DG_TRY(md_weights(&c->plain.w, g));
     DG_TRY(md_1d(&c->b, g->out.c));
     c->plain.b = c->b;
-    DG_TRY(md_any(&c->src, &c->plain.src));
-    DG_TRY(md_any(&c->dst, &c->plain.dst));
+    if ((g->layout & DG_LAYOUT_SRC_NHWC) && (g->layout & DG_LAYOUT_DST_NHWC)) {
+        c->src = c->plain.src;
+        c->dst = c->plain.dst;
+    } else {
+        DG_TRY(md_any(&c->src, &c->plain.src));
+        DG_TRY(md_any(&c->dst, &c->plain.dst));
+    }
     DG_TRY(md_any(&c->w, &c->plain.w));
     c->strides[0] = c->strides[1] = g->s;
     c->pad[0] = c->pad[1] = g->p;
@@ -707,10 +715,13 @@ dg_status dg_pool_forward(dg_prim **out, const dg_window *g, int max,
 dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
 {
     dnnl_pooling_desc_t fd, d;
-    dnnl_memory_desc_t src, dst;
-    DG_TRY(pool_forward_desc(&fd, g, max, 1, &dst));
-    DG_TRY(md_nchw(&src, g->n, g->in));
-    DG_TRY(md_nchw(&dst, g->n, g->out));
+    dnnl_memory_desc_t src, dst, wanted_dst;
+    DG_TRY(pool_forward_desc(&fd, g, max, 1, &wanted_dst));
+    /* Like the forward, in the source's layout; the output gradient is
+     * adapted from the layout the destination has. */
+    int nhwc = (g->layout & DG_LAYOUT_SRC_NHWC) != 0;
+    DG_TRY(md_act(&src, g->n, g->in, nhwc));
+    DG_TRY(md_act(&dst, g->n, g->out, nhwc));
     dnnl_dims_t strides = {g->s, g->s}, kernel = {g->k, g->k},
                 pad = {g->p, g->p},
                 pad_r = {pad_end(g->in.h, g->out.h, g),
@@ -721,7 +732,7 @@ dg_status dg_pool_backward(dg_prim **out, const dg_window *g, int max)
              "pooling backward");
     dnnl_primitive_desc_t hint;
     DG_TRY(hint_pd(&hint, &fd, "pooling forward hint"));
-    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST},
+    binding b[] = {{DG_DIFF_DST, DNNL_ARG_DIFF_DST, &wanted_dst},
                    {DG_DIFF_SRC, DNNL_ARG_DIFF_SRC},
                    {DG_WORKSPACE, DNNL_ARG_WORKSPACE}};
     dg_status s = build(out, &d, NULL, hint, b, max ? 3 : 2,

@@ -71,30 +71,48 @@ static int takes_channels_last(const dg_layer *l)
            l->kind == DG_LAYER_AVGPOOL;
 }
 
-/* Inference layouts: a convolution (with what is fused into it) or a
- * pooling of a channels-last input keeps its output NHWC, the layout
- * oneDNN's convolutions run in, when only convolutions and poolings read
- * it; that saves the reorder out of and back into NCHW at every edge.  A
- * caller reading such an output gets an NCHW copy (dg_exec_output). */
+/* Whether every reader of layer `tail` takes an NHWC input.  An unfused
+ * element-wise reader keeps its input's layout, so it takes one when its
+ * own readers do. */
+static int readers_take_channels_last(const dg_exec *e, int32_t tail)
+{
+    dg_eltwise f;
+    for (uint32_t j = (uint32_t)tail + 1; j < e->m->n_layers; j++) {
+        const dg_layer *c = &e->m->layers[j];
+        if (c->input[0] != tail && c->input[1] != tail) continue;
+        if (takes_channels_last(c)) continue;
+        if (!dg_layer_eltwise(c->kind, &f) || e->run[j].computed_by >= 0 ||
+            e->run[j].consumers == 0 ||
+            !readers_take_channels_last(e, (int32_t)j))
+            return 0;
+    }
+    return 1;
+}
+
+/* Layouts: a convolution (with what is fused into it), a pooling or an
+ * element-wise layer of a channels-last input keeps its output NHWC, the
+ * layout oneDNN's convolutions run in, when only such layers read it; that
+ * saves the reorder out of and back into NCHW at every edge, forward and
+ * backward.  Callers still see NCHW: dg_exec_output gives a copy, and a
+ * gradient handed to the backward pass is laid out on entry.  A pruning
+ * mask outside inference is applied by an NCHW primitive, so a masked
+ * layer stays NCHW there. */
 static void decide_layouts(dg_exec *e)
 {
+    dg_eltwise f;
     uint32_t n = e->m->n_layers;
     for (uint32_t i = 0; i + 1 < n; i++) {
         const dg_layer *l = &e->m->layers[i];
         dg_layer_run *r = &e->run[i];
-        if (r->computed_by >= 0 || !takes_channels_last(l)) continue;
+        if (r->computed_by >= 0) continue;
+        if (!takes_channels_last(l) && !dg_layer_eltwise(l->kind, &f)) continue;
+        if (l->mask && !is_inference(e)) continue;
         if (l->kind != DG_LAYER_CONV &&
             !(l->input[0] >= 0 && e->run[l->input[0]].channels_last))
             continue;
         int32_t tail = r->overwritten_by >= 0 ? r->overwritten_by : (int32_t)i;
         if (e->run[tail].consumers == 0) continue; /* the model's output */
-        int readers_take_it = 1;
-        for (uint32_t j = (uint32_t)tail + 1; j < n && readers_take_it; j++) {
-            const dg_layer *c = &e->m->layers[j];
-            if (c->input[0] == tail || c->input[1] == tail)
-                readers_take_it = takes_channels_last(c);
-        }
-        if (!readers_take_it) continue;
+        if (!readers_take_channels_last(e, tail)) continue;
         for (int32_t k = (int32_t)i; k <= tail; k++) e->run[k].channels_last = 1;
     }
 }
@@ -254,10 +272,8 @@ dg_status dg_exec_create(dg_model *m, uint32_t capacity, unsigned flags,
             if (m->layers[i].input[k] >= 0)
                 e->run[m->layers[i].input[k]].consumers++;
     }
-    if (is_inference(e)) {
-        decide_fusion(e);
-        decide_layouts(e);
-    }
+    if (is_inference(e)) decide_fusion(e);
+    decide_layouts(e);
     s = alloc_buffers(e);
     if (s == DG_OK) s = plan(e, capacity);
     if (s != DG_OK) {
@@ -345,6 +361,30 @@ static void accumulate(float *dst, const float *src, size_t n)
     for (size_t k = 0; k < n; k++) dst[k] += src[k];
 }
 
+/* Sets (add = 0) or adds to layer i's output gradient a caller's NCHW
+ * gradient, in the layout the layer keeps. */
+static void enter_gradient(dg_exec *e, int32_t i, const float *nchw, int add)
+{
+    dg_shape s = e->m->layers[i].out;
+    size_t per = dg_shape_size(s), n = e->batch * per;
+    float *diff = e->run[i].diff;
+    if (!e->run[i].channels_last) {
+        if (add)
+            accumulate(diff, nchw, n);
+        else
+            memcpy(diff, nchw, n * sizeof(float));
+        return;
+    }
+    size_t hw = (size_t)s.h * s.w;
+    for (size_t b = 0; b < e->batch; b++)
+        for (size_t c = 0; c < s.c; c++)
+            for (size_t p = 0; p < hw; p++) {
+                float g = nchw[b * per + c * hw + p];
+                float *d = &diff[b * per + p * s.c + c];
+                *d = add ? *d + g : g;
+            }
+}
+
 dg_status dg_exec_backward(dg_exec *e, int32_t from, const float *diff,
                            unsigned what)
 {
@@ -390,17 +430,14 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
                 (k == 0 || dg_layer_binary(e->m->layers[i].kind));
     }
     if (input_needed) memset(e->input_diff, 0, e->batch * in_size * sizeof(float));
-    memcpy(e->run[from].diff, diff,
-           e->batch * dg_shape_size(e->m->layers[from].out) * sizeof(float));
+    enter_gradient(e, from, diff, 0);
 
     dg_status s = DG_OK;
     for (int32_t i = from; i >= 0 && s == DG_OK; i--) {
         dg_layer *l = &e->m->layers[i];
         if (!needs[i]) continue;
         /* Every consumer of layer `at` has written its part by now. */
-        if (extra && i == at)
-            accumulate(e->run[i].diff, extra,
-                       e->batch * dg_shape_size(l->out));
+        if (extra && i == at) enter_gradient(e, i, extra, 1);
         float *dsrc[2] = {NULL, NULL}, *sum_into[2] = {NULL, NULL};
         for (int k = 0; k < 2; k++) {
             int32_t j = l->input[k];

@@ -39,7 +39,8 @@ typedef struct dg_layer_run {
                                fused layer, so it cannot be read */
     dg_post post;       /* fused into fwd */
     int folded_bn;      /* conv whose fwd includes the next batch norm */
-    int channels_last;  /* output kept NHWC: read only by conv and pooling */
+    int channels_last;  /* output kept NHWC: read only by conv, pooling and
+                           element-wise layers (decide_layouts) */
     uint32_t consumers;
     int needs_diff_src; /* some gradient must flow into this layer's input */
 } dg_layer_run;

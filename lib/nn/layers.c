@@ -29,10 +29,8 @@ static dg_window window_of(const dg_exec *e, int32_t i)
     const dg_layer *l = &e->m->layers[i];
     dg_window g = {e->batch, l->in, l->out, l->kernel, l->stride, l->padding,
                    l->kind == DG_LAYER_CONV ? l->groups : 1, 0};
-    if (!training(e) && !backward_on(e)) {
-        if (channels_last_in(e, l)) g.layout |= DG_LAYOUT_SRC_NHWC;
-        if (e->run[i].channels_last) g.layout |= DG_LAYOUT_DST_NHWC;
-    }
+    if (channels_last_in(e, l)) g.layout |= DG_LAYOUT_SRC_NHWC;
+    if (e->run[i].channels_last) g.layout |= DG_LAYOUT_DST_NHWC;
     return g;
 }
 
@@ -94,6 +92,8 @@ static dg_status plan_weighted(dg_exec *e, int32_t i)
     }
     if (l->mask)
         DG_TRY(dg_scale_channels(&r->p->scale, e->batch, l->out));
+    if (r->channels_last)
+        DG_TRY(dg_to_nchw(&r->p->to_nchw, e->batch, l->out));
     if (!backward_on(e)) return DG_OK;
     if (conv) {
         DG_TRY(dg_conv_backward_data(&r->p->bwd_data, &g));
@@ -137,6 +137,8 @@ static dg_status plan_eltwise(dg_exec *e, int32_t i)
     dg_layer_eltwise(l->kind, &f);
     DG_TRY(dg_eltwise_forward(&r->p->fwd, f, l->alpha, l->beta, e->batch,
                               l->out));
+    if (r->channels_last)
+        DG_TRY(dg_to_nchw(&r->p->to_nchw, e->batch, l->out));
     return backward_on(e) ? dg_eltwise_backward(&r->p->bwd_data, f, l->alpha,
                                                 l->beta, e->batch, l->out)
                           : DG_OK;
