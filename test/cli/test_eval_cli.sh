@@ -318,6 +318,12 @@ r = json.load(sys.stdin)
 assert sorted(r["attack"]) == ["lin", "linf"], r["attack"]
 assert r["attack"]["lin"] == r["attack"]["linf"], r["attack"]
 assert r["defence"]["lin"] == r["defence"]["linf"], r["defence"]'
+cp "$work/linf.dgadv" "$work/b_linf_0.1.dgadv"
+run "${eval_command[@]}" "$work/b_linf_0.1.dgadv" --json
+check "a file name with a dot, as the demo writes, names its set" '
+import json, sys
+r = json.load(sys.stdin)
+assert sorted(r["attack"]) == ["b_linf_0.1"], r["attack"]'
 expect_failure "two sets named alike are a usage error" 2 \
     'two sets are named "a"' \
     "${eval_command[@]}" "a=$work/targeted.dgadv" "a=$work/untargeted.dgadv"

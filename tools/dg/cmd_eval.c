@@ -44,11 +44,12 @@ static int open_set(eval_command *e, const char *arg)
         char *dot = strrchr(e->names[s], '.');
         if (dot && dot != e->names[s]) *dot = 0;
     }
-    /* Names become file names of charts and cells of markdown tables. */
+    /* Names become file names of charts and cells of markdown tables;
+     * a dot is allowed, as budgets in the demo's set names carry one. */
     for (const char *c = e->names[s]; *c; c++)
-        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
             return cli_usage_error("the set name \"%s\" may only hold "
-                                   "letters, digits, - and _; name it "
+                                   "letters, digits, -, _ and .; name it "
                                    "NAME=PATH",
                                    e->names[s]);
     for (uint32_t k = 0; k < s; k++)
