@@ -1,6 +1,8 @@
 """Validation-split study behind doc/EVALUATION.md: do members that see a
-low-pass view of the input (2 x 2 means, enlarged back) fail less together
-than plain robust members?  Three members of each kind are trained alike in
+low-pass view of the input (2 x 2 means, enlarged back), or shallow members
+(the first convolution block, a 3 x 3 average pool and one linear layer),
+fail less together than plain robust members?  Three members of each kind
+are trained alike in
 PyTorch (the robust member's shape at width 0.75, three PGD moves at radius
 0.15 per batch, distillation from the Student, 10 epochs on the Student's
 2500 training images), then judged on the library's level-a sets and on a
@@ -9,7 +11,7 @@ pooled 3% clean false rejection.  Needs python3-torch, python3-onnx and the
 diffguard binding; run where make_splits.py and validation_sets.sh wrote
 their files.
 
-  python3 lowpass_members.py STUDENT.dgm plain|lowpass SETS_FOLDER
+  python3 lowpass_members.py STUDENT.dgm plain|lowpass|shallow SETS_FOLDER
 """
 import gzip
 import json
@@ -31,14 +33,19 @@ WIDTHS = (24, 24, 48, 48, 192, 96)
 
 
 class Member(nn.Module):
-    """The robust member's layers: the Student's architecture at 0.75."""
-    def __init__(self, lowpass):
+    """The robust member's layers: the Student's architecture at 0.75, or
+    (shallow) its first block read out by one linear layer."""
+    def __init__(self, kind):
         super().__init__()
         w = WIDTHS
-        self.lowpass = lowpass
+        self.lowpass = kind == 'lowpass'
+        first = [nn.Conv2d(1, w[0], 3), nn.ReLU(), nn.Conv2d(w[0], w[1], 3), nn.ReLU(),
+                 nn.MaxPool2d(2)]
+        if kind == 'shallow':
+            self.f = nn.Sequential(*first, nn.AvgPool2d(3), nn.Flatten(), nn.Linear(w[1] * 16, 5))
+            return
         self.f = nn.Sequential(
-            nn.Conv2d(1, w[0], 3), nn.ReLU(), nn.Conv2d(w[0], w[1], 3), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Conv2d(w[1], w[2], 3), nn.ReLU(),
+            *first, nn.Conv2d(w[1], w[2], 3), nn.ReLU(),
             nn.Conv2d(w[2], w[3], 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(w[3] * 16, w[4]), nn.ReLU(), nn.Linear(w[4], w[5]), nn.ReLU(),
             nn.Linear(w[5], 5))
@@ -59,10 +66,10 @@ def pgd(loss, x0, eps, steps, step, gen):
     return x.detach()
 
 
-def train(x, y, soft, seed, lowpass, epochs=10, eps=0.15, steps=3, kd=0.5, T=4.0, bs=64):
+def train(x, y, soft, seed, kind, epochs=10, eps=0.15, steps=3, kd=0.5, T=4.0, bs=64):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    m = Member(lowpass)
+    m = Member(kind)
     opt = torch.optim.Adam(m.parameters(), 1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=epochs * ((len(x) + bs - 1) // bs))
     for _ in range(epochs):
@@ -93,7 +100,7 @@ def main(student_path, kind, sets):
     x, y = x.float(), y.long()
     with torch.no_grad():
         soft = F.softmax(student(x) / 4.0, 1)
-    members = [train(x, y, soft, 11 + k, kind == 'lowpass') for k in range(3)]
+    members = [train(x, y, soft, 11 + k, kind) for k in range(3)]
 
     def score(z, label):
         with torch.no_grad():
