@@ -215,6 +215,26 @@ END_TEST
 
 /* L = r . logits + q . (layer 3's output): the gradient that joins at
  * layer 3 must reach the input and the weights below it, and only them. */
+typedef double loss_fn(dg_exec *e, const float *x, const float *r,
+                       const float *q);
+
+/* Every stride-th entry of `analytic` against the central difference of
+ * loss(e, x, r, q) in the matching entry of v (x or a parameter). */
+static void check_differences(loss_fn *loss, dg_exec *e, const float *x,
+                              const float *r, const float *q, float *v,
+                              const float *analytic, size_t n, size_t stride)
+{
+    for (size_t k = 0; k < n; k += stride) {
+        float keep = v[k], h = 1e-3f;
+        v[k] = keep + h;
+        double up = loss(e, x, r, q);
+        v[k] = keep - h;
+        double down = loss(e, x, r, q);
+        v[k] = keep;
+        ck_assert_double_eq_tol(analytic[k], (up - down) / (2 * h), 2e-2);
+    }
+}
+
 static double joined_loss(dg_exec *e, const float *x, const float *r,
                           const float *q)
 {
@@ -250,16 +270,8 @@ START_TEST(a_joined_gradient_matches_finite_differences)
     struct { float *v, *analytic; size_t n; } checks[] = {{x, dx, 50},
                                                           {w, dw, wn}};
     for (int c = 0; c < 2; c++)
-        for (size_t k = 0; k < checks[c].n; k += 3) {
-            float keep = checks[c].v[k], h = 1e-3f;
-            checks[c].v[k] = keep + h;
-            double up = joined_loss(e, x, r, q);
-            checks[c].v[k] = keep - h;
-            double down = joined_loss(e, x, r, q);
-            checks[c].v[k] = keep;
-            ck_assert_double_eq_tol(checks[c].analytic[k],
-                                    (up - down) / (2 * h), 2e-2);
-        }
+        check_differences(joined_loss, e, x, r, q, checks[c].v,
+                          checks[c].analytic, checks[c].n, 3);
     /* The head's weights see only r: the joined term enters below them. */
     ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
     ck_assert_int_eq(dg_exec_backward(e, 4, r, DG_GRAD_PARAMS), DG_OK);
@@ -314,15 +326,7 @@ START_TEST(gradients_enter_channels_last_layers_in_nchw)
                              : dg_exec_backward(e, 3, q, DG_GRAD_INPUT);
         ck_assert_int_eq(s, DG_OK);
         memcpy(dx, dg_exec_input_grad(e), sizeof dx);
-        for (int k = 0; k < 72; k += 5) {
-            float keep = x[k], h = 1e-3f;
-            x[k] = keep + h;
-            double up = nhwc_loss(e, x, rr, q);
-            x[k] = keep - h;
-            double down = nhwc_loss(e, x, rr, q);
-            x[k] = keep;
-            ck_assert_double_eq_tol(dx[k], (up - down) / (2 * h), 2e-2);
-        }
+        check_differences(nhwc_loss, e, x, rr, q, x, dx, 72, 5);
     }
     dg_exec_free(e);
     dg_model_destroy(m);
