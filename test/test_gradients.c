@@ -213,39 +213,47 @@ START_TEST(frozen_and_masked_layers)
 }
 END_TEST
 
-/* L = r . logits + q . (layer 3's output): the gradient that joins at
- * layer 3 must reach the input and the weights below it, and only them. */
-typedef double loss_fn(dg_exec *e, const float *x, const float *r,
-                       const float *q);
+/* A loss of two dot products on a batch of 2: r . output(last) +
+ * q . output(at); without r, the second term alone. */
+typedef struct two_terms {
+    const float *r;
+    int32_t last;
+    const float *q;
+    int32_t at;
+} two_terms;
+
+static double two_term_loss(dg_exec *e, const float *x, const two_terms *t)
+{
+    ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
+    const dg_model *m = dg_exec_model(e);
+    const float *y = dg_exec_output(e, t->last), *h = dg_exec_output(e, t->at);
+    size_t ny = 2 * dg_shape_size(m->layers[t->last].out),
+           nh = 2 * dg_shape_size(m->layers[t->at].out);
+    double sum = 0;
+    for (size_t k = 0; t->r && k < ny; k++) sum += (double)t->r[k] * y[k];
+    for (size_t k = 0; k < nh; k++) sum += (double)t->q[k] * h[k];
+    return sum;
+}
 
 /* Every stride-th entry of `analytic` against the central difference of
- * loss(e, x, r, q) in the matching entry of v (x or a parameter). */
-static void check_differences(loss_fn *loss, dg_exec *e, const float *x,
-                              const float *r, const float *q, float *v,
-                              const float *analytic, size_t n, size_t stride)
+ * the loss in the matching entry of v (x or a parameter). */
+static void check_differences(dg_exec *e, const float *x, const two_terms *t,
+                              float *v, const float *analytic, size_t n,
+                              size_t stride)
 {
     for (size_t k = 0; k < n; k += stride) {
         float keep = v[k], h = 1e-3f;
         v[k] = keep + h;
-        double up = loss(e, x, r, q);
+        double up = two_term_loss(e, x, t);
         v[k] = keep - h;
-        double down = loss(e, x, r, q);
+        double down = two_term_loss(e, x, t);
         v[k] = keep;
         ck_assert_double_eq_tol(analytic[k], (up - down) / (2 * h), 2e-2);
     }
 }
 
-static double joined_loss(dg_exec *e, const float *x, const float *r,
-                          const float *q)
-{
-    ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
-    const float *y = dg_exec_output(e, 4), *h = dg_exec_output(e, 3);
-    double sum = 0;
-    for (int k = 0; k < 2 * 3; k++) sum += (double)r[k] * y[k];
-    for (int k = 0; k < 2 * 6; k++) sum += (double)q[k] * h[k];
-    return sum;
-}
-
+/* L = r . logits + q . (layer 3's output): the gradient that joins at
+ * layer 3 must reach the input and the weights below it, and only them. */
 START_TEST(a_joined_gradient_matches_finite_differences)
 {
     dg_model *m;
@@ -258,7 +266,8 @@ START_TEST(a_joined_gradient_matches_finite_differences)
     for (int k = 0; k < 12; k++) q[k] = dg_rng_normal(&rng);
     dg_exec *e;
     ck_assert_int_eq(dg_exec_create(m, 2, DG_EXEC_BACKWARD, &e), DG_OK);
-    joined_loss(e, x, r, q);
+    const two_terms loss = {r, 4, q, 3};
+    two_term_loss(e, x, &loss);
     ck_assert_int_eq(dg_exec_backward_joined(e, 4, r, 3, q,
                                              DG_GRAD_PARAMS | DG_GRAD_INPUT),
                      DG_OK);
@@ -270,8 +279,8 @@ START_TEST(a_joined_gradient_matches_finite_differences)
     struct { float *v, *analytic; size_t n; } checks[] = {{x, dx, 50},
                                                           {w, dw, wn}};
     for (int c = 0; c < 2; c++)
-        check_differences(joined_loss, e, x, r, q, checks[c].v,
-                          checks[c].analytic, checks[c].n, 3);
+        check_differences(e, x, &loss, checks[c].v, checks[c].analytic,
+                          checks[c].n, 3);
     /* The head's weights see only r: the joined term enters below them. */
     ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
     ck_assert_int_eq(dg_exec_backward(e, 4, r, DG_GRAD_PARAMS), DG_OK);
@@ -291,20 +300,9 @@ START_TEST(a_joined_gradient_matches_finite_differences)
 }
 END_TEST
 
-/* r . output(5) + q . output(3): layer 3, a ReLU between convolution and
- * pooling, is kept NHWC inside the executor but read and given gradients
- * in NCHW. */
-static double nhwc_loss(dg_exec *e, const float *x, const float *r,
-                        const float *q)
-{
-    ck_assert_int_eq(dg_exec_forward(e, x, 2), DG_OK);
-    const float *y = dg_exec_output(e, 5), *h = dg_exec_output(e, 3);
-    double sum = 0;
-    for (int k = 0; r && k < 2 * 3; k++) sum += (double)r[k] * y[k];
-    for (int k = 0; k < 2 * 64; k++) sum += (double)q[k] * h[k];
-    return sum;
-}
-
+/* Layer 3, a ReLU between convolution and pooling, is kept NHWC inside
+ * the executor but read and given gradients in NCHW, as the last layer's
+ * gradient or joined to it. */
 START_TEST(gradients_enter_channels_last_layers_in_nchw)
 {
     dg_model *m;
@@ -319,14 +317,14 @@ START_TEST(gradients_enter_channels_last_layers_in_nchw)
     ck_assert_int_eq(dg_exec_create(m, 2, DG_EXEC_BACKWARD, &e), DG_OK);
     ck_assert_msg(e->run[3].channels_last, "the test needs layer 3 in NHWC");
     for (int joined = 0; joined < 2; joined++) {
-        const float *rr = joined ? r : NULL;
-        nhwc_loss(e, x, rr, q);
+        const two_terms loss = {joined ? r : NULL, 5, q, 3};
+        two_term_loss(e, x, &loss);
         dg_status s = joined ? dg_exec_backward_joined(e, 5, r, 3, q,
                                                        DG_GRAD_INPUT)
                              : dg_exec_backward(e, 3, q, DG_GRAD_INPUT);
         ck_assert_int_eq(s, DG_OK);
         memcpy(dx, dg_exec_input_grad(e), sizeof dx);
-        check_differences(nhwc_loss, e, x, rr, q, x, dx, 72, 5);
+        check_differences(e, x, &loss, x, dx, 72, 5);
     }
     dg_exec_free(e);
     dg_model_destroy(m);
