@@ -626,12 +626,6 @@ typedef struct dg_ensemble_opts {
      *  (dg_train_opts.adversarial_steps); default 3.  (Since
      *  LIBDIFFGUARD_1.2; a caller built before it gets 3.) */
     uint32_t robust_steps;
-    /** robust: epochs of each member's probe, a linear classifier of the
-     *  class from the member's first pooling layer that the score rule
-     *  consults beside the member (doc/validator.md); default 10; 0: no
-     *  probes.  (Since LIBDIFFGUARD_1.5; a caller built before it gets
-     *  10.) */
-    uint32_t probe_epochs;
 } dg_ensemble_opts;
 /** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is
  *  dg_ensemble_opts). */
@@ -854,9 +848,7 @@ typedef struct dg_verdict {
     int32_t rule;        /**< the rule in force */
     uint32_t members;    /**< differentiators consulted (M) */
     uint32_t votes;      /**< how many agreed with label */
-    float score;         /**< mean softmax probability of label, times
-                              the geometric mean of the members' probes'
-                              (doc/validator.md) */
+    float score;         /**< mean softmax probability of label */
     float threshold;     /**< tau (as a number) or theta in force */
     int32_t member_label[DG_MAX_MEMBERS];  /**< each one's argmax */
     float member_score[DG_MAX_MEMBERS];    /**< each one's P(label) */

@@ -13,7 +13,6 @@
 
 #include "attack/attack.h"
 #include "core/rng.h"
-#include "defence/probe.h"
 #include "diffguard.h"
 #include "io/dataset.h"
 #include "attack_suite.h"
@@ -114,24 +113,17 @@ static void run_model(const dg_model *m, const float *pixels, int32_t layer,
     dg_session_free(s);
 }
 
-/* log softmax of layer `layer` (-1: the last) of m at x, at label, in
- * double. */
-static double log_prob_at(const dg_model *m, const float *x, int32_t layer,
-                          int32_t label)
+/* log softmax(m(x))[label], in double. */
+static double log_prob(const dg_model *m, const float *x, int32_t label)
 {
     float z[CLASSES];
     uint32_t n;
-    run_model(m, x, layer, z, &n);
+    run_model(m, x, -1, z, &n);
     ck_assert_uint_eq(n, CLASSES);
     double top = z[0], sum = 0;
     for (uint32_t k = 1; k < n; k++) top = z[k] > top ? z[k] : top;
     for (uint32_t k = 0; k < n; k++) sum += exp(z[k] - top);
     return z[label] - top - log(sum);
-}
-
-static double log_prob(const dg_model *m, const float *x, int32_t label)
-{
-    return log_prob_at(m, x, -1, label);
 }
 
 static int32_t predict(const dg_model *m, const float *x)
@@ -263,60 +255,6 @@ START_TEST(objective_and_gradient_match_references)
                     -log_prob(surrogate, src, target));
     free(src);
     free(tgt);
-}
-END_TEST
-
-/* A model carrying a probe head (a guard member's, defence/probe.c): the
- * fitted probe reads the class off the first pooling layer, the model's
- * own answers do not change, and the adaptive term adds the probe's
- * cross-entropy to the model's, with a gradient that matches finite
- * differences. */
-START_TEST(probe_heads_join_the_adaptive_loss)
-{
-    dg_probe_opts po = {.epochs = 20, .batch_size = 16, .learning_rate = 1e-2f,
-                        .seed = 3};
-    dg_model *probed;
-    dg_status st = dg_member_with_probe(surrogate, data, &po, &probed);
-    ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
-    int32_t head = dg_model_probe_layer(probed);
-    ck_assert_int_eq(head, 5); /* pool, batchnorm and linear after mp2 */
-    enum { PER_CLASS = 10 };
-    uint32_t right = 0;
-    for (int32_t c = 0; c < CLASSES; c++) {
-        float *x = images_of(held, c, PER_CLASS);
-        for (uint32_t i = 0; i < PER_CLASS; i++) {
-            const float *xi = x + (size_t)i * PIXELS;
-            ck_assert_double_eq_tol(log_prob(probed, xi, 1),
-                                    log_prob(surrogate, xi, 1), 1e-6);
-            float z[CLASSES];
-            uint32_t n, arg = 0;
-            run_model(probed, xi, head, z, &n);
-            for (uint32_t k = 1; k < n; k++)
-                if (z[k] > z[arg]) arg = k;
-            right += (int32_t)arg == c;
-        }
-        free(x);
-    }
-    ck_assert_msg(right >= CLASSES * PER_CLASS * 3 / 4,
-                  "the probe classifies %u of %u", right, CLASSES * PER_CLASS);
-
-    float *src = images_of(data, 0, 1), *tgt = images_of(data, 2, 1);
-    for (int k = 0; k < PIXELS; k++) src[k] = 0.1f + 0.8f * src[k];
-    int32_t target = 2;
-    const dg_model *models[] = {probed};
-    dg_attack_opts o = preset(DG_ATTACK_PRESET_STRONG);
-    o.method = DG_ATTACK_MIMIC_LINF;
-    o.adaptive_models = models;
-    o.n_adaptive_models = 1;
-    o.adaptive_weight = 0.7f;
-    o.feature_weight = 0.5f;
-    double naive = 0.5 * feature_distance(src, tgt) -
-                   0.7 * (log_prob(probed, src, target) +
-                          log_prob_at(probed, src, head, target));
-    check_objective(&o, src, tgt, &target, naive);
-    free(src);
-    free(tgt);
-    dg_model_free(probed);
 }
 END_TEST
 
@@ -605,7 +543,6 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, objective_and_gradient_match_references);
     tcase_add_test(tc, complement_loss_holds_at_full_confidence);
-    tcase_add_test(tc, probe_heads_join_the_adaptive_loss);
     tcase_add_test(tc, loss_falls_with_iterations);
     tcase_add_test(tc, attack_fools_the_models_it_goes_through);
     tcase_add_test(tc, adaptive_term_raises_member_agreement);

@@ -660,59 +660,6 @@ START_TEST(join_undoes_slice)
 }
 END_TEST
 
-/* dg_model_graft adds a second head without touching the model's own
- * outputs: a ceil-mode average pool, flatten and linear layer reading the
- * max pool, found by dg_model_probe_layer, computing what the naive
- * layers compute from that pool's output. */
-START_TEST(graft_adds_a_head_and_keeps_the_outputs)
-{
-    dg_model *m = build("c4k3p1,relu,mp2,c6k3,relu,gap,fc3", (dg_shape){1, 10, 10});
-    dg_model *head;
-    ck_assert_int_eq(dg_model_alloc(3, m->layers[2].out, &head), DG_OK);
-    head->layers[0].kind = DG_LAYER_AVGPOOL;
-    head->layers[0].kernel = head->layers[0].stride = 2;
-    head->layers[0].ceil_mode = 1;
-    head->layers[1].kind = DG_LAYER_FLATTEN;
-    head->layers[2].kind = DG_LAYER_LINEAR;
-    head->layers[2].units = 3;
-    ck_assert_int_eq(dg_model_finalize(head), DG_OK);
-    ck_assert_uint_eq(head->layers[0].out.h, 3); /* 5 -> 3: a partial window */
-    randomize_params(head);
-    dg_model *g;
-    dg_status s = dg_model_graft(m, 3, head, 2, &g);
-    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
-    ck_assert_uint_eq(g->n_layers, m->n_layers + 3);
-    ck_assert_int_eq(dg_model_probe_layer(m), -1);
-    ck_assert_int_eq(dg_model_probe_layer(g), 5);
-    ck_assert_int_eq(dg_model_logits_layer(g), (int32_t)g->n_layers - 1);
-    int32_t last = (int32_t)m->n_layers - 1;
-    float *x = random_floats(2 * 100, 1);
-    float *want = run(m, x, 2, 0, last);
-    float *got = run(g, x, 2, 0, (int32_t)g->n_layers - 1);
-    expect_close(got, want, 2 * 3, 1e-6, "the model's own logits");
-    float *pool = run(m, x, 2, 0, 2);
-    float avg[2 * 36], probe[2 * 3];
-    naive_pool(pool, 2, 4, 5, 5, 2, 2, 0, 0, avg, 3, 3);
-    naive_linear(avg, 2, 36, head->layers[2].param[0], head->layers[2].param[1], 3, probe);
-    float *head_out = run(g, x, 2, 0, 5);
-    expect_close(head_out, probe, 2 * 3, 1e-5, "the grafted head");
-    /* Refused: a head reading its own position or later, another shape. */
-    dg_model *bad = (dg_model *)1;
-    ck_assert_int_eq(dg_model_graft(m, 2, head, 2, &bad), DG_E_INVALID_ARG);
-    ck_assert_ptr_null(bad);
-    ck_assert_int_eq(dg_model_graft(m, 3, head, 1, &bad), DG_E_SHAPE);
-    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "the grafted layers take"));
-    free(head_out);
-    free(pool);
-    free(got);
-    free(want);
-    free(x);
-    dg_model_destroy(g);
-    dg_model_destroy(head);
-    dg_model_destroy(m);
-}
-END_TEST
-
 START_TEST(architecture_strings_are_validated)
 {
     const char *bad[] = {"",          "c3",      "c0k3",     "fc",
@@ -909,7 +856,6 @@ int main(void)
     tcase_add_test(tc, batch_size_changes_do_not_change_results);
     tcase_add_test(tc, architecture_strings_are_validated);
     tcase_add_test(tc, join_undoes_slice);
-    tcase_add_test(tc, graft_adds_a_head_and_keeps_the_outputs);
     tcase_add_test(tc, architecture_strings_within_work_limits);
     tcase_add_test(tc, default_limits_admit_resnet50);
     tcase_add_test(tc, global_pooling_over_1x1_is_identity);

@@ -91,7 +91,6 @@ dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
     d.robust_epsilon = 0.15f;
     d.robust_epochs = 0; /* from the data */
     d.robust_steps = 3;
-    d.probe_epochs = 10;
     return dg_init_prefix(o, struct_size, &d, sizeof d, ENSEMBLE_OPTS_V1,
                           "dg_ensemble_opts");
 }

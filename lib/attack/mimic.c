@@ -51,8 +51,6 @@ typedef struct adaptive_model {
     dg_exec *exec;   /* NULL: it joins no image of the job */
     pixel_map map;
     int32_t logits;  /* the layer its loss reads */
-    int32_t probe;   /* a second head whose loss joins, -1: none (a guard
-                        member's probe, dg_model_probe_layer) */
     size_t classes;
     int32_t cls;     /* the class of the images it joins; -1: all */
 } adaptive_model;
@@ -103,8 +101,7 @@ struct dg_attack_worker {
     uint32_t n_models;     /* 0 without an adaptive term */
     uint32_t piece;        /* images per adaptive executor call */
     float *piece_input;    /* piece x pixels */
-    float *piece_diff[2];  /* piece x the most classes of a model: of the
-                              logits and of the probe head */
+    float *piece_diff;     /* piece x the most classes of a model */
     uint32_t *piece_rows;  /* piece: the batch rows in a piece */
     uint8_t *drawn;        /* cap x n_models: model k joins row r now */
     uint32_t *n_drawn;     /* cap: models joining row r now */
@@ -167,8 +164,7 @@ void dg_attack_worker_free(dg_attack_worker *w)
         dg_exec_free(w->models[k].exec);
     free(w->models);
     dg_free_aligned(w->piece_input);
-    dg_free_aligned(w->piece_diff[0]);
-    dg_free_aligned(w->piece_diff[1]);
+    dg_free_aligned(w->piece_diff);
     free(w->piece_rows);
     free(w->drawn);
     free(w->n_drawn);
@@ -270,7 +266,6 @@ static dg_status create_adaptive(dg_attack_worker *w)
         am->model = o->adaptive_models[k];
         am->cls = dg_attack_model_class(o, k);
         am->logits = dg_model_logits_layer(am->model);
-        am->probe = dg_model_probe_layer(am->model);
         am->classes = dg_shape_size(am->model->layers[am->logits].out);
         pixel_map_init(&am->map, am->model);
         if (!joins_any(job, k)) continue;
@@ -285,10 +280,8 @@ static dg_status create_adaptive(dg_attack_worker *w)
                                   DG_EXEC_BACKWARD, &w->models[k].exec));
     DG_TRY(dg_alloc_aligned(&w->piece_input, (size_t)w->piece * w->pixels,
                             "adaptive model input"));
-    for (int h = 0; h < 2; h++)
-        DG_TRY(dg_alloc_aligned(&w->piece_diff[h],
-                                (size_t)w->piece * most_classes,
-                                "adaptive model output gradient"));
+    DG_TRY(dg_alloc_aligned(&w->piece_diff, (size_t)w->piece * most_classes,
+                            "adaptive model output gradient"));
     DG_TRY(dg_alloc_array((void **)&w->piece_rows, w->piece,
                           sizeof *w->piece_rows, "adaptive batch"));
     DG_TRY(dg_alloc_array((void **)&w->drawn, (size_t)w->cap * w->n_models,
@@ -568,8 +561,7 @@ static void draw_models(dg_attack_worker *w, uint32_t n, int draw)
 }
 
 /* One executor call of an adaptive model on the rows w->piece_rows[0..
- * count-1]; its loss is that of its logits, plus its probe head's if it
- * has one.  The call is padded to a power of two rows (repeating the
+ * count-1].  The call is padded to a power of two rows (repeating the
  * first, without gradient) so that the executor keeps a few plans
  * however the rows fall. */
 static dg_status run_piece(dg_attack_worker *w, const adaptive_model *am,
@@ -583,35 +575,26 @@ static dg_status run_piece(dg_attack_worker *w, const adaptive_model *am,
         to_input(&am->map, w->row_pixels[w->piece_rows[j < count ? j : 0]],
                  w->piece_input + (size_t)j * w->pixels);
     DG_TRY(dg_exec_forward_to(am->exec, w->piece_input, batch, am->logits));
-    int32_t heads[2] = {am->logits, am->probe};
-    int n_heads = am->probe < 0 ? 1 : 2;
-    const float *out[2];
-    for (int h = 0; h < n_heads; h++)
-        if (!(out[h] = dg_exec_output(am->exec, heads[h]))) return DG_E_STATE;
+    const float *out = dg_exec_output(am->exec, am->logits);
+    if (!out) return DG_E_STATE;
     for (uint32_t j = 0; j < count; j++) {
         uint32_t r = w->piece_rows[j];
-        int32_t label = label_of(w->job, w->img[w->active[r]].index);
+        float *diff = gradient ? w->piece_diff + (size_t)j * am->classes
+                               : NULL;
         double share = 1.0 / w->n_drawn[r];
-        for (int h = 0; h < n_heads; h++) {
-            float *diff = gradient ? w->piece_diff[h] + (size_t)j * am->classes
-                                   : NULL;
-            w->adaptive[r] +=
-                share * adaptive_loss(o, out[h] + (size_t)j * am->classes,
-                                      am->classes, label, diff);
-            for (size_t c = 0; diff && c < am->classes; c++)
-                diff[c] = (float)(diff[c] * o->adaptive_weight * share);
-        }
+        w->adaptive[r] +=
+            share * adaptive_loss(o, out + (size_t)j * am->classes,
+                                  am->classes,
+                                  label_of(w->job, w->img[w->active[r]].index),
+                                  diff);
+        for (size_t c = 0; diff && c < am->classes; c++)
+            diff[c] = (float)(diff[c] * o->adaptive_weight * share);
     }
     if (!gradient) return DG_OK;
-    for (int h = 0; h < n_heads; h++)
-        memset(w->piece_diff[h] + (size_t)count * am->classes, 0,
-               (size_t)(batch - count) * am->classes * sizeof(float));
-    DG_TRY(n_heads == 1
-               ? dg_exec_backward(am->exec, am->logits, w->piece_diff[0],
-                                  DG_GRAD_INPUT)
-               : dg_exec_backward_joined(am->exec, am->logits,
-                                         w->piece_diff[0], am->probe,
-                                         w->piece_diff[1], DG_GRAD_INPUT));
+    memset(w->piece_diff + (size_t)count * am->classes, 0,
+           (size_t)(batch - count) * am->classes * sizeof(float));
+    DG_TRY(dg_exec_backward(am->exec, am->logits, w->piece_diff,
+                            DG_GRAD_INPUT));
     const float *input_grad = dg_exec_input_grad(am->exec);
     for (uint32_t j = 0; j < count; j++)
         add_pixel_grad(&am->map, input_grad + (size_t)j * w->pixels, 1.0f,

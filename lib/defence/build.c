@@ -10,7 +10,6 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "defence/builder.h"
-#include "defence/probe.h"
 #include "train/train.h"
 
 static dg_status check_opts(const dg_ensemble_opts *o, int has_holdout)
@@ -55,14 +54,12 @@ static dg_status check_opts(const dg_ensemble_opts *o, int has_holdout)
         (!(o->member_width > 0.0f && o->member_width <= 4.0f) ||
          !(o->robust_epsilon >= 0.0f && o->robust_epsilon <= 1.0f) ||
          o->robust_epochs == 0 || o->robust_epochs > 100000 ||
-         o->robust_steps < 1 || o->robust_steps > 100 ||
-         o->probe_epochs > 100000))
+         o->robust_steps < 1 || o->robust_steps > 100))
         return dg_fail(DG_E_INVALID_ARG,
                        "robust members: width %g (need (0, 4]), epsilon %g "
-                       "(need [0, 1]), %u epochs, %u steps (need 1 to "
-                       "100), %u probe epochs",
+                       "(need [0, 1]), %u epochs, %u steps (need 1 to 100)",
                        (double)o->member_width, (double)o->robust_epsilon,
-                       o->robust_epochs, o->robust_steps, o->probe_epochs);
+                       o->robust_epochs, o->robust_steps);
     return DG_OK;
 }
 
@@ -181,10 +178,6 @@ static void fill_train_opts(const builder *b, uint64_t seed, dg_train_opts *t)
     t->distill_temperature = o->distill_temperature;
 }
 
-/* A probe's linear layer learns fast: a few epochs at a high rate. */
-#define PROBE_LEARNING_RATE 1e-2f
-#define PROBE_WEIGHT_DECAY 1e-4f
-
 /* A member of its own: the Student's structure at member_width from fresh
  * weights, trained on the fit data against its own fast adversarial
  * examples while distilling the Student's answers on the clean images.
@@ -207,22 +200,9 @@ static dg_status train_robust(builder *b, uint32_t v, dg_model **out)
     t.adversarial_epsilon = o->robust_epsilon;
     t.adversarial_steps = o->robust_steps;
     dg_status s = dg_train_run(m, b->fit, &t, NULL);
-    dg_model *probed = NULL;
-    if (s == DG_OK && o->probe_epochs) {
-        dg_probe_opts p = {.epochs = o->probe_epochs,
-                           .batch_size = o->batch_size,
-                           .learning_rate = PROBE_LEARNING_RATE,
-                           .weight_decay = PROBE_WEIGHT_DECAY,
-                           .seed = seed + 1};
-        s = dg_member_with_probe(m, b->fit, &p, &probed);
-    }
     if (s != DG_OK) {
         dg_model_destroy(m);
         return dg_fail_context(s, "robust member %u", v);
-    }
-    if (probed) {
-        dg_model_destroy(m);
-        m = probed;
     }
     *out = m;
     return DG_OK;
@@ -271,7 +251,6 @@ static void builder_free(builder *b)
         if (b->clean) free(b->clean[c]);
         if (b->vote) free(b->vote[c]);
         if (b->prob) free(b->prob[c]);
-        if (b->probe) free(b->probe[c]);
     }
     for (int k = 0; k < 4; k++) dg_pruner_destroy(b->pruners[k]);
     free(b->models);
@@ -279,7 +258,6 @@ static void builder_free(builder *b)
     free(b->n_clean);
     free(b->vote);
     free(b->prob);
-    free(b->probe);
     free(b->held_pred);
     dg_dataset_destroy(b->own_fit);
     dg_dataset_destroy(b->own_held);
@@ -315,8 +293,6 @@ static dg_status builder_init(builder *b, const dg_model *student,
                           "clean"));
     DG_TRY(dg_alloc_array((void **)&b->vote, b->classes, sizeof *b->vote, "votes"));
     DG_TRY(dg_alloc_array((void **)&b->prob, b->classes, sizeof *b->prob, "scores"));
-    DG_TRY(dg_alloc_array((void **)&b->probe, b->classes, sizeof *b->probe,
-                          "scores"));
     return dg_alloc_array((void **)&b->held_pred, b->held->count,
                           sizeof *b->held_pred, "predictions");
 }
@@ -477,13 +453,12 @@ static void describe(const builder *b, dg_ensemble *g)
     if (robust(b)) {
         snprintf(g->settings, sizeof g->settings,
                  "variants=%u members=%u rule=%s kind=robust width=%g "
-                 "epsilon=%g steps=%u epochs=%u probe_epochs=%u batch=%u "
-                 "lr=%g alpha=%g T=%g target_frr=%g seed=%llu",
+                 "epsilon=%g steps=%u epochs=%u batch=%u lr=%g alpha=%g "
+                 "T=%g target_frr=%g seed=%llu",
                  o->variants, o->members,
                  o->rule == DG_RULE_VOTES ? "votes" : "score",
                  (double)o->member_width, (double)o->robust_epsilon,
-                 o->robust_steps, o->robust_epochs, o->probe_epochs,
-                 o->batch_size, (double)o->learning_rate,
+                 o->robust_steps, o->robust_epochs, o->batch_size, (double)o->learning_rate,
                  (double)o->distill_alpha, (double)o->distill_temperature,
                  (double)o->target_frr, (unsigned long long)o->seed);
         return;

@@ -32,11 +32,10 @@ typedef struct builder {
     int32_t *held_pred;             /* Student's prediction per held sample */
     dg_model **models;              /* classes x variants, full models */
     /* Per class: the clean held-out samples (label c, Student correct) and
-     * every variant's argmax, P(c) and its probe's P(c) (1 without a
-     * probe) on them, in variant order. */
+     * every variant's argmax and P(c) on them, in variant order. */
     uint32_t **clean, *n_clean;
     int32_t **vote;
-    float **prob, **probe;
+    float **prob;
     /* Jobs: differentiator k is class k / V, variant k % V.  This process
      * makes job k when shards is 0 or k % shards == shard; a merge
      * (merging non-zero) makes none and needs them all in the work

@@ -79,9 +79,8 @@ dg_status dg_guard_parse(const uint8_t *data, size_t len,
                          const dg_model *student, dg_ensemble **out);
 
 /* The guard's decision on one input that phase 1 labelled `label`, from
- * its first `members` ranked members' labels, P(label) scores and their
- * probes' P(label) (NULL: none): the one rule that the validator and the
- * evaluation (lib/eval) both apply. */
+ * its first `members` ranked members' labels and P(label) scores: the one
+ * rule that the validator and the evaluation (lib/eval) both apply. */
 typedef struct dg_decision {
     uint32_t votes;   /* members agreeing with label */
     float score;      /* their mean P(label) */
@@ -92,17 +91,7 @@ typedef struct dg_decision {
 dg_decision dg_guard_decide(const dg_ensemble *g, int32_t label,
                             uint32_t members, int32_t rule,
                             const int32_t *member_label,
-                            const float *member_score,
-                            const float *member_probe);
-
-/* The score rule's statistic over `members` members: their mean P(label)
- * times the geometric mean of their probes' P(label) (member_probe NULL,
- * or 1 for a member without a probe: the mean alone).  The members must
- * convince and so must the probes: an attack that moves a member's answer
- * rarely moves the linear reading of its early features as far
- * (defence/probe.c). */
-float dg_guard_score(const float *member_score, const float *member_probe,
-                     uint32_t members);
+                            const float *member_score);
 
 dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
                             int32_t rule, uint32_t cap, dg_validator **out);
@@ -111,9 +100,6 @@ void dg_validator_destroy(dg_validator *v);
 /* input_len must be batch x the Student's input size. */
 dg_status dg_validator_check_input(const dg_validator *v, size_t input_len,
                                    uint32_t batch);
-/* After a run: the probes' P(label) of the consulted members of sample
- * `sample` (1 for a member without a probe), in rank order. */
-const float *dg_validator_probes(const dg_validator *v, uint32_t sample);
 /* labels NULL: phase 1 runs the Student. */
 dg_status dg_validator_run(dg_validator *v, const float *input,
                            uint32_t batch, const int32_t *labels,

@@ -21,7 +21,7 @@ enum { MIN_CALIBRATION_SAMPLES = 30 };
 typedef struct scoring {
     builder *b;
     uint32_t c, v;
-    int32_t logits, probe; /* probe: -1 without a probe head */
+    int32_t logits;
 } scoring;
 
 static dg_status score_batch(void *user, const dg_exec *e, uint32_t first,
@@ -34,14 +34,12 @@ static dg_status score_batch(void *user, const dg_exec *e, uint32_t first,
     const dg_model *m = b->models[c * V + sc->v];
     uint32_t k = (uint32_t)dg_shape_size(m->layers[sc->logits].out);
     const float *y = dg_exec_output(e, sc->logits);
-    const float *q = sc->probe < 0 ? NULL : dg_exec_output(e, sc->probe);
-    if (!y || (sc->probe >= 0 && !q)) return DG_E_STATE;
+    if (!y) return DG_E_STATE;
     for (uint32_t i = 0; i < count; i++) {
         const float *row = y + (size_t)i * k;
         size_t at = (size_t)(first + i) * V + sc->v;
         b->vote[c][at] = (int32_t)dg_argmax(row, k);
         b->prob[c][at] = dg_softmax_at(row, k, c);
-        b->probe[c][at] = q ? dg_softmax_at(q + (size_t)i * k, k, c) : 1.0f;
     }
     return DG_OK;
 }
@@ -59,15 +57,11 @@ dg_status dg_builder_score_class(builder *b, uint32_t c)
                           "votes"));
     DG_TRY(dg_alloc_array((void **)&b->prob[c], (size_t)n * V, sizeof(float),
                           "scores"));
-    DG_TRY(dg_alloc_array((void **)&b->probe[c], (size_t)n * V, sizeof(float),
-                          "scores"));
     for (uint32_t i = 0, k = 0; i < h->count; i++)
         if (h->labels[i] == (int32_t)c && b->held_pred[i] == (int32_t)c)
             b->clean[c][k++] = i;
     for (uint32_t v = 0; v < V; v++) {
-        const dg_model *m = b->models[c * V + v];
-        scoring sc = {b, c, v, dg_model_logits_layer(m),
-                      dg_model_probe_layer(m)};
+        scoring sc = {b, c, v, dg_model_logits_layer(b->models[c * V + v])};
         DG_TRY(dg_forward_batches(b->models[c * V + v], h, b->clean[c], n,
                                   256, -1, score_batch, &sc));
     }
@@ -93,21 +87,19 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Votes and score (dg_guard_score) of the first M ranked members on one
- * sample. */
+/* Votes and mean score of the first M ranked members on one sample. */
 static void top_m(const builder *b, uint32_t c, uint32_t i, const uint32_t *rank,
                   uint32_t M, uint32_t *votes, float *score)
 {
     uint32_t V = b->o->variants, agree = 0;
-    float p[DG_MAX_MEMBERS], q[DG_MAX_MEMBERS];
+    double sum = 0;
     for (uint32_t r = 0; r < M; r++) {
         size_t at = (size_t)i * V + rank[r];
         agree += b->vote[c][at] == (int32_t)c;
-        p[r] = b->prob[c][at];
-        q[r] = b->probe[c][at];
+        sum += b->prob[c][at];
     }
     *votes = agree;
-    *score = dg_guard_score(p, q, M);
+    *score = (float)(sum / M);
 }
 
 /* The false rejection a threshold that rejects `rejected` of n clean

@@ -23,7 +23,6 @@
 typedef struct unit {
     const dg_member *member;
     dg_exec *exec;
-    int32_t probe;        /* the member's probe head, -1: none */
     uint32_t first_slot, n_slots; /* in slot_class / slot_rank */
 } unit;
 
@@ -42,8 +41,6 @@ struct dg_validator {
     uint32_t *by_class;   /* the batch's samples, class by class */
     uint32_t *class_start; /* classes + 1 offsets into by_class */
     int32_t *labels;
-    float *probe;         /* cap x members: each consulted member's probe's
-                             P(label), 1 without a probe */
 };
 
 void dg_validator_destroy(dg_validator *v)
@@ -61,7 +58,6 @@ void dg_validator_destroy(dg_validator *v)
     free(v->by_class);
     free(v->class_start);
     free(v->labels);
-    free(v->probe);
     dg_ensemble_unref(v->g);
     free(v);
 }
@@ -116,7 +112,6 @@ static dg_status create_units(dg_validator *v)
     for (uint32_t u = 0; u < v->n_units; u++) {
         const dg_member *m = v->units[u].member;
         DG_TRY(dg_exec_create(m->tail, v->cap, 0, &v->units[u].exec));
-        v->units[u].probe = dg_model_probe_layer(m->tail);
         size_t in = dg_shape_size(m->tail->input);
         if (in > largest) largest = in;
         if (m->first - 1 > v->prefix_end) v->prefix_end = m->first - 1;
@@ -146,9 +141,6 @@ dg_status dg_validator_make(const dg_ensemble *g, uint32_t members,
     if (s == DG_OK)
         s = dg_alloc_array((void **)&v->labels, cap, sizeof *v->labels,
                            "validator");
-    if (s == DG_OK)
-        s = dg_alloc_array((void **)&v->probe, (size_t)cap * members,
-                           sizeof *v->probe, "validator");
     if (s != DG_OK) {
         dg_validator_destroy(v);
         return s;
@@ -183,65 +175,41 @@ static dg_status consult(dg_validator *v, const float *input, const unit *u,
     /* Scores are softmax of the logits, also for a model ending in a
      * softmax layer. */
     const float *y = dg_exec_output(u->exec, dg_model_logits_layer(m->tail));
-    const float *q = u->probe < 0 ? NULL : dg_exec_output(u->exec, u->probe);
-    if (!y || (u->probe >= 0 && !q)) return DG_E_STATE;
+    if (!y) return DG_E_STATE;
     uint32_t k_out = v->g->classes;
     for (uint32_t k = 0; k < n; k++) {
         const float *row = y + (size_t)k * k_out;
         dg_verdict *out = &verdicts[v->rows[k]];
-        uint32_t r = v->row_rank[k], label = (uint32_t)out->label;
+        uint32_t r = v->row_rank[k];
         out->member_label[r] = (int32_t)dg_argmax(row, k_out);
-        out->member_score[r] = dg_softmax_at(row, k_out, label);
-        if (q)
-            v->probe[(size_t)v->rows[k] * v->members + r] =
-                dg_softmax_at(q + (size_t)k * k_out, k_out, label);
+        out->member_score[r] = dg_softmax_at(row, k_out, (uint32_t)out->label);
     }
     return DG_OK;
-}
-
-/* A probe's P(label) below this counts as this: the geometric mean stays
- * finite. */
-#define PROBE_FLOOR 1e-30
-
-float dg_guard_score(const float *member_score, const float *member_probe,
-                     uint32_t members)
-{
-    double sum = 0, log_probe = 0;
-    for (uint32_t r = 0; r < members; r++) {
-        sum += member_score[r];
-        if (member_probe)
-            log_probe += log(fmax(member_probe[r], PROBE_FLOOR));
-    }
-    return (float)(sum / members * exp(log_probe / members));
 }
 
 dg_decision dg_guard_decide(const dg_ensemble *g, int32_t label,
                             uint32_t members, int32_t rule,
                             const int32_t *member_label,
-                            const float *member_score,
-                            const float *member_probe)
+                            const float *member_score)
 {
     const dg_threshold *t = &g->per_class[label].thresholds[members - 1];
     dg_decision d = {0};
-    for (uint32_t r = 0; r < members; r++)
+    double sum = 0;
+    for (uint32_t r = 0; r < members; r++) {
         d.votes += member_label[r] == label;
-    d.score = dg_guard_score(member_score, member_probe, members);
+        sum += member_score[r];
+    }
+    d.score = (float)(sum / members);
     d.threshold = rule == DG_RULE_VOTES ? (float)t->tau : t->theta;
     d.accepted = rule == DG_RULE_VOTES ? d.votes >= t->tau
                                        : d.score >= t->theta;
     return d;
 }
 
-const float *dg_validator_probes(const dg_validator *v, uint32_t sample)
-{
-    return v->probe + (size_t)sample * v->members;
-}
-
-static void decide(const dg_validator *v, uint32_t sample, dg_verdict *out)
+static void decide(const dg_validator *v, dg_verdict *out)
 {
     dg_decision d = dg_guard_decide(v->g, out->label, v->members, v->rule,
-                                    out->member_label, out->member_score,
-                                    dg_validator_probes(v, sample));
+                                    out->member_label, out->member_score);
     out->votes = d.votes;
     out->score = d.score;
     out->threshold = d.threshold;
@@ -284,7 +252,7 @@ static dg_status phase2(dg_validator *v, const float *input, uint32_t batch,
         }
         if (n > 0) DG_TRY(consult(v, input, un, n, verdicts));
     }
-    for (uint32_t i = 0; i < batch; i++) decide(v, i, &verdicts[i]);
+    for (uint32_t i = 0; i < batch; i++) decide(v, &verdicts[i]);
     return DG_OK;
 }
 
@@ -322,7 +290,6 @@ dg_status dg_validator_run(dg_validator *v, const float *input,
                            "label %d of sample %u is not a Student class",
                            labels[i], i);
     clear_verdicts(verdicts, batch);
-    for (size_t i = 0; i < (size_t)batch * v->members; i++) v->probe[i] = 1.0f;
     const dg_model *s = v->g->student;
     if (labels) {
         memcpy(v->labels, labels, batch * sizeof *labels);

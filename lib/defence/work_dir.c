@@ -20,8 +20,6 @@
 #define FINGERPRINT "settings.fingerprint"
 /* What a crash while writing a file atomically may leave beside it. */
 #define TEMPORARY ".tmpXXXXXX"
-/* Marks the probe's settings ("PROB"). */
-#define PROBE_SETTINGS_TAG 0x424f5250u
 
 /* The settings a work directory's differentiators depend on, besides the
  * Student and the fit data. */
@@ -49,10 +47,6 @@ static void put_settings(dg_writer *w, const builder *b)
         dg_put_f32(w, o->robust_epsilon);
         dg_put_u32(w, o->robust_epochs);
         if (o->robust_steps > 1) dg_put_u32(w, o->robust_steps);
-        if (o->probe_epochs) { /* tagged: a step count could be read so */
-            dg_put_u32(w, PROBE_SETTINGS_TAG);
-            dg_put_u32(w, o->probe_epochs);
-        }
     }
     dg_put_u32(w, (uint32_t)(o->harden != 0));
     if (o->harden) {

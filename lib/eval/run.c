@@ -143,8 +143,7 @@ static dg_status judge_by_guard(eval_batch *b, uint32_t first, uint32_t n)
             int32_t rule = k < v ? DG_RULE_VOTES : DG_RULE_SCORE;
             dg_decision d = dg_guard_decide(b->guard, vd->label, members, rule,
                                             vd->member_label,
-                                            vd->member_score,
-                                            dg_validator_probes(b->all, i));
+                                            vd->member_score);
             size_t at = (size_t)(first + i) * 2 * v + k;
             e->guard_accepted[at] = d.accepted;
             e->guard_suspicion[at] = rule == DG_RULE_VOTES

@@ -415,9 +415,7 @@ static void export_layer(exporter *ex, uint32_t i)
         in[n_in++] = add_floats(ex, format(ex, "%s.value", name), NULL, 0,
                                 &l->alpha, 1, NULL, 1);
     }
-    ex->outputs[i] = i + 1 == ex->m->n_layers            ? "output"
-                     : (int32_t)i == dg_model_probe_layer(ex->m) ? "probe"
-                                                                 : name;
+    ex->outputs[i] = i + 1 == ex->m->n_layers ? "output" : name;
     ex->ranks[i] = r->rank_out ? r->rank_out
                    : rank_in   ? rank_in
                                : rank_of(ex, l->input[0]);
@@ -515,7 +513,7 @@ static void build_graph(exporter *ex)
     ex->outputs = arena_array(ex, m->n_layers, sizeof *ex->outputs);
     ex->ranks = arena_array(ex, m->n_layers, sizeof *ex->ranks);
     Onnx__ValueInfoProto **in = arena_array(ex, 1, sizeof *in);
-    Onnx__ValueInfoProto **out = arena_array(ex, 2, sizeof *out);
+    Onnx__ValueInfoProto **out = arena_array(ex, 1, sizeof *out);
     g->name = format(ex, "diffguard");
     if (ex->status != DG_OK) return;
     ex->input_rank = input_rank(m);
@@ -526,11 +524,6 @@ static void build_graph(exporter *ex)
     out[0] = value_info(ex, "output", dg_model_output_shape(m),
                         ex->ranks[m->n_layers - 1]);
     g->n_input = g->n_output = 1;
-    /* A guard member's probe head is a second output. */
-    int32_t probe = dg_model_probe_layer(m);
-    if (probe >= 0)
-        out[g->n_output++] = value_info(ex, "probe", m->layers[probe].out,
-                                        ex->ranks[probe]);
     g->input = in;
     g->output = out;
 }

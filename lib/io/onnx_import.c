@@ -1304,25 +1304,10 @@ static dg_status define_sources(importer *im)
         im, &(value){.name = text(input->name), .rank = rank, .layer = -1});
 }
 
-/* A second graph output is accepted where it is what export writes for a
- * guard member: its probe head (dg_model_probe_layer). */
-static dg_status check_probe_output(importer *im)
-{
-    const char *name = text(im->graph->output[1]->name);
-    const value *v = lookup(im, name);
-    if (!v || v->layer < 0 || v->layer != dg_model_probe_layer(im->m))
-        return dg_fail(DG_E_UNSUPPORTED,
-                       "the graph has 2 outputs and '%.200s' is not a probe "
-                       "head (a linear layer of the class count that no "
-                       "node reads); only one output is supported",
-                       name);
-    return DG_OK;
-}
-
 static dg_status check_output(importer *im)
 {
     const Onnx__GraphProto *g = im->graph;
-    if (g->n_output != 1 && g->n_output != 2)
+    if (g->n_output != 1)
         return dg_fail(DG_E_UNSUPPORTED,
                        "the graph has %zu outputs; only one is supported",
                        g->n_output);
@@ -1337,8 +1322,7 @@ static dg_status check_output(importer *im)
                        "layer-making node",
                        name);
     value out = *v;
-    DG_TRY(settle(im, &out));
-    return g->n_output == 2 ? check_probe_output(im) : DG_OK;
+    return settle(im, &out);
 }
 
 /* ------------------------------------------------------------------------ */

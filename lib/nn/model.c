@@ -457,28 +457,6 @@ int32_t dg_model_logits_layer(const dg_model *m)
     return i;
 }
 
-/* Whether any layer after i reads its output. */
-static int has_readers(const dg_model *m, int32_t i)
-{
-    for (uint32_t j = (uint32_t)i + 1; j < m->n_layers; j++) {
-        const dg_layer *l = &m->layers[j];
-        if (l->input[0] == i || (dg_layer_binary(l->kind) && l->input[1] == i))
-            return 1;
-    }
-    return 0;
-}
-
-int32_t dg_model_probe_layer(const dg_model *m)
-{
-    int32_t logits = dg_model_logits_layer(m);
-    size_t k = dg_shape_size(m->layers[logits].out);
-    for (int32_t i = logits - 1; i >= 0; i--)
-        if (m->layers[i].kind == DG_LAYER_LINEAR &&
-            dg_shape_size(m->layers[i].out) == k && !has_readers(m, i))
-            return i;
-    return -1;
-}
-
 static void free_layers(dg_model *m)
 {
     for (uint32_t i = 0; i < m->n_layers; i++) {
@@ -696,49 +674,5 @@ dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
         return s;
     }
     *out = m;
-    return DG_OK;
-}
-
-dg_status dg_model_graft(const dg_model *m, uint32_t at, const dg_model *part,
-                         int32_t reads, dg_model **out)
-{
-    *out = NULL;
-    if (at > m->n_layers || reads < -1 || reads >= (int32_t)at)
-        return dg_fail(DG_E_INVALID_ARG, "graft before layer %u of %u, "
-                       "reading layer %d", at, m->n_layers, reads);
-    dg_shape from = dg_model_source_shape(m, reads);
-    if (from.c != part->input.c || from.h != part->input.h ||
-        from.w != part->input.w)
-        return dg_fail(DG_E_SHAPE, "the grafted layers take %ux%ux%u, layer "
-                       "%d gives %ux%ux%u", part->input.c, part->input.h,
-                       part->input.w, reads, from.c, from.h, from.w);
-    uint32_t n = part->n_layers;
-    if (n > DG_MAX_LAYERS - m->n_layers)
-        return dg_fail(DG_E_SHAPE, "%u + %u layers is over %d", m->n_layers,
-                       n, DG_MAX_LAYERS);
-    dg_model *g;
-    DG_TRY(dg_model_alloc(m->n_layers + n, m->input, &g));
-    g->pre = m->pre;
-    dg_status s = DG_OK;
-    for (uint32_t i = 0; i < m->n_layers + n && s == DG_OK; i++) {
-        int grafted = i >= at && i < at + n;
-        dg_layer *l = &g->layers[i];
-        s = dg_layer_copy(l, grafted ? &part->layers[i - at]
-                                     : &m->layers[i < at ? i : i - n]);
-        for (int k = 0; k < 2 && s == DG_OK; k++) {
-            if (k == 1 && !dg_layer_binary(l->kind)) break;
-            if (grafted) /* the part's input (-1) is layer `reads` */
-                l->input[k] = l->input[k] < 0 ? reads : l->input[k] + (int32_t)at;
-            else if (l->input[k] >= (int32_t)at)
-                l->input[k] += (int32_t)n;
-        }
-    }
-    if (s == DG_OK) s = copy_class_names(g, m);
-    if (s == DG_OK) s = dg_model_finalize(g);
-    if (s != DG_OK) {
-        dg_model_destroy(g);
-        return s;
-    }
-    *out = g;
     return DG_OK;
 }

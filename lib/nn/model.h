@@ -162,14 +162,6 @@ dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out);
 dg_status dg_model_join(const dg_model *head, uint32_t n_head_layers,
                         const dg_model *tail, dg_model **out);
 
-/* m with the layers of `part` placed before layer `at`: part's input (-1)
- * becomes m's layer `reads` (< at; -1: the model input), m's later layers
- * keep their connections.  Behind the members' probe heads
- * (defence/probe.c).  Fails with DG_E_SHAPE if part's input is not that
- * layer's output. */
-dg_status dg_model_graft(const dg_model *m, uint32_t at, const dg_model *part,
-                         int32_t reads, dg_model **out);
-
 /* The output shape of layer src, or the input's for -1. */
 static inline dg_shape dg_model_source_shape(const dg_model *m, int32_t src)
 {
@@ -191,10 +183,5 @@ uint32_t dg_layer_pruned(const dg_layer *l);
 /* Index of the last layer whose output is not produced by a softmax: the
  * logits that losses and attacks work on. */
 int32_t dg_model_logits_layer(const dg_model *m);
-
-/* A second head: the last linear layer before the logits layer that no
- * layer reads and that has as many outputs as the logits (a guard
- * member's probe, defence/probe.c); -1 if there is none. */
-int32_t dg_model_probe_layer(const dg_model *m);
 
 #endif

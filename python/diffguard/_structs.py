@@ -148,8 +148,7 @@ class dg_ensemble_opts(ctypes.Structure):
                 ("harden_epsilon", c_float), ("harden_budget", c_float),
                 ("harden_iterations", c_uint32), ("member_kind", c_int32),
                 ("member_width", c_float), ("robust_epsilon", c_float),
-                ("robust_epochs", c_uint32), ("robust_steps", c_uint32),
-                ("probe_epochs", c_uint32)]
+                ("robust_epochs", c_uint32), ("robust_steps", c_uint32)]
 
 
 class dg_ensemble_info(ctypes.Structure):

@@ -36,13 +36,11 @@ expect_success "transfer a Student to classes $classes" \
     --classes "$classes" --epochs 10 -o "$student"
 # The held-out share and epochs the attack checks were written for: chosen
 # from this small data set, the members would train 60 epochs and resist
-# the adaptive attacks more than these checks expect.  Without probes: an
-# attack that must also move them fools the Student less often here
-# (probes: test_adaptive.c and the demo's adaptive levels).
+# the adaptive attacks more than these checks expect.
 expect_success "build a small guard" \
     "$dg" guard build -q -s "$student" -d "$train" --classes "$classes" \
     --variants 3 --members 2 --epochs 1 --target-frr 0.1 --work-dir "" \
-    --holdout-fraction 0.2 --robust-epochs 20 --probe-epochs 0 -o "$guard"
+    --holdout-fraction 0.2 --robust-epochs 20 -o "$guard"
 
 # attack NAME ARGS...: dg attack on the test bars into $work/NAME.dgadv,
 # its JSON kept in $work/NAME.json.

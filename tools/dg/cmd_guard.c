@@ -106,7 +106,6 @@ static const cli_field number_options[] = {
     GUARD_FIELD(robust_epsilon, "robust-epsilon", CLI_F32, 0, 1),
     GUARD_FIELD(robust_epochs, "robust-epochs", CLI_U32, 1, 100000),
     GUARD_FIELD(robust_steps, "robust-steps", CLI_U32, 1, 100),
-    GUARD_FIELD(probe_epochs, "probe-epochs", CLI_U32, 0, 100000),
 };
 
 static int read_numbers(const cli_args *args, dg_guard_opts *o)
@@ -772,10 +771,6 @@ static const cli_option guard_options[] = {
     {"robust-steps", 0, "K", "robust: moves per batch of the adversarial "
                              "training: 1 is FGSM, K > 1 PGD at K times "
                              "its cost (default 3)"},
-    {"probe-epochs", 0, "N", "robust: epochs of each member's probe, a "
-                             "linear reading of its first pooling layer "
-                             "that the score rule consults too (default "
-                             "10; 0: no probes)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},
