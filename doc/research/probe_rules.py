@@ -1,0 +1,99 @@
+"""Validation-split study behind doc/EVALUATION.md ("A probe on the members'
+first block"): can one statistic carry the probes' gain?  With the probes
+of layer_probes.py, each at a pooled 3% clean false rejection:
+
+  score   log of the consulted members' mean P(y) (the guard's rule);
+  both    score and the probes' mean log P(y), each above its threshold;
+  sum     score + the probes' mean log P(y), one threshold (the members'
+          mean P(y) times the geometric mean of the probes' P(y));
+  prod    log of the mean over members of P(y) x probe P(y);
+  poeA    each member's output softmax(member + A x probe logits).
+
+Judged on the given sets and on PGD attacks that aim at the members
+(`members`), at members and probes (`both`) or at the product of experts.
+
+  python3 probe_rules.py STUDENT.dgm GUARD.dg DATA CLASSES \
+      SUR_STUDENT.dgm SUR_GUARD.dg SUR_DATA N EPS[,EPS...] [SET.dgadv...]
+"""
+import sys, os
+import numpy as np, torch, torch.nn.functional as F
+import layer_probes as lp
+from layer_probes import load_guard, images, Guard, pgd, GEN
+import diffguard as d
+from diffguard.attack import AdversarialSet
+
+ALPHAS = [0.5, 1.0, 2.0]
+
+def poe_stats(g, x, y, a):
+    with torch.no_grad():
+        w, rows = g.weights(y), torch.arange(len(y))
+        p = torch.stack([F.softmax(m(x) + a * pr(x), 1)[rows, y] for m, pr in zip(g.members, g.probes)])
+        return (w * p).sum(0).log()
+
+def prod_stats(g, x, y):
+    with torch.no_grad():
+        w, rows = g.weights(y), torch.arange(len(y))
+        p = torch.stack([(F.softmax(m(x), 1)[rows, y] * F.softmax(pr(x), 1)[rows, y]) for m, pr in zip(g.members, g.probes)])
+        return (w * p).sum(0).log()
+
+def poe_loss(g, z, t, a):
+    out = F.cross_entropy(g.student(z), t, reduction='none')
+    for w, m, pr in zip(g.weights(t), g.members, g.probes):
+        out = out + 3 * w * F.cross_entropy(m(z) + a * pr(z), t, reduction='none')
+    return out
+
+def main(student_path, guard_path, spec, classes, sst_path, sg_path, sspec, n, eps_list, *sets):
+    classes = [int(c) for c in classes.split(',')]
+    st, student, members, ranks = load_guard(student_path, guard_path)
+    x, lab = images(spec, classes, st)
+    with torch.no_grad():
+        y = student(x).argmax(1)
+    perm = torch.randperm(len(x), generator=GEN)
+    fit, cal = perm[: len(x) // 2], perm[len(x) // 2:]
+    cal = cal[y[cal] == lab[cal]]
+    guard = Guard(student, members, ranks, x[fit], lab[fit], len(classes))
+    sst, sur_student, sm, sr = load_guard(sst_path, sg_path)
+    xs, ls = images(sspec, classes, sst)
+    sur = Guard(sur_student, sm, sr, xs, ls, len(classes))
+    s_c, p_c = guard.stats(x[cal], y[cal])
+    q = lambda v: torch.quantile(v, 0.03).item()
+    t_s = q(s_c)
+    lo, hi = 0.0, 0.03
+    for _ in range(30):
+        f = (lo + hi) / 2
+        b_s, b_p = torch.quantile(s_c, f).item(), torch.quantile(p_c, f).item()
+        frr = 1 - ((s_c >= b_s) & (p_c >= b_p)).float().mean().item()
+        lo, hi = (f, hi) if frr < 0.03 else (lo, f)
+    t_sum = q(s_c + p_c)
+    t_poe = {a: q(poe_stats(guard, x[cal], y[cal], a)) for a in ALPHAS}
+    t_prod = q(prod_stats(guard, x[cal], y[cal]))
+    names = ['score', 'both', 'sum', 'prod'] + ['poe%.1f' % a for a in ALPHAS]
+    print('%-34s %5s' % ('attack', 'fooled') + ''.join('%8s' % n_ for n_ in names))
+
+    def report(name, xa, fooled):
+        with torch.no_grad():
+            ya = student(xa).argmax(1)
+        s, p = guard.stats(xa, ya)
+        rules = [s < t_s, (s < b_s) | (p < b_p), s + p < t_sum, prod_stats(guard, xa, ya) < t_prod]
+        rules += [poe_stats(guard, xa, ya, a) < t_poe[a] for a in ALPHAS]
+        print('%-34s %5d' % (name, int(fooled.sum()))
+              + ''.join('%7.1f%%' % (100 * r[fooled].float().mean().item()) for r in rules), flush=True)
+
+    for path in sets:
+        s = AdversarialSet.load(path)
+        xa = torch.tensor(np.asarray(s.batch(model=st)), dtype=torch.float32)
+        report(os.path.basename(path), xa, torch.tensor([it.success for it in s.items()]))
+    x0, y0 = x[cal[:n]], y[cal[:n]]
+    t = (y0 + 1 + torch.randint(0, len(classes) - 1, (len(x0),), generator=GEN)) % len(classes)
+    for eps in [float(e) for e in eps_list.split(',')]:
+        for level, g in (('c', guard), ('b', sur)):
+            runs = [('members', lambda z: g.loss(z, t, 'members')), ('both', lambda z: g.loss(z, t, 'both'))]
+            runs += [('poe%.1f' % a, (lambda a_: lambda z: poe_loss(g, z, t, a_))(a)) for a in ALPHAS]
+            for terms, fn in runs:
+                xa = pgd(fn, x0, eps)
+                with torch.no_grad():
+                    fooled = student(xa).argmax(1) == t
+                report('%s L-inf %.2f, loss: %s' % (level, eps, terms), xa, fooled)
+
+if __name__ == '__main__':
+    main(*sys.argv[1:8], int(sys.argv[8]), *sys.argv[9:])
