@@ -1578,6 +1578,46 @@ DG_API dg_status dg_advset_make(const dg_model *teacher,
                                 const dg_attack_opts *attack,
                                 const dg_advset_opts *o, dg_advset **out,
                                 uint32_t *target_index);
+
+/** Where an attack run's inputs came from, as its set's description tells
+ *  it (dg_advset_describe); fill with dg_advset_origin_init.  Since
+ *  LIBDIFFGUARD_1.5.  New fields are appended. */
+typedef struct dg_advset_origin {
+    uint32_t struct_size;  /**< set by dg_advset_origin_init */
+    const char *label;     /**< leads the description, such as a threat
+                                level; NULL (default): none */
+    const char *data;      /**< the data attacked, such as "fmnist:test" */
+    const char *classes;   /**< its classes as given; NULL (default): all */
+    const char *teacher;   /**< the Teacher's file */
+    const char *student;   /**< the Student's file */
+    int32_t preset;        /**< the DG_ATTACK_PRESET_* the attack options
+                                started from; default strong */
+    /** Adaptive attack: the guard's file, NULL (default) for none. */
+    const char *guard;
+    /** ... the file of the Student that makes its members whole; NULL
+     *  (default): student. */
+    const char *guard_student;
+    uint32_t guard_members; /**< ... per class; 0 (default): the guard's M */
+    /** Adaptive attack: the whole models' files, "a.dgm,b.dgm"; NULL
+     *  (default): none. */
+    const char *models;
+} dg_advset_origin;
+
+/** Defaults as documented on each field.  Since LIBDIFFGUARD_1.5.
+ *  Thread: any. */
+DG_API dg_status dg_advset_origin_init(dg_advset_origin *o,
+                                       size_t struct_size);
+
+/** The description `dg attack` gives its set: the label, the data, the
+ *  models' files, the method, mode, budget, preset and layer of attack,
+ *  and for an adaptive run the guard, models and weights
+ *  ("...; adaptive: guard ..."), at most 1023 bytes (what a set keeps)
+ *  and capacity - 1, with a NUL.  data, teacher and student are required.
+ *  Since LIBDIFFGUARD_1.5.  Thread: any. */
+DG_API dg_status dg_advset_describe(const dg_advset_origin *o,
+                                    const dg_attack_opts *attack, char *text,
+                                    size_t capacity);
+
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

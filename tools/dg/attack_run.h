@@ -60,8 +60,8 @@ void attack_run_free(attack_run *r);
 /* attack_execute and attack_run_free, for dg demo. */
 int attack_write_set(const attack_plan *p);
 
-/* "; adaptive: ..." for an adversarial set's description, or "". */
-void adaptive_describe(const attack_plan *p, char *buf, size_t cap);
+/* The set's description (dg_advset_describe).  Reports failures. */
+int attack_describe(const attack_plan *p, char *text, size_t capacity);
 /* The "adaptive" key and object of a JSON report, if adaptive. */
 void adaptive_json(json_writer *w, const attack_plan *p);
 
