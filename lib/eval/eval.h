@@ -69,6 +69,9 @@ struct dg_eval {
     bool patched;            /* the patched Student has its row */
 };
 
+/* The options' defaults, as dg_eval_opts documents them. */
+void dg_eval_defaults(dg_eval_opts *o);
+
 /* Runs the evaluation on complete, checked options. */
 dg_status dg_eval_make(const dg_ensemble *guard, const dg_dataset *clean,
                        const dg_advset *const *sets,

@@ -138,7 +138,6 @@ static int load_guard(const attack_plan *p, dg_guard **guard)
 static void plan_origin(const attack_plan *p, dg_advset_origin *o)
 {
     dg_advset_origin_init(o, sizeof *o);
-    o->label = p->label;
     o->data = p->data_spec;
     o->classes = p->classes;
     o->teacher = p->teacher_path;
@@ -212,18 +211,13 @@ int attack_execute(attack_run *r)
     if (rc == CLI_EXIT_OK && p->guard_path) rc = load_guard(p, &guard);
     o.guard = guard;
     if (rc == CLI_EXIT_OK) rc = make_set(r, &o);
-    if (rc == CLI_EXIT_OK && p->examples_dir) rc = attack_write_examples(r);
+    attack_examples examples = {r->set, r->data.samples, r->target_index,
+                                p->examples_dir, p->n_examples};
+    if (rc == CLI_EXIT_OK && p->examples_dir)
+        rc = attack_write_examples(&examples);
     for (uint32_t k = 0; k < o.n_models; k++) dg_model_free(models[k]);
     free(models);
     dg_guard_free(guard);
-    return rc;
-}
-
-int attack_write_set(const attack_plan *p)
-{
-    attack_run r = {.plan = *p};
-    int rc = attack_execute(&r);
-    attack_run_free(&r);
     return rc;
 }
 
