@@ -909,6 +909,24 @@ DG_API void dg_validator_free(dg_validator *v);
 #define DG_SCHEDULE_COSINE 2 /**< cosine decay to 0 over all epochs */
 /** @} */
 
+/** @name Training recipes (experimental): the defaults of `dg train` (a
+ *  network from scratch), `dg transfer` (a new head on frozen features:
+ *  few samples, more epochs, a larger rate) and `dg patch` (Wang et al.'s
+ *  patch of every layer: a small constant rate; 25 epochs take CAP from
+ *  200 to 5000 in steps of 200), which the scenario's full size uses;
+ *  measured in doc/training.md
+ *  @{ */
+#define DG_TRAIN_SCRATCH_EPOCHS 4                   /**< dg train */
+#define DG_TRAIN_SCRATCH_LR 0.001                   /**< dg train */
+#define DG_TRAIN_SCRATCH_SCHEDULE DG_SCHEDULE_CONSTANT /**< dg train */
+#define DG_TRAIN_HEAD_EPOCHS 50                     /**< dg transfer */
+#define DG_TRAIN_HEAD_LR 0.03                       /**< dg transfer */
+#define DG_TRAIN_HEAD_SCHEDULE DG_SCHEDULE_COSINE   /**< dg transfer */
+#define DG_TRAIN_PATCH_EPOCHS 25                    /**< dg patch */
+#define DG_TRAIN_PATCH_LR 0.001                     /**< dg patch */
+#define DG_TRAIN_PATCH_SCHEDULE DG_SCHEDULE_CONSTANT /**< dg patch */
+/** @} */
+
 /** How to train; fill with dg_train_opts_init. */
 typedef struct dg_train_opts {
     uint32_t struct_size;     /**< set by dg_train_opts_init */
@@ -1578,6 +1596,258 @@ DG_API dg_status dg_advset_make(const dg_model *teacher,
                                 const dg_attack_opts *attack,
                                 const dg_advset_opts *o, dg_advset **out,
                                 uint32_t *target_index);
+
+/** Where an attack run's inputs came from, as its set's description tells
+ *  it (dg_advset_describe); fill with dg_advset_origin_init.  Since
+ *  LIBDIFFGUARD_1.5.  New fields are appended. */
+typedef struct dg_advset_origin {
+    uint32_t struct_size;  /**< set by dg_advset_origin_init */
+    const char *label;     /**< leads the description, such as a threat
+                                level; NULL (default): none */
+    const char *data;      /**< the data attacked, such as "fmnist:test" */
+    const char *classes;   /**< its classes as given; NULL (default): all */
+    const char *teacher;   /**< the Teacher's file */
+    const char *student;   /**< the Student's file */
+    int32_t preset;        /**< the DG_ATTACK_PRESET_* the attack options
+                                started from; default strong */
+    /** Adaptive attack: the guard's file, NULL (default) for none. */
+    const char *guard;
+    /** ... the file of the Student that makes its members whole; NULL
+     *  (default): student. */
+    const char *guard_student;
+    uint32_t guard_members; /**< ... per class; 0 (default): the guard's M */
+    /** Adaptive attack: the whole models' files, "a.dgm,b.dgm"; NULL
+     *  (default): none. */
+    const char *models;
+} dg_advset_origin;
+
+/** Defaults as documented on each field.  Since LIBDIFFGUARD_1.5.
+ *  Thread: any. */
+DG_API dg_status dg_advset_origin_init(dg_advset_origin *o,
+                                       size_t struct_size);
+
+/** The description `dg attack` gives its set: the label, the data, the
+ *  models' files, the method, mode, budget, preset and layer of attack,
+ *  and for an adaptive run the guard, models and weights
+ *  ("...; adaptive: guard ..."), at most 1023 bytes (what a set keeps)
+ *  and capacity - 1, with a NUL.  data, teacher and student are required.
+ *  Since LIBDIFFGUARD_1.5.  Thread: any. */
+DG_API dg_status dg_advset_describe(const dg_advset_origin *o,
+                                    const dg_attack_opts *attack, char *text,
+                                    size_t capacity);
+
+/* ------------------------------------------------------------------------ */
+/* The demonstration scenario (experimental, since LIBDIFFGUARD_1.5)        */
+/* ------------------------------------------------------------------------ */
+
+/** The pipeline of `dg demo` on Fashion-MNIST (doc/EVALUATION.md): a
+ *  Teacher learns some classes, a Student made from it by transfer
+ *  learning the others, a patched Student (Wang et al.), a guard, attack
+ *  sets on test images, the threat levels' attacker (a surrogate Student
+ *  and guard) and sets, and the evaluation of the guard on all of them.
+ *  Each stage's files go to one folder; a stage whose file already loads
+ *  is not redone, and training resumes from checkpoints, so an
+ *  interrupted scenario continues where it stopped.  The folder's
+ *  settings.json records the settings: a folder made with others is
+ *  refused.  One thread at a time. */
+typedef struct dg_scenario dg_scenario;
+
+/** A line saying what long work does ("teacher: reusing DIR/teacher.dgm"),
+ *  without a newline; called on the thread that made the call. */
+typedef void (*dg_note_fn)(void *user, const char *text);
+
+/** @name Scenario sizes (dg_scenario_opts.mode)
+ *  @{ */
+#define DG_SCENARIO_FULL 0  /**< the library's defaults: hours on 2 cores */
+#define DG_SCENARIO_QUICK 1 /**< small settings: minutes, for CI */
+/** @} */
+
+/** How a scenario runs; fill with dg_scenario_opts_init.  New fields are
+ *  appended. */
+typedef struct dg_scenario_opts {
+    uint32_t struct_size;    /**< set by dg_scenario_opts_init */
+    /** "fmnist-split" (default): Teacher on classes 0-4, Student on 5-9;
+     *  "fmnist-swap": the other way round. */
+    const char *name;
+    int32_t mode;            /**< DG_SCENARIO_*; default DG_SCENARIO_FULL */
+    uint64_t seed;           /**< weights, shuffling, attempts; default 1 */
+    const char *dir;         /**< the folder of its files; default "dg-demo" */
+    /** Stages "train", "differentiators", "hardening", "attack" and
+     *  "evaluate" report here and may stop the stage (DG_E_CANCELLED,
+     *  keeping what is finished); NULL (default): silent. */
+    dg_progress_fn progress;
+    void *progress_user;     /**< passed to progress */
+    dg_note_fn note;         /**< what each stage does; NULL (default): none */
+    void *note_user;         /**< passed to note */
+} dg_scenario_opts;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_scenario_opts_init(dg_scenario_opts *o,
+                                       size_t struct_size);
+/** Prepares a scenario as o (required) says: creates its folder, or
+ *  checks that its settings.json holds the same settings (DG_E_MISMATCH
+ *  if not), and writes settings.json.  Runs no stage.  An unknown name or mode is
+ *  DG_E_INVALID_ARG.  Strings are copied; the callbacks are kept until
+ *  dg_scenario_free.  Thread: any. */
+DG_API dg_status dg_scenario_create(const dg_scenario_opts *o,
+                                    dg_scenario **out);
+/** Frees the scenario and everything it made; NULL is a no-op. */
+DG_API void dg_scenario_free(dg_scenario *s);
+
+/** @name What a stage makes (dg_scenario_stage.kind)
+ *  @{ */
+#define DG_STAGE_MODEL 1  /**< a model: trained, or reused, then tested */
+#define DG_STAGE_GUARD 2  /**< a guard: built, or reused */
+#define DG_STAGE_ATTACK 3 /**< adversarial sets: made, or reused */
+#define DG_STAGE_EVAL 4   /**< the evaluations of the guard */
+/** @} */
+
+/** One stage of a scenario.  The caller sets struct_size. */
+typedef struct dg_scenario_stage {
+    uint32_t struct_size; /**< sizeof(dg_scenario_stage), set by caller */
+    /** "teacher", "student", ..., "eval"; NULL when every stage ran.
+     *  Static. */
+    const char *name;
+    int32_t kind;         /**< DG_STAGE_* */
+    /** The model (dg_scenario_get_model) or guard (dg_scenario_get_guard)
+     *  a model or guard stage makes; else 0. */
+    uint32_t index;
+} dg_scenario_stage;
+
+/** The next stage dg_scenario_run_stage runs.  Thread: one at a time. */
+DG_API dg_status dg_scenario_next_stage(const dg_scenario *s,
+                                        dg_scenario_stage *stage);
+/** Runs the next stage; DG_E_STATE when every stage ran.  A failed or
+ *  stopped stage stays next.  Thread: one at a time. */
+DG_API dg_status dg_scenario_run_stage(dg_scenario *s);
+/** Runs every stage still to run.  Thread: one at a time. */
+DG_API dg_status dg_scenario_run(dg_scenario *s);
+
+/** The scenario's settings and what its stages found.  The caller sets
+ *  struct_size; strings and handles belong to the scenario. */
+typedef struct dg_scenario_info {
+    uint32_t struct_size;       /**< sizeof(dg_scenario_info), set by caller */
+    const char *name;           /**< "fmnist-split" or "fmnist-swap" */
+    int32_t mode;               /**< DG_SCENARIO_* */
+    const char *mode_name;      /**< "full" or "quick" */
+    uint64_t seed;              /**< as given */
+    const char *dir;            /**< as given */
+    const char *teacher_classes; /**< Fashion-MNIST classes, "0-4" */
+    const char *student_classes; /**< ... "5-9" */
+    uint32_t models;            /**< dg_scenario_get_model's count (4) */
+    uint32_t guards;            /**< dg_scenario_get_guard's count (2) */
+    uint32_t sets;              /**< attack sets of the attack stage */
+    /** Sets of the levels stage, after `sets` in dg_scenario_get_set;
+     *  0 until that stage ran. */
+    uint32_t level_sets;
+    uint32_t clean_per_class;   /**< clean test images per class; 0: all */
+    /** The Teacher layer the Student is cut at; -1 until the levels
+     *  stage. */
+    int32_t cut;
+    uint32_t level_count;       /**< attempts per level set */
+    uint32_t linf_iterations;   /**< of the L-infinity level sets */
+    uint32_t dssim_iterations;  /**< of the DSSIM level sets */
+    float sweep_epsilon;        /**< level a's L-infinity radius per layer */
+    float adaptive_weight;      /**< levels b and c: the members' weight */
+    uint32_t draw;              /**< ... members drawn per image and step */
+    /** The images the surrogate Student learnt from, in words. */
+    const char *surrogate_images;
+    /** The test images of the Student's classes the attacks draw from;
+     *  NULL until the attack stage. */
+    const dg_dataset *test_data;
+} dg_scenario_info;
+
+/** The settings and sizes.  Thread: one at a time. */
+DG_API dg_status dg_scenario_get_info(const dg_scenario *s,
+                                      dg_scenario_info *info);
+
+/** One model of the scenario: 0 the Teacher, 1 the Student, 2 the
+ *  surrogate Student, 3 the patched Student.  The caller sets
+ *  struct_size. */
+typedef struct dg_scenario_model {
+    uint32_t struct_size;     /**< sizeof(dg_scenario_model), set by caller */
+    const char *name;         /**< "teacher": files DIR/NAME.dgm, .ckpt */
+    const char *architecture; /**< in words, or its architecture string */
+    const char *classes;      /**< Fashion-MNIST classes it learns */
+    const char *path;         /**< its model file */
+    const char *checkpoint;   /**< its checkpoint while it trains */
+    uint32_t per_class;       /**< training images per class; 0: all */
+    uint32_t skip_per_class;  /**< ... after the first this many */
+    uint32_t epochs;          /**< training epochs */
+    uint32_t batch;           /**< samples per step */
+    const char *optimizer;    /**< "adam" */
+    double learning_rate;     /**< as planned */
+    const char *schedule;     /**< "constant", "step" or "cosine" */
+    /** The model; NULL until its stage ran. */
+    const dg_model *model;
+    int32_t reused;           /**< 1: loaded from an earlier run's file */
+    /** When trained by this run: its training samples, what the training
+     *  reported and the seconds it took. */
+    uint32_t train_samples;
+    uint32_t resumed_epoch;   /**< see train_samples */
+    uint32_t epochs_run;      /**< see train_samples */
+    float last_loss;          /**< see train_samples */
+    float last_accuracy;      /**< see train_samples */
+    double train_seconds;     /**< see train_samples */
+    uint32_t test_correct;    /**< test images of its classes right */
+    uint32_t test_total;      /**< test images of its classes */
+    double test_seconds;      /**< time of the test */
+} dg_scenario_model;
+
+/** Model `index` (0 to models - 1).  Thread: one at a time. */
+DG_API dg_status dg_scenario_get_model(const dg_scenario *s, uint32_t index,
+                                       dg_scenario_model *info);
+
+/** One guard: 0 the defender's, for the Student; 1 the level-b attacker's,
+ *  for the surrogate Student.  The caller sets struct_size. */
+typedef struct dg_scenario_guard {
+    uint32_t struct_size;   /**< sizeof(dg_scenario_guard), set by caller */
+    const char *name;       /**< "guard": files DIR/NAME.dg, DIR/NAME.work */
+    const char *path;       /**< its guard file */
+    const char *work_dir;   /**< its work directory while it builds */
+    const dg_guard *guard;  /**< NULL until its stage ran */
+    int32_t reused;         /**< 1: loaded from an earlier run's file */
+    double build_seconds;   /**< when built by this run */
+} dg_scenario_guard;
+
+/** Guard `index` (0 to guards - 1).  Thread: one at a time. */
+DG_API dg_status dg_scenario_get_guard(const dg_scenario *s, uint32_t index,
+                                       dg_scenario_guard *info);
+
+/** One adversarial set: the attack stage's, then the levels stage's.  The
+ *  caller sets struct_size. */
+typedef struct dg_scenario_set {
+    uint32_t struct_size;   /**< sizeof(dg_scenario_set), set by caller */
+    const char *name;       /**< DIR/attack-NAME.dgadv */
+    /** Level sets: what leads its description ("level a: ..."); else "". */
+    const char *label;
+    /** 0: an attack stage set; 1, 2, 3: threat level a, b, c. */
+    int32_t level;
+    int32_t sweep;          /**< 1: level a at one layer of its sweep */
+    int32_t layer;          /**< the Teacher layer matched (-1: the cut) */
+    int32_t method;         /**< DG_ATTACK_* */
+    int32_t targeted;       /**< 1: targeted */
+    float budget;           /**< its DSSIM budget or L-infinity epsilon */
+    uint32_t count;         /**< attempts */
+    uint32_t iterations;    /**< per image */
+    const dg_advset *set;   /**< NULL until its stage ran */
+    int32_t reused;         /**< 1: loaded from an earlier run's file */
+    /** Made by this run: each attempt's target image in test_data
+     *  (UINT32_MAX: none), as dg_advset_make gives it; else NULL. */
+    const uint32_t *target_index;
+} dg_scenario_set;
+
+/** Set `index` (0 to sets + level_sets - 1).  Thread: one at a time. */
+DG_API dg_status dg_scenario_get_set(const dg_scenario *s, uint32_t index,
+                                     dg_scenario_set *info);
+
+/** The eval stage's evaluations of the guard on the clean test images of
+ *  the Student's classes, with the patched Student's row: `which` 0 on
+ *  the attack stage's sets, 1 on the level sets, each in their order.
+ *  DG_E_STATE before the eval stage.  The evaluation belongs to the
+ *  scenario.  Thread: one at a time. */
+DG_API dg_status dg_scenario_get_eval(const dg_scenario *s, uint32_t which,
+                                      const dg_eval **out);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

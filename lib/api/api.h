@@ -13,6 +13,10 @@
 dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
                           size_t known_size, const char *type);
 
+/* An index into something of `count` items: "row 7 of 5" names `what`
+ * when it is out of range. */
+dg_status dg_check_index(uint32_t index, uint32_t count, const char *what);
+
 /* Inputs of len floats, per_item to an item (a sample, an image), must be
  * finite: a NaN would pass every comparison the callee makes unnoticed
  * (an argmax, a vote, a clamp).  The detail names the item as `what`

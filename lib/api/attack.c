@@ -281,3 +281,27 @@ dg_status dg_advset_make(const dg_model *teacher, const dg_model *student,
     return dg_eval_make_advset(teacher, student, data, &full_attack, &full,
                                out, target_index);
 }
+
+dg_status dg_advset_origin_init(dg_advset_origin *o, size_t struct_size)
+{
+    DG_INIT_STRUCT(o, struct_size, dg_advset_origin);
+    o->preset = DG_ATTACK_PRESET_STRONG;
+    return DG_OK;
+}
+
+dg_status dg_advset_describe(const dg_advset_origin *o,
+                             const dg_attack_opts *attack, char *text,
+                             size_t capacity)
+{
+    DG_CHECK_ARG(text && capacity > 0);
+    text[0] = '\0';
+    DG_CHECK_STRUCT(o, dg_advset_origin, sizeof(dg_advset_origin));
+    dg_advset_origin full;
+    DG_TRY(dg_advset_origin_init(&full, sizeof full));
+    dg_complete_struct(&full, sizeof full, o);
+    DG_CHECK_ARG(full.data && full.teacher && full.student);
+    dg_attack_opts full_attack;
+    DG_TRY(complete_attack_opts(attack, &full_attack));
+    dg_describe_attack(&full, &full_attack, text, capacity);
+    return DG_OK;
+}

@@ -6,7 +6,6 @@
 
 #include "api/api.h"
 #include "core/alloc.h"
-#include "core/file.h"
 #include "defence/builder.h"
 #include "defence/ensemble.h"
 #include "defence/pruner.h"
@@ -62,35 +61,8 @@ void dg_pruner_free(dg_pruner *p) { dg_pruner_destroy(p); }
 
 dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size)
 {
-    static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
     dg_ensemble_opts d;
-    memset(&d, 0, sizeof d);
-    d.variants = 6;
-    d.members = 5;
-    d.rule = DG_RULE_SCORE;
-    d.prune_layers[0] = -1;
-    d.n_prune_layers = 1;
-    memcpy(d.ratios, ratios, sizeof ratios);
-    d.n_ratios = 6;
-    d.prune_mode = DG_PRUNE_MOST;
-    d.retrain_pruned = 1;
-    d.epochs = 4;
-    d.batch_size = 64;
-    d.learning_rate = 1e-3f;
-    d.distill_alpha = 0.5f;
-    d.distill_temperature = 4.0f;
-    d.target_frr = 0.03f;
-    d.holdout_fraction = 0; /* from the data */
-    d.seed = 1;
-    d.harden = 1;
-    d.harden_epsilon = 0.2f;
-    d.harden_budget = 0.01f;
-    d.harden_iterations = 100;
-    d.member_kind = DG_MEMBERS_ROBUST;
-    d.member_width = 0.75f;
-    d.robust_epsilon = 0.15f;
-    d.robust_epochs = 0; /* from the data */
-    d.robust_steps = 3;
+    dg_guard_defaults(&d);
     return dg_init_prefix(o, struct_size, &d, sizeof d, ENSEMBLE_OPTS_V1,
                           "dg_ensemble_opts");
 }
@@ -248,11 +220,6 @@ dg_status dg_shard_parse(const char *spec, uint32_t *index, uint32_t *count)
     return DG_OK;
 }
 
-static dg_status write_guard(const void *g, dg_writer *w)
-{
-    return dg_guard_write(g, w);
-}
-
 dg_status dg_guard_work_dir_remove(const char *dir)
 {
     DG_CHECK_ARG(dir);
@@ -262,7 +229,7 @@ dg_status dg_guard_work_dir_remove(const char *dir)
 dg_status dg_guard_save_file(const dg_guard *g, const char *path)
 {
     DG_CHECK_ARG(g && path);
-    return dg_file_save(path, write_guard, g);
+    return dg_guard_save_path(g, path);
 }
 
 dg_status dg_guard_load_memory(const void *data, size_t size,
@@ -274,25 +241,13 @@ dg_status dg_guard_load_memory(const void *data, size_t size,
     return dg_guard_parse(data, size, student, out);
 }
 
-typedef struct guard_reading {
-    const dg_model *student;
-    dg_guard **out;
-} guard_reading;
-
-static dg_status parse_guard(void *ctx, const uint8_t *data, size_t len)
-{
-    guard_reading *r = ctx;
-    return dg_guard_parse(data, len, r->student, r->out);
-}
-
 dg_status dg_guard_load_file(const char *path, const dg_model *student,
                                 dg_guard **out)
 {
     DG_CHECK_ARG(out);
     *out = NULL;
     DG_CHECK_ARG(path && student);
-    guard_reading r = {student, out};
-    return dg_file_parse(path, (size_t)1 << 31, NULL, parse_guard, &r);
+    return dg_guard_load_path(path, student, out);
 }
 
 dg_status dg_guard_get_info(const dg_guard *g, dg_guard_info *info)

@@ -17,9 +17,8 @@
 
 dg_status dg_eval_opts_init(dg_eval_opts *o, size_t struct_size)
 {
-    dg_eval_opts full = {.struct_size = sizeof full,
-                         .squeeze_bits = DG_EVAL_SQUEEZE_DEFAULT_BITS,
-                         .baseline_fpr = 0.05};
+    dg_eval_opts full;
+    dg_eval_defaults(&full);
     return dg_init_prefix(o, struct_size, &full, sizeof full, EVAL_OPTS_V1,
                           "dg_eval_opts");
 }
@@ -85,18 +84,11 @@ dg_status dg_eval_get_info(const dg_eval *e, dg_eval_info *info)
     return DG_OK;
 }
 
-static dg_status check_index(uint32_t index, uint32_t count, const char *what)
-{
-    if (index >= count)
-        return dg_fail(DG_E_INVALID_ARG, "%s %u of %u", what, index, count);
-    return DG_OK;
-}
-
 dg_status dg_eval_get_set(const dg_eval *e, uint32_t set, dg_eval_set *info)
 {
     DG_CHECK_ARG(e);
     DG_CHECK_STRUCT(info, dg_eval_set, sizeof(dg_eval_set));
-    DG_TRY(check_index(set, e->n_sets, "set"));
+    DG_TRY(dg_check_index(set, e->n_sets, "set"));
     dg_eval_set v = {.struct_size = info->struct_size};
     dg_eval_set_stats(e, set, &v);
     memcpy(info, &v, sizeof v);
@@ -107,7 +99,7 @@ dg_status dg_eval_get_row(const dg_eval *e, uint32_t row, dg_eval_row *info)
 {
     DG_CHECK_ARG(e);
     DG_CHECK_STRUCT(info, dg_eval_row, sizeof(dg_eval_row));
-    DG_TRY(check_index(row, e->n_rows, "row"));
+    DG_TRY(dg_check_index(row, e->n_rows, "row"));
     const dg_eval_line *r = &e->rows[row];
     dg_eval_row v = {
         .struct_size = info->struct_size,
@@ -133,8 +125,8 @@ dg_status dg_eval_get_outcome(const dg_eval *e, uint32_t row, uint32_t set,
 {
     DG_CHECK_ARG(e);
     DG_CHECK_STRUCT(out, dg_eval_outcome, sizeof(dg_eval_outcome));
-    DG_TRY(check_index(row, e->n_rows, "row"));
-    DG_TRY(check_index(set, e->n_sets, "set"));
+    DG_TRY(dg_check_index(row, e->n_rows, "row"));
+    DG_TRY(dg_check_index(set, e->n_sets, "set"));
     const dg_eval_line *r = &e->rows[row];
     dg_eval_outcome v = {
         .struct_size = out->struct_size,
@@ -154,8 +146,8 @@ dg_status dg_eval_roc(const dg_eval *e, uint32_t row, uint32_t set,
                       size_t *points)
 {
     DG_CHECK_ARG(e && points);
-    DG_TRY(check_index(row, e->n_rows, "row"));
-    DG_TRY(check_index(set, e->n_sets, "set"));
+    DG_TRY(dg_check_index(row, e->n_rows, "row"));
+    DG_TRY(dg_check_index(set, e->n_sets, "set"));
     float *neg, *pos;
     size_t n_neg, n_pos;
     DG_TRY(dg_eval_scores(e, row, set, &neg, &n_neg, &pos, &n_pos));
@@ -186,8 +178,8 @@ dg_status dg_eval_get_decision(const dg_eval *e, uint32_t row, uint32_t input,
 {
     DG_CHECK_ARG(e);
     DG_CHECK_STRUCT(out, dg_eval_decision, sizeof(dg_eval_decision));
-    DG_TRY(check_index(row, e->n_rows, "row"));
-    DG_TRY(check_index(input, e->n_inputs, "input"));
+    DG_TRY(dg_check_index(row, e->n_rows, "row"));
+    DG_TRY(dg_check_index(input, e->n_inputs, "input"));
     const dg_eval_sample *in = &e->inputs[input];
     dg_eval_decision v = {
         .struct_size = out->struct_size,

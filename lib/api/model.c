@@ -26,6 +26,13 @@ dg_status dg_check_struct(const void *p, size_t struct_size, size_t v1_size,
     return DG_OK;
 }
 
+dg_status dg_check_index(uint32_t index, uint32_t count, const char *what)
+{
+    if (index >= count)
+        return dg_fail(DG_E_INVALID_ARG, "%s %u of %u", what, index, count);
+    return DG_OK;
+}
+
 dg_status dg_check_finite(const float *values, size_t len, size_t per_item,
                           const char *what)
 {

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "core/alloc.h"
+#include "io/dataset.h"
 #include "train/train.h"
 
 /* The first published layout ended with progress_user. */
@@ -58,32 +59,12 @@ dg_status dg_model_evaluate(const dg_model *m, const dg_dataset *ds,
                             uint32_t *correct, uint32_t *total)
 {
     DG_CHECK_ARG(m && ds && correct && total);
-    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m)), n;
+    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
     if (confusion && confusion_len != (size_t)k * k)
         return dg_fail(DG_E_SHAPE, "confusion needs %u x %u entries, not %zu",
                        k, k, confusion_len);
-    DG_TRY(dg_dataset_count(ds, &n));
-    int32_t *pred;
-    DG_TRY(dg_alloc_array((void **)&pred, n ? n : 1, sizeof *pred,
-                          "predictions"));
-    dg_status s = dg_predict_all(m, ds, pred, NULL, NULL);
-    uint32_t hits = 0;
-    if (confusion) memset(confusion, 0, confusion_len * sizeof *confusion);
-    for (uint32_t i = 0; s == DG_OK && i < n; i++) {
-        int32_t label;
-        s = dg_dataset_label(ds, i, &label);
-        if (s == DG_OK && (label < 0 || (uint32_t)label >= k))
-            s = dg_fail(DG_E_SHAPE, "sample %u has label %d; the model has "
-                                    "%u outputs",
-                        i, label, k);
-        if (s != DG_OK) break;
-        hits += pred[i] == label;
-        if (confusion) confusion[(size_t)label * k + (uint32_t)pred[i]]++;
-    }
-    free(pred);
-    if (s != DG_OK) return s;
-    *correct = hits;
-    *total = n;
+    DG_TRY(dg_evaluate(m, ds, confusion, correct));
+    *total = ds->count;
     return DG_OK;
 }
 

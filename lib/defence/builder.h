@@ -64,6 +64,9 @@ double dg_calibration_images_needed(float target);
 /* defaults.c: fills the options left 0 that the build chooses from its
  * data: holdout_fraction (when no held-out set is given) and
  * robust_epochs, for train_count training images. */
+/* The build options' defaults, as dg_guard_opts_init documents them. */
+void dg_guard_defaults(dg_ensemble_opts *o);
+
 void dg_guard_choose_defaults(dg_ensemble_opts *o, uint32_t train_count,
                               int has_holdout);
 

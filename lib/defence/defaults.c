@@ -1,7 +1,9 @@
-/* defaults.c - the build options a guard build chooses from its data when
- * the caller leaves them 0: the held-out share and the robust members'
- * epochs (doc/validator.md, "Defaults from the data"). */
+/* defaults.c - the build options' defaults, and those a guard build
+ * chooses from its data when the caller leaves them 0: the held-out share
+ * and the robust members' epochs (doc/validator.md, "Defaults from the
+ * data"). */
 #include <math.h>
+#include <string.h>
 
 #include "defence/builder.h"
 
@@ -20,6 +22,39 @@
 #define ROBUST_PRESENTATIONS 40000.0
 #define MIN_ROBUST_EPOCHS 3
 #define MAX_ROBUST_EPOCHS 60
+
+void dg_guard_defaults(dg_ensemble_opts *o)
+{
+    static const float ratios[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->variants = 6;
+    o->members = 5;
+    o->rule = DG_RULE_SCORE;
+    o->prune_layers[0] = -1;
+    o->n_prune_layers = 1;
+    memcpy(o->ratios, ratios, sizeof ratios);
+    o->n_ratios = 6;
+    o->prune_mode = DG_PRUNE_MOST;
+    o->retrain_pruned = 1;
+    o->epochs = 4;
+    o->batch_size = 64;
+    o->learning_rate = 1e-3f;
+    o->distill_alpha = 0.5f;
+    o->distill_temperature = 4.0f;
+    o->target_frr = 0.03f;
+    o->holdout_fraction = 0; /* from the data */
+    o->seed = 1;
+    o->harden = 1;
+    o->harden_epsilon = 0.2f;
+    o->harden_budget = 0.01f;
+    o->harden_iterations = 100;
+    o->member_kind = DG_MEMBERS_ROBUST;
+    o->member_width = 0.75f;
+    o->robust_epsilon = 0.15f;
+    o->robust_epochs = 0; /* from the data */
+    o->robust_steps = 3;
+}
 
 double dg_calibration_images_needed(float target)
 {

@@ -77,6 +77,12 @@ dg_status dg_work_dir_remove(const char *dir);
 dg_status dg_guard_write(const dg_ensemble *g, dg_writer *w);
 dg_status dg_guard_parse(const uint8_t *data, size_t len,
                          const dg_model *student, dg_ensemble **out);
+/* The guard file at path, written atomically or read and checked
+ * (dg_file_save, dg_file_parse); behind dg_guard_save_file and
+ * dg_guard_load_file. */
+dg_status dg_guard_save_path(const dg_ensemble *g, const char *path);
+dg_status dg_guard_load_path(const char *path, const dg_model *student,
+                             dg_ensemble **out);
 
 /* The guard's decision on one input that phase 1 labelled `label`, from
  * its first `members` ranked members' labels and P(label) scores: the one

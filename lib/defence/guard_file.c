@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/bytes.h"
+#include "core/file.h"
 #include "defence/ensemble.h"
 #include "io/model_format.h"
 
@@ -275,4 +276,32 @@ dg_status dg_guard_parse(const uint8_t *data, size_t len,
     dg_reader r;
     dg_reader_init(&r, data, len - 4);
     return parse_body(&r, student, out);
+}
+
+static dg_status write_guard(const void *g, dg_writer *w)
+{
+    return dg_guard_write(g, w);
+}
+
+dg_status dg_guard_save_path(const dg_ensemble *g, const char *path)
+{
+    return dg_file_save(path, write_guard, g);
+}
+
+typedef struct guard_reading {
+    const dg_model *student;
+    dg_ensemble **out;
+} guard_reading;
+
+static dg_status parse_guard(void *ctx, const uint8_t *data, size_t len)
+{
+    guard_reading *r = ctx;
+    return dg_guard_parse(data, len, r->student, r->out);
+}
+
+dg_status dg_guard_load_path(const char *path, const dg_model *student,
+                             dg_ensemble **out)
+{
+    guard_reading r = {student, out};
+    return dg_file_parse(path, (size_t)1 << 31, NULL, parse_guard, &r);
 }

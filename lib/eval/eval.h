@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "diffguard.h"
+#include "attack/advset.h"
 #include "eval/metrics.h"
 
 /* Inputs per validation call, as the latency is reported. */
@@ -68,6 +69,9 @@ struct dg_eval {
     bool patched;            /* the patched Student has its row */
 };
 
+/* The options' defaults, as dg_eval_opts documents them. */
+void dg_eval_defaults(dg_eval_opts *o);
+
 /* Runs the evaluation on complete, checked options. */
 dg_status dg_eval_make(const dg_ensemble *guard, const dg_dataset *clean,
                        const dg_advset *const *sets,
@@ -115,5 +119,10 @@ dg_status dg_eval_make_advset(const dg_model *teacher, const dg_model *student,
                               const dg_attack_opts *attack,
                               const dg_advset_opts *o, dg_advset **out,
                               uint32_t *target_index);
+
+/* dg_advset_describe on checked arguments (describe.c): at most
+ * capacity - 1 bytes and the DG_ADVSET_DESCRIPTION_MAX a set keeps. */
+void dg_describe_attack(const dg_advset_origin *o, const dg_attack_opts *a,
+                        char *text, size_t capacity);
 
 #endif

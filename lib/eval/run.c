@@ -367,6 +367,13 @@ static dg_status evaluate(dg_eval *e, eval_batch *b, const char *const *names,
     return dg_eval_fill_rows(e);
 }
 
+void dg_eval_defaults(dg_eval_opts *o)
+{
+    *o = (dg_eval_opts){.struct_size = sizeof *o,
+                        .squeeze_bits = DG_EVAL_SQUEEZE_DEFAULT_BITS,
+                        .baseline_fpr = 0.05};
+}
+
 dg_status dg_eval_make(const dg_ensemble *guard, const dg_dataset *clean,
                        const dg_advset *const *sets,
                        const char *const *names, uint32_t n_sets,

@@ -486,3 +486,29 @@ dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,
     return dg_forward_batches(m, ds, NULL, ds->count, 256, -1, predict_batch,
                               &p);
 }
+
+dg_status dg_evaluate(const dg_model *m, const dg_dataset *ds,
+                      uint32_t *confusion, uint32_t *correct)
+{
+    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    int32_t *pred;
+    DG_TRY(dg_alloc_array((void **)&pred, ds->count ? ds->count : 1,
+                          sizeof *pred, "predictions"));
+    dg_status s = dg_predict_all(m, ds, pred, NULL, NULL);
+    uint32_t hits = 0;
+    if (confusion) memset(confusion, 0, (size_t)k * k * sizeof *confusion);
+    for (uint32_t i = 0; s == DG_OK && i < ds->count; i++) {
+        int32_t label = ds->labels[i];
+        if ((uint32_t)label >= k) {
+            s = dg_fail(DG_E_SHAPE, "sample %u has label %d; the model has "
+                                    "%u outputs",
+                        i, label, k);
+            break;
+        }
+        hits += pred[i] == label;
+        if (confusion) confusion[(size_t)label * k + (uint32_t)pred[i]]++;
+    }
+    free(pred);
+    if (s == DG_OK) *correct = hits;
+    return s;
+}

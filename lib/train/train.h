@@ -42,6 +42,12 @@ dg_status dg_predict_all(const dg_model *m, const dg_dataset *ds,
                          int32_t *predictions, dg_progress_fn progress,
                          void *user);
 
+/* Classifies every sample of ds: *correct gets the hits and confusion
+ * (NULL, or k x k for k outputs) [true * k + predicted].  Labels must be
+ * below k. */
+dg_status dg_evaluate(const dg_model *m, const dg_dataset *ds,
+                      uint32_t *confusion, uint32_t *correct);
+
 dg_status dg_transfer_build(const dg_model *teacher, int32_t cut_layer,
                             const char *head_spec, uint64_t seed,
                             dg_model **student);

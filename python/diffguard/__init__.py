@@ -32,8 +32,10 @@ from ._structs import (ATTACK_ADADELTA, ATTACK_ADAM, ATTACK_FGSM,
                        LIMIT_FLOPS_PER_INPUT, MAX_MEMBERS, MEMBERS_PRUNED,
                        MEMBERS_ROBUST,
                        OPTIMIZER_ADAM, OPTIMIZER_SGD, PRUNE_LEAST, PRUNE_MOST,
-                       RULE_SCORE, RULE_VOTES, Rule, SCHEDULE_CONSTANT,
-                       SCHEDULE_COSINE, SCHEDULE_STEP, Status)
+                       RULE_SCORE, RULE_VOTES, Rule, SCENARIO_FULL,
+                       SCENARIO_QUICK, SCHEDULE_CONSTANT, SCHEDULE_COSINE,
+                       SCHEDULE_STEP, STAGE_ATTACK, STAGE_EVAL, STAGE_GUARD,
+                       STAGE_MODEL, Status)
 from .attack import (AdversarialItem, AdversarialSet, AttackResult,
                      AttackSettings, attack, attack_settings, dssim,
                      guard_members, save_png)
@@ -43,6 +45,8 @@ from .evaluation import (EvalDecision, EvalInfo, EvalOutcome, EvalRow,
 from .guard import (Calibration, Guard, GuardInfo, MemberInfo, Pruner,
                     Validator, Verdict, parse_shard)
 from .model import Evaluation, LayerInfo, Model, Session, TrainReport
+from .scenario import (Scenario, ScenarioGuard, ScenarioInfo, ScenarioModel,
+                       ScenarioSet, ScenarioStage)
 
 __all__ = [
     # Classes and functions
@@ -51,7 +55,9 @@ __all__ = [
     "EvalOutcome", "EvalRow", "EvalSet", "Evaluation", "Guard",
     "GuardEvaluation",
     "GuardInfo", "LayerInfo", "LibraryError", "MemberInfo", "Model",
-    "Pruner", "Rule", "Session", "Status", "TrainReport", "Validator", "Verdict",
+    "Pruner", "Rule", "Scenario", "ScenarioGuard", "ScenarioInfo",
+    "ScenarioModel", "ScenarioSet", "ScenarioStage", "Session", "Status",
+    "TrainReport", "Validator", "Verdict",
     "attack", "attack_settings", "choose_attempts", "classify", "dssim",
     "guard_members", "library_version", "limit", "parse_shard", "save_png",
     "set_limit",
@@ -68,7 +74,9 @@ __all__ = [
     "LAYER_MUL", "LAYER_PAD", "LAYER_RELU", "LAYER_SIGMOID", "LAYER_SOFTMAX", "LIMIT_ACTIVATION_BYTES_PER_INPUT",
     "LIMIT_FLOPS_PER_INPUT", "MAX_MEMBERS", "OPTIMIZER_ADAM",
     "MEMBERS_PRUNED", "MEMBERS_ROBUST", "OPTIMIZER_SGD", "PRUNE_LEAST", "PRUNE_MOST", "RULE_SCORE", "RULE_VOTES",
-    "SCHEDULE_CONSTANT", "SCHEDULE_COSINE", "SCHEDULE_STEP"]
+    "SCENARIO_FULL", "SCENARIO_QUICK", "SCHEDULE_CONSTANT", "SCHEDULE_COSINE",
+    "SCHEDULE_STEP", "STAGE_ATTACK", "STAGE_EVAL", "STAGE_GUARD",
+    "STAGE_MODEL"]
 
 #: The binding's version; equals the libdiffguard release it was made with.
 __version__ = "0.1.0"

@@ -23,7 +23,10 @@ from ._structs import (PROGRESS_FN, Status, dg_advset, dg_advset_item,
                        dg_validator, dg_validator_opts, dg_verdict,
                        dg_attempt_opts, dg_dataset_spec_opts, dg_eval, dg_eval_decision,
                        dg_eval_info, dg_eval_opts, dg_eval_outcome,
-                       dg_eval_row, dg_eval_set)
+                       dg_eval_row, dg_eval_set, dg_scenario,
+                       dg_scenario_guard, dg_scenario_info,
+                       dg_scenario_model, dg_scenario_opts,
+                       dg_scenario_set, dg_scenario_stage)
 
 #: The DG_ABI_VERSION this binding was written for.
 ABI_VERSION = 1
@@ -289,6 +292,22 @@ _PROTOTYPES = {
     "dg_attempt_opts_init": ([_p(dg_attempt_opts), c_size_t], None),
     "dg_eval_choose_attempts": ([_M, _D, _p(dg_attempt_opts), c_uint32,
                                  _U32, _I32, _U32, _I32], None),
+    "dg_scenario_opts_init": ([_p(dg_scenario_opts), c_size_t], None),
+    "dg_scenario_create": ([_p(dg_scenario_opts), _pp(dg_scenario)], None),
+    "dg_scenario_free": ([_p(dg_scenario)], "void"),
+    "dg_scenario_next_stage": ([_p(dg_scenario), _p(dg_scenario_stage)],
+                               None),
+    "dg_scenario_run_stage": ([_p(dg_scenario)], None),
+    "dg_scenario_run": ([_p(dg_scenario)], None),
+    "dg_scenario_get_info": ([_p(dg_scenario), _p(dg_scenario_info)], None),
+    "dg_scenario_get_model": ([_p(dg_scenario), c_uint32,
+                               _p(dg_scenario_model)], None),
+    "dg_scenario_get_guard": ([_p(dg_scenario), c_uint32,
+                               _p(dg_scenario_guard)], None),
+    "dg_scenario_get_set": ([_p(dg_scenario), c_uint32,
+                             _p(dg_scenario_set)], None),
+    "dg_scenario_get_eval": ([_p(dg_scenario), c_uint32, _pp(dg_eval)],
+                             None),
 }
 
 for _name, (_args, _res) in _PROTOTYPES.items():

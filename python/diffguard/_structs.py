@@ -92,8 +92,13 @@ class dg_eval(ctypes.Structure):
     """Opaque."""
 
 
+class dg_scenario(ctypes.Structure):
+    """Opaque."""
+
+
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint64, c_uint64,
                         c_double)
+NOTE_FN = CFUNCTYPE(None, c_void_p, c_char_p)
 
 
 class dg_layer_info(ctypes.Structure):
@@ -289,13 +294,78 @@ class dg_dataset_spec_opts(ctypes.Structure):
                 ("per_class", c_uint32), ("skip_per_class", c_uint32)]
 
 
+SCENARIO_FULL, SCENARIO_QUICK = 0, 1
+STAGE_MODEL, STAGE_GUARD, STAGE_ATTACK, STAGE_EVAL = 1, 2, 3, 4
+
+
+class dg_scenario_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("mode", c_int32), ("seed", c_uint64), ("dir", c_char_p),
+                ("progress", PROGRESS_FN), ("progress_user", c_void_p),
+                ("note", NOTE_FN), ("note_user", c_void_p)]
+
+
+class dg_scenario_stage(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("kind", c_int32), ("index", c_uint32)]
+
+
+class dg_scenario_info(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("mode", c_int32), ("mode_name", c_char_p),
+                ("seed", c_uint64), ("dir", c_char_p),
+                ("teacher_classes", c_char_p), ("student_classes", c_char_p),
+                ("models", c_uint32), ("guards", c_uint32),
+                ("sets", c_uint32), ("level_sets", c_uint32),
+                ("clean_per_class", c_uint32), ("cut", c_int32),
+                ("level_count", c_uint32), ("linf_iterations", c_uint32),
+                ("dssim_iterations", c_uint32), ("sweep_epsilon", c_float),
+                ("adaptive_weight", c_float), ("draw", c_uint32),
+                ("surrogate_images", c_char_p),
+                ("test_data", POINTER(dg_dataset))]
+
+
+class dg_scenario_model(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("architecture", c_char_p), ("classes", c_char_p),
+                ("path", c_char_p), ("checkpoint", c_char_p),
+                ("per_class", c_uint32), ("skip_per_class", c_uint32),
+                ("epochs", c_uint32), ("batch", c_uint32),
+                ("optimizer", c_char_p), ("learning_rate", c_double),
+                ("schedule", c_char_p), ("model", POINTER(dg_model)),
+                ("reused", c_int32), ("train_samples", c_uint32),
+                ("resumed_epoch", c_uint32), ("epochs_run", c_uint32),
+                ("last_loss", c_float), ("last_accuracy", c_float),
+                ("train_seconds", c_double), ("test_correct", c_uint32),
+                ("test_total", c_uint32), ("test_seconds", c_double)]
+
+
+class dg_scenario_guard(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("path", c_char_p), ("work_dir", c_char_p),
+                ("guard", POINTER(dg_ensemble)), ("reused", c_int32),
+                ("build_seconds", c_double)]
+
+
+class dg_scenario_set(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("name", c_char_p),
+                ("label", c_char_p), ("level", c_int32), ("sweep", c_int32),
+                ("layer", c_int32), ("method", c_int32),
+                ("targeted", c_int32), ("budget", c_float),
+                ("count", c_uint32), ("iterations", c_uint32),
+                ("set", POINTER(dg_advset)), ("reused", c_int32),
+                ("target_index", POINTER(c_uint32))]
+
+
 # Every struct mirrored here, for the layout test.
 ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_ensemble_opts, dg_ensemble_info, dg_member_info,
                dg_calibration, dg_validator_opts, dg_verdict,
                dg_attack_opts, dg_advset_item, dg_eval_opts, dg_eval_info,
                dg_eval_set, dg_eval_row, dg_eval_outcome, dg_eval_decision,
-               dg_attempt_opts, dg_advset_opts, dg_dataset_spec_opts)
+               dg_attempt_opts, dg_advset_opts, dg_dataset_spec_opts,
+               dg_scenario_opts, dg_scenario_stage, dg_scenario_info,
+               dg_scenario_model, dg_scenario_guard, dg_scenario_set)
 
 
 def python_name(field):

@@ -58,6 +58,9 @@ class GuardEvaluation(Handle):
                                    guard._handle, clean._handle, handles,
                                    names, len(sets), ctypes.byref(opts)))
         # The result copies the names; the inputs may go.
+        self._read_info()
+
+    def _read_info(self):
         self.info = to_record(EvalInfo, query(lib.dg_eval_get_info,
                                               new_result(dg_eval_info),
                                               self._handle))
@@ -103,6 +106,20 @@ class GuardEvaluation(Handle):
         lib.dg_eval_roc(self._handle, row, set_index, fpr, tpr, n.value,
                         ctypes.byref(n))
         return fpr[:n.value], tpr[:n.value]
+
+
+class BorrowedEvaluation(GuardEvaluation):
+    """An evaluation that another object made and owns (Scenario.evaluation):
+    it keeps that object alive, and closing it frees nothing."""
+
+    @staticmethod
+    def _free(_ptr):
+        pass
+
+    def __init__(self, ptr, owner):  # pylint: disable=super-init-not-called
+        Handle.__init__(self, ptr)
+        self._owner = owner
+        self._read_info()
 
 
 def classify(student, pixels):

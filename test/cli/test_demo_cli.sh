@@ -78,8 +78,9 @@ s = json.load(sys.stdin)["student"]
 assert s["resumed_epoch"] >= 1, s
 assert s["resumed_epoch"] < s["settings"]["epochs"], s'
 # The attack and defence numbers of the report; argv: whether the guard was
-# reused.  The quick settings (cmd_demo.c) attack 20 times per set with a
-# guard of 3 differentiators per class, all of them consulted by default.
+# reused.  The quick settings (lib/scenario/plan.c) attack 20 times per
+# set with a guard of 3 differentiators per class, all of them consulted
+# by default.
 # A defence rate is stopped / fooling: with 20 attempts a set may fool the
 # Student not once, and then there is no rate to give, so the report says
 # null (doc/EVALUATION.md).  That is a sound report, not a failure: a rate
@@ -135,9 +136,10 @@ for s in ("targeted", "untargeted"):
 '
 check "the report holds the attack, the guard and feature squeezing" \
     "$defence_is_sound" built
-# The threat levels: quick settings (cmd_demo.c) attack 20 times per set,
-# level a at each Teacher layer from the first pooling layer (4) to the
-# cut (13), levels b and c at L-inf 0.1 and 0.2 and DSSIM 0.01.  As above,
+# The threat levels: quick settings (lib/scenario/plan.c) attack 20
+# times per set, level a at each Teacher layer from the first pooling
+# layer (4) to the cut (13), levels b and c at L-inf 0.1 and 0.2 and
+# DSSIM 0.01.  As above,
 # a set that fooled the Student not once has a null defence rate; a
 # summary rate is null only when no set behind it fooled.
 levels_are_sound='

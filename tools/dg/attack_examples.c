@@ -27,21 +27,21 @@ static uint8_t to_byte(float v)
 }
 
 /* Attempt i's images into e. */
-static int read_example(const attack_run *r, uint32_t i, example *e)
+static int read_example(const attack_examples *x, uint32_t i, example *e)
 {
     dg_advset_item it = {.struct_size = sizeof it};
     float *src = e->images, *adv = src + e->pixels, *tgt = adv + e->pixels;
-    dg_status st = dg_advset_item_get(r->set, i, &it);
+    dg_status st = dg_advset_item_get(x->set, i, &it);
     if (st == DG_OK)
-        st = dg_dataset_batch(r->data.samples, NULL, &it.source_index, 1,
+        st = dg_dataset_batch(x->data, NULL, &it.source_index, 1,
                               src, e->pixels, NULL);
     if (st == DG_OK)
-        st = dg_advset_batch(r->set, NULL, &i, 1, adv, e->pixels);
-    for (size_t k = 0; r->target_index[i] == UINT32_MAX && k < e->pixels;
+        st = dg_advset_batch(x->set, NULL, &i, 1, adv, e->pixels);
+    for (size_t k = 0; x->target_index[i] == UINT32_MAX && k < e->pixels;
          k++)
         tgt[k] = 0.5f;
-    if (st == DG_OK && r->target_index[i] != UINT32_MAX)
-        st = dg_dataset_batch(r->data.samples, NULL, &r->target_index[i], 1,
+    if (st == DG_OK && x->target_index[i] != UINT32_MAX)
+        st = dg_dataset_batch(x->data, NULL, &x->target_index[i], 1,
                               tgt, e->pixels, NULL);
     return st == DG_OK ? CLI_EXIT_OK
                        : cli_fail(st, "reading attempt %u", i);
@@ -85,14 +85,14 @@ static int save_png(const example *e, const char *path, const uint8_t *buf,
     return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "writing %s", path);
 }
 
-static int write_tiles(const attack_run *r, uint32_t i, const example *e,
+static int write_tiles(const attack_examples *x, uint32_t i, const example *e,
                        uint8_t *buf)
 {
     static const char *const names[] = {"source", "adversarial", "diff"};
     int rc = CLI_EXIT_OK;
     for (int column = 0; rc == CLI_EXIT_OK && column < 3; column++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%03u_%s.png", r->plan.examples_dir, i,
+        snprintf(path, sizeof path, "%s/%03u_%s.png", x->dir, i,
                  names[column]);
         tile_pixels(e, column, buf, (size_t)e->width * e->channels, 1);
         rc = save_png(e, path, buf, e->width, e->height);
@@ -102,7 +102,7 @@ static int write_tiles(const attack_run *r, uint32_t i, const example *e,
 
 /* Each chosen example's tiles, and one sheet: a row per example, columns
  * source, adversarial, diff and target, scaled up with gaps of mid grey. */
-static int write_examples(const attack_run *r, const uint32_t *chosen,
+static int write_examples(const attack_examples *x, const uint32_t *chosen,
                           uint32_t n, example *e)
 {
     uint32_t tile_w = e->width * SHEET_SCALE, tile_h = e->height * SHEET_SCALE;
@@ -113,8 +113,8 @@ static int write_examples(const attack_run *r, const uint32_t *chosen,
     int rc = sheet && tile ? CLI_EXIT_OK : cli_error("out of memory");
     if (sheet) memset(sheet, 128, stride * height);
     for (uint32_t row = 0; rc == CLI_EXIT_OK && row < n; row++) {
-        rc = read_example(r, chosen[row], e);
-        if (rc == CLI_EXIT_OK) rc = write_tiles(r, chosen[row], e, tile);
+        rc = read_example(x, chosen[row], e);
+        if (rc == CLI_EXIT_OK) rc = write_tiles(x, chosen[row], e, tile);
         for (int column = 0; rc == CLI_EXIT_OK && column < SHEET_COLUMNS;
              column++) {
             size_t at = (size_t)(SHEET_GAP + row * (tile_h + SHEET_GAP)) *
@@ -125,37 +125,37 @@ static int write_examples(const attack_run *r, const uint32_t *chosen,
         }
     }
     char path[4096];
-    snprintf(path, sizeof path, "%s/sheet.png", r->plan.examples_dir);
+    snprintf(path, sizeof path, "%s/sheet.png", x->dir);
     if (rc == CLI_EXIT_OK) rc = save_png(e, path, sheet, width, height);
     free(sheet);
     free(tile);
     return rc;
 }
 
-int attack_write_examples(const attack_run *r)
+int attack_write_examples(const attack_examples *x)
 {
-    const char *dir = r->plan.examples_dir;
+    const char *dir = x->dir;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return cli_error("cannot create %s: %s", dir, strerror(errno));
     example e = {0};
     uint32_t n_attempts = 0, n = 0;
-    dg_status st = dg_advset_count(r->set, &n_attempts);
+    dg_status st = dg_advset_count(x->set, &n_attempts);
     if (st == DG_OK)
-        st = dg_advset_shape(r->set, &e.channels, &e.height, &e.width);
+        st = dg_advset_shape(x->set, &e.channels, &e.height, &e.width);
     if (st != DG_OK) return cli_fail(st, "reading the set");
     e.pixels = (size_t)e.channels * e.height * e.width;
-    uint32_t *chosen = malloc(r->plan.n_examples * sizeof *chosen);
+    uint32_t *chosen = malloc(x->n * sizeof *chosen);
     e.images = malloc(3 * e.pixels * sizeof *e.images);
     int rc = chosen && e.images ? CLI_EXIT_OK : cli_error("out of memory");
     /* The successful attempts first, then the others within budget. */
     for (int pass = 0; rc == CLI_EXIT_OK && pass < 2; pass++)
-        for (uint32_t i = 0; i < n_attempts && n < r->plan.n_examples; i++) {
+        for (uint32_t i = 0; i < n_attempts && n < x->n; i++) {
             dg_advset_item it = {.struct_size = sizeof it};
-            dg_advset_item_get(r->set, i, &it);
+            dg_advset_item_get(x->set, i, &it);
             if (pass == 0 ? it.success : it.within_budget && !it.success)
                 chosen[n++] = i;
         }
-    if (rc == CLI_EXIT_OK && n > 0) rc = write_examples(r, chosen, n, &e);
+    if (rc == CLI_EXIT_OK && n > 0) rc = write_examples(x, chosen, n, &e);
     free(chosen);
     free(e.images);
     return rc;

@@ -134,27 +134,27 @@ static int load_guard(const attack_plan *p, dg_guard **guard)
     return CLI_EXIT_OK;
 }
 
-/* What the set says of its making; the library adds a shard's mark. */
-static void describe(const attack_plan *p, char *description, size_t size)
+/* The plan as the library's origin of its set. */
+static void plan_origin(const attack_plan *p, dg_advset_origin *o)
 {
-    char adaptive[1024], budget[64];
-    adaptive_describe(p, adaptive, sizeof adaptive);
-    if (p->opts.method == DG_ATTACK_MIMIC_DSSIM)
-        snprintf(budget, sizeof budget, "DSSIM budget %g",
-                 (double)p->opts.budget);
-    else
-        snprintf(budget, sizeof budget, "L-inf epsilon %g",
-                 (double)p->opts.epsilon);
-    snprintf(description, size,
-             "%s%sdata %s; classes %s; teacher %s; student %s; %s %s, %s, "
-             "preset %s, layer %d%s",
-             p->label ? p->label : "", p->label ? "; " : "", p->data_spec,
-             p->classes ? p->classes : "all", p->teacher_path,
-             p->student_path, cli_name_of(attack_methods, p->opts.method),
-             cli_name_of(attack_modes, p->opts.targeted), budget,
-             cli_name_of(attack_presets, p->preset), p->opts.feature_layer,
-             adaptive);
-    description[1023] = '\0'; /* a set keeps at most 1023 bytes */
+    dg_advset_origin_init(o, sizeof *o);
+    o->data = p->data_spec;
+    o->classes = p->classes;
+    o->teacher = p->teacher_path;
+    o->student = p->student_path;
+    o->preset = p->preset;
+    o->guard = p->guard_path;
+    o->guard_student = p->guard_student_path;
+    o->guard_members = p->guard_members;
+    o->models = p->model_list;
+}
+
+int attack_describe(const attack_plan *p, char *text, size_t capacity)
+{
+    dg_advset_origin origin;
+    plan_origin(p, &origin);
+    dg_status st = dg_advset_describe(&origin, &p->opts, text, capacity);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "describing the attack");
 }
 
 /* The library's run with a progress bar, Ctrl-C stopping it. */
@@ -201,9 +201,9 @@ int attack_execute(attack_run *r)
     o.guard_members = p->guard_members;
     o.shard = p->shard;
     o.shards = p->shards;
-    describe(p, description, sizeof description);
     o.description = description;
-    int rc = check_output_folder(p->out_path);
+    int rc = attack_describe(p, description, sizeof description);
+    if (rc == CLI_EXIT_OK) rc = check_output_folder(p->out_path);
     if (rc == CLI_EXIT_OK) rc = load_inputs(r);
     if (rc == CLI_EXIT_OK && p->model_list)
         rc = load_list(p->model_list, &models, &o.n_models);
@@ -211,39 +211,14 @@ int attack_execute(attack_run *r)
     if (rc == CLI_EXIT_OK && p->guard_path) rc = load_guard(p, &guard);
     o.guard = guard;
     if (rc == CLI_EXIT_OK) rc = make_set(r, &o);
-    if (rc == CLI_EXIT_OK && p->examples_dir) rc = attack_write_examples(r);
+    attack_examples examples = {r->set, r->data.samples, r->target_index,
+                                p->examples_dir, p->n_examples};
+    if (rc == CLI_EXIT_OK && p->examples_dir)
+        rc = attack_write_examples(&examples);
     for (uint32_t k = 0; k < o.n_models; k++) dg_model_free(models[k]);
     free(models);
     dg_guard_free(guard);
     return rc;
-}
-
-int attack_write_set(const attack_plan *p)
-{
-    attack_run r = {.plan = *p};
-    int rc = attack_execute(&r);
-    attack_run_free(&r);
-    return rc;
-}
-
-void adaptive_describe(const attack_plan *p, char *buf, size_t cap)
-{
-    const dg_attack_opts *o = &p->opts;
-    if (!is_adaptive(p)) {
-        snprintf(buf, cap, "%s", "");
-        return;
-    }
-    char members[32] = "M";
-    if (p->guard_members) snprintf(members, sizeof members, "%u",
-                                   p->guard_members);
-    snprintf(buf, cap,
-             "; adaptive: guard %s (%s members, student %s), models %s, "
-             "weight %g, draw %u, feature term %s",
-             p->guard_path ? p->guard_path : "none", members,
-             p->guard_student_path ? p->guard_student_path : p->student_path,
-             p->model_list ? p->model_list : "none",
-             (double)o->adaptive_weight, o->adaptive_draw,
-             o->feature_weight > 0 ? "on" : "off");
 }
 
 void adaptive_json(json_writer *w, const attack_plan *p)

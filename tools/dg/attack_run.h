@@ -1,7 +1,7 @@
-/* attack_run.h - one attack run as dg attack and dg demo make it: the
- * Teacher, the Student, the data and any adaptive models loaded from the
- * plan's files, the set made by the library (dg_advset_make) with a
- * progress bar and written, and example images. */
+/* attack_run.h - one attack run as dg attack makes it: the Teacher, the
+ * Student, the data and any adaptive models loaded from the plan's files,
+ * the set made by the library (dg_advset_make) with a progress bar and
+ * written, and example images, which dg demo writes of its sets too. */
 #ifndef DG_ATTACK_RUN_H
 #define DG_ATTACK_RUN_H
 
@@ -34,8 +34,6 @@ typedef struct attack_plan {
     uint32_t guard_members;         /* per class; 0: the guard's M */
     const char *model_list;         /* "a.dgm,b.dgm": whole models that
                                        join every attempt's loss */
-    const char *label; /* leads the set's description, such as the threat
-                          level (dg demo); NULL: none */
     /* --shard I/N: only the attempts of shard `shard`, whole batches of
      * the run's, marked in the set's description for dg advset merge;
      * shards 0: every attempt. */
@@ -57,17 +55,24 @@ typedef struct attack_run {
 /* Everything but the report, on r->plan.  Reports failures. */
 int attack_execute(attack_run *r);
 void attack_run_free(attack_run *r);
-/* attack_execute and attack_run_free, for dg demo. */
-int attack_write_set(const attack_plan *p);
 
-/* "; adaptive: ..." for an adversarial set's description, or "". */
-void adaptive_describe(const attack_plan *p, char *buf, size_t cap);
+/* The set's description (dg_advset_describe).  Reports failures. */
+int attack_describe(const attack_plan *p, char *text, size_t capacity);
 /* The "adaptive" key and object of a JSON report, if adaptive. */
 void adaptive_json(json_writer *w, const attack_plan *p);
 
+/* Example images of a set: the attempts' sources and targets in `data`
+ * (target_index per attempt, UINT32_MAX: none), n of them in `dir`. */
+typedef struct attack_examples {
+    const dg_advset *set;
+    const dg_dataset *data;
+    const uint32_t *target_index;
+    const char *dir;
+    uint32_t n;
+} attack_examples;
+
 /* The first successful attempts (then other ones within budget) as PNG
- * tiles and a sheet in r->plan.examples_dir (attack_examples.c).  Reports
- * failures. */
-int attack_write_examples(const attack_run *r);
+ * tiles and a sheet (attack_examples.c).  Reports failures. */
+int attack_write_examples(const attack_examples *x);
 
 #endif

@@ -254,15 +254,17 @@ static int print_text(const attack_run *r, const tally *all,
                       const tally *groups)
 {
     const dg_attack_opts *o = &r->plan.opts;
-    char adaptive[1024];
-    adaptive_describe(&r->plan, adaptive, sizeof adaptive);
+    char description[4096];
+    int rc = attack_describe(&r->plan, description, sizeof description);
+    if (rc != CLI_EXIT_OK) return rc;
+    const char *adaptive = strstr(description, "; adaptive: ");
     printf("%s %s attack, preset %s: %u attempts in %.1f s, written to %s\n",
            cli_name_of(attack_modes, o->targeted),
            cli_name_of(attack_methods, o->method),
            cli_name_of(attack_presets, r->plan.preset), all->attempts,
            r->seconds,
            r->plan.out_path);
-    if (*adaptive) printf("%s\n", adaptive + 2); /* without "; " */
+    if (adaptive) printf("%s\n", adaptive + 2); /* without "; " */
     printf("\n");
     cli_table t;
     table_init(&t, "lrrrrrr",

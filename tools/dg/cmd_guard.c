@@ -179,23 +179,13 @@ static int read_build_settings(const cli_args *args, build_settings *b)
 /* Building                                                                 */
 /* ------------------------------------------------------------------------ */
 
-
-/* State of the progress bars of one build. */
-typedef struct build_progress {
-    const char *work_dir;
-    bool merging; /* every differentiator comes from the work directory */
-    uint32_t reused; /* differentiators an earlier run left there */
-    bool building;     /* the differentiators' first report was seen */
-    const char *stage; /* of the bar on screen, or NULL */
-} build_progress;
-
 /* Hardening gets its own bar.  The differentiators' bar starts with the
  * library's first report: before it the library measures activations and
  * claims the work directory, and with a work directory that report counts
  * the differentiators reused from it.  The bar counts this run's
  * differentiators, so that its rate and ETA hold. */
-static int on_build_progress(void *user, const char *stage, uint64_t done,
-                             uint64_t total, double metric)
+int build_progress_report(void *user, const char *stage, uint64_t done,
+                          uint64_t total, double metric)
 {
     (void)metric;
     build_progress *p = user;
@@ -219,6 +209,14 @@ static int on_build_progress(void *user, const char *stage, uint64_t done,
     uint64_t skipped = building ? p->reused : 0;
     progress_update(done > skipped ? done - skipped : 0);
     return cli_interrupted();
+}
+
+int build_interrupted(const char *work_dir)
+{
+    if (!work_dir) return cli_error("interrupted");
+    return cli_error("interrupted; %s keeps the finished differentiators: "
+                     "run the same command again to resume",
+                     work_dir);
 }
 
 /* What a build did, for the summary. */
@@ -296,8 +294,11 @@ static dg_status run_step(const build_settings *b, const dg_guard_opts *o,
     }
 }
 
-/* guard_build_file for any step, also telling how many differentiators
- * the work directory held from an earlier run.  A shard writes no guard
+/* Builds a guard with a progress bar that Ctrl-C stops, for any step, and
+ * writes it, also telling how many differentiators the work directory
+ * held from an earlier run; the work directory (if any) keeps the
+ * finished ones so the same call resumes, and is removed once the guard
+ * is written (kept if writing fails).  A shard writes no guard
  * and keeps the work directory for the merge. */
 static int build_guard(const build_settings *b, const dg_model *student,
                        const dg_dataset *train, const dg_dataset *holdout,
@@ -307,18 +308,13 @@ static int build_guard(const build_settings *b, const dg_model *student,
     build_progress progress = {.work_dir = dir,
                                .merging = b->step == STEP_MERGE};
     dg_guard_opts opts = b->opts;
-    opts.progress = on_build_progress;
+    opts.progress = build_progress_report;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
     dg_status st = run_step(b, &opts, student, train, holdout, out);
     *seconds = monotonic_seconds() - start;
-    if (st == DG_E_CANCELLED && dir)
-        return cli_error("interrupted; %s keeps the finished "
-                         "differentiators: run the same command again to "
-                         "resume",
-                         dir);
-    if (st == DG_E_CANCELLED) return cli_error("interrupted");
+    if (st == DG_E_CANCELLED) return build_interrupted(dir);
     if (st != DG_OK) return cli_fail(st, "building the guard");
     if (progress.stage) progress_finish();
     *reused = progress.reused;
@@ -341,15 +337,6 @@ static int build_guard(const build_settings *b, const dg_model *student,
     else if (access(dir, F_OK) == 0)
         cli_error("kept %s: it holds files dg did not make", dir);
     return CLI_EXIT_OK;
-}
-
-int guard_build_file(const dg_guard_opts *o, const dg_model *student,
-                     const dg_dataset *train, const dg_dataset *holdout,
-                     const char *path, dg_guard **out, double *seconds)
-{
-    build_settings b = {.opts = *o, .output = path, .step = STEP_WHOLE};
-    uint32_t reused;
-    return build_guard(&b, student, train, holdout, out, seconds, &reused);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -7,8 +7,8 @@
 #include "commands.h"
 #include "train_common.h"
 
-static const train_defaults defaults = {PATCH_EPOCHS, PATCH_LR,
-                                        PATCH_SCHEDULE};
+static const train_defaults defaults = {
+    DG_TRAIN_PATCH_EPOCHS, DG_TRAIN_PATCH_LR, DG_TRAIN_PATCH_SCHEDULE};
 
 /* --cap, --cap-step, --cap-max and --patch-weight over the library's
  * defaults. */
@@ -68,7 +68,7 @@ static const cli_option patch_options[] = {
     {"cap-step", 0, "X", "added to CAP every epoch (default 200)"},
     {"cap-max", 0, "X", "CAP stops growing there (default 5000)"},
     {"patch-weight", 0, "X", "weight of the distance term (default 1e-6)"},
-    TRAIN_OPTIONS(PATCH_EPOCHS, PATCH_LR, PATCH_SCHEDULE),
+    TRAIN_OPTIONS(DG_TRAIN_PATCH_EPOCHS, DG_TRAIN_PATCH_LR, "constant"),
     CLI_OPTION_JSON,
     CLI_OPTION_QUIET,
     CLI_OPTIONS_END,

@@ -5,8 +5,8 @@
 #include "commands.h"
 #include "train_common.h"
 
-static const train_defaults defaults = {SCRATCH_EPOCHS, SCRATCH_LR,
-                                        SCRATCH_SCHEDULE};
+static const train_defaults defaults = {
+    DG_TRAIN_SCRATCH_EPOCHS, DG_TRAIN_SCRATCH_LR, DG_TRAIN_SCRATCH_SCHEDULE};
 
 /* "1x28x28" into shape[0..2]. */
 static int read_input_shape(const cli_args *args, uint32_t shape[3])
@@ -67,7 +67,7 @@ static const cli_option train_options[] = {
                           "Teacher with one output per class)"},
     {"input", 0, "CxHxW", "size image folders are converted to (default "
                           "1x28x28)"},
-    TRAIN_OPTIONS(SCRATCH_EPOCHS, SCRATCH_LR, SCRATCH_SCHEDULE),
+    TRAIN_OPTIONS(DG_TRAIN_SCRATCH_EPOCHS, DG_TRAIN_SCRATCH_LR, "constant"),
     CLI_OPTION_JSON,
     CLI_OPTION_QUIET,
     CLI_OPTIONS_END,

@@ -6,8 +6,8 @@
 #include "commands.h"
 #include "train_common.h"
 
-static const train_defaults defaults = {HEAD_EPOCHS, HEAD_LR,
-                                        HEAD_SCHEDULE};
+static const train_defaults defaults = {
+    DG_TRAIN_HEAD_EPOCHS, DG_TRAIN_HEAD_LR, DG_TRAIN_HEAD_SCHEDULE};
 
 static int make_student(const cli_args *args, const dg_model *teacher,
                         const class_data *data, uint64_t seed,
@@ -59,7 +59,7 @@ static const cli_option transfer_options[] = {
                     "the last hidden layer)"},
     {"head", 0, "SPEC", "architecture of the new layers (default fcN for N "
                         "classes)"},
-    TRAIN_OPTIONS(HEAD_EPOCHS, HEAD_LR, HEAD_SCHEDULE),
+    TRAIN_OPTIONS(DG_TRAIN_HEAD_EPOCHS, DG_TRAIN_HEAD_LR, "cosine"),
     CLI_OPTION_JSON,
     CLI_OPTION_QUIET,
     CLI_OPTIONS_END,

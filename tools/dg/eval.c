@@ -59,17 +59,27 @@ int eval_view_run(const dg_guard *guard, const dg_dataset *clean,
     opts.progress = progress_callback;
     opts.progress_user = &started;
     dg_status st = dg_eval_run(guard, clean, sets, names, n_sets, &opts,
-                               &out->eval);
+                               &out->made);
     if (started) progress_finish();
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
     if (st != DG_OK) return cli_fail(st, "evaluating the guard");
+    dg_eval *made = out->made;
+    int rc = eval_view_read(made, sets, out);
+    out->made = made;
+    return rc;
+}
+
+int eval_view_read(const dg_eval *e, const dg_advset *const *sets,
+                   eval_view *out)
+{
+    *out = (eval_view){.eval = e};
     int rc = read_view(out);
     return rc == CLI_EXIT_OK ? read_descriptions(out, sets) : rc;
 }
 
 void eval_view_free(eval_view *v)
 {
-    dg_eval_free(v->eval);
+    dg_eval_free(v->made);
     free(v->sets);
     free(v->rows);
     free(v->outcomes);

@@ -13,7 +13,8 @@
 
 /* An evaluation with everything the reports print. */
 typedef struct eval_view {
-    dg_eval *eval;
+    const dg_eval *eval;
+    dg_eval *made; /* eval_view_run's evaluation, freed with the view */
     dg_eval_info info;
     dg_eval_set *sets;         /* info.sets */
     dg_eval_row *rows;         /* info.rows */
@@ -28,6 +29,10 @@ typedef struct eval_view {
 int eval_view_run(const dg_guard *guard, const dg_dataset *clean,
                   const dg_advset *const *sets, const char *const *names,
                   uint32_t n_sets, const dg_eval_opts *o, eval_view *out);
+/* Reads an evaluation made elsewhere (dg demo's), of these sets, which
+ * stays its owner's.  Reports failures. */
+int eval_view_read(const dg_eval *e, const dg_advset *const *sets,
+                   eval_view *out);
 void eval_view_free(eval_view *v);
 
 /* Row k against set s. */

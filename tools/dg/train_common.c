@@ -25,20 +25,6 @@ static const cli_named schedules[] = {
     {NULL, 0},
 };
 
-int32_t optimizer_from_name(const char *name)
-{
-    for (const cli_named *v = optimizers; v->name; v++)
-        if (strcmp(v->name, name) == 0) return v->value;
-    return -1;
-}
-
-int32_t schedule_from_name(const char *name)
-{
-    for (const cli_named *v = schedules; v->name; v++)
-        if (strcmp(v->name, name) == 0) return v->value;
-    return -1;
-}
-
 /* The numeric TRAIN_OPTIONS, each a field of dg_train_opts. */
 #define TRAIN_FIELD(field, name, kind, min, max)                            \
     CLI_FIELD(dg_train_opts, field, name, kind, min, max)
@@ -70,7 +56,8 @@ static int read_train_options(const cli_args *args,
         rc = cli_choice(args, "optimizer", optimizers, "adam",
                         &o->optimizer);
     if (rc == CLI_EXIT_OK)
-        rc = cli_choice(args, "schedule", schedules, defaults->schedule,
+        rc = cli_choice(args, "schedule", schedules,
+                        cli_name_of(schedules, defaults->schedule),
                         &o->schedule);
     return rc;
 }
@@ -79,20 +66,12 @@ static int read_train_options(const cli_args *args,
 /* Training                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* State of the progress bar of one training call. */
-typedef struct train_progress {
-    const dg_train_opts *opts;
-    bool started;
-    uint64_t first_step; /* steps a resumed checkpoint had already done */
-    char label[32];      /* redrawn with the epoch and the running loss */
-} train_progress;
-
-static int on_train_progress(void *user, const char *stage, uint64_t done,
-                             uint64_t total, double loss)
+int train_progress_report(void *user, const char *stage, uint64_t done,
+                          uint64_t total, double loss)
 {
     (void)stage;
     train_progress *p = user;
-    uint64_t steps_per_epoch = total / p->opts->epochs;
+    uint64_t steps_per_epoch = total / p->epochs;
     uint64_t epoch = (done - 1) / steps_per_epoch + 1;
     if (!p->started) {
         p->started = true;
@@ -100,15 +79,23 @@ static int on_train_progress(void *user, const char *stage, uint64_t done,
         if (p->first_step > 0) {
             progress_clear();
             fprintf(stderr, "resuming from %s after epoch %" PRIu64 " of %u\n",
-                    p->opts->checkpoint_path, epoch - 1, p->opts->epochs);
+                    p->checkpoint, epoch - 1, p->epochs);
         }
         /* The bar counts this run's steps, so its rate and ETA hold. */
         progress_start(p->label, total - p->first_step);
     }
     snprintf(p->label, sizeof p->label, "ep %" PRIu64 "/%u loss %.3f", epoch,
-             p->opts->epochs, loss);
+             p->epochs, loss);
     progress_update(done - p->first_step);
     return cli_interrupted();
+}
+
+int train_interrupted(const char *checkpoint)
+{
+    if (!checkpoint) return cli_error("interrupted");
+    return cli_error("interrupted; %s keeps every finished epoch: run the "
+                     "same command again to resume",
+                     checkpoint);
 }
 
 int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
@@ -119,9 +106,10 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
     dg_status st = dg_dataset_count(ds, &out->samples);
     if (st != DG_OK) return cli_fail(st, "reading the training data");
 
-    train_progress progress = {.opts = o};
+    train_progress progress = {.epochs = o->epochs,
+                               .checkpoint = o->checkpoint_path};
     dg_train_opts opts = *o;
-    opts.progress = on_train_progress;
+    opts.progress = train_progress_report;
     opts.progress_user = &progress;
     catch_interrupts();
     double start = monotonic_seconds();
@@ -130,11 +118,7 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
                                                    &out->report);
     out->seconds = monotonic_seconds() - start;
     if (progress.started) progress_finish();
-    if (st == DG_E_CANCELLED && o->checkpoint_path)
-        return cli_error("interrupted; %s keeps every finished epoch: run "
-                         "the same command again to resume",
-                         o->checkpoint_path);
-    if (st == DG_E_CANCELLED) return cli_error("interrupted");
+    if (st == DG_E_CANCELLED) return train_interrupted(o->checkpoint_path);
     if (st != DG_OK) return cli_fail(st, "training %s", path);
     return CLI_EXIT_OK;
 }

@@ -1,6 +1,6 @@
-/* train_common.h - what train, transfer, evaluate and demo share: the
- * training option table, training with a progress bar that Ctrl-C stops
- * cleanly, saving, class names and evaluation of a model. */
+/* train_common.h - what train, transfer, patch, accuracy and demo share:
+ * the training option table, training with a progress bar that Ctrl-C
+ * stops cleanly, saving, class names and evaluation of a model. */
 #ifndef DG_TRAIN_COMMON_H
 #define DG_TRAIN_COMMON_H
 
@@ -14,28 +14,9 @@
 #define TRAIN_TEXT_(x) #x
 #define TRAIN_TEXT(x) TRAIN_TEXT_(x)
 
-/* A network trained from scratch (dg train, the demo's Teacher): the
- * library's defaults. */
-#define SCRATCH_EPOCHS 4
-#define SCRATCH_LR 0.001
-#define SCRATCH_SCHEDULE "constant"
-
-/* A new head on frozen features (dg transfer, the demo's Student) learns
- * from few samples and needs more epochs and a larger rate; tuned on a
- * validation split of the training data (doc/training.md). */
-#define HEAD_EPOCHS 50
-#define HEAD_LR 0.03
-#define HEAD_SCHEDULE "cosine"
-
-/* Wang et al.'s patch (dg patch, the demo's patched Student) fine-tunes
- * every layer: a small constant rate; 25 epochs take CAP from 200 to 5000
- * in steps of 200, as in their paper. */
-#define PATCH_EPOCHS 25
-#define PATCH_LR 0.001
-#define PATCH_SCHEDULE "constant"
-
-/* The options of dg_train_opts, shared by train and transfer, with the
- * command's defaults: EPOCHS and LR are numbers, SCHEDULE a string. */
+/* The options of dg_train_opts, shared by train, transfer and patch, with
+ * the command's defaults (the library's recipes, DG_TRAIN_*): EPOCHS and
+ * LR are numbers, SCHEDULE the name of the recipe's schedule. */
 #define TRAIN_OPTIONS(EPOCHS, LR, SCHEDULE)                                 \
     {"epochs", 'e', "E", "passes over the training data (default "          \
                          TRAIN_TEXT(EPOCHS) ")"},                           \
@@ -59,13 +40,8 @@
 typedef struct train_defaults {
     uint32_t epochs;
     double learning_rate;
-    const char *schedule;
+    int32_t schedule; /* DG_SCHEDULE_* */
 } train_defaults;
-
-/* The DG_OPTIMIZER_* or DG_SCHEDULE_* value of an option spelling ("adam",
- * "cosine"), or -1. */
-int32_t optimizer_from_name(const char *name);
-int32_t schedule_from_name(const char *name);
 
 /* What a training call did. */
 typedef struct train_outcome {
@@ -73,6 +49,21 @@ typedef struct train_outcome {
     uint32_t samples;  /* in the training set */
     double seconds;    /* spent by this run */
 } train_outcome;
+
+/* The progress bar of one training call: "ep 2/4 loss 0.321", counting
+ * this run's steps; a resumed checkpoint is said first.  Zero it, set
+ * epochs and checkpoint, and pass it as the dg_progress_fn's user. */
+typedef struct train_progress {
+    uint32_t epochs;
+    const char *checkpoint; /* NULL: none */
+    bool started;
+    uint64_t first_step; /* steps a resumed checkpoint had already done */
+    char label[32];      /* redrawn with the epoch and the running loss */
+} train_progress;
+int train_progress_report(void *user, const char *stage, uint64_t done,
+                          uint64_t total, double loss);
+/* Reports a training stopped by Ctrl-C, and what keeps its epochs. */
+int train_interrupted(const char *checkpoint);
 
 /* Trains m with a progress bar and writes it to path, removing the
  * checkpoint (dg_model_train_file).  Ctrl-C stops at the next step,
