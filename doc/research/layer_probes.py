@@ -133,8 +133,11 @@ def pgd(loss_fn, x0, eps, steps=100):
     return z.detach()
 
 
-def main(student_path, guard_path, spec, classes, sur_student_path, sur_guard_path,
-         sur_spec, n, eps_list, *sets):
+def setup(student_path, guard_path, spec, classes, sur_student_path,
+          sur_guard_path, sur_spec):
+    """The guard with probes fitted on one half of the clean images, the
+    surrogate with probes fitted on its own images, and the other half's
+    clean, correctly classified images for the thresholds."""
     classes = [int(c) for c in classes.split(',')]
     st, student, members, ranks = load_guard(student_path, guard_path)
     x, lab = images(spec, classes, st)
@@ -147,15 +150,29 @@ def main(student_path, guard_path, spec, classes, sur_student_path, sur_guard_pa
     sst, sur_student, sur_members, sur_ranks = load_guard(sur_student_path, sur_guard_path)
     xs, ls = images(sur_spec, classes, sst)
     surrogate = Guard(sur_student, sur_members, sur_ranks, xs, ls, len(classes))
+    return st, student, guard, surrogate, x, y, fit, cal, len(classes)
 
-    s_c, p_c = guard.stats(x[cal], y[cal])
-    t_s, t_p = torch.quantile(s_c, 0.03).item(), torch.quantile(p_c, 0.03).item()
-    lo, hi = 0.0, 0.03
-    for _ in range(30):  # the pair's common quantile that rejects 3% together
+
+def both_thresholds(s_c, p_c, target=0.03):
+    """The score's and the probes' thresholds at a common quantile that
+    rejects `target` of the clean images together, and that rate."""
+    lo, hi = 0.0, target
+    for _ in range(30):
         f = (lo + hi) / 2
         b_s, b_p = torch.quantile(s_c, f).item(), torch.quantile(p_c, f).item()
         frr = 1 - ((s_c >= b_s) & (p_c >= b_p)).float().mean().item()
-        lo, hi = (f, hi) if frr < 0.03 else (lo, f)
+        lo, hi = (f, hi) if frr < target else (lo, f)
+    return b_s, b_p, frr
+
+
+def main(student_path, guard_path, spec, classes, sur_student_path, sur_guard_path,
+         sur_spec, n, eps_list, *sets):
+    st, student, guard, surrogate, x, y, fit, cal, n_classes = setup(
+        student_path, guard_path, spec, classes, sur_student_path,
+        sur_guard_path, sur_spec)
+    s_c, p_c = guard.stats(x[cal], y[cal])
+    t_s, t_p = torch.quantile(s_c, 0.03).item(), torch.quantile(p_c, 0.03).item()
+    b_s, b_p, frr = both_thresholds(s_c, p_c)
     print('clean: %d (probes fitted on %d); both rule rejects %.1f%%'
           % (len(cal), len(fit), 100 * frr))
     print('%-32s %5s %8s %8s %8s' % ('attack', 'fooled', 'score', 'probe', 'both'))
@@ -174,7 +191,7 @@ def main(student_path, guard_path, spec, classes, sur_student_path, sur_guard_pa
         report(os.path.basename(path), xa, torch.tensor([it.success for it in s.items()]))
 
     x0, y0 = x[cal[:n]], y[cal[:n]]
-    t = (y0 + 1 + torch.randint(0, len(classes) - 1, (len(x0),), generator=GEN)) % len(classes)
+    t = (y0 + 1 + torch.randint(0, n_classes - 1, (len(x0),), generator=GEN)) % n_classes
     for eps in [float(e) for e in eps_list.split(',')]:
         for level, g in (('c', guard), ('b', surrogate)):
             for terms in ('members', 'both', 'probes'):

@@ -18,7 +18,7 @@ Judged on the given sets and on PGD attacks that aim at the members
 import sys, os
 import numpy as np, torch, torch.nn.functional as F
 import layer_probes as lp
-from layer_probes import load_guard, images, Guard, pgd, GEN
+from layer_probes import pgd, GEN
 import diffguard as d
 from diffguard.attack import AdversarialSet
 
@@ -43,27 +43,12 @@ def poe_loss(g, z, t, a):
     return out
 
 def main(student_path, guard_path, spec, classes, sst_path, sg_path, sspec, n, eps_list, *sets):
-    classes = [int(c) for c in classes.split(',')]
-    st, student, members, ranks = load_guard(student_path, guard_path)
-    x, lab = images(spec, classes, st)
-    with torch.no_grad():
-        y = student(x).argmax(1)
-    perm = torch.randperm(len(x), generator=GEN)
-    fit, cal = perm[: len(x) // 2], perm[len(x) // 2:]
-    cal = cal[y[cal] == lab[cal]]
-    guard = Guard(student, members, ranks, x[fit], lab[fit], len(classes))
-    sst, sur_student, sm, sr = load_guard(sst_path, sg_path)
-    xs, ls = images(sspec, classes, sst)
-    sur = Guard(sur_student, sm, sr, xs, ls, len(classes))
+    st, student, guard, sur, x, y, fit, cal, n_classes = lp.setup(
+        student_path, guard_path, spec, classes, sst_path, sg_path, sspec)
     s_c, p_c = guard.stats(x[cal], y[cal])
     q = lambda v: torch.quantile(v, 0.03).item()
     t_s = q(s_c)
-    lo, hi = 0.0, 0.03
-    for _ in range(30):
-        f = (lo + hi) / 2
-        b_s, b_p = torch.quantile(s_c, f).item(), torch.quantile(p_c, f).item()
-        frr = 1 - ((s_c >= b_s) & (p_c >= b_p)).float().mean().item()
-        lo, hi = (f, hi) if frr < 0.03 else (lo, f)
+    b_s, b_p, frr = lp.both_thresholds(s_c, p_c)
     t_sum = q(s_c + p_c)
     t_poe = {a: q(poe_stats(guard, x[cal], y[cal], a)) for a in ALPHAS}
     t_prod = q(prod_stats(guard, x[cal], y[cal]))
@@ -84,7 +69,7 @@ def main(student_path, guard_path, spec, classes, sst_path, sg_path, sspec, n, e
         xa = torch.tensor(np.asarray(s.batch(model=st)), dtype=torch.float32)
         report(os.path.basename(path), xa, torch.tensor([it.success for it in s.items()]))
     x0, y0 = x[cal[:n]], y[cal[:n]]
-    t = (y0 + 1 + torch.randint(0, len(classes) - 1, (len(x0),), generator=GEN)) % len(classes)
+    t = (y0 + 1 + torch.randint(0, n_classes - 1, (len(x0),), generator=GEN)) % n_classes
     for eps in [float(e) for e in eps_list.split(',')]:
         for level, g in (('c', guard), ('b', sur)):
             runs = [('members', lambda z: g.loss(z, t, 'members')), ('both', lambda z: g.loss(z, t, 'both'))]
