@@ -772,6 +772,12 @@ typedef struct dg_calibration {
     float frr_score;     /**< ... and by theta */
     uint32_t samples;    /**< clean held-out samples it was set on */
     int32_t pooled;      /**< non-zero: too few samples, all classes pooled */
+    /** How far the score rule's false rejection on fresh inputs may lie
+     *  from the target, from build to build: the standard deviation
+     *  sqrt(target (1 - target) / samples) of a rate set on `samples`
+     *  inputs (1 without any; doc/validator.md, "Uncertainty").  (Since
+     *  LIBDIFFGUARD_1.5; a caller built before it does not get it.) */
+    float frr_spread;
 } dg_calibration;
 
 /** The thresholds of class `cls` for `members` differentiators (1 to V).

@@ -260,6 +260,9 @@ START_TEST(calibration_reaches_the_requested_rate)
                     rejected += !out[i].accepted;
                 }
                 ck_assert_uint_eq(clean, cal.samples);
+                /* The spread of a rate set on that many inputs. */
+                ck_assert_double_eq_tol(cal.frr_spread,
+                                        sqrt(0.1 * 0.9 / clean), 1e-6);
                 double frr = (double)rejected / clean;
                 double recorded = rule == DG_RULE_VOTES ? cal.frr_votes : cal.frr_score;
                 ck_assert_double_eq_tol(frr, recorded, 1e-6);
@@ -1137,6 +1140,18 @@ START_TEST(old_names_and_capacities)
                       sizeof now.ratios / sizeof now.ratios[0]);
     ck_assert_uint_eq(dg_capacity(0), 0);
     ck_assert_uint_eq(dg_capacity(99), 0);
+    /* A dg_calibration from before frr_spread is served, and the field
+     * behind it left alone. */
+    dg_calibration cal;
+    memset(&cal, 0xab, sizeof cal);
+    cal.struct_size = offsetof(dg_calibration, frr_spread);
+    ck_assert_int_eq(dg_guard_calibration(guard, 0, 1, &cal), DG_OK);
+    ck_assert_uint_gt(cal.samples, 0);
+    uint32_t untouched;
+    memcpy(&untouched, &cal.frr_spread, sizeof untouched);
+    ck_assert_uint_eq(untouched, 0xababababu);
+    cal.struct_size = offsetof(dg_calibration, pooled);
+    ck_assert_int_eq(dg_guard_calibration(guard, 0, 1, &cal), DG_E_ABI);
 }
 END_TEST
 

@@ -1,5 +1,6 @@
 /* defence.c - public entry points of the pruner, the ensemble (guard) and
  * the validator. */
+#include <math.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
@@ -291,18 +292,25 @@ dg_status dg_guard_member_model(const dg_guard *g, uint32_t cls,
     return dg_model_join(g->student, (uint32_t)m->first, m->tail, out);
 }
 
+/* dg_calibration as first published, before frr_spread. */
+#define CALIBRATION_V1 offsetof(dg_calibration, frr_spread)
+
 dg_status dg_guard_calibration(const dg_guard *g, uint32_t cls,
                                   uint32_t members, dg_calibration *c)
 {
     DG_CHECK_ARG(g);
-    DG_CHECK_STRUCT(c, dg_calibration, sizeof(dg_calibration));
+    DG_CHECK_STRUCT(c, dg_calibration, CALIBRATION_V1);
     if (cls >= g->classes || members == 0 || members > g->variants)
         return dg_fail(DG_E_INVALID_ARG, "class %u with %u members (1 to %u)",
                        cls, members, g->variants);
     const dg_threshold *t = &g->per_class[cls].thresholds[members - 1];
+    double target = g->target_frr;
     dg_calibration v = {c->struct_size, t->tau,     t->theta,  t->frr_votes,
-                        t->frr_score,   t->samples, t->pooled};
-    memcpy(c, &v, sizeof v);
+                        t->frr_score,   t->samples, t->pooled,
+                        t->samples ? (float)sqrt(target * (1 - target) /
+                                                 t->samples)
+                                   : 1.0f};
+    dg_return_struct(c, &v, sizeof v);
     return DG_OK;
 }
 

@@ -174,7 +174,7 @@ class dg_calibration(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("tau", c_uint32),
                 ("theta", c_float), ("frr_votes", c_float),
                 ("frr_score", c_float), ("samples", c_uint32),
-                ("pooled", c_int32)]
+                ("pooled", c_int32), ("frr_spread", c_float)]
 
 
 class dg_validator_opts(ctypes.Structure):

@@ -2,6 +2,7 @@
 its description, clean inputs mostly accepted, every verdict consistent
 with its M, rule and calibration, host labels, batches split at max_batch,
 each differentiator as a whole model, file round trips, another Student refused, and errors."""
+import math
 import os
 import tempfile
 import unittest
@@ -44,6 +45,9 @@ class Defence(unittest.TestCase):
                 c = self.guard.calibration(cls, m)
                 self.assertTrue(1 <= c.tau <= m, c)
                 self.assertGreater(c.samples, 0)
+                t = self.guard.info.target_frr
+                self.assertAlmostEqual(
+                    c.frr_spread, math.sqrt(t * (1 - t) / c.samples), 6)
             self.assertEqual(self.guard.calibration(cls),
                              self.guard.calibration(cls, M))
 

@@ -380,14 +380,6 @@ static int gather_class(const dg_guard *g, const dg_model *student,
     return CLI_EXIT_OK;
 }
 
-/* How far the score rule's false rejection on fresh inputs may lie from
- * the target, from build to build: the standard deviation of a rate
- * estimated on n held-out inputs (doc/validator.md, Calibration). */
-static double frr_spread(double target, uint32_t n)
-{
-    return n ? sqrt(target * (1 - target) / n) : 1.0;
-}
-
 /* Fills s, to show the calibration of every M or of the default M. */
 static int gather(const dg_guard *g, const dg_model *student,
                   bool every_m, guard_summary *s)
@@ -456,8 +448,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
         table_cell(&t, "%.4f", (double)c->theta);
         table_cell(&t, "%.2f%%", 100.0 * c->frr_votes);
         table_cell(&t, "%.2f%%", 100.0 * c->frr_score);
-        table_cell(&t, "%.2f%%",
-                   100.0 * frr_spread(s->info.target_frr, c->samples));
+        table_cell(&t, "%.2f%%", 100.0 * c->frr_spread);
         table_cell(&t, "%u%s", c->samples, c->pooled ? " (all classes)" : "");
     }
     fputc('\n', stdout);
@@ -548,8 +539,7 @@ static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
         json_put_number(w, "theta", c->theta);
         json_put_number(w, "frr_votes", c->frr_votes);
         json_put_number(w, "frr_score", c->frr_score);
-        json_put_number(w, "frr_spread",
-                        frr_spread(s->info.target_frr, c->samples));
+        json_put_number(w, "frr_spread", c->frr_spread);
         json_put_int(w, "samples", c->samples);
         json_put_bool(w, "pooled", c->pooled);
         json_end_object(w);
