@@ -165,6 +165,22 @@ def both_thresholds(s_c, p_c, target=0.03):
     return b_s, b_p, frr
 
 
+def judge_sets(st, sets, report):
+    """report(name, images, fooled) for each adversarial set file."""
+    for path in sets:
+        s = AdversarialSet.load(path)
+        xa = torch.tensor(np.asarray(s.batch(model=st)), dtype=torch.float32)
+        report(os.path.basename(path), xa, torch.tensor([it.success for it in s.items()]))
+
+
+def attack_sources(x, y, cal, n, n_classes):
+    """The first n clean threshold images, their labels and a random
+    target class other than each label."""
+    x0, y0 = x[cal[:n]], y[cal[:n]]
+    t = (y0 + 1 + torch.randint(0, n_classes - 1, (len(x0),), generator=GEN)) % n_classes
+    return x0, t
+
+
 def main(student_path, guard_path, spec, classes, sur_student_path, sur_guard_path,
          sur_spec, n, eps_list, *sets):
     st, student, guard, surrogate, x, y, fit, cal, n_classes = setup(
@@ -185,13 +201,8 @@ def main(student_path, guard_path, spec, classes, sur_student_path, sur_guard_pa
         print('%-32s %5d' % (name, int(fooled.sum()))
               + ''.join('%7.1f%%' % (100 * r[fooled].float().mean().item()) for r in rules), flush=True)
 
-    for path in sets:
-        s = AdversarialSet.load(path)
-        xa = torch.tensor(np.asarray(s.batch(model=st)), dtype=torch.float32)
-        report(os.path.basename(path), xa, torch.tensor([it.success for it in s.items()]))
-
-    x0, y0 = x[cal[:n]], y[cal[:n]]
-    t = (y0 + 1 + torch.randint(0, n_classes - 1, (len(x0),), generator=GEN)) % n_classes
+    judge_sets(st, sets, report)
+    x0, t = attack_sources(x, y, cal, n, n_classes)
     for eps in [float(e) for e in eps_list.split(',')]:
         for level, g in (('c', guard), ('b', surrogate)):
             for terms in ('members', 'both', 'probes'):

@@ -15,12 +15,10 @@ Judged on the given sets and on PGD attacks that aim at the members
   python3 probe_rules.py STUDENT.dgm GUARD.dg DATA CLASSES \
       SUR_STUDENT.dgm SUR_GUARD.dg SUR_DATA N EPS[,EPS...] [SET.dgadv...]
 """
-import sys, os
-import numpy as np, torch, torch.nn.functional as F
+import sys
+import torch, torch.nn.functional as F
 import layer_probes as lp
-from layer_probes import pgd, GEN
-import diffguard as d
-from diffguard.attack import AdversarialSet
+from layer_probes import pgd
 
 ALPHAS = [0.5, 1.0, 2.0]
 
@@ -64,12 +62,8 @@ def main(student_path, guard_path, spec, classes, sst_path, sg_path, sspec, n, e
         print('%-34s %5d' % (name, int(fooled.sum()))
               + ''.join('%7.1f%%' % (100 * r[fooled].float().mean().item()) for r in rules), flush=True)
 
-    for path in sets:
-        s = AdversarialSet.load(path)
-        xa = torch.tensor(np.asarray(s.batch(model=st)), dtype=torch.float32)
-        report(os.path.basename(path), xa, torch.tensor([it.success for it in s.items()]))
-    x0, y0 = x[cal[:n]], y[cal[:n]]
-    t = (y0 + 1 + torch.randint(0, n_classes - 1, (len(x0),), generator=GEN)) % n_classes
+    lp.judge_sets(st, sets, report)
+    x0, t = lp.attack_sources(x, y, cal, n, n_classes)
     for eps in [float(e) for e in eps_list.split(',')]:
         for level, g in (('c', guard), ('b', sur)):
             runs = [('members', lambda z: g.loss(z, t, 'members')), ('both', lambda z: g.loss(z, t, 'both'))]
