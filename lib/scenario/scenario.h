@@ -183,4 +183,14 @@ dg_status scenario_obtain_guard(dg_scenario *s, uint32_t index);
 dg_status scenario_attack_sets(dg_scenario *s);
 dg_status scenario_level_sets(dg_scenario *s);
 
+/* The public views, whole, with struct_size the library's (view.c);
+ * indices checked by the caller. */
+void scenario_info_of(const dg_scenario *s, dg_scenario_info *out);
+void scenario_model_of(const dg_scenario *s, uint32_t index,
+                       dg_scenario_model *out);
+void scenario_guard_of(const dg_scenario *s, uint32_t index,
+                       dg_scenario_guard *out);
+void scenario_set_of(const dg_scenario *s, uint32_t index,
+                     dg_scenario_set *out);
+
 #endif
