@@ -1854,6 +1854,93 @@ DG_API dg_status dg_scenario_get_set(const dg_scenario *s, uint32_t index,
  *  scenario.  Thread: one at a time. */
 DG_API dg_status dg_scenario_get_eval(const dg_scenario *s, uint32_t which,
                                       const dg_eval **out);
+
+/* ------------------------------------------------------------------------ */
+/* Reports (experimental, since LIBDIFFGUARD_1.6)                           */
+/* ------------------------------------------------------------------------ */
+
+/** @name Parts of a report (dg_report_opts.parts), to combine with |
+ *  @{ */
+#define DG_REPORT_JSON 0x1u     /**< every number as JSON */
+#define DG_REPORT_MARKDOWN 0x2u /**< the tables in markdown */
+#define DG_REPORT_CHARTS 0x4u   /**< the charts, PNG files drawn with cairo */
+#define DG_REPORT_EXAMPLES 0x8u /**< example images of attack sets */
+#define DG_REPORT_ALL 0xfu      /**< every part */
+/** @} */
+
+/** @name Text forms of a report (dg_eval_format_report,
+ *  dg_scenario_format_report)
+ *  @{ */
+#define DG_FORMAT_JSON 1     /**< the report's JSON file */
+#define DG_FORMAT_MARKDOWN 2 /**< its markdown file */
+#define DG_FORMAT_TEXT 3     /**< the aligned tables `dg` prints */
+/** @} */
+
+/** What a report holds; fill with dg_report_opts_init.  New fields are
+ *  appended. */
+typedef struct dg_report_opts {
+    uint32_t struct_size; /**< set by dg_report_opts_init */
+    uint32_t parts;       /**< DG_REPORT_* bits; default DG_REPORT_ALL */
+    /** Example attempts per adversarial set, the successful ones first;
+     *  default 8. */
+    uint32_t examples;
+} dg_report_opts;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_report_opts_init(dg_report_opts *o, size_t struct_size);
+
+/** Writes the report of an evaluation into `folder` (created if needed),
+ *  as `dg eval --report` does: FOLDER/eval.json (DG_REPORT_JSON),
+ *  FOLDER/eval.md (DG_REPORT_MARKDOWN), and the charts
+ *  defence-vs-members.png (the first 6 sets), cost-vs-members.png and
+ *  roc-SET.png per set (DG_REPORT_CHARTS); doc/EVALUATION.md defines each
+ *  number.  Set names become file names.  Every file is written
+ *  atomically.  o NULL: the defaults.  Thread: any, with other calls
+ *  that only read the evaluation. */
+DG_API dg_status dg_eval_write_report(const dg_eval *e, const char *folder,
+                                      const dg_report_opts *o);
+
+/** A report of an evaluation as text in `format` (DG_FORMAT_*): eval.json,
+ *  eval.md, or the tables `dg eval` prints.  *length receives the bytes
+ *  the text needs with its terminating NUL; the text is copied only into
+ *  a buffer that holds them (text NULL: the size only; a smaller buffer
+ *  is DG_E_INVALID_ARG).  Thread: any, as dg_eval_write_report. */
+DG_API dg_status dg_eval_format_report(const dg_eval *e, int32_t format,
+                                       char *text, size_t capacity,
+                                       size_t *length);
+
+/** Writes the scenario's report into its folder, as `dg demo` does: the
+ *  example images of each attack stage set this run made,
+ *  DIR/examples-NAME (DG_REPORT_EXAMPLES, after the attack stage); the
+ *  charts of the evaluation and of the threat levels (DG_REPORT_CHARTS),
+ *  DIR/report.json (DG_REPORT_JSON) and DIR/report.md
+ *  (DG_REPORT_MARKDOWN), which need the eval stage (DG_E_STATE before
+ *  it).  o NULL: the defaults.  Thread: one at a time. */
+DG_API dg_status dg_scenario_write_report(const dg_scenario *s,
+                                          const dg_report_opts *o);
+
+/** The scenario's report as text (DG_FORMAT_*): report.json (its
+ *  "seconds" measured now), report.md, or the tables `dg demo` prints;
+ *  after the eval stage (DG_E_STATE before it).  The size contract of
+ *  dg_eval_format_report.  Thread: one at a time. */
+DG_API dg_status dg_scenario_format_report(const dg_scenario *s,
+                                           int32_t format, char *text,
+                                           size_t capacity, size_t *length);
+
+/** Example images of an adversarial set in `folder` (created if needed),
+ *  as `dg attack --examples` writes them: for o->examples attempts (the
+ *  successful ones first, then others within budget), NNN_source.png,
+ *  NNN_adversarial.png and NNN_diff.png (their difference, amplified
+ *  around mid grey), and sheet.png with a row per attempt and its target
+ *  image beside them.  Sources and targets are samples of `data`, the
+ *  data the set was made from; target_index holds one entry per attempt
+ *  (UINT32_MAX: no target image), as dg_advset_make gives it.  o NULL:
+ *  the defaults.  Thread: any. */
+DG_API dg_status dg_advset_write_examples(const dg_advset *set,
+                                          const dg_dataset *data,
+                                          const uint32_t *target_index,
+                                          const char *folder,
+                                          const dg_report_opts *o);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

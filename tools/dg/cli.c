@@ -541,6 +541,38 @@ int cli_check_output(int rc)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Text tables and reports                                                  */
+/* ------------------------------------------------------------------------ */
+
+int table_print(text_table *t, FILE *out, size_t indent)
+{
+    return table_write(t, out, indent) ? CLI_EXIT_OK
+                                       : cli_error("out of memory");
+}
+
+/* Formats the report into text (capacity bytes; NULL: the size only). */
+static dg_status format_report(const dg_eval *e, const dg_scenario *s,
+                               int32_t format, char *text, size_t capacity,
+                               size_t *length)
+{
+    return e ? dg_eval_format_report(e, format, text, capacity, length)
+             : dg_scenario_format_report(s, format, text, capacity, length);
+}
+
+int cli_print_report(const dg_eval *e, const dg_scenario *s, int32_t format)
+{
+    size_t length;
+    char *text = NULL;
+    dg_status st = format_report(e, s, format, NULL, 0, &length);
+    if (st == DG_OK && !(text = malloc(length)))
+        return cli_error("out of memory");
+    if (st == DG_OK) st = format_report(e, s, format, text, length, &length);
+    if (st == DG_OK) fputs(text, stdout);
+    free(text);
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "formatting the report");
+}
+
+/* ------------------------------------------------------------------------ */
 /* Image files                                                              */
 /* ------------------------------------------------------------------------ */
 

@@ -1,7 +1,9 @@
 /* cli.h - what every dg command shares: the command and option tables,
- * argument parsing, the failure reporter, a streaming JSON writer, aligned
- * text tables and a progress bar.  Commands use only this header and the
- * public diffguard.h. */
+ * argument parsing, the failure reporter and a progress bar, and the
+ * streaming JSON writer and aligned text tables of the library's reports
+ * (lib/report/text.h, whose json.c and table.c dg compiles in: they call
+ * nothing of the library).  Commands use only this header and the public
+ * diffguard.h. */
 #ifndef DG_CLI_H
 #define DG_CLI_H
 
@@ -12,6 +14,7 @@
 #include <stdio.h>
 
 #include "diffguard.h"
+#include "text.h"
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -222,75 +225,15 @@ int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
 /* ------------------------------------------------------------------------ */
-/* Text from files (json.c)                                                 */
+/* Text tables and reports                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Class names, layer names, file names and details may hold anything:
- * text output escapes control characters and invalid UTF-8 as the JSON
- * output does (\n, \u001b, U+FFFD), so none reaches the terminal raw. */
-/* fmt and its arguments formatted, then escaped (a newline in fmt too):
- * a malloc'd string, or NULL when out of memory. */
-char *text_vformat(const char *fmt, va_list ap);
-/* Prints text_vformat's string. */
-void text_printf(FILE *out, const char *fmt, ...) CLI_PRINTF(2, 3);
-
-/* ------------------------------------------------------------------------ */
-/* Streaming JSON writer (json.c)                                           */
-/* ------------------------------------------------------------------------ */
-
-#define JSON_MAX_DEPTH 32
-
-/* Writes indented JSON; commas and indentation are automatic.  Inside an
- * object, call json_key before each value. */
-typedef struct json_writer {
-    FILE *out;
-    int depth;
-    bool has_items[JSON_MAX_DEPTH]; /* the open container is not empty */
-    bool after_key;                 /* the next value follows a key */
-} json_writer;
-
-void json_init(json_writer *w, FILE *out);
-void json_begin_object(json_writer *w);
-void json_end_object(json_writer *w);
-void json_begin_array(json_writer *w);
-void json_end_array(json_writer *w);
-void json_key(json_writer *w, const char *key);
-/* Invalid UTF-8 becomes U+FFFD, so any C string makes valid JSON. */
-void json_string(json_writer *w, const char *s);
-/* Enough digits to give back the same float; NaN and infinities as null. */
-void json_number(json_writer *w, double value);
-void json_int(json_writer *w, int64_t value);
-void json_bool(json_writer *w, bool value);
-/* json_key and then the value: one member of the open object. */
-void json_put_string(json_writer *w, const char *key, const char *s);
-void json_put_number(json_writer *w, const char *key, double value);
-void json_put_int(json_writer *w, const char *key, int64_t value);
-void json_put_bool(json_writer *w, const char *key, bool value);
-
-/* ------------------------------------------------------------------------ */
-/* Aligned text tables (table.c)                                            */
-/* ------------------------------------------------------------------------ */
-
-#define TABLE_MAX_COLUMNS 16
-
-/* Collects cells row by row, then prints every column as wide as its
- * widest cell. */
-typedef struct cli_table {
-    const char *align; /* one letter per column: 'l'eft or 'r'ight */
-    size_t n_columns;
-    char **cells; /* row-major, starting with the header row if any */
-    size_t n_cells, capacity;
-    bool out_of_memory;
-} cli_table;
-
-/* headers has one entry per letter of align (at most TABLE_MAX_COLUMNS),
- * or is NULL for a table without a header row. */
-void table_init(cli_table *t, const char *align, const char *const *headers);
-/* Appends the next cell; rows wrap after the last column. */
-void table_cell(cli_table *t, const char *fmt, ...) CLI_PRINTF(2, 3);
-/* Prints the table indented by `indent` spaces and frees it.  Returns
- * CLI_EXIT_OK, or reports running out of memory. */
-int table_print(cli_table *t, FILE *out, size_t indent);
+/* table_write, reporting a failure.  Returns a CLI_EXIT_* code. */
+int table_print(text_table *t, FILE *out, size_t indent);
+/* A report the library formats (dg_eval_format_report, or
+ * dg_scenario_format_report when e is NULL) in `format`, printed on
+ * stdout.  Reports failures. */
+int cli_print_report(const dg_eval *e, const dg_scenario *s, int32_t format);
 
 /* ------------------------------------------------------------------------ */
 /* Progress on stderr (progress.c)                                          */

@@ -80,7 +80,7 @@ static void print_json(const accuracy_report *r)
 }
 
 /* "3 Dress", or "3" for an unnamed class. */
-static void class_heading(cli_table *t, const dg_model *m, uint32_t k)
+static void class_heading(text_table *t, const dg_model *m, uint32_t k)
 {
     const char *name = class_name(m, k);
     if (name[0])
@@ -92,7 +92,7 @@ static void class_heading(cli_table *t, const dg_model *m, uint32_t k)
 static int print_class_table(const accuracy_report *r)
 {
     const evaluation *e = &r->result;
-    cli_table t;
+    text_table t;
     table_init(&t, "rlrrr",
                (const char *const[]){"class", "name", "samples", "correct",
                                      "accuracy"});
@@ -123,7 +123,7 @@ static int print_confusion(const accuracy_report *r)
         uint32_t end = e->n_classes - first < MATRIX_COLUMNS
                            ? e->n_classes
                            : first + MATRIX_COLUMNS;
-        cli_table t;
+        text_table t;
         char align[TABLE_MAX_COLUMNS + 1] = "l";
         memset(align + 1, 'r', end - first);
         align[end - first + 1] = '\0';
@@ -145,7 +145,7 @@ static int print_confusion(const accuracy_report *r)
 static int print_text(const accuracy_report *r)
 {
     const evaluation *e = &r->result;
-    cli_table t;
+    text_table t;
     table_init(&t, "ll", NULL);
     table_cell(&t, "model");
     table_cell(&t, "%s", r->model_path);

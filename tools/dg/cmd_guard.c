@@ -420,7 +420,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
     printf("\n");
     text_printf(stdout, "class %u%s%s", cls, name[0] ? " " : "", name);
     printf("\n");
-    cli_table t;
+    text_table t;
     table_init(&t, "rrrlrrrr",
                (const char *const[]){"rank", "prune layer", "ratio", "mode",
                                      "pruned", "tail layers", "agreement",
@@ -460,7 +460,7 @@ static int print_class_text(const guard_summary *s, uint32_t cls)
 static int print_text(const guard_summary *s, const build_outcome *built)
 {
     const dg_guard_info *i = &s->info;
-    cli_table t;
+    text_table t;
     table_init(&t, "ll", NULL);
     table_cell(&t, "guard");
     table_cell(&t, "%s", s->guard_path);

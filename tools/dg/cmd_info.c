@@ -95,7 +95,7 @@ static int print_text(const model_summary *s)
     format_channels(p->mean, p->channels, mean, sizeof mean);
     format_channels(p->std, p->channels, std, sizeof std);
 
-    cli_table t;
+    text_table t;
     table_init(&t, "ll", NULL);
     table_cell(&t, "model");
     table_cell(&t, "%s", s->path);

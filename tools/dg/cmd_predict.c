@@ -104,7 +104,7 @@ static int report_image(predictor *p, const char *file)
     printf("%s", p->printed ? "\n" : "");
     text_printf(stdout, "%s", file);
     printf("\n");
-    cli_table t;
+    text_table t;
     table_init(&t, "rrl", NULL);
     for (uint32_t r = 0; r < p->top; r++) {
         uint32_t k = p->ranked[r];

@@ -147,7 +147,7 @@ static int report_text(const validation *v, const char *file,
                (double)d->threshold);
     else
         printf("rule score: accept at %.4f or more\n", (double)d->threshold);
-    cli_table t;
+    text_table t;
     table_init(&t, "rrlr",
                (const char *const[]){"rank", "label", "name", "score"});
     for (uint32_t r = 0; r < d->members; r++) {

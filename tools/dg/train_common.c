@@ -303,7 +303,7 @@ static int print_summary_text(const train_command *tc,
                               const train_outcome *t, const evaluation *test)
 {
     const dg_train_report *r = &t->report;
-    cli_table table;
+    text_table table;
     table_init(&table, "ll", NULL);
     table_cell(&table, "model");
     table_cell(&table, "%s", tc->output);

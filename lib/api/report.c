@@ -1,0 +1,116 @@
+/* report.c - public entry points of the reports (lib/report): argument
+ * and struct-size checks, then the room. */
+#include <stdlib.h>
+
+#include "api/api.h"
+#include "attack/advset.h"
+#include "io/dataset.h"
+#include "report/report.h"
+
+dg_status dg_report_opts_init(dg_report_opts *o, size_t struct_size)
+{
+    DG_INIT_STRUCT(o, struct_size, dg_report_opts);
+    o->parts = DG_REPORT_ALL;
+    o->examples = 8;
+    return DG_OK;
+}
+
+/* The caller's options over the defaults; o NULL: the defaults. */
+static dg_status complete_opts(const dg_report_opts *o, dg_report_opts *full)
+{
+    DG_TRY(dg_report_opts_init(full, sizeof *full));
+    if (!o) return DG_OK;
+    DG_CHECK_STRUCT(o, dg_report_opts, sizeof(dg_report_opts));
+    dg_complete_struct(full, sizeof *full, o);
+    if (full->parts & ~DG_REPORT_ALL)
+        return dg_fail(DG_E_INVALID_ARG, "parts 0x%x: DG_REPORT_* bits only",
+                       full->parts);
+    return DG_OK;
+}
+
+static dg_status check_format(int32_t format, size_t *length)
+{
+    DG_CHECK_ARG(length);
+    *length = 0;
+    if (format != DG_FORMAT_JSON && format != DG_FORMAT_MARKDOWN &&
+        format != DG_FORMAT_TEXT)
+        return dg_fail(DG_E_INVALID_ARG, "format %d: DG_FORMAT_JSON, "
+                       "DG_FORMAT_MARKDOWN or DG_FORMAT_TEXT", format);
+    return DG_OK;
+}
+
+/* The text and its terminator under dg_copy_out's size contract. */
+static dg_status copy_text(char *made, size_t len, char *text,
+                           size_t capacity, size_t *length)
+{
+    const dg_writer w = {.data = (uint8_t *)made, .len = len + 1,
+                         .cap = len + 1};
+    dg_status st = dg_copy_out(&w, text, capacity, length, "report");
+    free(made);
+    return st;
+}
+
+dg_status dg_eval_write_report(const dg_eval *e, const char *folder,
+                               const dg_report_opts *o)
+{
+    DG_CHECK_ARG(e && folder && *folder);
+    dg_report_opts full;
+    DG_TRY(complete_opts(o, &full));
+    return report_eval_files(e, folder, full.parts);
+}
+
+dg_status dg_eval_format_report(const dg_eval *e, int32_t format, char *text,
+                                size_t capacity, size_t *length)
+{
+    DG_TRY(check_format(format, length));
+    DG_CHECK_ARG(e);
+    char *made;
+    size_t len;
+    DG_TRY(report_eval_text(e, format, &made, &len));
+    return copy_text(made, len, text, capacity, length);
+}
+
+dg_status dg_scenario_write_report(const dg_scenario *s,
+                                   const dg_report_opts *o)
+{
+    DG_CHECK_ARG(s);
+    dg_report_opts full;
+    DG_TRY(complete_opts(o, &full));
+    return report_scenario_files(s, full.parts, full.examples);
+}
+
+dg_status dg_scenario_format_report(const dg_scenario *s, int32_t format,
+                                    char *text, size_t capacity,
+                                    size_t *length)
+{
+    DG_TRY(check_format(format, length));
+    DG_CHECK_ARG(s);
+    char *made;
+    size_t len;
+    DG_TRY(report_scenario_text(s, format, &made, &len));
+    return copy_text(made, len, text, capacity, length);
+}
+
+dg_status dg_advset_write_examples(const dg_advset *set,
+                                   const dg_dataset *data,
+                                   const uint32_t *target_index,
+                                   const char *folder,
+                                   const dg_report_opts *o)
+{
+    DG_CHECK_ARG(set && data && target_index && folder && *folder);
+    dg_report_opts full;
+    DG_TRY(complete_opts(o, &full));
+    if (data->channels != set->shape.c || data->height != set->shape.h ||
+        data->width != set->shape.w)
+        return dg_fail(DG_E_SHAPE, "the set's images are %ux%ux%u; the "
+                       "data's samples %ux%ux%u", set->shape.c, set->shape.h,
+                       set->shape.w, data->channels, data->height,
+                       data->width);
+    for (uint32_t i = 0; i < set->count; i++)
+        if (target_index[i] != UINT32_MAX && target_index[i] >= data->count)
+            return dg_fail(DG_E_INVALID_ARG, "target_index[%u] is %u; the "
+                           "data set has %u samples", i, target_index[i],
+                           data->count);
+    return report_write_examples(set, data, target_index, folder,
+                                 full.examples);
+}
