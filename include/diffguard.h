@@ -1941,6 +1941,16 @@ DG_API dg_status dg_advset_write_examples(const dg_advset *set,
                                           const uint32_t *target_index,
                                           const char *folder,
                                           const dg_report_opts *o);
+
+/** What `dg info` prints of a model: its input and preprocessing, each
+ *  layer (kind, inputs, output shape, kernel, parameters, frozen, pruned
+ *  units) and its classes, as DG_FORMAT_JSON or DG_FORMAT_TEXT
+ *  (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED); `name`, such as its file,
+ *  heads the report (NULL: none).  The size contract of
+ *  dg_eval_format_report.  Thread: any. */
+DG_API dg_status dg_model_format_report(const dg_model *m, const char *name,
+                                        int32_t format, char *text,
+                                        size_t capacity, size_t *length);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

@@ -91,6 +91,20 @@ dg_status dg_scenario_format_report(const dg_scenario *s, int32_t format,
     return copy_text(made, len, text, capacity, length);
 }
 
+dg_status dg_model_format_report(const dg_model *m, const char *name,
+                                 int32_t format, char *text, size_t capacity,
+                                 size_t *length)
+{
+    DG_TRY(check_format(format, length));
+    DG_CHECK_ARG(m);
+    if (format == DG_FORMAT_MARKDOWN)
+        return dg_fail(DG_E_UNSUPPORTED, "a model's report is JSON or text");
+    char *made;
+    size_t len;
+    DG_TRY(report_model_text(m, name, format, &made, &len));
+    return copy_text(made, len, text, capacity, length);
+}
+
 dg_status dg_advset_write_examples(const dg_advset *set,
                                    const dg_dataset *data,
                                    const uint32_t *target_index,

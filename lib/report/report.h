@@ -5,7 +5,7 @@
  * number).  An evaluation is read once into plain arrays (eval_view.c),
  * then written by eval_report.c (JSON, tables, markdown), eval_charts.c,
  * levels.c (the scenario's threat levels), scenario_report.c and
- * examples.c; write.c turns them into text and files, and reports.c
+ * examples.c, and a model's (model_report.c); write.c turns them into text and files, and reports.c
  * says which files a report is. */
 #ifndef DG_REPORT_REPORT_H
 #define DG_REPORT_REPORT_H
@@ -164,6 +164,10 @@ dg_status report_eval_text(const dg_eval *e, int32_t format, char **text,
                            size_t *len);
 dg_status report_scenario_text(const dg_scenario *s, int32_t format,
                                char **text, size_t *len);
+/* What dg info prints of a model, headed by `name` (NULL: none), as
+ * DG_FORMAT_JSON or DG_FORMAT_TEXT (model_report.c). */
+dg_status report_model_text(const dg_model *m, const char *name,
+                            int32_t format, char **text, size_t *len);
 
 /* ------------------------------------------------------------------------ */
 /* Text and files (write.c)                                                 */

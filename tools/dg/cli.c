@@ -551,22 +551,26 @@ int table_print(text_table *t, FILE *out, size_t indent)
 }
 
 /* Formats the report into text (capacity bytes; NULL: the size only). */
-static dg_status format_report(const dg_eval *e, const dg_scenario *s,
-                               int32_t format, char *text, size_t capacity,
-                               size_t *length)
+static dg_status format_report(const cli_report *r, int32_t format,
+                               char *text, size_t capacity, size_t *length)
 {
-    return e ? dg_eval_format_report(e, format, text, capacity, length)
-             : dg_scenario_format_report(s, format, text, capacity, length);
+    if (r->eval)
+        return dg_eval_format_report(r->eval, format, text, capacity, length);
+    if (r->scenario)
+        return dg_scenario_format_report(r->scenario, format, text, capacity,
+                                         length);
+    return dg_model_format_report(r->model, r->name, format, text, capacity,
+                                  length);
 }
 
-int cli_print_report(const dg_eval *e, const dg_scenario *s, int32_t format)
+int cli_print_report(const cli_report *r, int32_t format)
 {
     size_t length;
     char *text = NULL;
-    dg_status st = format_report(e, s, format, NULL, 0, &length);
+    dg_status st = format_report(r, format, NULL, 0, &length);
     if (st == DG_OK && !(text = malloc(length)))
         return cli_error("out of memory");
-    if (st == DG_OK) st = format_report(e, s, format, text, length, &length);
+    if (st == DG_OK) st = format_report(r, format, text, length, &length);
     if (st == DG_OK) fputs(text, stdout);
     free(text);
     return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "formatting the report");

@@ -230,10 +230,17 @@ int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
 /* table_write, reporting a failure.  Returns a CLI_EXIT_* code. */
 int table_print(text_table *t, FILE *out, size_t indent);
-/* A report the library formats (dg_eval_format_report, or
- * dg_scenario_format_report when e is NULL) in `format`, printed on
- * stdout.  Reports failures. */
-int cli_print_report(const dg_eval *e, const dg_scenario *s, int32_t format);
+/* What a report the library formats is of: one of the three. */
+typedef struct cli_report {
+    const dg_eval *eval;         /* dg_eval_format_report */
+    const dg_scenario *scenario; /* dg_scenario_format_report */
+    const dg_model *model;       /* dg_model_format_report ... */
+    const char *name;            /* ... naming it so (its file) */
+} cli_report;
+
+/* The report in `format` (DG_FORMAT_*), printed on stdout.  Reports
+ * failures. */
+int cli_print_report(const cli_report *r, int32_t format);
 
 /* ------------------------------------------------------------------------ */
 /* Progress on stderr (progress.c)                                          */

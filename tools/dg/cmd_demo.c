@@ -135,7 +135,7 @@ static int report(const demo *d)
 {
     int rc = write_report(d, DG_REPORT_JSON | DG_REPORT_MARKDOWN);
     if (rc == CLI_EXIT_OK)
-        rc = cli_print_report(NULL, d->scenario,
+        rc = cli_print_report(&(cli_report){.scenario = d->scenario},
                               d->json ? DG_FORMAT_JSON : DG_FORMAT_TEXT);
     if (rc == CLI_EXIT_OK && !d->json)
         printf("\nreport: %s/report.md and %s/report.json\n", d->info.dir,

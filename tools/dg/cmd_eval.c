@@ -150,9 +150,9 @@ static int run_eval(const cli_args *args)
         if (st != DG_OK) rc = cli_fail(st, "writing the report to %s", report);
     }
     if (rc == CLI_EXIT_OK)
-        rc = cli_print_report(result, NULL, cli_flag(args, "json")
-                                                ? DG_FORMAT_JSON
-                                                : DG_FORMAT_TEXT);
+        rc = cli_print_report(&(cli_report){.eval = result},
+                              cli_flag(args, "json") ? DG_FORMAT_JSON
+                                                     : DG_FORMAT_TEXT);
     dg_eval_free(result);
     close_inputs(&e);
     return rc;
