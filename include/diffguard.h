@@ -1884,6 +1884,9 @@ typedef struct dg_report_opts {
     /** Example attempts per adversarial set, the successful ones first;
      *  default 8. */
     uint32_t examples;
+    /** Guard reports: 1 (default) shows the calibration of every M, 0
+     *  only that of the guard's default M. */
+    int32_t every_m;
 } dg_report_opts;
 
 /** Defaults as documented on each field.  Thread: any. */
@@ -1950,6 +1953,17 @@ DG_API dg_status dg_advset_write_examples(const dg_advset *set,
  *  dg_eval_format_report.  Thread: any. */
 DG_API dg_status dg_model_format_report(const dg_model *m, const char *name,
                                         int32_t format, char *text,
+                                        size_t capacity, size_t *length);
+
+/** What `dg guard info` prints of each class of a guard: its
+ *  differentiators by rank (prune layer, ratio, mode, pruned units, tail
+ *  layers, agreement, score) and the calibration of every M or of the
+ *  default M (o->every_m), as DG_FORMAT_TEXT or DG_FORMAT_JSON, an array
+ *  with an object per class (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED).
+ *  Class names are the Student's.  o NULL: the defaults.  The size
+ *  contract of dg_eval_format_report.  Thread: any. */
+DG_API dg_status dg_guard_format_report(const dg_guard *g, int32_t format,
+                                        const dg_report_opts *o, char *text,
                                         size_t capacity, size_t *length);
 #endif /* DG_EXPERIMENTAL_API */
 

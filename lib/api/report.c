@@ -4,7 +4,10 @@
 
 #include "api/api.h"
 #include "attack/advset.h"
+#include "core/alloc.h"
+#include "defence/ensemble.h"
 #include "io/dataset.h"
+#include "nn/model.h"
 #include "report/report.h"
 
 dg_status dg_report_opts_init(dg_report_opts *o, size_t struct_size)
@@ -12,6 +15,7 @@ dg_status dg_report_opts_init(dg_report_opts *o, size_t struct_size)
     DG_INIT_STRUCT(o, struct_size, dg_report_opts);
     o->parts = DG_REPORT_ALL;
     o->examples = 8;
+    o->every_m = 1;
     return DG_OK;
 }
 
@@ -103,6 +107,58 @@ dg_status dg_model_format_report(const dg_model *m, const char *name,
     size_t len;
     DG_TRY(report_model_text(m, name, format, &made, &len));
     return copy_text(made, len, text, capacity, length);
+}
+
+/* The guard's public views, each class's members and calibration rows. */
+static dg_status gather_guard(const dg_guard *g, bool every_m, guard_view *v)
+{
+    v->info.struct_size = sizeof v->info;
+    DG_TRY(dg_guard_get_info(g, &v->info));
+    const dg_guard_info *i = &v->info;
+    v->first_m = every_m ? 1 : i->members;
+    v->last_m = every_m ? i->variants : i->members;
+    size_t cells = (size_t)i->classes * i->variants;
+    DG_TRY(dg_alloc_array((void **)&v->members, cells, sizeof *v->members,
+                          "report"));
+    DG_TRY(dg_alloc_array((void **)&v->calibration, cells,
+                          sizeof *v->calibration, "report"));
+    DG_TRY(dg_alloc_array((void **)&v->class_names, i->classes,
+                          sizeof *v->class_names, "report"));
+    for (uint32_t c = 0; c < i->classes; c++) {
+        v->class_names[c] = dg_model_class_label(g->student, c);
+        for (uint32_t r = 0; r < i->variants; r++) {
+            dg_member_info *m = &v->members[c * i->variants + r];
+            m->struct_size = sizeof *m;
+            DG_TRY(dg_guard_member(g, c, r, m));
+        }
+        for (uint32_t M = 1; M <= i->variants; M++) {
+            dg_calibration *k = &v->calibration[c * i->variants + M - 1];
+            k->struct_size = sizeof *k;
+            DG_TRY(dg_guard_calibration(g, c, M, k));
+        }
+    }
+    return DG_OK;
+}
+
+dg_status dg_guard_format_report(const dg_guard *g, int32_t format,
+                                 const dg_report_opts *o, char *text,
+                                 size_t capacity, size_t *length)
+{
+    DG_TRY(check_format(format, length));
+    DG_CHECK_ARG(g);
+    if (format == DG_FORMAT_MARKDOWN)
+        return dg_fail(DG_E_UNSUPPORTED, "a guard's report is JSON or text");
+    dg_report_opts full;
+    DG_TRY(complete_opts(o, &full));
+    guard_view v = {0};
+    char *made = NULL;
+    size_t len;
+    dg_status st = gather_guard(g, full.every_m != 0, &v);
+    if (st == DG_OK) st = report_guard_text(&v, format, &made, &len);
+    free(v.members);
+    free(v.calibration);
+    free(v.class_names);
+    return st == DG_OK ? copy_text(made, len, text, capacity, length) : st;
 }
 
 dg_status dg_advset_write_examples(const dg_advset *set,

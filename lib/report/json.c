@@ -205,6 +205,21 @@ void json_bool(json_writer *w, bool value)
     fputs(value ? "true" : "false", w->out);
 }
 
+void json_raw(json_writer *w, const char *json)
+{
+    if (w->failed) return;
+    before_value(w);
+    /* Its lines move in to this depth; its final newline goes.  Strings
+     * hold no raw newline, so each one ends a line of the layout. */
+    size_t len = strlen(json);
+    while (len > 0 && json[len - 1] == '\n') len--;
+    for (size_t i = 0; i < len; i++) {
+        fputc(json[i], w->out);
+        if (json[i] == '\n')
+            for (int d = 0; d < w->depth; d++) fputs("  ", w->out);
+    }
+}
+
 void json_put_string(json_writer *w, const char *key, const char *s)
 {
     json_key(w, key);

@@ -147,6 +147,25 @@ bool scenario_report_markdown(const void *r, FILE *out);
 bool scenario_report_table(const void *r, FILE *out);
 
 /* ------------------------------------------------------------------------ */
+/* A guard's classes (guard_report.c)                                       */
+/* ------------------------------------------------------------------------ */
+
+/* A guard as its public views show it, gathered by lib/api (which keeps
+ * the guard's views beside its other functions). */
+typedef struct guard_view {
+    dg_guard_info info;
+    dg_member_info *members;     /* [class * variants + rank] */
+    dg_calibration *calibration; /* [class * variants + M - 1] */
+    const char **class_names;    /* the Student's */
+    uint32_t first_m, last_m;    /* calibration rows to show */
+} guard_view;
+
+/* Each class's differentiators and calibration, as DG_FORMAT_JSON (an
+ * array of an object per class) or DG_FORMAT_TEXT. */
+dg_status report_guard_text(const guard_view *g, int32_t format,
+                            char **text, size_t *len);
+
+/* ------------------------------------------------------------------------ */
 /* The room's entries (reports.c), on checked arguments                     */
 /* ------------------------------------------------------------------------ */
 

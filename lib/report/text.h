@@ -61,6 +61,9 @@ void json_string(json_writer *w, const char *s);
 void json_number(json_writer *w, double value);
 void json_int(json_writer *w, int64_t value);
 void json_bool(json_writer *w, bool value);
+/* A value that a json_writer wrote as a whole document (such as a
+ * library report), indented to its place here. */
+void json_raw(json_writer *w, const char *json);
 /* json_key and then the value: one member of the open object. */
 void json_put_string(json_writer *w, const char *key, const char *s);
 void json_put_number(json_writer *w, const char *key, double value);

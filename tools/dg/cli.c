@@ -559,21 +559,34 @@ static dg_status format_report(const cli_report *r, int32_t format,
     if (r->scenario)
         return dg_scenario_format_report(r->scenario, format, text, capacity,
                                          length);
+    if (r->guard)
+        return dg_guard_format_report(r->guard, format, r->opts, text,
+                                      capacity, length);
     return dg_model_format_report(r->model, r->name, format, text, capacity,
                                   length);
 }
 
-int cli_print_report(const cli_report *r, int32_t format)
+int cli_format_report(const cli_report *r, int32_t format, char **text)
 {
     size_t length;
-    char *text = NULL;
+    *text = NULL;
     dg_status st = format_report(r, format, NULL, 0, &length);
-    if (st == DG_OK && !(text = malloc(length)))
+    if (st == DG_OK && !(*text = malloc(length)))
         return cli_error("out of memory");
-    if (st == DG_OK) st = format_report(r, format, text, length, &length);
-    if (st == DG_OK) fputs(text, stdout);
+    if (st == DG_OK) st = format_report(r, format, *text, length, &length);
+    if (st == DG_OK) return CLI_EXIT_OK;
+    free(*text);
+    *text = NULL;
+    return cli_fail(st, "formatting the report");
+}
+
+int cli_print_report(const cli_report *r, int32_t format)
+{
+    char *text;
+    int rc = cli_format_report(r, format, &text);
+    if (rc == CLI_EXIT_OK) fputs(text, stdout);
     free(text);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "formatting the report");
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -230,16 +230,20 @@ int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
 /* table_write, reporting a failure.  Returns a CLI_EXIT_* code. */
 int table_print(text_table *t, FILE *out, size_t indent);
-/* What a report the library formats is of: one of the three. */
+/* What a report the library formats is of: one of the four. */
 typedef struct cli_report {
     const dg_eval *eval;         /* dg_eval_format_report */
     const dg_scenario *scenario; /* dg_scenario_format_report */
+    const dg_guard *guard;       /* dg_guard_format_report, with opts */
+    const dg_report_opts *opts;
     const dg_model *model;       /* dg_model_format_report ... */
     const char *name;            /* ... naming it so (its file) */
 } cli_report;
 
-/* The report in `format` (DG_FORMAT_*), printed on stdout.  Reports
+/* The report in `format` (DG_FORMAT_*) into a malloc'd *text.  Reports
  * failures. */
+int cli_format_report(const cli_report *r, int32_t format, char **text);
+/* The same, printed on stdout. */
 int cli_print_report(const cli_report *r, int32_t format);
 
 /* ------------------------------------------------------------------------ */
