@@ -1965,6 +1965,22 @@ DG_API dg_status dg_model_format_report(const dg_model *m, const char *name,
 DG_API dg_status dg_guard_format_report(const dg_guard *g, int32_t format,
                                         const dg_report_opts *o, char *text,
                                         size_t capacity, size_t *length);
+
+/** What `dg accuracy` prints of a model measured on labelled data: the
+ *  accuracy overall and per class and the confusion matrix, from
+ *  `confusion` as dg_model_evaluate fills it (confusion_len k * k for the
+ *  model's k classes), as DG_FORMAT_TEXT or DG_FORMAT_JSON
+ *  (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED); `model_name` and
+ *  `data_name`, such as the model's file and the data's spec, head the
+ *  report (NULL: none).  The size contract of dg_eval_format_report.
+ *  Thread: any. */
+DG_API dg_status dg_model_format_accuracy(const dg_model *m,
+                                          const uint32_t *confusion,
+                                          size_t confusion_len,
+                                          const char *model_name,
+                                          const char *data_name,
+                                          int32_t format, char *text,
+                                          size_t capacity, size_t *length);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

@@ -109,6 +109,29 @@ dg_status dg_model_format_report(const dg_model *m, const char *name,
     return copy_text(made, len, text, capacity, length);
 }
 
+dg_status dg_model_format_accuracy(const dg_model *m,
+                                   const uint32_t *confusion,
+                                   size_t confusion_len,
+                                   const char *model_name,
+                                   const char *data_name, int32_t format,
+                                   char *text, size_t capacity,
+                                   size_t *length)
+{
+    DG_TRY(check_format(format, length));
+    DG_CHECK_ARG(m && confusion);
+    if (format == DG_FORMAT_MARKDOWN)
+        return dg_fail(DG_E_UNSUPPORTED, "an accuracy report is JSON or text");
+    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    if (confusion_len != (size_t)k * k)
+        return dg_fail(DG_E_SHAPE, "confusion holds %zu entries; the model's "
+                       "%u classes need %u x %u", confusion_len, k, k, k);
+    char *made;
+    size_t len;
+    DG_TRY(report_accuracy_text(m, confusion, model_name, data_name, format,
+                                &made, &len));
+    return copy_text(made, len, text, capacity, length);
+}
+
 /* The guard's public views, each class's members and calibration rows. */
 static dg_status gather_guard(const dg_guard *g, bool every_m, guard_view *v)
 {

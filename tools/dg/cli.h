@@ -230,7 +230,7 @@ int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
 /* table_write, reporting a failure.  Returns a CLI_EXIT_* code. */
 int table_print(text_table *t, FILE *out, size_t indent);
-/* What a report the library formats is of: one of the four. */
+/* What a report the library formats is of. */
 typedef struct cli_report {
     const dg_eval *eval;         /* dg_eval_format_report */
     const dg_scenario *scenario; /* dg_scenario_format_report */
@@ -238,6 +238,11 @@ typedef struct cli_report {
     const dg_report_opts *opts;
     const dg_model *model;       /* dg_model_format_report ... */
     const char *name;            /* ... naming it so (its file) */
+    /* With model: dg_model_format_accuracy of this confusion matrix, on
+     * the data named data_name. */
+    const uint32_t *confusion;
+    size_t confusion_len;
+    const char *data_name;
 } cli_report;
 
 /* The report in `format` (DG_FORMAT_*) into a malloc'd *text.  Reports
