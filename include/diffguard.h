@@ -1981,6 +1981,17 @@ DG_API dg_status dg_model_format_accuracy(const dg_model *m,
                                           const char *data_name,
                                           int32_t format, char *text,
                                           size_t capacity, size_t *length);
+
+/** The `top` (1 to the model's classes) most probable classes of input
+ *  `index` of the last dg_session_run, as `dg predict` prints them: into
+ *  classes[] and their probabilities into probabilities[] (top entries
+ *  each), most probable first, the lower class first on ties.  The
+ *  probabilities are a softmax of the outputs, or the outputs themselves
+ *  when the model ends in a softmax layer.  DG_E_STATE before a run.
+ *  Thread: as dg_session_run. */
+DG_API dg_status dg_session_top_classes(const dg_session *s, uint32_t index,
+                                        uint32_t top, uint32_t *classes,
+                                        double *probabilities);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

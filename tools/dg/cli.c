@@ -489,23 +489,6 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
     }
 }
 
-void cli_probabilities(const float *outputs, uint32_t k,
-                       bool ends_in_softmax, double *probability)
-{
-    double largest = -INFINITY, sum = 0;
-    for (uint32_t j = 0; j < k; j++) {
-        probability[j] = outputs[j];
-        if (outputs[j] > largest) largest = outputs[j];
-    }
-    if (ends_in_softmax) return;
-    /* Subtracting the largest logit keeps exp() from overflowing. */
-    for (uint32_t j = 0; j < k; j++) {
-        probability[j] = exp(probability[j] - largest);
-        sum += probability[j];
-    }
-    for (uint32_t j = 0; j < k; j++) probability[j] /= sum;
-}
-
 const char *cli_rule_name(int32_t rule)
 {
     return rule == DG_RULE_SCORE ? "score" : "votes";

@@ -179,10 +179,6 @@ void data_free(class_data *d);
 /* Model outputs                                                            */
 /* ------------------------------------------------------------------------ */
 
-/* Class probabilities from one sample's k outputs: a softmax over logits,
- * or the outputs themselves when the model ends in a softmax layer. */
-void cli_probabilities(const float *outputs, uint32_t k,
-                       bool ends_in_softmax, double *probability);
 /* "score" or "votes", as options and reports spell DG_RULE_*. */
 const char *cli_rule_name(int32_t rule);
 
