@@ -489,11 +489,6 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
     }
 }
 
-const char *cli_rule_name(int32_t rule)
-{
-    return rule == DG_RULE_SCORE ? "score" : "votes";
-}
-
 int cli_run(const cli_command *cmd, int argc, char **argv)
 {
     current_command = cmd->name;

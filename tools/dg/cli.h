@@ -176,13 +176,6 @@ int data_open(const char *spec, const uint32_t shape[3], const char *classes,
 void data_free(class_data *d);
 
 /* ------------------------------------------------------------------------ */
-/* Model outputs                                                            */
-/* ------------------------------------------------------------------------ */
-
-/* "score" or "votes", as options and reports spell DG_RULE_*. */
-const char *cli_rule_name(int32_t rule);
-
-/* ------------------------------------------------------------------------ */
 /* Image files                                                              */
 /* ------------------------------------------------------------------------ */
 

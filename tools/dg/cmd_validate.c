@@ -3,7 +3,6 @@
  * the Student's preprocessing and validated in batches, in order; the exit
  * code says whether every image was read and accepted. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -36,21 +35,9 @@ static const char *class_name(const validation *v, int32_t k)
     return name;
 }
 
-/* --rule, or 0 for the guard's default. */
-static int read_rule(const cli_args *args, int32_t *rule)
-{
-    const char *text = cli_value(args, "rule");
-    *rule = 0;
-    if (!text) return CLI_EXIT_OK;
-    if (strcmp(text, "votes") == 0)
-        *rule = DG_RULE_VOTES;
-    else if (strcmp(text, "score") == 0)
-        *rule = DG_RULE_SCORE;
-    else
-        return cli_usage_error("--rule must be votes or score, not \"%s\"",
-                               text);
-    return CLI_EXIT_OK;
-}
+/* --rule's choices; without it, 0: the guard's default. */
+static const cli_named rules[] = {
+    {"votes", DG_RULE_VOTES}, {"score", DG_RULE_SCORE}, {NULL, 0}};
 
 static int open_guard(validation *v, const char *guard_path,
                       const char *student_path)
@@ -80,7 +67,8 @@ static int prepare(validation *v, const cli_args *args, uint32_t capacity)
     int rc = cli_long(args, "members", 0, 1, info.variants, &members);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "label", -1, 0, (long)v->n_classes - 1, &label);
-    if (rc == CLI_EXIT_OK) rc = read_rule(args, &opts.rule);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_choice(args, "rule", rules, NULL, &opts.rule);
     if (rc != CLI_EXIT_OK) return rc;
     opts.members = (uint32_t)members;
     opts.max_batch = capacity;
@@ -111,7 +99,7 @@ static void report_json(const validation *v, const char *file,
     json_put_bool(w, "accepted", d->accepted);
     json_put_int(w, "label", d->label);
     json_put_string(w, "name", class_name(v, d->label));
-    json_put_string(w, "rule", cli_rule_name(d->rule));
+    json_put_string(w, "rule", cli_name_of(rules, d->rule));
     json_put_int(w, "members", d->members);
     json_put_int(w, "votes", d->votes);
     json_put_number(w, "score", d->score);
