@@ -1992,6 +1992,19 @@ DG_API dg_status dg_model_format_accuracy(const dg_model *m,
 DG_API dg_status dg_session_top_classes(const dg_session *s, uint32_t index,
                                         uint32_t top, uint32_t *classes,
                                         double *probabilities);
+
+/** What `dg validate` prints of a verdict: accepted or rejected, the
+ *  class, the votes and the score against the threshold, and each
+ *  consulted differentiator's class and score, as DG_FORMAT_TEXT or
+ *  DG_FORMAT_JSON (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED).  Class names
+ *  are `student`'s (NULL: none); `name`, such as the image's file, heads
+ *  the report (NULL: none).  The size contract of dg_eval_format_report.
+ *  Thread: any. */
+DG_API dg_status dg_verdict_format_report(const dg_verdict *v,
+                                          const dg_model *student,
+                                          const char *name, int32_t format,
+                                          char *text, size_t capacity,
+                                          size_t *length);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

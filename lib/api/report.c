@@ -132,6 +132,25 @@ dg_status dg_model_format_accuracy(const dg_model *m,
     return copy_text(made, len, text, capacity, length);
 }
 
+dg_status dg_verdict_format_report(const dg_verdict *v,
+                                   const dg_model *student, const char *name,
+                                   int32_t format, char *text,
+                                   size_t capacity, size_t *length)
+{
+    DG_TRY(check_format(format, length));
+    DG_CHECK_ARG(v);
+    DG_CHECK_STRUCT(v, dg_verdict, sizeof(dg_verdict));
+    if (format == DG_FORMAT_MARKDOWN)
+        return dg_fail(DG_E_UNSUPPORTED, "a verdict's report is JSON or text");
+    if (v->members > DG_MAX_MEMBERS)
+        return dg_fail(DG_E_INVALID_ARG, "a verdict of %u members (at most "
+                       "%u)", v->members, DG_MAX_MEMBERS);
+    char *made;
+    size_t len;
+    DG_TRY(report_verdict_text(v, student, name, format, &made, &len));
+    return copy_text(made, len, text, capacity, length);
+}
+
 /* The guard's public views, each class's members and calibration rows. */
 static dg_status gather_guard(const dg_guard *g, bool every_m, guard_view *v)
 {

@@ -5,8 +5,8 @@
  * number).  An evaluation is read once into plain arrays (eval_view.c),
  * then written by eval_report.c (JSON, tables, markdown), eval_charts.c,
  * levels.c (the scenario's threat levels), scenario_report.c and
- * examples.c, a model's (model_report.c, accuracy_report.c) and a
- * guard's (guard_report.c); write.c turns them into text and files, and reports.c
+ * examples.c, a model's (model_report.c, accuracy_report.c), a guard's
+ * (guard_report.c) and a verdict's (verdict_report.c); write.c turns them into text and files, and reports.c
  * says which files a report is. */
 #ifndef DG_REPORT_REPORT_H
 #define DG_REPORT_REPORT_H
@@ -188,6 +188,11 @@ dg_status report_scenario_text(const dg_scenario *s, int32_t format,
  * DG_FORMAT_JSON or DG_FORMAT_TEXT (model_report.c). */
 dg_status report_model_text(const dg_model *m, const char *name,
                             int32_t format, char **text, size_t *len);
+/* What dg validate prints of a verdict, with the class names of student
+ * (NULL: none), headed by `name` (NULL: none) (verdict_report.c). */
+dg_status report_verdict_text(const dg_verdict *d, const dg_model *student,
+                              const char *name, int32_t format, char **text,
+                              size_t *len);
 /* What dg accuracy prints of m's confusion matrix (k x k for its k
  * classes), headed by the names of the model and the data (NULL: none)
  * (accuracy_report.c). */

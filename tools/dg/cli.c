@@ -540,6 +540,9 @@ static dg_status format_report(const cli_report *r, int32_t format,
     if (r->guard)
         return dg_guard_format_report(r->guard, format, r->opts, text,
                                       capacity, length);
+    if (r->verdict)
+        return dg_verdict_format_report(r->verdict, r->model, r->name, format,
+                                        text, capacity, length);
     if (r->confusion)
         return dg_model_format_accuracy(r->model, r->confusion,
                                         r->confusion_len, r->name,

@@ -225,6 +225,7 @@ typedef struct cli_report {
     const dg_scenario *scenario; /* dg_scenario_format_report */
     const dg_guard *guard;       /* dg_guard_format_report, with opts */
     const dg_report_opts *opts;
+    const dg_verdict *verdict;   /* dg_verdict_format_report, with model */
     const dg_model *model;       /* dg_model_format_report ... */
     const char *name;            /* ... naming it so (its file) */
     /* With model: dg_model_format_accuracy of this confusion matrix, on
