@@ -32,9 +32,7 @@ typedef struct demo_progress {
 
 typedef struct demo {
     dg_scenario *scenario;
-    dg_scenario_info info;
-    dg_scenario_model models[4];  /* teacher, student, surrogate, patched */
-    dg_scenario_guard guards[2];  /* the guard, the surrogate guard */
+    const char *dir; /* its folder */
     bool json;
     demo_progress progress;
 } demo;
@@ -63,26 +61,24 @@ static void on_note(void *user, const char *text)
     if (!p->quiet) fprintf(stderr, "%s\n", text);
 }
 
-/* What the stages so far found: the cut, the sets, the test images. */
-static int read_info(demo *d)
+/* The bars of the stage about to run: those of a training for a model,
+ * of a build for a guard, one bar for the others. */
+static int prepare_bars(demo *d, const dg_scenario_stage *stage)
 {
-    d->info.struct_size = sizeof d->info;
-    dg_status st = dg_scenario_get_info(d->scenario, &d->info);
+    demo_progress *p = &d->progress;
+    *p = (demo_progress){.kind = stage->kind, .quiet = p->quiet};
+    dg_status st = DG_OK;
+    if (stage->kind == DG_STAGE_MODEL) {
+        dg_scenario_model m = {.struct_size = sizeof m};
+        st = dg_scenario_get_model(d->scenario, stage->index, &m);
+        p->train = (train_progress){.epochs = m.epochs,
+                                    .checkpoint = m.checkpoint};
+    } else if (stage->kind == DG_STAGE_GUARD) {
+        dg_scenario_guard g = {.struct_size = sizeof g};
+        st = dg_scenario_get_guard(d->scenario, stage->index, &g);
+        p->build = (build_progress){.work_dir = g.work_dir};
+    }
     return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the scenario");
-}
-
-static int read_model(demo *d, uint32_t k)
-{
-    d->models[k].struct_size = sizeof d->models[k];
-    dg_status st = dg_scenario_get_model(d->scenario, k, &d->models[k]);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading model %u", k);
-}
-
-static int read_guard(demo *d, uint32_t k)
-{
-    d->guards[k].struct_size = sizeof d->guards[k];
-    dg_status st = dg_scenario_get_guard(d->scenario, k, &d->guards[k]);
-    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading guard %u", k);
 }
 
 /* Parts of the scenario's report (DG_REPORT_*): the examples of the sets
@@ -96,19 +92,16 @@ static int write_report(const demo *d, uint32_t parts)
     o.examples = DEMO_EXAMPLES;
     dg_status st = dg_scenario_write_report(d->scenario, &o);
     return st == DG_OK ? CLI_EXIT_OK
-                       : cli_fail(st, "writing the report to %s", d->info.dir);
+                       : cli_fail(st, "writing the report to %s", d->dir);
 }
 
-/* Runs the next stage with its bars, then reads or writes what it made. */
+/* Runs the next stage with its bars, then writes what the report shows
+ * of it. */
 static int run_stage(demo *d, const dg_scenario_stage *stage)
 {
     demo_progress *p = &d->progress;
-    p->kind = stage->kind;
-    p->train = (train_progress){
-        .epochs = d->models[stage->index].epochs,
-        .checkpoint = d->models[stage->index].checkpoint};
-    p->build = (build_progress){.work_dir = d->guards[stage->index].work_dir};
-    p->started = false;
+    int rc = prepare_bars(d, stage);
+    if (rc != CLI_EXIT_OK) return rc;
     dg_status st = dg_scenario_run_stage(d->scenario);
     progress_finish();
     if (st == DG_E_CANCELLED && stage->kind == DG_STAGE_MODEL)
@@ -117,17 +110,10 @@ static int run_stage(demo *d, const dg_scenario_stage *stage)
         return build_interrupted(p->build.work_dir);
     if (st == DG_E_CANCELLED) return cli_error("interrupted");
     if (st != DG_OK) return cli_fail(st, "running the scenario");
-    int rc = read_info(d);
-    if (rc != CLI_EXIT_OK) return rc;
-    switch (stage->kind) {
-    case DG_STAGE_MODEL: return read_model(d, stage->index);
-    case DG_STAGE_GUARD: return read_guard(d, stage->index);
-    case DG_STAGE_EVAL: return write_report(d, DG_REPORT_CHARTS);
-    default:
-        return strcmp(stage->name, "attack") == 0
-                   ? write_report(d, DG_REPORT_EXAMPLES)
-                   : CLI_EXIT_OK;
-    }
+    if (stage->kind == DG_STAGE_EVAL) return write_report(d, DG_REPORT_CHARTS);
+    if (strcmp(stage->name, "attack") == 0)
+        return write_report(d, DG_REPORT_EXAMPLES);
+    return CLI_EXIT_OK;
 }
 
 /* report.json and report.md, then the tables or the JSON on stdout. */
@@ -138,8 +124,7 @@ static int report(const demo *d)
         rc = cli_print_report(&(cli_report){.scenario = d->scenario},
                               d->json ? DG_FORMAT_JSON : DG_FORMAT_TEXT);
     if (rc == CLI_EXIT_OK && !d->json)
-        printf("\nreport: %s/report.md and %s/report.json\n", d->info.dir,
-               d->info.dir);
+        printf("\nreport: %s/report.md and %s/report.json\n", d->dir, d->dir);
     return rc;
 }
 
@@ -185,12 +170,10 @@ static int create(const cli_args *args, demo *d)
                          "--out",
                          o.dir, o.dir);
     if (st != DG_OK) return cli_fail(st, "preparing %s", o.dir);
-    rc = read_info(d);
-    for (uint32_t k = 0; rc == CLI_EXIT_OK && k < 4; k++)
-        rc = read_model(d, k);
-    for (uint32_t k = 0; rc == CLI_EXIT_OK && k < 2; k++)
-        rc = read_guard(d, k);
-    return rc;
+    dg_scenario_info info = {.struct_size = sizeof info};
+    st = dg_scenario_get_info(d->scenario, &info);
+    d->dir = info.dir; /* the scenario's copy */
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "reading the scenario");
 }
 
 static int run_demo(const cli_args *args)
