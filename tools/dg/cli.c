@@ -306,6 +306,13 @@ int required_value(const cli_args *args, const char *name, const char **out)
     return CLI_EXIT_OK;
 }
 
+const char *cli_class_name(const dg_model *m, uint32_t k)
+{
+    const char *name = "";
+    dg_model_class_name(m, k, &name); /* k < the outputs: cannot fail */
+    return name;
+}
+
 int cli_load_model(const char *path, dg_model **out)
 {
     dg_status st = dg_model_load_file(path, out);

@@ -16,12 +16,6 @@
 #include "diffguard.h"
 #include "text.h"
 
-#if defined(__GNUC__)
-#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define CLI_PRINTF(fmt, args)
-#endif
-
 /* Exit codes: failures of the work itself, and mistakes on the command
  * line. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
@@ -102,6 +96,9 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
 /* A required option's value, or a usage error. */
 int required_value(const cli_args *args, const char *name,
                    const char **out);
+
+/* The name of a model's class k (< its outputs), or "" without names. */
+const char *cli_class_name(const dg_model *m, uint32_t k);
 
 /* Loads a model file, reporting "loading PATH" on failure. */
 int cli_load_model(const char *path, dg_model **out);
@@ -204,14 +201,14 @@ void image_reader_warn(const image_reader *r, uint32_t total);
 /* A library call failed: "<what>: <dg_strerror>: <dg_last_error_detail>".
  * Call it right after the failing call, before the detail is replaced.
  * Returns CLI_EXIT_FAILURE. */
-int cli_fail(dg_status status, const char *what_fmt, ...) CLI_PRINTF(2, 3);
+int cli_fail(dg_status status, const char *what_fmt, ...) TEXT_PRINTF(2, 3);
 /* Something worth knowing that does not stop the command. */
-void cli_warning(const char *fmt, ...) CLI_PRINTF(1, 2);
+void cli_warning(const char *fmt, ...) TEXT_PRINTF(1, 2);
 /* Something outside the library failed.  Returns CLI_EXIT_FAILURE. */
-int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+int cli_error(const char *fmt, ...) TEXT_PRINTF(1, 2);
 /* The command line is wrong; adds a pointer to --help.  Returns
  * CLI_EXIT_USAGE. */
-int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+int cli_usage_error(const char *fmt, ...) TEXT_PRINTF(1, 2);
 
 /* ------------------------------------------------------------------------ */
 /* Text tables and reports                                                  */

@@ -51,13 +51,6 @@ static int allocate(predictor *p, long capacity)
     return CLI_EXIT_OK;
 }
 
-static const char *class_name(const predictor *p, uint32_t k)
-{
-    const char *name = "";
-    dg_model_class_name(p->model, k, &name); /* k < n_classes: cannot fail */
-    return name;
-}
-
 static int report_image(predictor *p, const char *file)
 {
     if (p->json) {
@@ -69,7 +62,7 @@ static int report_image(predictor *p, const char *file)
             uint32_t k = p->ranked[r];
             json_begin_object(p->json);
             json_put_int(p->json, "class", k);
-            json_put_string(p->json, "name", class_name(p, k));
+            json_put_string(p->json, "name", cli_class_name(p->model, k));
             json_put_number(p->json, "probability", p->probability[r]);
             json_end_object(p->json);
         }
@@ -84,7 +77,7 @@ static int report_image(predictor *p, const char *file)
     table_init(&t, "rrl", NULL);
     for (uint32_t r = 0; r < p->top; r++) {
         uint32_t k = p->ranked[r];
-        const char *name = class_name(p, k);
+        const char *name = cli_class_name(p->model, k);
         table_cell(&t, "%.4f", p->probability[r]);
         table_cell(&t, "%u", k);
         table_cell(&t, "%s", name[0] ? name : "-");
