@@ -5,8 +5,8 @@
  * tick labels, axis labels, a title and a legend in the corner of the plot
  * area the data leaves freest.  Series take the colours of a fixed
  * colour-blind-safe palette in order. */
-#ifndef DG_CHART_H
-#define DG_CHART_H
+#ifndef DG_REPORT_CHART_H
+#define DG_REPORT_CHART_H
 
 #include <stdbool.h>
 #include <stddef.h>
