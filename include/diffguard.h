@@ -1854,6 +1854,157 @@ DG_API dg_status dg_scenario_get_set(const dg_scenario *s, uint32_t index,
  *  scenario.  Thread: one at a time. */
 DG_API dg_status dg_scenario_get_eval(const dg_scenario *s, uint32_t which,
                                       const dg_eval **out);
+
+/* ------------------------------------------------------------------------ */
+/* Reports (experimental, since LIBDIFFGUARD_1.6)                           */
+/* ------------------------------------------------------------------------ */
+
+/** @name Parts of a report (dg_report_opts.parts), to combine with |
+ *  @{ */
+#define DG_REPORT_JSON 0x1u     /**< every number as JSON */
+#define DG_REPORT_MARKDOWN 0x2u /**< the tables in markdown */
+#define DG_REPORT_CHARTS 0x4u   /**< the charts, PNG files drawn with cairo */
+#define DG_REPORT_EXAMPLES 0x8u /**< example images of attack sets */
+#define DG_REPORT_ALL 0xfu      /**< every part */
+/** @} */
+
+/** @name Text forms of a report (dg_eval_format_report,
+ *  dg_scenario_format_report)
+ *  @{ */
+#define DG_FORMAT_JSON 1     /**< the report's JSON file */
+#define DG_FORMAT_MARKDOWN 2 /**< its markdown file */
+#define DG_FORMAT_TEXT 3     /**< the aligned tables `dg` prints */
+/** @} */
+
+/** What a report holds; fill with dg_report_opts_init.  New fields are
+ *  appended. */
+typedef struct dg_report_opts {
+    uint32_t struct_size; /**< set by dg_report_opts_init */
+    uint32_t parts;       /**< DG_REPORT_* bits; default DG_REPORT_ALL */
+    /** Example attempts per adversarial set, the successful ones first;
+     *  default 8. */
+    uint32_t examples;
+    /** Guard reports: 1 (default) shows the calibration of every M, 0
+     *  only that of the guard's default M. */
+    int32_t every_m;
+} dg_report_opts;
+
+/** Defaults as documented on each field.  Thread: any. */
+DG_API dg_status dg_report_opts_init(dg_report_opts *o, size_t struct_size);
+
+/** Writes the report of an evaluation into `folder` (created if needed),
+ *  as `dg eval --report` does: FOLDER/eval.json (DG_REPORT_JSON),
+ *  FOLDER/eval.md (DG_REPORT_MARKDOWN), and the charts
+ *  defence-vs-members.png (the first 6 sets), cost-vs-members.png and
+ *  roc-SET.png per set (DG_REPORT_CHARTS); doc/EVALUATION.md defines each
+ *  number.  Set names become file names.  Every file is written
+ *  atomically.  o NULL: the defaults.  Thread: any, with other calls
+ *  that only read the evaluation. */
+DG_API dg_status dg_eval_write_report(const dg_eval *e, const char *folder,
+                                      const dg_report_opts *o);
+
+/** A report of an evaluation as text in `format` (DG_FORMAT_*): eval.json,
+ *  eval.md, or the tables `dg eval` prints.  *length receives the bytes
+ *  the text needs with its terminating NUL; the text is copied only into
+ *  a buffer that holds them (text NULL: the size only; a smaller buffer
+ *  is DG_E_INVALID_ARG).  Thread: any, as dg_eval_write_report. */
+DG_API dg_status dg_eval_format_report(const dg_eval *e, int32_t format,
+                                       char *text, size_t capacity,
+                                       size_t *length);
+
+/** Writes the scenario's report into its folder, as `dg demo` does: the
+ *  example images of each attack stage set this run made,
+ *  DIR/examples-NAME (DG_REPORT_EXAMPLES, after the attack stage); the
+ *  charts of the evaluation and of the threat levels (DG_REPORT_CHARTS),
+ *  DIR/report.json (DG_REPORT_JSON) and DIR/report.md
+ *  (DG_REPORT_MARKDOWN), which need the eval stage (DG_E_STATE before
+ *  it).  o NULL: the defaults.  Thread: one at a time. */
+DG_API dg_status dg_scenario_write_report(const dg_scenario *s,
+                                          const dg_report_opts *o);
+
+/** The scenario's report as text (DG_FORMAT_*): report.json (its
+ *  "seconds" measured now), report.md, or the tables `dg demo` prints;
+ *  after the eval stage (DG_E_STATE before it).  The size contract of
+ *  dg_eval_format_report.  Thread: one at a time. */
+DG_API dg_status dg_scenario_format_report(const dg_scenario *s,
+                                           int32_t format, char *text,
+                                           size_t capacity, size_t *length);
+
+/** Example images of an adversarial set in `folder` (created if needed),
+ *  as `dg attack --examples` writes them: for o->examples attempts (the
+ *  successful ones first, then others within budget), NNN_source.png,
+ *  NNN_adversarial.png and NNN_diff.png (their difference, amplified
+ *  around mid grey), and sheet.png with a row per attempt and its target
+ *  image beside them.  Sources and targets are samples of `data`, the
+ *  data the set was made from; target_index holds one entry per attempt
+ *  (UINT32_MAX: no target image), as dg_advset_make gives it.  o NULL:
+ *  the defaults.  Thread: any. */
+DG_API dg_status dg_advset_write_examples(const dg_advset *set,
+                                          const dg_dataset *data,
+                                          const uint32_t *target_index,
+                                          const char *folder,
+                                          const dg_report_opts *o);
+
+/** What `dg info` prints of a model: its input and preprocessing, each
+ *  layer (kind, inputs, output shape, kernel, parameters, frozen, pruned
+ *  units) and its classes, as DG_FORMAT_JSON or DG_FORMAT_TEXT
+ *  (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED); `name`, such as its file,
+ *  heads the report (NULL: none).  The size contract of
+ *  dg_eval_format_report.  Thread: any. */
+DG_API dg_status dg_model_format_report(const dg_model *m, const char *name,
+                                        int32_t format, char *text,
+                                        size_t capacity, size_t *length);
+
+/** What `dg guard info` prints of each class of a guard: its
+ *  differentiators by rank (prune layer, ratio, mode, pruned units, tail
+ *  layers, agreement, score) and the calibration of every M or of the
+ *  default M (o->every_m), as DG_FORMAT_TEXT or DG_FORMAT_JSON, an array
+ *  with an object per class (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED).
+ *  Class names are the Student's.  o NULL: the defaults.  The size
+ *  contract of dg_eval_format_report.  Thread: any. */
+DG_API dg_status dg_guard_format_report(const dg_guard *g, int32_t format,
+                                        const dg_report_opts *o, char *text,
+                                        size_t capacity, size_t *length);
+
+/** What `dg accuracy` prints of a model measured on labelled data: the
+ *  accuracy overall and per class and the confusion matrix, from
+ *  `confusion` as dg_model_evaluate fills it (confusion_len k * k for the
+ *  model's k classes), as DG_FORMAT_TEXT or DG_FORMAT_JSON
+ *  (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED); `model_name` and
+ *  `data_name`, such as the model's file and the data's spec, head the
+ *  report (NULL: none).  The size contract of dg_eval_format_report.
+ *  Thread: any. */
+DG_API dg_status dg_model_format_accuracy(const dg_model *m,
+                                          const uint32_t *confusion,
+                                          size_t confusion_len,
+                                          const char *model_name,
+                                          const char *data_name,
+                                          int32_t format, char *text,
+                                          size_t capacity, size_t *length);
+
+/** The `top` (1 to the model's classes) most probable classes of input
+ *  `index` of the last dg_session_run, as `dg predict` prints them: into
+ *  classes[] and their probabilities into probabilities[] (top entries
+ *  each), most probable first, the lower class first on ties.  The
+ *  probabilities are a softmax of the outputs, or the outputs themselves
+ *  when the model ends in a softmax layer.  DG_E_STATE before a run.
+ *  Thread: as dg_session_run. */
+DG_API dg_status dg_session_top_classes(const dg_session *s, uint32_t index,
+                                        uint32_t top, uint32_t *classes,
+                                        double *probabilities);
+
+/** What `dg validate` prints of a verdict: accepted or rejected, the
+ *  class, the votes and the score against the threshold, and each
+ *  consulted differentiator's class and score, as DG_FORMAT_TEXT or
+ *  DG_FORMAT_JSON (DG_FORMAT_MARKDOWN is DG_E_UNSUPPORTED).  Class names
+ *  are `student`'s (NULL: none); `name`, such as the image's file, heads
+ *  the report (NULL: none).  The size contract of dg_eval_format_report.
+ *  Thread: any. */
+DG_API dg_status dg_verdict_format_report(const dg_verdict *v,
+                                          const dg_model *student,
+                                          const char *name, int32_t format,
+                                          char *text, size_t capacity,
+                                          size_t *length);
 #endif /* DG_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

@@ -6,7 +6,12 @@
  * images, its decisions checked against dg_validate's verdicts, its counts
  * against a recount of those verdicts, the choice of attack attempts
  * against the Student's own predictions, and a whole attack run
- * (dg_advset_make) against the same run made step by step. */
+ * (dg_advset_make) against the same run made step by step.  Then the
+ * reports of that evaluation, model and guard (lib/report): the JSON read
+ * back against the getters, the files against the text, the size
+ * contract, the refusals, and a session's top classes against a softmax
+ * of its outputs. */
+#define _XOPEN_SOURCE 700 /* nftw, in tmpdir.h */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 #include "eval/metrics.h"
 #include "eval/squeeze.h"
 #include "suite.h"
+#include "tmpdir.h"
 
 static bool near(double a, double b)
 {
@@ -683,6 +689,308 @@ START_TEST(advset_make_checks_its_arguments)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------ */
+/* Reports (lib/report)                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A report as a malloc'd string through the size query. */
+static char *format_eval(const dg_eval *e, int32_t format)
+{
+    size_t n;
+    ck_assert_int_eq(dg_eval_format_report(e, format, NULL, 0, &n), DG_OK);
+    char *text = malloc(n);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(dg_eval_format_report(e, format, text, n, &n), DG_OK);
+    ck_assert_uint_eq(strlen(text) + 1, n);
+    return text;
+}
+
+/* The number after the next "key": from *at on, moving *at past it; null
+ * (a rate with nothing to measure) is NaN. */
+static double next_number(const char **at, const char *key)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\": ", key);
+    const char *p = strstr(*at, quoted);
+    ck_assert_msg(p != NULL, "no %s after %.40s", key, *at);
+    p += strlen(quoted);
+    *at = p;
+    if (strncmp(p, "null", 4) == 0) return NAN;
+    char *end;
+    double v = strtod(p, &end);
+    ck_assert_ptr_ne(end, p);
+    return v;
+}
+
+static bool same_number(double reported, double value)
+{
+    if (isnan(value)) return isnan(reported);
+    return fabs(reported - value) <= 1e-7 * fmax(1, fabs(value));
+}
+
+/* A whole file into a malloc'd string. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = 0;
+    fclose(f);
+    return text;
+}
+
+START_TEST(eval_report_json_is_the_evaluation)
+{
+    dg_eval_info info = info_of(result);
+    char *text = format_eval(result, DG_FORMAT_JSON);
+    const char *at = strstr(text, "\"clean\"");
+    ck_assert_ptr_nonnull(at);
+    ck_assert(next_number(&at, "samples") == info.clean);
+    ck_assert(same_number(next_number(&at, "student_accuracy"),
+                          info.student_accuracy));
+    ck_assert_ptr_nonnull(strstr(text, "\"description\": \"swapped bars\""));
+    at = strstr(text, "\"by_members\"");
+    ck_assert_ptr_nonnull(at);
+    /* Each guard row in the evaluation's order, with its numbers. */
+    for (uint32_t k = 0; k < info.rows; k++) {
+        dg_eval_row row = {.struct_size = sizeof row};
+        dg_eval_outcome out = {.struct_size = sizeof out};
+        ck_assert_int_eq(dg_eval_get_row(result, k, &row), DG_OK);
+        ck_assert_int_eq(dg_eval_get_outcome(result, k, 0, &out), DG_OK);
+        if (row.kind != DG_EVAL_GUARD) continue;
+        ck_assert(next_number(&at, "m") == row.members);
+        ck_assert(same_number(next_number(&at, "false_rejection_rate"),
+                              row.false_rejection_rate));
+        ck_assert(same_number(next_number(&at, "accuracy_loss"),
+                              row.accuracy_loss));
+        ck_assert(next_number(&at, "forward_passes") == row.passes);
+        ck_assert(same_number(next_number(&at, "defence_rate"),
+                              out.defence_rate));
+        ck_assert(next_number(&at, "fooling") == out.fooling);
+        ck_assert(next_number(&at, "stopped") == out.stopped);
+        ck_assert(same_number(next_number(&at, "roc_auc"), out.roc_auc));
+    }
+    ck_assert_ptr_nonnull(strstr(at, "\"baselines\""));
+    free(text);
+}
+END_TEST
+
+START_TEST(eval_report_files_are_its_text)
+{
+    make_tmp_dir("report");
+    const char *dir = tmp_path(0, "eval"); /* made by the call */
+    ck_assert_int_eq(dg_eval_write_report(result, dir, NULL), DG_OK);
+    static const int32_t formats[] = {DG_FORMAT_JSON, DG_FORMAT_MARKDOWN};
+    static const char *const files[] = {"eval/eval.json", "eval/eval.md"};
+    for (int k = 0; k < 2; k++) {
+        char *written = read_text(tmp_path(1, files[k]));
+        char *text = format_eval(result, formats[k]);
+        ck_assert_str_eq(written, text);
+        free(written);
+        free(text);
+    }
+    static const char *const charts[] = {"eval/defence-vs-members.png",
+                                         "eval/cost-vs-members.png",
+                                         "eval/roc-swaps.png"};
+    for (int k = 0; k < 3; k++) {
+        dg_image_info png = {.struct_size = sizeof png};
+        ck_assert_int_eq(dg_image_probe_file(tmp_path(1, charts[k]), &png),
+                         DG_OK);
+        ck_assert_uint_gt(png.width, 100);
+    }
+    /* Only the parts asked for. */
+    dg_report_opts o;
+    ck_assert_int_eq(dg_report_opts_init(&o, sizeof o), DG_OK);
+    ck_assert_uint_eq(o.parts, DG_REPORT_ALL);
+    o.parts = DG_REPORT_MARKDOWN;
+    ck_assert_int_eq(dg_eval_write_report(result, tmp_path(0, "md"), &o),
+                     DG_OK);
+    FILE *f = fopen(tmp_path(1, "md/eval.json"), "r");
+    ck_assert_ptr_null(f);
+    free(read_text(tmp_path(1, "md/eval.md")));
+    remove_tmp_dir();
+}
+END_TEST
+
+START_TEST(report_calls_check_their_arguments)
+{
+    size_t n = 7;
+    char small[8];
+    ck_assert_int_eq(dg_eval_format_report(NULL, DG_FORMAT_TEXT, NULL, 0, &n),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_eval_format_report(result, 0, NULL, 0, &n),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_eval_format_report(result, DG_FORMAT_TEXT, NULL, 0,
+                                           NULL), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_eval_format_report(result, DG_FORMAT_TEXT, small,
+                                           sizeof small, &n),
+                     DG_E_INVALID_ARG);
+    ck_assert_uint_gt(n, sizeof small); /* the size it needs */
+    ck_assert_int_eq(dg_eval_write_report(result, NULL, NULL),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_eval_write_report(NULL, "x", NULL), DG_E_INVALID_ARG);
+    dg_report_opts o;
+    ck_assert_int_eq(dg_report_opts_init(&o, 2), DG_E_ABI);
+    ck_assert_int_eq(dg_report_opts_init(&o, sizeof o), DG_OK);
+    o.parts = 0x100;
+    ck_assert_int_eq(dg_eval_write_report(result, "unused", &o),
+                     DG_E_INVALID_ARG);
+    o.parts = DG_REPORT_JSON;
+    o.struct_size = 2;
+    ck_assert_int_eq(dg_eval_write_report(result, "unused", &o), DG_E_ABI);
+    ck_assert_int_eq(dg_scenario_write_report(NULL, NULL), DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_model_format_report(student, NULL, DG_FORMAT_MARKDOWN,
+                                            NULL, 0, &n), DG_E_UNSUPPORTED);
+    ck_assert_int_eq(dg_guard_format_report(guard, DG_FORMAT_MARKDOWN, NULL,
+                                            NULL, 0, &n), DG_E_UNSUPPORTED);
+    uint32_t confusion[16] = {0};
+    ck_assert_int_eq(dg_model_format_accuracy(student, confusion, 15, NULL,
+                                              NULL, DG_FORMAT_TEXT, NULL, 0,
+                                              &n), DG_E_SHAPE);
+    dg_verdict v = {.struct_size = sizeof v, .members = DG_MAX_MEMBERS + 1};
+    ck_assert_int_eq(dg_verdict_format_report(&v, student, NULL,
+                                              DG_FORMAT_TEXT, NULL, 0, &n),
+                     DG_E_INVALID_ARG);
+    uint32_t targets[SWAPS];
+    for (uint32_t i = 0; i < SWAPS; i++) targets[i] = UINT32_MAX;
+    targets[3] = 100000;
+    ck_assert_int_eq(dg_advset_write_examples(swaps, clean_set, targets,
+                                              "unused", NULL),
+                     DG_E_INVALID_ARG);
+}
+END_TEST
+
+START_TEST(object_reports_tell_the_objects)
+{
+    size_t n;
+    /* The model: its parameters add up as its layers say. */
+    ck_assert_int_eq(dg_model_format_report(student, "s.dgm", DG_FORMAT_JSON,
+                                            NULL, 0, &n), DG_OK);
+    char *text = malloc(n);
+    ck_assert_int_eq(dg_model_format_report(student, "s.dgm", DG_FORMAT_JSON,
+                                            text, n, &n), DG_OK);
+    uint32_t layers;
+    uint64_t params = 0;
+    ck_assert_int_eq(dg_model_layer_count(student, &layers), DG_OK);
+    for (uint32_t i = 0; i < layers; i++) {
+        dg_layer_info l = {.struct_size = sizeof l};
+        ck_assert_int_eq(dg_model_layer_info(student, i, &l), DG_OK);
+        params += l.param_count;
+    }
+    const char *at = text;
+    ck_assert(next_number(&at, "total_parameters") == (double)params);
+    ck_assert_ptr_nonnull(strstr(text, "\"file\": \"s.dgm\""));
+    free(text);
+    /* The guard: one object per class, each member's score as the getter
+     * tells it. */
+    dg_guard_info gi = {.struct_size = sizeof gi};
+    ck_assert_int_eq(dg_guard_get_info(guard, &gi), DG_OK);
+    ck_assert_int_eq(dg_guard_format_report(guard, DG_FORMAT_JSON, NULL,
+                                            NULL, 0, &n), DG_OK);
+    text = malloc(n);
+    ck_assert_int_eq(dg_guard_format_report(guard, DG_FORMAT_JSON, NULL, text,
+                                            n, &n), DG_OK);
+    at = text;
+    for (uint32_t c = 0; c < gi.classes; c++) {
+        ck_assert(next_number(&at, "class") == c);
+        for (uint32_t r = 0; r < gi.variants; r++) {
+            dg_member_info m = {.struct_size = sizeof m};
+            ck_assert_int_eq(dg_guard_member(guard, c, r, &m), DG_OK);
+            ck_assert(next_number(&at, "rank") == r);
+            ck_assert(same_number(next_number(&at, "score"), m.score));
+        }
+    }
+    free(text);
+    /* The accuracy of the Student: its counts from the confusion. */
+    uint32_t confusion[16], correct, total;
+    ck_assert_int_eq(dg_model_evaluate(student, clean_set, confusion, 16,
+                                       &correct, &total), DG_OK);
+    char buf[4096];
+    ck_assert_int_eq(dg_model_format_accuracy(student, confusion, 16, "s",
+                                              "bars", DG_FORMAT_JSON, buf,
+                                              sizeof buf, &n), DG_OK);
+    at = buf;
+    ck_assert(next_number(&at, "samples") == total);
+    ck_assert(next_number(&at, "correct") == correct);
+    /* A verdict, named after its input. */
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(guard, NULL, &v), DG_OK);
+    float input[64];
+    uint32_t first = 0;
+    ck_assert_int_eq(dg_dataset_batch(clean_set, student, &first, 1, input,
+                                      64, NULL), DG_OK);
+    dg_verdict d = {.struct_size = sizeof d};
+    ck_assert_int_eq(dg_validate(v, input, 64, 1, &d), DG_OK);
+    ck_assert_int_eq(dg_verdict_format_report(&d, student, "first.png",
+                                              DG_FORMAT_TEXT, buf,
+                                              sizeof buf, &n), DG_OK);
+    ck_assert(strncmp(buf, d.accepted ? "first.png: ACCEPT"
+                                      : "first.png: REJECT", 17) == 0);
+    dg_validator_free(v);
+}
+END_TEST
+
+START_TEST(top_classes_are_a_softmax_of_the_outputs)
+{
+    dg_session *s;
+    uint32_t classes[4], idx[2] = {0, 5};
+    double p[4];
+    float input[128];
+    ck_assert_int_eq(dg_session_create(student, 2, &s), DG_OK);
+    ck_assert_int_eq(dg_session_top_classes(s, 0, 4, classes, p), DG_E_STATE);
+    ck_assert_int_eq(dg_dataset_batch(clean_set, student, idx, 2, input, 128,
+                                      NULL), DG_OK);
+    ck_assert_int_eq(dg_session_run(s, input, 128, 2), DG_OK);
+    ck_assert_int_eq(dg_session_top_classes(s, 2, 4, classes, p),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_session_top_classes(s, 1, 5, classes, p),
+                     DG_E_INVALID_ARG);
+    ck_assert_int_eq(dg_session_top_classes(s, 1, 4, classes, p), DG_OK);
+    const float *out;
+    ck_assert_int_eq(dg_session_output(s, -1, &out, NULL, NULL, NULL, NULL),
+                     DG_OK);
+    double sum = 0, e[4];
+    for (int j = 0; j < 4; j++) sum += e[j] = exp(out[4 + j]);
+    for (int r = 0; r < 4; r++) {
+        ck_assert_double_eq_tol(p[r], e[classes[r]] / sum, 1e-9);
+        if (r > 0) ck_assert(p[r] <= p[r - 1]);
+    }
+    dg_session_free(s);
+}
+END_TEST
+
+START_TEST(examples_are_pngs_of_the_attempts)
+{
+    make_tmp_dir("examples");
+    uint32_t targets[SWAPS];
+    for (uint32_t i = 0; i < SWAPS; i++) targets[i] = i % 2 ? i : UINT32_MAX;
+    dg_report_opts o;
+    dg_report_opts_init(&o, sizeof o);
+    o.examples = 3;
+    const char *dir = tmp_path(0, "x");
+    ck_assert_int_eq(dg_advset_write_examples(swaps, clean_set, targets, dir,
+                                              &o), DG_OK);
+    /* No attempt succeeded: the first three within budget. */
+    static const char *const tiles[] = {"x/000_source.png",
+                                        "x/001_adversarial.png",
+                                        "x/002_diff.png"};
+    for (int k = 0; k < 3; k++) {
+        dg_image_info png = {.struct_size = sizeof png};
+        ck_assert_int_eq(dg_image_probe_file(tmp_path(1, tiles[k]), &png),
+                         DG_OK);
+        ck_assert_uint_eq(png.width, 8);
+    }
+    dg_image_info sheet = {.struct_size = sizeof sheet};
+    ck_assert_int_eq(dg_image_probe_file(tmp_path(1, "x/sheet.png"), &sheet),
+                     DG_OK);
+    ck_assert_uint_eq(sheet.height, 3 * (8 * 4 + 4) + 4);
+    remove_tmp_dir();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval");
@@ -704,6 +1012,12 @@ int main(void)
     tcase_add_test(tc, patched_student_row_counts_its_own_answers);
     tcase_add_test(tc, advset_make_is_the_run_step_by_step);
     tcase_add_test(tc, advset_make_checks_its_arguments);
+    tcase_add_test(tc, eval_report_json_is_the_evaluation);
+    tcase_add_test(tc, eval_report_files_are_its_text);
+    tcase_add_test(tc, report_calls_check_their_arguments);
+    tcase_add_test(tc, object_reports_tell_the_objects);
+    tcase_add_test(tc, top_classes_are_a_softmax_of_the_outputs);
+    tcase_add_test(tc, examples_are_pngs_of_the_attempts);
     suite_add_tcase(s, tc);
     int status = run_suite(s, CK_NOFORK); /* the fixture started oneDNN */
     free_fixture();

@@ -65,21 +65,9 @@ dg_status dg_eval_get_info(const dg_eval *e, dg_eval_info *info)
 {
     DG_CHECK_ARG(e);
     DG_CHECK_STRUCT(info, dg_eval_info, sizeof(dg_eval_info));
-    dg_eval_info v = {
-        .struct_size = info->struct_size,
-        .clean = e->n_clean,
-        .inputs = e->n_inputs,
-        .sets = e->n_sets,
-        .rows = e->n_rows,
-        .classes = e->classes,
-        .variants = e->variants,
-        .members = e->members,
-        .rule = e->rule,
-        .squeeze_bits = e->squeeze_bits,
-        .baseline_fpr = e->baseline_fpr,
-        .student_accuracy = e->student_accuracy,
-        .latency_ms = e->latency_ms,
-    };
+    dg_eval_info v;
+    dg_eval_info_of(e, &v);
+    v.struct_size = info->struct_size;
     memcpy(info, &v, sizeof v);
     return DG_OK;
 }
@@ -100,22 +88,9 @@ dg_status dg_eval_get_row(const dg_eval *e, uint32_t row, dg_eval_row *info)
     DG_CHECK_ARG(e);
     DG_CHECK_STRUCT(info, dg_eval_row, sizeof(dg_eval_row));
     DG_TRY(dg_check_index(row, e->n_rows, "row"));
-    const dg_eval_line *r = &e->rows[row];
-    dg_eval_row v = {
-        .struct_size = info->struct_size,
-        .name = r->name,
-        .kind = r->kind,
-        .members = r->members,
-        .rule = r->rule,
-        .matched = r->matched,
-        .passes = r->passes,
-        .threshold = r->threshold,
-        .clean = r->clean.clean,
-        .clean_correct = r->clean.clean_correct,
-        .clean_correct_rejected = r->clean.clean_correct_rejected,
-        .false_rejection_rate = dg_false_rejection_rate(&r->clean),
-        .accuracy_loss = dg_accuracy_loss(&r->clean),
-    };
+    dg_eval_row v;
+    dg_eval_row_of(e, row, &v);
+    v.struct_size = info->struct_size;
     memcpy(info, &v, sizeof v);
     return DG_OK;
 }
@@ -127,16 +102,9 @@ dg_status dg_eval_get_outcome(const dg_eval *e, uint32_t row, uint32_t set,
     DG_CHECK_STRUCT(out, dg_eval_outcome, sizeof(dg_eval_outcome));
     DG_TRY(dg_check_index(row, e->n_rows, "row"));
     DG_TRY(dg_check_index(set, e->n_sets, "set"));
-    const dg_eval_line *r = &e->rows[row];
-    dg_eval_outcome v = {
-        .struct_size = out->struct_size,
-        .fooling = r->counts[set].fooling,
-        .stopped = r->counts[set].fooling_stopped,
-        .defence_rate = dg_defence_rate(&r->counts[set]),
-        .roc_auc = r->auc[set],
-        .tpr_at_5pct_fpr = r->tpr5[set],
-        .tpr_at_1pct_fpr = r->tpr1[set],
-    };
+    dg_eval_outcome v;
+    dg_eval_outcome_of(e, row, set, &v);
+    v.struct_size = out->struct_size;
     memcpy(out, &v, sizeof v);
     return DG_OK;
 }
@@ -148,22 +116,7 @@ dg_status dg_eval_roc(const dg_eval *e, uint32_t row, uint32_t set,
     DG_CHECK_ARG(e && points);
     DG_TRY(dg_check_index(row, e->n_rows, "row"));
     DG_TRY(dg_check_index(set, e->n_sets, "set"));
-    float *neg, *pos;
-    size_t n_neg, n_pos;
-    DG_TRY(dg_eval_scores(e, row, set, &neg, &n_neg, &pos, &n_pos));
-    /* At most one point per distinct score, plus both ends. */
-    size_t need = n_neg + n_pos + 2;
-    dg_status st = DG_OK;
-    if ((fpr || tpr) && (!fpr || !tpr || capacity < need))
-        st = dg_fail(DG_E_INVALID_ARG,
-                     "fpr and tpr hold %zu points; the curve needs up to %zu",
-                     capacity, need);
-    else if (fpr)
-        need = dg_roc_curve(neg, n_neg, pos, n_pos, fpr, tpr);
-    *points = need;
-    free(neg);
-    free(pos);
-    return st;
+    return dg_eval_roc_points(e, row, set, fpr, tpr, capacity, points);
 }
 
 static uint32_t input_set(const dg_eval *e, uint32_t input)

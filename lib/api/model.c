@@ -149,21 +149,9 @@ dg_status dg_model_layer_info(const dg_model *m, uint32_t index,
     if (index >= m->n_layers)
         return dg_fail(DG_E_INVALID_ARG, "layer %u of %u", index,
                        m->n_layers);
-    const dg_layer *l = &m->layers[index];
-    dg_layer_info v = {0};
+    dg_layer_info v;
+    dg_layer_info_of(m, index, &v);
     v.struct_size = info->struct_size;
-    v.kind = l->kind;
-    v.input0 = l->input[0];
-    v.input1 = l->input[1];
-    v.flags = l->flags;
-    v.channels = l->out.c;
-    v.height = l->out.h;
-    v.width = l->out.w;
-    v.kernel = l->kernel;
-    v.stride = l->stride;
-    v.padding = l->padding;
-    for (uint32_t p = 0; p < l->n_params; p++) v.param_count += l->param_len[p];
-    v.pruned_units = dg_layer_pruned(l);
     memcpy(info, &v, sizeof v);
     return DG_OK;
 }
@@ -195,7 +183,7 @@ dg_status dg_model_class_name(const dg_model *m, uint32_t index,
     uint32_t n = (uint32_t)dg_shape_size(dg_model_output_shape(m));
     if (index >= n)
         return dg_fail(DG_E_INVALID_ARG, "class %u of %u", index, n);
-    *name = m->n_class_names ? m->class_names[index] : "";
+    *name = dg_model_class_label(m, index);
     return DG_OK;
 }
 

@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "core/alloc.h"
+#include "core/vec.h"
 #include "nn/exec.h"
 
 struct dg_session {
@@ -66,6 +67,28 @@ dg_status dg_session_output(const dg_session *s, int32_t layer,
     if (channels) *channels = l->out.c;
     if (height) *height = l->out.h;
     if (width) *width = l->out.w;
+    return DG_OK;
+}
+
+dg_status dg_session_top_classes(const dg_session *s, uint32_t index,
+                                 uint32_t top, uint32_t *classes,
+                                 double *probabilities)
+{
+    DG_CHECK_ARG(s && classes && probabilities);
+    const dg_model *m = s->model;
+    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    if (top == 0 || top > k)
+        return dg_fail(DG_E_INVALID_ARG, "top %u of %u classes", top, k);
+    uint32_t batch = dg_exec_batch(s->exec);
+    if (batch == 0) return dg_fail(DG_E_STATE, "the session has not run yet");
+    if (index >= batch)
+        return dg_fail(DG_E_INVALID_ARG, "input %u of a batch of %u", index,
+                       batch);
+    const float *out = dg_exec_output(s->exec, (int32_t)m->n_layers - 1);
+    if (!out) return DG_E_STATE; /* the executor explained why */
+    bool softmax = m->layers[m->n_layers - 1].kind == DG_LAYER_SOFTMAX;
+    dg_top_classes(out + (size_t)index * k, k, softmax, top, classes,
+                   probabilities);
     return DG_OK;
 }
 

@@ -3,6 +3,7 @@
 #define DG_CORE_VEC_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Index of the largest of row[0..k-1] (the first on ties). */
@@ -41,5 +42,13 @@ static inline float dg_softmax_at(const float *row, uint32_t k, uint32_t c)
     double sum = dg_shifted_exp_sum(row, k, 1.0f, &mx);
     return (float)(exp((double)row[c] - mx) / sum);
 }
+
+/* The `top` (1 to k) most probable classes of a row of k class scores
+ * into classes[] and their probabilities into probability[], most
+ * probable first, the lower class first on ties: softmax(row), or the row
+ * itself when it holds probabilities already (a model ending in a softmax
+ * layer) (vec.c). */
+void dg_top_classes(const float *row, uint32_t k, bool probabilities,
+                    uint32_t top, uint32_t *classes, double *probability);
 
 #endif

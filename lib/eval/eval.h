@@ -51,6 +51,9 @@ struct dg_eval {
     uint32_t classes, variants, members; /* the guard's K, V, default M */
     int32_t rule;                        /* the guard's default rule */
     char **set_names;        /* n_sets copies */
+    /* n_sets copies of each set's description (dg_advset_description):
+     * what made it, for the reports. */
+    char **set_descriptions;
     uint32_t *set_first;     /* n_sets + 1: each set's first input */
     dg_eval_sample *inputs;
     /* n_inputs x 2V, by guard row (votes for M = 1..V, then score):
@@ -99,6 +102,24 @@ dg_status dg_eval_scores(const dg_eval *e, uint32_t k, uint32_t s,
 
 /* What the attack did on set s, as the undefended Student sees it. */
 void dg_eval_set_stats(const dg_eval *e, uint32_t s, dg_eval_set *out);
+
+/* The public views of an evaluation (rows.c), whole: the caller's
+ * struct_size is left to the caller.  Indices are checked by the caller. */
+void dg_eval_info_of(const dg_eval *e, dg_eval_info *out);
+void dg_eval_row_of(const dg_eval *e, uint32_t row, dg_eval_row *out);
+void dg_eval_outcome_of(const dg_eval *e, uint32_t row, uint32_t set,
+                        dg_eval_outcome *out);
+/* Row `row`'s ROC curve on set `set` into fpr and tpr (capacity points;
+ * both NULL: only *points, the size the curve needs). */
+dg_status dg_eval_roc_points(const dg_eval *e, uint32_t row, uint32_t set,
+                             double *fpr, double *tpr, size_t capacity,
+                             size_t *points);
+/* The row of the guard at M = members under `rule`, of a baseline (kind
+ * DG_EVAL_*, matched: calibrated to the guard's FRR), and of the patched
+ * Student (false without one). */
+uint32_t dg_eval_guard_row(const dg_eval *e, uint32_t members, int32_t rule);
+uint32_t dg_eval_baseline_row(const dg_eval *e, int32_t kind, bool matched);
+bool dg_eval_patch_row(const dg_eval *e, uint32_t *row);
 
 /* The attempts of an attack run (attempts.c), count entries each. */
 typedef struct dg_attempts {

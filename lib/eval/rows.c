@@ -221,3 +221,108 @@ void dg_eval_set_stats(const dg_eval *e, uint32_t s, dg_eval_set *out)
         out->fooling += dg_eval_fools(in);
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* The public views (behind dg_eval_get_*, and the reports)                 */
+/* ------------------------------------------------------------------------ */
+
+void dg_eval_info_of(const dg_eval *e, dg_eval_info *out)
+{
+    *out = (dg_eval_info){
+        .struct_size = sizeof *out,
+        .clean = e->n_clean,
+        .inputs = e->n_inputs,
+        .sets = e->n_sets,
+        .rows = e->n_rows,
+        .classes = e->classes,
+        .variants = e->variants,
+        .members = e->members,
+        .rule = e->rule,
+        .squeeze_bits = e->squeeze_bits,
+        .baseline_fpr = e->baseline_fpr,
+        .student_accuracy = e->student_accuracy,
+        .latency_ms = e->latency_ms,
+    };
+}
+
+void dg_eval_row_of(const dg_eval *e, uint32_t row, dg_eval_row *out)
+{
+    const dg_eval_line *r = &e->rows[row];
+    *out = (dg_eval_row){
+        .struct_size = sizeof *out,
+        .name = r->name,
+        .kind = r->kind,
+        .members = r->members,
+        .rule = r->rule,
+        .matched = r->matched,
+        .passes = r->passes,
+        .threshold = r->threshold,
+        .clean = r->clean.clean,
+        .clean_correct = r->clean.clean_correct,
+        .clean_correct_rejected = r->clean.clean_correct_rejected,
+        .false_rejection_rate = dg_false_rejection_rate(&r->clean),
+        .accuracy_loss = dg_accuracy_loss(&r->clean),
+    };
+}
+
+void dg_eval_outcome_of(const dg_eval *e, uint32_t row, uint32_t set,
+                        dg_eval_outcome *out)
+{
+    const dg_eval_line *r = &e->rows[row];
+    *out = (dg_eval_outcome){
+        .struct_size = sizeof *out,
+        .fooling = r->counts[set].fooling,
+        .stopped = r->counts[set].fooling_stopped,
+        .defence_rate = dg_defence_rate(&r->counts[set]),
+        .roc_auc = r->auc[set],
+        .tpr_at_5pct_fpr = r->tpr5[set],
+        .tpr_at_1pct_fpr = r->tpr1[set],
+    };
+}
+
+dg_status dg_eval_roc_points(const dg_eval *e, uint32_t row, uint32_t set,
+                             double *fpr, double *tpr, size_t capacity,
+                             size_t *points)
+{
+    float *neg, *pos;
+    size_t n_neg, n_pos;
+    DG_TRY(dg_eval_scores(e, row, set, &neg, &n_neg, &pos, &n_pos));
+    /* At most one point per distinct score, plus both ends. */
+    size_t need = n_neg + n_pos + 2;
+    dg_status st = DG_OK;
+    if ((fpr || tpr) && (!fpr || !tpr || capacity < need))
+        st = dg_fail(DG_E_INVALID_ARG,
+                     "fpr and tpr hold %zu points; the curve needs up to %zu",
+                     capacity, need);
+    else if (fpr)
+        need = dg_roc_curve(neg, n_neg, pos, n_pos, fpr, tpr);
+    *points = need;
+    free(neg);
+    free(pos);
+    return st;
+}
+
+uint32_t dg_eval_guard_row(const dg_eval *e, uint32_t members, int32_t rule)
+{
+    for (uint32_t k = 0; k < e->n_rows; k++)
+        if (e->rows[k].kind == DG_EVAL_GUARD && e->rows[k].members == members &&
+            e->rows[k].rule == rule)
+            return k;
+    return 0;
+}
+
+uint32_t dg_eval_baseline_row(const dg_eval *e, int32_t kind, bool matched)
+{
+    for (uint32_t k = 0; k < e->n_rows; k++)
+        if (e->rows[k].kind == kind &&
+            (kind != DG_EVAL_SQUEEZE || e->rows[k].matched == matched))
+            return k;
+    return 0;
+}
+
+bool dg_eval_patch_row(const dg_eval *e, uint32_t *row)
+{
+    for (*row = 0; *row < e->n_rows; (*row)++)
+        if (e->rows[*row].kind == DG_EVAL_PATCH) return true;
+    return false;
+}

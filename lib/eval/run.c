@@ -216,10 +216,13 @@ static dg_status allocate(dg_eval *e, const eval_batch *b,
                           sizeof *e->set_first, "evaluation"));
     DG_TRY(dg_alloc_array((void **)&e->set_names, e->n_sets + 1,
                           sizeof *e->set_names, "evaluation"));
+    DG_TRY(dg_alloc_array((void **)&e->set_descriptions, e->n_sets + 1,
+                          sizeof *e->set_descriptions, "evaluation"));
     uint64_t total = e->n_clean;
     for (uint32_t s = 0; s < e->n_sets; s++) {
         e->set_names[s] = strdup(names[s]);
-        if (!e->set_names[s])
+        e->set_descriptions[s] = strdup(b->sets[s]->description);
+        if (!e->set_names[s] || !e->set_descriptions[s])
             return dg_fail(DG_E_NOMEM, "evaluation: copying a set name");
         e->set_first[s] = (uint32_t)total;
         total += b->sets[s]->count;
@@ -412,7 +415,10 @@ void dg_eval_destroy(dg_eval *e)
     }
     for (uint32_t s = 0; e->set_names && s < e->n_sets; s++)
         free(e->set_names[s]);
+    for (uint32_t s = 0; e->set_descriptions && s < e->n_sets; s++)
+        free(e->set_descriptions[s]);
     free(e->set_names);
+    free(e->set_descriptions);
     free(e->rows);
     free(e->set_first);
     free(e->inputs);

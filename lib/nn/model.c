@@ -135,6 +135,32 @@ const char *dg_layer_kind_name(int32_t kind)
     }
 }
 
+void dg_layer_info_of(const dg_model *m, uint32_t index, dg_layer_info *out)
+{
+    const dg_layer *l = &m->layers[index];
+    *out = (dg_layer_info){
+        .struct_size = sizeof *out,
+        .kind = l->kind,
+        .input0 = l->input[0],
+        .input1 = l->input[1],
+        .flags = l->flags,
+        .channels = l->out.c,
+        .height = l->out.h,
+        .width = l->out.w,
+        .kernel = l->kernel,
+        .stride = l->stride,
+        .padding = l->padding,
+        .pruned_units = dg_layer_pruned(l),
+    };
+    for (uint32_t p = 0; p < l->n_params; p++)
+        out->param_count += l->param_len[p];
+}
+
+const char *dg_model_class_label(const dg_model *m, uint32_t k)
+{
+    return m->n_class_names ? m->class_names[k] : "";
+}
+
 uint32_t dg_layer_units(const dg_layer *l) { return l->out.c; }
 
 uint32_t dg_layer_pruned(const dg_layer *l)

@@ -176,6 +176,10 @@ uint32_t dg_layer_units(const dg_layer *l);
 
 /* Human name of a layer kind ("conv", "relu", ...), "?" if unknown. */
 const char *dg_layer_kind_name(int32_t kind);
+/* Layer `index` (< n_layers) as dg_model_layer_info tells it, whole. */
+void dg_layer_info_of(const dg_model *m, uint32_t index, dg_layer_info *out);
+/* The name of class k (< the output size), "" without names. */
+const char *dg_model_class_label(const dg_model *m, uint32_t k);
 
 /* Number of pruned units (mask zeros). */
 uint32_t dg_layer_pruned(const dg_layer *l);

@@ -25,7 +25,7 @@ static const dg_shape fmnist_shape = {1, 28, 28};
 #define STUDENT_CUT (-1)
 #define STUDENT_HEAD "fc5"
 
-static double seconds_now(void)
+double scenario_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -89,9 +89,9 @@ static dg_status train_model(dg_scenario *s, scenario_model *m)
                       m->name, data->count, m->classes, p->epochs,
                       p->epochs == 1 ? "" : "s");
         m->report = (dg_train_report){.struct_size = sizeof m->report};
-        double start = seconds_now();
+        double start = scenario_seconds();
         st = dg_train_save(m->model, data, &o, m->path, &m->report);
-        m->train_seconds = seconds_now() - start;
+        m->train_seconds = scenario_seconds() - start;
     }
     dg_dataset_destroy(data);
     return st;
@@ -101,9 +101,9 @@ static dg_status test_model(const dg_scenario *s, scenario_model *m)
 {
     dg_dataset *data;
     DG_TRY(scenario_data("test", m->first_class, 0, 0, &data));
-    double start = seconds_now();
+    double start = scenario_seconds();
     dg_status st = dg_evaluate(m->model, data, NULL, &m->test_correct);
-    m->test_seconds = seconds_now() - start;
+    m->test_seconds = scenario_seconds() - start;
     m->test_total = data->count;
     dg_dataset_destroy(data);
     if (st == DG_OK)
@@ -168,10 +168,10 @@ static dg_status build_guard(dg_scenario *s, scenario_guard *g)
                          student->plan->per_class, &data));
     scenario_note(s, "%s: %u differentiators per class, %u epoch%s each",
                   g->name, o.variants, o.epochs, o.epochs == 1 ? "" : "s");
-    double start = seconds_now();
+    double start = scenario_seconds();
     dg_status st = dg_ensemble_make(student->model, data, NULL, &o,
                                     &g->guard);
-    g->seconds = seconds_now() - start;
+    g->seconds = scenario_seconds() - start;
     dg_dataset_destroy(data);
     if (st == DG_OK) st = dg_guard_save_path(g->guard, g->path);
     if (st != DG_OK) return st;

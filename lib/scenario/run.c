@@ -4,6 +4,7 @@
 #include "scenario/scenario.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,25 @@ dg_status dg_scenario_step(dg_scenario *s)
     return DG_OK;
 }
 
+/* What the guard, at its default M and rule, did on each level set. */
+static void note_levels(const dg_scenario *s)
+{
+    const dg_eval *e = s->evals[1];
+    uint32_t guard = dg_eval_guard_row(e, e->members, e->rule);
+    for (uint32_t k = 0; k < s->n_level_sets; k++) {
+        dg_eval_set set;
+        dg_eval_outcome o;
+        dg_eval_set_stats(e, k, &set);
+        dg_eval_outcome_of(e, guard, k, &o);
+        double asr = set.attempts ? (double)set.reached_target / set.attempts
+                                  : NAN;
+        scenario_note(s, "  %-16s ASR %5.1f%% with the defence off, guard "
+                         "stops %5.1f%%",
+                      s->sets[s->n_sets + k]->name, 100 * asr,
+                      100 * o.defence_rate);
+    }
+}
+
 /* The guard and the baselines on the clean test images of the Student's
  * classes: on the attack stage's sets, then on the level sets. */
 static dg_status run_eval(dg_scenario *s)
@@ -176,6 +196,7 @@ static dg_status run_eval(dg_scenario *s)
         st = dg_eval_make(s->guards[0].guard, clean, sets + first,
                           names + first, count, &o, &s->evals[which]);
     }
+    if (st == DG_OK) note_levels(s);
     free(sets);
     free(names);
     dg_dataset_destroy(clean);
@@ -247,7 +268,8 @@ dg_status dg_scenario_make(const dg_scenario_opts *o, dg_scenario **out)
     *s = (dg_scenario){.kind = kind, .plan = plan, .mode = o->mode,
                        .seed = o->seed, .progress = o->progress,
                        .progress_user = o->progress_user, .note = o->note,
-                       .note_user = o->note_user, .cut = -1};
+                       .note_user = o->note_user, .cut = -1,
+                       .started = scenario_seconds()};
     s->dir = strdup(o->dir);
     dg_status st = s->dir ? name_parts(s)
                           : dg_fail(DG_E_NOMEM, "the folder's name");

@@ -145,6 +145,7 @@ struct dg_scenario {
     dg_dataset *test_data;
     dg_eval *evals[2];
     uint32_t next_stage;
+    double started; /* scenario_seconds() when it was made */
 };
 
 /* Behind dg_scenario_create and dg_scenario_free (run.c): o is complete
@@ -156,6 +157,9 @@ void dg_scenario_destroy(dg_scenario *s);
 void dg_scenario_next(const dg_scenario *s, const char **name, int32_t *kind,
                       uint32_t *index);
 dg_status dg_scenario_step(dg_scenario *s);
+
+/* A monotonic clock, in seconds (models.c). */
+double scenario_seconds(void);
 
 /* A line for the note callback, if any. */
 void scenario_note(const dg_scenario *s, const char *fmt, ...)
@@ -182,5 +186,15 @@ dg_status scenario_obtain_model(dg_scenario *s, uint32_t index);
 dg_status scenario_obtain_guard(dg_scenario *s, uint32_t index);
 dg_status scenario_attack_sets(dg_scenario *s);
 dg_status scenario_level_sets(dg_scenario *s);
+
+/* The public views, whole, with struct_size the library's (view.c);
+ * indices checked by the caller. */
+void scenario_info_of(const dg_scenario *s, dg_scenario_info *out);
+void scenario_model_of(const dg_scenario *s, uint32_t index,
+                       dg_scenario_model *out);
+void scenario_guard_of(const dg_scenario *s, uint32_t index,
+                       dg_scenario_guard *out);
+void scenario_set_of(const dg_scenario *s, uint32_t index,
+                     dg_scenario_set *out);
 
 #endif

@@ -26,7 +26,7 @@ from ._structs import (PROGRESS_FN, Status, dg_advset, dg_advset_item,
                        dg_eval_row, dg_eval_set, dg_scenario,
                        dg_scenario_guard, dg_scenario_info,
                        dg_scenario_model, dg_scenario_opts,
-                       dg_scenario_set, dg_scenario_stage)
+                       dg_scenario_set, dg_scenario_stage, dg_report_opts)
 
 #: The DG_ABI_VERSION this binding was written for.
 ABI_VERSION = 1
@@ -150,6 +150,7 @@ _M, _S, _D = _p(dg_model), _p(dg_session), _p(dg_dataset)
 _E, _V = _p(dg_ensemble), _p(dg_validator)
 _P, _A = _p(dg_pruner), _p(dg_advset)
 _EV = _p(dg_eval)
+_TEXT = [c_char_p, c_size_t, _p(c_size_t)]
 
 # name: (argument types, result type); None as result type means dg_status,
 # checked by _errcheck.
@@ -308,6 +309,24 @@ _PROTOTYPES = {
                              _p(dg_scenario_set)], None),
     "dg_scenario_get_eval": ([_p(dg_scenario), c_uint32, _pp(dg_eval)],
                              None),
+    # The reports (lib/report); _TEXT: char *text, capacity, size_t *length.
+    "dg_report_opts_init": ([_p(dg_report_opts), c_size_t], None),
+    "dg_eval_write_report": ([_EV, c_char_p, _p(dg_report_opts)], None),
+    "dg_eval_format_report": ([_EV, c_int32] + _TEXT, None),
+    "dg_scenario_write_report": ([_p(dg_scenario), _p(dg_report_opts)],
+                                 None),
+    "dg_scenario_format_report": ([_p(dg_scenario), c_int32] + _TEXT, None),
+    "dg_model_format_report": ([_M, c_char_p, c_int32] + _TEXT, None),
+    "dg_model_format_accuracy": ([_M, _U32, c_size_t, c_char_p, c_char_p,
+                                  c_int32] + _TEXT, None),
+    "dg_guard_format_report": ([_E, c_int32, _p(dg_report_opts)] + _TEXT,
+                               None),
+    "dg_verdict_format_report": ([_p(dg_verdict), _M, c_char_p, c_int32]
+                                 + _TEXT, None),
+    "dg_advset_write_examples": ([_A, _D, _U32, c_char_p,
+                                  _p(dg_report_opts)], None),
+    "dg_session_top_classes": ([_S, c_uint32, c_uint32, _U32,
+                                _array(np.float64)], None),
 }
 
 for _name, (_args, _res) in _PROTOTYPES.items():

@@ -357,6 +357,18 @@ class dg_scenario_set(ctypes.Structure):
                 ("target_index", POINTER(c_uint32))]
 
 
+#: Parts of a report (dg_report_opts.parts) and its text forms
+#: (*_format_report): DG_REPORT_* and DG_FORMAT_*.
+REPORT_JSON, REPORT_MARKDOWN, REPORT_CHARTS, REPORT_EXAMPLES = 1, 2, 4, 8
+REPORT_ALL = 15
+FORMAT_JSON, FORMAT_MARKDOWN, FORMAT_TEXT = 1, 2, 3
+
+
+class dg_report_opts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("parts", c_uint32),
+                ("examples", c_uint32), ("every_m", c_int32)]
+
+
 # Every struct mirrored here, for the layout test.
 ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_ensemble_opts, dg_ensemble_info, dg_member_info,
@@ -365,7 +377,8 @@ ALL_STRUCTS = (dg_layer_info, dg_train_opts, dg_train_report,
                dg_eval_set, dg_eval_row, dg_eval_outcome, dg_eval_decision,
                dg_attempt_opts, dg_advset_opts, dg_dataset_spec_opts,
                dg_scenario_opts, dg_scenario_stage, dg_scenario_info,
-               dg_scenario_model, dg_scenario_guard, dg_scenario_set)
+               dg_scenario_model, dg_scenario_guard, dg_scenario_set,
+               dg_report_opts)
 
 
 def python_name(field):

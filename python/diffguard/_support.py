@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from ._capi import DiffguardError
-from ._structs import PROGRESS_FN, c_name, python_name
+from ._capi import DiffguardError, lib
+from ._structs import PROGRESS_FN, c_name, dg_report_opts, python_name
 
 
 class Handle:
@@ -165,3 +165,32 @@ def fill_options(struct_type, init, kwargs):
         else:
             setattr(opts, name, value)
     return opts, progress
+
+
+#: The text forms of a report, as the *_format_report functions take them.
+FORMATS = {"json": 1, "markdown": 2, "text": 3}
+
+
+def format_code(form):
+    """The DG_FORMAT_* of "json", "markdown" or "text"."""
+    if form not in FORMATS:
+        raise ValueError("format %r; expected one of %s"
+                         % (form, ", ".join(FORMATS)))
+    return FORMATS[form]
+
+
+def formatted(fn, *args):
+    """The text a *_format_report function makes: fn(*args, text,
+    capacity, &length) asked for its size, then called with room for
+    it."""
+    length = ctypes.c_size_t()
+    fn(*args, None, 0, ctypes.byref(length))
+    text = ctypes.create_string_buffer(length.value)
+    fn(*args, text, length.value, ctypes.byref(length))
+    return text.value.decode("utf-8", "replace")
+
+
+def report_options(options):
+    """A dg_report_opts from keywords (parts=, examples=, every_m=)."""
+    opts, _ = fill_options(dg_report_opts, lib.dg_report_opts_init, options)
+    return opts

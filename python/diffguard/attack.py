@@ -19,7 +19,8 @@ from ._structs import (ATTACK_PRESET_STRONG, PIXEL_GRAY8, PIXEL_RGB8,
                        dg_advset, dg_advset_item, dg_advset_opts,
                        dg_attack_opts, dg_model,
                        new_result, record_type, to_record)
-from ._support import Handle, as_input, create, fill_options, get_u32
+from ._support import (Handle, as_input, create, fill_options, get_u32,
+                       report_options)
 
 AttackSettings = record_type(
     "AttackSettings", dg_attack_opts,
@@ -334,6 +335,21 @@ class AdversarialSet(Handle):
                                 else model._handle, indices, len(indices),
                                 out, out.size)
         return out
+
+    def write_examples(self, data, target_index, folder, examples=8):
+        """The example images dg attack --examples writes, into folder
+        (made if needed): for `examples` attempts, the successful ones
+        first, their source, adversarial image and amplified difference,
+        and sheet.png with the targets; data is the Dataset the set was
+        made from and target_index make()'s (2**32 - 1: no target)."""
+        target_index = np.ascontiguousarray(target_index, np.uint32)
+        if len(target_index) != self.count:
+            raise ValueError("target_index has %d entries for %d attempts"
+                             % (len(target_index), self.count))
+        with self._lock:
+            lib.dg_advset_write_examples(
+                self._handle, data._handle, target_index, os.fsencode(folder),
+                ctypes.byref(report_options({"examples": examples})))
 
 
 def save_png(path, pixels):

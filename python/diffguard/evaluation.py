@@ -3,6 +3,7 @@ whole pool and feature squeezing judged on a host's clean data and
 adversarial sets; and the choice of attack attempts (doc/EVALUATION.md
 defines every number)."""
 import ctypes
+import os
 
 import numpy as np
 
@@ -11,7 +12,8 @@ from ._structs import (dg_advset, dg_attempt_opts, dg_eval,
                        dg_eval_decision, dg_eval_info, dg_eval_opts,
                        dg_eval_outcome, dg_eval_row, dg_eval_set, new_result,
                        record_type, to_record)
-from ._support import Handle, create, fill_options, query
+from ._support import (Handle, create, fill_options, format_code, formatted,
+                       query, report_options)
 
 EvalInfo = record_type("EvalInfo", dg_eval_info,
                        "What was evaluated (dg_eval_info).")
@@ -106,6 +108,20 @@ class GuardEvaluation(Handle):
         lib.dg_eval_roc(self._handle, row, set_index, fpr, tpr, n.value,
                         ctypes.byref(n))
         return fpr[:n.value], tpr[:n.value]
+
+
+    def write_report(self, folder, **options):
+        """Writes the report dg eval --report writes into folder (made if
+        needed): eval.json, eval.md and the charts; keywords are the
+        fields of dg_report_opts (parts=REPORT_JSON | ...)."""
+        lib.dg_eval_write_report(self._handle, os.fsencode(folder),
+                                 ctypes.byref(report_options(options)))
+
+    def report(self, form="text"):
+        """The report as a str: "json" (eval.json), "markdown" (eval.md)
+        or "text" (the tables dg eval prints)."""
+        return formatted(lib.dg_eval_format_report, self._handle,
+                         format_code(form))
 
 
 class BorrowedEvaluation(GuardEvaluation):

@@ -13,7 +13,8 @@ from ._structs import (PRUNE_MOST, Rule, dg_calibration, dg_ensemble,
                        dg_model, dg_pruner, dg_validator, dg_validator_opts,
                        dg_verdict, new_result, record_type, to_record)
 from ._support import (Handle, Progress, as_input, create, fill_options,
-                       get_u32, handle_of, query)
+                       format_code, formatted, get_u32, handle_of, query,
+                       report_options)
 from .model import Model
 
 GuardInfo = record_type("GuardInfo", dg_ensemble_info,
@@ -185,6 +186,14 @@ class Guard(Handle):
         return to_record(GuardInfo, query(lib.dg_guard_get_info,
                                           new_result(dg_ensemble_info),
                                           self._handle))
+
+    def report(self, form="text", every_m=True):
+        """What dg guard info prints of each class as a str, "text" or
+        "json" (a list with an object per class): the differentiators and
+        the calibration of every M, or of the default M only."""
+        return formatted(lib.dg_guard_format_report, self._handle,
+                         format_code(form),
+                         ctypes.byref(report_options({"every_m": every_m})))
 
     def member(self, cls, rank):
         """The MemberInfo of class cls's differentiator of rank (0: best)."""

@@ -11,7 +11,7 @@ from ._capi import lib
 from ._structs import (dg_image_info, dg_layer_info, dg_model, dg_session, dg_train_opts,
                        dg_train_report, new_result, record_type, to_record)
 from ._support import (Handle, as_input, c_strings, create, fill_options,
-                       get_u32, query)
+                       format_code, formatted, get_u32, query)
 
 LayerInfo = record_type("LayerInfo", dg_layer_info,
                         "One layer as dg_layer_info describes it; kind is a "
@@ -148,6 +148,25 @@ class Model(Handle):
                                  count=2)
         return Evaluation(correct, total, confusion)
 
+    def report(self, name=None, form="text"):
+        """What dg info prints of the model as a str, "text" or "json",
+        headed by name (such as its file) if given."""
+        return formatted(lib.dg_model_format_report, self._handle,
+                         None if name is None else os.fsencode(name),
+                         format_code(form))
+
+    def accuracy_report(self, evaluation, name=None, data_name=None,
+                        form="text"):
+        """What dg accuracy prints of an Evaluation of the model (from
+        evaluate()) as a str, "text" or "json", headed by name and
+        data_name if given."""
+        confusion = np.ascontiguousarray(evaluation.confusion, np.uint32)
+        return formatted(lib.dg_model_format_accuracy, self._handle,
+                         confusion, confusion.size,
+                         None if name is None else os.fsencode(name),
+                         None if data_name is None else data_name.encode(),
+                         format_code(form))
+
     @property
     def input_shape(self):
         """(C, H, W) of one sample."""
@@ -237,6 +256,16 @@ class Session(Handle):
         with self._lock:
             lib.dg_session_run(self._handle, x, x.size, len(x))
             return self.output(layer)
+
+    def top_classes(self, index, top=3):
+        """The top most probable classes of input index of the last run,
+        as dg predict prints them: (classes uint32, probabilities float64)
+        arrays, most probable first."""
+        classes, probabilities = np.empty(top, np.uint32), np.empty(top)
+        with self._lock:
+            lib.dg_session_top_classes(self._handle, index, top, classes,
+                                       probabilities)
+        return classes, probabilities
 
     def output(self, layer):
         """A copy of `layer`'s output of the last run, (N, C', H', W')."""

@@ -10,7 +10,8 @@ from ._structs import (NOTE_FN, SCENARIO_FULL, SCENARIO_QUICK, dg_eval,
                        dg_scenario, dg_scenario_guard, dg_scenario_info,
                        dg_scenario_model, dg_scenario_opts, dg_scenario_set,
                        dg_scenario_stage, new_result, record_type, to_record)
-from ._support import Handle, create, fill_options, query
+from ._support import (Handle, create, fill_options, format_code, formatted,
+                       query, report_options)
 from .evaluation import BorrowedEvaluation
 
 ScenarioStage = record_type("ScenarioStage", dg_scenario_stage,
@@ -106,6 +107,20 @@ class Scenario(Handle):
         info = self.info
         return self._records(lib.dg_scenario_get_set, dg_scenario_set,
                              ScenarioSet, info.sets + info.level_sets)
+
+    def write_report(self, **options):
+        """Writes the report dg demo writes into the folder: the examples
+        of the attack stage's sets (after that stage), the charts,
+        report.json and report.md (after the eval stage); keywords are
+        the fields of dg_report_opts (parts=, examples=)."""
+        lib.dg_scenario_write_report(self._handle,
+                                     ctypes.byref(report_options(options)))
+
+    def report(self, form="text"):
+        """The report as a str: "json" (report.json), "markdown"
+        (report.md) or "text" (the tables dg demo prints)."""
+        return formatted(lib.dg_scenario_format_report, self._handle,
+                         format_code(form))
 
     def evaluation(self, which=0):
         """The eval stage's GuardEvaluation on the attack stage's sets

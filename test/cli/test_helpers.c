@@ -229,7 +229,7 @@ static void test_table(void)
     char *text;
     size_t size;
     FILE *out = open_memstream(&text, &size);
-    cli_table t;
+    text_table t;
     table_init(&t, "rl", (const char *const[]){"n", "name"});
     table_cell(&t, "%d", 7);
     table_cell(&t, "caf\xC3\xA9");

@@ -91,3 +91,31 @@ def student_and_guard(directory, holdout_per_class=40, **guard_options):
     options = dict(GUARD_OPTIONS, **guard_options)
     return (train, holdout, student,
             dg.Guard.build(student, train, holdout, **options))
+
+
+def swapped_bars(per_class, seed, description="", succeeded=None):
+    """An AdversarialSet whose "adversarial" images are clean bars of
+    another class: attempt i claims bars of class i's label + 1 as its
+    source; succeeded(i), if given, marks it successful, and the Student
+    is said to answer the target."""
+    pixels, labels = bars(per_class, seed=seed)
+    swaps = dg.AdversarialSet.create((1, 8, 8), description)
+    for i in range(len(pixels)):
+        target = int(labels[i])
+        swaps.add(pixels[i] / 255.0, source_index=i,
+                  source_label=(target + 1) % 4, target_label=target,
+                  student_label=target if succeeded else -1, dssim=0,
+                  feature_distance=0, within_budget=1,
+                  success=int(bool(succeeded and succeeded(i))))
+    return swaps
+
+
+def evaluated_guard(directory, **swap_options):
+    """(train, student, guard, clean, swaps, evaluation): student_and_guard,
+    clean bars, swapped_bars(6, seed 6, swap_options) and the guard's
+    GuardEvaluation on them."""
+    train, _, student, guard = student_and_guard(directory)
+    clean = dataset(directory, "clean", 10, seed=5)
+    swaps = swapped_bars(6, 6, **swap_options)
+    return (train, student, guard, clean, swaps,
+            dg.GuardEvaluation(guard, clean, {"swaps": swaps}))

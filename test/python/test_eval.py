@@ -17,19 +17,8 @@ class Evaluation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.train, _, cls.student, cls.guard = \
-            support.student_and_guard(cls.tmp.name)
-        cls.clean = support.dataset(cls.tmp.name, "clean", 10, seed=5)
-        pixels, labels = support.bars(6, seed=6)
-        cls.swaps = dg.AdversarialSet.create((1, 8, 8))
-        for i in range(len(pixels)):
-            target = int(labels[i])
-            cls.swaps.add(pixels[i] / 255.0, source_index=i,
-                          source_label=(target + 1) % 4, target_label=target,
-                          student_label=-1, dssim=0, feature_distance=0,
-                          within_budget=1, success=0)
-        cls.result = dg.GuardEvaluation(cls.guard, cls.clean,
-                                        {"swaps": cls.swaps})
+        (cls.train, cls.student, cls.guard, cls.clean, cls.swaps,
+         cls.result) = support.evaluated_guard(cls.tmp.name)
 
     @classmethod
     def tearDownClass(cls):

@@ -1,6 +1,6 @@
 """The demonstration scenario through the binding (Scenario): its folder's
 settings.json (the same settings accepted, others refused), what it says
-before any stage runs, and its errors.  The whole pipeline runs in the
+and reports before any stage runs, and its errors.  The whole pipeline runs in the
 slow test cli_demo."""
 import os
 import tempfile
@@ -43,6 +43,15 @@ class ScenarioTest(unittest.TestCase):
             with self.assertRaises(dg.DiffguardError) as e:
                 s.evaluation()
             self.assertEqual(e.exception.status, dg.Status.STATE)
+            # The report's examples need the attack stage's sets, which
+            # are not made yet: nothing to write; the rest needs the
+            # eval stage.
+            s.write_report(parts=dg.REPORT_EXAMPLES)
+            self.assertEqual(sorted(os.listdir(self.dir)), ["settings.json"])
+            for call in (s.write_report, lambda: s.report("json")):
+                with self.assertRaises(dg.DiffguardError) as e:
+                    call()
+                self.assertEqual(e.exception.status, dg.Status.STATE)
         self.assertEqual(notes, [])
 
     def test_a_folder_holds_one_experiment(self):

@@ -187,6 +187,20 @@ void attack_run_free(attack_run *r)
     free(r->target_index);
 }
 
+/* The plan's example images of the set (dg_advset_write_examples). */
+static int write_examples(const attack_run *r)
+{
+    dg_report_opts o;
+    dg_report_opts_init(&o, sizeof o);
+    o.examples = r->plan.n_examples;
+    dg_status st = dg_advset_write_examples(r->set, r->data.samples,
+                                            r->target_index,
+                                            r->plan.examples_dir, &o);
+    return st == DG_OK ? CLI_EXIT_OK
+                       : cli_fail(st, "writing examples to %s",
+                                  r->plan.examples_dir);
+}
+
 int attack_execute(attack_run *r)
 {
     const attack_plan *p = &r->plan;
@@ -211,10 +225,8 @@ int attack_execute(attack_run *r)
     if (rc == CLI_EXIT_OK && p->guard_path) rc = load_guard(p, &guard);
     o.guard = guard;
     if (rc == CLI_EXIT_OK) rc = make_set(r, &o);
-    attack_examples examples = {r->set, r->data.samples, r->target_index,
-                                p->examples_dir, p->n_examples};
     if (rc == CLI_EXIT_OK && p->examples_dir)
-        rc = attack_write_examples(&examples);
+        rc = write_examples(r);
     for (uint32_t k = 0; k < o.n_models; k++) dg_model_free(models[k]);
     free(models);
     dg_guard_free(guard);

@@ -1,7 +1,7 @@
 /* attack_run.h - one attack run as dg attack makes it: the Teacher, the
  * Student, the data and any adaptive models loaded from the plan's files,
  * the set made by the library (dg_advset_make) with a progress bar and
- * written, and example images, which dg demo writes of its sets too. */
+ * written, and its example images (dg_advset_write_examples). */
 #ifndef DG_ATTACK_RUN_H
 #define DG_ATTACK_RUN_H
 
@@ -60,19 +60,5 @@ void attack_run_free(attack_run *r);
 int attack_describe(const attack_plan *p, char *text, size_t capacity);
 /* The "adaptive" key and object of a JSON report, if adaptive. */
 void adaptive_json(json_writer *w, const attack_plan *p);
-
-/* Example images of a set: the attempts' sources and targets in `data`
- * (target_index per attempt, UINT32_MAX: none), n of them in `dir`. */
-typedef struct attack_examples {
-    const dg_advset *set;
-    const dg_dataset *data;
-    const uint32_t *target_index;
-    const char *dir;
-    uint32_t n;
-} attack_examples;
-
-/* The first successful attempts (then other ones within budget) as PNG
- * tiles and a sheet (attack_examples.c).  Reports failures. */
-int attack_write_examples(const attack_examples *x);
 
 #endif

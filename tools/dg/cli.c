@@ -306,6 +306,13 @@ int required_value(const cli_args *args, const char *name, const char **out)
     return CLI_EXIT_OK;
 }
 
+const char *cli_class_name(const dg_model *m, uint32_t k)
+{
+    const char *name = "";
+    dg_model_class_name(m, k, &name); /* k < the outputs: cannot fail */
+    return name;
+}
+
 int cli_load_model(const char *path, dg_model **out)
 {
     dg_status st = dg_model_load_file(path, out);
@@ -489,28 +496,6 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
     }
 }
 
-void cli_probabilities(const float *outputs, uint32_t k,
-                       bool ends_in_softmax, double *probability)
-{
-    double largest = -INFINITY, sum = 0;
-    for (uint32_t j = 0; j < k; j++) {
-        probability[j] = outputs[j];
-        if (outputs[j] > largest) largest = outputs[j];
-    }
-    if (ends_in_softmax) return;
-    /* Subtracting the largest logit keeps exp() from overflowing. */
-    for (uint32_t j = 0; j < k; j++) {
-        probability[j] = exp(probability[j] - largest);
-        sum += probability[j];
-    }
-    for (uint32_t j = 0; j < k; j++) probability[j] /= sum;
-}
-
-const char *cli_rule_name(int32_t rule)
-{
-    return rule == DG_RULE_SCORE ? "score" : "votes";
-}
-
 int cli_run(const cli_command *cmd, int argc, char **argv)
 {
     current_command = cmd->name;
@@ -538,6 +523,63 @@ int cli_check_output(int rc)
     int write_rc = cli_error("writing the output: %s",
                              errno ? strerror(errno) : "write error");
     return rc == CLI_EXIT_OK ? write_rc : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text tables and reports                                                  */
+/* ------------------------------------------------------------------------ */
+
+int table_print(text_table *t, FILE *out, size_t indent)
+{
+    return table_write(t, out, indent) ? CLI_EXIT_OK
+                                       : cli_error("out of memory");
+}
+
+/* Formats the report into text (capacity bytes; NULL: the size only). */
+static dg_status format_report(const cli_report *r, int32_t format,
+                               char *text, size_t capacity, size_t *length)
+{
+    if (r->eval)
+        return dg_eval_format_report(r->eval, format, text, capacity, length);
+    if (r->scenario)
+        return dg_scenario_format_report(r->scenario, format, text, capacity,
+                                         length);
+    if (r->guard)
+        return dg_guard_format_report(r->guard, format, r->opts, text,
+                                      capacity, length);
+    if (r->verdict)
+        return dg_verdict_format_report(r->verdict, r->model, r->name, format,
+                                        text, capacity, length);
+    if (r->confusion)
+        return dg_model_format_accuracy(r->model, r->confusion,
+                                        r->confusion_len, r->name,
+                                        r->data_name, format, text, capacity,
+                                        length);
+    return dg_model_format_report(r->model, r->name, format, text, capacity,
+                                  length);
+}
+
+int cli_format_report(const cli_report *r, int32_t format, char **text)
+{
+    size_t length;
+    *text = NULL;
+    dg_status st = format_report(r, format, NULL, 0, &length);
+    if (st == DG_OK && !(*text = malloc(length)))
+        return cli_error("out of memory");
+    if (st == DG_OK) st = format_report(r, format, *text, length, &length);
+    if (st == DG_OK) return CLI_EXIT_OK;
+    free(*text);
+    *text = NULL;
+    return cli_fail(st, "formatting the report");
+}
+
+int cli_print_report(const cli_report *r, int32_t format)
+{
+    char *text;
+    int rc = cli_format_report(r, format, &text);
+    if (rc == CLI_EXIT_OK) fputs(text, stdout);
+    free(text);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1,7 +1,9 @@
 /* cli.h - what every dg command shares: the command and option tables,
- * argument parsing, the failure reporter, a streaming JSON writer, aligned
- * text tables and a progress bar.  Commands use only this header and the
- * public diffguard.h. */
+ * argument parsing, the failure reporter and a progress bar, and the
+ * streaming JSON writer and aligned text tables of the library's reports
+ * (lib/report/text.h, whose json.c and table.c dg compiles in: they call
+ * nothing of the library).  Commands use only this header and the public
+ * diffguard.h. */
 #ifndef DG_CLI_H
 #define DG_CLI_H
 
@@ -12,12 +14,7 @@
 #include <stdio.h>
 
 #include "diffguard.h"
-
-#if defined(__GNUC__)
-#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define CLI_PRINTF(fmt, args)
-#endif
+#include "text.h"
 
 /* Exit codes: failures of the work itself, and mistakes on the command
  * line. */
@@ -100,6 +97,9 @@ int cli_numbers(const cli_args *args, const char *name, const char *expected,
 int required_value(const cli_args *args, const char *name,
                    const char **out);
 
+/* The name of a model's class k (< its outputs), or "" without names. */
+const char *cli_class_name(const dg_model *m, uint32_t k);
+
 /* Loads a model file, reporting "loading PATH" on failure. */
 int cli_load_model(const char *path, dg_model **out);
 /* cli_load_model of the required option `name`'s file. */
@@ -173,17 +173,6 @@ int data_open(const char *spec, const uint32_t shape[3], const char *classes,
 void data_free(class_data *d);
 
 /* ------------------------------------------------------------------------ */
-/* Model outputs                                                            */
-/* ------------------------------------------------------------------------ */
-
-/* Class probabilities from one sample's k outputs: a softmax over logits,
- * or the outputs themselves when the model ends in a softmax layer. */
-void cli_probabilities(const float *outputs, uint32_t k,
-                       bool ends_in_softmax, double *probability);
-/* "score" or "votes", as options and reports spell DG_RULE_*. */
-const char *cli_rule_name(int32_t rule);
-
-/* ------------------------------------------------------------------------ */
 /* Image files                                                              */
 /* ------------------------------------------------------------------------ */
 
@@ -212,85 +201,42 @@ void image_reader_warn(const image_reader *r, uint32_t total);
 /* A library call failed: "<what>: <dg_strerror>: <dg_last_error_detail>".
  * Call it right after the failing call, before the detail is replaced.
  * Returns CLI_EXIT_FAILURE. */
-int cli_fail(dg_status status, const char *what_fmt, ...) CLI_PRINTF(2, 3);
+int cli_fail(dg_status status, const char *what_fmt, ...) TEXT_PRINTF(2, 3);
 /* Something worth knowing that does not stop the command. */
-void cli_warning(const char *fmt, ...) CLI_PRINTF(1, 2);
+void cli_warning(const char *fmt, ...) TEXT_PRINTF(1, 2);
 /* Something outside the library failed.  Returns CLI_EXIT_FAILURE. */
-int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+int cli_error(const char *fmt, ...) TEXT_PRINTF(1, 2);
 /* The command line is wrong; adds a pointer to --help.  Returns
  * CLI_EXIT_USAGE. */
-int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+int cli_usage_error(const char *fmt, ...) TEXT_PRINTF(1, 2);
 
 /* ------------------------------------------------------------------------ */
-/* Text from files (json.c)                                                 */
+/* Text tables and reports                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Class names, layer names, file names and details may hold anything:
- * text output escapes control characters and invalid UTF-8 as the JSON
- * output does (\n, \u001b, U+FFFD), so none reaches the terminal raw. */
-/* fmt and its arguments formatted, then escaped (a newline in fmt too):
- * a malloc'd string, or NULL when out of memory. */
-char *text_vformat(const char *fmt, va_list ap);
-/* Prints text_vformat's string. */
-void text_printf(FILE *out, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* table_write, reporting a failure.  Returns a CLI_EXIT_* code. */
+int table_print(text_table *t, FILE *out, size_t indent);
+/* What a report the library formats is of. */
+typedef struct cli_report {
+    const dg_eval *eval;         /* dg_eval_format_report */
+    const dg_scenario *scenario; /* dg_scenario_format_report */
+    const dg_guard *guard;       /* dg_guard_format_report, with opts */
+    const dg_report_opts *opts;
+    const dg_verdict *verdict;   /* dg_verdict_format_report, with model */
+    const dg_model *model;       /* dg_model_format_report ... */
+    const char *name;            /* ... naming it so (its file) */
+    /* With model: dg_model_format_accuracy of this confusion matrix, on
+     * the data named data_name. */
+    const uint32_t *confusion;
+    size_t confusion_len;
+    const char *data_name;
+} cli_report;
 
-/* ------------------------------------------------------------------------ */
-/* Streaming JSON writer (json.c)                                           */
-/* ------------------------------------------------------------------------ */
-
-#define JSON_MAX_DEPTH 32
-
-/* Writes indented JSON; commas and indentation are automatic.  Inside an
- * object, call json_key before each value. */
-typedef struct json_writer {
-    FILE *out;
-    int depth;
-    bool has_items[JSON_MAX_DEPTH]; /* the open container is not empty */
-    bool after_key;                 /* the next value follows a key */
-} json_writer;
-
-void json_init(json_writer *w, FILE *out);
-void json_begin_object(json_writer *w);
-void json_end_object(json_writer *w);
-void json_begin_array(json_writer *w);
-void json_end_array(json_writer *w);
-void json_key(json_writer *w, const char *key);
-/* Invalid UTF-8 becomes U+FFFD, so any C string makes valid JSON. */
-void json_string(json_writer *w, const char *s);
-/* Enough digits to give back the same float; NaN and infinities as null. */
-void json_number(json_writer *w, double value);
-void json_int(json_writer *w, int64_t value);
-void json_bool(json_writer *w, bool value);
-/* json_key and then the value: one member of the open object. */
-void json_put_string(json_writer *w, const char *key, const char *s);
-void json_put_number(json_writer *w, const char *key, double value);
-void json_put_int(json_writer *w, const char *key, int64_t value);
-void json_put_bool(json_writer *w, const char *key, bool value);
-
-/* ------------------------------------------------------------------------ */
-/* Aligned text tables (table.c)                                            */
-/* ------------------------------------------------------------------------ */
-
-#define TABLE_MAX_COLUMNS 16
-
-/* Collects cells row by row, then prints every column as wide as its
- * widest cell. */
-typedef struct cli_table {
-    const char *align; /* one letter per column: 'l'eft or 'r'ight */
-    size_t n_columns;
-    char **cells; /* row-major, starting with the header row if any */
-    size_t n_cells, capacity;
-    bool out_of_memory;
-} cli_table;
-
-/* headers has one entry per letter of align (at most TABLE_MAX_COLUMNS),
- * or is NULL for a table without a header row. */
-void table_init(cli_table *t, const char *align, const char *const *headers);
-/* Appends the next cell; rows wrap after the last column. */
-void table_cell(cli_table *t, const char *fmt, ...) CLI_PRINTF(2, 3);
-/* Prints the table indented by `indent` spaces and frees it.  Returns
- * CLI_EXIT_OK, or reports running out of memory. */
-int table_print(cli_table *t, FILE *out, size_t indent);
+/* The report in `format` (DG_FORMAT_*) into a malloc'd *text.  Reports
+ * failures. */
+int cli_format_report(const cli_report *r, int32_t format, char **text);
+/* The same, printed on stdout. */
+int cli_print_report(const cli_report *r, int32_t format);
 
 /* ------------------------------------------------------------------------ */
 /* Progress on stderr (progress.c)                                          */

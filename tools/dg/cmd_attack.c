@@ -239,7 +239,7 @@ static void print_json(const attack_run *r, const tally *all,
     json_end_object(&w);
 }
 
-static void tally_row(cli_table *t, const char *label, const tally *s)
+static void tally_row(text_table *t, const char *label, const tally *s)
 {
     table_cell(t, "%s", label);
     table_cell(t, "%u", s->attempts);
@@ -266,7 +266,7 @@ static int print_text(const attack_run *r, const tally *all,
            r->plan.out_path);
     if (adaptive) printf("%s\n", adaptive + 2); /* without "; " */
     printf("\n");
-    cli_table t;
+    text_table t;
     table_init(&t, "lrrrrrr",
                (const char *const[]){
                    o->targeted ? "target" : "source", "attempts",

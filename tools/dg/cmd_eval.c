@@ -1,15 +1,12 @@
 /* cmd_eval.c - `dg eval`: a guard and the baselines judged on the same
- * clean data and adversarial sets (eval.h), printed as a table, JSON, a
- * markdown report and charts. */
+ * clean data and adversarial sets (dg_eval_run), printed as a table or
+ * JSON, with a markdown report and charts (dg_eval_write_report). */
 #include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "eval.h"
 #include "train_common.h"
 
 /* A set's name: a chart's file name and a table's column. */
@@ -112,39 +109,25 @@ static void close_inputs(eval_command *e)
     dg_model_free(e->patched);
 }
 
-/* DIR/eval.json, DIR/eval.md and the charts. */
-static int write_report(const eval_view *r, const char *dir)
+/* The evaluation, with a progress bar that Ctrl-C stops. */
+static int evaluate(const eval_command *e, const dg_eval_opts *o,
+                    dg_eval **out)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return cli_error("cannot create %s: %s", dir, strerror(errno));
-    char path[4096];
-    snprintf(path, sizeof path, "%s/eval.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
-    json_writer w;
-    json_init(&w, f);
-    json_begin_object(&w);
-    eval_write_json(&w, r);
-    json_end_object(&w);
-    bool failed = ferror(f) != 0;
-    failed |= fclose(f) != 0;
-    snprintf(path, sizeof path, "%s/eval.md", dir);
-    if (!failed && (f = fopen(path, "w"))) {
-        fprintf(f, "# Defence evaluation\n\n");
-        eval_write_markdown(f, r);
-        failed = ferror(f) != 0;
-        failed |= fclose(f) != 0;
-    } else {
-        failed = true;
-    }
-    if (failed) return cli_error("writing %s failed", path);
-    return eval_write_charts(r, dir);
+    dg_eval_opts opts = *o;
+    bool started = false;
+    opts.progress = progress_callback;
+    opts.progress_user = &started;
+    dg_status st = dg_eval_run(e->guard, e->clean.samples, e->sets,
+                               e->name_of, e->n_sets, &opts, out);
+    if (started) progress_finish();
+    if (st == DG_E_CANCELLED) return cli_error("interrupted");
+    return st == DG_OK ? CLI_EXIT_OK : cli_fail(st, "evaluating the guard");
 }
 
 static int run_eval(const cli_args *args)
 {
     eval_command e = {0};
-    eval_view r = {0};
+    dg_eval *result = NULL;
     double fpr;
     long bits;
     catch_interrupts();
@@ -159,21 +142,18 @@ static int run_eval(const cli_args *args)
         o.squeeze_bits = (uint32_t)bits;
         o.baseline_fpr = fpr;
         o.patched_student = e.patched;
-        rc = eval_view_run(e.guard, e.clean.samples, e.sets, e.name_of,
-                           e.n_sets, &o, &r);
+        rc = evaluate(&e, &o, &result);
     }
     const char *report = cli_value(args, "report");
-    if (rc == CLI_EXIT_OK && report) rc = write_report(&r, report);
-    if (rc == CLI_EXIT_OK && cli_flag(args, "json")) {
-        json_writer w;
-        json_init(&w, stdout);
-        json_begin_object(&w);
-        eval_write_json(&w, &r);
-        json_end_object(&w);
-    } else if (rc == CLI_EXIT_OK) {
-        rc = eval_print_table(stdout, &r);
+    if (rc == CLI_EXIT_OK && report) {
+        dg_status st = dg_eval_write_report(result, report, NULL);
+        if (st != DG_OK) rc = cli_fail(st, "writing the report to %s", report);
     }
-    eval_view_free(&r);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_print_report(&(cli_report){.eval = result},
+                              cli_flag(args, "json") ? DG_FORMAT_JSON
+                                                     : DG_FORMAT_TEXT);
+    dg_eval_free(result);
     close_inputs(&e);
     return rc;
 }

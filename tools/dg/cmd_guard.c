@@ -343,124 +343,21 @@ static int build_guard(const build_settings *b, const dg_model *student,
 /* The summary, shared by build and info                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Everything the report shows, gathered before printing so that a failing
- * call never leaves half a report on stdout. */
+/* What the summary shows: the guard's settings and files, and each
+ * class as the library reports it (dg_guard_format_report), read before
+ * printing so that a failing call never leaves half a report on stdout. */
 typedef struct guard_summary {
     const char *guard_path, *student_path;
     dg_guard_info info;
-    dg_member_info *members;     /* [class * variants + rank] */
-    dg_calibration *calibration; /* [class * variants + M - 1] */
-    const char **class_names;    /* owned by the Student */
-    uint32_t first_m, last_m;    /* calibration rows to show */
+    char *classes; /* the library's report of the classes */
 } guard_summary;
-
-static void summary_free(guard_summary *s)
-{
-    free(s->members);
-    free(s->calibration);
-    free(s->class_names);
-}
-
-static int gather_class(const dg_guard *g, const dg_model *student,
-                        uint32_t cls, guard_summary *s)
-{
-    uint32_t V = s->info.variants;
-    dg_status st = dg_model_class_name(student, cls, &s->class_names[cls]);
-    for (uint32_t r = 0; r < V && st == DG_OK; r++) {
-        dg_member_info *m = &s->members[cls * V + r];
-        m->struct_size = sizeof *m;
-        st = dg_guard_member(g, cls, r, m);
-    }
-    for (uint32_t M = 1; M <= V && st == DG_OK; M++) {
-        dg_calibration *c = &s->calibration[cls * V + M - 1];
-        c->struct_size = sizeof *c;
-        st = dg_guard_calibration(g, cls, M, c);
-    }
-    if (st != DG_OK) return cli_fail(st, "reading class %u of the guard", cls);
-    return CLI_EXIT_OK;
-}
-
-/* Fills s, to show the calibration of every M or of the default M. */
-static int gather(const dg_guard *g, const dg_model *student,
-                  bool every_m, guard_summary *s)
-{
-    s->info.struct_size = sizeof s->info;
-    dg_status st = dg_guard_get_info(g, &s->info);
-    if (st != DG_OK) return cli_fail(st, "reading the guard");
-    const dg_guard_info *i = &s->info;
-    s->first_m = every_m ? 1 : i->members;
-    s->last_m = every_m ? i->variants : i->members;
-    size_t cells = (size_t)i->classes * i->variants;
-    s->members = calloc(cells, sizeof *s->members);
-    s->calibration = calloc(cells, sizeof *s->calibration);
-    s->class_names = calloc(i->classes, sizeof *s->class_names);
-    if (!s->members || !s->calibration || !s->class_names)
-        return cli_error("out of memory");
-    int rc = CLI_EXIT_OK;
-    for (uint32_t c = 0; c < i->classes && rc == CLI_EXIT_OK; c++)
-        rc = gather_class(g, student, c, s);
-    return rc;
-}
-
-static const dg_member_info *member_at(const guard_summary *s, uint32_t cls,
-                                       uint32_t rank)
-{
-    return &s->members[cls * s->info.variants + rank];
-}
-
-static const dg_calibration *calibration_at(const guard_summary *s,
-                                            uint32_t cls, uint32_t M)
-{
-    return &s->calibration[cls * s->info.variants + M - 1];
-}
-
-static int print_class_text(const guard_summary *s, uint32_t cls)
-{
-    const char *name = s->class_names[cls];
-    printf("\n");
-    text_printf(stdout, "class %u%s%s", cls, name[0] ? " " : "", name);
-    printf("\n");
-    cli_table t;
-    table_init(&t, "rrrlrrrr",
-               (const char *const[]){"rank", "prune layer", "ratio", "mode",
-                                     "pruned", "tail layers", "agreement",
-                                     "score"});
-    for (uint32_t r = 0; r < s->info.variants; r++) {
-        const dg_member_info *m = member_at(s, cls, r);
-        table_cell(&t, "%u", r);
-        table_cell(&t, "%d", m->prune_layer);
-        table_cell(&t, "%.2f", (double)m->ratio);
-        table_cell(&t, "%s", cli_name_of(modes, m->mode));
-        table_cell(&t, "%u", m->pruned_units);
-        table_cell(&t, "%u", m->tail_layers);
-        table_cell(&t, "%.2f%%", 100.0 * m->agreement);
-        table_cell(&t, "%.4f", (double)m->score);
-    }
-    int rc = table_print(&t, stdout, 2);
-    if (rc != CLI_EXIT_OK) return rc;
-    table_init(&t, "rrrrrrl",
-               (const char *const[]){"M", "tau", "theta", "FRR votes",
-                                     "FRR score", "fresh +-", "samples"});
-    for (uint32_t M = s->first_m; M <= s->last_m; M++) {
-        const dg_calibration *c = calibration_at(s, cls, M);
-        table_cell(&t, "%u", M);
-        table_cell(&t, "%u", c->tau);
-        table_cell(&t, "%.4f", (double)c->theta);
-        table_cell(&t, "%.2f%%", 100.0 * c->frr_votes);
-        table_cell(&t, "%.2f%%", 100.0 * c->frr_score);
-        table_cell(&t, "%.2f%%", 100.0 * c->frr_spread);
-        table_cell(&t, "%u%s", c->samples, c->pooled ? " (all classes)" : "");
-    }
-    fputc('\n', stdout);
-    return table_print(&t, stdout, 2);
-}
 
 /* The guard's settings, the build's facts when `built` is not NULL, then
  * each class. */
 static int print_text(const guard_summary *s, const build_outcome *built)
 {
     const dg_guard_info *i = &s->info;
-    cli_table t;
+    text_table t;
     table_init(&t, "ll", NULL);
     table_cell(&t, "guard");
     table_cell(&t, "%s", s->guard_path);
@@ -502,50 +399,8 @@ static int print_text(const guard_summary *s, const build_outcome *built)
     table_cell(&t, "target FRR");
     table_cell(&t, "%.2f%%", 100.0 * i->target_frr);
     int rc = table_print(&t, stdout, 0);
-    for (uint32_t c = 0; c < i->classes && rc == CLI_EXIT_OK; c++)
-        rc = print_class_text(s, c);
+    if (rc == CLI_EXIT_OK) fputs(s->classes, stdout);
     return rc;
-}
-
-static void json_class(json_writer *w, const guard_summary *s, uint32_t cls)
-{
-    json_begin_object(w);
-    json_put_int(w, "class", cls);
-    json_put_string(w, "name", s->class_names[cls]);
-    json_key(w, "differentiators");
-    json_begin_array(w);
-    for (uint32_t r = 0; r < s->info.variants; r++) {
-        const dg_member_info *m = member_at(s, cls, r);
-        json_begin_object(w);
-        json_put_int(w, "rank", r);
-        json_put_int(w, "prune_layer", m->prune_layer);
-        json_put_number(w, "ratio", m->ratio);
-        json_put_string(w, "mode", cli_name_of(modes, m->mode));
-        json_put_int(w, "seed", (int64_t)m->seed);
-        json_put_int(w, "pruned_units", m->pruned_units);
-        json_put_int(w, "tail_layers", m->tail_layers);
-        json_put_number(w, "agreement", m->agreement);
-        json_put_number(w, "score", m->score);
-        json_end_object(w);
-    }
-    json_end_array(w);
-    json_key(w, "calibration");
-    json_begin_array(w);
-    for (uint32_t M = s->first_m; M <= s->last_m; M++) {
-        const dg_calibration *c = calibration_at(s, cls, M);
-        json_begin_object(w);
-        json_put_int(w, "members", M);
-        json_put_int(w, "tau", c->tau);
-        json_put_number(w, "theta", c->theta);
-        json_put_number(w, "frr_votes", c->frr_votes);
-        json_put_number(w, "frr_score", c->frr_score);
-        json_put_number(w, "frr_spread", c->frr_spread);
-        json_put_int(w, "samples", c->samples);
-        json_put_bool(w, "pooled", c->pooled);
-        json_end_object(w);
-    }
-    json_end_array(w);
-    json_end_object(w);
 }
 
 static void print_json(const guard_summary *s, const build_outcome *built)
@@ -579,27 +434,33 @@ static void print_json(const guard_summary *s, const build_outcome *built)
     json_put_string(&w, "rule", cli_name_of(rules, i->rule));
     json_put_number(&w, "target_frr", i->target_frr);
     json_key(&w, "classes");
-    json_begin_array(&w);
-    for (uint32_t c = 0; c < i->classes; c++) json_class(&w, s, c);
-    json_end_array(&w);
+    json_raw(&w, s->classes);
     json_end_object(&w);
 }
 
 /* Prints the summary of g, with the calibration of every M or of the
  * default M, and the build's facts when `built` is not NULL. */
 static int report(const cli_args *args, const char *guard_path,
-                  const char *student_path, const dg_guard *g,
-                  const dg_model *student, bool every_m,
+                  const char *student_path, const dg_guard *g, bool every_m,
                   const build_outcome *built)
 {
     guard_summary s = {.guard_path = guard_path,
-                       .student_path = student_path};
-    int rc = gather(g, student, every_m, &s);
-    if (rc == CLI_EXIT_OK && cli_flag(args, "json"))
+                       .student_path = student_path,
+                       .info = {.struct_size = sizeof s.info}};
+    bool json = cli_flag(args, "json");
+    dg_report_opts o;
+    dg_report_opts_init(&o, sizeof o);
+    o.every_m = every_m;
+    dg_status st = dg_guard_get_info(g, &s.info);
+    if (st != DG_OK) return cli_fail(st, "reading the guard");
+    const cli_report classes = {.guard = g, .opts = &o};
+    int rc = cli_format_report(&classes, json ? DG_FORMAT_JSON : DG_FORMAT_TEXT,
+                               &s.classes);
+    if (rc == CLI_EXIT_OK && json)
         print_json(&s, built);
     else if (rc == CLI_EXIT_OK)
         rc = print_text(&s, built);
-    summary_free(&s);
+    free(s.classes);
     return rc;
 }
 
@@ -649,8 +510,7 @@ static int run_build(const cli_args *args, build_step step)
     if (rc == CLI_EXIT_OK && b.step == STEP_SHARD)
         report_shard(args, &b, &outcome);
     else if (rc == CLI_EXIT_OK)
-        rc = report(args, b.output, b.student, guard, student, false,
-                    &outcome);
+        rc = report(args, b.output, b.student, guard, false, &outcome);
     dg_guard_free(guard);
     dg_model_free(student);
     data_free(&train);
@@ -671,8 +531,7 @@ static int run_info(const cli_args *args, const char *guard_path)
             rc = cli_fail(st, "loading the guard for %s", student_path);
     }
     if (rc == CLI_EXIT_OK)
-        rc = report(args, guard_path, student_path, guard, student, true,
-                    NULL);
+        rc = report(args, guard_path, student_path, guard, true, NULL);
     dg_guard_free(guard);
     dg_model_free(student);
     return rc;

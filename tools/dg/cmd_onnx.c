@@ -77,11 +77,8 @@ static int import_report(const cli_args *args, const dg_model *m,
     json_shape_fields(&w, &s);
     json_key(&w, "classes");
     json_begin_array(&w);
-    for (uint32_t k = 0; k < s.outputs; k++) {
-        const char *name = "";
-        dg_model_class_name(m, k, &name); /* k < outputs: cannot fail */
-        json_string(&w, name);
-    }
+    for (uint32_t k = 0; k < s.outputs; k++)
+        json_string(&w, cli_class_name(m, k));
     json_end_array(&w);
     json_end_object(&w);
     return CLI_EXIT_OK;
@@ -267,19 +264,12 @@ static int export_member(const guard_source *g, exported *e)
     return rc;
 }
 
-static const char *class_name(const guard_source *g, uint32_t cls)
-{
-    const char *name = "";
-    dg_model_class_name(g->student, cls, &name); /* a valid class */
-    return name;
-}
-
 static void json_member(json_writer *w, const guard_source *g,
                         const exported *e)
 {
     json_begin_object(w);
     json_put_int(w, "class", e->cls);
-    json_put_string(w, "name", class_name(g, e->cls));
+    json_put_string(w, "name", cli_class_name(g->student, e->cls));
     json_put_int(w, "rank", e->rank);
     json_put_string(w, "onnx", e->path);
     json_shape_fields(w, &e->shape);
@@ -288,7 +278,7 @@ static void json_member(json_writer *w, const guard_source *g,
 
 static void print_member(const guard_source *g, const exported *e)
 {
-    const char *name = class_name(g, e->cls);
+    const char *name = cli_class_name(g->student, e->cls);
     text_printf(stdout, "%s: class %u%s%s rank %u, ", e->path, e->cls,
                 name[0] ? " " : "", name, e->rank);
     print_shape(&e->shape);

@@ -1,5 +1,5 @@
 /* cmd_predict.c - `dg predict MODEL IMAGE...`: the most probable classes of
- * each image.  Images are decoded one by one and run in batches; an image
+ * each image (dg_session_top_classes).  Images are decoded one by one and run in batches; an image
  * that cannot be decoded is reported and skipped. */
 #include <stdlib.h>
 
@@ -15,30 +15,24 @@ typedef struct predictor {
     size_t sample_len;    /* floats per preprocessed image */
     uint32_t n_classes;
     uint32_t top;
-    bool ends_in_softmax; /* else the outputs are logits */
     uint32_t capacity;    /* images per batch */
     uint32_t batch_size;  /* images waiting in the batch */
     float *input;         /* capacity * sample_len */
     const char **files;   /* capacity: the file of each waiting image */
     image_reader images;
-    double *probability;  /* n_classes */
     uint32_t *ranked;     /* top: class indices, most probable first */
+    double *probability;  /* top: theirs */
     uint32_t printed;     /* images reported so far */
 } predictor;
 
 static int open_model(predictor *p, const char *path)
 {
     dg_status st = dg_model_load_file(path, &p->model);
-    uint32_t n_layers = 0;
-    dg_layer_info last = {.struct_size = sizeof last};
     if (st == DG_OK) st = dg_model_output_size(p->model, &p->n_classes);
-    if (st == DG_OK) st = dg_model_layer_count(p->model, &n_layers);
-    if (st == DG_OK) st = dg_model_layer_info(p->model, n_layers - 1, &last);
     uint32_t channels = 0, height = 0, width = 0;
     if (st == DG_OK)
         st = dg_model_input_shape(p->model, &channels, &height, &width);
     if (st != DG_OK) return cli_fail(st, "loading %s", path);
-    p->ends_in_softmax = last.kind == DG_LAYER_SOFTMAX;
     p->sample_len = (size_t)channels * height * width;
     return CLI_EXIT_OK;
 }
@@ -48,38 +42,13 @@ static int allocate(predictor *p, long capacity)
     p->capacity = (uint32_t)capacity;
     p->input = malloc(p->capacity * p->sample_len * sizeof *p->input);
     p->files = malloc(p->capacity * sizeof *p->files);
-    p->probability = malloc(p->n_classes * sizeof *p->probability);
+    p->probability = malloc(p->top * sizeof *p->probability);
     p->ranked = malloc(p->top * sizeof *p->ranked);
     if (!p->input || !p->files || !p->probability || !p->ranked)
         return cli_error("out of memory");
     dg_status st = dg_session_create(p->model, p->capacity, &p->session);
     if (st != DG_OK) return cli_fail(st, "preparing the model");
     return CLI_EXIT_OK;
-}
-
-/* The `top` most probable classes; ties keep the lower class first. */
-static void rank_classes(predictor *p)
-{
-    uint32_t n = 0;
-    for (uint32_t k = 0; k < p->n_classes; k++) {
-        if (n == p->top &&
-            !(p->probability[k] > p->probability[p->ranked[n - 1]]))
-            continue;
-        uint32_t at = n < p->top ? n++ : n - 1;
-        while (at > 0 &&
-               p->probability[k] > p->probability[p->ranked[at - 1]]) {
-            p->ranked[at] = p->ranked[at - 1];
-            at--;
-        }
-        p->ranked[at] = k;
-    }
-}
-
-static const char *class_name(const predictor *p, uint32_t k)
-{
-    const char *name = "";
-    dg_model_class_name(p->model, k, &name); /* k < n_classes: cannot fail */
-    return name;
 }
 
 static int report_image(predictor *p, const char *file)
@@ -93,8 +62,8 @@ static int report_image(predictor *p, const char *file)
             uint32_t k = p->ranked[r];
             json_begin_object(p->json);
             json_put_int(p->json, "class", k);
-            json_put_string(p->json, "name", class_name(p, k));
-            json_put_number(p->json, "probability", p->probability[k]);
+            json_put_string(p->json, "name", cli_class_name(p->model, k));
+            json_put_number(p->json, "probability", p->probability[r]);
             json_end_object(p->json);
         }
         json_end_array(p->json);
@@ -104,12 +73,12 @@ static int report_image(predictor *p, const char *file)
     printf("%s", p->printed ? "\n" : "");
     text_printf(stdout, "%s", file);
     printf("\n");
-    cli_table t;
+    text_table t;
     table_init(&t, "rrl", NULL);
     for (uint32_t r = 0; r < p->top; r++) {
         uint32_t k = p->ranked[r];
-        const char *name = class_name(p, k);
-        table_cell(&t, "%.4f", p->probability[k]);
+        const char *name = cli_class_name(p->model, k);
+        table_cell(&t, "%.4f", p->probability[r]);
         table_cell(&t, "%u", k);
         table_cell(&t, "%s", name[0] ? name : "-");
     }
@@ -120,21 +89,17 @@ static int report_image(predictor *p, const char *file)
 static int run_batch(predictor *p)
 {
     if (p->batch_size == 0) return CLI_EXIT_OK;
-    const float *outputs;
     dg_status st = dg_session_run(p->session, p->input,
                                   p->batch_size * p->sample_len,
                                   p->batch_size);
-    if (st == DG_OK)
-        st = dg_session_output(p->session, -1, &outputs, NULL, NULL, NULL,
-                               NULL);
     if (st != DG_OK) return cli_fail(st, "running the model");
     progress_clear();
     int rc = CLI_EXIT_OK;
     for (uint32_t i = 0; i < p->batch_size && rc == CLI_EXIT_OK; i++) {
-        cli_probabilities(outputs + (size_t)i * p->n_classes, p->n_classes,
-                          p->ends_in_softmax, p->probability);
-        rank_classes(p);
-        rc = report_image(p, p->files[i]);
+        st = dg_session_top_classes(p->session, i, p->top, p->ranked,
+                                    p->probability);
+        rc = st == DG_OK ? report_image(p, p->files[i])
+                         : cli_fail(st, "reading the classes");
         p->printed++;
     }
     fflush(stdout);

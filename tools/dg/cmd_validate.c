@@ -3,7 +3,6 @@
  * the Student's preprocessing and validated in batches, in order; the exit
  * code says whether every image was read and accepted. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -29,28 +28,9 @@ typedef struct validation {
     uint32_t accepted, rejected, unreadable;
 } validation;
 
-static const char *class_name(const validation *v, int32_t k)
-{
-    const char *name = "";
-    dg_model_class_name(v->student, (uint32_t)k, &name); /* a valid class */
-    return name;
-}
-
-/* --rule, or 0 for the guard's default. */
-static int read_rule(const cli_args *args, int32_t *rule)
-{
-    const char *text = cli_value(args, "rule");
-    *rule = 0;
-    if (!text) return CLI_EXIT_OK;
-    if (strcmp(text, "votes") == 0)
-        *rule = DG_RULE_VOTES;
-    else if (strcmp(text, "score") == 0)
-        *rule = DG_RULE_SCORE;
-    else
-        return cli_usage_error("--rule must be votes or score, not \"%s\"",
-                               text);
-    return CLI_EXIT_OK;
-}
+/* --rule's choices; without it, 0: the guard's default. */
+static const cli_named rules[] = {
+    {"votes", DG_RULE_VOTES}, {"score", DG_RULE_SCORE}, {NULL, 0}};
 
 static int open_guard(validation *v, const char *guard_path,
                       const char *student_path)
@@ -80,7 +60,8 @@ static int prepare(validation *v, const cli_args *args, uint32_t capacity)
     int rc = cli_long(args, "members", 0, 1, info.variants, &members);
     if (rc == CLI_EXIT_OK)
         rc = cli_long(args, "label", -1, 0, (long)v->n_classes - 1, &label);
-    if (rc == CLI_EXIT_OK) rc = read_rule(args, &opts.rule);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_choice(args, "rule", rules, NULL, &opts.rule);
     if (rc != CLI_EXIT_OK) return rc;
     opts.members = (uint32_t)members;
     opts.max_batch = capacity;
@@ -101,63 +82,21 @@ static int prepare(validation *v, const cli_args *args, uint32_t capacity)
     return CLI_EXIT_OK;
 }
 
-static void report_json(const validation *v, const char *file,
-                        const dg_verdict *d)
+/* What the library says of a verdict (dg_verdict_format_report): an
+ * element of the JSON array, or text. */
+static int report_verdict(const validation *v, const char *file,
+                          const dg_verdict *d)
 {
-    json_writer *w = v->json;
-    json_begin_object(w);
-    json_put_string(w, "file", file);
-    json_put_string(w, "verdict", d->accepted ? "ACCEPT" : "REJECT");
-    json_put_bool(w, "accepted", d->accepted);
-    json_put_int(w, "label", d->label);
-    json_put_string(w, "name", class_name(v, d->label));
-    json_put_string(w, "rule", cli_rule_name(d->rule));
-    json_put_int(w, "members", d->members);
-    json_put_int(w, "votes", d->votes);
-    json_put_number(w, "score", d->score);
-    json_key(w, "threshold"); /* tau for votes, theta for score */
-    json_number(w, d->threshold);
-    json_key(w, "differentiators");
-    json_begin_array(w);
-    for (uint32_t r = 0; r < d->members; r++) {
-        json_begin_object(w);
-        json_put_int(w, "rank", r);
-        json_put_int(w, "label", d->member_label[r]);
-        json_put_string(w, "name", class_name(v, d->member_label[r]));
-        json_key(w, "score"); /* its probability of the phase-1 label */
-        json_number(w, d->member_score[r]);
-        json_end_object(w);
-    }
-    json_end_array(w);
-    json_end_object(w);
-}
-
-static int report_text(const validation *v, const char *file,
-                       const dg_verdict *d)
-{
-    const char *name = class_name(v, d->label);
-    text_printf(stdout, "%s: %s class %d%s%s", file,
-                d->accepted ? "ACCEPT" : "REJECT", d->label,
-                name[0] ? " " : "", name);
-    printf("\n");
-    printf("  votes %u of %u, score %.4f; ", d->votes, d->members,
-           (double)d->score);
-    if (d->rule == DG_RULE_VOTES)
-        printf("rule votes: accept with %.0f or more votes\n",
-               (double)d->threshold);
-    else
-        printf("rule score: accept at %.4f or more\n", (double)d->threshold);
-    cli_table t;
-    table_init(&t, "rrlr",
-               (const char *const[]){"rank", "label", "name", "score"});
-    for (uint32_t r = 0; r < d->members; r++) {
-        const char *member_name = class_name(v, d->member_label[r]);
-        table_cell(&t, "%u", r);
-        table_cell(&t, "%d", d->member_label[r]);
-        table_cell(&t, "%s", member_name[0] ? member_name : "-");
-        table_cell(&t, "%.4f", (double)d->member_score[r]);
-    }
-    return table_print(&t, stdout, 2);
+    const cli_report r = {.verdict = d, .model = v->student, .name = file};
+    char *text;
+    int rc = cli_format_report(&r, v->json ? DG_FORMAT_JSON : DG_FORMAT_TEXT,
+                               &text);
+    if (rc == CLI_EXIT_OK && v->json)
+        json_raw(v->json, text);
+    else if (rc == CLI_EXIT_OK)
+        fputs(text, stdout);
+    free(text);
+    return rc;
 }
 
 /* Validates the waiting images and reports each. */
@@ -180,10 +119,7 @@ static int run_batch(validation *v)
             v->accepted++;
         else
             v->rejected++;
-        if (v->json)
-            report_json(v, v->files[i], d);
-        else
-            rc = report_text(v, v->files[i], d);
+        rc = report_verdict(v, v->files[i], d);
     }
     fflush(stdout);
     v->pending = 0;

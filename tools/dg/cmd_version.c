@@ -33,7 +33,7 @@ static int run_version(const cli_args *args)
         }
         json_end_object(&w);
     } else {
-        cli_table t;
+        text_table t;
         table_init(&t, "llrr", (const char *const[]){"", "version",
                                                      "number", "abi"});
         for (size_t i = 0; i < N_VERSIONS; i++) {

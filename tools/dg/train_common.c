@@ -98,8 +98,20 @@ int train_interrupted(const char *checkpoint)
                      checkpoint);
 }
 
-int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
-              const char *path, train_outcome *out)
+/* What a training call did. */
+typedef struct train_outcome {
+    dg_train_report report;
+    uint32_t samples;  /* in the training set */
+    double seconds;    /* spent by this run */
+} train_outcome;
+
+/* Trains m with a progress bar and writes it to path, removing the
+ * checkpoint (dg_model_train_file).  Ctrl-C stops at the next step,
+ * keeping the last epoch checkpoint so the same command resumes.  Reports
+ * failures and interruption. */
+static int train_run(dg_model *m, const dg_dataset *ds,
+                     const dg_train_opts *o, const char *path,
+                     train_outcome *out)
 {
     memset(out, 0, sizeof *out);
     out->report.struct_size = sizeof out->report;
@@ -123,7 +135,8 @@ int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
     return CLI_EXIT_OK;
 }
 
-double train_images_per_second(const train_outcome *t)
+/* Samples per second trained by this run. */
+static double train_images_per_second(const train_outcome *t)
 {
     double images = (double)t->report.epochs_run * t->samples;
     return t->seconds > 0 ? images / t->seconds : 0;
@@ -207,7 +220,7 @@ int evaluate_model(const dg_model *m, const dg_dataset *ds, const char *what,
     return CLI_EXIT_OK;
 }
 
-double evaluation_accuracy(const evaluation *e)
+static double evaluation_accuracy(const evaluation *e)
 {
     return e->total ? (double)e->correct / e->total : NAN;
 }
@@ -303,7 +316,7 @@ static int print_summary_text(const train_command *tc,
                               const train_outcome *t, const evaluation *test)
 {
     const dg_train_report *r = &t->report;
-    cli_table table;
+    text_table table;
     table_init(&table, "ll", NULL);
     table_cell(&table, "model");
     table_cell(&table, "%s", tc->output);

@@ -43,13 +43,6 @@ typedef struct train_defaults {
     int32_t schedule; /* DG_SCHEDULE_* */
 } train_defaults;
 
-/* What a training call did. */
-typedef struct train_outcome {
-    dg_train_report report;
-    uint32_t samples;  /* in the training set */
-    double seconds;    /* spent by this run */
-} train_outcome;
-
 /* The progress bar of one training call: "ep 2/4 loss 0.321", counting
  * this run's steps; a resumed checkpoint is said first.  Zero it, set
  * epochs and checkpoint, and pass it as the dg_progress_fn's user. */
@@ -64,16 +57,6 @@ int train_progress_report(void *user, const char *stage, uint64_t done,
                           uint64_t total, double loss);
 /* Reports a training stopped by Ctrl-C, and what keeps its epochs. */
 int train_interrupted(const char *checkpoint);
-
-/* Trains m with a progress bar and writes it to path, removing the
- * checkpoint (dg_model_train_file).  Ctrl-C stops at the next step,
- * keeping the last epoch checkpoint so the same command resumes.  Reports
- * failures and interruption. */
-int train_run(dg_model *m, const dg_dataset *ds, const dg_train_opts *o,
-              const char *path, train_outcome *out);
-
-/* Samples per second trained by this run. */
-double train_images_per_second(const train_outcome *t);
 
 /* The default Teacher architecture with its last layer sized for
  * n_classes outputs.  Returns a malloc'ed string or NULL. */
@@ -97,7 +80,6 @@ typedef struct evaluation {
 /* Classifies every sample of ds.  Reports failures, naming `what`. */
 int evaluate_model(const dg_model *m, const dg_dataset *ds, const char *what,
                    evaluation *out);
-double evaluation_accuracy(const evaluation *e);
 void evaluation_free(evaluation *e);
 
 /* ------------------------------------------------------------------------ */

@@ -5,12 +5,14 @@
  * tick labels, axis labels, a title and a legend in the corner of the plot
  * area the data leaves freest.  Series take the colours of a fixed
  * colour-blind-safe palette in order. */
-#ifndef DG_CHART_H
-#define DG_CHART_H
+#ifndef DG_REPORT_CHART_H
+#define DG_REPORT_CHART_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/status.h"
 
 /* One line of a chart. */
 typedef struct chart_series {
@@ -47,12 +49,11 @@ uint32_t chart_series_colour(size_t index);
 void chart_to_pixel(const chart_spec *c, double x, double y, double *px,
                     double *py);
 
-/* Draws the n_series series of s on chart c and writes the PNG atomically:
- * readers of `path` see the old file or the whole new one, never a part.
- * Returns CLI_EXIT_OK, or reports the failure (a bad spec or series, a
- * cairo error, a file error) with cli_error and returns
- * CLI_EXIT_FAILURE. */
-int chart_write_png(const char *path, const chart_spec *c,
-                    const chart_series *s, size_t n_series);
+/* Draws the n_series series of s on chart c and writes the PNG atomically
+ * (dg_file_save): readers of `path` see the old file or the whole new
+ * one, never a part.  A bad spec or series is DG_E_INVALID_ARG, a cairo
+ * failure DG_E_INTERNAL, a file error what dg_file_save says. */
+dg_status chart_write_png(const char *path, const chart_spec *c,
+                          const chart_series *s, size_t n_series);
 
 #endif

@@ -1,14 +1,15 @@
-/* demo_levels.c - dg demo's report of the attacks at every threat level
- * (demo_levels.h): per set, then per layer and per budget, as JSON,
- * markdown, a table and charts. */
-#include "demo_levels.h"
-
+/* levels.c - the scenario's report of the attacks at every threat level
+ * (report.h): per set, then per layer and per budget, as JSON, markdown,
+ * a table and charts. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chart.h"
+#include "core/alloc.h"
+#include "report/chart.h"
+#include "report/report.h"
+#include "scenario/scenario.h"
 
 /* A budget as the plan spells it (0.1, not 0.100000001). */
 static double budget_value(float budget)
@@ -35,7 +36,7 @@ static char level_letter(int32_t level) { return (char)('a' + level - 1); }
 /* ------------------------------------------------------------------------ */
 
 /* The set of `level` at `layer` with this method and budget, or -1. */
-static int32_t find_set(const demo_levels *l, int32_t level, int32_t layer,
+static int32_t find_set(const report_levels *l, int32_t level, int32_t layer,
                         int32_t method, float budget)
 {
     for (uint32_t k = 0; k < l->n_sets; k++) {
@@ -49,7 +50,7 @@ static int32_t find_set(const demo_levels *l, int32_t level, int32_t layer,
 
 /* The sweep's budgets, its L-infinity ones then its DSSIM ones, are those
  * of level b's sets, which has one set for each. */
-static uint32_t budget_count(const demo_levels *l, int32_t method)
+static uint32_t budget_count(const report_levels *l, int32_t method)
 {
     uint32_t n = 0;
     for (uint32_t k = 0; k < l->n_sets; k++)
@@ -58,7 +59,7 @@ static uint32_t budget_count(const demo_levels *l, int32_t method)
 }
 
 /* Budget b of the sweep: the method and the budget. */
-static void plan_budget(const demo_levels *l, uint32_t b, int32_t *method,
+static void plan_budget(const report_levels *l, uint32_t b, int32_t *method,
                         float *budget)
 {
     *method = 0;
@@ -86,7 +87,7 @@ typedef struct level_result {
     double auc;          /* the guard's ROC AUC */
 } level_result;
 
-static level_result result_of(const demo_levels *l, uint32_t s)
+static level_result result_of(const report_levels *l, uint32_t s)
 {
     const eval_view *v = &l->eval;
     const dg_eval_set *set = &v->sets[s];
@@ -110,7 +111,7 @@ static level_result result_of(const demo_levels *l, uint32_t s)
 
 /* The lowest defence rate of the layer sweep (NaN if none fooled), and the
  * set it was measured on. */
-static double worst_layer(const demo_levels *l, int32_t *set)
+static double worst_layer(const report_levels *l, int32_t *set)
 {
     double worst = NAN;
     *set = -1;
@@ -132,8 +133,8 @@ enum { CHART_POINTS = 64 };
 
 /* The guard's defence rate against the budget of one form, a line per
  * level. */
-static int chart_budgets(const demo_levels *l, int32_t method,
-                         const char *file)
+static dg_status chart_budgets(const report_levels *l, int32_t method,
+                               const char *file)
 {
     float budgets[CHART_POINTS];
     uint32_t n = 0;
@@ -142,7 +143,7 @@ static int chart_budgets(const demo_levels *l, int32_t method,
         plan_budget(l, b, &m, &budgets[n]);
         n += m == method;
     }
-    if (n == 0) return CLI_EXIT_OK;
+    if (n == 0) return DG_OK;
     double x[3][CHART_POINTS], y[3][CHART_POINTS];
     static const char *const names[3] = {
         "(a) Teacher only, at the cut", "(b) surrogate guard",
@@ -172,12 +173,12 @@ static int chart_budgets(const demo_levels *l, int32_t method,
         .x_min = 0, .x_max = top * 1.1, .y_min = 0, .y_max = 1.001,
         .percent_y = true,
     };
-    int rc = demo_path(l->info->dir, file, path, sizeof path);
-    return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 3) : rc;
+    DG_TRY(report_path(l->info->dir, file, path, sizeof path));
+    return chart_write_png(path, &c, series, 3);
 }
 
 /* Level a: the guard's defence rate and the attack's ASR per layer. */
-static int chart_layers(const demo_levels *l)
+static dg_status chart_layers(const report_levels *l)
 {
     double x[CHART_POINTS], rate[CHART_POINTS], asr[CHART_POINTS];
     size_t n = 0;
@@ -190,7 +191,7 @@ static int chart_layers(const demo_levels *l)
         asr[n++] = r.asr;
         if (l->sets[k].layer < first) first = l->sets[k].layer;
     }
-    if (n == 0) return CLI_EXIT_OK;
+    if (n == 0) return DG_OK;
     chart_series series[2] = {
         {"fooling attempts the guard stops", x, rate, n, true, false},
         {"ASR on the Student, no defence", x, asr, n, true, true},
@@ -206,57 +207,34 @@ static int chart_layers(const demo_levels *l)
         .x_min = first - 0.5, .x_max = l->info->cut + 0.5, .x_tick = 1,
         .y_min = 0, .y_max = 1.001, .percent_y = true,
     };
-    int rc = demo_path(l->info->dir, "defence-vs-layer.png", path,
-                       sizeof path);
-    return rc == CLI_EXIT_OK ? chart_write_png(path, &c, series, 2) : rc;
+    DG_TRY(report_path(l->info->dir, "defence-vs-layer.png", path,
+                       sizeof path));
+    return chart_write_png(path, &c, series, 2);
 }
 
-int demo_path(const char *dir, const char *file, char *buf, size_t size)
+dg_status levels_read(report_levels *l, const dg_scenario *s,
+                      const dg_scenario_info *info)
 {
-    if ((size_t)snprintf(buf, size, "%s/%s", dir, file) >= size)
-        return cli_error("the path %s/%s is too long", dir, file);
-    return CLI_EXIT_OK;
+    *l = (report_levels){.info = info, .n_sets = info->level_sets};
+    DG_TRY(dg_alloc_array((void **)&l->sets, l->n_sets + 1, sizeof *l->sets,
+                          "report"));
+    for (uint32_t k = 0; k < l->n_sets; k++)
+        scenario_set_of(s, info->sets + k, &l->sets[k]);
+    return eval_view_read(s->evals[1], &l->eval);
 }
 
-int levels_read(demo_levels *l, const dg_scenario *s,
-                const dg_scenario_info *info, bool quiet)
+dg_status levels_write_charts(const report_levels *l)
 {
-    *l = (demo_levels){.info = info, .n_sets = info->level_sets};
-    l->sets = calloc(l->n_sets + 1, sizeof *l->sets);
-    const dg_advset **sets = calloc(l->n_sets + 1, sizeof *sets);
-    const dg_eval *e;
-    int rc = l->sets && sets ? CLI_EXIT_OK : cli_error("out of memory");
-    for (uint32_t k = 0; rc == CLI_EXIT_OK && k < l->n_sets; k++) {
-        l->sets[k].struct_size = sizeof l->sets[k];
-        dg_status st = dg_scenario_get_set(s, info->sets + k, &l->sets[k]);
-        if (st != DG_OK) rc = cli_fail(st, "reading the level sets");
-        else sets[k] = l->sets[k].set;
-    }
-    if (rc == CLI_EXIT_OK) {
-        dg_status st = dg_scenario_get_eval(s, 1, &e);
-        rc = st == DG_OK ? eval_view_read(e, sets, &l->eval)
-                         : cli_fail(st, "reading the evaluation");
-    }
-    free(sets);
-    for (uint32_t k = 0; rc == CLI_EXIT_OK && !quiet && k < l->n_sets; k++) {
-        level_result r = result_of(l, k);
-        fprintf(stderr, "  %-16s ASR %5.1f%% with the defence off, guard "
-                        "stops %5.1f%%\n",
-                l->sets[k].name, 100 * r.asr, 100 * r.guard);
-    }
-    if (rc == CLI_EXIT_OK) rc = chart_layers(l);
-    if (rc == CLI_EXIT_OK)
-        rc = chart_budgets(l, DG_ATTACK_MIMIC_LINF, "defence-vs-linf.png");
-    if (rc == CLI_EXIT_OK)
-        rc = chart_budgets(l, DG_ATTACK_MIMIC_DSSIM, "defence-vs-dssim.png");
-    return rc;
+    DG_TRY(chart_layers(l));
+    DG_TRY(chart_budgets(l, DG_ATTACK_MIMIC_LINF, "defence-vs-linf.png"));
+    return chart_budgets(l, DG_ATTACK_MIMIC_DSSIM, "defence-vs-dssim.png");
 }
 
 /* ------------------------------------------------------------------------ */
 /* Reports                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void json_result(json_writer *w, const demo_levels *l, uint32_t s)
+static void json_result(json_writer *w, const report_levels *l, uint32_t s)
 {
     level_result r = result_of(l, s);
     json_put_string(w, "set", l->sets[s].name);
@@ -270,7 +248,7 @@ static void json_result(json_writer *w, const demo_levels *l, uint32_t s)
     json_put_number(w, "patched_student_defence_rate", r.patched);
 }
 
-static void json_layer_sweep(json_writer *w, const demo_levels *l)
+static void json_layer_sweep(json_writer *w, const report_levels *l)
 {
     int32_t worst;
     double min_rate = worst_layer(l, &worst);
@@ -297,7 +275,7 @@ static void json_layer_sweep(json_writer *w, const demo_levels *l)
 
 /* One level's sets at the cut, per budget; with defence_rate at
  * L-infinity 0.1, the headline budget. */
-static void json_level(json_writer *w, const demo_levels *l, int32_t level)
+static void json_level(json_writer *w, const report_levels *l, int32_t level)
 {
     int32_t cut = l->info->cut;
     json_key(w, level_name(level));
@@ -336,7 +314,7 @@ static void json_level(json_writer *w, const demo_levels *l, int32_t level)
 
 void levels_json(json_writer *w, const void *ctx)
 {
-    const demo_levels *l = ctx;
+    const report_levels *l = ctx;
     if (!l->eval.eval) return;
     json_layer_sweep(w, l);
     json_key(w, "adaptive");
@@ -352,7 +330,7 @@ static void format_budget(const dg_scenario_set *s, char *buf, size_t size)
              (double)s->budget);
 }
 
-void levels_markdown(FILE *out, const demo_levels *l)
+void levels_markdown(FILE *out, const report_levels *l)
 {
     if (!l->eval.eval) return;
     const dg_scenario_info *p = l->info;
@@ -382,7 +360,7 @@ void levels_markdown(FILE *out, const demo_levels *l)
                  "M=%u %s | AUC | whole pool | squeezing at the guard's "
                  "FRR | patched Student |\n"
                  "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
-            l->eval.info.members, cli_rule_name(l->eval.info.rule));
+            l->eval.info.members, report_rule_name(l->eval.info.rule));
     for (uint32_t k = 0; k < l->n_sets; k++) {
         const dg_scenario_set *s = &l->sets[k];
         level_result r = result_of(l, k);
@@ -412,10 +390,10 @@ void levels_markdown(FILE *out, const demo_levels *l)
         fprintf(out, "![defence rate against DSSIM](defence-vs-dssim.png)\n");
 }
 
-int levels_print(FILE *out, const demo_levels *l)
+bool levels_print(FILE *out, const report_levels *l)
 {
-    if (!l->eval.eval) return CLI_EXIT_OK;
-    cli_table t;
+    if (!l->eval.eval) return true;
+    text_table t;
     table_init(&t, "llrlrrrr",
                (const char *const[]){"level", "set", "layer", "budget",
                                      "ASR", "guard", "pool", "squeezing"});
@@ -439,10 +417,10 @@ int levels_print(FILE *out, const demo_levels *l)
     }
     fprintf(out, "\nthreat levels (ASR: the defence off; defence rates of "
                  "the guard, the pool and squeezing):\n");
-    return table_print(&t, out, 2);
+    return table_write(&t, out, 2);
 }
 
-void levels_free(demo_levels *l)
+void levels_free(report_levels *l)
 {
     eval_view_free(&l->eval);
     free(l->sets);

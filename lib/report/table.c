@@ -1,28 +1,32 @@
 /* table.c - aligned text tables for human-readable output. */
-#include "cli.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-void table_init(cli_table *t, const char *align, const char *const *headers)
+void table_init(text_table *t, const char *align, const char *const *headers)
 {
     memset(t, 0, sizeof *t);
     t->align = align;
     t->n_columns = strlen(align);
-    if (t->n_columns == 0 || t->n_columns > TABLE_MAX_COLUMNS) abort();
+    /* A bug in the caller; table_write then fails. */
+    if (t->n_columns == 0 || t->n_columns > TABLE_MAX_COLUMNS) {
+        t->failed = true;
+        return;
+    }
     for (size_t c = 0; headers && c < t->n_columns; c++)
         table_cell(t, "%s", headers[c]);
 }
 
-void table_cell(cli_table *t, const char *fmt, ...)
+void table_cell(text_table *t, const char *fmt, ...)
 {
-    if (t->out_of_memory) return;
+    if (t->failed) return;
     if (t->n_cells == t->capacity) {
         size_t capacity = t->capacity ? 2 * t->capacity : 64;
         char **cells = realloc(t->cells, capacity * sizeof *cells);
         if (!cells) {
-            t->out_of_memory = true;
+            t->failed = true;
             return;
         }
         t->cells = cells;
@@ -34,7 +38,7 @@ void table_cell(cli_table *t, const char *fmt, ...)
     char *cell = text_vformat(fmt, ap);
     va_end(ap);
     if (!cell) {
-        t->out_of_memory = true;
+        t->failed = true;
         return;
     }
     t->cells[t->n_cells++] = cell;
@@ -53,7 +57,7 @@ static void pad(FILE *out, size_t n)
     while (n-- > 0) fputc(' ', out);
 }
 
-static void print_rows(const cli_table *t, FILE *out, size_t indent)
+static void print_rows(const text_table *t, FILE *out, size_t indent)
 {
     size_t width[TABLE_MAX_COLUMNS] = {0};
     for (size_t i = 0; i < t->n_cells; i++) {
@@ -73,12 +77,12 @@ static void print_rows(const cli_table *t, FILE *out, size_t indent)
     }
 }
 
-int table_print(cli_table *t, FILE *out, size_t indent)
+bool table_write(text_table *t, FILE *out, size_t indent)
 {
-    if (!t->out_of_memory) print_rows(t, out, indent);
+    if (!t->failed) print_rows(t, out, indent);
     for (size_t i = 0; i < t->n_cells; i++) free(t->cells[i]);
     free(t->cells);
-    bool failed = t->out_of_memory;
+    bool ok = !t->failed;
     memset(t, 0, sizeof *t);
-    return failed ? cli_error("out of memory") : CLI_EXIT_OK;
+    return ok;
 }

@@ -1,8 +1,9 @@
 /* eval_report.c - an evaluation as JSON, a terminal table and markdown
  * (dg eval, dg demo). */
 #include <math.h>
+#include <string.h>
 
-#include "eval.h"
+#include "report/report.h"
 
 static double share(uint32_t part, uint32_t whole)
 {
@@ -41,14 +42,14 @@ static void json_row(json_writer *w, const eval_view *v, uint32_t k)
     }
 }
 
-void eval_write_json(json_writer *w, const eval_view *v)
+const char *report_rule_name(int32_t rule)
 {
-    eval_write_json_with(w, v, NULL, NULL);
+    return rule == DG_RULE_SCORE ? "score" : "votes";
 }
 
-void eval_write_json_with(json_writer *w, const eval_view *v,
-                          void (*defence_extra)(json_writer *, const void *),
-                          const void *ctx)
+void eval_write_json(json_writer *w, const eval_view *v,
+                     void (*defence_extra)(json_writer *, const void *),
+                     const void *ctx)
 {
     json_key(w, "clean");
     json_begin_object(w);
@@ -76,7 +77,7 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
     json_key(w, "defence");
     json_begin_object(w);
     json_put_int(w, "m", v->info.members);
-    json_put_string(w, "rule", cli_rule_name(v->info.rule));
+    json_put_string(w, "rule", report_rule_name(v->info.rule));
     json_put_int(w, "variants", v->info.variants);
     json_field(w, "latency_ms_per_input", v->info.latency_ms);
     json_row(w, v, eval_guard_row(v, v->info.members, v->info.rule));
@@ -86,7 +87,7 @@ void eval_write_json_with(json_writer *w, const eval_view *v,
         if (v->rows[k].kind != DG_EVAL_GUARD) continue;
         json_begin_object(w);
         json_put_int(w, "m", v->rows[k].members);
-        json_put_string(w, "rule", cli_rule_name(v->rows[k].rule));
+        json_put_string(w, "rule", report_rule_name(v->rows[k].rule));
         json_row(w, v, k);
         json_end_object(w);
     }
@@ -151,7 +152,7 @@ enum { SETS_PER_TABLE = (TABLE_MAX_COLUMNS - 4) / 2 };
 
 /* Fills one table row of `row`: name, passes, FRR, loss, then for sets
  * first .. first + n - 1 the defence rate and AUC. */
-static void table_row(cli_table *t, const eval_view *v, uint32_t k,
+static void table_row(text_table *t, const eval_view *v, uint32_t k,
                       uint32_t first, uint32_t n)
 {
     const dg_eval_row *row = &v->rows[k];
@@ -173,14 +174,16 @@ static void table_row(cli_table *t, const eval_view *v, uint32_t k,
     }
 }
 
-/* The table of sets first .. first + n - 1, n <= SETS_PER_TABLE. */
-static void build_table(cli_table *t, const eval_view *v, uint32_t first,
-                        uint32_t n)
+/* The table of sets first .. first + n - 1, n <= SETS_PER_TABLE; the
+ * table keeps `align` (TABLE_MAX_COLUMNS + 1 letters), which the caller
+ * holds until it prints the table. */
+static void build_table(text_table *t, const eval_view *v, uint32_t first,
+                        uint32_t n, char *align)
 {
     const char *headers[TABLE_MAX_COLUMNS] = {"defence", "passes", "FRR",
                                               "acc. loss"};
     char names[TABLE_MAX_COLUMNS][64];
-    char align[TABLE_MAX_COLUMNS + 1] = "lrrr";
+    strcpy(align, "lrrr");
     uint32_t columns = 4;
     for (uint32_t s = first; s < first + n; s++) {
         snprintf(names[columns], sizeof names[0], "%s: defence",
@@ -198,22 +201,23 @@ static void build_table(cli_table *t, const eval_view *v, uint32_t first,
         if (shown(v, &v->rows[k])) table_row(t, v, k, first, n);
 }
 
-int eval_print_table(FILE *out, const eval_view *v)
+bool eval_print_table(FILE *out, const eval_view *v)
 {
     /* More sets than one terminal table holds: one table per group of
      * sets, each with the defences' own columns again. */
     uint32_t first = 0;
-    int rc = CLI_EXIT_OK;
+    bool ok = true;
     do {
         uint32_t n = v->info.sets - first;
         if (n > SETS_PER_TABLE) n = SETS_PER_TABLE;
         if (first > 0) fputc('\n', out);
-        cli_table t;
-        build_table(&t, v, first, n);
-        rc = table_print(&t, out, 2);
+        text_table t;
+        char align[TABLE_MAX_COLUMNS + 1];
+        build_table(&t, v, first, n, align);
+        ok = table_write(&t, out, 2);
         first += n;
-    } while (rc == CLI_EXIT_OK && first < v->info.sets);
-    return rc;
+    } while (ok && first < v->info.sets);
+    return ok;
 }
 
 static void markdown_cells(FILE *out, const char *first, const char *rest,
@@ -231,7 +235,7 @@ void eval_write_markdown(FILE *out, const eval_view *v)
                  "classes x %u differentiators, default M = %u, rule %s; "
                  "%.3f ms per input at batch 64.\n\n",
             v->info.clean, 100 * v->info.student_accuracy, v->info.classes,
-            v->info.variants, v->info.members, cli_rule_name(v->info.rule),
+            v->info.variants, v->info.members, report_rule_name(v->info.rule),
             v->info.latency_ms);
     fprintf(out, "| attack set | mode | attempts | within budget | ASR | "
                  "!= source | fooling |\n");

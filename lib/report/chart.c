@@ -5,15 +5,14 @@
 #include "chart.h"
 
 #include <cairo.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "cli.h"
+#include "core/file.h"
+#include "core/status.h"
 
 enum { DEFAULT_WIDTH = 720, DEFAULT_HEIGHT = 480 };
 enum { MIN_SIDE = 200, MAX_SIDE = 4096 };
@@ -721,78 +720,53 @@ static void draw_chart(cairo_t *cr, const layout *lay, const chart_series *s,
 /* Writing                                                                  */
 /* ------------------------------------------------------------------------ */
 
-typedef struct png_sink {
-    FILE *file;
-    int error; /* errno of the first failed write, or 0 */
-} png_sink;
+/* What a cairo failure is: mostly memory running out. */
+static dg_status cairo_failure(cairo_status_t status)
+{
+    return status == CAIRO_STATUS_NO_MEMORY ? DG_E_NOMEM : DG_E_INTERNAL;
+}
 
+/* cairo's PNG stream into the writer dg_file_save hands over. */
 static cairo_status_t write_bytes(void *closure, const unsigned char *data,
                                   unsigned int length)
 {
-    png_sink *sink = closure;
-    if (fwrite(data, 1, length, sink->file) == length)
-        return CAIRO_STATUS_SUCCESS;
-    if (!sink->error) sink->error = errno ? errno : EIO;
-    return CAIRO_STATUS_WRITE_ERROR;
+    dg_put_bytes(closure, data, length);
+    return CAIRO_STATUS_SUCCESS;
 }
 
-/* Writes PATH.tmp, syncs it and renames it to path, removing it on any
- * failure.  The file is opened here rather than by cairo so that a
- * failure names its cause ("No such file or directory", "No space left on
- * device"), which cairo reduces to "error while writing to output
- * stream". */
-static int save_png(cairo_surface_t *surface, const char *path)
+static dg_status encode_png(const void *surface, dg_writer *w)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof ".tmp");
-    if (!tmp) return cli_error("cannot write chart %s: out of memory", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", sizeof ".tmp");
-
-    png_sink sink = {fopen(tmp, "wb"), 0};
-    if (!sink.file) {
-        int rc = cli_error("cannot write chart %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    int rc = CLI_EXIT_OK;
-    cairo_status_t status =
-        cairo_surface_write_to_png_stream(surface, write_bytes, &sink);
-    if (sink.error)
-        rc = cli_error("cannot write chart %s: %s", tmp, strerror(sink.error));
-    else if (status != CAIRO_STATUS_SUCCESS)
-        rc = cli_error("cannot draw chart %s: %s", path,
+    cairo_status_t status = cairo_surface_write_to_png_stream(
+        (cairo_surface_t *)surface, write_bytes, w);
+    if (w->status != DG_OK) return w->status;
+    if (status != CAIRO_STATUS_SUCCESS)
+        return dg_fail(cairo_failure(status), "encoding the chart: %s",
                        cairo_status_to_string(status));
-    else if (fflush(sink.file) != 0 || fsync(fileno(sink.file)) != 0)
-        rc = cli_error("cannot write chart %s: %s", tmp, strerror(errno));
-    if (fclose(sink.file) != 0 && rc == CLI_EXIT_OK)
-        rc = cli_error("cannot write chart %s: %s", tmp, strerror(errno));
-    if (rc == CLI_EXIT_OK && rename(tmp, path) != 0)
-        rc = cli_error("cannot write chart %s: %s", path, strerror(errno));
-    if (rc != CLI_EXIT_OK) remove(tmp);
-    free(tmp);
-    return rc;
+    return DG_OK;
 }
 
-int chart_write_png(const char *path, const chart_spec *c,
-                    const chart_series *s, size_t n_series)
+dg_status chart_write_png(const char *path, const chart_spec *c,
+                          const chart_series *s, size_t n_series)
 {
     if (!path || !path[0])
-        return cli_error("cannot draw a chart without a file name");
+        return dg_fail(DG_E_INVALID_ARG,
+                       "cannot draw a chart without a file name");
     char problem[160];
     if (spec_problem(c, problem, sizeof problem) ||
         series_problem(s, n_series, problem, sizeof problem))
-        return cli_error("cannot draw chart %s: %s", path, problem);
+        return dg_fail(DG_E_INVALID_ARG, "cannot draw chart %s: %s", path,
+                       problem);
 
     cairo_surface_t *surface = cairo_image_surface_create(
         CAIRO_FORMAT_RGB24, (int)image_width(c), (int)image_height(c));
     cairo_t *cr = cairo_create(surface);
     layout lay;
     layout_make(cr, c, &lay);
-    int rc = CLI_EXIT_OK;
+    dg_status rc = DG_OK;
     if (lay.plot.x1 - lay.plot.x0 < MIN_PLOT_SIDE ||
         lay.plot.y1 - lay.plot.y0 < MIN_PLOT_SIDE) {
-        rc = cli_error("cannot draw chart %s: %" PRIu32 " x %" PRIu32
+        rc = dg_fail(DG_E_INVALID_ARG,
+                       "cannot draw chart %s: %" PRIu32 " x %" PRIu32
                        " pixels leave no room for the plot beside the labels",
                        path, image_width(c), image_height(c));
     } else {
@@ -801,10 +775,10 @@ int chart_write_png(const char *path, const chart_spec *c,
          * surface, and ignores the calls after it. */
         cairo_status_t status = cairo_status(cr);
         if (status != CAIRO_STATUS_SUCCESS)
-            rc = cli_error("cannot draw chart %s: %s", path,
-                           cairo_status_to_string(status));
+            rc = dg_fail(cairo_failure(status), "cannot draw chart %s: %s", path,
+                         cairo_status_to_string(status));
         else
-            rc = save_png(surface, path);
+            rc = dg_file_save(path, encode_png, surface);
     }
     cairo_destroy(cr);
     cairo_surface_destroy(surface);

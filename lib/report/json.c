@@ -1,6 +1,6 @@
 /* json.c - a streaming JSON writer: the caller opens and closes containers
  * and the writer places commas, indentation and escapes. */
-#include "cli.h"
+#include "text.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -36,14 +36,21 @@ static void before_value(json_writer *w)
 
 static void open_container(json_writer *w, char bracket)
 {
+    if (w->failed || w->depth == JSON_MAX_DEPTH) {
+        w->failed = true; /* a bug in the caller; nothing more is written */
+        return;
+    }
     before_value(w);
-    if (w->depth == JSON_MAX_DEPTH) abort(); /* a bug in the command */
     fputc(bracket, w->out);
     w->has_items[w->depth++] = false;
 }
 
 static void close_container(json_writer *w, char bracket)
 {
+    if (w->failed || w->depth == 0) {
+        w->failed = true;
+        return;
+    }
     bool had_items = w->has_items[--w->depth];
     if (had_items) newline_and_indent(w);
     fputc(bracket, w->out);
@@ -160,6 +167,7 @@ void text_printf(FILE *out, const char *fmt, ...)
 
 void json_key(json_writer *w, const char *key)
 {
+    if (w->failed) return;
     before_value(w);
     write_string(w->out, key);
     fputs(": ", w->out);
@@ -168,12 +176,14 @@ void json_key(json_writer *w, const char *key)
 
 void json_string(json_writer *w, const char *s)
 {
+    if (w->failed) return;
     before_value(w);
     write_string(w->out, s);
 }
 
 void json_number(json_writer *w, double value)
 {
+    if (w->failed) return;
     before_value(w);
     if (isfinite(value))
         fprintf(w->out, "%.9g", value);
@@ -183,14 +193,31 @@ void json_number(json_writer *w, double value)
 
 void json_int(json_writer *w, int64_t value)
 {
+    if (w->failed) return;
     before_value(w);
     fprintf(w->out, "%" PRId64, value);
 }
 
 void json_bool(json_writer *w, bool value)
 {
+    if (w->failed) return;
     before_value(w);
     fputs(value ? "true" : "false", w->out);
+}
+
+void json_raw(json_writer *w, const char *json)
+{
+    if (w->failed) return;
+    before_value(w);
+    /* Its lines move in to this depth; its final newline goes.  Strings
+     * hold no raw newline, so each one ends a line of the layout. */
+    size_t len = strlen(json);
+    while (len > 0 && json[len - 1] == '\n') len--;
+    for (size_t i = 0; i < len; i++) {
+        fputc(json[i], w->out);
+        if (json[i] == '\n')
+            for (int d = 0; d < w->depth; d++) fputs("  ", w->out);
+    }
 }
 
 void json_put_string(json_writer *w, const char *key, const char *s)

@@ -3,8 +3,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "chart.h"
-#include "eval.h"
+#include "core/alloc.h"
+#include "eval/eval.h"
+#include "report/chart.h"
+#include "report/report.h"
 
 /* Charts draw at most MAX_CHART_SETS sets. */
 enum { MAX_CHART_SETS = 6 };
@@ -38,7 +40,7 @@ static void over_members(const eval_view *v, int32_t rule, uint32_t s,
 }
 
 /* Defence rates per set (votes solid, score dashed) against M. */
-static int chart_defence(const eval_view *r, const char *dir, double *x,
+static dg_status chart_defence(const eval_view *r, const char *dir, double *x,
                          double *y)
 {
     uint32_t v = r->info.variants, n = 0;
@@ -52,7 +54,7 @@ static int chart_defence(const eval_view *r, const char *dir, double *x,
             for (uint32_t m = 0; m < v; m++)
                 if (ys[m] < lowest) lowest = ys[m];
             snprintf(names[n], sizeof names[n], "%s, %s", r->sets[s].name,
-                     cli_rule_name(rule));
+                     report_rule_name(rule));
             series[n] = (chart_series){names[n], x, ys, v, true,
                                        rule == DG_RULE_SCORE};
         }
@@ -67,12 +69,12 @@ static int chart_defence(const eval_view *r, const char *dir, double *x,
         .percent_y = true,
     };
     char path[4096];
-    snprintf(path, sizeof path, "%s/defence-vs-members.png", dir);
+    DG_TRY(report_path(dir, "defence-vs-members.png", path, sizeof path));
     return chart_write_png(path, &c, series, n);
 }
 
 /* Clean false rejection and accuracy loss per rule against M. */
-static int chart_cost(const eval_view *r, const char *dir, double *x,
+static dg_status chart_cost(const eval_view *r, const char *dir, double *x,
                       double *y)
 {
     uint32_t v = r->info.variants, n = 0;
@@ -99,13 +101,13 @@ static int chart_cost(const eval_view *r, const char *dir, double *x,
         .y_min = 0, .y_max = ceil(top * 1.15 * 50) / 50, .percent_y = true,
     };
     char path[4096];
-    snprintf(path, sizeof path, "%s/cost-vs-members.png", dir);
+    DG_TRY(report_path(dir, "cost-vs-members.png", path, sizeof path));
     return chart_write_png(path, &c, series, n);
 }
 
 /* ROC curves on set s of the guard (default M, both rules), the pool and
  * feature squeezing. */
-static int chart_roc(const eval_view *r, uint32_t s, const char *dir)
+static dg_status chart_roc(const eval_view *r, uint32_t s, const char *dir)
 {
     const uint32_t rows[4] = {
         eval_guard_row(r, r->info.members, DG_RULE_SCORE),
@@ -116,30 +118,25 @@ static int chart_roc(const eval_view *r, uint32_t s, const char *dir)
     char names[4][96];
     chart_series series[4];
     double *points[8] = {0};
-    int rc = CLI_EXIT_OK;
-    for (int k = 0; k < 4 && rc == CLI_EXIT_OK; k++) {
-        size_t n;
-        dg_status st = dg_eval_roc(r->eval, rows[k], s, NULL, NULL, 0, &n);
-        if (st == DG_OK) {
-            points[2 * k] = malloc(n * sizeof(double));
-            points[2 * k + 1] = malloc(n * sizeof(double));
-            if (!points[2 * k] || !points[2 * k + 1]) {
-                rc = cli_error("out of memory");
-                break;
-            }
-            st = dg_eval_roc(r->eval, rows[k], s, points[2 * k],
-                             points[2 * k + 1], n, &n);
-        }
-        if (st != DG_OK) {
-            rc = cli_fail(st, "reading the ROC curve");
-            break;
-        }
+    dg_status st = DG_OK;
+    for (int k = 0; k < 4 && st == DG_OK; k++) {
+        size_t n = 0;
+        st = dg_eval_roc_points(r->eval, rows[k], s, NULL, NULL, 0, &n);
+        if (st == DG_OK)
+            st = dg_alloc_array((void **)&points[2 * k], n, sizeof(double),
+                                "the ROC curve");
+        if (st == DG_OK)
+            st = dg_alloc_array((void **)&points[2 * k + 1], n,
+                                sizeof(double), "the ROC curve");
+        if (st == DG_OK)
+            st = dg_eval_roc_points(r->eval, rows[k], s, points[2 * k],
+                                    points[2 * k + 1], n, &n);
         snprintf(names[k], sizeof names[k], "%s (AUC %.3f)",
                  r->rows[rows[k]].name, eval_outcome(r, rows[k], s)->roc_auc);
         series[k] = (chart_series){names[k], points[2 * k], points[2 * k + 1],
                                    n, false, k == 1};
     }
-    char title[160], path[4096];
+    char title[160], file[96], path[4096];
     snprintf(title, sizeof title, "ROC on %s: clean inputs against fooling "
                                   "attempts", r->sets[s].name);
     chart_spec c = {
@@ -150,28 +147,27 @@ static int chart_roc(const eval_view *r, uint32_t s, const char *dir)
         .percent_x = true, .percent_y = true, .diagonal = true,
         .width = 640, .height = 560,
     };
-    snprintf(path, sizeof path, "%s/roc-%s.png", dir, r->sets[s].name);
-    if (rc == CLI_EXIT_OK) rc = chart_write_png(path, &c, series, 4);
+    snprintf(file, sizeof file, "roc-%s.png", r->sets[s].name);
+    if (st == DG_OK) st = report_path(dir, file, path, sizeof path);
+    if (st == DG_OK) st = chart_write_png(path, &c, series, 4);
     for (int k = 0; k < 8; k++) free(points[k]);
-    return rc;
+    return st;
 }
 
-int eval_write_charts(const eval_view *r, const char *dir)
+dg_status eval_write_charts(const eval_view *r, const char *dir)
 {
     uint32_t v = r->info.variants;
-    double *x = malloc(v * sizeof *x);
-    double *y = malloc((size_t)2 * MAX_CHART_SETS * v * sizeof *y);
-    if (!x || !y) {
-        free(x);
-        free(y);
-        return cli_error("out of memory");
-    }
-    for (uint32_t m = 1; m <= v; m++) x[m - 1] = m;
-    int rc = chart_defence(r, dir, x, y);
-    if (rc == CLI_EXIT_OK) rc = chart_cost(r, dir, x, y);
-    for (uint32_t s = 0; rc == CLI_EXIT_OK && s < r->info.sets; s++)
-        rc = chart_roc(r, s, dir);
+    double *x = NULL, *y = NULL;
+    dg_status st = dg_alloc_array((void **)&x, v, sizeof *x, "a chart");
+    if (st == DG_OK)
+        st = dg_alloc_array((void **)&y, (size_t)2 * MAX_CHART_SETS * v,
+                            sizeof *y, "a chart");
+    for (uint32_t m = 1; st == DG_OK && m <= v; m++) x[m - 1] = m;
+    if (st == DG_OK) st = chart_defence(r, dir, x, y);
+    if (st == DG_OK) st = chart_cost(r, dir, x, y);
+    for (uint32_t s = 0; st == DG_OK && s < r->info.sets; s++)
+        st = chart_roc(r, s, dir);
     free(x);
     free(y);
-    return rc;
+    return st;
 }
