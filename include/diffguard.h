@@ -1761,6 +1761,10 @@ typedef struct dg_scenario_info {
     /** The test images of the Student's classes the attacks draw from;
      *  NULL until the attack stage. */
     const dg_dataset *test_data;
+    /** Attempts per set of level a's layer sweep (level_count: the other
+     *  level sets).  Since LIBDIFFGUARD_1.6; a caller built before it is
+     *  served without it. */
+    uint32_t sweep_count;
 } dg_scenario_info;
 
 /** The settings and sizes.  Thread: one at a time. */

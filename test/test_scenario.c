@@ -6,6 +6,7 @@
  * runs in the slow test cli_demo. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -94,6 +95,24 @@ START_TEST(before_any_stage)
     ck_assert_uint_eq(info.level_sets, 0);
     ck_assert_int_eq(info.cut, -1);
     ck_assert_ptr_null(info.test_data);
+    ck_assert_uint_eq(info.level_count, 20);
+    ck_assert_uint_eq(info.sweep_count, 20);
+
+    /* A caller built before sweep_count is served up to its size, and
+     * the memory after its struct is left alone. */
+    struct {
+        dg_scenario_info info;
+        unsigned char after[16];
+    } old;
+    memset(&old, 0xa5, sizeof old);
+    old.info.struct_size = (uint32_t)offsetof(dg_scenario_info, sweep_count);
+    ck_assert_int_eq(dg_scenario_get_info(s, &old.info), DG_OK);
+    ck_assert_int_eq(old.info.cut, -1);
+    const unsigned char *tail = (const unsigned char *)&old.info.sweep_count;
+    for (size_t k = 0; k < sizeof old - offsetof(dg_scenario_info, sweep_count); k++)
+        ck_assert_uint_eq(tail[k], 0xa5);
+    old.info.struct_size = (uint32_t)offsetof(dg_scenario_info, cut);
+    ck_assert_int_eq(dg_scenario_get_info(s, &old.info), DG_E_ABI);
 
     dg_scenario_model m = {.struct_size = sizeof m};
     ck_assert_int_eq(dg_scenario_get_model(s, 1, &m), DG_OK);

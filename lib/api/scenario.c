@@ -1,5 +1,6 @@
 /* scenario.c - public entry points of the demonstration scenario
  * (lib/scenario): argument and struct-size checks, then the room. */
+#include <stddef.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -58,14 +59,16 @@ dg_status dg_scenario_run(dg_scenario *s)
     return DG_OK;
 }
 
+/* dg_scenario_info as first published, before sweep_count. */
+#define SCENARIO_INFO_V1 offsetof(dg_scenario_info, sweep_count)
+
 dg_status dg_scenario_get_info(const dg_scenario *s, dg_scenario_info *info)
 {
     DG_CHECK_ARG(s);
-    DG_CHECK_STRUCT(info, dg_scenario_info, sizeof(dg_scenario_info));
+    DG_CHECK_STRUCT(info, dg_scenario_info, SCENARIO_INFO_V1);
     dg_scenario_info v;
     scenario_info_of(s, &v);
-    v.struct_size = info->struct_size;
-    memcpy(info, &v, sizeof v);
+    dg_return_struct(info, &v, sizeof v);
     return DG_OK;
 }
 

@@ -339,8 +339,8 @@ void levels_markdown(FILE *out, const report_levels *l)
     char a[16], b[16], c[16], d[16], e[16], f[16];
     eval_percent(a, sizeof a, min_rate);
     fprintf(out, "\n## Threat levels\n\n"
-                 "Targeted mimicry on the same %u test images per set, "
-                 "judged by the real Student\nand guard (doc/EVALUATION.md, "
+                 "Targeted mimicry on the same %u test images per set (%u "
+                 "per layer of (a)),\njudged by the real Student and guard (doc/EVALUATION.md, "
                  "\"Threat levels\").  (a) knows the Teacher only and\n"
                  "matches each of its layers from the first pooling layer "
                  "on, with L-infinity\n%g as the demo's targeted_linf set; "
@@ -353,7 +353,8 @@ void levels_markdown(FILE *out, const report_levels *l)
                  "members.\nL-infinity sets take %u steps of epsilon / 10, "
                  "DSSIM sets %u Adam steps.\nASR: the Student fooled with "
                  "the defence off.\n\n",
-            p->level_count, (double)p->sweep_epsilon, a, p->surrogate_images,
+            p->level_count, p->sweep_count, (double)p->sweep_epsilon, a,
+            p->surrogate_images,
             (double)p->adaptive_weight, p->draw, p->linf_iterations,
             p->dssim_iterations);
     fprintf(out, "| level | set | layer | budget | ASR | fooling | guard "

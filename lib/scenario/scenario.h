@@ -49,6 +49,7 @@ typedef struct attack_plan {
 /* How the level sets are made (doc/EVALUATION.md, "Threat levels"). */
 typedef struct levels_plan {
     uint32_t count;            /* attempts per set */
+    uint32_t sweep_count;      /* ... per set of level a's layer sweep */
     uint32_t linf_iterations;  /* L-infinity sets; step epsilon / 10 */
     uint32_t dssim_iterations; /* DSSIM sets */
     float sweep_epsilon;       /* the layer sweep's L-infinity radius */

@@ -202,7 +202,7 @@ static void add_level_set(dg_scenario *s, int32_t level, bool sweep,
     const levels_plan *p = &s->plan->levels;
     char letter = (char)('a' + level - 1);
     /* The same seed, so the same attempts, in every set. */
-    scenario_set *set = new_set(s, s->seed, p->count);
+    scenario_set *set = new_set(s, s->seed, sweep ? p->sweep_count : p->count);
     set->level = level;
     set->sweep = sweep;
     dg_attack_opts *o = &set->opts;

@@ -22,6 +22,7 @@ void scenario_info_of(const dg_scenario *s, dg_scenario_info *out)
         .clean_per_class = s->plan->clean_per_class,
         .cut = s->cut,
         .level_count = l->count,
+        .sweep_count = l->sweep_count,
         .linf_iterations = l->linf_iterations,
         .dssim_iterations = l->dssim_iterations,
         .sweep_epsilon = l->sweep_epsilon,

@@ -322,7 +322,7 @@ class dg_scenario_info(ctypes.Structure):
                 ("dssim_iterations", c_uint32), ("sweep_epsilon", c_float),
                 ("adaptive_weight", c_float), ("draw", c_uint32),
                 ("surrogate_images", c_char_p),
-                ("test_data", POINTER(dg_dataset))]
+                ("test_data", POINTER(dg_dataset)), ("sweep_count", c_uint32)]
 
 
 class dg_scenario_model(ctypes.Structure):

@@ -27,6 +27,7 @@ class ScenarioTest(unittest.TestCase):
             self.assertEqual((info.name, info.mode, info.mode_name),
                              ("fmnist-split", dg.SCENARIO_QUICK, "quick"))
             self.assertEqual((info.seed, info.student_classes), (3, "5-9"))
+            self.assertEqual((info.level_count, info.sweep_count), (20, 20))
             self.assertEqual((info.sets, info.level_sets, info.cut),
                              (2, 0, -1))
             self.assertEqual([m.name for m in s.models],
