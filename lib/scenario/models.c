@@ -166,8 +166,16 @@ static dg_status build_guard(dg_scenario *s, scenario_guard *g)
     DG_TRY(scenario_data("train", student->first_class,
                          student->plan->skip_per_class,
                          student->plan->per_class, &data));
-    scenario_note(s, "%s: %u differentiators per class, %u epoch%s each",
-                  g->name, o.variants, o.epochs, o.epochs == 1 ? "" : "s");
+    /* The build makes the same choices; made here, they can be said. */
+    dg_guard_choose_defaults(&o, data->count, 0);
+    if (o.member_kind == DG_MEMBERS_ROBUST)
+        scenario_note(s, "%s: %u robust members shared by the classes, "
+                         "%u epochs each, %.0f%% of the images held out",
+                      g->name, o.variants, o.robust_epochs,
+                      100.0 * o.holdout_fraction);
+    else
+        scenario_note(s, "%s: %u differentiators per class, %u epoch%s each",
+                      g->name, o.variants, o.epochs, o.epochs == 1 ? "" : "s");
     double start = scenario_seconds();
     dg_status st = dg_ensemble_make(student->model, data, NULL, &o,
                                     &g->guard);
