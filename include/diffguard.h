@@ -638,7 +638,7 @@ DG_API dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size);
  *  holdout_fraction (without a held-out set: enough images, at least 0.2
  *  and at most 0.5 of each class, that the reached false rejection over
  *  all classes has a standard error of 0.7 points at a 3% target) and
- *  robust_epochs (about 40000 image presentations over the images left
+ *  robust_epochs (about 80000 image presentations over the images left
  *  to train on, 3 to 60 epochs); doc/validator.md.  dg_guard_build makes
  *  the same choices; call this to know or show them.  Options already set
  *  stay.  Since LIBDIFFGUARD_1.4.  Thread: any. */
@@ -1664,7 +1664,7 @@ typedef void (*dg_note_fn)(void *user, const char *text);
 
 /** @name Scenario sizes (dg_scenario_opts.mode)
  *  @{ */
-#define DG_SCENARIO_FULL 0  /**< the library's defaults: about 16 min on 2 cores */
+#define DG_SCENARIO_FULL 0  /**< the library's defaults: about 18 min on 2 cores */
 #define DG_SCENARIO_QUICK 1 /**< small settings: minutes, for CI */
 /** @} */
 

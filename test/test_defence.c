@@ -1157,7 +1157,7 @@ END_TEST
 
 /* The options a build chooses from its data, against hand-worked
  * numbers: N = (1 - t) / (t (0.7 / 3)^2) = 594.3 held-out images at
- * t = 3%, and 40000 image presentations for robust members. */
+ * t = 3%, and 80000 image presentations for robust members. */
 START_TEST(options_chosen_from_the_data)
 {
     dg_dataset *scenario = make_bars(625, 5); /* 2500 images */
@@ -1166,10 +1166,10 @@ START_TEST(options_chosen_from_the_data)
     dg_guard_opts_init(&o, sizeof o);
     ck_assert_float_eq(o.holdout_fraction, 0);
     ck_assert_uint_eq(o.robust_epochs, 0);
-    /* 594.3 / 2500 = 0.238, up to 0.24; 40000 / 1900 = 21.05. */
+    /* 594.3 / 2500 = 0.238, up to 0.24; 80000 / 1900 = 42.1. */
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
     ck_assert_float_eq_tol(o.holdout_fraction, 0.24f, 1e-6f);
-    ck_assert_uint_eq(o.robust_epochs, 21);
+    ck_assert_uint_eq(o.robust_epochs, 42);
     /* 192 images: the share stops at 0.5, the epochs at 60. */
     dg_guard_opts_init(&o, sizeof o);
     ck_assert_int_eq(dg_guard_opts_from_data(&o, train_set, NULL), DG_OK);
@@ -1181,7 +1181,7 @@ START_TEST(options_chosen_from_the_data)
     o.target_frr = 0.1f;
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, held_set), DG_OK);
     ck_assert_float_eq(o.holdout_fraction, 0);
-    ck_assert_uint_eq(o.robust_epochs, 16); /* 40000 / 2500 */
+    ck_assert_uint_eq(o.robust_epochs, 32); /* 80000 / 2500 */
     o.holdout_fraction = 0;
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
     ck_assert_float_eq_tol(o.holdout_fraction, 0.2f, 1e-6f);
@@ -1199,7 +1199,7 @@ START_TEST(options_chosen_from_the_data)
     size_t before = offsetof(dg_guard_opts, robust_steps);
     ck_assert_int_eq(dg_guard_opts_init((dg_guard_opts *)old, before), DG_OK);
     ck_assert_int_eq(dg_guard_opts_from_data((dg_guard_opts *)old, scenario, NULL), DG_OK);
-    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 21);
+    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 42);
     for (size_t i = before; i < sizeof old; i++) ck_assert_uint_eq(old[i], 0xab);
     ck_assert_int_eq(dg_guard_opts_from_data(NULL, scenario, NULL), DG_E_INVALID_ARG);
     ck_assert_int_eq(dg_guard_opts_from_data(&o, NULL, NULL), DG_E_INVALID_ARG);
