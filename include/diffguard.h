@@ -1664,7 +1664,7 @@ typedef void (*dg_note_fn)(void *user, const char *text);
 
 /** @name Scenario sizes (dg_scenario_opts.mode)
  *  @{ */
-#define DG_SCENARIO_FULL 0  /**< the library's defaults: about 18 min on 2 cores */
+#define DG_SCENARIO_FULL 0  /**< the library's defaults: about 28 min on 2 cores */
 #define DG_SCENARIO_QUICK 1 /**< small settings: minutes, for CI */
 /** @} */
 
