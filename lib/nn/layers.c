@@ -18,6 +18,15 @@ static int training(const dg_exec *e)
     return (e->flags & DG_EXEC_TRAINING) != 0;
 }
 
+/* Whether a batch norm normalises by the batch's statistics (and updates
+ * its running ones): in training, unless frozen.  A frozen batch norm, as
+ * in a Teacher's copied layers, keeps the running statistics it came
+ * with, as they were when the Teacher was trained. */
+static int batch_statistics(const dg_exec *e, const dg_layer *l)
+{
+    return training(e) && !(l->flags & DG_LAYER_FLAG_FROZEN);
+}
+
 /* A one-channel tensor is the same in NCHW and NHWC. */
 static int channels_last_in(const dg_exec *e, const dg_layer *l)
 {
@@ -149,9 +158,10 @@ static dg_status plan_batchnorm(dg_exec *e, int32_t i)
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
     if (r->computed_by >= 0) return DG_OK;
-    DG_TRY(dg_bnorm_forward(&r->p->fwd, e->batch, l->out, l->eps, training(e)));
+    DG_TRY(dg_bnorm_forward(&r->p->fwd, e->batch, l->out, l->eps,
+                            batch_statistics(e, l)));
     if (!backward_on(e)) return DG_OK;
-    if (training(e))
+    if (batch_statistics(e, l))
         return dg_bnorm_backward(&r->p->bwd_data, e->batch, l->out, l->eps);
     /* Inference statistics: the backward pass is a per-channel scale. */
     for (uint32_t c = 0; c < l->out.c; c++)
@@ -296,10 +306,11 @@ dg_status dg_layer_forward(dg_exec *e, int32_t i)
     case DG_LAYER_BATCHNORM:
         a[DG_SCALE] = l->param[0];
         a[DG_SHIFT] = l->param[1];
-        a[DG_MEAN] = training(e) ? r->stat_buf : l->param[2];
-        a[DG_VARIANCE] = training(e) ? r->stat_buf + l->out.c : l->param[3];
+        a[DG_MEAN] = batch_statistics(e, l) ? r->stat_buf : l->param[2];
+        a[DG_VARIANCE] =
+            batch_statistics(e, l) ? r->stat_buf + l->out.c : l->param[3];
         DG_TRY(dg_prim_run(r->p->fwd, a));
-        if (training(e)) update_running_stats(e, l, r);
+        if (batch_statistics(e, l)) update_running_stats(e, l, r);
         return DG_OK;
     case DG_LAYER_ADD:
     case DG_LAYER_MUL:
@@ -441,7 +452,8 @@ static dg_status batchnorm_backward(dg_exec *e, int32_t i, float *dsrc,
     dg_layer *l = &e->m->layers[i];
     dg_layer_run *r = &e->run[i];
     void *a[DG_SLOTS] = {0};
-    if (!training(e)) { /* running statistics: a fixed per-channel affine */
+    if (!batch_statistics(e, l)) { /* running statistics: a fixed
+                                       per-channel affine */
         if (want_params)
             batchnorm_param_grads(e, l, dg_exec_src(e, i, 0), r->diff,
                                   dg_exec_param_grad(e, i, 0),
