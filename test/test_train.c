@@ -468,6 +468,64 @@ START_TEST(transfer_copies_and_freezes_the_teacher)
 }
 END_TEST
 
+/* A model over a frozen prefix with a batch norm, trained with paired
+ * distillation: once as it is (the prefix's output is computed once and
+ * cached), once with an adversarial radius too small to move a pixel
+ * (which rules the cache out, so the prefix runs at every step).  The
+ * same math must give the same head; the frozen batch norm keeps its
+ * running statistics and normalises by them. */
+static dg_model *over_frozen_prefix(void)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_model_create("c4k3,bn,relu,mp2,fc16,relu,fc4", 1, 8, 8,
+                                     7, &m),
+                     DG_OK);
+    for (uint32_t c = 0; c < 4; c++) {
+        m->layers[1].param[0][c] = 0.5f + 0.25f * (float)c; /* gamma */
+        m->layers[1].param[1][c] = 0.1f * (float)c;         /* beta */
+        m->layers[1].param[2][c] = 0.2f - 0.1f * (float)c;  /* mean */
+        m->layers[1].param[3][c] = 0.3f + 0.5f * (float)c;  /* variance */
+    }
+    for (int32_t i = 0; i < 6; i++)
+        ck_assert_int_eq(dg_model_set_frozen(m, i, 1), DG_OK);
+    return m;
+}
+
+START_TEST(frozen_prefix_trains_as_without_its_cache)
+{
+    dg_dataset *clean = make_bars(32, 4);
+    dg_dataset *shifted = shifted_copy(clean, 1);
+    dg_model *teacher = small_model(8);
+    dg_train_opts o = quick_opts(12);
+    ck_assert_int_eq(dg_model_train(teacher, clean, &o, NULL), DG_OK);
+    o.epochs = 4;
+    o.distill_from = teacher;
+    dg_model *cached = over_frozen_prefix(), *direct = over_frozen_prefix();
+    dg_model *before = over_frozen_prefix();
+    dg_status s = dg_train_run_paired(cached, shifted, clean, &o, NULL);
+    ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
+    o.adversarial_epsilon = 1e-30f;
+    ck_assert_int_eq(dg_train_run_paired(direct, shifted, clean, &o, NULL),
+                     DG_OK);
+    ck_assert(!same_weights(cached, before, 1e-3));
+    ck_assert_msg(same_weights(cached, direct, 1e-5),
+                  "the head trained on cached features differs");
+    for (uint32_t i = 0; i < 6; i++)
+        for (uint32_t p = 0; p < cached->layers[i].n_params; p++)
+            ck_assert_int_eq(memcmp(cached->layers[i].param[p],
+                                    before->layers[i].param[p],
+                                    before->layers[i].param_len[p] *
+                                        sizeof(float)),
+                             0);
+    dg_model_free(teacher);
+    dg_model_free(cached);
+    dg_model_free(direct);
+    dg_model_free(before);
+    dg_dataset_free(clean);
+    dg_dataset_free(shifted);
+}
+END_TEST
+
 /* Mean L2 distance between layer `layer` of a and of b over ds, computed
  * naively from both models' unfused outputs. */
 static double layer_distance(dg_model *a, dg_model *b, const dg_dataset *ds,
@@ -580,6 +638,7 @@ int main(void)
     tcase_add_test(tc, interrupted_training_resumes);
     tcase_add_test(tc, training_to_a_file_removes_the_checkpoint);
     tcase_add_test(tc, transfer_copies_and_freezes_the_teacher);
+    tcase_add_test(tc, frozen_prefix_trains_as_without_its_cache);
     tcase_add_test(tc, adversarial_training_resists_pgd);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);

@@ -42,11 +42,20 @@ void dg_train_defaults(dg_train_opts *o)
     o->adversarial_steps = 1;
 }
 
+/* What a model whose frozen prefix was run once trains on instead of
+ * pixels (train_on_prefix_features). */
+typedef struct prefix_cache {
+    const float *features; /* count x the model's input size */
+    const float *soft;     /* NULL, or count x k distillation teacher logits */
+} prefix_cache;
+
 typedef struct trainer {
     dg_model *m;
     const dg_dataset *ds;
     const dg_dataset *distill_ds; /* what the distillation teacher sees */
     const dg_train_opts *o;
+    const prefix_cache *cache;    /* NULL: batches from ds's pixels */
+    float *soft;                  /* cache: the batch's teacher logits */
     dg_exec *exec, *teacher;
     dg_optim *optim;
     uint32_t n, k, steps_per_epoch;
@@ -80,12 +89,17 @@ static float learning_rate(const dg_train_opts *o, uint32_t epoch,
     }
 }
 
+/* Checks m, ds and o; a model trained on cached prefix features
+ * (`features` non-zero) was checked with its prefix, and takes features,
+ * not ds's samples. */
 static dg_status check_options(const dg_model *m, const dg_dataset *ds,
-                               const dg_train_opts *o, uint32_t *n)
+                               const dg_train_opts *o, int features,
+                               uint32_t *n)
 {
     uint32_t c = ds->channels, h = ds->height, w = ds->width;
     uint32_t classes = ds->n_classes;
     *n = ds->count;
+    if (features) return DG_OK;
     if (c != m->input.c || h != m->input.h || w != m->input.w)
         return dg_fail(DG_E_SHAPE, "samples are %ux%ux%u, the model takes "
                                    "%ux%ux%u",
@@ -143,6 +157,7 @@ static void trainer_free(trainer *t)
     dg_free_aligned(t->xt);
     dg_free_aligned(t->grad);
     dg_free_aligned(t->moved);
+    dg_free_aligned(t->soft);
     free(t->labels);
 }
 
@@ -188,14 +203,15 @@ static dg_status prepare_patch(trainer *t)
 
 static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
                               const dg_dataset *distill_ds,
-                              const dg_train_opts *o)
+                              const dg_train_opts *o, const prefix_cache *cache)
 {
     memset(t, 0, sizeof *t);
     t->m = m;
     t->ds = ds;
     t->distill_ds = distill_ds;
     t->o = o;
-    DG_TRY(check_options(m, ds, o, &t->n));
+    t->cache = cache;
+    DG_TRY(check_options(m, ds, o, cache != NULL, &t->n));
     if (distill_ds &&
         (!o->distill_from || distill_ds->count != ds->count ||
          distill_ds->sample_size != ds->sample_size))
@@ -212,11 +228,13 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
                           0.9f, 0.999f, 1e-8f};
     DG_TRY(dg_optim_create(m, &oc, &t->optim));
     DG_TRY(dg_exec_create(m, b, DG_EXEC_TRAINING | DG_EXEC_BACKWARD, &t->exec));
-    if (o->distill_from)
+    if (cache && cache->soft)
+        DG_TRY(dg_alloc_aligned(&t->soft, (size_t)b * t->k, "teacher logits"));
+    else if (o->distill_from)
         DG_TRY(dg_exec_create((dg_model *)o->distill_from, b, 0, &t->teacher));
     DG_TRY(dg_alloc_array((void **)&t->order, t->n, sizeof *t->order, "order"));
     DG_TRY(dg_alloc_aligned(&t->x, (size_t)b * dg_shape_size(m->input), "batch"));
-    if (distill_ds)
+    if (distill_ds && !cache)
         DG_TRY(dg_alloc_aligned(&t->xt, (size_t)b * dg_shape_size(m->input),
                                 "teacher batch"));
     DG_TRY(dg_alloc_aligned(&t->grad, (size_t)b * t->k, "loss gradient"));
@@ -283,13 +301,52 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
     return DG_OK;
 }
 
+/* The cached rows of samples order[first .. first+n-1]: prefix features
+ * into t->x, teacher logits into t->soft, labels into t->labels. */
+static void gather_cached(trainer *t, uint32_t first, uint32_t n)
+{
+    size_t dim = dg_shape_size(t->m->input);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t at = t->order[first + i];
+        memcpy(t->x + i * dim, t->cache->features + at * dim,
+               dim * sizeof *t->x);
+        if (t->soft)
+            memcpy(t->soft + (size_t)i * t->k,
+                   t->cache->soft + (size_t)at * t->k, t->k * sizeof *t->soft);
+        t->labels[i] = t->ds->labels[at];
+    }
+}
+
+/* The distillation teacher's logits for the batch (its pixels in t->x, or
+ * in t->xt when paired), or the cached ones. */
+static dg_status teacher_logits(trainer *t, uint32_t first, uint32_t n,
+                                const float **soft)
+{
+    if (t->soft) {
+        *soft = t->soft;
+        return DG_OK;
+    }
+    if (t->distill_ds)
+        DG_TRY(dg_dataset_make_batch(t->distill_ds, t->m, t->order + first, n,
+                                     t->xt,
+                                     (size_t)n * dg_shape_size(t->m->input),
+                                     NULL));
+    DG_TRY(dg_exec_forward(t->teacher, t->xt ? t->xt : t->x, n));
+    *soft = dg_exec_output(t->teacher, dg_model_logits_layer(t->o->distill_from));
+    return *soft ? DG_OK : DG_E_STATE;
+}
+
 /* One step on samples order[first .. first+n-1]; returns the batch loss. */
 static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
                             dg_rng *rng, double *loss, uint32_t *correct)
 {
     const dg_train_opts *o = t->o;
-    DG_TRY(dg_dataset_make_batch(t->ds, t->m, t->order + first, n, t->x,
-                            (size_t)n * dg_shape_size(t->m->input), t->labels));
+    if (t->cache)
+        gather_cached(t, first, n);
+    else
+        DG_TRY(dg_dataset_make_batch(t->ds, t->m, t->order + first, n, t->x,
+                                     (size_t)n * dg_shape_size(t->m->input),
+                                     t->labels));
     const float *seen = t->x;
     if (t->moved) {
         DG_TRY(move_batch(t, n, rng));
@@ -298,15 +355,9 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
     DG_TRY(dg_exec_forward_to(t->exec, seen, n, t->logits_layer));
     const float *logits = dg_exec_output(t->exec, t->logits_layer);
     *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
-    if (t->teacher) {
-        if (t->distill_ds)
-            DG_TRY(dg_dataset_make_batch(
-                t->distill_ds, t->m, t->order + first, n, t->xt,
-                (size_t)n * dg_shape_size(t->m->input), NULL));
-        DG_TRY(dg_exec_forward(t->teacher, t->xt ? t->xt : t->x, n));
-        const dg_model *tm = o->distill_from;
-        const float *soft = dg_exec_output(t->teacher, dg_model_logits_layer(tm));
-        if (!soft) return DG_E_STATE;
+    if (o->distill_from) {
+        const float *soft;
+        DG_TRY(teacher_logits(t, first, n, &soft));
         *loss += dg_loss_distill(logits, soft, n, t->k, o->distill_alpha,
                                  o->distill_temperature, t->grad);
     }
@@ -377,12 +428,13 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
     return DG_OK;
 }
 
-dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
-                              const dg_dataset *distill_ds,
-                              const dg_train_opts *o, dg_train_report *report)
+static dg_status train_model(dg_model *m, const dg_dataset *ds,
+                             const dg_dataset *distill_ds,
+                             const dg_train_opts *o, const prefix_cache *cache,
+                             dg_train_report *report)
 {
     trainer t;
-    dg_status s = trainer_init(&t, m, ds, distill_ds, o);
+    dg_status s = trainer_init(&t, m, ds, distill_ds, o, cache);
     uint32_t start = 0;
     if (s == DG_OK && o->checkpoint_path)
         s = dg_checkpoint_resume(o->checkpoint_path, m, t.optim, o, t.n,
@@ -394,6 +446,131 @@ dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
     if (s == DG_OK) s = run_epochs(&t, start, report);
     trainer_free(&t);
     return s;
+}
+
+/* The last layer of a prefix whose output can be computed once for the
+ * whole run instead of at every step: no layer up to it learns or draws
+ * random numbers (frozen batch norms use their running statistics), no
+ * later layer reads anything before it, and the training moves no pixels
+ * (adversarial training) and unfreezes nothing (the patch).  -1: none. */
+static int32_t frozen_prefix_end(const dg_model *m, const dg_train_opts *o)
+{
+    if (o->adversarial_epsilon > 0 || o->patch_teacher) return -1;
+    int32_t live = dg_model_logits_layer(m);
+    for (int32_t i = 0; i < live; i++) {
+        const dg_layer *l = &m->layers[i];
+        if ((l->n_trainable > 0 && !(l->flags & DG_LAYER_FLAG_FROZEN)) ||
+            l->kind == DG_LAYER_DROPOUT)
+            live = i;
+    }
+    int32_t earliest_read = INT32_MAX; /* by the layers after i */
+    for (int32_t i = (int32_t)m->n_layers - 1; i >= 0; i--) {
+        if (i < live && earliest_read >= i) return i;
+        const dg_layer *l = &m->layers[i];
+        for (int k = 0; k < (dg_layer_binary(l->kind) ? 2 : 1); k++)
+            if (l->input[k] < earliest_read) earliest_read = l->input[k];
+    }
+    return -1;
+}
+
+typedef struct rows_copy {
+    float *out;
+    int32_t layer;
+    size_t dim;
+} rows_copy;
+
+static dg_status copy_rows(void *user, const dg_exec *e, uint32_t first,
+                           uint32_t count, const int32_t *labels)
+{
+    (void)labels;
+    rows_copy *r = user;
+    const float *y = dg_exec_output(e, r->layer);
+    if (!y) return DG_E_STATE;
+    memcpy(r->out + first * r->dim, y, count * r->dim * sizeof *y);
+    return DG_OK;
+}
+
+/* Layer `last`'s output for every sample of ds, in order, computed as the
+ * trainer would compute it (a training executor of batch b). */
+static dg_status prefix_features(dg_model *m, const dg_dataset *ds,
+                                 int32_t last, uint32_t b, float *out)
+{
+    dg_exec *e = NULL;
+    float *x = NULL;
+    uint32_t *idx = NULL;
+    size_t in = dg_shape_size(m->input);
+    rows_copy rows = {out, last, dg_shape_size(m->layers[last].out)};
+    dg_status s = dg_exec_create(m, b, DG_EXEC_TRAINING | DG_EXEC_BACKWARD, &e);
+    if (s == DG_OK) s = dg_alloc_aligned(&x, (size_t)b * in, "batch");
+    if (s == DG_OK) s = dg_alloc_array((void **)&idx, b, sizeof *idx, "batch");
+    for (uint32_t first = 0; s == DG_OK && first < ds->count; first += b) {
+        uint32_t n = ds->count - first < b ? ds->count - first : b;
+        for (uint32_t i = 0; i < n; i++) idx[i] = first + i;
+        s = dg_dataset_make_batch(ds, m, idx, n, x, (size_t)n * in, NULL);
+        if (s == DG_OK) s = dg_exec_forward_to(e, x, n, last);
+        if (s == DG_OK) s = copy_rows(&rows, e, first, n, NULL);
+    }
+    dg_exec_free(e);
+    dg_free_aligned(x);
+    free(idx);
+    return s;
+}
+
+/* Trains the layers after m's frozen prefix (layers 0..end) on that
+ * prefix's output, computed once, with the distillation teacher's logits
+ * computed once too: a Student over a large frozen Teacher trains at the
+ * cost of its head.  The trained layers are copied back into m. */
+static dg_status train_on_prefix_features(dg_model *m, int32_t end,
+                                          const dg_dataset *ds,
+                                          const dg_dataset *distill_ds,
+                                          const dg_train_opts *o,
+                                          dg_train_report *report)
+{
+    uint32_t b = o->batch_size < ds->count ? o->batch_size : ds->count;
+    uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
+    dg_model *tail = NULL;
+    float *features = NULL, *soft = NULL;
+    dg_status s = dg_model_slice(m, (uint32_t)end + 1, &tail);
+    if (s == DG_OK)
+        s = dg_alloc_aligned(&features,
+                             (size_t)ds->count * dg_shape_size(tail->input),
+                             "prefix features");
+    if (s == DG_OK) s = prefix_features(m, ds, end, b, features);
+    if (s == DG_OK && o->distill_from) {
+        dg_model *teacher = (dg_model *)o->distill_from;
+        const dg_dataset *seen = distill_ds ? distill_ds : ds;
+        rows_copy rows = {NULL, dg_model_logits_layer(teacher), k};
+        s = dg_alloc_aligned(&soft, (size_t)seen->count * k, "teacher logits");
+        rows.out = soft;
+        if (s == DG_OK)
+            s = dg_forward_batches(teacher, seen, NULL, seen->count, b,
+                                   rows.layer, copy_rows, &rows);
+    }
+    prefix_cache cache = {features, soft};
+    if (s == DG_OK) s = train_model(tail, ds, distill_ds, o, &cache, report);
+    for (uint32_t i = 0; s == DG_OK && i < tail->n_layers; i++) {
+        dg_layer *to = &m->layers[(uint32_t)end + 1 + i];
+        const dg_layer *from = &tail->layers[i];
+        for (uint32_t p = 0; p < from->n_params; p++)
+            memcpy(to->param[p], from->param[p],
+                   from->param_len[p] * sizeof *from->param[p]);
+    }
+    dg_model_destroy(tail);
+    dg_free_aligned(features);
+    dg_free_aligned(soft);
+    return s;
+}
+
+dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
+                              const dg_dataset *distill_ds,
+                              const dg_train_opts *o, dg_train_report *report)
+{
+    uint32_t n;
+    DG_TRY(check_options(m, ds, o, 0, &n));
+    int32_t end = frozen_prefix_end(m, o);
+    if (end >= 0)
+        return train_on_prefix_features(m, end, ds, distill_ds, o, report);
+    return train_model(m, ds, distill_ds, o, NULL, report);
 }
 
 dg_status dg_train_run(dg_model *m, const dg_dataset *ds,
