@@ -447,6 +447,55 @@ START_TEST(member_models_compute_the_member_scores)
 }
 END_TEST
 
+/* A Student whose last convolution sits inside a residual block: its
+ * pruned members share the Student's layers up to the block's start (the
+ * add reads across the prune layer), and the validator's member scores
+ * equal those of the member models. */
+START_TEST(pruned_members_of_a_residual_student)
+{
+    dg_model *m;
+    ck_assert_int_eq(dg_model_create("c8k3p1,relu,mp2,c8k3p1,relu,c8k3p1,add@2,"
+                                     "relu,gap,fc4",
+                                     1, 8, 8, 3, &m),
+                     DG_OK);
+    dg_train_opts t;
+    dg_train_opts_init(&t, sizeof t);
+    t.epochs = 6;
+    t.batch_size = 16;
+    t.learning_rate = 5e-3f;
+    ck_assert_int_eq(dg_model_train(m, train_set, &t, NULL), DG_OK);
+    dg_guard_opts o;
+    dg_guard_opts_init(&o, sizeof o);
+    o.member_kind = DG_MEMBERS_PRUNED;
+    o.variants = 2;
+    o.members = 2;
+    o.epochs = 1;
+    o.batch_size = 16;
+    o.harden = 0;
+    dg_guard *g;
+    dg_status st = dg_guard_build(m, train_set, held_set, &o, &g);
+    ck_assert_msg(st == DG_OK, "%s", dg_last_error_detail());
+    const dg_member *mem = &g->per_class[0].members[0];
+    ck_assert_int_eq(mem->prune_layer, 5);
+    ck_assert_int_eq(mem->first, 3);
+    dg_validator_opts vo;
+    dg_validator_opts_init(&vo, sizeof vo);
+    vo.members = 2;
+    vo.max_batch = 4;
+    dg_validator *v;
+    ck_assert_int_eq(dg_validator_create(g, &vo, &v), DG_OK);
+    uint32_t idx[4] = {0, 9, 50, 77};
+    float x[4 * 64];
+    int32_t labels[4] = {0, 1, 2, 3};
+    ck_assert_int_eq(dg_dataset_batch(held_set, m, idx, 4, x, 4 * 64, NULL),
+                     DG_OK);
+    assert_member_scores(g, v, x, 4, labels, 2);
+    dg_validator_free(v);
+    dg_guard_free(g);
+    dg_model_free(m);
+}
+END_TEST
+
 /* The guard file of g in a malloc'd buffer. */
 static dg_status guard_bytes(const dg_guard *g, uint8_t **data, size_t *len)
 {
@@ -1454,6 +1503,7 @@ int main(void)
     tcase_add_test(tc, calibration_reaches_the_requested_rate);
     tcase_add_test(tc, two_phases_and_host_labels);
     tcase_add_test(tc, member_models_compute_the_member_scores);
+    tcase_add_test(tc, pruned_members_of_a_residual_student);
     tcase_add_test(tc, guard_files_round_trip_and_refuse_strangers);
     tcase_add_test(tc, guard_members_are_held_to_the_work_limits);
     tcase_add_test(tc, work_dir_resumes_until_removed);

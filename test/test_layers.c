@@ -605,6 +605,31 @@ START_TEST(batch_size_changes_do_not_change_results)
 }
 END_TEST
 
+/* dg_model_slice_start(m, k) is the latest layer at or before k from
+ * which dg_model_slice succeeds, found naively by trying each. */
+START_TEST(slice_start_is_the_latest_cut)
+{
+    dg_model *m = build("c4k3p1,relu,c4k3p1,add@1,relu,c4k3p1,relu,c4k3p1,"
+                        "add@4,relu,gap,fc5",
+                        (dg_shape){2, 6, 6});
+    for (uint32_t k = 0; k < m->n_layers; k++) {
+        uint32_t want = 0;
+        for (uint32_t j = k; j > 0; j--) {
+            dg_model *tail;
+            if (dg_model_slice(m, j, &tail) == DG_OK) {
+                dg_model_free(tail);
+                want = j;
+                break;
+            }
+        }
+        ck_assert_uint_eq(dg_model_slice_start(m, k), want);
+    }
+    /* Inside the second residual block the cut moves to its start. */
+    ck_assert_uint_eq(dg_model_slice_start(m, 7), 5);
+    dg_model_free(m);
+}
+END_TEST
+
 /* dg_model_join undoes dg_model_slice: the first k layers followed by the
  * slice from k compute what the whole model computes, residual inputs and
  * pruning masks included; a tail of another shape is refused. */
@@ -850,6 +875,7 @@ int main(void)
     tcase_add_test(tc, batchnorm_inference_and_folding);
     tcase_add_test(tc, batchnorm_training_uses_batch_statistics);
     tcase_add_test(tc, add_dropout_and_residual_graph);
+    tcase_add_test(tc, slice_start_is_the_latest_cut);
     tcase_add_test(tc, masks_zero_their_units);
     tcase_add_test(tc, aliases_of_fused_layers);
     tcase_add_test(tc, channels_last_chain_matches_reference);

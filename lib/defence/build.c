@@ -229,10 +229,16 @@ static dg_status distil(builder *b, uint32_t c, uint32_t v, dg_model **out)
     }
     dg_train_opts t;
     fill_train_opts(b, seed, &t);
-    dg_status s = b->hardened ? dg_train_run_paired(m, b->hardened,
-                                                    b->hardened_sources, &t,
-                                                    NULL)
-                              : dg_train_run(m, b->fit, &t, NULL);
+    const dg_dataset *data = b->hardened ? b->hardened : b->fit;
+    /* The members share the Student's layers before the pruned one: run
+     * them once for the whole build. */
+    dg_status s = b->train_cache ? DG_OK
+                                 : dg_train_cache_create(m, data,
+                                                         b->hardened_sources,
+                                                         &t, &b->train_cache);
+    if (s == DG_OK)
+        s = dg_train_run_cached(m, data, b->hardened_sources, &t,
+                                b->train_cache, NULL);
     if (s != DG_OK) {
         dg_model_destroy(m);
         return dg_fail_context(s, "differentiator %u of class %u", v, c);
@@ -263,6 +269,7 @@ static void builder_free(builder *b)
     dg_dataset_destroy(b->own_held);
     dg_dataset_destroy(b->hardened);
     dg_dataset_destroy(b->hardened_sources);
+    dg_train_cache_free(b->train_cache);
 }
 
 static dg_status builder_init(builder *b, const dg_model *student,
@@ -426,8 +433,12 @@ static dg_status assemble(builder *b, dg_ensemble *g)
             memset(m, 0, sizeof *m);
             variant_plan(b, c, v, &which, &m->ratio, &m->seed);
             /* A robust member reads the input: it is whole, pruned
-             * nowhere (ratio 0). */
-            m->prune_layer = m->first = robust(b) ? 0 : b->layers[which];
+             * nowhere (ratio 0).  A pruned one shares the Student's
+             * layers up to where the tail can be cut off, its prune
+             * layer or the start of the residual block around it. */
+            m->prune_layer = robust(b) ? 0 : b->layers[which];
+            m->first = (int32_t)dg_model_slice_start(b->student,
+                                                     (uint32_t)m->prune_layer);
             m->mode = b->o->prune_mode;
             uint32_t agree = 0;
             for (uint32_t i = 0; i < b->n_clean[c]; i++)

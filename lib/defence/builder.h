@@ -26,6 +26,9 @@ typedef struct builder {
      * for each: the fit samples twice, so an attacked input learns the
      * Student's answer on its clean source. */
     dg_dataset *hardened, *hardened_sources;
+    /* The pruned members' shared frozen prefix, run once (NULL until the
+     * first member, or when nothing is frozen). */
+    struct dg_train_cache *train_cache;
     int32_t layers[4];
     dg_pruner *pruners[4];
     uint32_t classes;

@@ -620,6 +620,18 @@ dg_status dg_model_rescaled(const dg_model *m, float width, uint64_t seed,
     return DG_OK;
 }
 
+uint32_t dg_model_slice_start(const dg_model *m, uint32_t at)
+{
+    int32_t earliest_read = INT32_MAX; /* by layers i and after */
+    for (int32_t i = (int32_t)m->n_layers - 1; i > 0; i--) {
+        const dg_layer *l = &m->layers[i];
+        for (int k = 0; k < (dg_layer_binary(l->kind) ? 2 : 1); k++)
+            if (l->input[k] < earliest_read) earliest_read = l->input[k];
+        if (i <= (int32_t)at && earliest_read >= i - 1) return (uint32_t)i;
+    }
+    return 0;
+}
+
 dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out)
 {
     *out = NULL;

@@ -152,6 +152,11 @@ void dg_model_destroy(dg_model *m);
  * DG_E_UNSUPPORTED if a layer reads anything before first-1. */
 dg_status dg_model_slice(const dg_model *m, uint32_t first, dg_model **out);
 
+/* The latest layer f <= at from which dg_model_slice can cut m: no layer
+ * from f on reads anything before layer f - 1 (a residual connection that
+ * jumps over f - 1 moves the cut back to where it starts).  0 at worst. */
+uint32_t dg_model_slice_start(const dg_model *m, uint32_t at);
+
 /* The first n_head_layers layers of head followed by every layer of tail,
  * whose input (index -1) becomes head's layer n_head_layers-1 (the model
  * input when n_head_layers is 0): the inverse of dg_model_slice.  The

@@ -42,19 +42,23 @@ void dg_train_defaults(dg_train_opts *o)
     o->adversarial_steps = 1;
 }
 
-/* What a model whose frozen prefix was run once trains on instead of
- * pixels (train_on_prefix_features). */
-typedef struct prefix_cache {
-    const float *features; /* count x the model's input size */
-    const float *soft;     /* NULL, or count x k distillation teacher logits */
-} prefix_cache;
+/* A frozen prefix's output, run once, and what it was made from. */
+struct dg_train_cache {
+    dg_model *source;  /* the model whose layers 0..end it ran (a reference) */
+    int32_t end;
+    const dg_dataset *ds, *distill_ds;
+    const dg_model *teacher; /* o->distill_from */
+    uint32_t batch;
+    float *features; /* ds->count x layer end's output size */
+    float *soft;     /* NULL, or ds->count x k distillation teacher logits */
+};
 
 typedef struct trainer {
     dg_model *m;
     const dg_dataset *ds;
     const dg_dataset *distill_ds; /* what the distillation teacher sees */
     const dg_train_opts *o;
-    const prefix_cache *cache;    /* NULL: batches from ds's pixels */
+    const dg_train_cache *cache;  /* NULL: batches from ds's pixels */
     float *soft;                  /* cache: the batch's teacher logits */
     dg_exec *exec, *teacher;
     dg_optim *optim;
@@ -203,7 +207,8 @@ static dg_status prepare_patch(trainer *t)
 
 static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
                               const dg_dataset *distill_ds,
-                              const dg_train_opts *o, const prefix_cache *cache)
+                              const dg_train_opts *o,
+                              const dg_train_cache *cache)
 {
     memset(t, 0, sizeof *t);
     t->m = m;
@@ -430,7 +435,8 @@ static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)
 
 static dg_status train_model(dg_model *m, const dg_dataset *ds,
                              const dg_dataset *distill_ds,
-                             const dg_train_opts *o, const prefix_cache *cache,
+                             const dg_train_opts *o,
+                             const dg_train_cache *cache,
                              dg_train_report *report)
 {
     trainer t;
@@ -463,14 +469,8 @@ static int32_t frozen_prefix_end(const dg_model *m, const dg_train_opts *o)
             l->kind == DG_LAYER_DROPOUT)
             live = i;
     }
-    int32_t earliest_read = INT32_MAX; /* by the layers after i */
-    for (int32_t i = (int32_t)m->n_layers - 1; i >= 0; i--) {
-        if (i < live && earliest_read >= i) return i;
-        const dg_layer *l = &m->layers[i];
-        for (int k = 0; k < (dg_layer_binary(l->kind) ? 2 : 1); k++)
-            if (l->input[k] < earliest_read) earliest_read = l->input[k];
-    }
-    return -1;
+    return live > 0 ? (int32_t)dg_model_slice_start(m, (uint32_t)live) - 1
+                    : -1;
 }
 
 typedef struct rows_copy {
@@ -516,48 +516,130 @@ static dg_status prefix_features(dg_model *m, const dg_dataset *ds,
     return s;
 }
 
-/* Trains the layers after m's frozen prefix (layers 0..end) on that
- * prefix's output, computed once, with the distillation teacher's logits
- * computed once too: a Student over a large frozen Teacher trains at the
- * cost of its head.  The trained layers are copied back into m. */
-static dg_status train_on_prefix_features(dg_model *m, int32_t end,
-                                          const dg_dataset *ds,
-                                          const dg_dataset *distill_ds,
-                                          const dg_train_opts *o,
-                                          dg_train_report *report)
+void dg_train_cache_free(dg_train_cache *c)
 {
-    uint32_t b = o->batch_size < ds->count ? o->batch_size : ds->count;
+    if (!c) return;
+    dg_model_unref(c->source);
+    dg_free_aligned(c->features);
+    dg_free_aligned(c->soft);
+    free(c);
+}
+
+dg_status dg_train_cache_create(dg_model *m, const dg_dataset *ds,
+                                const dg_dataset *distill_ds,
+                                const dg_train_opts *o, dg_train_cache **out)
+{
+    *out = NULL;
+    uint32_t n;
+    DG_TRY(check_options(m, ds, o, 0, &n));
+    int32_t end = frozen_prefix_end(m, o);
+    if (end < 0) return DG_OK;
+    dg_train_cache *c = calloc(1, sizeof *c);
+    if (!c) return dg_fail(DG_E_NOMEM, "a training cache");
+    *c = (dg_train_cache){dg_model_ref(m), end, ds, distill_ds,
+                          o->distill_from, o->batch_size < n ? o->batch_size : n,
+                          NULL, NULL};
     uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
-    dg_model *tail = NULL;
-    float *features = NULL, *soft = NULL;
-    dg_status s = dg_model_slice(m, (uint32_t)end + 1, &tail);
-    if (s == DG_OK)
-        s = dg_alloc_aligned(&features,
-                             (size_t)ds->count * dg_shape_size(tail->input),
-                             "prefix features");
-    if (s == DG_OK) s = prefix_features(m, ds, end, b, features);
+    dg_status s = dg_alloc_aligned(
+        &c->features, (size_t)n * dg_shape_size(m->layers[end].out),
+        "prefix features");
+    if (s == DG_OK) s = prefix_features(m, ds, end, c->batch, c->features);
     if (s == DG_OK && o->distill_from) {
         dg_model *teacher = (dg_model *)o->distill_from;
         const dg_dataset *seen = distill_ds ? distill_ds : ds;
         rows_copy rows = {NULL, dg_model_logits_layer(teacher), k};
-        s = dg_alloc_aligned(&soft, (size_t)seen->count * k, "teacher logits");
-        rows.out = soft;
+        s = dg_alloc_aligned(&c->soft, (size_t)n * k, "teacher logits");
+        rows.out = c->soft;
         if (s == DG_OK)
-            s = dg_forward_batches(teacher, seen, NULL, seen->count, b,
+            s = dg_forward_batches(teacher, seen, NULL, n, c->batch,
                                    rows.layer, copy_rows, &rows);
     }
-    prefix_cache cache = {features, soft};
-    if (s == DG_OK) s = train_model(tail, ds, distill_ds, o, &cache, report);
+    if (s != DG_OK) {
+        dg_train_cache_free(c);
+        return s;
+    }
+    *out = c;
+    return DG_OK;
+}
+
+/* Whether layers 0..c->end of m are those c ran: same kinds,
+ * connections, weights and masks. */
+static int same_prefix(const dg_train_cache *c, const dg_model *m)
+{
+    const dg_model *src = c->source;
+    if (m->input.c != src->input.c || m->input.h != src->input.h ||
+        m->input.w != src->input.w ||
+        memcmp(&m->pre, &src->pre, sizeof m->pre) != 0)
+        return 0;
+    for (int32_t i = 0; i <= c->end; i++) {
+        const dg_layer *a = &m->layers[i], *b = &src->layers[i];
+        if (a->kind != b->kind || a->input[0] != b->input[0] ||
+            a->input[1] != b->input[1] || a->n_params != b->n_params ||
+            (a->mask == NULL) != (b->mask == NULL) ||
+            dg_shape_size(a->out) != dg_shape_size(b->out))
+            return 0;
+        for (uint32_t p = 0; p < a->n_params; p++)
+            if (a->param_len[p] != b->param_len[p] ||
+                memcmp(a->param[p], b->param[p],
+                       a->param_len[p] * sizeof *a->param[p]) != 0)
+                return 0;
+        if (a->mask && memcmp(a->mask, b->mask, dg_layer_units(a)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether training m on ds (and distill_ds) with o can use c. */
+static int cache_fits(const dg_train_cache *c, const dg_model *m,
+                      const dg_dataset *ds, const dg_dataset *distill_ds,
+                      const dg_train_opts *o)
+{
+    uint32_t b = o->batch_size < ds->count ? o->batch_size : ds->count;
+    return c && c->ds == ds && c->distill_ds == distill_ds &&
+           c->teacher == o->distill_from && c->batch == b &&
+           frozen_prefix_end(m, o) >= c->end && c->end < (int32_t)m->n_layers &&
+           same_prefix(c, m);
+}
+
+/* Trains the layers after the cached prefix on its output, with the
+ * distillation teacher's logits cached too: a Student over a large frozen
+ * Teacher trains at the cost of its head.  The trained layers are copied
+ * back into m. */
+static dg_status train_on_cache(dg_model *m, const dg_train_cache *c,
+                                const dg_dataset *ds,
+                                const dg_dataset *distill_ds,
+                                const dg_train_opts *o,
+                                dg_train_report *report)
+{
+    dg_model *tail;
+    DG_TRY(dg_model_slice(m, (uint32_t)c->end + 1, &tail));
+    dg_status s = train_model(tail, ds, distill_ds, o, c, report);
     for (uint32_t i = 0; s == DG_OK && i < tail->n_layers; i++) {
-        dg_layer *to = &m->layers[(uint32_t)end + 1 + i];
+        dg_layer *to = &m->layers[(uint32_t)c->end + 1 + i];
         const dg_layer *from = &tail->layers[i];
         for (uint32_t p = 0; p < from->n_params; p++)
             memcpy(to->param[p], from->param[p],
                    from->param_len[p] * sizeof *from->param[p]);
     }
     dg_model_destroy(tail);
-    dg_free_aligned(features);
-    dg_free_aligned(soft);
+    return s;
+}
+
+dg_status dg_train_run_cached(dg_model *m, const dg_dataset *ds,
+                              const dg_dataset *distill_ds,
+                              const dg_train_opts *o,
+                              const dg_train_cache *cache,
+                              dg_train_report *report)
+{
+    uint32_t n;
+    DG_TRY(check_options(m, ds, o, 0, &n));
+    if (cache_fits(cache, m, ds, distill_ds, o))
+        return train_on_cache(m, cache, ds, distill_ds, o, report);
+    dg_train_cache *own;
+    DG_TRY(dg_train_cache_create(m, ds, distill_ds, o, &own));
+    dg_status s = own ? train_on_cache(m, own, ds, distill_ds, o, report)
+                      : train_model(m, ds, distill_ds, o, NULL, report);
+    dg_train_cache_free(own);
     return s;
 }
 
@@ -565,12 +647,7 @@ dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
                               const dg_dataset *distill_ds,
                               const dg_train_opts *o, dg_train_report *report)
 {
-    uint32_t n;
-    DG_TRY(check_options(m, ds, o, 0, &n));
-    int32_t end = frozen_prefix_end(m, o);
-    if (end >= 0)
-        return train_on_prefix_features(m, end, ds, distill_ds, o, report);
-    return train_model(m, ds, distill_ds, o, NULL, report);
+    return dg_train_run_cached(m, ds, distill_ds, o, NULL, report);
 }
 
 dg_status dg_train_run(dg_model *m, const dg_dataset *ds,

@@ -23,6 +23,30 @@ dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
                               const dg_dataset *distill_ds,
                               const dg_train_opts *o, dg_train_report *report);
 
+/* What a training whose first layers are frozen computes once instead of
+ * at every step: the output of that frozen prefix for every sample, and
+ * the distillation teacher's logits.  Several trainings of models that
+ * share the prefix (a guard's pruned members) can share one. */
+typedef struct dg_train_cache dg_train_cache;
+
+/* The cache training m on ds (distill_ds as for dg_train_run_paired) with
+ * o would make; *out is NULL when m has no frozen prefix it could skip.
+ * The cache keeps a reference to m. */
+dg_status dg_train_cache_create(dg_model *m, const dg_dataset *ds,
+                                const dg_dataset *distill_ds,
+                                const dg_train_opts *o, dg_train_cache **out);
+void dg_train_cache_free(dg_train_cache *c);
+
+/* dg_train_run_paired using `cache` (may be NULL) when it fits: the same
+ * data sets, teacher and batch size, and layers up to its prefix that
+ * equal m's, all frozen in m too.  Otherwise m's own frozen prefix, if
+ * any, is run once for this run. */
+dg_status dg_train_run_cached(dg_model *m, const dg_dataset *ds,
+                              const dg_dataset *distill_ds,
+                              const dg_train_opts *o,
+                              const dg_train_cache *cache,
+                              dg_train_report *report);
+
 /* Called by dg_forward_batches after each batch has run through e:
  * samples first..first+count-1 of the run, with their labels. */
 typedef dg_status (*dg_batch_visit)(void *user, const dg_exec *e,
