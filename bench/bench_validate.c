@@ -22,7 +22,7 @@
 
 #include "diffguard.h"
 
-enum { SINGLE = 1000, BATCHES = 40, B = 64, PLANE = 28 * 28 };
+enum { SINGLE = 1000, BATCHES = 40, B = 64 };
 
 static double now(void)
 {
@@ -64,9 +64,18 @@ typedef struct timing {
 
 /* The Student's preprocessed inputs for every sample of ds, at most
  * SINGLE, or enough for BATCHES batches of B, whichever is more. */
+/* Floats per input of the Student. */
+static size_t sample_size(const dg_model *student)
+{
+    uint32_t c, h, w;
+    check(dg_model_input_shape(student, &c, &h, &w), "the input shape");
+    return (size_t)c * h * w;
+}
+
 static float *inputs_of(const dg_dataset *ds, const dg_model *student,
                         uint32_t *n_out)
 {
+    size_t sample = sample_size(student);
     uint32_t n;
     check(dg_dataset_count(ds, &n), "counting the data");
     uint32_t want = SINGLE > BATCHES * B ? SINGLE : BATCHES * B;
@@ -77,15 +86,17 @@ static float *inputs_of(const dg_dataset *ds, const dg_model *student,
     }
     uint32_t *idx = checked_malloc(sizeof *idx * n);
     for (uint32_t i = 0; i < n; i++) idx[i] = i;
-    float *x = checked_malloc(sizeof *x * PLANE * n);
-    check(dg_dataset_batch(ds, student, idx, n, x, (size_t)PLANE * n, NULL),
+    float *x = checked_malloc(sizeof *x * sample * n);
+    check(dg_dataset_batch(ds, student, idx, n, x, sample * n, NULL),
           "reading the inputs");
     free(idx);
     *n_out = n;
     return x;
 }
 
-static timing time_validator(dg_validator *v, const float *x, uint32_t n)
+/* Inputs of `sample` floats each. */
+static timing time_validator(dg_validator *v, const float *x, size_t sample,
+                             uint32_t n)
 {
     timing t = {0};
     t.single = n < SINGLE ? n : SINGLE;
@@ -96,7 +107,7 @@ static timing time_validator(dg_validator *v, const float *x, uint32_t n)
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t i = 0; i < t.single; i++) {
             double a = now();
-            check(dg_validate(v, x + (size_t)i * PLANE, PLANE, 1, verdicts),
+            check(dg_validate(v, x + i * sample, sample, 1, verdicts),
                   "validate");
             lat[i] = now() - a;
             t.accepted[i] = verdicts[0].accepted ? '1' : '0';
@@ -112,8 +123,8 @@ static timing time_validator(dg_validator *v, const float *x, uint32_t n)
         batch_s = 0;
         for (uint32_t k = 0; k < batches; k++) {
             double a = now();
-            check(dg_validate(v, x + (size_t)k * B * PLANE, (size_t)B * PLANE,
-                              B, verdicts), "validate");
+            check(dg_validate(v, x + k * B * sample, B * sample, B, verdicts),
+                  "validate");
             batch_s += now() - a;
         }
     }
@@ -160,7 +171,7 @@ static int run_own(const char *dir)
     check(dg_validator_create(guard, NULL, &v), "validator");
     uint32_t n;
     float *x = inputs_of(train, student, &n);
-    timing t = time_validator(v, x, n);
+    timing t = time_validator(v, x, sample_size(student), n);
     print_timing(&t);
     printf(", \"guard_build_s_1_epoch\": %.2f}\n", build_s);
     free(t.accepted);
@@ -209,6 +220,8 @@ static int run_given(const char *student_path, const char *guard_path,
     dg_dataset_spec_opts_init(&so, sizeof so);
     so.classes = classes;
     so.n_classes = parse_classes(class_list, classes, 64);
+    check(dg_model_input_shape(student, &so.channels, &so.height, &so.width),
+          "the input shape");
     dg_dataset *ds;
     check(dg_dataset_open_spec(spec, &so, &ds), spec);
     dg_validator *v;
@@ -217,12 +230,13 @@ static int run_given(const char *student_path, const char *guard_path,
     float *x = inputs_of(ds, student, &n);
     if (inputs_path) {
         FILE *f = fopen(inputs_path, "wb");
-        if (!f || fwrite(x, sizeof *x * PLANE, n, f) != n || fclose(f) != 0) {
+        if (!f || fwrite(x, sizeof *x * sample_size(student), n, f) != n ||
+            fclose(f) != 0) {
             fprintf(stderr, "bench_validate: cannot write %s\n", inputs_path);
             return 1;
         }
     }
-    timing t = time_validator(v, x, n);
+    timing t = time_validator(v, x, sample_size(student), n);
     print_timing(&t);
     printf(", \"accepted\": \"%s\"}\n", t.accepted);
     free(t.accepted);

@@ -8,10 +8,17 @@
 # accept the same inputs.
 # Needs: meson setup BUILD -Dbench=true; (cd bench/ort && npm install --ignore-scripts);
 #        Debian's python3-onnx (or onnx in /usr/bin/python3).
-# Usage: bench/ort_validate.sh BUILD_DIR STUDENT GUARD [THREADS...]  (default threads: 1 2)
+# Usage: bench/ort_validate.sh [--data SPEC --classes LIST] BUILD_DIR STUDENT GUARD [THREADS...]
+#   (default threads: 1 2; default data: Fashion-MNIST's test images of
+#   classes 5,6,7,8,9; any Student input shape)
 set -euo pipefail
+data=()
+while [ "${1:-}" = --data ] || [ "${1:-}" = --classes ]; do
+    data+=("$1" "$2")
+    shift 2
+done
 if [ $# -lt 3 ]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 build=$1 student=$2 guard=$3
@@ -28,14 +35,17 @@ dg=$build/tools/dg/dg
 "$dg" export "$student" -o "$work/student.onnx" >/dev/null
 "$dg" export --guard "$guard" --student "$student" --all "$work/members" >/dev/null
 "$dg" guard info "$guard" --student "$student" --json >"$work/info.json"
+shape=$("$dg" info "$student" --json | /usr/bin/python3 -c \
+    'import json, sys; i = json.load(sys.stdin)["input"]
+print("%dx%dx%d" % (i["channels"], i["height"], i["width"]))')
 /usr/bin/python3 "$here/ort/merge_guard.py" "$work/student.onnx" "$work/members" \
     "$work/info.json" "$work/merged.onnx" "$work/plan.json"
 for t in $threads; do
     export OMP_NUM_THREADS=$t
     ours=$("$build/bench/bench_validate" --student "$student" --guard "$guard" \
-           --inputs "$work/inputs.f32")
+           "${data[@]}" --inputs "$work/inputs.f32")
     peer=$(node "$here/ort/validate.mjs" "$work/merged.onnx" "$work/plan.json" \
-           "$work/inputs.f32" "$t")
+           "$work/inputs.f32" "$t" "$shape")
     /usr/bin/python3 - "$t" "$ours" "$peer" <<'PY'
 import json, sys
 t, ours, peer = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])

@@ -5,13 +5,16 @@
 // untimed pass).  Prints one JSON line with the timings and the accepted
 // flags, which the script compares with libdiffguard's.
 //
-// Usage: node validate.mjs MERGED.onnx PLAN.json INPUTS.f32 THREADS
+// Usage: node validate.mjs MERGED.onnx PLAN.json INPUTS.f32 THREADS [CxHxW]
+// (the Student's input; default 1x28x28)
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const ort = require('onnxruntime-node');
-const [modelPath, planPath, inputsPath, threadsText] = process.argv.slice(2);
+const [modelPath, planPath, inputsPath, threadsText, shapeText = '1x28x28'] =
+  process.argv.slice(2);
+const shape = shapeText.split('x').map(Number);
 const plan = JSON.parse(readFileSync(planPath, 'utf8'));
 const raw = readFileSync(inputsPath);
 const pixels = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
@@ -24,7 +27,7 @@ const session = await ort.InferenceSession.create(modelPath, {
   graphOptimizationLevel: 'all',
 });
 const inputName = session.inputNames[0];
-const plane = 28 * 28;
+const plane = shape[0] * shape[1] * shape[2];
 const count = pixels.length / plane;
 
 // The decision dg_guard_decide makes: the Student's label, then the mean
@@ -52,7 +55,7 @@ function decide(out, batch, accepted, first) {
 
 async function validate(first, batch, accepted) {
   const x = new ort.Tensor('float32', pixels.subarray(first * plane, (first + batch) * plane),
-                           [batch, 1, 28, 28]);
+                           [batch, ...shape]);
   const out = await session.run({ [inputName]: x });
   decide(out, batch, accepted, first);
 }
