@@ -35,6 +35,15 @@ bool scenario_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+bool scenario_older(const char *path, const char *input)
+{
+    struct stat a, b;
+    if (stat(path, &a) != 0 || stat(input, &b) != 0) return false;
+    return a.st_mtim.tv_sec < b.st_mtim.tv_sec ||
+           (a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+            a.st_mtim.tv_nsec < b.st_mtim.tv_nsec);
+}
+
 dg_status scenario_path(const dg_scenario *s, const char *file, char *buf)
 {
     if ((size_t)snprintf(buf, SCENARIO_PATH_MAX, "%s/%s", s->dir, file) >=

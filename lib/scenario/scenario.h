@@ -170,6 +170,9 @@ void scenario_note(const dg_scenario *s, const char *fmt, ...)
 dg_status scenario_path(const dg_scenario *s, const char *file, char *buf);
 /* Whether an earlier run left a file at path. */
 bool scenario_exists(const char *path);
+/* Whether the file at path was last written before the one at input (an
+ * input rebuilt after it); false when either is missing. */
+bool scenario_older(const char *path, const char *input);
 /* fmnist:SPLIT with five classes from `first`, of each `skip` passed over
  * and then at most per_class (0: all). */
 dg_status scenario_data(const char *split, int32_t first, uint32_t skip,

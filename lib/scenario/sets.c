@@ -87,15 +87,30 @@ static dg_status make_set(dg_scenario *s, scenario_set *set,
     return dg_advset_save(set->set, path);
 }
 
-/* Loads DIR/attack-NAME.dgadv if an earlier run made it; else says
- * `doing` and makes it, adaptive through `guard` if not NULL. */
+/* Whether the set at path was made before one of the files it is made
+ * from was written again: a Teacher, Student or guard rebuilt since (with
+ * other settings, or by another version) would leave it attacking what
+ * no longer exists. */
+static bool set_outdated(const dg_scenario *s, const char *path,
+                         const scenario_guard *guard)
+{
+    return scenario_older(path, s->models[MODEL_TEACHER].path) ||
+           scenario_older(path, s->models[MODEL_STUDENT].path) ||
+           (guard && (scenario_older(path, guard->path) ||
+                      scenario_older(path, s->models[guard->student].path)));
+}
+
+/* Loads DIR/attack-NAME.dgadv if an earlier run made it from the models
+ * and guard there now; else says `doing` and makes it, adaptive through
+ * `guard` if not NULL. */
 static dg_status obtain_set(dg_scenario *s, scenario_set *set,
                             const char *doing, const scenario_guard *guard)
 {
     char file[64], path[SCENARIO_PATH_MAX];
     snprintf(file, sizeof file, "attack-%s.dgadv", set->name);
     DG_TRY(scenario_path(s, file, path));
-    if (scenario_exists(path) && dg_advset_load(path, &set->set) == DG_OK) {
+    if (scenario_exists(path) && !set_outdated(s, path, guard) &&
+        dg_advset_load(path, &set->set) == DG_OK) {
         set->reused = true;
         scenario_note(s, "attack %s: reusing %s", set->name, path);
         return DG_OK;

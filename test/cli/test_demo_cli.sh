@@ -250,6 +250,9 @@ assert text.startswith("level b:"), text
 assert "L-inf epsilon 0.1" in text and "surrogate-guard.dg" in text, text'
 
 # ------------------------------------------------------------- reuse all
+# One set made before its guard was (as if the guard had been rebuilt
+# since) is made again, and, the guard being the same, comes out the same.
+touch -d "2000-01-01" "$demo/attack-c_linf_0.2.dgadv"
 expect_success "a third run reuses both models" "${demo_command[@]}"
 if grep -q "guard: reusing .*guard.dg" "$err" &&
     grep -q "attack targeted: reusing .*attack-targeted.dgadv" "$err" &&
@@ -267,6 +270,12 @@ if grep -q "surrogate-student: reusing" "$err" &&
     ok "... and the threat levels' surrogate and sets"
 else
     not_ok "... and the threat levels' surrogate and sets"
+fi
+if ! grep -q "attack c_linf_0.2: reusing" "$err" &&
+    [ "$demo/attack-c_linf_0.2.dgadv" -nt "$demo/guard.dg" ]; then
+    ok "... but makes a set older than its guard again"
+else
+    not_ok "... but makes a set older than its guard again"
 fi
 check "... with the same threat levels" "$levels_are_sound"
 check "... and reports the same accuracies" "$report_is_sound" teacher student
