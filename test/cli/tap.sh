@@ -52,8 +52,10 @@ not_ok() {
     checks=$((checks + 1))
     failures=$((failures + 1))
     echo "not ok $checks - $1"
-    echo "# exit code $rc; stdout and stderr:"
-    sed 's/^/#   /' "$out" "$err" | head -n 40
+    echo "# exit code $rc; stdout and stderr (the first 40 and last 15 lines):"
+    cat "$out" "$err" | sed 's/^/#   /' | awk 'NR <= 40 { print; next }
+        { tail[NR % 15] = $0 } END { if (NR > 40) { print "#   ...";
+        for (i = (NR > 54 ? NR - 14 : 41); i <= NR; i++) print tail[i % 15] } }'
 }
 
 # expect_success DESCRIPTION COMMAND...
