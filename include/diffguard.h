@@ -651,8 +651,10 @@ DG_API dg_status dg_guard_opts_from_data(dg_guard_opts *o,
  *  data (NULL: split off holdout_fraction of train): per class, V pruned
  *  and distilled variants, ranked by agreement with the Student on
  *  held-out inputs of that class, with thresholds calibrated for every M
- *  from 1 to V.  The guard holds a reference to the Student.  Thread: any
- *  (slow: minutes). */
+ *  from 1 to V.  The guard holds a reference to the Student.  Members
+ *  train one to a worker thread, as many at once as OpenMP would use
+ *  threads (OMP_NUM_THREADS, else the online CPUs), so they do not depend
+ *  on that number.  Thread: any (slow: minutes). */
 DG_API dg_status dg_guard_build(const dg_model *student,
                                 const dg_dataset *train,
                                 const dg_dataset *holdout,
@@ -675,7 +677,7 @@ DG_API dg_status dg_guard_work_dir_remove(const char *dir);
  *  `count` makes the jobs with k % count == index.  Every job is made from
  *  its own seed, so the parts do not depend on `count`, and the merged
  *  guard's bytes equal those of dg_guard_build with the same arguments
- *  (on the same number of threads).
+ *  (a hardened pruned guard's: on the same number of threads).
  *
  *  dg_guard_build_shard makes this shard's jobs in o->work_dir (required;
  *  it may be on a shared file system), resuming like dg_guard_build, and

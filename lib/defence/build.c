@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/pool.h"
 #include "core/rng.h"
 #include "defence/builder.h"
 #include "train/train.h"
@@ -165,9 +166,42 @@ static void variant_plan(const builder *b, uint32_t c, uint32_t v,
     *seed = o->seed * 1000003ull + (robust(b) ? 0 : c * 1009ull) + v;
 }
 
-static void fill_train_opts(const builder *b, uint64_t seed, dg_train_opts *t)
+/* Whether a member's training should give up: another member failed or
+ * the caller stopped the build (b->stop). */
+static int member_stopped(void *user, const char *stage, uint64_t done,
+                          uint64_t total, double metric)
+{
+    (void)stage, (void)done, (void)total, (void)metric;
+    return atomic_load((atomic_int *)user);
+}
+
+/* A member before its training: the model, its training options and the
+ * data it distils on (with the Student's view of each sample, or NULL). */
+typedef struct member_plan {
+    dg_model *m;
+    dg_train_opts t;
+    const dg_dataset *data, *sources;
+} member_plan;
+
+/* Robust member v: the Student's structure at member_width from fresh
+ * weights, trained on the fit data against its own fast adversarial
+ * examples while distilling the Student's answers on the clean images.
+ * Nothing of the public Teacher's weights survives in it, so an attack
+ * tuned to the Teacher's features (or to a surrogate guard built from
+ * them) has to move a model that was trained to resist such moves.
+ *
+ * Pruned member v of class c: the Student pruned for c, then the layers
+ * after the pruned one (and it too if asked) fine-tuned with
+ * cross-entropy plus distillation from the Student. */
+static dg_status plan_member(builder *b, uint32_t c, uint32_t v,
+                             member_plan *p)
 {
     const dg_ensemble_opts *o = b->o;
+    int32_t which;
+    float ratio;
+    uint64_t seed;
+    variant_plan(b, c, v, &which, &ratio, &seed);
+    dg_train_opts *t = &p->t;
     dg_train_defaults(t);
     t->epochs = o->epochs;
     t->batch_size = o->batch_size;
@@ -176,75 +210,66 @@ static void fill_train_opts(const builder *b, uint64_t seed, dg_train_opts *t)
     t->distill_from = b->student;
     t->distill_alpha = o->distill_alpha;
     t->distill_temperature = o->distill_temperature;
-}
-
-/* A member of its own: the Student's structure at member_width from fresh
- * weights, trained on the fit data against its own fast adversarial
- * examples while distilling the Student's answers on the clean images.
- * Nothing of the public Teacher's weights survives in it, so an attack
- * tuned to the Teacher's features (or to a surrogate guard built from
- * them) has to move a model that was trained to resist such moves. */
-static dg_status train_robust(builder *b, uint32_t v, dg_model **out)
-{
-    const dg_ensemble_opts *o = b->o;
-    int32_t which;
-    float ratio;
-    uint64_t seed;
-    variant_plan(b, 0, v, &which, &ratio, &seed);
-    dg_model *m;
-    DG_TRY(dg_model_rescaled(b->student, o->member_width, seed, &m));
-    dg_train_opts t;
-    fill_train_opts(b, seed, &t);
-    t.epochs = o->robust_epochs;
-    t.schedule = DG_SCHEDULE_COSINE;
-    t.adversarial_epsilon = o->robust_epsilon;
-    t.adversarial_steps = o->robust_steps;
-    dg_status s = dg_train_run(m, b->fit, &t, NULL);
-    if (s != DG_OK) {
-        dg_model_destroy(m);
-        return dg_fail_context(s, "robust member %u", v);
+    t->progress = member_stopped;
+    t->progress_user = &b->stop;
+    if (robust(b)) {
+        t->epochs = o->robust_epochs;
+        t->schedule = DG_SCHEDULE_COSINE;
+        t->adversarial_epsilon = o->robust_epsilon;
+        t->adversarial_steps = o->robust_steps;
+        p->data = b->fit;
+        p->sources = NULL;
+        return dg_model_rescaled(b->student, o->member_width, seed, &p->m);
     }
-    *out = m;
-    return DG_OK;
-}
-
-/* Prune for class c, then fine-tune the layers after the pruned one (and it
- * too if asked) with cross-entropy plus distillation from the Student. */
-static dg_status distil(builder *b, uint32_t c, uint32_t v, dg_model **out)
-{
-    const dg_ensemble_opts *o = b->o;
-    int32_t which;
-    float ratio;
-    uint64_t seed;
-    variant_plan(b, c, v, &which, &ratio, &seed);
     int32_t l = b->layers[which];
-    dg_model *m;
-    DG_TRY(dg_pruner_make(b->pruners[which], c, ratio, o->prune_mode, &m));
-    for (int32_t i = 0; i < (int32_t)m->n_layers; i++) {
+    DG_TRY(dg_pruner_make(b->pruners[which], c, ratio, o->prune_mode, &p->m));
+    for (int32_t i = 0; i < (int32_t)p->m->n_layers; i++) {
         int trainable = i > l || (i == l && o->retrain_pruned);
         if (trainable)
-            m->layers[i].flags &= ~DG_LAYER_FLAG_FROZEN;
+            p->m->layers[i].flags &= ~DG_LAYER_FLAG_FROZEN;
         else
-            m->layers[i].flags |= DG_LAYER_FLAG_FROZEN;
+            p->m->layers[i].flags |= DG_LAYER_FLAG_FROZEN;
     }
-    dg_train_opts t;
-    fill_train_opts(b, seed, &t);
-    const dg_dataset *data = b->hardened ? b->hardened : b->fit;
-    /* The members share the Student's layers before the pruned one: run
-     * them once for the whole build. */
-    dg_status s = b->train_cache ? DG_OK
-                                 : dg_train_cache_create(m, data,
-                                                         b->hardened_sources,
-                                                         &t, &b->train_cache);
-    if (s == DG_OK)
-        s = dg_train_run_cached(m, data, b->hardened_sources, &t,
-                                b->train_cache, NULL);
-    if (s != DG_OK) {
-        dg_model_destroy(m);
-        return dg_fail_context(s, "differentiator %u of class %u", v, c);
-    }
-    *out = m;
+    p->data = b->hardened ? b->hardened : b->fit;
+    p->sources = b->hardened_sources;
     return DG_OK;
+}
+
+/* Makes model k (class k / V, variant k % V); a robust member of a class
+ * after the first is the first class's, shared. */
+static dg_status make_member(builder *b, uint32_t k)
+{
+    uint32_t V = b->o->variants, c = robust(b) ? 0 : k / V, v = k % V;
+    if (robust(b) && k >= V) {
+        b->models[k] = dg_model_ref(b->models[v]);
+        return DG_OK;
+    }
+    member_plan p;
+    DG_TRY(plan_member(b, c, v, &p));
+    dg_status s = dg_train_run_cached(p.m, p.data, p.sources, &p.t,
+                                      b->train_cache, NULL);
+    if (s != DG_OK) {
+        dg_model_destroy(p.m);
+        return robust(b) ? dg_fail_context(s, "robust member %u", v)
+                         : dg_fail_context(s, "differentiator %u of class %u",
+                                           v, c);
+    }
+    b->models[k] = p.m;
+    return DG_OK;
+}
+
+/* What every member's training computes alike (the pruned members' frozen
+ * prefix, the Student's logits), run once before they train: with member
+ * `first`'s structure and data. */
+static dg_status make_train_cache(builder *b, uint32_t first)
+{
+    uint32_t V = b->o->variants;
+    member_plan p;
+    DG_TRY(plan_member(b, robust(b) ? 0 : first / V, first % V, &p));
+    dg_status s = dg_train_cache_create(p.m, p.data, p.sources, &p.t,
+                                        &b->train_cache);
+    dg_model_unref(p.m);
+    return s;
 }
 
 /* ---- assembly ----------------------------------------------------------- */
@@ -318,19 +343,6 @@ static dg_status build_stopped(void)
                                    "directory");
 }
 
-/* Makes model k (class k / V, variant k % V); a robust member of a class
- * after the first is the first class's, shared. */
-static dg_status make_member(builder *b, uint32_t k)
-{
-    uint32_t V = b->o->variants;
-    if (!robust(b)) return distil(b, k / V, k % V, &b->models[k]);
-    if (k >= V) {
-        b->models[k] = dg_model_ref(b->models[k % V]);
-        return DG_OK;
-    }
-    return train_robust(b, k, &b->models[k]);
-}
-
 int dg_builder_owns(const builder *b, uint32_t k)
 {
     return b->shards == 0 || k % b->shards == b->shard;
@@ -369,6 +381,78 @@ static dg_status missing_parts(const builder *b, uint32_t total)
                    missing > 8 ? ", ..." : "");
 }
 
+/* The members this process still makes, as the jobs of a worker pool. */
+typedef struct member_jobs {
+    builder *b;
+    uint32_t *todo;        /* model indices */
+    uint32_t base;         /* made before (the work directory's) */
+    uint32_t done, owned;  /* reported so far, of owned (calling thread) */
+    atomic_uint finished;  /* jobs finished (workers) */
+} member_jobs;
+
+static dg_status start_member_worker(void *user, void **state)
+{
+    (void)user, (void)state;
+    dg_pool_single_threaded();
+    return DG_OK;
+}
+
+static dg_status make_cache_job(void *user, void *state, uint32_t job)
+{
+    (void)state, (void)job;
+    member_jobs *j = user;
+    return make_train_cache(j->b, j->todo[0]);
+}
+
+static dg_status make_member_job(void *user, void *state, uint32_t job)
+{
+    (void)state;
+    member_jobs *j = user;
+    builder *b = j->b;
+    uint32_t k = j->todo[job], V = b->o->variants;
+    DG_TRY(make_member(b, k));
+    if (b->o->work_dir) DG_TRY(dg_work_dir_save(b, k / V, k % V));
+    atomic_fetch_add(&j->finished, 1);
+    return DG_OK;
+}
+
+/* Reports each finished member; non-zero if the caller asks to stop. */
+static int report_members(void *user)
+{
+    member_jobs *j = user;
+    uint32_t now = j->base + atomic_load(&j->finished);
+    if (now == j->done) return 0;
+    j->done = now;
+    return stopped(j->b->o, now, j->owned);
+}
+
+/* Makes the owned members not yet made, each on one thread and as many at
+ * once as OpenMP would use threads (OMP_NUM_THREADS, else the cores): a
+ * member's numbers then depend on nothing but the options, and small
+ * members use the cores better than one member on all of them. */
+static dg_status make_members(builder *b, uint32_t total, uint32_t done,
+                              uint32_t owned)
+{
+    member_jobs j = {.b = b, .base = done, .done = done, .owned = owned};
+    DG_TRY(dg_alloc_array((void **)&j.todo, total, sizeof *j.todo, "jobs"));
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < total; k++)
+        if (!b->models[k] && dg_builder_owns(b, k)) j.todo[n++] = k;
+    dg_pool cache = {.n_jobs = n ? 1 : 0, .threads = 1,
+                     .start = start_member_worker, .run = make_cache_job,
+                     .user = &j, .stop = &b->stop};
+    dg_pool members = {.n_jobs = n, .threads = dg_pool_openmp_threads(),
+                       .start = start_member_worker, .run = make_member_job,
+                       .report = report_members, .user = &j,
+                       .stop = &b->stop};
+    dg_status s = dg_pool_run(&cache);
+    if (s == DG_OK) s = dg_pool_run(&members);
+    /* The pool may end before it reported the last member. */
+    if (s == DG_OK && report_members(&j)) s = DG_E_CANCELLED;
+    free(j.todo);
+    return s == DG_E_CANCELLED ? build_stopped() : s;
+}
+
 static dg_status build_members(builder *b, uint64_t student_hash)
 {
     const dg_ensemble_opts *o = b->o;
@@ -392,12 +476,7 @@ static dg_status build_members(builder *b, uint64_t student_hash)
     /* With a work directory, the stage opens with the number reused from
      * it, so that a progress display can tell resumed work from new. */
     if (o->work_dir && stopped(o, done, owned)) return build_stopped();
-    for (uint32_t k = 0; k < total; k++) {
-        if (b->models[k] || !dg_builder_owns(b, k)) continue;
-        DG_TRY(make_member(b, k));
-        if (o->work_dir) DG_TRY(dg_work_dir_save(b, k / V, k % V));
-        if (stopped(o, ++done, owned)) return build_stopped();
-    }
+    DG_TRY(make_members(b, total, done, owned));
     if (b->shards) return DG_OK; /* the merge assembles */
     for (uint32_t k = total; k < b->classes * V; k++) DG_TRY(make_member(b, k));
     return DG_OK;

@@ -5,6 +5,8 @@
 #ifndef DG_DEFENCE_BUILDER_H
 #define DG_DEFENCE_BUILDER_H
 
+#include <stdatomic.h>
+
 #include "defence/ensemble.h"
 #include "defence/pruner.h"
 #include "io/dataset.h"
@@ -26,9 +28,10 @@ typedef struct builder {
      * for each: the fit samples twice, so an attacked input learns the
      * Student's answer on its clean source. */
     dg_dataset *hardened, *hardened_sources;
-    /* The pruned members' shared frozen prefix, run once (NULL until the
-     * first member, or when nothing is frozen). */
+    /* What the members' trainings share (train.h: the pruned members'
+     * frozen prefix, the Student's logits), run once before they train. */
     struct dg_train_cache *train_cache;
+    atomic_int stop; /* the member pool's: a member failed, or stopped */
     int32_t layers[4];
     dg_pruner *pruners[4];
     uint32_t classes;

@@ -42,14 +42,16 @@ void dg_train_defaults(dg_train_opts *o)
     o->adversarial_steps = 1;
 }
 
-/* A frozen prefix's output, run once, and what it was made from. */
+/* What training recomputes at every step though it never changes, run
+ * once: a frozen prefix's output, and the distillation teacher's logits
+ * (they read the clean samples, also when the training moves pixels). */
 struct dg_train_cache {
     dg_model *source;  /* the model whose layers 0..end it ran (a reference) */
-    int32_t end;
+    int32_t end;       /* -1: no prefix, only the teacher's logits */
     const dg_dataset *ds, *distill_ds;
     const dg_model *teacher; /* o->distill_from */
     uint32_t batch;
-    float *features; /* ds->count x layer end's output size */
+    float *features; /* NULL, or ds->count x layer end's output size */
     float *soft;     /* NULL, or ds->count x k distillation teacher logits */
 };
 
@@ -58,7 +60,7 @@ typedef struct trainer {
     const dg_dataset *ds;
     const dg_dataset *distill_ds; /* what the distillation teacher sees */
     const dg_train_opts *o;
-    const dg_train_cache *cache;  /* NULL: batches from ds's pixels */
+    const dg_train_cache *cache;  /* NULL: nothing cached */
     float *soft;                  /* cache: the batch's teacher logits */
     dg_exec *exec, *teacher;
     dg_optim *optim;
@@ -216,7 +218,7 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
     t->distill_ds = distill_ds;
     t->o = o;
     t->cache = cache;
-    DG_TRY(check_options(m, ds, o, cache != NULL, &t->n));
+    DG_TRY(check_options(m, ds, o, cache && cache->features, &t->n));
     if (distill_ds &&
         (!o->distill_from || distill_ds->count != ds->count ||
          distill_ds->sample_size != ds->sample_size))
@@ -306,20 +308,27 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
     return DG_OK;
 }
 
-/* The cached rows of samples order[first .. first+n-1]: prefix features
- * into t->x, teacher logits into t->soft, labels into t->labels. */
-static void gather_cached(trainer *t, uint32_t first, uint32_t n)
+/* The batch of samples order[first .. first+n-1]: its inputs (cached
+ * prefix features or the samples' pixels) into t->x and labels into
+ * t->labels, and the cached teacher logits into t->soft. */
+static dg_status gather_batch(trainer *t, uint32_t first, uint32_t n)
 {
+    const dg_train_cache *c = t->cache;
     size_t dim = dg_shape_size(t->m->input);
-    for (uint32_t i = 0; i < n; i++) {
+    if (!c || !c->features)
+        DG_TRY(dg_dataset_make_batch(t->ds, t->m, t->order + first, n, t->x,
+                                     n * dim, t->labels));
+    for (uint32_t i = 0; c && i < n; i++) {
         uint32_t at = t->order[first + i];
-        memcpy(t->x + i * dim, t->cache->features + at * dim,
-               dim * sizeof *t->x);
+        if (c->features) {
+            memcpy(t->x + i * dim, c->features + at * dim, dim * sizeof *t->x);
+            t->labels[i] = t->ds->labels[at];
+        }
         if (t->soft)
-            memcpy(t->soft + (size_t)i * t->k,
-                   t->cache->soft + (size_t)at * t->k, t->k * sizeof *t->soft);
-        t->labels[i] = t->ds->labels[at];
+            memcpy(t->soft + (size_t)i * t->k, c->soft + (size_t)at * t->k,
+                   t->k * sizeof *t->soft);
     }
+    return DG_OK;
 }
 
 /* The distillation teacher's logits for the batch (its pixels in t->x, or
@@ -346,12 +355,7 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
                             dg_rng *rng, double *loss, uint32_t *correct)
 {
     const dg_train_opts *o = t->o;
-    if (t->cache)
-        gather_cached(t, first, n);
-    else
-        DG_TRY(dg_dataset_make_batch(t->ds, t->m, t->order + first, n, t->x,
-                                     (size_t)n * dg_shape_size(t->m->input),
-                                     t->labels));
+    DG_TRY(gather_batch(t, first, n));
     const float *seen = t->x;
     if (t->moved) {
         DG_TRY(move_batch(t, n, rng));
@@ -533,17 +537,20 @@ dg_status dg_train_cache_create(dg_model *m, const dg_dataset *ds,
     uint32_t n;
     DG_TRY(check_options(m, ds, o, 0, &n));
     int32_t end = frozen_prefix_end(m, o);
-    if (end < 0) return DG_OK;
+    if (end < 0 && !o->distill_from) return DG_OK;
     dg_train_cache *c = calloc(1, sizeof *c);
     if (!c) return dg_fail(DG_E_NOMEM, "a training cache");
     *c = (dg_train_cache){dg_model_ref(m), end, ds, distill_ds,
                           o->distill_from, o->batch_size < n ? o->batch_size : n,
                           NULL, NULL};
     uint32_t k = (uint32_t)dg_shape_size(dg_model_output_shape(m));
-    dg_status s = dg_alloc_aligned(
-        &c->features, (size_t)n * dg_shape_size(m->layers[end].out),
-        "prefix features");
-    if (s == DG_OK) s = prefix_features(m, ds, end, c->batch, c->features);
+    dg_status s = DG_OK;
+    if (end >= 0) {
+        s = dg_alloc_aligned(&c->features,
+                             (size_t)n * dg_shape_size(m->layers[end].out),
+                             "prefix features");
+        if (s == DG_OK) s = prefix_features(m, ds, end, c->batch, c->features);
+    }
     if (s == DG_OK && o->distill_from) {
         dg_model *teacher = (dg_model *)o->distill_from;
         const dg_dataset *seen = distill_ds ? distill_ds : ds;
@@ -597,8 +604,7 @@ static int cache_fits(const dg_train_cache *c, const dg_model *m,
     uint32_t b = o->batch_size < ds->count ? o->batch_size : ds->count;
     return c && c->ds == ds && c->distill_ds == distill_ds &&
            c->teacher == o->distill_from && c->batch == b &&
-           frozen_prefix_end(m, o) >= c->end && c->end < (int32_t)m->n_layers &&
-           same_prefix(c, m);
+           frozen_prefix_end(m, o) >= c->end && same_prefix(c, m);
 }
 
 /* Trains the layers after the cached prefix on its output, with the
@@ -611,6 +617,7 @@ static dg_status train_on_cache(dg_model *m, const dg_train_cache *c,
                                 const dg_train_opts *o,
                                 dg_train_report *report)
 {
+    if (c->end < 0) return train_model(m, ds, distill_ds, o, c, report);
     dg_model *tail;
     DG_TRY(dg_model_slice(m, (uint32_t)c->end + 1, &tail));
     dg_status s = train_model(tail, ds, distill_ds, o, c, report);

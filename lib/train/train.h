@@ -23,15 +23,16 @@ dg_status dg_train_run_paired(dg_model *m, const dg_dataset *ds,
                               const dg_dataset *distill_ds,
                               const dg_train_opts *o, dg_train_report *report);
 
-/* What a training whose first layers are frozen computes once instead of
- * at every step: the output of that frozen prefix for every sample, and
- * the distillation teacher's logits.  Several trainings of models that
- * share the prefix (a guard's pruned members) can share one. */
+/* What a training computes once instead of at every step: the output of
+ * the model's frozen prefix for every sample, if it has one, and the
+ * distillation teacher's logits.  Several trainings of models that share
+ * the prefix (a guard's pruned members), or only the data and teacher (its
+ * robust members), can share one; it is only read, so at once too. */
 typedef struct dg_train_cache dg_train_cache;
 
 /* The cache training m on ds (distill_ds as for dg_train_run_paired) with
- * o would make; *out is NULL when m has no frozen prefix it could skip.
- * The cache keeps a reference to m. */
+ * o would make; *out is NULL when there is nothing to skip (no frozen
+ * prefix and no distillation).  The cache keeps a reference to m. */
 dg_status dg_train_cache_create(dg_model *m, const dg_dataset *ds,
                                 const dg_dataset *distill_ds,
                                 const dg_train_opts *o, dg_train_cache **out);

@@ -43,7 +43,7 @@ inode() { stat -c %i "$1" 2>/dev/null; }
 # --------------------------------------------------------------- dg train
 model=$work/model.dgm
 checkpoint=$model.ckpt
-train_command=("$dg" train -q --data "$train" --epochs 8 --batch 32
+train_command=("$dg" train -q --data "$train" --epochs 30 --batch 32
                --arch c8k3p1,relu,mp2,c8k3p1,relu,gap,fc4 --lr 0.01)
 expect_success "train without interruption" \
     "${train_command[@]}" -o "$work/reference.dgm"
@@ -99,7 +99,8 @@ kill_when interrupted "[ \"\$(count_parts)\" -ge 1 ]"
 kills=$((kills + killed))
 kill_when interrupted "[ \"\$(count_parts)\" -ge 6 ]"
 kills=$((kills + killed))
-kill_when interrupted "sleep 0.$((RANDOM % 50 + 10)); true"
+# Early enough that the build, well under a second, cannot finish.
+kill_when interrupted "sleep 0.0$((RANDOM % 9 + 1)); true"
 kills=$((kills + killed))
 if [ "$kills" -ge 3 ]; then
     ok "the guard build was killed $kills times"
