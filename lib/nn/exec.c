@@ -385,6 +385,19 @@ static void enter_gradient(dg_exec *e, int32_t i, const float *nchw, int add)
             }
 }
 
+/* Whether a backward pass from layer `from` adds into layer i's output
+ * gradient rather than writing all of it, so that it must start at zero:
+ * several consumers add theirs, and a consumer that does not run (after
+ * `from`, or not needed) leaves its share zero.  A sole consumer that
+ * runs writes the whole gradient; a gradient nobody needs is not read. */
+static int sums_into_diff(const dg_exec *e, int32_t i, int32_t from,
+                          const uint8_t *needs)
+{
+    if (!needs[i]) return 0;
+    int32_t c = sole_consumer(e, i);
+    return c < 0 || c > from || !needs[c];
+}
+
 dg_status dg_exec_backward(dg_exec *e, int32_t from, const float *diff,
                            unsigned what)
 {
@@ -420,7 +433,7 @@ dg_status dg_exec_backward_joined(dg_exec *e, int32_t from, const float *diff,
     uint32_t input_consumers = 0;
     for (int32_t i = 0; i <= from; i++) {
         dg_layer_run *r = &e->run[i];
-        if (i != from)
+        if (i != from && sums_into_diff(e, i, from, needs))
             memset(r->diff, 0,
                    e->batch * dg_shape_size(e->m->layers[i].out) *
                        sizeof(float));
