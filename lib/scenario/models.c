@@ -154,7 +154,8 @@ static void guard_options(const dg_scenario *s, const scenario_guard *g,
     o->progress_user = s->progress_user;
 }
 
-/* Builds the guard from its Student's own training images and writes it;
+/* Builds the guard from its Student's own training images (and held-out
+ * images the plan may name) and writes it;
  * the work directory, the only copy of the finished differentiators until
  * then, goes once the file is written. */
 static dg_status build_guard(dg_scenario *s, scenario_guard *g)
@@ -162,25 +163,43 @@ static dg_status build_guard(dg_scenario *s, scenario_guard *g)
     const scenario_model *student = &s->models[g->student];
     dg_ensemble_opts o;
     guard_options(s, g, &o);
-    dg_dataset *data;
+    dg_dataset *data, *held = NULL;
     DG_TRY(scenario_data("train", student->first_class,
                          student->plan->skip_per_class,
                          student->plan->per_class, &data));
+    uint32_t from = g->plan->holdout_from;
+    uint32_t n_held = scenario_holdout_per_class(o.target_frr);
+    dg_status st = from ? scenario_data("train", student->first_class, from,
+                                        n_held, &held)
+                        : DG_OK;
+    if (st != DG_OK) {
+        dg_dataset_destroy(data);
+        return st;
+    }
     /* The build makes the same choices; made here, they can be said. */
-    dg_guard_choose_defaults(&o, data->count, 0);
+    dg_guard_choose_defaults(&o, data->count, held != NULL);
+    char calibration[96];
+    if (held)
+        snprintf(calibration, sizeof calibration,
+                 "calibrated on %u images per class the Student never saw",
+                 n_held);
+    else
+        snprintf(calibration, sizeof calibration,
+                 "%.0f%% of the images held out", 100.0 * o.holdout_fraction);
     if (o.member_kind == DG_MEMBERS_ROBUST)
         scenario_note(s, "%s: %u robust members shared by the classes, "
-                         "%u epochs each, %.0f%% of the images held out",
-                      g->name, o.variants, o.robust_epochs,
-                      100.0 * o.holdout_fraction);
+                         "%u epochs each, %s",
+                      g->name, o.variants, o.robust_epochs, calibration);
     else
-        scenario_note(s, "%s: %u differentiators per class, %u epoch%s each",
-                      g->name, o.variants, o.epochs, o.epochs == 1 ? "" : "s");
+        scenario_note(s, "%s: %u differentiators per class, %u epoch%s each, "
+                         "%s",
+                      g->name, o.variants, o.epochs, o.epochs == 1 ? "" : "s",
+                      calibration);
     double start = scenario_seconds();
-    dg_status st = dg_ensemble_make(student->model, data, NULL, &o,
-                                    &g->guard);
+    st = dg_ensemble_make(student->model, data, held, &o, &g->guard);
     g->seconds = scenario_seconds() - start;
     dg_dataset_destroy(data);
+    dg_dataset_destroy(held);
     if (st == DG_OK) st = dg_guard_save_path(g->guard, g->path);
     if (st != DG_OK) return st;
     /* What removal leaves holds files of someone else: a note, not a

@@ -3,6 +3,7 @@
  * of them in its folder that keeps a folder to one experiment. */
 #include "scenario/scenario.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,11 @@ static const scenario_plan full_plan = {
                {500, 0, HEAD(DG_TRAIN_HEAD_EPOCHS)},
                {500, 500, HEAD(DG_TRAIN_HEAD_EPOCHS)},
                {500, 0, PATCH(DG_TRAIN_PATCH_EPOCHS)}},
-    .guards = {{0, 0, 0}, {0, 0, 0}},
+    /* The defender calibrates on images its Student never learnt (images
+     * 1000 on; the Student has 0-499, the attacker 500-999): on its own
+     * training images the guard rejects less than the target
+     * (doc/EVALUATION.md).  The attacker uses the builder's defaults. */
+    .guards = {{0, 0, 0, 1000}, {0, 0, 0, 0}},
     /* The strong attack (>= 80% targeted success on the undefended
      * Student, doc/attack.md) and its L-infinity form, whose larger but
      * uniform perturbation drags earlier features along. */
@@ -81,7 +86,7 @@ static const scenario_plan quick_plan = {
                {500, 0, PATCH(2)}},
     /* The attacker's guard is smaller than the defender's, to keep the
      * CI test short. */
-    .guards = {{3, 1, 30}, {2, 1, 10}},
+    .guards = {{3, 1, 30, 1000}, {2, 1, 10, 0}},
     .attacks = {{"targeted", DG_ATTACK_MIMIC_DSSIM, true, 20, 200, 0, 0},
                 {"untargeted", DG_ATTACK_MIMIC_DSSIM, false, 20, 200, 0, 0}},
     .n_attacks = 2,
@@ -99,6 +104,11 @@ const scenario_plan *scenario_plan_of(int32_t mode)
     return mode == DG_SCENARIO_FULL    ? &full_plan
            : mode == DG_SCENARIO_QUICK ? &quick_plan
                                        : NULL;
+}
+
+uint32_t scenario_holdout_per_class(float target_frr)
+{
+    return (uint32_t)ceil(dg_calibration_images_needed(target_frr) / 5.0);
 }
 
 const char *scenario_optimizer_name(int32_t optimizer)
@@ -163,9 +173,12 @@ static void put_guard(FILE *f, const char *key, const guard_plan *g)
             key, o.variants, o.members, o.epochs, o.prune_layers[0],
             o.rule == DG_RULE_VOTES ? "votes" : "score");
     put_number(f, o.target_frr);
-    fprintf(f, ",\n    \"harden\": %s,\n    \"harden_iterations\": %u\n"
-               "  },\n",
+    fprintf(f, ",\n    \"harden\": %s,\n    \"harden_iterations\": %u",
             o.harden ? "true" : "false", o.harden_iterations);
+    if (g->holdout_from)
+        fprintf(f, ",\n    \"holdout_from\": %u,\n    \"holdout_per_class\": %u",
+                g->holdout_from, scenario_holdout_per_class(o.target_frr));
+    fprintf(f, "\n  },\n");
 }
 
 static void put_attack(FILE *f, const attack_plan *a, bool last)

@@ -35,6 +35,10 @@ typedef struct model_plan {
 /* A guard: the library's defaults but for these (0: the default). */
 typedef struct guard_plan {
     uint32_t variants, epochs, harden_iterations;
+    /* 0: the build splits its held-out images off the Student's training
+     * images; else it calibrates on images of the training split from
+     * this one on in each class, which no model of the scenario learnt. */
+    uint32_t holdout_from;
 } guard_plan;
 
 /* One adversarial set of the attack stage, from the test split. */
@@ -77,6 +81,10 @@ typedef struct scenario_kind {
     const char *name, *teacher_classes, *student_classes;
     int32_t teacher_first, student_first; /* five classes from these */
 } scenario_kind;
+
+/* Held-out images per class of a guard plan with holdout_from: enough,
+ * over the five classes, for the calibration the builder aims at. */
+uint32_t scenario_holdout_per_class(float target_frr);
 
 /* The plans of a name and mode; NULL for unknown ones. */
 const scenario_kind *scenario_kind_find(const char *name);

@@ -76,6 +76,14 @@ assert r["seconds"] > 0, r
 '
 check "the JSON report holds both accuracies, settings and timings" \
     "$report_is_sound" teacher student
+# The defender calibrates on images no model of the scenario learnt; the
+# attacker splits its own.
+if grep -q "^guard: .*calibrated on [0-9]* images per class the Student never saw" "$err" &&
+    grep -q '"holdout_from": 1000' "$demo/settings.json"; then
+    ok "the guard is calibrated on images its Student never saw"
+else
+    not_ok "the guard is calibrated on images its Student never saw"
+fi
 check "the guard was finished in this run" '
 import json, sys
 g = json.load(sys.stdin)["guard"]
