@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 import diffguard as d
 from diffguard.attack import AdversarialSet
+from guard_members import distinct_members
 from onnx_torch import OnnxModule
 
 torch.set_num_threads(1)
@@ -41,18 +42,8 @@ class GuardScore:
     of the members class y consults."""
 
     def __init__(self, guard):
-        info = guard.info
-        self.members, ranks, seen = [], [], {}
-        for c in range(info.classes):
-            row = []
-            for r in range(info.members):
-                seed = guard.member(c, r).seed
-                if seed not in seen:
-                    seen[seed] = len(self.members)
-                    self.members.append(export(guard.member_model(c, r),
-                                               'm%d' % len(self.members)))
-                row.append(seen[seed])
-            ranks.append(row)
+        self.members, ranks = distinct_members(
+            guard, lambda model, k: export(model, 'm%d' % k))
         self.ranks = torch.tensor(ranks)
 
     def per_member(self, x, y):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 import diffguard as d
 from diffguard.attack import AdversarialSet
+from guard_members import distinct_members
 from onnx_torch import OnnxModule
 
 torch.set_num_threads(2)
@@ -46,18 +47,13 @@ def load_guard(student_path, guard_path):
     guard = d.Guard.load(guard_path, st)
     tmp = tempfile.mkdtemp()
     st.export_onnx(os.path.join(tmp, 'student.onnx'))
-    members, ranks, seen = [], [], {}
-    for c in range(guard.info.classes):
-        row = []
-        for r in range(guard.info.members):
-            seed = guard.member(c, r).seed
-            if seed not in seen:
-                seen[seed] = len(members)
-                path = os.path.join(tmp, 'm%d.onnx' % len(members))
-                guard.member_model(c, r).export_onnx(path)
-                members.append(OnnxModule(path).eval())
-            row.append(seen[seed])
-        ranks.append(row)
+
+    def to_torch(model, k):
+        path = os.path.join(tmp, 'm%d.onnx' % k)
+        model.export_onnx(path)
+        return OnnxModule(path).eval()
+
+    members, ranks = distinct_members(guard, to_torch)
     return st, OnnxModule(os.path.join(tmp, 'student.onnx')).eval(), members, torch.tensor(ranks)
 
 

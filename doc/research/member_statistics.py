@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 import diffguard as d
 from diffguard.attack import AdversarialSet
+from guard_members import distinct_members
 from onnx_torch import OnnxModule
 
 torch.set_num_threads(1)
@@ -42,16 +43,8 @@ def main(student_path, guard_path, spec, classes, radius, steps, *sets):
     info = guard.info
     tmp = tempfile.mkdtemp()
     student = export(st, tmp, 'student')
-    members, ranks, seen = [], [], {}
-    for c in range(info.classes):
-        row = []
-        for r in range(info.members):
-            seed = guard.member(c, r).seed
-            if seed not in seen:
-                seen[seed] = len(members)
-                members.append(export(guard.member_model(c, r), tmp, 'm%d' % len(members)))
-            row.append(seen[seed])
-        ranks.append(row)
+    members, ranks = distinct_members(
+        guard, lambda model, k: export(model, tmp, 'm%d' % k))
     ranks = torch.tensor(ranks)
     feature_node = len(members[0].graph.node) - 2  # the penultimate ReLU
 

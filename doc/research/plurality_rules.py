@@ -22,6 +22,7 @@ import numpy as np
 
 import diffguard as d
 from diffguard.attack import AdversarialSet
+from guard_members import distinct_members
 
 
 def softmax(z):
@@ -32,17 +33,7 @@ def softmax(z):
 def main(student_path, guard_path, spec, classes, *sets):
     st = d.Model.load(student_path)
     guard = d.Guard.load(guard_path, st)
-    info = guard.info
-    models, ranks, seen = [], [], {}
-    for c in range(info.classes):
-        row = []
-        for r in range(info.members):
-            seed = guard.member(c, r).seed
-            if seed not in seen:
-                seen[seed] = len(models)
-                models.append(guard.member_model(c, r))
-            row.append(seen[seed])
-        ranks.append(row)
+    models, ranks = distinct_members(guard)
     ranks = np.array(ranks)
 
     def statistics(x):
