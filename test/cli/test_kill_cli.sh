@@ -51,13 +51,16 @@ interrupted=("${train_command[@]}" -o "$model")
 kills=0
 kill_when interrupted "sleep 0.05; true"
 kills=$((kills + killed))
+# At a random moment, early enough that the training (about 0.3 s on a
+# fast machine) cannot finish.
+kill_when interrupted "sleep 0.0$((RANDOM % 9 + 1)); true"
+kills=$((kills + killed))
 kill_when interrupted "[ -e '$checkpoint' ]"
 kills=$((kills + killed))
-# At least one more epoch after resuming.
+# At least one more epoch after resuming; last, so that the run after it
+# has a checkpoint to resume from.
 resumed_from=$(inode "$checkpoint")
 kill_when interrupted "[ \"\$(inode '$checkpoint')\" != '$resumed_from' ]"
-kills=$((kills + killed))
-kill_when interrupted "sleep 0.$((RANDOM % 90 + 10)); true"
 kills=$((kills + killed))
 if [ "$kills" -ge 3 ]; then
     ok "training was killed $kills times"
@@ -95,12 +98,15 @@ count_parts() { compgen -G "$parts/*.dgm" | wc -l; }
 kills=0
 kill_when interrupted "sleep 0.1; true"
 kills=$((kills + killed))
-kill_when interrupted "[ \"\$(count_parts)\" -ge 1 ]"
-kills=$((kills + killed))
-kill_when interrupted "[ \"\$(count_parts)\" -ge 6 ]"
-kills=$((kills + killed))
 # Early enough that the build, well under a second, cannot finish.
 kill_when interrupted "sleep 0.0$((RANDOM % 9 + 1)); true"
+kills=$((kills + killed))
+kill_when interrupted "[ \"\$(count_parts)\" -ge 1 ]"
+kills=$((kills + killed))
+# The last kill comes halfway through the 12 differentiators, so that the
+# run after it has some to reuse: a resumed build may finish within any
+# fixed delay.
+kill_when interrupted "[ \"\$(count_parts)\" -ge 6 ]"
 kills=$((kills + killed))
 if [ "$kills" -ge 3 ]; then
     ok "the guard build was killed $kills times"
