@@ -23,7 +23,7 @@ dg_status scenario_report_read(const dg_scenario *s, bool evals,
                           sizeof *r->sets, "report"));
     for (uint32_t k = 0; k < r->info.sets; k++)
         scenario_set_of(s, k, &r->sets[k]);
-    r->seconds = scenario_seconds() - s->started;
+    r->seconds = s->seconds;
     if (!evals) return DG_OK;
     if (!s->evals[0] || !s->evals[1])
         return dg_fail(DG_E_STATE, "the eval stage has not run");

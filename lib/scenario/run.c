@@ -144,6 +144,7 @@ dg_status dg_scenario_step(dg_scenario *s)
     if (st != DG_OK)
         return dg_fail_context(st, "the %s stage", next->name);
     s->next_stage++;
+    s->seconds = scenario_seconds() - s->started;
     return DG_OK;
 }
 

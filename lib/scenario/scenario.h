@@ -155,6 +155,9 @@ struct dg_scenario {
     dg_eval *evals[2];
     uint32_t next_stage;
     double started; /* scenario_seconds() when it was made */
+    /* From then to the end of the last stage run: what the report says,
+     * the same however often it is formatted. */
+    double seconds;
 };
 
 /* Behind dg_scenario_create and dg_scenario_free (run.c): o is complete
