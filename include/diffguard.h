@@ -577,7 +577,7 @@ typedef struct dg_ensemble_opts {
     float distill_alpha;       /**< default 0.5 */
     float distill_temperature; /**< default 4 */
     /** Calibration target: the false rejection expected on fresh clean
-     *  inputs; default 0.03. */
+     *  inputs; default 0.025 (it was 0.03; doc/validator.md). */
     float target_frr;
     /** Held-out share of the training data used for scoring and
      *  calibration when no held-out set is given; default 0: chosen from
@@ -638,8 +638,8 @@ DG_API dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size);
  *  holdout_fraction (without a held-out set: enough images, at least 0.2
  *  and at most 0.5 of each class, that the reached false rejection over
  *  all classes has a standard error of 0.7 points at a 3% target) and
- *  robust_epochs (about 80000 image presentations over the images left
- *  to train on, 3 to 60 epochs); doc/validator.md.  dg_guard_build makes
+ *  robust_epochs (about 160000 image presentations over the images left
+ *  to train on, 3 to 120 epochs); doc/validator.md.  dg_guard_build makes
  *  the same choices; call this to know or show them.  Options already set
  *  stay.  Since LIBDIFFGUARD_1.4.  Thread: any. */
 DG_API dg_status dg_guard_opts_from_data(dg_guard_opts *o,

@@ -1237,8 +1237,9 @@ START_TEST(old_names_and_capacities)
 END_TEST
 
 /* The options a build chooses from its data, against hand-worked
- * numbers: N = (1 - t) / (t (0.7 / 3)^2) = 594.3 held-out images at
- * t = 3%, and 80000 image presentations for robust members. */
+ * numbers: N = (1 - t) / (t (0.7 / 3)^2) = 716.3 held-out images at
+ * the default t = 2.5%, and 160000 image presentations for robust
+ * members. */
 START_TEST(options_chosen_from_the_data)
 {
     dg_dataset *scenario = make_bars(625, 5); /* 2500 images */
@@ -1247,22 +1248,22 @@ START_TEST(options_chosen_from_the_data)
     dg_guard_opts_init(&o, sizeof o);
     ck_assert_float_eq(o.holdout_fraction, 0);
     ck_assert_uint_eq(o.robust_epochs, 0);
-    /* 594.3 / 2500 = 0.238, up to 0.24; 80000 / 1900 = 42.1. */
+    /* 716.3 / 2500 = 0.287, up to 0.29; 160000 / 1775 = 90.1. */
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
-    ck_assert_float_eq_tol(o.holdout_fraction, 0.24f, 1e-6f);
-    ck_assert_uint_eq(o.robust_epochs, 42);
-    /* 192 images: the share stops at 0.5, the epochs at 60. */
+    ck_assert_float_eq_tol(o.holdout_fraction, 0.29f, 1e-6f);
+    ck_assert_uint_eq(o.robust_epochs, 90);
+    /* 192 images: the share stops at 0.5, the epochs at 120. */
     dg_guard_opts_init(&o, sizeof o);
     ck_assert_int_eq(dg_guard_opts_from_data(&o, train_set, NULL), DG_OK);
     ck_assert_float_eq_tol(o.holdout_fraction, 0.5f, 1e-6f);
-    ck_assert_uint_eq(o.robust_epochs, 60);
+    ck_assert_uint_eq(o.robust_epochs, 120);
     /* A held-out set leaves the share alone and trains on all of train;
      * a 10% target needs 165 images: 0.2 of 2500 is enough. */
     dg_guard_opts_init(&o, sizeof o);
     o.target_frr = 0.1f;
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, held_set), DG_OK);
     ck_assert_float_eq(o.holdout_fraction, 0);
-    ck_assert_uint_eq(o.robust_epochs, 32); /* 80000 / 2500 */
+    ck_assert_uint_eq(o.robust_epochs, 64); /* 160000 / 2500 */
     o.holdout_fraction = 0;
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
     ck_assert_float_eq_tol(o.holdout_fraction, 0.2f, 1e-6f);
@@ -1280,7 +1281,7 @@ START_TEST(options_chosen_from_the_data)
     size_t before = offsetof(dg_guard_opts, robust_steps);
     ck_assert_int_eq(dg_guard_opts_init((dg_guard_opts *)old, before), DG_OK);
     ck_assert_int_eq(dg_guard_opts_from_data((dg_guard_opts *)old, scenario, NULL), DG_OK);
-    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 42);
+    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 90);
     for (size_t i = before; i < sizeof old; i++) ck_assert_uint_eq(old[i], 0xab);
     ck_assert_int_eq(dg_guard_opts_from_data(NULL, scenario, NULL), DG_E_INVALID_ARG);
     ck_assert_int_eq(dg_guard_opts_from_data(&o, NULL, NULL), DG_E_INVALID_ARG);

@@ -17,15 +17,17 @@
  * 0.7 points at a 3% target. */
 #define RELATIVE_SPREAD (0.7 / 3.0)
 
-/* Robust members learn from about 80000 image presentations, 42 epochs
- * over the default scenario's 1900 training images: against 21 epochs,
- * members 1-2 points more accurate and a guard that stopped 2-6 points
- * more of the Teacher-only attacks at every layer, at a lower false
- * rejection, for twice the build time (doc/EVALUATION.md, "Member
- * training, measured at one false rejection"). */
-#define ROBUST_PRESENTATIONS 80000.0
+/* Robust members learn from about 160000 image presentations, 64 epochs
+ * over the default scenario's 2500 training images: against 80000, on
+ * the validation split at one false rejection, members 1-2 points more
+ * accurate and a guard that stopped as many or more of every level's
+ * attacks (1-3 points at level a, 12 at level b's L-infinity 0.2), for
+ * twice the build time; 80000 had brought as much over 40000
+ * (doc/EVALUATION.md, "Member training, measured at one false
+ * rejection"). */
+#define ROBUST_PRESENTATIONS 160000.0
 #define MIN_ROBUST_EPOCHS 3
-#define MAX_ROBUST_EPOCHS 60
+#define MAX_ROBUST_EPOCHS 120
 
 void dg_guard_defaults(dg_ensemble_opts *o)
 {
@@ -46,7 +48,9 @@ void dg_guard_defaults(dg_ensemble_opts *o)
     o->learning_rate = 1e-3f;
     o->distill_alpha = 0.5f;
     o->distill_temperature = 4.0f;
-    o->target_frr = 0.03f;
+    /* 2.5%: calibration misses the target by up to 0.7 points, and the
+     * accuracy lost with it must stay under 3% (doc/EVALUATION.md). */
+    o->target_frr = 0.025f;
     o->holdout_fraction = 0; /* from the data */
     o->seed = 1;
     o->harden = 1;

@@ -165,7 +165,7 @@ r = json.load(sys.stdin)
 assert r["holdout_samples"] == 0 and r["reused"] == 0, r
 assert r["chosen_from_data"] == {}, r  # share and epochs given
 assert r["rule"] == "score" and r["members"] == 2, r  # the default rule
-assert abs(r["target_frr"] - 0.03) < 1e-6, r  # the default target
+assert abs(r["target_frr"] - 0.025) < 1e-6, r  # the default target
 assert all(m["mode"] == "least" for c in r["classes"]
            for m in c["differentiators"]), r' "$work/small.dg.work"
 

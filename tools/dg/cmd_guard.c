@@ -624,7 +624,7 @@ static const cli_option guard_options[] = {
                       "0.5)"},
     {"temperature", 0, "T", "distillation temperature (default 4)"},
     {"target-frr", 0, "F", "clean false rejection the thresholds aim at "
-                           "(default 0.03)"},
+                           "(default 0.025)"},
     {"harden", 0, "yes|no", "also distil on defender-made attacks of the "
                             "training data (default yes)"},
     {"harden-epsilon", 0, "E", "their L-infinity radius (default 0.2)"},
