@@ -11,6 +11,9 @@
 # Usage: bench/ort_validate.sh [--data SPEC --classes LIST] BUILD_DIR STUDENT GUARD [THREADS...]
 #   (default threads: 1 2; default data: Fashion-MNIST's test images of
 #   classes 5,6,7,8,9; any Student input shape)
+#   ROUNDS=N (default 1): each thread count N times, the two sides
+#   alternately; medians and the range of the per-round ratios, and each
+#   side at its best thread count (bench/ratios.py)
 set -euo pipefail
 data=()
 while [ "${1:-}" = --data ] || [ "${1:-}" = --classes ]; do
@@ -18,7 +21,7 @@ while [ "${1:-}" = --data ] || [ "${1:-}" = --classes ]; do
     shift 2
 done
 if [ $# -lt 3 ]; then
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 build=$1 student=$2 guard=$3
@@ -40,21 +43,22 @@ shape=$("$dg" info "$student" --json | /usr/bin/python3 -c \
 print("%dx%dx%d" % (i["channels"], i["height"], i["width"]))')
 /usr/bin/python3 "$here/ort/merge_guard.py" "$work/student.onnx" "$work/members" \
     "$work/info.json" "$work/merged.onnx" "$work/plan.json"
-for t in $threads; do
-    export OMP_NUM_THREADS=$t
-    ours=$("$build/bench/bench_validate" --student "$student" --guard "$guard" \
-           "${data[@]}" --inputs "$work/inputs.f32")
-    peer=$(node "$here/ort/validate.mjs" "$work/merged.onnx" "$work/plan.json" \
-           "$work/inputs.f32" "$t" "$shape")
-    /usr/bin/python3 - "$t" "$ours" "$peer" <<'PY'
+for _ in $(seq "${ROUNDS:-1}"); do
+    for t in $threads; do
+        export OMP_NUM_THREADS=$t
+        ours=$("$build/bench/bench_validate" --student "$student" --guard "$guard" \
+               "${data[@]}" --inputs "$work/inputs.f32")
+        peer=$(node "$here/ort/validate.mjs" "$work/merged.onnx" "$work/plan.json" \
+               "$work/inputs.f32" "$t" "$shape")
+        /usr/bin/python3 - "$t" "$ours" "$peer" >&2 <<'PY'
 import json, sys
 t, ours, peer = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 a, b = ours["accepted"], peer["accepted"]
 same = sum(x == y for x, y in zip(a, b))
 print(f"threads {t}: {ours['impl']} against {peer['impl']}; "
       f"same verdict on {same} of {len(a)} inputs")
-for key in ("batch1_p50_ms", "batch1_p99_ms", "batch64_ms_per_image"):
-    print(f"threads {t}: {key:22s} libdiffguard {ours[key]:8.3f}  "
-          f"onnxruntime {peer[key]:8.3f}  ratio {peer[key] / ours[key]:5.2f}x")
 PY
-done
+        echo "{\"threads\": $t, \"ours\": $ours, \"peer\": $peer}"
+    done
+done | /usr/bin/python3 "$here/ratios.py" batch1_p50_ms:lower batch1_p99_ms:lower \
+    batch64_ms_per_image:lower

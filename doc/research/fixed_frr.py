@@ -8,7 +8,8 @@ is read from each guard's folder under its file name.  Needs Debian's
 python3-torch and python3-onnx and the diffguard binding.
 
   python3 fixed_frr.py STUDENT.dgm DATA_SPEC CLASSES GUARD_DIR... -- NAME=SET.dgadv...
-  (each GUARD_DIR holds guard.dg; CLASSES like 5,6,7,8,9)
+  (each GUARD_DIR holds guard.dg; CLASSES like 5,6,7,8,9; FRR=F in the
+  environment: other pooled false rejections, comma-separated, default 0.03)
 """
 import os
 import sys
@@ -79,10 +80,11 @@ def main(args):
     x, lab, y = labelled(st, student, spec, classes)
     print('%-10s %6s' % ('guard', 'theta') + ''.join('%11s' % n for n, _ in sets)
           + '   members\' clean accuracy')
+    rates = [float(f) for f in os.environ.get('FRR', '0.03').split(',')]
     for folder in dirs:
         guard = GuardScore(d.Guard.load(os.path.join(folder, 'guard.dg'), st))
-        theta = torch.quantile(guard.score(x, y)[y == lab], 0.03).item()
-        row = '%-10s %6.3f' % (os.path.basename(folder.rstrip('/')), theta)
+        clean = guard.score(x, y)[y == lab]
+        attacked = []
         for name, path in sets:
             if name.startswith(('b_', 'c_')):
                 path = os.path.join(folder, os.path.basename(path))
@@ -91,9 +93,16 @@ def main(args):
             xa = torch.tensor(np.asarray(s.batch(model=st)), dtype=torch.float32)
             with torch.no_grad():
                 ya = student(xa).argmax(1)
-            stopped = (guard.score(xa, ya) < theta)[fooled].float()
-            row += '%10.1f%%' % (100 * stopped.mean().item())
-        print(row + '   ' + ' '.join('%.3f' % a for a in guard.accuracy(x, lab)), flush=True)
+            attacked.append(guard.score(xa, ya)[fooled])
+        accuracy = ' '.join('%.3f' % a for a in guard.accuracy(x, lab))
+        for rate in rates:
+            theta = torch.quantile(clean, rate).item()
+            row = '%-10s %6.3f' % ('%s@%g' % (os.path.basename(folder.rstrip('/')), rate)
+                                   if len(rates) > 1 else
+                                   os.path.basename(folder.rstrip('/')), theta)
+            for scores in attacked:
+                row += '%10.1f%%' % (100 * (scores < theta).float().mean().item())
+            print(row + '   ' + accuracy, flush=True)
 
 
 if __name__ == '__main__':
