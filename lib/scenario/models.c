@@ -148,6 +148,7 @@ static void guard_options(const dg_scenario *s, const scenario_guard *g,
     if (g->plan->epochs) o->epochs = g->plan->epochs;
     if (g->plan->harden_iterations)
         o->harden_iterations = g->plan->harden_iterations;
+    if (g->plan->robust_epochs) o->robust_epochs = g->plan->robust_epochs;
     o->seed = g->seed;
     o->work_dir = g->work_dir;
     o->progress = s->progress;

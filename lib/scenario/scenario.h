@@ -39,6 +39,7 @@ typedef struct guard_plan {
      * images; else it calibrates on images of the training split from
      * this one on in each class, which no model of the scenario learnt. */
     uint32_t holdout_from;
+    uint32_t robust_epochs; /* 0: chosen from the data, as the build does */
 } guard_plan;
 
 /* One adversarial set of the attack stage, from the test split. */
