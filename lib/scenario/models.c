@@ -142,13 +142,7 @@ dg_status scenario_obtain_model(dg_scenario *s, uint32_t index)
 static void guard_options(const dg_scenario *s, const scenario_guard *g,
                           dg_ensemble_opts *o)
 {
-    dg_guard_defaults(o);
-    if (g->plan->variants) o->variants = g->plan->variants;
-    if (o->members > o->variants) o->members = o->variants;
-    if (g->plan->epochs) o->epochs = g->plan->epochs;
-    if (g->plan->harden_iterations)
-        o->harden_iterations = g->plan->harden_iterations;
-    if (g->plan->robust_epochs) o->robust_epochs = g->plan->robust_epochs;
+    scenario_guard_plan_options(g->plan, o);
     o->seed = g->seed;
     o->work_dir = g->work_dir;
     o->progress = s->progress;

@@ -108,6 +108,16 @@ const scenario_plan *scenario_plan_of(int32_t mode)
                                        : NULL;
 }
 
+void scenario_guard_plan_options(const guard_plan *g, dg_ensemble_opts *o)
+{
+    dg_guard_defaults(o);
+    if (g->variants) o->variants = g->variants;
+    if (o->members > o->variants) o->members = o->variants;
+    if (g->epochs) o->epochs = g->epochs;
+    if (g->harden_iterations) o->harden_iterations = g->harden_iterations;
+    if (g->robust_epochs) o->robust_epochs = g->robust_epochs;
+}
+
 uint32_t scenario_holdout_per_class(float target_frr)
 {
     return (uint32_t)ceil(dg_calibration_images_needed(target_frr) / 5.0);
@@ -164,11 +174,7 @@ static void put_model(FILE *f, const char *key, const scenario_model *m,
 static void put_guard(FILE *f, const char *key, const guard_plan *g)
 {
     dg_ensemble_opts o;
-    dg_guard_defaults(&o);
-    if (g->variants) o.variants = g->variants;
-    if (o.members > o.variants) o.members = o.variants;
-    if (g->epochs) o.epochs = g->epochs;
-    if (g->harden_iterations) o.harden_iterations = g->harden_iterations;
+    scenario_guard_plan_options(g, &o);
     fprintf(f, "  \"%s\": {\n    \"variants\": %u,\n    \"members\": %u,\n"
                "    \"epochs\": %u,\n    \"prune_layer\": %d,\n"
                "    \"rule\": \"%s\",\n    \"target_frr\": ",

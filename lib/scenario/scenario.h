@@ -83,6 +83,10 @@ typedef struct scenario_kind {
     int32_t teacher_first, student_first; /* five classes from these */
 } scenario_kind;
 
+/* The library's guard defaults with what plan g sets instead: the build's
+ * options and what settings.json records of them. */
+void scenario_guard_plan_options(const guard_plan *g, dg_ensemble_opts *o);
+
 /* Held-out images per class of a guard plan with holdout_from: enough,
  * over the five classes, for the calibration the builder aims at. */
 uint32_t scenario_holdout_per_class(float target_frr);
