@@ -138,12 +138,12 @@ dg_status scenario_obtain_model(dg_scenario *s, uint32_t index)
     return test_model(s, m);
 }
 
-/* The guard's build options: the library's defaults and the plan. */
+/* The guard's build options, as settings.json records them, and where
+ * its build reports. */
 static void guard_options(const dg_scenario *s, const scenario_guard *g,
                           dg_ensemble_opts *o)
 {
-    scenario_guard_plan_options(g->plan, o);
-    o->seed = g->seed;
+    scenario_guard_options(s, (uint32_t)(g - s->guards), o);
     o->work_dir = g->work_dir;
     o->progress = s->progress;
     o->progress_user = s->progress_user;
@@ -171,8 +171,6 @@ static dg_status build_guard(dg_scenario *s, scenario_guard *g)
         dg_dataset_destroy(data);
         return st;
     }
-    /* The build makes the same choices; made here, they can be said. */
-    dg_guard_choose_defaults(&o, data->count, held != NULL);
     char calibration[96];
     if (held)
         snprintf(calibration, sizeof calibration,

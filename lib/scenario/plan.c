@@ -108,19 +108,29 @@ const scenario_plan *scenario_plan_of(int32_t mode)
                                        : NULL;
 }
 
-void scenario_guard_plan_options(const guard_plan *g, dg_ensemble_opts *o)
+void scenario_guard_options(const dg_scenario *s, uint32_t index,
+                            dg_ensemble_opts *o)
 {
+    const scenario_guard *sg = &s->guards[index];
+    const guard_plan *g = sg->plan;
     dg_guard_defaults(o);
     if (g->variants) o->variants = g->variants;
     if (o->members > o->variants) o->members = o->variants;
     if (g->epochs) o->epochs = g->epochs;
     if (g->harden_iterations) o->harden_iterations = g->harden_iterations;
     if (g->robust_epochs) o->robust_epochs = g->robust_epochs;
+    o->seed = sg->seed;
+    /* Every guard's Student learns per_class images of each class (the
+     * embedded data has 6000). */
+    uint32_t per_class = s->models[sg->student].plan->per_class;
+    dg_guard_choose_defaults(o, per_class * SCENARIO_CLASSES,
+                             g->holdout_from != 0);
 }
 
 uint32_t scenario_holdout_per_class(float target_frr)
 {
-    return (uint32_t)ceil(dg_calibration_images_needed(target_frr) / 5.0);
+    return (uint32_t)ceil(dg_calibration_images_needed(target_frr) /
+                          SCENARIO_CLASSES);
 }
 
 const char *scenario_optimizer_name(int32_t optimizer)
@@ -171,21 +181,41 @@ static void put_model(FILE *f, const char *key, const scenario_model *m,
             scenario_schedule_name(p->schedule), last ? "" : ",");
 }
 
-static void put_guard(FILE *f, const char *key, const guard_plan *g)
+/* Every option that shapes the guard's members and thresholds, so that a
+ * folder built with other library defaults is not reused silently. */
+static void put_guard(FILE *f, const char *key, const dg_scenario *s,
+                      uint32_t index)
 {
     dg_ensemble_opts o;
-    scenario_guard_plan_options(g, &o);
-    fprintf(f, "  \"%s\": {\n    \"variants\": %u,\n    \"members\": %u,\n"
-               "    \"epochs\": %u,\n    \"prune_layer\": %d,\n"
+    scenario_guard_options(s, index, &o);
+    bool robust = o.member_kind == DG_MEMBERS_ROBUST;
+    fprintf(f, "  \"%s\": {\n    \"kind\": \"%s\",\n"
+               "    \"variants\": %u,\n    \"members\": %u,\n"
                "    \"rule\": \"%s\",\n    \"target_frr\": ",
-            key, o.variants, o.members, o.epochs, o.prune_layers[0],
+            key, robust ? "robust" : "pruned", o.variants, o.members,
             o.rule == DG_RULE_VOTES ? "votes" : "score");
     put_number(f, o.target_frr);
-    fprintf(f, ",\n    \"harden\": %s,\n    \"harden_iterations\": %u",
-            o.harden ? "true" : "false", o.harden_iterations);
-    if (g->holdout_from)
+    if (robust) {
+        fprintf(f, ",\n    \"width\": ");
+        put_number(f, o.member_width);
+        fprintf(f, ",\n    \"robust_epsilon\": ");
+        put_number(f, o.robust_epsilon);
+        fprintf(f, ",\n    \"robust_steps\": %u,\n    \"robust_epochs\": %u",
+                o.robust_steps, o.robust_epochs);
+    } else {
+        fprintf(f, ",\n    \"epochs\": %u,\n    \"prune_layer\": %d,\n"
+                   "    \"harden\": %s,\n    \"harden_iterations\": %u",
+                o.epochs, o.prune_layers[0], o.harden ? "true" : "false",
+                o.harden_iterations);
+    }
+    if (s->guards[index].plan->holdout_from) {
         fprintf(f, ",\n    \"holdout_from\": %u,\n    \"holdout_per_class\": %u",
-                g->holdout_from, scenario_holdout_per_class(o.target_frr));
+                s->guards[index].plan->holdout_from,
+                scenario_holdout_per_class(o.target_frr));
+    } else {
+        fprintf(f, ",\n    \"holdout_fraction\": ");
+        put_number(f, o.holdout_fraction);
+    }
     fprintf(f, "\n  },\n");
 }
 
@@ -241,8 +271,8 @@ static void put_settings(FILE *f, const dg_scenario *s)
             s->kind->name, p->mode, (unsigned long long)s->seed);
     for (uint32_t k = 0; k < SCENARIO_MODELS; k++)
         put_model(f, keys[k], &s->models[k], false);
-    put_guard(f, "guard", &p->guards[0]);
-    put_guard(f, "surrogate_guard", &p->guards[1]);
+    put_guard(f, "guard", s, 0);
+    put_guard(f, "surrogate_guard", s, 1);
     fprintf(f, "  \"attacks\": [\n");
     for (uint32_t k = 0; k < p->n_attacks; k++)
         put_attack(f, &p->attacks[k], k + 1 == p->n_attacks);

@@ -56,13 +56,13 @@ dg_status scenario_path(const dg_scenario *s, const char *file, char *buf)
 dg_status scenario_data(const char *split, int32_t first, uint32_t skip,
                         uint32_t per_class, dg_dataset **out)
 {
-    int32_t classes[5];
-    for (int32_t k = 0; k < 5; k++) classes[k] = first + k;
+    int32_t classes[SCENARIO_CLASSES];
+    for (int32_t k = 0; k < SCENARIO_CLASSES; k++) classes[k] = first + k;
     char spec[32];
     snprintf(spec, sizeof spec, "fmnist:%s", split);
     dg_dataset_spec_opts o = {.struct_size = sizeof o,
                               .classes = classes,
-                              .n_classes = 5,
+                              .n_classes = SCENARIO_CLASSES,
                               .per_class = per_class,
                               .skip_per_class = skip};
     return dg_dataset_from_spec(spec, &o, out);

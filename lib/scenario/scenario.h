@@ -17,6 +17,7 @@ enum {
     SCENARIO_MAX_ATTACKS = 3,
     LEVEL_MAX_BUDGETS = 3,
     SCENARIO_PATH_MAX = 4096,
+    SCENARIO_CLASSES = 5, /* each model learns one half of Fashion-MNIST */
 };
 
 enum { MODEL_TEACHER, MODEL_STUDENT, MODEL_SURROGATE, MODEL_PATCHED };
@@ -83,12 +84,15 @@ typedef struct scenario_kind {
     int32_t teacher_first, student_first; /* five classes from these */
 } scenario_kind;
 
-/* The library's guard defaults with what plan g sets instead: the build's
- * options and what settings.json records of them. */
-void scenario_guard_plan_options(const guard_plan *g, dg_ensemble_opts *o);
+/* Guard `index`'s build options: the library's defaults, what its plan
+ * sets instead, and what the build chooses from the data the scenario
+ * gives it (its Student's training images, with or without held-out
+ * images apart): the options the build uses and settings.json records. */
+void scenario_guard_options(const dg_scenario *s, uint32_t index,
+                            dg_ensemble_opts *o);
 
 /* Held-out images per class of a guard plan with holdout_from: enough,
- * over the five classes, for the calibration the builder aims at. */
+ * over the scenario's classes, for the calibration the builder aims at. */
 uint32_t scenario_holdout_per_class(float target_frr);
 
 /* The plans of a name and mode; NULL for unknown ones. */

@@ -84,6 +84,20 @@ if grep -q "^guard: .*calibrated on [0-9]* images per class the Student never sa
 else
     not_ok "the guard is calibrated on images its Student never saw"
 fi
+# settings.json records the members' training as the build chose it from
+# the data, so that a folder made with other library defaults is refused.
+check "settings.json records the members' training as the build chose it" '
+import json, re, sys
+settings = json.load(open(sys.argv[1]))
+notes = open(sys.argv[2]).read()
+for key, name in (("guard", "guard"), ("surrogate_guard", "surrogate-guard")):
+    g = settings[key]
+    assert g["kind"] == "robust" and g["width"] > 0 and g["robust_steps"] > 0, g
+    said = re.search("^%s: [0-9]+ robust members .*, ([0-9]+) epochs each" % name,
+                     notes, re.M)
+    assert said and int(said.group(1)) == g["robust_epochs"], (g, said)
+assert 0 < settings["surrogate_guard"]["holdout_fraction"] < 1, settings' \
+    "$demo/settings.json" "$err"
 check "the guard was finished in this run" '
 import json, sys
 g = json.load(sys.stdin)["guard"]
