@@ -3,8 +3,11 @@ does a rule that also reads which class the consulted members favour stop
 more than the guard's score?  For the Student's class y and the consulted
 members' mean probabilities P:
 
-  score      P(y), as the validator computes it (pooled 3% threshold);
-  margin     P(y) minus the largest other P(c) (pooled 3% threshold);
+  score      P(y), as the validator computes it (pooled threshold at the
+             TARGET clean rejection, default 3%);
+  margin     P(y) minus the largest other P(c) (the same);
+  favourite  P(y), minus 2 when argmax P is not y: the members' favourite
+             first, then the score (the same);
   plurality  reject when argmax P is not y (no threshold: its clean
              rejection is what the data gives);
   score@plur P(y) at the plurality's clean rejection, for comparison.
@@ -14,8 +17,10 @@ right and the rates measured on the other half.  Needs the diffguard
 binding only.
 
   python3 plurality_rules.py STUDENT.dgm GUARD.dg DATA_SPEC CLASSES SET.dgadv...
-  (CLASSES like 5,6,7,8,9; DATA_SPEC like idx:val-images.idx,val-labels.idx)
+  (CLASSES like 5,6,7,8,9; DATA_SPEC like idx:val-images.idx,val-labels.idx;
+  TARGET=0.025 in the environment: another clean rejection)
 """
+import os
 import sys
 
 import numpy as np
@@ -44,8 +49,10 @@ def main(student_path, guard_path, spec, classes, *sets):
         py = mean[n, y]
         other = mean.copy()
         other[n, y] = -1
+        favoured = mean.argmax(1) == y
         return {'score': py, 'margin': py - other.max(1),
-                'plurality': (mean.argmax(1) == y) - 0.5, 'score@plur': py}
+                'favourite': np.where(favoured, py, py - 2),
+                'plurality': favoured - 0.5, 'score@plur': py}
 
     ds = d.Dataset.open(spec, classes=[int(c) for c in classes.split(',')])
     x, lab = ds.batch(np.arange(ds.count), model=st)
@@ -56,10 +63,11 @@ def main(student_path, guard_path, spec, classes, *sets):
     fit, test = order[: len(x) // 2], order[len(x) // 2:]
     fit, test = fit[right[fit]], test[right[test]]
     plurality_frr = (s['plurality'][fit] < 0).mean()
+    target = float(os.environ.get('TARGET', '0.03'))
     theta = {'plurality': 0.0}
-    for k in ('score', 'margin', 'score@plur'):
+    for k in ('score', 'margin', 'favourite', 'score@plur'):
         f = np.sort(s[k][fit])
-        theta[k] = f[int((plurality_frr if k == 'score@plur' else 0.03) * len(f))]
+        theta[k] = f[int((plurality_frr if k == 'score@plur' else target) * len(f))]
     print('clean rejection (other half): ' +
           ', '.join('%s %.2f%%' % (k, 100 * (v[test] < theta[k]).mean())
                     for k, v in s.items()))
