@@ -30,6 +30,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from calibration_resample import library as theta_of  # noqa: E402  (rank.c's rule)
 
 
+def ranked(P, images, k, M):
+    """The first M members by agreement with class k on these images,
+    ties in member order, as lib/defence/rank.c ranks them."""
+    agree = (P[:, images].argmax(2) == k).mean(1)
+    return np.argsort(-agree, kind='stable')[:M]
+
+
+def rejected(P, members, cal, fresh, k, target):
+    """Fresh images of class k whose mean P(k) over these members falls
+    below the threshold rank.c sets on the calibration images."""
+    theta = theta_of(P[members][:, cal, k].mean(0), target)
+    return int((P[members][:, fresh, k].mean(0) < theta).sum())
+
+
 def main(args):
     st_path, guard_path, classes, per_class = args[:4]
     per_class = int(per_class)
@@ -58,11 +72,8 @@ def main(args):
     rng = np.random.default_rng(1)
     # Members chosen once on the whole pool: the ranking a build would make
     # with endless held-out images.
-    fixed = {}
-    for k, c in enumerate(cls):
-        idx = np.flatnonzero(lab == c)
-        agree = (P[:, idx].argmax(2) == k).mean(1)
-        fixed[c] = np.argsort(-agree, kind='stable')[:M]
+    fixed = {c: ranked(P, np.flatnonzero(lab == c), k, M)
+             for k, c in enumerate(cls)}
     reached = {'selected on the calibration set': [], 'chosen once on the pool': []}
     for _ in range(rounds):
         rej = {key: 0 for key in reached}
@@ -70,12 +81,10 @@ def main(args):
         for k, c in enumerate(cls):
             idx = rng.permutation(np.flatnonzero(lab == c))
             cal, fresh = idx[:per_class], idx[per_class:]
-            agree = (P[:, cal].argmax(2) == k).mean(1)
-            chosen = np.argsort(-agree, kind='stable')[:M]
-            for key, use in (('selected on the calibration set', chosen),
+            for key, use in (('selected on the calibration set',
+                              ranked(P, cal, k, M)),
                              ('chosen once on the pool', fixed[c])):
-                theta = theta_of(P[use][:, cal, k].mean(0), target)
-                rej[key] += int((P[use][:, fresh, k].mean(0) < theta).sum())
+                rej[key] += rejected(P, use, cal, fresh, k, target)
             fresh_n += len(fresh)
         for key in reached:
             reached[key].append(rej[key] / fresh_n)
@@ -84,8 +93,7 @@ def main(args):
     for k, c in enumerate(cls):
         cal = np.flatnonzero((lab == c) & (origin == 0))
         fresh = np.flatnonzero((lab == c) & (origin != 0))
-        theta = theta_of(P[fixed[c]][:, cal, k].mean(0), target)
-        rej += int((P[fixed[c]][:, fresh, k].mean(0) < theta).sum())
+        rej += rejected(P, fixed[c], cal, fresh, k, target)
         fresh_n += len(fresh)
     print('pool: %d clean images, %d calibration per class, target %.3f, %d rounds'
           % (len(lab), per_class, target, rounds))

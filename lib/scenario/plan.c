@@ -186,6 +186,7 @@ static void put_model(FILE *f, const char *key, const scenario_model *m,
 static void put_guard(FILE *f, const char *key, const dg_scenario *s,
                       uint32_t index)
 {
+    const guard_plan *g = s->guards[index].plan;
     dg_ensemble_opts o;
     scenario_guard_options(s, index, &o);
     bool robust = o.member_kind == DG_MEMBERS_ROBUST;
@@ -208,10 +209,9 @@ static void put_guard(FILE *f, const char *key, const dg_scenario *s,
                 o.epochs, o.prune_layers[0], o.harden ? "true" : "false",
                 o.harden_iterations);
     }
-    if (s->guards[index].plan->holdout_from) {
+    if (g->holdout_from) {
         fprintf(f, ",\n    \"holdout_from\": %u,\n    \"holdout_per_class\": %u",
-                s->guards[index].plan->holdout_from,
-                scenario_holdout_per_class(o.target_frr));
+                g->holdout_from, scenario_holdout_per_class(o.target_frr));
     } else {
         fprintf(f, ",\n    \"holdout_fraction\": ");
         put_number(f, o.holdout_fraction);
