@@ -623,9 +623,17 @@ typedef struct dg_ensemble_opts {
                                   chosen from the data
                                   (dg_guard_opts_from_data) */
     /** robust: moves per batch of the adversarial training
-     *  (dg_train_opts.adversarial_steps); default 3.  (Since
-     *  LIBDIFFGUARD_1.2; a caller built before it gets 3.) */
+     *  (dg_train_opts.adversarial_steps) when robust_replays is 1;
+     *  default 3.  (Since LIBDIFFGUARD_1.2; a caller built before it
+     *  gets 3.) */
     uint32_t robust_steps;
+    /** robust: replays of each batch in free adversarial training
+     *  (dg_train_opts.adversarial_replays); 1: robust_steps moves per
+     *  batch instead.  Default 4: on the validation split at one false
+     *  rejection, members as robust as with 3 moves per batch for about
+     *  a third of the build (doc/EVALUATION.md).  (Since LIBDIFFGUARD_1.6;
+     *  a caller built before it gets 4.) */
+    uint32_t robust_replays;
 } dg_ensemble_opts;
 /** The options of dg_guard_build (the LIBDIFFGUARD_1.0 name is
  *  dg_ensemble_opts). */
@@ -639,7 +647,8 @@ DG_API dg_status dg_guard_opts_init(dg_guard_opts *o, size_t struct_size);
  *  and at most 0.5 of each class, that the reached false rejection over
  *  all classes has a standard error of 0.7 points at a 3% target) and
  *  robust_epochs (about 160000 image presentations over the images left
- *  to train on, 3 to 120 epochs); doc/validator.md.  dg_guard_build makes
+ *  to train on, a replayed batch counting once per replay, 3 to 120
+ *  epochs); doc/validator.md.  dg_guard_build makes
  *  the same choices; call this to know or show them.  Options already set
  *  stay.  Since LIBDIFFGUARD_1.4.  Thread: any. */
 DG_API dg_status dg_guard_opts_from_data(dg_guard_opts *o,
@@ -987,6 +996,14 @@ typedef struct dg_train_opts {
      *  2.5 epsilon / k each (PGD, Madry et al. 2018), k times the cost of
      *  the move.  (Since LIBDIFFGUARD_1.2.) */
     uint32_t adversarial_steps;
+    /** Free adversarial training (Shafahi et al. 2019) instead of
+     *  adversarial_steps: each batch is replayed this many times from the
+     *  random start, and each replay's one backward pass gives both the
+     *  weights' step and the next move, of one epsilon; the moves carry
+     *  over between replays.  An epoch then costs about as many passes as
+     *  replays and makes as many weight steps.  0 or 1 (default): off.
+     *  (Since LIBDIFFGUARD_1.6.) */
+    uint32_t adversarial_replays;
 } dg_train_opts;
 
 /** Written by dg_model_train when not NULL; the caller sets struct_size. */

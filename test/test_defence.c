@@ -1239,7 +1239,7 @@ END_TEST
 /* The options a build chooses from its data, against hand-worked
  * numbers: N = (1 - t) / (t (0.7 / 3)^2) = 716.3 held-out images at
  * the default t = 2.5%, and 160000 image presentations for robust
- * members. */
+ * members, each of the 4 replays of a batch counting once. */
 START_TEST(options_chosen_from_the_data)
 {
     dg_dataset *scenario = make_bars(625, 5); /* 2500 images */
@@ -1248,10 +1248,10 @@ START_TEST(options_chosen_from_the_data)
     dg_guard_opts_init(&o, sizeof o);
     ck_assert_float_eq(o.holdout_fraction, 0);
     ck_assert_uint_eq(o.robust_epochs, 0);
-    /* 716.3 / 2500 = 0.287, up to 0.29; 160000 / 1775 = 90.1. */
+    /* 716.3 / 2500 = 0.287, up to 0.29; 160000 / (1775 x 4) = 22.5. */
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
     ck_assert_float_eq_tol(o.holdout_fraction, 0.29f, 1e-6f);
-    ck_assert_uint_eq(o.robust_epochs, 90);
+    ck_assert_uint_eq(o.robust_epochs, 23);
     /* 192 images: the share stops at 0.5, the epochs at 120. */
     dg_guard_opts_init(&o, sizeof o);
     ck_assert_int_eq(dg_guard_opts_from_data(&o, train_set, NULL), DG_OK);
@@ -1263,7 +1263,7 @@ START_TEST(options_chosen_from_the_data)
     o.target_frr = 0.1f;
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, held_set), DG_OK);
     ck_assert_float_eq(o.holdout_fraction, 0);
-    ck_assert_uint_eq(o.robust_epochs, 64); /* 160000 / 2500 */
+    ck_assert_uint_eq(o.robust_epochs, 16); /* 160000 / (2500 x 4) */
     o.holdout_fraction = 0;
     ck_assert_int_eq(dg_guard_opts_from_data(&o, scenario, NULL), DG_OK);
     ck_assert_float_eq_tol(o.holdout_fraction, 0.2f, 1e-6f);
@@ -1281,7 +1281,7 @@ START_TEST(options_chosen_from_the_data)
     size_t before = offsetof(dg_guard_opts, robust_steps);
     ck_assert_int_eq(dg_guard_opts_init((dg_guard_opts *)old, before), DG_OK);
     ck_assert_int_eq(dg_guard_opts_from_data((dg_guard_opts *)old, scenario, NULL), DG_OK);
-    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 90);
+    ck_assert_uint_eq(((dg_guard_opts *)old)->robust_epochs, 23);
     for (size_t i = before; i < sizeof old; i++) ck_assert_uint_eq(old[i], 0xab);
     ck_assert_int_eq(dg_guard_opts_from_data(NULL, scenario, NULL), DG_E_INVALID_ARG);
     ck_assert_int_eq(dg_guard_opts_from_data(&o, NULL, NULL), DG_E_INVALID_ARG);

@@ -242,20 +242,23 @@ END_TEST
 START_TEST(adversarial_training_resists_pgd)
 {
     dg_dataset *train = make_bars(64, 1), *test = make_bars(32, 2);
-    /* Plain, one FGSM move per batch, three PGD moves per batch. */
-    double robust[3];
-    for (int k = 0; k < 3; k++) {
+    /* Plain, one FGSM move per batch, three PGD moves per batch, and free
+     * training with 4 replays in a quarter of the epochs (as many weight
+     * steps). */
+    double robust[4];
+    for (int k = 0; k < 4; k++) {
         dg_model *m = small_model(3);
-        dg_train_opts o = quick_opts(20);
+        dg_train_opts o = quick_opts(k == 3 ? 5 : 20);
         o.adversarial_epsilon = k ? 0.2f : 0.0f;
         o.adversarial_steps = k == 2 ? 3 : 1;
+        o.adversarial_replays = k == 3 ? 4 : 0;
         dg_status s = dg_model_train(m, train, &o, NULL);
         ck_assert_msg(s == DG_OK, "%s", dg_last_error_detail());
         ck_assert(accuracy(m, test) > 0.9);
         robust[k] = pgd_accuracy(m, test, 0.2f);
         dg_model_free(m);
     }
-    for (int k = 1; k < 3; k++)
+    for (int k = 1; k < 4; k++)
         ck_assert_msg(robust[k] > robust[0] + 0.25,
                       "robust accuracy %.3f adversarially trained (%d), "
                       "%.3f plain", robust[k], k, robust[0]);
@@ -269,6 +272,13 @@ START_TEST(adversarial_training_resists_pgd)
     o.adversarial_steps = 0;
     ck_assert_int_eq(dg_model_train(m, train, &o, NULL), DG_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "adversarial steps"));
+    o = quick_opts(1);
+    o.adversarial_replays = 4; /* replays move pixels: they need a box */
+    ck_assert_int_eq(dg_model_train(m, train, &o, NULL), DG_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(dg_last_error_detail(), "adversarial replays"));
+    o.adversarial_epsilon = 0.2f;
+    o.adversarial_replays = 101;
+    ck_assert_int_eq(dg_model_train(m, train, &o, NULL), DG_E_INVALID_ARG);
     /* A caller built before the field existed trains without it. */
     o = quick_opts(1);
     o.adversarial_epsilon = 0.3f;

@@ -55,12 +55,14 @@ static dg_status check_opts(const dg_ensemble_opts *o, int has_holdout)
         (!(o->member_width > 0.0f && o->member_width <= 4.0f) ||
          !(o->robust_epsilon >= 0.0f && o->robust_epsilon <= 1.0f) ||
          o->robust_epochs == 0 || o->robust_epochs > 100000 ||
-         o->robust_steps < 1 || o->robust_steps > 100))
+         o->robust_steps < 1 || o->robust_steps > 100 ||
+         o->robust_replays < 1 || o->robust_replays > 100))
         return dg_fail(DG_E_INVALID_ARG,
                        "robust members: width %g (need (0, 4]), epsilon %g "
-                       "(need [0, 1]), %u epochs, %u steps (need 1 to 100)",
+                       "(need [0, 1]), %u epochs, %u steps and %u replays "
+                       "(need 1 to 100)",
                        (double)o->member_width, (double)o->robust_epsilon,
-                       o->robust_epochs, o->robust_steps);
+                       o->robust_epochs, o->robust_steps, o->robust_replays);
     return DG_OK;
 }
 
@@ -217,6 +219,7 @@ static dg_status plan_member(builder *b, uint32_t c, uint32_t v,
         t->schedule = DG_SCHEDULE_COSINE;
         t->adversarial_epsilon = o->robust_epsilon;
         t->adversarial_steps = o->robust_steps;
+        t->adversarial_replays = o->robust_replays;
         p->data = b->fit;
         p->sources = NULL;
         return dg_model_rescaled(b->student, o->member_width, seed, &p->m);
@@ -543,12 +546,13 @@ static void describe(const builder *b, dg_ensemble *g)
     if (robust(b)) {
         snprintf(g->settings, sizeof g->settings,
                  "variants=%u members=%u rule=%s kind=robust width=%g "
-                 "epsilon=%g steps=%u epochs=%u batch=%u lr=%g alpha=%g "
-                 "T=%g target_frr=%g seed=%llu",
+                 "epsilon=%g steps=%u replays=%u epochs=%u batch=%u lr=%g "
+                 "alpha=%g T=%g target_frr=%g seed=%llu",
                  o->variants, o->members,
                  o->rule == DG_RULE_VOTES ? "votes" : "score",
                  (double)o->member_width, (double)o->robust_epsilon,
-                 o->robust_steps, o->robust_epochs, o->batch_size, (double)o->learning_rate,
+                 o->robust_steps, o->robust_replays, o->robust_epochs,
+                 o->batch_size, (double)o->learning_rate,
                  (double)o->distill_alpha, (double)o->distill_temperature,
                  (double)o->target_frr, (unsigned long long)o->seed);
         return;

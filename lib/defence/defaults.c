@@ -62,6 +62,7 @@ void dg_guard_defaults(dg_ensemble_opts *o)
     o->robust_epsilon = 0.15f;
     o->robust_epochs = 0; /* from the data */
     o->robust_steps = 3;
+    o->robust_replays = 4;
 }
 
 double dg_calibration_images_needed(float target)
@@ -87,7 +88,8 @@ void dg_guard_choose_defaults(dg_ensemble_opts *o, uint32_t train_count,
     if (o->robust_epochs == 0) {
         double fit = has_holdout ? train_count
                                  : train_count * (1.0 - o->holdout_fraction);
-        long epochs = lround(ROBUST_PRESENTATIONS / (fit > 1 ? fit : 1));
+        double per_epoch = (fit > 1 ? fit : 1) * o->robust_replays;
+        long epochs = lround(ROBUST_PRESENTATIONS / per_epoch);
         if (epochs < MIN_ROBUST_EPOCHS) epochs = MIN_ROBUST_EPOCHS;
         if (epochs > MAX_ROBUST_EPOCHS) epochs = MAX_ROBUST_EPOCHS;
         o->robust_epochs = (uint32_t)epochs;

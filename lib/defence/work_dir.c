@@ -46,7 +46,11 @@ static void put_settings(dg_writer *w, const builder *b)
         dg_put_f32(w, o->member_width);
         dg_put_f32(w, o->robust_epsilon);
         dg_put_u32(w, o->robust_epochs);
-        if (o->robust_steps > 1) dg_put_u32(w, o->robust_steps);
+        if (o->robust_replays > 1) {
+            dg_put_u32(w, 0); /* no step count is 0: replays follow */
+            dg_put_u32(w, o->robust_replays);
+        } else if (o->robust_steps > 1)
+            dg_put_u32(w, o->robust_steps);
     }
     dg_put_u32(w, (uint32_t)(o->harden != 0));
     if (o->harden) {

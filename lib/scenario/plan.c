@@ -201,8 +201,9 @@ static void put_guard(FILE *f, const char *key, const dg_scenario *s,
         put_number(f, o.member_width);
         fprintf(f, ",\n    \"robust_epsilon\": ");
         put_number(f, o.robust_epsilon);
-        fprintf(f, ",\n    \"robust_steps\": %u,\n    \"robust_epochs\": %u",
-                o.robust_steps, o.robust_epochs);
+        fprintf(f, ",\n    \"robust_steps\": %u,\n    \"robust_replays\": %u,"
+                   "\n    \"robust_epochs\": %u",
+                o.robust_steps, o.robust_replays, o.robust_epochs);
     } else {
         fprintf(f, ",\n    \"epochs\": %u,\n    \"prune_layer\": %d,\n"
                    "    \"harden\": %s,\n    \"harden_iterations\": %u",

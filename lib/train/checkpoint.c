@@ -41,7 +41,10 @@ static uint64_t fingerprint(const dg_model *m, const dg_train_opts *o,
     /* Only when on, so that checkpoints of plain training made before the
      * option existed still resume. */
     if (o->adversarial_epsilon > 0) dg_put_f32(&w, o->adversarial_epsilon);
-    if (o->adversarial_epsilon > 0 && o->adversarial_steps > 1)
+    if (o->adversarial_epsilon > 0 && o->adversarial_replays > 1) {
+        dg_put_u32(&w, 0); /* no step count is 0: replays follow */
+        dg_put_u32(&w, o->adversarial_replays);
+    } else if (o->adversarial_epsilon > 0 && o->adversarial_steps > 1)
         dg_put_u32(&w, o->adversarial_steps);
     if (o->patch_teacher) {
         dg_put_u32(&w, (uint32_t)o->patch_layer);

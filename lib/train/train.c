@@ -136,6 +136,13 @@ static dg_status check_options(const dg_model *m, const dg_dataset *ds,
     if (o->adversarial_steps < 1 || o->adversarial_steps > 100)
         return dg_fail(DG_E_INVALID_ARG,
                        "%u adversarial steps (1 to 100)", o->adversarial_steps);
+    if (o->adversarial_replays > 100)
+        return dg_fail(DG_E_INVALID_ARG, "%u adversarial replays (0 to 100)",
+                       o->adversarial_replays);
+    if (o->adversarial_replays > 1 && o->adversarial_epsilon == 0)
+        return dg_fail(DG_E_INVALID_ARG, "%u adversarial replays without an "
+                                         "adversarial epsilon",
+                       o->adversarial_replays);
     if (o->distill_from) {
         const dg_model *t = o->distill_from;
         if (t->input.c != m->input.c || t->input.h != m->input.h ||
@@ -258,20 +265,15 @@ static dg_status trainer_init(trainer *t, dg_model *m, const dg_dataset *ds,
     return dg_alloc_array((void **)&t->labels, b, sizeof *t->labels, "labels");
 }
 
-/* Adversarial training: moves the batch t->x to t->moved, from a uniform
- * random start in the L-infinity box, adversarial_steps steps along the
- * sign of the model's own loss gradient (one step: 1.25 epsilon, fast
- * FGSM; k steps: 2.5 epsilon / k each, PGD), each followed by a return
- * into the box and the valid pixel range.  Epsilon is in pixel units; the
- * box is mapped through the model's preprocessing, channel by channel. */
-static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
+/* The start of every adversarial move: t->x plus uniform noise in the
+ * L-infinity box, into t->moved.  Epsilon is in pixel units; the box is
+ * mapped through the model's preprocessing, channel by channel. */
+static void random_start(trainer *t, uint32_t n, dg_rng *rng)
 {
     const dg_model *m = t->m;
     size_t plane = (size_t)m->input.h * m->input.w;
     size_t sample = m->input.c * plane;
     float eps = t->o->adversarial_epsilon;
-    uint32_t steps = t->o->adversarial_steps;
-    float size = steps == 1 ? 1.25f : 2.5f / (float)steps;
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t c = 0; c < m->input.c; c++) {
             float gain, lo;
@@ -283,6 +285,43 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
                 t->moved[at] = fminf(fmaxf(start, lo), hi);
             }
         }
+}
+
+/* Moves t->moved by size x epsilon along the sign of the last backward
+ * pass's input gradient, back into the box around t->x and the valid
+ * pixel range. */
+static void sign_step(trainer *t, uint32_t n, float size)
+{
+    const dg_model *m = t->m;
+    size_t plane = (size_t)m->input.h * m->input.w;
+    size_t sample = m->input.c * plane;
+    float eps = t->o->adversarial_epsilon;
+    const float *g = dg_exec_input_grad(t->exec);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t c = 0; c < m->input.c; c++) {
+            float gain, lo;
+            dg_pixel_map(&m->pre, c, &gain, &lo);
+            float hi = lo + gain, r = eps * gain;
+            for (size_t k = 0; k < plane; k++) {
+                size_t at = i * sample + c * plane + k;
+                float move = size * r * (float)((g[at] > 0) - (g[at] < 0));
+                float x = fminf(fmaxf(t->moved[at] + move, t->x[at] - r),
+                                t->x[at] + r);
+                t->moved[at] = fminf(fmaxf(x, lo), hi);
+            }
+        }
+}
+
+/* Adversarial training: moves the batch t->x to t->moved, from a uniform
+ * random start in the L-infinity box, adversarial_steps steps along the
+ * sign of the model's own loss gradient (one step: 1.25 epsilon, fast
+ * FGSM; k steps: 2.5 epsilon / k each, PGD), each followed by a return
+ * into the box and the valid pixel range. */
+static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
+{
+    uint32_t steps = t->o->adversarial_steps;
+    float size = steps == 1 ? 1.25f : 2.5f / (float)steps;
+    random_start(t, n, rng);
     for (uint32_t step = 0; step < steps; step++) {
         DG_TRY(dg_exec_forward_to(t->exec, t->moved, n, t->logits_layer));
         const float *logits = dg_exec_output(t->exec, t->logits_layer);
@@ -290,20 +329,7 @@ static dg_status move_batch(trainer *t, uint32_t n, dg_rng *rng)
         dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, &correct);
         DG_TRY(dg_exec_backward(t->exec, t->logits_layer, t->grad,
                                 DG_GRAD_INPUT));
-        const float *g = dg_exec_input_grad(t->exec);
-        for (uint32_t i = 0; i < n; i++)
-            for (uint32_t c = 0; c < m->input.c; c++) {
-                float gain, lo;
-                dg_pixel_map(&m->pre, c, &gain, &lo);
-                float hi = lo + gain, r = eps * gain;
-                for (size_t k = 0; k < plane; k++) {
-                    size_t at = i * sample + c * plane + k;
-                    float move = size * r * (float)((g[at] > 0) - (g[at] < 0));
-                    float x = fminf(fmaxf(t->moved[at] + move, t->x[at] - r),
-                                    t->x[at] + r);
-                    t->moved[at] = fminf(fmaxf(x, lo), hi);
-                }
-            }
+        sign_step(t, n, size);
     }
     return DG_OK;
 }
@@ -350,17 +376,13 @@ static dg_status teacher_logits(trainer *t, uint32_t first, uint32_t n,
     return *soft ? DG_OK : DG_E_STATE;
 }
 
-/* One step on samples order[first .. first+n-1]; returns the batch loss. */
-static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
-                            dg_rng *rng, double *loss, uint32_t *correct)
+/* The forward pass on `seen` (the batch order[first .. first+n-1] as the
+ * model sees it) and the loss's gradients: at the logits into t->grad, at
+ * the patch layer into t->patch_grad. */
+static dg_status forward_loss(trainer *t, const float *seen, uint32_t first,
+                              uint32_t n, double *loss, uint32_t *correct)
 {
     const dg_train_opts *o = t->o;
-    DG_TRY(gather_batch(t, first, n));
-    const float *seen = t->x;
-    if (t->moved) {
-        DG_TRY(move_batch(t, n, rng));
-        seen = t->moved;
-    }
     DG_TRY(dg_exec_forward_to(t->exec, seen, n, t->logits_layer));
     const float *logits = dg_exec_output(t->exec, t->logits_layer);
     *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
@@ -379,11 +401,50 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
                                         t->patch_cap, o->patch_weight,
                                         t->patch_grad, &t->patch_distance);
     }
+    return DG_OK;
+}
+
+/* Back-propagates forward_loss's gradients (`what`: DG_GRAD_*) and, with
+ * the parameters' gradients, takes the optimiser's step. */
+static dg_status learn(trainer *t, float lr, unsigned what)
+{
     DG_TRY(dg_exec_backward_joined(t->exec, t->logits_layer, t->grad,
-                                   t->patch_layer, t->patch_grad,
-                                   DG_GRAD_PARAMS));
+                                   t->patch_layer, t->patch_grad, what));
     dg_optim_step(t->optim, t->exec, lr);
     return DG_OK;
+}
+
+/* Free adversarial training (Shafahi et al. 2019): the batch is replayed
+ * adversarial_replays times from a random start in the box; each replay's
+ * one backward pass gives both the weights' step and the next move of one
+ * radius, so the moves cost nothing beyond the replays themselves. */
+static dg_status replay_batch(trainer *t, uint32_t first, uint32_t n, float lr,
+                              dg_rng *rng, double *loss, uint32_t *correct)
+{
+    random_start(t, n, rng);
+    for (uint32_t r = 0; r < t->o->adversarial_replays; r++) {
+        DG_TRY(forward_loss(t, t->moved, first, n, loss, correct));
+        DG_TRY(learn(t, lr, DG_GRAD_PARAMS | DG_GRAD_INPUT));
+        sign_step(t, n, 1.0f);
+    }
+    return DG_OK;
+}
+
+/* One step on samples order[first .. first+n-1] (with replays, several);
+ * returns the (last) batch loss. */
+static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
+                            dg_rng *rng, double *loss, uint32_t *correct)
+{
+    DG_TRY(gather_batch(t, first, n));
+    if (t->moved && t->o->adversarial_replays > 1)
+        return replay_batch(t, first, n, lr, rng, loss, correct);
+    const float *seen = t->x;
+    if (t->moved) {
+        DG_TRY(move_batch(t, n, rng));
+        seen = t->moved;
+    }
+    DG_TRY(forward_loss(t, seen, first, n, loss, correct));
+    return learn(t, lr, DG_GRAD_PARAMS);
 }
 
 static dg_status run_epochs(trainer *t, uint32_t start, dg_train_report *rep)

@@ -129,7 +129,8 @@ class dg_train_opts(ctypes.Structure):
                 ("patch_teacher", POINTER(dg_model)), ("patch_layer", c_int32),
                 ("patch_cap", c_float), ("patch_cap_step", c_float),
                 ("patch_cap_max", c_float), ("patch_weight", c_float),
-                ("adversarial_steps", c_uint32)]
+                ("adversarial_steps", c_uint32),
+                ("adversarial_replays", c_uint32)]
 
 
 class dg_train_report(ctypes.Structure):
@@ -153,7 +154,8 @@ class dg_ensemble_opts(ctypes.Structure):
                 ("harden_epsilon", c_float), ("harden_budget", c_float),
                 ("harden_iterations", c_uint32), ("member_kind", c_int32),
                 ("member_width", c_float), ("robust_epsilon", c_float),
-                ("robust_epochs", c_uint32), ("robust_steps", c_uint32)]
+                ("robust_epochs", c_uint32), ("robust_steps", c_uint32),
+                ("robust_replays", c_uint32)]
 
 
 class dg_ensemble_info(ctypes.Structure):

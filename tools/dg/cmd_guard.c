@@ -106,6 +106,7 @@ static const cli_field number_options[] = {
     GUARD_FIELD(robust_epsilon, "robust-epsilon", CLI_F32, 0, 1),
     GUARD_FIELD(robust_epochs, "robust-epochs", CLI_U32, 1, 100000),
     GUARD_FIELD(robust_steps, "robust-steps", CLI_U32, 1, 100),
+    GUARD_FIELD(robust_replays, "robust-replays", CLI_U32, 1, 100),
 };
 
 static int read_numbers(const cli_args *args, dg_guard_opts *o)
@@ -604,9 +605,13 @@ static const cli_option guard_options[] = {
     {"robust-epsilon", 0, "E", "robust: L-infinity radius of the "
                                "adversarial training (default 0.15)"},
     {"robust-epochs", 0, "N", "robust: training epochs (default: from the data)"},
-    {"robust-steps", 0, "K", "robust: moves per batch of the adversarial "
-                             "training: 1 is FGSM, K > 1 PGD at K times "
-                             "its cost (default 3)"},
+    {"robust-steps", 0, "K", "robust, with --robust-replays 1: moves per "
+                             "batch of the adversarial training: 1 is FGSM, "
+                             "K > 1 PGD at K times its cost (default 3)"},
+    {"robust-replays", 0, "R", "robust: replays of each batch in free "
+                               "adversarial training, each one move and one "
+                               "weight step; 1: --robust-steps moves instead "
+                               "(default 4)"},
     {"prune-layers", 0, "L1,L2", "convolution or linear layers to prune, "
                                  "taken in turn (default: the Student's "
                                  "last convolution)"},
