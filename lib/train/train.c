@@ -376,22 +376,20 @@ static dg_status teacher_logits(trainer *t, uint32_t first, uint32_t n,
     return *soft ? DG_OK : DG_E_STATE;
 }
 
-/* The forward pass on `seen` (the batch order[first .. first+n-1] as the
- * model sees it) and the loss's gradients: at the logits into t->grad, at
- * the patch layer into t->patch_grad. */
-static dg_status forward_loss(trainer *t, const float *seen, uint32_t first,
+/* The forward pass on `seen` (the batch as the model sees it) and the
+ * loss's gradients: at the logits into t->grad, at the patch layer into
+ * t->patch_grad.  `soft`: the distillation teacher's logits for the
+ * batch, NULL without distillation. */
+static dg_status forward_loss(trainer *t, const float *seen, const float *soft,
                               uint32_t n, double *loss, uint32_t *correct)
 {
     const dg_train_opts *o = t->o;
     DG_TRY(dg_exec_forward_to(t->exec, seen, n, t->logits_layer));
     const float *logits = dg_exec_output(t->exec, t->logits_layer);
     *loss = dg_loss_cross_entropy(logits, t->labels, n, t->k, t->grad, correct);
-    if (o->distill_from) {
-        const float *soft;
-        DG_TRY(teacher_logits(t, first, n, &soft));
+    if (soft)
         *loss += dg_loss_distill(logits, soft, n, t->k, o->distill_alpha,
                                  o->distill_temperature, t->grad);
-    }
     if (t->patch_teacher) {
         DG_TRY(dg_exec_forward_to(t->patch_teacher, seen, n, t->patch_layer));
         const float *ref = dg_exec_output(t->patch_teacher, t->patch_layer);
@@ -418,12 +416,13 @@ static dg_status learn(trainer *t, float lr, unsigned what)
  * adversarial_replays times from a random start in the box; each replay's
  * one backward pass gives both the weights' step and the next move of one
  * radius, so the moves cost nothing beyond the replays themselves. */
-static dg_status replay_batch(trainer *t, uint32_t first, uint32_t n, float lr,
-                              dg_rng *rng, double *loss, uint32_t *correct)
+static dg_status replay_batch(trainer *t, const float *soft, uint32_t n,
+                              float lr, dg_rng *rng, double *loss,
+                              uint32_t *correct)
 {
     random_start(t, n, rng);
     for (uint32_t r = 0; r < t->o->adversarial_replays; r++) {
-        DG_TRY(forward_loss(t, t->moved, first, n, loss, correct));
+        DG_TRY(forward_loss(t, t->moved, soft, n, loss, correct));
         DG_TRY(learn(t, lr, DG_GRAD_PARAMS | DG_GRAD_INPUT));
         sign_step(t, n, 1.0f);
     }
@@ -436,14 +435,17 @@ static dg_status train_step(trainer *t, uint32_t first, uint32_t n, float lr,
                             dg_rng *rng, double *loss, uint32_t *correct)
 {
     DG_TRY(gather_batch(t, first, n));
+    /* The teacher sees the clean batch: its logits hold for every replay. */
+    const float *soft = NULL;
+    if (t->o->distill_from) DG_TRY(teacher_logits(t, first, n, &soft));
     if (t->moved && t->o->adversarial_replays > 1)
-        return replay_batch(t, first, n, lr, rng, loss, correct);
+        return replay_batch(t, soft, n, lr, rng, loss, correct);
     const float *seen = t->x;
     if (t->moved) {
         DG_TRY(move_batch(t, n, rng));
         seen = t->moved;
     }
-    DG_TRY(forward_loss(t, seen, first, n, loss, correct));
+    DG_TRY(forward_loss(t, seen, soft, n, loss, correct));
     return learn(t, lr, DG_GRAD_PARAMS);
 }
 
